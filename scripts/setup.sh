@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what vmfleet, its demo and its tests need on Debian 12 (as root), into .venv,
+# and starts the services they use (libvirtd, virtlogd). Safe to run again: it skips what is done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  python3-venv python3-dev gcc git pkg-config libvirt-dev
+  qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients
+  e2fsprogs fdisk dosfstools mtools syslinux syslinux-common busybox-static dropbear-bin
+  cpio kmod faketime openssh-server openssh-client fuse3 diffoscope-minimal
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv" >&2
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.vmfleet-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "setup: installing vmfleet into .venv (libvirt-python compiles, ~30 s)" >&2
+  .venv/bin/pip install -q --upgrade pip >&2
+  .venv/bin/pip install -q -e '.[test]' >&2
+  touch "$stamp"
+fi
+
+scripts/start-services.sh

@@ -1,0 +1,80 @@
+"""One error hierarchy. Every error carries a one-line message and a hint that names the fix.
+
+The CLI prints ``error: MESSAGE`` and ``hint: HINT`` and exits with ``exit_code``; nothing else
+in vmfleet prints errors, so library users get the same information as exceptions.
+"""
+
+from __future__ import annotations
+
+
+class VmfleetError(Exception):
+    """Base of every error vmfleet reports to a user."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(VmfleetError):
+    """The user asked for something malformed: a bad name, spec, option or file."""
+
+
+class NotFound(VmfleetError):
+    """A system, generation, build, image, VM or host that does not exist."""
+
+
+class SchemeError(UsageError):
+    """A Scheme file that cannot be read, or is not what it should be (file:line:col)."""
+
+
+class RegistryError(VmfleetError):
+    """The SQLite registry is missing, corrupt, read-only or locked."""
+
+
+class ToolMissing(VmfleetError):
+    """An external program vmfleet needs is not installed."""
+
+
+class CommandFailed(VmfleetError):
+    """An external program ran and failed."""
+
+    def __init__(self, message: str, hint: str | None = None, *, returncode: int = 1,
+                 stdout: str = "", stderr: str = ""):
+        super().__init__(message, hint)
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+
+
+class CommandTimeout(CommandFailed):
+    """An external program ran longer than allowed and was ended."""
+
+
+class BuildError(VmfleetError):
+    """A build failed, timed out or was interrupted (the build record says which)."""
+
+
+class DeployError(VmfleetError):
+    """A VM could not be deployed, started, stopped or reached."""
+
+
+class LibvirtError(DeployError):
+    """libvirtd is unreachable or refused an operation."""
+
+
+class SshError(VmfleetError):
+    """An SSH connection failed: unreachable, refused key, or a host key that does not match."""
+
+
+class HostKeyMismatch(SshError):
+    """A VM or build host presented a different host key than the pinned one."""
+
+
+class ImageError(VmfleetError):
+    """An image that cannot be read: not a disk, truncated, or without the expected content."""
