@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import typer
-
 from ..registry import Registry
 from .app import app, home, say
 
@@ -17,4 +15,3 @@ def init() -> None:
     existed = h.registry.exists()
     Registry.create(h.registry).close()
     say(f"{'registry already at' if existed else 'created registry at'} {h.registry}")
-    del typer
