@@ -270,8 +270,8 @@ def _connect(path: Path) -> sqlite3.Connection:
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA foreign_keys=ON")
         if os.access(path, os.W_OK) or not path.exists():
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()
-            del mode
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")  # safe in WAL mode; one fsync per checkpoint
     except sqlite3.DatabaseError as e:
         raise _translate(e, path) from None
     return conn

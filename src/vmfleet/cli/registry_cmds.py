@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+import typer
+
+from .. import generations, history, spec, timeutil
+from ..errors import UsageError
+from ..generations import Generation
 from ..registry import Registry
-from .app import app, home, say
+from .app import app, emit, home, open_registry, print_table, say
+
+JSON = typer.Option(False, "--json", help="Print JSON (stable keys, see docs/reference.md).")
 
 
 @app.command()
@@ -15,3 +25,157 @@ def init() -> None:
     existed = h.registry.exists()
     Registry.create(h.registry).close()
     say(f"{'registry already at' if existed else 'created registry at'} {h.registry}")
+
+
+@app.command("import")
+def import_(
+    repo: Path = typer.Argument(..., help="A git checkout holding the configs."),
+    system: list[str] = typer.Option(..., "--system", help="NAME=PATH of a config, relative to REPO (repeatable)."),
+    channels: str = typer.Option(..., "--channels", help="The pinned channels file, relative to REPO."),
+    since: str = typer.Option(None, "--since", help="Only commits after this date (YYYY-MM-DD)."),
+    allow_unpinned: bool = typer.Option(False, "--allow-unpinned", help="Record channels without a commit."),
+    as_json: bool = JSON,
+) -> None:
+    """Record a generation for every commit that changed a system's inputs."""
+    pairs = [_name_path(s) for s in system]
+    if since:
+        _check_date(since)
+    reg = open_registry()
+    results = [history.import_system(reg, repo, name, path, channels, since=since,
+                                     allow_unpinned=allow_unpinned) for name, path in pairs]
+    for r in results:
+        for line in r.skipped:
+            say(f"warning: {r.system}: skipped {line}")
+        say(f"{r.system}: {r.commits_seen} commits, {len(r.recorded)} new generations")
+    emit([{"system": r.system, "commits": r.commits_seen, "recorded": list(r.recorded),
+           "skipped": list(r.skipped)} for r in results], as_json, lambda v: None)
+
+
+@app.command()
+def add(
+    system: str = typer.Argument(..., help="System name ([a-z0-9][a-z0-9-]*)."),
+    config: Path = typer.Argument(..., help="The operating-system config file."),
+    channels: Path = typer.Option(..., "--channels", help="The pinned channels file."),
+    at: str = typer.Option(None, "--at", help="When it became current (default: now), e.g. 2024-01-15."),
+    message: str = typer.Option("", "-m", "--message", help="Why it changed."),
+    allow_unpinned: bool = typer.Option(False, "--allow-unpinned", help="Record channels without a commit."),
+    as_json: bool = JSON,
+) -> None:
+    """Record a config and its channels as a new generation (no-op when nothing changed)."""
+    when = timeutil.to_stamp(_check_date(at)) if at else timeutil.now()
+    inputs = generations.read_inputs(config, channels)
+    reg = open_registry()
+    gen, created = generations.record(reg, system, inputs, current_from=when, source="manual",
+                                      message=message, allow_unpinned=allow_unpinned)
+    say(f"recorded {gen.label}" if created else f"unchanged: {gen.label} has the same inputs")
+    emit(_gen_json(gen) | {"created": created}, as_json, lambda v: None)
+
+
+@app.command()
+def systems(as_json: bool = JSON) -> None:
+    """List systems: generations, newest, current channel commit(s)."""
+    reg = open_registry()
+    rows = []
+    for s in reg.query("SELECT name FROM systems ORDER BY name"):
+        gens = generations.list_for(reg, s["name"])
+        newest = spec.resolve(reg, s["name"]) if gens else None
+        rows.append({
+            "name": s["name"], "generations": len(gens),
+            "newest": newest.number if newest else None,
+            "newest_from": newest.current_from if newest else None,
+            "channels": {p["name"]: p.get("commit") for p in newest.pins} if newest else {},
+        })
+    emit(rows, as_json, lambda rs: print_table(
+        [[r["name"], r["generations"], f"{r['name']}@{r['newest']}" if r["newest"] else None,
+          (r["newest_from"] or "")[:10],
+          " ".join(f"{k}:{(v or 'unpinned')[:12]}" for k, v in r["channels"].items())] for r in rs],
+        ["system", "generations", "newest", "since", "channels"]))
+
+
+@app.command("generations")
+def generations_(system: str = typer.Argument(..., help="System name."), as_json: bool = JSON) -> None:
+    """List a system's generations: number, date, git commit, guix commit, what changed."""
+    reg = open_registry()
+    gens = generations.list_for(reg, system)
+    rows = []
+    previous = None
+    for g in sorted(gens, key=lambda g: (g.current_from, g.number)):
+        rows.append(_gen_json(g) | {"change": generations.describe_change(previous, g)})
+        previous = g
+    emit(rows, as_json, lambda rs: print_table(
+        [[r["generation"], r["current_from"].replace("T", " ")[:16], (r["git_commit"] or r["source"])[:10],
+          (r["guix_commit"] or "unpinned")[:10], r["change"]] for r in rs],
+        ["gen", "current from (UTC)", "commit", "guix", "change"]))
+
+
+@app.command()
+def show(
+    spec_text: str = typer.Argument(..., metavar="SPEC", help="A generation spec, e.g. web@2023-10."),
+    config: bool = typer.Option(False, "--config", help="Print the config text."),
+    channels: bool = typer.Option(False, "--channels", help="Print the channels text."),
+    files: bool = typer.Option(False, "--files", help="List the local files the config refers to."),
+    as_json: bool = JSON,
+) -> None:
+    """Show one generation: its dates, source, pins, summary; or its config, channels or files."""
+    reg = open_registry()
+    gen = spec.resolve(reg, spec_text)
+    inputs = generations.inputs_of(reg, gen)
+    if config:
+        sys.stdout.write(inputs.config_text)
+        return
+    if channels:
+        sys.stdout.write(inputs.channels_text)
+        return
+    file_rows = [{"path": p, "size": len(c), "sha256": generations.sha256(c)}
+                 for p, c in sorted(inputs.files.items())]
+    if files:
+        emit(file_rows, as_json, lambda rs: print_table(
+            [[r["path"], r["size"], r["sha256"][:16]] for r in rs], ["path", "size", "sha256"]))
+        return
+    data = _gen_json(gen) | {"pins": list(gen.pins), "summary": gen.summary, "files": file_rows}
+    emit(data, as_json, _print_generation)
+
+
+@app.command()
+def resolve(spec_text: str = typer.Argument(..., metavar="SPEC", help="A generation spec."),
+            as_json: bool = JSON) -> None:
+    """Print which generation a spec names."""
+    gen = spec.resolve(open_registry(), spec_text)
+    emit(_gen_json(gen), as_json, lambda d: sys.stdout.write(
+        f"{gen.label}  current from {gen.current_from}  {(gen.git_commit or gen.source)[:12]}\n"))
+
+
+def _gen_json(g: Generation) -> dict:
+    return {"system": g.system, "generation": g.number, "label": g.label,
+            "current_from": g.current_from, "source": g.source, "git_commit": g.git_commit,
+            "message": g.message, "guix_commit": g.guix_commit, "unpinned": g.unpinned,
+            "config": g.config_path, "inputs_sha256": g.inputs_sha256}
+
+
+def _print_generation(d: dict) -> None:
+    s = d["summary"]
+    lines = [
+        f"{d['label']}  current from {d['current_from']}",
+        f"source:    {d['source']} {d['git_commit'] or ''} {d['message']}".rstrip(),
+        f"config:    {d['config']}  (host-name {s.get('host_name')!r}, timezone {s.get('timezone')!r})",
+        "channels:  " + "; ".join(f"{p['name']} {p.get('commit') or 'UNPINNED'} ({p.get('url')})"
+                                  for p in d["pins"]),
+        "packages:  " + (", ".join(s.get("packages", [])) or "-"),
+        "services:  " + (", ".join(x["type"] for x in s.get("services", [])) or "-"),
+        "files:     " + (", ".join(f["path"] for f in d["files"]) or "-"),
+    ]
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+def _name_path(text: str) -> tuple[str, str]:
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise UsageError(f"--system {text!r}: expected NAME=PATH", "e.g. --system web=systems/web.scm")
+    return name, path
+
+
+def _check_date(text: str):
+    try:
+        return timeutil.parse_user_time(text)
+    except ValueError:
+        raise UsageError(f"{text!r} is not a date", "write YYYY-MM-DD or YYYY-MM-DDTHH:MM") from None
