@@ -1,0 +1,77 @@
+"""Small configs and git repositories for tests: real Guix syntax, dated commits."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+GUIX_URL = "https://git.savannah.gnu.org/git/guix.git"
+
+
+def channels_scm(commit: str | None) -> str:
+    pin = f'\n          (commit "{commit}")' if commit else ""
+    return f"""(list (channel
+        (name 'guix)
+        (url "{GUIX_URL}")
+        (branch "master"){pin}))
+"""
+
+
+def os_config(host: str = "web", packages=("nginx",), key_file: str | None = "vmfleet.pub",
+              extra_services: str = "") -> str:
+    pkgs = " ".join(f'(specification->package "{p}")' for p in packages)
+    keys = (f'\n                  (authorized-keys `(("root" ,(local-file "{key_file}"))))'
+            if key_file else "")
+    return f""";; {host}: a test system
+(use-modules (gnu))
+(use-service-modules networking ssh)
+
+(operating-system
+  (host-name "{host}")
+  (timezone "Europe/Berlin")
+  (locale "en_US.utf8")
+  (bootloader (bootloader-configuration
+                (bootloader grub-bootloader)
+                (targets '("/dev/vda"))))
+  (file-systems (cons (file-system
+                        (mount-point "/")
+                        (device "/dev/vda2")
+                        (type "ext4"))
+                      %base-file-systems))
+  (packages (append (list {pkgs}) %base-packages))
+  (services (append (list (service dhcp-client-service-type)
+                          (service openssh-service-type
+                            (openssh-configuration
+                              (permit-root-login 'prohibit-password){keys}))){extra_services})
+                    %base-services)))
+"""
+
+
+def git(repo: Path, *args: str, date: str | None = None) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "t@example.invalid",
+           "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
+    if date:
+        env["GIT_AUTHOR_DATE"] = env["GIT_COMMITTER_DATE"] = date
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
+                          text=True, env=env).stdout
+
+
+def commit_files(repo: Path, files: dict[str, str | None], message: str, date: str) -> str:
+    """Write (or delete, for None) files and commit them at ``date``; return the commit id."""
+    for rel, text in files.items():
+        path = repo / rel
+        if text is None:
+            path.unlink()
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message, date=date)
+    return git(repo, "rev-parse", "HEAD").strip()
+
+
+def new_repo(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    git(path, "init", "-q", "-b", "main")
+    return path

@@ -1,0 +1,97 @@
+import json
+import os
+
+import pytest
+
+from vmfleet.cli import main
+from tests.helpers.fleet import channels_scm, os_config
+from tests.unit.test_history import fleet  # noqa: F401  (fixture)
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2n1jeq3y0HHqkYGmXkJj5cSgu0kDm2Jz3wPE3oqJ1E k\n"
+
+
+@pytest.fixture
+def vm(tmp_path, capsys):
+    """Run vmfleet in-process against a fresh home; returns (exit code, stdout, stderr)."""
+    home = tmp_path / "home"
+
+    def run(*args):
+        code = main(["--home", str(home), *args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    assert run("init")[0] == 0
+    return run
+
+
+def test_import_then_list(vm, fleet):  # noqa: F811
+    code, out, err = vm("import", str(fleet), "--system", "web=systems/web.scm", "--channels", "channels.scm")
+    assert code == 0 and "4 new generations" in err
+    code, out, _ = vm("systems", "--json")
+    systems = json.loads(out)
+    assert systems[0]["name"] == "web" and systems[0]["generations"] == 4
+    assert systems[0]["channels"] == {"guix": "3" * 40}
+    code, out, _ = vm("generations", "web")
+    assert code == 0 and out.splitlines()[0].split()[:2] == ["GEN", "CURRENT"]
+    assert "+curl" in out and "first generation" in out
+    code, out, _ = vm("resolve", "web@2023-10", "--json")
+    assert json.loads(out)["generation"] == 2 and json.loads(out)["current_from"] == "2023-10-20T09:30:00Z"
+    code, out, _ = vm("show", "web@2023-10", "--config")
+    assert '(specification->package "curl")' in out
+    code, out, _ = vm("show", "web@1", "--channels")
+    assert "1" * 40 in out
+    code, out, _ = vm("show", "web@1", "--files", "--json")
+    assert json.loads(out)[0]["path"] == "vmfleet.pub"
+
+
+def test_add_records_once(vm, tmp_path):
+    (tmp_path / "web.scm").write_text(os_config("web"))
+    (tmp_path / "vmfleet.pub").write_text(KEY)
+    (tmp_path / "channels.scm").write_text(channels_scm("a" * 40))
+    args = ("add", "web", str(tmp_path / "web.scm"), "--channels", str(tmp_path / "channels.scm"),
+            "--at", "2024-01-15", "-m", "first")
+    code, out, err = vm(*args)
+    assert code == 0 and "recorded web@1" in err
+    code, out, err = vm(*args)
+    assert code == 0 and "unchanged" in err
+
+
+@pytest.mark.parametrize("args,message", [
+    (("show", "web@1"), "no system named 'web'"),
+    (("show", "../etc"), "invalid generation spec"),
+    (("add", "we/b", "x.scm", "--channels", "c.scm"), "invalid system name"),
+    (("add", "web", "nope.scm", "--channels", "c.scm"), "not found"),
+    (("import", "/nonexistent", "--system", "web=web.scm", "--channels", "c.scm"), "not a directory"),
+])
+def test_bad_input_is_one_line_error(vm, args, message):
+    code, out, err = vm(*args)
+    assert code == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert lines[0].startswith("error: ") and message in lines[0]
+    assert lines[1].startswith("hint: ") and len(lines) == 2
+
+
+def test_malformed_config_gives_location(vm, tmp_path):
+    (tmp_path / "web.scm").write_text("(operating-system\n  (host-name \"web\"\n")
+    (tmp_path / "channels.scm").write_text(channels_scm("a" * 40))
+    code, _, err = vm("add", "web", str(tmp_path / "web.scm"), "--channels", str(tmp_path / "channels.scm"))
+    assert code == 2 and "web.scm:1:1" in err
+
+
+def test_missing_registry(tmp_path, capsys):
+    code = main(["--home", str(tmp_path / "none"), "systems"])
+    assert code == 2 and "vmfleet init" in capsys.readouterr().err
+
+
+def test_corrupt_registry(tmp_path, capsys):
+    (tmp_path / "registry.db").write_bytes(b"this is not sqlite" * 100)
+    code = main(["--home", str(tmp_path), "systems"])
+    err = capsys.readouterr().err
+    assert code == 2 and "not a vmfleet registry" in err or "corrupt" in err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write read-only files")
+def test_read_only_registry(vm, tmp_path, fleet):  # noqa: F811
+    os.chmod(tmp_path / "home" / "registry.db", 0o444)
+    code, _, err = vm("import", str(fleet), "--system", "web=systems/web.scm", "--channels", "channels.scm")
+    assert code == 2 and "read-only" in err
