@@ -12,10 +12,11 @@ class VmfleetError(Exception):
 
     exit_code = 2
 
-    def __init__(self, message: str, hint: str | None = None):
+    def __init__(self, message: str, hint: str | None = None, *, details: str | None = None):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.details = details  # extra lines shown before the error (e.g. a log's tail)
 
     def __str__(self) -> str:
         return self.message

@@ -7,12 +7,19 @@ errors that typer reports itself.
 
 from __future__ import annotations
 
+import signal
+
 from ..errors import VmfleetError
-from . import registry_cmds  # noqa: F401  (each module registers its commands on ``app``)
+from . import build_cmds, registry_cmds  # noqa: F401  (each module registers its commands on ``app``)
 from .app import app, report_error, state
 
 
+def _sigterm(signum, frame):
+    raise KeyboardInterrupt  # end builds and deploys the same way Ctrl-C does
+
+
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _sigterm)
     try:
         app(args=argv, prog_name="vmfleet")  # standalone: usage errors exit through SystemExit
     except SystemExit as e:

@@ -106,6 +106,8 @@ def say(message: str) -> None:
 
 
 def report_error(e: VmfleetError) -> int:
+    if e.details:
+        say("\n".join("  " + line for line in e.details.splitlines()))
     say(f"error: {e.message}")
     if e.hint:
         say(f"hint: {e.hint}")

@@ -1,0 +1,106 @@
+"""Where a build runs: here (``local``) or on a build host over SSH (``ssh://user@host[:port]``).
+
+A builder takes a directory of inputs, runs an argv there with stderr streamed line by line,
+and hands back the image file guix named on stdout. The remote builder lives in
+``remote_build.py``; this module holds the local one and the streaming loop.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ToolMissing, UsageError
+from .run import kill_group
+
+LineSink = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    returncode: int
+    stdout: str
+    stderr: str
+    timed_out: bool
+
+
+def stream(proc_stdout, proc_stderr, on_line: LineSink) -> tuple[str, str]:
+    """Collect stdout whole and stderr line by line (``\\r`` ends a line too)."""
+    out_chunks: list[bytes] = []
+    reader = threading.Thread(target=lambda: out_chunks.append(proc_stdout.read()), daemon=True)
+    reader.start()
+    err_parts: list[str] = []
+    pending = b""
+    while chunk := proc_stderr.read1(65536) if hasattr(proc_stderr, "read1") else proc_stderr.read(65536):
+        pending += chunk
+        *lines, pending = re.split(rb"\r\n|\r|\n", pending)
+        for raw in lines:
+            line = raw.decode(errors="replace")
+            err_parts.append(line)
+            on_line(line)
+    if pending:
+        line = pending.decode(errors="replace")
+        err_parts.append(line)
+        on_line(line)
+    reader.join()
+    return b"".join(out_chunks).decode(errors="replace"), "\n".join(err_parts)
+
+
+class LocalBuilder:
+    name = "local"
+
+    def __init__(self):
+        self.proc: subprocess.Popen | None = None
+
+    def prepare(self, inputs_dir: Path) -> Path:
+        return inputs_dir
+
+    def execute(self, argv: Sequence[str], cwd: Path, on_line: LineSink,
+                timeout: float | None) -> Outcome:
+        try:
+            self.proc = subprocess.Popen(list(argv), cwd=cwd, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                         start_new_session=True)
+        except FileNotFoundError:
+            raise ToolMissing(f"{argv[0]} not found",
+                              "install Guix (https://guix.gnu.org/manual/en/html_node/Installation.html), "
+                              "set VMFLEET_GUIX to its path, or build on a Guix host with "
+                              "--builder ssh://user@host") from None
+        timed_out = threading.Event()
+        timer = None
+        if timeout:
+            def expire():
+                timed_out.set()
+                kill_group(self.proc)
+            timer = threading.Timer(timeout, expire)
+            timer.start()
+        try:
+            stdout, stderr = stream(self.proc.stdout, self.proc.stderr, on_line)
+            rc = self.proc.wait()
+        finally:
+            if timer:
+                timer.cancel()
+            kill_group(self.proc)  # on interrupt: end guix and everything it started
+        return Outcome(rc, stdout, stderr, timed_out.is_set())
+
+    def fetch(self, store_path: str, dest_dir: Path) -> Path:
+        """The image guix built; local builds read it where it is (copying happens in the store)."""
+        return Path(store_path)
+
+    def cleanup(self) -> None:
+        pass
+
+
+def parse_builder(text: str | None):
+    """'local' (default) or 'ssh://user@host[:port][?guix=/path/to/guix]'."""
+    if not text or text == "local":
+        return LocalBuilder()
+    if text.startswith("ssh://"):
+        from .remote_build import RemoteBuilder, parse_ssh_url
+
+        return RemoteBuilder(**parse_ssh_url(text))
+    raise UsageError(f"unknown builder {text!r}", "use 'local' or ssh://user@host[:port]")

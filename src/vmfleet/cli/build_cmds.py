@@ -1,0 +1,160 @@
+"""Commands that build images and look after the image store."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+
+import typer
+
+from .. import build as build_mod
+from .. import images as images_mod
+from .. import spec
+
+from .app import app, emit, home, open_registry, print_table, say
+
+JSON = typer.Option(False, "--json", help="Print JSON (stable keys, see docs/reference.md).")
+
+
+class Progress:
+    """guix's stderr as one live status line on a terminal, or plain lines when piped."""
+
+    def __init__(self, stream=sys.stderr):
+        self.stream = stream
+        self.live = stream.isatty()
+        self.width = shutil.get_terminal_size((100, 20)).columns - 1
+
+    def __call__(self, line: str) -> None:
+        if not line.strip():
+            return
+        if self.live:
+            self.stream.write("\r\033[K" + line[: self.width])
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def done(self) -> None:
+        if self.live:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+
+def parse_duration(text: str | None) -> float | None:
+    """'90', '90s', '5m', '3h' → seconds."""
+    if not text:
+        return None
+    units = {"s": 1, "m": 60, "h": 3600}
+    try:
+        if text[-1] in units:
+            return float(text[:-1]) * units[text[-1]]
+        return float(text)
+    except ValueError:
+        from ..errors import UsageError
+
+        raise UsageError(f"invalid duration {text!r}", "write seconds or a unit: 90s, 5m, 3h") from None
+
+
+@app.command()
+def build(
+    spec_text: str = typer.Argument(..., metavar="SPEC", help="A generation spec, e.g. web@2023-10."),
+    image_size: str = typer.Option(None, "--image-size", help="Image size: bytes or 4G, 4096M, 5GB."),
+    rebuild: bool = typer.Option(False, "--rebuild", help="Build even when a cached image exists."),
+    builder: str = typer.Option("local", "--builder", help="local, or ssh://user@host[:port] (a Guix build host)."),
+    timeout: str = typer.Option(None, "--timeout", help="Give up after this long: 90s, 30m, 3h."),
+    trust_new_host: bool = typer.Option(False, "--trust-new-host", help="Accept and record an SSH build host's unknown host key."),
+    as_json: bool = JSON,
+) -> None:
+    """Build a generation's qcow2 image with guix time-machine (cached by inputs)."""
+    reg = open_registry()
+    gen = spec.resolve(reg, spec_text)
+    if trust_new_host:
+        import os
+
+        os.environ["VMFLEET_TRUST_NEW_HOST"] = "1"
+    progress = Progress()
+    try:
+        result = build_mod.ensure_image(reg, home(), gen, builder=builder, image_size=image_size,
+                                        rebuild=rebuild, timeout=parse_duration(timeout),
+                                        on_line=progress)
+    finally:
+        progress.done()
+    say(f"{gen.label}: {'cached' if result.cached else 'built'} image {result.image_sha256[:16]} "
+        f"({result.image_size / 2**20:.1f} MiB)")
+    emit(_build_json(result), as_json, lambda b: sys.stdout.write(f"{b['image_path']}\n"))
+
+
+@app.command()
+def builds(system: str = typer.Argument(None, help="Only this system's builds."), as_json: bool = JSON) -> None:
+    """List builds: generation, builder, status, duration, image sha256, size, when."""
+    reg = open_registry()
+    if system:
+        from .. import generations
+
+        generations.list_for(reg, system)  # an unknown system is an error, not an empty list
+    rows = [_build_json(b) for b in build_mod.list_builds(reg, system)]
+    emit(rows, as_json, lambda rs: print_table(
+        [[r["id"], r["generation"], r["builder"], r["status"],
+          f"{r['duration']:.1f}s" if r["duration"] is not None else None,
+          (r["image_sha256"] or "")[:12], _mib(r["image_size"]), r["started"].replace("T", " ")[:16]]
+         for r in rs],
+        ["id", "generation", "builder", "status", "duration", "image", "size", "started"]))
+
+
+@app.command("build-log")
+def build_log(spec_text: str = typer.Argument(..., metavar="SPEC", help="A generation spec.")) -> None:
+    """Print the full log of a generation's last build."""
+    reg = open_registry()
+    gen = spec.resolve(reg, spec_text)
+    last = build_mod.last_build(reg, gen)
+    text = build_mod.log_of(reg, last.id)
+    if last.status is build_mod.Status.RUNNING:  # still being written: read the live file
+        live = home().logs / f"build-{last.id}.log"
+        text = live.read_text(errors="replace") if live.exists() else text
+    sys.stdout.write(text)
+
+
+images_app = typer.Typer(help="The image store: list images, remove unused ones.", no_args_is_help=False)
+app.add_typer(images_app, name="images")
+
+
+@images_app.callback(invoke_without_command=True)
+def images(ctx: typer.Context, as_json: bool = JSON) -> None:
+    """List the image store: sha256, size, generations built to it, VMs using it."""
+    if ctx.invoked_subcommand:
+        return
+    rows = [_image_json(i) for i in images_mod.list_images(open_registry())]
+    emit(rows, as_json, lambda rs: print_table(
+        [[r["sha256"][:16], _mib(r["size"]), " ".join(r["generations"]), " ".join(r["vms"]),
+          "" if r["present"] else "MISSING"] for r in rs],
+        ["sha256", "size", "generations", "vms", ""]))
+
+
+@images_app.command("gc")
+def images_gc(dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would be removed."),
+              as_json: bool = JSON) -> None:
+    """Remove images no VM uses (they are rebuilt from their pins when needed)."""
+    removed = images_mod.gc(open_registry(), home(), dry_run=dry_run)
+    freed = sum(i.size for i in removed)
+    say(f"{'would remove' if dry_run else 'removed'} {len(removed)} images, {_mib(freed)}")
+    emit([_image_json(i) for i in removed], as_json,
+         lambda rs: [sys.stdout.write(f"{r['sha256']}  {_mib(r['size'])}\n") for r in rs])
+
+
+def _build_json(b: build_mod.Build) -> dict:
+    return {"id": b.id, "generation": b.label, "builder": b.builder, "status": b.status.value,
+            "cached": b.cached, "command": list(b.command), "store_path": b.store_path,
+            "image_sha256": b.image_sha256, "image_size": b.image_size, "image_path": b.image_path,
+            "started": b.started, "finished": b.finished, "duration": b.duration,
+            "exit_status": b.exit_status, "error": b.error, "options": b.options}
+
+
+def _image_json(i: images_mod.ImageUse) -> dict:
+    return {"sha256": i.sha256, "size": i.size, "path": i.path, "present": i.present,
+            "generations": list(i.generations), "vms": list(i.vms)}
+
+
+def _mib(size) -> str | None:
+    return None if size is None else f"{size / 2**20:.1f} MiB"
+
+
+

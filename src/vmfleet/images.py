@@ -1,0 +1,133 @@
+"""The content-addressed image store: ``images/<sha256>.qcow2``, read-only.
+
+An image is copied in under a temporary name while it is hashed in the same pass, fsynced, made
+read-only and renamed into place, so a half-written image is never visible under its final name.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import timeutil
+from .errors import BuildError, NotFound, VmfleetError
+from .home import Home
+from .registry import Registry
+
+CHUNK = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    sha256: str
+    size: int
+    path: Path
+
+
+def image_path(home: Home, sha256: str) -> Path:
+    return home.images / f"{sha256}.qcow2"
+
+
+def add_file(home: Home, source: str | os.PathLike) -> StoredImage:
+    """Copy ``source`` into the store; return its sha256, size and final path."""
+    home.images.mkdir(parents=True, exist_ok=True)
+    tmp = home.images / f".incoming-{os.getpid()}-{os.urandom(4).hex()}"
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with open(source, "rb", buffering=0) as src, open(tmp, "wb", buffering=0) as dst:
+            buf = bytearray(CHUNK)
+            view = memoryview(buf)
+            while n := src.readinto(buf):
+                digest.update(view[:n])
+                dst.write(view[:n])
+                size += n
+            os.fsync(dst.fileno())
+        sha = digest.hexdigest()
+        final = image_path(home, sha)
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, final)
+        _fsync_dir(home.images)
+        return StoredImage(sha, size, final)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        if e.errno == errno.ENOSPC:
+            raise BuildError(f"no space left on the device of {home.images}",
+                             "free space, or remove unused images with 'vmfleet images gc'") from None
+        if isinstance(e, FileNotFoundError):
+            raise BuildError(f"the built image {source} is missing",
+                             "the build did not leave the file it named; see 'vmfleet build-log'") from None
+        raise VmfleetError(f"cannot store image: {e}", "check the permissions and space of "
+                           f"{home.images}") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def register(reg: Registry, image: StoredImage) -> None:
+    reg.execute("INSERT OR IGNORE INTO images (sha256, size, path, created) VALUES (?,?,?,?)",
+                (image.sha256, image.size, str(image.path), timeutil.now()))
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True)
+class ImageUse:
+    sha256: str
+    size: int
+    path: str
+    present: bool
+    generations: tuple[str, ...]
+    vms: tuple[str, ...]
+
+
+def list_images(reg: Registry) -> list[ImageUse]:
+    out = []
+    for row in reg.query("SELECT * FROM images ORDER BY created"):
+        gens = tuple(r["label"] for r in reg.query(
+            "SELECT DISTINCT g.system || '@' || g.number AS label FROM builds b "
+            "JOIN generations g ON g.id = b.generation_id WHERE b.image_sha256 = ? ORDER BY label",
+            (row["sha256"],)))
+        vms = tuple(r["name"] for r in reg.query(
+            "SELECT name FROM vms WHERE image_sha256 = ? ORDER BY name", (row["sha256"],)))
+        out.append(ImageUse(row["sha256"], row["size"], row["path"], Path(row["path"]).exists(),
+                            gens, vms))
+    return out
+
+
+def gc(reg: Registry, home: Home, *, dry_run: bool = False) -> list[ImageUse]:
+    """Remove the images no VM uses; return what was (or would be) removed.
+
+    An image is kept while any VM (running, stopped, or retired and kept for rollback) is backed
+    by it. Build records stay: a generation whose image was removed is rebuilt from its pins when
+    it is needed again. Files in images/ that the registry does not know go too.
+    """
+    images = list_images(reg)
+    doomed = [i for i in images if not i.vms]
+    known = {Path(i.path).name for i in images}
+    stray = [p for p in home.images.glob("*.qcow2") if p.name not in known] if home.images.exists() else []
+    if not dry_run:
+        with reg.write():
+            for image in doomed:
+                Path(image.path).unlink(missing_ok=True)
+                reg.execute("DELETE FROM images WHERE sha256 = ?", (image.sha256,))
+        for p in stray:
+            p.unlink(missing_ok=True)
+    return doomed + [ImageUse(p.stem, p.stat().st_size if p.exists() else 0, str(p), True, (), ())
+                     for p in stray]
+
+
+def get(reg: Registry, sha256_prefix: str) -> dict:
+    rows = reg.query("SELECT * FROM images WHERE sha256 LIKE ?", (sha256_prefix + "%",))
+    if len(rows) != 1:
+        raise NotFound(f"no single image matches {sha256_prefix!r}", "list them with 'vmfleet images'")
+    return rows[0]
