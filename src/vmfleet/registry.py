@@ -134,9 +134,21 @@ def _m0001_initial(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m0002_deploy_runtime(db: sqlite_utils.Database) -> None:
+    """When a VM was last started (for uptime), and each remote host's storage pool."""
+    db.executescript(
+        """
+        ALTER TABLE vms ADD COLUMN started TEXT;  -- UTC stamp of the last start, NULL when off
+        ALTER TABLE hosts ADD COLUMN pool TEXT;   -- libvirt dir pool vmfleet uses on a remote host
+        ALTER TABLE hosts ADD COLUMN pool_dir TEXT;
+        """
+    )
+
+
 # Named, ordered, append-only. Never edit a migration that has shipped: add a new one.
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_initial", _m0001_initial),
+    ("0002_deploy_runtime", _m0002_deploy_runtime),
 ]
 
 
