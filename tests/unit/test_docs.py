@@ -1,0 +1,48 @@
+"""The command reference and the help texts stay in sync with the CLI."""
+
+import re
+from pathlib import Path
+
+import click
+import pytest
+import typer.main
+
+from vmfleet.cli import app
+
+ROOT = Path(__file__).resolve().parents[2]
+REFERENCE = (ROOT / "docs" / "reference.md").read_text()
+
+
+def commands():
+    root = typer.main.get_command(app)
+    out = []
+
+    def walk(group, prefix):
+        for name, cmd in sorted(group.commands.items()):
+            out.append((f"{prefix}{name}".strip(), cmd))
+            if isinstance(cmd, click.Group):
+                walk(cmd, f"{prefix}{name} ")
+    walk(root, "")
+    return out
+
+
+def section(name: str) -> str:
+    m = re.search(rf"^## vmfleet {re.escape(name)}\s*$(.*?)(?=^## |\Z)", REFERENCE, re.M | re.S)
+    return m.group(1) if m else ""
+
+
+@pytest.mark.parametrize("name,cmd", commands(), ids=[n for n, _ in commands()])
+def test_every_command_has_help_and_a_reference_section(name, cmd):
+    assert (cmd.help or "").strip(), f"vmfleet {name} has no help text"
+    text = section(name)
+    assert text.strip(), f"docs/reference.md has no section '## vmfleet {name}'"
+    for param in cmd.params:
+        if isinstance(param, click.Option) and param.name != "help":
+            assert any(opt in text for opt in param.opts), \
+                f"docs/reference.md, vmfleet {name}: option {param.opts[0]} is not documented"
+
+
+def test_reference_documents_no_command_that_does_not_exist():
+    names = {n for n, _ in commands()}
+    documented = set(re.findall(r"^## vmfleet (.+?)\s*$", REFERENCE, re.M))
+    assert documented <= names, f"documented but not in the CLI: {sorted(documented - names)}"

@@ -1,0 +1,73 @@
+"""The guix command lines vmfleet runs, and how it reads guix's output (guix-facts.md)."""
+
+import pytest
+
+from vmfleet import guix
+from vmfleet.errors import UsageError
+
+
+def test_image_command_is_the_documented_one():
+    assert guix.image_command("channels.scm", "web.scm", guix=["guix"]) == [
+        "guix", "time-machine", "-C", "channels.scm", "--",
+        "system", "image", "-t", "qcow2", "--save-provenance", "web.scm"]
+
+
+def test_image_size_and_vm_image_for_old_revisions():
+    argv = guix.image_command("c.scm", "w.scm", image_size="4G", vm_image=True, guix=["guix"])
+    assert argv[5:] == ["system", "vm-image", "--image-size=4G", "--save-provenance", "w.scm"]
+
+
+def test_configured_guix_command(monkeypatch):
+    monkeypatch.setenv("VMFLEET_GUIX", "/opt/guix/bin/guix --no-pager")
+    assert guix.image_command("c", "w")[:2] == ["/opt/guix/bin/guix", "--no-pager"]
+
+
+@pytest.mark.parametrize("size", ["4G", "4096M", "5GB", "500MiB", "1073741824", "1.5G", "100kB"])
+def test_valid_image_sizes(size):
+    assert guix.check_image_size(size) == size
+
+
+@pytest.mark.parametrize("size", ["4 G", "-1", "big", "4X"])
+def test_invalid_image_sizes(size):
+    with pytest.raises(UsageError):
+        guix.check_image_size(size)
+
+
+def test_store_path_is_the_one_stdout_line():
+    assert guix.parse_store_path("/gnu/store/z39g0vfbsdzyzi1x2n6my0qvfpc25ilw-image.qcow2\n") == \
+        "/gnu/store/z39g0vfbsdzyzi1x2n6my0qvfpc25ilw-image.qcow2"
+    assert guix.parse_store_path("") is None
+    assert guix.parse_store_path("/gnu/store/a-image.qcow2\n/gnu/store/b-image.qcow2\n") is None
+    assert guix.parse_store_path("building...\n") is None
+
+
+@pytest.mark.parametrize("stderr,kind,message", [
+    ("Updating channel 'guix' from Git repository at 'https://git.savannah.gnu.org/git/guix.git'...\n"
+     "guix time-machine: error: cannot travel past commit `4a0b87f0ec5b' from May 1st, 2019\n",
+     guix.Failure.TOO_OLD, "guix time-machine: error: cannot travel past commit"),
+    ("guix time-machine: error: Git error: object not found - no match for id (0123abcd)\n",
+     guix.Failure.GIT_ERROR, "Git error"),
+    ("/tmp/b/web.scm:12:20: error: nginxx: unbound variable\n"
+     "hint: Did you forget `(use-modules (gnu packages web))'?\n",
+     guix.Failure.CONFIG_ERROR, "web.scm:12:20: error: nginxx"),
+    ("building /gnu/store/5k3...-nginx-1.25.3.drv...\n"
+     "builder for `/gnu/store/5k3-nginx-1.25.3.drv' failed with exit code 1\n"
+     "build of /gnu/store/5k3-nginx-1.25.3.drv failed\n"
+     "View build log at '/var/log/guix/drvs/5k/3-nginx-1.25.3.drv.gz'.\n"
+     "guix system: error: build of `/gnu/store/5k3-nginx-1.25.3.drv' failed\n",
+     guix.Failure.BUILD_FAILED, "guix system: error: build of"),
+    ("guix system: error: image: unknown action\n", guix.Failure.NO_IMAGE_ACTION, "unknown action"),
+    ("Backtrace:\nIn ice-9/boot-9.scm:\nsomething odd\n", guix.Failure.OTHER, "something odd"),
+])
+def test_errors_are_classified(stderr, kind, message):
+    err = guix.parse_error(stderr)
+    assert err.kind is kind and message in err.message
+
+
+def test_build_failure_carries_the_log_location_and_hints():
+    err = guix.parse_error("build of /gnu/store/x-foo-1.drv failed\n"
+                           "View build log at '/var/log/guix/drvs/x/foo.drv.gz'.\n"
+                           "guix system: error: build of `/gnu/store/x-foo-1.drv' failed\n"
+                           "hint: try again\n")
+    assert err.log_file == "/var/log/guix/drvs/x/foo.drv.gz"
+    assert err.failed_drv == "/gnu/store/x-foo-1.drv" and err.hints == ("try again",)
