@@ -26,6 +26,7 @@ from pathlib import Path
 import sexpdata
 
 from .errors import ImageError, SchemeError
+from .scheme import read_forms
 
 STORE = "/gnu/store"
 NIX_BASE32 = "0123456789abcdfghijklmnpqrsvwxyz"  # no e, o, t, u
@@ -201,19 +202,7 @@ def closure(items: Mapping[str, StoreItem], roots: Iterable[str]) -> set[str]:
 
 
 def _read_forms(text: str, filename: str) -> list:
-    try:
-        from .scheme import read_forms
-    except ImportError:  # vmfleet.scheme not there: machine-written files read as plain sexps
-        read_forms = None
-    try:
-        if read_forms is not None:
-            return list(read_forms(text, filename))
-        return list(sexpdata.parse(text))
-    except SchemeError:
-        raise
-    except Exception as e:  # sexpdata raises assorted errors on bad input
-        raise SchemeError(f"{filename}: cannot read: {e}",
-                          "the file is damaged or not what vmfleet expects") from None
+    return list(read_forms(text, filename))
 
 
 def _sym(value) -> str | None:
