@@ -134,19 +134,24 @@ class Analysis:
     unpinned: tuple[str, ...]         # names of channels without a commit
     summary: dict
 
+    @classmethod
+    def of(cls, pins: tuple[dict, ...], summary: scheme.OsSummary) -> Analysis:
+        return cls(pins, tuple(p["name"] for p in pins if not p.get("commit")), summary.to_dict())
+
 
 def analyse(inputs: Inputs, *, config_label: str | None = None,
             channels_label: str = "channels.scm") -> Analysis:
     """Parse and validate inputs; raise SchemeError/UsageError with file:line:col on bad ones."""
-    config_label = config_label or inputs.config_name
-    channels = scheme.parse_channels(inputs.channels_text, channels_label)
+    summary = scheme.summarize_os(inputs.config_text, config_label or inputs.config_name)
+    return Analysis.of(read_pins(inputs.channels_text, channels_label), summary)
+
+
+def read_pins(channels_text: str, label: str) -> tuple[dict, ...]:
+    channels = scheme.parse_channels(channels_text, label)
     if not channels:
-        raise SchemeError(f"{channels_label}: no channels", "pin at least the guix channel "
+        raise SchemeError(f"{label}: no channels", "pin at least the guix channel "
                           "(guix describe -f channels > channels.scm)")
-    summary = scheme.summarize_os(inputs.config_text, config_label)
-    pins = tuple(c.to_dict() for c in channels)
-    unpinned = tuple(c.name for c in channels if not c.pinned)
-    return Analysis(pins, unpinned, summary.to_dict())
+    return tuple(c.to_dict() for c in channels)
 
 
 def record(reg: Registry, system: str, inputs: Inputs, *, current_from: str, source: str = "manual",

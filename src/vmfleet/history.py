@@ -42,12 +42,32 @@ class ImportResult:
 
 
 class Blobs:
-    """Reads git blobs through one ``git cat-file --batch`` process."""
+    """Reads git blobs through one ``git cat-file --batch`` process, and parses each once."""
 
     def __init__(self, repo: Path):
         self.proc = subprocess.Popen(["git", "-C", str(repo), "cat-file", "--batch"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self.cache: dict[str, bytes] = {}
+        self.parsed: dict[tuple[str, str], object] = {}
+
+    def summary(self, sha: str, label: str) -> scheme.OsSummary:
+        """The config's summary (a SchemeError is remembered and raised again)."""
+        return self._parse(sha, "os", lambda: scheme.summarize_os(_text(self.get(sha), label), label))
+
+    def pins(self, sha: str, label: str) -> tuple[dict, ...]:
+        return self._parse(sha, "pins", lambda: generations.read_pins(_text(self.get(sha), label), label))
+
+    def _parse(self, sha, kind, parse):
+        key = (sha, kind)
+        if key not in self.parsed:
+            try:
+                self.parsed[key] = parse()
+            except VmfleetError as e:
+                self.parsed[key] = e
+        value = self.parsed[key]
+        if isinstance(value, VmfleetError):
+            raise value
+        return value
 
     def get(self, sha: str) -> bytes:
         if sha in self.cache:
@@ -56,7 +76,8 @@ class Blobs:
         self.proc.stdin.flush()
         header = self.proc.stdout.readline().split()
         if len(header) < 3:
-            raise CommandFailed(f"git cat-file: cannot read object {sha}", "is the repository intact? try 'git fsck'")
+            raise CommandFailed(f"git cat-file: cannot read object {sha}",
+                                "is the repository intact? try 'git fsck'")
         size = int(header[2])
         data = self.proc.stdout.read(size)
         self.proc.stdout.read(1)
@@ -81,7 +102,8 @@ def repo_root(path: str | Path) -> Path:
     try:
         return Path(_git(path, "rev-parse", "--show-toplevel").strip())
     except CommandFailed:
-        raise UsageError(f"{path} is not a git repository", "run 'git init' there, or give the checkout's path") from None
+        raise UsageError(f"{path} is not a git repository",
+                         "run 'git init' there, or give the checkout's path") from None
 
 
 def commits(repo: Path, paths: Iterable[str], since: str | None = None) -> list[Commit]:
@@ -133,28 +155,34 @@ def import_system(reg: Registry, repo: str | Path, system: str, config: str, cha
         # Local files can appear in any version of the config: widen the path set until stable.
         for _ in range(5):
             history = commits(root, tracked, since)
+            if not history:
+                return ImportResult(system, 0, (), ())
+            start = _parent(root, history[0].sha)
+            configs = [sha for c in history for path, sha in c.changes if path == config_rel and sha]
+            if start:
+                configs += tree_state(root, start, [config_rel]).values()
             widened = set(tracked)
-            for c in history:
-                for path, sha in c.changes:
-                    if path == config_rel and sha:
-                        widened |= _local_paths(blobs.get(sha), config_rel)
+            for sha in configs:
+                widened |= _local_paths(blobs, sha, config_rel)
             if widened == tracked:
                 break
             tracked = widened
+        state = tree_state(root, start, tracked) if start else {}
         with reg.write():  # one transaction: an import lands whole or not at all
-            return _record_history(reg, root, system, config_rel, channels_rel, tracked, history,
-                                   blobs, allow_unpinned)
+            return _record_history(reg, system, config_rel, channels_rel, history, state, blobs,
+                                   allow_unpinned)
     finally:
         blobs.close()
 
 
-def _record_history(reg, root, system, config_rel, channels_rel, tracked, history, blobs,
+def _parent(root: Path, commit: str) -> str | None:
+    result = run(["git", "-C", str(root), "rev-parse", "--verify", "--quiet", f"{commit}^"], check=False)
+    return result.stdout.strip() or None
+
+
+def _record_history(reg, system, config_rel, channels_rel, history, state, blobs,
                     allow_unpinned) -> ImportResult:
-    if not history:
-        return ImportResult(system, 0, (), ())
-    first = history[0].sha
-    parent = _git(root, "rev-list", "--max-count=1", "--skip=1", first).strip()
-    state = tree_state(root, parent, tracked) if parent else {}
+    """Replay ``history`` over the tree ``state`` before it; record each readable version."""
     recorded, skipped = [], []
     for commit in history:
         for path, sha in commit.changes:
@@ -165,14 +193,14 @@ def _record_history(reg, root, system, config_rel, channels_rel, tracked, histor
         if config_rel not in state or channels_rel not in state:
             continue  # the system does not exist yet at this commit, or was removed
         try:
-            inputs = _inputs_at(state, config_rel, channels_rel, blobs)
-            analysis = generations.analyse(inputs, config_label=f"{commit.sha[:7]}:{config_rel}",
-                                           channels_label=f"{commit.sha[:7]}:{channels_rel}")
+            summary = blobs.summary(state[config_rel], f"{commit.sha[:7]}:{config_rel}")
+            pins = blobs.pins(state[channels_rel], f"{commit.sha[:7]}:{channels_rel}")
+            inputs = _inputs_at(state, config_rel, channels_rel, summary, blobs)
             gen, created = generations.record(
                 reg, system, inputs, current_from=timeutil.from_epoch(commit.time),
                 source="git", git_commit=commit.sha, message=commit.subject,
-                allow_unpinned=allow_unpinned, analysis=analysis)
-        except (SchemeError, UsageError) as e:  # SchemeError is a UsageError; kept for clarity
+                allow_unpinned=allow_unpinned, analysis=generations.Analysis.of(pins, summary))
+        except UsageError as e:  # includes SchemeError
             skipped.append(f"{commit.sha[:7]}: {e.message}")
             continue
         if created:
@@ -180,12 +208,13 @@ def _record_history(reg, root, system, config_rel, channels_rel, tracked, histor
     return ImportResult(system, len(history), tuple(recorded), tuple(skipped))
 
 
-def _inputs_at(state: dict[str, str], config_rel: str, channels_rel: str, blobs: Blobs) -> Inputs:
+def _inputs_at(state: dict[str, str], config_rel: str, channels_rel: str,
+               summary: scheme.OsSummary, blobs: Blobs) -> Inputs:
     config_text = _text(blobs.get(state[config_rel]), config_rel)
     channels_text = _text(blobs.get(state[channels_rel]), channels_rel)
     base = posixpath.dirname(config_rel)
     files = {}
-    for rel in scheme.local_files(config_text, config_rel):
+    for rel in summary.local_files:
         norm = generations.safe_relpath(rel, config_rel)
         path = posixpath.join(base, norm) if base else norm
         if path not in state:
@@ -195,11 +224,12 @@ def _inputs_at(state: dict[str, str], config_rel: str, channels_rel: str, blobs:
     return Inputs(posixpath.basename(config_rel), config_text, channels_text, files)
 
 
-def _local_paths(config_blob: bytes, config_rel: str) -> set[str]:
+def _local_paths(blobs: Blobs, config_sha: str, config_rel: str) -> set[str]:
+    """Repo-relative paths of the local files a version of the config refers to."""
     base = posixpath.dirname(config_rel)
     try:
-        rels = scheme.local_files(config_blob.decode(), config_rel)
-    except (VmfleetError, UnicodeDecodeError):
+        rels = blobs.summary(config_sha, config_rel).local_files
+    except VmfleetError:
         return set()
     out = set()
     for rel in rels:
