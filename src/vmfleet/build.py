@@ -103,8 +103,11 @@ def cached_build(reg: Registry, key: str) -> Build | None:
 
 def ensure_image(reg: Registry, home: Home, gen: Generation, *, builder: str | None = None,
                  image_size: str | None = None, rebuild: bool = False, timeout: float | None = None,
-                 on_line: Callable[[str], None] | None = None) -> Build:
-    """Return a successful build of ``gen`` with its image in the store, building if needed."""
+                 on_line: Callable[[str], None] | None = None, trust_new_host: bool = False) -> Build:
+    """Return a successful build of ``gen`` with its image in the store, building if needed.
+
+    ``builder``: None or 'local', or 'ssh://user@host[:port]' (see remote_build.py).
+    """
     options = options_of(guix.check_image_size(image_size))
     key = inputs_key(gen, options)
     with key_lock(home, key):
@@ -113,7 +116,8 @@ def ensure_image(reg: Registry, home: Home, gen: Generation, *, builder: str | N
         with reg.write():  # builds left 'running' by a process that died hold no lock: mark them
             reg.execute("UPDATE builds SET status = 'interrupted', error = 'vmfleet was killed' "
                         "WHERE inputs_key = ? AND status = 'running'", (key,))
-        return run_build(reg, home, gen, key, options, parse_builder(builder), timeout,
+        return run_build(reg, home, gen, key, options,
+                         parse_builder(builder, home, trust_new_host=trust_new_host), timeout,
                          on_line or (lambda line: None))
 
 

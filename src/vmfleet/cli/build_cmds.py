@@ -10,7 +10,6 @@ import typer
 from .. import build as build_mod
 from .. import images as images_mod
 from .. import spec
-
 from .app import app, emit, home, open_registry, print_table, say
 
 JSON = typer.Option(False, "--json", help="Print JSON (stable keys, see docs/reference.md).")
@@ -61,21 +60,18 @@ def build(
     rebuild: bool = typer.Option(False, "--rebuild", help="Build even when a cached image exists."),
     builder: str = typer.Option("local", "--builder", help="local, or ssh://user@host[:port] (a Guix build host)."),
     timeout: str = typer.Option(None, "--timeout", help="Give up after this long: 90s, 30m, 3h."),
-    trust_new_host: bool = typer.Option(False, "--trust-new-host", help="Accept and record an SSH build host's unknown host key."),
+    trust_new_host: bool = typer.Option(
+        False, "--trust-new-host", help="Accept and record an SSH build host's unknown host key."),
     as_json: bool = JSON,
 ) -> None:
     """Build a generation's qcow2 image with guix time-machine (cached by inputs)."""
     reg = open_registry()
     gen = spec.resolve(reg, spec_text)
-    if trust_new_host:
-        import os
-
-        os.environ["VMFLEET_TRUST_NEW_HOST"] = "1"
     progress = Progress()
     try:
         result = build_mod.ensure_image(reg, home(), gen, builder=builder, image_size=image_size,
                                         rebuild=rebuild, timeout=parse_duration(timeout),
-                                        on_line=progress)
+                                        on_line=progress, trust_new_host=trust_new_host)
     finally:
         progress.done()
     say(f"{gen.label}: {'cached' if result.cached else 'built'} image {result.image_sha256[:16]} "
