@@ -278,3 +278,162 @@ def check_is_guix(facts: ImageFacts) -> None:
     """Raise when an image has no system at all (nothing vmfleet can compare)."""
     if facts.system is None and not facts.items:
         raise ImageError(f"{facts.source}: not a Guix system image", NO_PROVENANCE_HINT)
+
+
+# --- output ----------------------------------------------------------------------------------
+
+
+def facts_to_json(facts: ImageFacts) -> dict:
+    """The JSON of ``vmfleet inspect --json`` (stable keys)."""
+    prov = facts.provenance
+    return {
+        "source": facts.source, "kind": facts.kind, "format": facts.format,
+        "partition_table": facts.partition_table, "root_partition": facts.root_partition,
+        "system": facts.system, "generation": facts.generation,
+        "provenance": None if prov is None else {
+            "channels": [{"name": c.name, "url": c.url, "branch": c.branch,
+                          "commit": c.commit} for c in prov.channels],
+            "configuration_file": prov.configuration_file},
+        "channels_scm": facts.channels_scm, "configuration": facts.configuration,
+        "packages": [{"name": p.name, "version": p.version, "output": p.output,
+                      "path": p.path} for p in facts.packages],
+        "closure": {"items": len(facts.items), "size": facts.closure_size,
+                    "source": facts.store_source},
+        "items": [{"path": i.path, "name": i.package, "version": i.version,
+                   "nar_size": i.nar_size, "references": list(i.references)}
+                  for i in facts.items],
+        "files": None if facts.files is None else [
+            {"path": f.path, "kind": f.kind, "mode": f"{f.mode:04o}", "uid": f.uid,
+             "gid": f.gid, "size": f.size, "sha256": f.sha256, "target": f.target}
+            for f in facts.files],
+        "warnings": list(facts.warnings),
+    }
+
+
+def render_facts(facts: ImageFacts, *, items: bool = False, files: bool = False) -> str:
+    """The human form of ``vmfleet inspect``."""
+    from .diff import human_size
+
+    lines = []
+    if facts.kind == "image":
+        lines.append(f"image      {facts.source} ({facts.format}, {facts.partition_table} "
+                     f"partition table, root file system in partition {facts.root_partition})")
+    else:
+        lines.append(f"vm         {facts.source}")
+    gen = f" (generation {facts.generation})" if facts.generation is not None else ""
+    lines.append(f"system     {facts.system or 'unknown'}{gen}")
+    if facts.provenance is not None:
+        for i, c in enumerate(facts.provenance.channels):
+            head = "channels   " if i == 0 else "           "
+            branch = f" ({c.branch})" if c.branch else ""
+            lines.append(f"{head}{c.name}  {c.commit or 'unpinned'}  {c.url}{branch}")
+        if facts.provenance.configuration_file:
+            lines.append(f"config     {facts.provenance.configuration_file}")
+    else:
+        lines.append("provenance none (built without --save-provenance)")
+    if facts.configuration is not None:
+        lines.append(f"           {len(facts.configuration.splitlines())} lines "
+                     "(show them with --config)")
+    pkgs = ", ".join(f"{p.name} {p.version}" + (f":{p.output}" if p.output != "out" else "")
+                     for p in facts.packages)
+    lines.append(f"packages   {len(facts.packages)}: {pkgs}" if facts.packages
+                 else "packages   (none listed)")
+    size = human_size(facts.closure_size) if facts.closure_size is not None else "size unknown"
+    lines.append(f"closure    {len(facts.items)} store items, {size} "
+                 f"(from the {'store database' if facts.store_source == 'database' else 'store listing'})")
+    if items:
+        for i in facts.items:
+            lines.append(f"  {human_size(i.nar_size):>10}  {i.path}")
+    if files and facts.files is not None:
+        lines.append(f"files      {len(facts.files)} outside /gnu/store")
+        from .diff import _describe
+
+        for f in facts.files:
+            lines.append(f"  {_describe(f)}  {f.path}")
+    return "\n".join(lines) + "\n"
+
+
+# --- adopting an image -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Adoption:
+    generation: object            # vmfleet.generations.Generation
+    created: bool                 # False when the same inputs were already recorded
+    current_from: str
+    current_from_source: str      # 'option', 'store database' or 'image file time'
+    local_files: tuple[str, ...]  # the files the config refers to, found in the image's store
+
+
+def adopt_image(reg, path, system: str, *, current_from: str | None = None,
+                files: dict[str, bytes] | None = None, message: str = "") -> Adoption:
+    """Record a generation of ``system`` from an image's channels.scm and configuration.scm.
+
+    The files the config refers to with ``local-file`` are taken from the image's store
+    (Guix copies each into an item named after the file); ``files`` supplies any that are not
+    there. ``current_from`` defaults to the time the image's system was registered in its store
+    database, else the image file's modification time.
+    """
+    import os
+
+    from . import generations, scheme, timeutil
+    from .disk import open_disk
+
+    files = dict(files or {})
+    with open_disk(path) as disk:
+        _part, fs = disk.guix_root()
+        facts = read_facts(fs, source=str(path), kind="image", files=False, texts=False,
+                           workdir=disk.workdir)
+        missing = []
+        if facts.configuration is None:
+            missing.append("configuration.scm")
+        if facts.channels_scm is None and facts.provenance is None:
+            missing.append("channels.scm")
+        if missing:
+            raise ImageError(
+                f"{path} has no provenance: {' and '.join(missing)} missing from its system "
+                f"directory ({facts.system or 'no system found'})",
+                NO_PROVENANCE_HINT)
+        config = facts.configuration
+        channels_text = facts.channels_scm or channels_text_of(facts.provenance.channels)
+        rels = scheme.local_files(config, "configuration.scm")
+        store_names: dict[str, list[str]] = {}
+        for item in facts.items:
+            store_names.setdefault(item.path.rsplit("/", 1)[1][33:], []).append(item.path)
+        for rel in rels:
+            rel_norm = generations.safe_relpath(rel, "configuration.scm")
+            if rel_norm in files:
+                continue
+            found = store_names.get(posixpath.basename(rel_norm), [])
+            if len(found) != 1:
+                why = "is not in the image's store" if not found else \
+                    f"matches {len(found)} store items"
+                raise ImageError(
+                    f"{path}: the config refers to local-file {rel!r}, which {why}",
+                    f"give its content: --file {rel_norm}=PATH")
+            files[rel_norm] = fs.read_bytes(found[0])
+    when, source = current_from, "option"
+    if when is None:
+        registered = next((i.registered for i in facts.items if i.path == facts.system), None)
+        if registered and registered > 86400 * 365:
+            when, source = timeutil.from_epoch(registered), "store database"
+        else:
+            when, source = timeutil.from_epoch(os.stat(path).st_mtime), "image file time"
+    inputs = generations.Inputs(f"{system}.scm", config, channels_text, files)
+    gen, created = generations.record(
+        reg, system, inputs, current_from=when, source="adopted",
+        message=message or f"adopted from {os.path.basename(str(path))}")
+    return Adoption(gen, created, when, source, tuple(sorted(files)))
+
+
+def channels_text_of(channels) -> str:
+    """A channels file for provenance channels (which carry no introductions)."""
+    out = []
+    for c in channels:
+        lines = [f"(channel\n    (name '{c.name})", f'    (url "{c.url}")']
+        if c.branch:
+            lines.append(f'    (branch "{c.branch}")')
+        if c.commit:
+            lines.append(f'    (commit "{c.commit}")')
+        out.append("\n".join(lines) + ")")
+    return "(list " + "\n      ".join(out) + ")\n"

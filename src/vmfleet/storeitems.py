@@ -139,6 +139,7 @@ class StoreItem:
     path: str
     nar_size: int | None = None
     references: tuple[str, ...] = ()
+    registered: int | None = None      # registrationTime (seconds since the epoch)
 
     @property
     def parsed(self) -> StoreName:
@@ -166,9 +167,10 @@ def read_store_db(db_file: str | Path, *, label: str | None = None) -> dict[str,
         if not {"ValidPaths", "Refs"} <= tables:
             raise ImageError(f"{label} is not a Guix store database (no ValidPaths/Refs tables)",
                              "is /var/guix/db/db.sqlite damaged?")
-        paths: dict[int, tuple[str, int | None]] = {}
-        for ident, path, nar in conn.execute("SELECT id, path, narSize FROM ValidPaths"):
-            paths[ident] = (path, nar)
+        paths: dict[int, tuple[str, int | None, int | None]] = {}
+        for ident, path, nar, when in conn.execute(
+                "SELECT id, path, narSize, registrationTime FROM ValidPaths"):
+            paths[ident] = (path, nar, when)
         refs: dict[int, list[str]] = {}
         for referrer, reference in conn.execute("SELECT referrer, reference FROM Refs"):
             if reference in paths:
@@ -180,8 +182,8 @@ def read_store_db(db_file: str | Path, *, label: str | None = None) -> dict[str,
         conn.close()
     return {
         path: StoreItem(path=path, nar_size=nar,
-                        references=tuple(sorted(set(refs.get(ident, ())))))
-        for ident, (path, nar) in paths.items()
+                        references=tuple(sorted(set(refs.get(ident, ())))), registered=when)
+        for ident, (path, nar, when) in paths.items()
     }
 
 

@@ -26,6 +26,7 @@ NIX32 = "0123456789abcdfghijklmnpqrsvwxyz"
 GUIX_URL = "https://git.savannah.gnu.org/git/guix.git"
 C_OLD = "e0fa68c7718fffd33d81af415279d6ddb518f727"
 C_NEW = "4a0b87f0ec5b6c2dcf82b372dd20ca7ea6acdd9c"
+TEST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2n1jeq3y0HHqkYGmXkJj5cSgu0kDm2Jz3wPE3oqJ1E test\n"
 
 
 def nix_hash(text: str) -> str:
@@ -175,7 +176,10 @@ def make_tree(root: Path, lay: Layout) -> tuple[str, dict[str, int], dict[str, t
     config_item = store_path("configuration.scm", lay.config_text)
     sizes[config_item], refs[config_item] = len(lay.config_text), ()
     (root / "gnu/store" / config_item.rsplit("/", 1)[1]).write_text(lay.config_text)
-    etc = add_item("etc", "etc" + lay.host, 8_000, ())
+    key_item = store_path("vmfleet.pub", "key" + lay.host)
+    sizes[key_item], refs[key_item] = 120, ()
+    (root / key_item.lstrip("/")).write_text(TEST_KEY)
+    etc = add_item("etc", "etc" + lay.host, 8_000, (key_item,))
     write_file(root, etc + "/etc/hostname", lay.host + "\n")
     system = add_item("system", "system" + lay.guix_commit + str(lay.provenance),
                       12_000, (profile, etc, config_item))

@@ -1,0 +1,155 @@
+"""Commands that read images: diff, inspect, adopt.
+
+``diff`` exits like diff(1): 0 when the compared layers are equal, 1 when they differ, 2 on
+an error. Operands are generation specs (their latest built image), image files, or
+``vm:NAME`` (a running VM, over SSH).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import typer
+
+from .. import diff as diff_mod
+from .. import inspect as inspect_mod
+from ..errors import UsageError
+from .app import app, home, open_registry, print_json, say
+
+JSON = typer.Option(False, "--json", help="Print JSON (stable keys, see docs/reference.md).")
+
+
+def _use_colour(flag: str) -> bool:
+    if flag == "always":
+        return True
+    if flag == "never":
+        return False
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR") and \
+        os.environ.get("TERM") != "dumb"
+
+
+def _vm_reader(files: bool, texts: bool):
+    def read(name: str):
+        from .. import vmfacts
+
+        return vmfacts.read_vm_facts(open_registry(), home(), name, files=files, texts=texts)
+
+    return read
+
+
+@app.command()
+def diff(
+    a: str = typer.Argument(..., metavar="A", help="A generation spec, an image file or vm:NAME."),
+    b: str = typer.Argument(..., metavar="B", help="The same kinds as A."),
+    layers: str = typer.Option(None, "--layers",
+                               help="Comma-separated: channels,config,packages,files (default: all)."),
+    files: bool = typer.Option(False, "--files", help="Show a unified diff of changed text files."),
+    text: bool = typer.Option(False, "--text", help="Show a unified diff of the two config files."),
+    channel_repo: list[str] = typer.Option(
+        [], "--channel-repo", metavar="NAME=PATH",
+        help="A local clone of a channel, for commit dates and counts (repeatable)."),
+    colour: str = typer.Option("auto", "--color", "--colour", help="auto, always or never."),
+    as_json: bool = JSON,
+) -> None:
+    """Show what differs between two generations, images or VMs, layer by layer."""
+    chosen = diff_mod.parse_layers(layers)
+    if colour not in ("auto", "always", "never"):
+        raise UsageError(f"invalid --color {colour!r}", "use auto, always or never")
+    repos = diff_mod.parse_channel_repos(channel_repo)
+    want_files = "files" in chosen
+    sides = [diff_mod.load_side(x, files=want_files, texts=files, registry=open_registry,
+                                vm_reader=_vm_reader(want_files, files)) for x in (a, b)]
+    result = diff_mod.compare(sides[0], sides[1], layers=chosen, text=text, file_content=files,
+                              channel_repos=repos)
+    if not result.compared:
+        for s in result.skipped:
+            say(f"{s.layer}: {s.reason}")
+        raise UsageError("nothing to compare: every layer was skipped",
+                         "build the generations first (vmfleet build SPEC), or choose --layers")
+    if as_json:
+        print_json(diff_mod.to_json(result))
+    else:
+        sys.stdout.write(diff_mod.render(result, colour=_use_colour(colour)))
+    raise typer.Exit(0 if result.equal else 1)
+
+
+@app.command()
+def inspect(
+    target: str = typer.Argument(..., metavar="TARGET",
+                                 help="An image file, a generation spec (its image) or vm:NAME."),
+    files: bool = typer.Option(False, "--files", help="Also list the files outside /gnu/store."),
+    items: bool = typer.Option(False, "--items", help="Also list every store item with its size."),
+    config: bool = typer.Option(False, "--config", help="Print the configuration.scm it carries."),
+    as_json: bool = JSON,
+) -> None:
+    """What an image (or a generation's image, or a VM) is: provenance, packages, closure."""
+    side = diff_mod.load_side(target, files=files, texts=False, registry=open_registry,
+                              vm_reader=_vm_reader(files, False))
+    facts = side.facts
+    if facts is None:
+        raise UsageError(f"{target} has no image to inspect",
+                         side.missing.get("packages") or "build it first: vmfleet build SPEC")
+    if config:
+        if facts.configuration is None:
+            raise UsageError(f"{target} carries no configuration.scm",
+                             inspect_mod.NO_PROVENANCE_HINT)
+        sys.stdout.write(facts.configuration)
+        return
+    if as_json:
+        print_json(inspect_mod.facts_to_json(facts))
+        return
+    sys.stdout.write(inspect_mod.render_facts(facts, items=items, files=files))
+    for w in facts.warnings:
+        say(f"warning: {w}")
+
+
+@app.command()
+def adopt(
+    image: Path = typer.Argument(..., metavar="IMAGE", help="A qcow2 or raw image file."),
+    system: str = typer.Option(..., "--system", help="The system to record it under."),
+    current_from: str = typer.Option(
+        None, "--current-from", help="When it was current (default: when the image was built)."),
+    file: list[str] = typer.Option(
+        [], "--file", metavar="REL=PATH",
+        help="Content for a local-file the config refers to, if the image lacks it."),
+    message: str = typer.Option("", "--message", "-m", help="A note kept with the generation."),
+    as_json: bool = JSON,
+) -> None:
+    """Record a generation from an image's provenance (channels.scm and configuration.scm)."""
+    from .. import timeutil
+
+    when = None
+    if current_from:
+        try:
+            when = timeutil.to_stamp(timeutil.parse_user_time(current_from))
+        except ValueError:
+            raise UsageError(f"invalid --current-from {current_from!r}",
+                             "write a date: 2021-05-01 or 2021-05-01T12:00") from None
+    extra = {}
+    for item in file:
+        rel, sep, local = item.partition("=")
+        if not sep or not rel or not local:
+            raise UsageError(f"bad --file {item!r}", "write REL=PATH, e.g. vmfleet.pub=./key.pub")
+        try:
+            extra[rel] = Path(local).expanduser().read_bytes()
+        except OSError as e:
+            raise UsageError(f"--file {rel}: cannot read {local} ({e.strerror})",
+                             "check the path") from None
+    reg = open_registry()
+    result = inspect_mod.adopt_image(reg, image, system, current_from=when, files=extra,
+                                     message=message)
+    gen = result.generation
+    if as_json:
+        print_json({"generation": gen.label, "id": gen.id, "created": result.created,
+                    "current_from": result.current_from,
+                    "current_from_source": result.current_from_source,
+                    "local_files": list(result.local_files), "pins": list(gen.pins)})
+        return
+    if result.created:
+        say(f"recorded {gen.label}, current from {result.current_from} "
+            f"({result.current_from_source})")
+    else:
+        say(f"already recorded as {gen.label}: same config, files and channels")
+    sys.stdout.write(gen.label + "\n")
