@@ -180,8 +180,7 @@ class Registry:
         try:
             reg.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.DatabaseError as e:
-            raise RegistryError(f"{path} is not a vmfleet registry ({e})",
-                                "restore it from a backup, or move it away and run 'vmfleet init'") from None
+            raise _translate(e, path) from None
         reg.migrate()
         return reg
 
@@ -290,6 +289,7 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 def _translate(e: sqlite3.Error, path: Path | None) -> RegistryError:
+    """sqlite3's error, as a RegistryError that names the fix."""
     msg = str(e)
     where = str(path) if path else "the registry"
     if "readonly" in msg or "read-only" in msg:
@@ -297,7 +297,8 @@ def _translate(e: sqlite3.Error, path: Path | None) -> RegistryError:
     if "locked" in msg or "busy" in msg:
         return RegistryError(f"{where} is locked by another vmfleet", "wait for the other command to finish")
     if "not a database" in msg or "malformed" in msg:
-        return RegistryError(f"{where} is corrupt ({msg})", "restore it from a backup, or move it away and run 'vmfleet init'")
+        return RegistryError(f"{where} is not a vmfleet registry, or is corrupt ({msg})",
+                             "restore it from a backup, or move it away and run 'vmfleet init'")
     return RegistryError(f"registry error on {where}: {msg}", "run with --debug for details")
 
 
