@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.helpers.fleet import channels_scm, os_config  # noqa: E402
+
 from vmfleet import history, spec  # noqa: E402
 from vmfleet.registry import Registry, dumps, sha256_bytes  # noqa: E402
 

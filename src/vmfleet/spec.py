@@ -61,8 +61,8 @@ _COMMIT = re.compile(r"^[0-9a-f]{4,40}$")
 
 
 def parse(text: str) -> Spec:
-    system, _, rest = text.partition("@")
-    if not NAME_RE.match(system):
+    system, at, rest = text.partition("@")
+    if not NAME_RE.match(system) or (at and not rest):
         raise UsageError(f"invalid generation spec {text!r}",
                          "write SYSTEM, SYSTEM@N, SYSTEM@2023-10, SYSTEM@2023-10-15 or SYSTEM@COMMIT")
     if not rest or rest == "latest":

@@ -43,7 +43,7 @@ def os_config(host: str = "web", packages=("nginx",), key_file: str | None = "vm
   (services (append (list (service dhcp-client-service-type)
                           (service openssh-service-type
                             (openssh-configuration
-                              (permit-root-login 'prohibit-password){keys}))){extra_services})
+                              (permit-root-login 'prohibit-password){keys})){extra_services})
                     %base-services)))
 """
 

@@ -1,12 +1,13 @@
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
+from tests.helpers.fleet import channels_scm, commit_files, new_repo, os_config
 from vmfleet import generations, history, spec
 from vmfleet.registry import Registry
-from tests.helpers.fleet import channels_scm, commit_files, os_config, new_repo
 
 C1, C2, C3 = "1" * 40, "2" * 40, "3" * 40
 KEY1 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2n1jeq3y0HHqkYGmXkJj5cSgu0kDm2Jz3wPE3oqJ1E one\n"
@@ -80,7 +81,8 @@ def test_parallel_imports_and_adds_never_lose_or_duplicate(tmp_path, fleet):
         import sys
         from vmfleet import generations, history
         from vmfleet.registry import Registry
-        reg = Registry.open(__import__('pathlib').Path({str(db)!r}))
+        from pathlib import Path
+        reg = Registry.open(Path({str(db)!r}))
         history.import_system(reg, {str(fleet)!r}, "web", "systems/web.scm", "channels.scm")
         n = int(sys.argv[1])
         from tests.helpers.fleet import channels_scm, os_config
@@ -88,8 +90,8 @@ def test_parallel_imports_and_adds_never_lose_or_duplicate(tmp_path, fleet):
                                     channels_scm("{C1}"))
         generations.record(reg, "db", inputs, current_from=f"2025-01-0{{n+1}}T00:00:00Z")
     """)
-    procs = [subprocess.Popen([sys.executable, "-c", script, str(i)], cwd=str(__import__("pathlib").Path(__file__).parents[2]))
-             for i in range(4)]
+    root = Path(__file__).resolve().parents[2]
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(i)], cwd=root) for i in range(4)]
     assert [p.wait(timeout=60) for p in procs] == [0, 0, 0, 0]
     reg = Registry.open(db)
     assert len(generations.list_for(reg, "web")) == 4

@@ -42,7 +42,8 @@ state = State()
 
 @app.callback()
 def _main(
-    home: str = typer.Option(None, "--home", help="State directory (default: $VMFLEET_HOME or $XDG_DATA_HOME/vmfleet).", envvar=None),
+    home: str = typer.Option(
+        None, "--home", help="State directory (default: $VMFLEET_HOME or $XDG_DATA_HOME/vmfleet)."),
     debug: bool = typer.Option(False, "--debug", help="Log every external command; show tracebacks."),
 ) -> None:
     state.home_arg = home

@@ -10,6 +10,7 @@ import typer
 from .. import generations, history, spec, timeutil
 from ..errors import UsageError
 from ..generations import Generation
+from ..names import check_name
 from ..registry import Registry
 from .app import app, emit, home, open_registry, print_table, say
 
@@ -62,6 +63,7 @@ def add(
     as_json: bool = JSON,
 ) -> None:
     """Record a config and its channels as a new generation (no-op when nothing changed)."""
+    check_name(system)
     when = timeutil.to_stamp(_check_date(at)) if at else timeutil.now()
     inputs = generations.read_inputs(config, channels)
     reg = open_registry()
