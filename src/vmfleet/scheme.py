@@ -542,13 +542,12 @@ def _fold_list(raw: list, linecol) -> Form:
 def _take(raw: list, i: int, linecol):
     """The datum starting at ``raw[i]`` and the index after it (_SKIP for a ``#;``)."""
     x = raw[i]
-    if isinstance(x, _DatumComment):
-        _, j = _take(raw, i + 1, linecol)
-        return _SKIP, j
-    if isinstance(x, _Prefix):
+    if isinstance(x, (_DatumComment, _Prefix)):
         j, datum = i + 1, _SKIP
-        while datum is _SKIP:
+        while datum is _SKIP:  # `#; #;a b` skips a and b: a nested #; is not a datum
             datum, j = _take(raw, j, linecol)
+        if isinstance(x, _DatumComment):
+            return _SKIP, j
         return _form([Symbol(x.symbol), datum], linecol, x.offset), j
     if isinstance(x, _Open):  # a vector or tagged literal: the list follows
         inner = _fold_list(raw[i + 1], linecol)
@@ -1298,21 +1297,24 @@ def _authorized_keys(os_form, services, env) -> list[tuple[str, str]]:
 
 
 def _openssh_key_lists(root, env):
-    """Every authorized-keys list in openssh configurations reachable from ``root``."""
-    todo, seen_names = [(root, env)], set()
-    while todo:
-        datum, e = todo.pop(0)
-        for x in _walk(datum):
-            h = head(x)
-            if isinstance(x, Symbol) and str(x) in e and str(x) not in seen_names:
+    """Every authorized-keys list in openssh configurations reachable from ``root``, in the
+    order written; defined names are followed where they are used."""
+    stack, seen_names = [root], set()
+    while stack:
+        x = stack.pop()
+        h = head(x)
+        if isinstance(x, Symbol):
+            if str(x) in env and str(x) not in seen_names:
                 seen_names.add(str(x))
-                todo.append((e[str(x)], e))
-            elif h == "openssh-configuration":
-                for f in x[1:]:
-                    if head(f) == "authorized-keys" and len(f) == 2:
-                        yield f[1], e
-            elif h == "simple-service" and len(x) == 4 and x[2] == Symbol("openssh-service-type"):
-                yield x[3], e
+                stack.append(env[str(x)])
+        elif h == "openssh-configuration":
+            for f in x[1:]:
+                if head(f) == "authorized-keys" and len(f) == 2:
+                    yield f[1], env
+        elif h == "simple-service" and len(x) == 4 and x[2] == Symbol("openssh-service-type"):
+            yield x[3], env
+        elif isinstance(x, (list, tuple)):
+            stack.extend(reversed(x))
 
 
 def _key_entry(entry, env) -> list[tuple[str, str]]:
