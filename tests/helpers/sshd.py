@@ -1,0 +1,117 @@
+"""A private sshd on 127.0.0.1 for tests: remote hypervisors (qemu+ssh://) and SSH build hosts.
+
+It runs as the current user (root here) from its own config in a temporary directory, on a free
+port, with its own host key and authorized_keys; it is stopped by the PID in its PID file, so no
+other sshd is touched. Use it as a context manager, or call start() and stop() (always stop: in
+a finally or a fixture finalizer).
+
+    with Sshd(tmp_path, authorized_keys=[pubkey]) as server:
+        uri = server.libvirt_uri(keyfile)   # qemu+ssh://root@127.0.0.1:PORT/system?...
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+
+from vmfleet.run import run
+
+SSHD = "/usr/sbin/sshd"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Sshd:
+    def __init__(self, workdir: Path, authorized_keys: list[str], port: int | None = None):
+        self.dir = Path(workdir)
+        self.authorized_keys = authorized_keys
+        self.port = port or free_port()
+        self.host_key_path = self.dir / "ssh_host_ed25519_key"
+        self.pid_file = self.dir / "sshd.pid"
+        self.log_file = self.dir / "sshd.log"
+        self.pid: int | None = None
+
+    @property
+    def host_key(self) -> str:
+        """The server's public host key as vmfleet stores pins: 'ssh-ed25519 AAAA…'."""
+        return " ".join(Path(f"{self.host_key_path}.pub").read_text().split()[:2])
+
+    def start(self) -> Sshd:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if not self.host_key_path.exists():
+            run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.host_key_path)])
+        auth = self.dir / "authorized_keys"
+        auth.write_text("".join(k.strip() + "\n" for k in self.authorized_keys))
+        auth.chmod(0o600)
+        conf = self.dir / "sshd_config"
+        conf.write_text(
+            f"Port {self.port}\n"
+            "ListenAddress 127.0.0.1\n"
+            f"HostKey {self.host_key_path}\n"
+            f"AuthorizedKeysFile {auth}\n"
+            f"PidFile {self.pid_file}\n"
+            "UsePAM no\n"
+            "StrictModes no\n"
+            "PermitRootLogin prohibit-password\n"
+            "PasswordAuthentication no\n"
+            "KbdInteractiveAuthentication no\n"
+            "MaxStartups 50\n"
+            "MaxSessions 50\n"
+        )
+        Path("/run/sshd").mkdir(parents=True, exist_ok=True)
+        run([SSHD, "-f", str(conf), "-E", str(self.log_file)])
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.pid_file.exists() and self.pid_file.read_text().strip():
+                self.pid = int(self.pid_file.read_text().strip())
+                try:
+                    with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                        return self
+                except OSError:
+                    pass
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"sshd did not start on 127.0.0.1:{self.port}: "
+                           f"{self.log_file.read_text() if self.log_file.exists() else ''}")
+
+    def stop(self) -> None:
+        """End this sshd (by its recorded PID) and wait until it is gone."""
+        pid = self.pid
+        if pid is None and self.pid_file.exists():
+            text = self.pid_file.read_text().strip()
+            pid = int(text) if text else None
+        if pid is None:
+            return
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            self.pid = None
+            return
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(pid, signal.SIGKILL)
+        self.pid = None
+
+    def libvirt_uri(self, keyfile: Path, user: str = "root") -> str:
+        """A qemu+ssh URI through this sshd; no_verify=1 because its host key is throwaway."""
+        return (f"qemu+ssh://{user}@127.0.0.1:{self.port}/system"
+                f"?keyfile={keyfile}&no_verify=1")
+
+    def __enter__(self) -> Sshd:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
