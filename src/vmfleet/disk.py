@@ -70,6 +70,7 @@ class ImageInfo:
     virtual_size: int        # bytes of the disk it holds
     actual_size: int         # bytes the file uses on its file system
     backing_file: str | None
+    cluster_size: int = 65536
 
 
 def image_info(path: str | os.PathLike) -> ImageInfo:
@@ -92,7 +93,8 @@ def image_info(path: str | os.PathLike) -> ImageInfo:
     return ImageInfo(path=path, format=data.get("format", "raw"),
                      virtual_size=int(data.get("virtual-size", 0)),
                      actual_size=int(data.get("actual-size", 0)),
-                     backing_file=data.get("backing-filename"))
+                     backing_file=data.get("backing-filename"),
+                     cluster_size=int(data.get("cluster-size") or 65536))
 
 
 def check_image(info: ImageInfo) -> None:
@@ -111,7 +113,10 @@ def check_image(info: ImageInfo) -> None:
     end = data.get("image-end-offset")
     size = info.path.stat().st_size
     problems = int(data.get("corruptions", 0) or 0) + int(data.get("check-errors", 0) or 0)
-    if (end is not None and end > size) or "truncated" in res.stderr.lower():
+    beyond = "exceeding the end of the file" in res.stderr or "truncated" in res.stderr.lower()
+    # The last cluster may legitimately be short (a fresh image ends inside its refcount
+    # block), so only a gap of a whole cluster or more means data is missing.
+    if (end is not None and end - size >= info.cluster_size) or beyond:
         raise ImageError(f"{info.path} is truncated: its data runs to byte {end or '?'}, "
                          f"the file has {size}",
                          "the copy was cut short: copy the image again")
@@ -223,13 +228,16 @@ class Disk:
     raw: Path
     method: str              # 'direct', 'fuse' or 'convert'
     workdir: Path            # temporary directory, removed when the disk is closed
+    table: PartitionTable | None = None
 
     @property
     def path(self) -> Path:
         return self.info.path
 
     def partition_table(self) -> PartitionTable:
-        return read_partition_table(self.raw, self.info.path)
+        if self.table is None:
+            self.table = read_partition_table(self.raw, self.info.path)
+        return self.table
 
     def read_at(self, offset: int, length: int) -> bytes:
         with open(self.raw, "rb") as f:
@@ -369,7 +377,9 @@ def open_disk(path: str | os.PathLike, *, method: str = "auto") -> Iterator[Disk
                                      "is the image truncated or corrupt? "
                                      "'qemu-img check' tells more")
                 used = "convert"
-        yield Disk(info=info, raw=raw, method=used, workdir=workdir)
+        opened = Disk(info=info, raw=raw, method=used, workdir=workdir)
+        opened.partition_table()  # not a disk at all: say so now
+        yield opened
     finally:
         if export is not None:
             export.stop()

@@ -287,3 +287,44 @@ def build(dest: Path, lay: Layout) -> Built:
     make_disk(tree, dest, label=lay.label, fmt=lay.fmt, work=work)
     subprocess.run(["rm", "-rf", str(work)], check=True)
     return Built(dest, lay, system, sizes, paths)
+
+
+# --- a per-process cache, so every test module shares the same few images ------------------
+
+_CACHE: dict[str, Built] = {}
+_DIR: list[Path] = []
+
+
+def _cache_dir() -> Path:
+    if not _DIR:
+        import atexit
+        import shutil
+        import tempfile
+
+        d = Path(tempfile.mkdtemp(prefix="vmfleet-test-images-"))
+        atexit.register(shutil.rmtree, d, True)
+        _DIR.append(d)
+    return _DIR[0]
+
+
+def variants() -> dict[str, Layout]:
+    import dataclasses
+
+    a, b = layout_web_a(), layout_web_b()
+    return {
+        "web-a": a,
+        "web-b": b,
+        "web-a-raw": dataclasses.replace(a, fmt="raw"),
+        "web-a-gpt": dataclasses.replace(a, label="gpt"),
+        "no-db": dataclasses.replace(a, db=False),
+        "no-provenance": dataclasses.replace(a, provenance=False),
+        "not-guix": dataclasses.replace(a, store=False, db=False),
+        "manifest-v3": dataclasses.replace(a, manifest_version=3),
+    }
+
+
+def image(name: str) -> Built:
+    """A built test image by variant name (see ``variants``), built once per process."""
+    if name not in _CACHE:
+        _CACHE[name] = build(_cache_dir() / f"{name}.{variants()[name].fmt}", variants()[name])
+    return _CACHE[name]
