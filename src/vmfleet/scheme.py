@@ -406,7 +406,7 @@ class _Prepass:
             if i + 2 >= n:
                 raise self.error(i, "end of file after '#\\'", "complete the character literal")
             j = i + 3
-            if j < n:
+            if j < n and _ATOM.match(text, i + 2):  # a delimiter (`#\(`, `#\ `) stands alone
                 m = _ATOM.match(text, j)
                 if m:
                     j = m.end()
@@ -421,7 +421,7 @@ class _Prepass:
             end = text.find("}#", i + 2)
             if end < 0:
                 raise self.error(i, "unterminated '#{' symbol", "close it with '}#'")
-            self.atom(i, Symbol(text[i + 2:end]))
+            self.atom(i, Symbol(_SYMBOL_ESCAPE.sub(_unescape_symbol, text[i + 2:end])))
             return end + 2
         if nxt == "!":
             m = _ATOM.match(text, i + 2)
@@ -461,6 +461,20 @@ class _Prepass:
             depth -= 1
             i = j + 2
         return i
+
+
+_SYMBOL_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{1,6};|.)", re.S)
+
+
+def _unescape_symbol(m: re.Match) -> str:
+    """``\\x41;`` and ``\\c`` inside ``#{…}#``."""
+    e = m.group(1)
+    if len(e) > 1:
+        code = int(e[1:-1], 16)
+        if code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF:
+            return chr(code)
+        return m.group(0)
+    return e
 
 
 def _hash_atom(token: str):
@@ -656,7 +670,8 @@ def _render_symbol(sym: str) -> str:
     text = str(sym)
     if _PLAIN_SYMBOL.fullmatch(text) and _number(text) is None:
         return text
-    return "#{" + text + "}#"
+    return "#{" + "".join(c if c.isprintable() and c not in "\\}" else f"\\x{ord(c):x};"
+                          for c in text) + "}#"
 
 
 def _render_string(s: str) -> str:
@@ -894,6 +909,11 @@ class _ChannelReader:
             if name == "%default-guix-channel":
                 return DEFAULT_GUIX_CHANNEL
             raise self.fail(expr, f"not a channel: unknown variable {name}")
+        if head(expr) == "channel-with-substitutes-available" and len(expr) >= 2:
+            # (guix ci): the channel at the newest commit with substitutes, chosen when guix
+            # runs; the file itself pins nothing.
+            base = self.channel(expr[1], env, seen)
+            return Channel(base.name, base.url, base.branch, None, base.introduction)
         if head(expr) != "channel":
             raise self.fail(expr, f"not a channel: {_short(expr)}")
         values: dict = {}
@@ -992,7 +1012,7 @@ class OsSummary:
     services: tuple[ServiceSummary, ...] = ()
     authorized_keys: tuple[tuple[str, str], ...] = ()
     local_files: tuple[str, ...] = ()
-    fields: dict[str, str] = field(default_factory=dict)
+    fields: dict[str, str] = field(default_factory=dict, hash=False)
 
     def to_dict(self) -> dict:
         return {

@@ -184,6 +184,8 @@ def test_render_escapes_symbols_that_would_not_read_back():
     assert render(S("42")) == "#{42}#"
     assert render([S("unquote"), S("@x")]) == ", @x"
     assert read1(", @x") == [S("unquote"), S("@x")]
+    assert render(S("a}#\nb\\")) == "#{a\\x7d;#\\xa;b\\x5c;}#"
+    assert read1(r"#{a\x7d;#\xa;b\x5c;}#") == S("a}#\nb\\")
 
 
 def test_sexpdata_alone_cannot_read_what_we_read():
@@ -298,6 +300,22 @@ def test_file_with_modules_and_definitions_before_the_list():
 def test_quasiquoted_channel_list():
     chans = parse_channels(f"`(,{NONGUIX} ,@%default-channels)", "c.scm")
     assert [c.name for c in chans] == ["nonguix", "guix"]
+
+
+def test_channel_with_substitutes_available_is_unpinned():
+    text = """(use-modules (guix ci))
+(list (channel-with-substitutes-available
+       %default-guix-channel
+       "https://ci.guix.gnu.org"))"""
+    [guix] = parse_channels(text, "c.scm")
+    assert (guix.name, guix.url, guix.pinned) == ("guix", GUIX_URL, False)
+
+
+def test_windows_line_endings():
+    s = summarize_os(BARE_BONES.replace("\n", "\r\n"), "crlf.scm")
+    assert s.host_name == "komputilo" and s.packages == ("screen", "%base-packages")
+    with pytest.raises(SchemeError, match=r"^crlf.scm:2:3: unclosed"):
+        read_forms("(a\r\n  (b\r\n", "crlf.scm")
 
 
 def test_example_channels_file_is_pinned():
@@ -753,8 +771,7 @@ def test_summaries_and_channels_never_crash(text):
 
 symbols = st.from_regex(r"[a-z%*<>=!?/+\-][a-z0-9%*<>=!?/+\-.>]{0,8}", fullmatch=True) \
     .filter(lambda s: scheme._number(s) is None).map(Symbol)
-odd_symbols = st.text(alphabet="ab ()#'\"", min_size=0, max_size=5).filter(
-    lambda s: "}#" not in s).map(Symbol)
+odd_symbols = st.text(alphabet="ab ()#'\"}\\\n", min_size=0, max_size=5).map(Symbol)
 atoms = st.one_of(
     symbols, odd_symbols, st.text(max_size=10), st.integers(), st.booleans(),
     st.floats(allow_nan=False), st.fractions().filter(lambda f: f.denominator != 1),
