@@ -1,0 +1,365 @@
+"""The layered diff: classification, each layer, JSON schema, stored expected outputs, CLI."""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from tests.helpers.diskimage import C_NEW, C_OLD, image
+from tests.helpers.fleet import commit_files, git, new_repo, os_config
+from vmfleet import diff as d
+from vmfleet import generations
+from vmfleet.cli import main
+from vmfleet.inspect import FileFact, ImageFacts, Package
+from vmfleet.registry import Registry
+from vmfleet.storeitems import ChannelPin, StoreItem
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMA = json.loads((ROOT / "docs" / "diff.schema.json").read_text())
+EXPECTED = Path(__file__).parent / "expected" / "diff"
+UPDATE = os.environ.get("VMFLEET_UPDATE_EXPECTED") == "1"
+URL = "https://git.savannah.gnu.org/git/guix.git"
+
+
+@pytest.fixture(autouse=True)
+def no_guix_checkouts(tmp_path, monkeypatch):
+    """Guix's checkout cache of the machine running the tests must not change the outputs."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+def validate(data: dict) -> None:
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+    jsonschema.validate(data, SCHEMA, cls=jsonschema.Draft202012Validator)
+
+
+# --- packages --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("a, b, same, kind", [
+    ((), ("1.0",), False, "added"),
+    (("1.0",), (), False, "removed"),
+    (("1.0",), ("1.0",), True, "unchanged"),
+    (("1.0",), ("1.0",), False, "rebuilt"),
+    (("1.0",), ("1.1",), False, "upgraded"),
+    (("1.10",), ("1.9",), False, "downgraded"),
+    (("11.3.0", "11.3.0-lib"), ("12.1.0", "12.1.0-lib"), False, "upgraded"),
+    (("",), ("", ""), False, "changed"),
+    (("2.35",), ("2.35", "2.35-static"), False, "upgraded"),
+])
+def test_classify(a, b, same, kind):
+    assert d.classify(a, b, same) == kind
+
+
+def _hash(n: int) -> str:
+    return f"{n:032d}".replace("0", "a")
+
+
+def facts(items: dict[str, int | None], packages=(), files=None) -> ImageFacts:
+    """ImageFacts from {name-version: size}, with stable fake hashes per (name, salt)."""
+    store = []
+    for key, size in items.items():
+        name, _, salt = key.partition("#")
+        h = _hash(abs(hash((name, salt))) % 10**9)
+        store.append(StoreItem(f"/gnu/store/{h}-{name}", size))
+    pk = tuple(Package(p.rsplit("-", 1)[0], p.rsplit("-", 1)[1], "out", "") for p in packages)
+    known = all(s is not None for s in items.values())
+    return ImageFacts(source="x", kind="image", system=None, generation=None, provenance=None,
+                      channels_scm=None, configuration=None, packages=pk,
+                      items=tuple(sorted(store, key=lambda i: i.path)),
+                      closure_size=sum(items.values()) if known else None,
+                      store_source="database", files=files)
+
+
+def test_package_changes_with_sizes_and_requested():
+    a = facts({"nginx-1.23.3": 100, "openssl-1.1.1t": 50, "zlib-1.2.13": 10, "apr-1.7": 5,
+               "pcre-8.45": 7, "glibc-2.35": 1000},
+              packages=("nginx-1.23.3",))
+    b = facts({"nginx-1.25.0": 120, "openssl-3.0.8": 70, "zlib-1.2.13#rebuilt": 11,
+               "curl-8.0.1": 30, "pcre-8.44": 6, "glibc-2.35": 1000},
+              packages=("nginx-1.25.0", "curl-8.0.1"))
+    p = d.diff_packages(a, b)
+    got = {c.name: (c.change, c.size_delta, c.requested) for c in p.changes}
+    assert got == {
+        "nginx": ("upgraded", 20, True), "openssl": ("upgraded", 20, False),
+        "pcre": ("downgraded", -1, False), "curl": ("added", 30, True),
+        "apr": ("removed", -5, False), "zlib": ("rebuilt", 1, False),
+    }
+    assert [c.change for c in p.changes] == ["upgraded", "upgraded", "downgraded", "added",
+                                             "removed", "rebuilt"]
+    assert p.unchanged == 1 and (p.size_a, p.size_b, p.size_delta) == (1172, 1237, 65)
+
+
+def test_packages_without_sizes():
+    p = d.diff_packages(facts({"a-1": None}), facts({"a-2": None}))
+    assert p.changes[0].size_delta is None and p.size_delta is None
+    assert "?" in d.render(_diff_of(packages=p))
+
+
+def test_same_store_names_are_equal_whatever_else():
+    a = facts({"hello-2.12": 100})
+    b = facts({"hello-2.12": 999})  # a different size recorded: names decide, not contents
+    assert d.diff_packages(a, b).equal
+
+
+def _diff_of(**layers) -> d.Diff:
+    side = d.Side(label="a", kind="image", source="a")
+    return d.Diff(a=side, b=side, layers=tuple(x for x in d.LAYERS if x in layers), **layers)
+
+
+# --- files -----------------------------------------------------------------------------------
+
+def ff(path, kind="file", mode=0o644, uid=0, gid=0, size=3, sha="x", target=None, text=None):
+    return FileFact(path, kind, mode, uid, gid, size, sha if kind == "file" else None, target,
+                    text)
+
+
+def test_file_changes():
+    a = [ff("/etc/a"), ff("/etc/b", mode=0o600), ff("/etc/c", uid=1000),
+         ff("/etc/d", sha="1", text="one\n", size=4), ff("/etc/l", "symlink", 0o777, target="x"),
+         ff("/etc/t"), ff("/etc/gone", text="bye\n")]
+    b = [ff("/etc/a"), ff("/etc/b", mode=0o644), ff("/etc/c", uid=0),
+         ff("/etc/d", sha="2", text="two\n", size=4), ff("/etc/l", "symlink", 0o777, target="y"),
+         ff("/etc/t", "dir", 0o755), ff("/etc/new", text="hi\n")]
+    changes = {c.path: c for c in d.diff_files(a, b, content=True)}
+    assert set(changes) == {"/etc/b", "/etc/c", "/etc/d", "/etc/l", "/etc/t", "/etc/gone",
+                            "/etc/new"}
+    assert changes["/etc/b"].what == ("mode",)
+    assert changes["/etc/c"].what == ("owner",)
+    assert changes["/etc/d"].what == ("content",)
+    assert "-one\n+two" in changes["/etc/d"].diff
+    assert changes["/etc/l"].what == ("target",)
+    assert changes["/etc/t"].what == ("type", "mode")
+    assert changes["/etc/gone"].change == "removed" and "-bye" in changes["/etc/gone"].diff
+    assert changes["/etc/new"].change == "added" and "+hi" in changes["/etc/new"].diff
+    assert all(c.diff is None for c in d.diff_files(a, b, content=False))
+
+
+# --- config ----------------------------------------------------------------------------------
+
+def config_side(text: str, label: str = "x") -> d.Side:
+    missing: dict = {}
+    return d.Side(label=label, kind="image", source=label, config_text=text,
+                  summary=d._summarize(text, label, missing), missing=missing)
+
+
+def test_config_packages_services_and_fields():
+    a = config_side(os_config("web", ("nginx", "hello")))
+    b = config_side(os_config("web", ("nginx", "curl"),
+                              extra_services=" (service ntp-service-type)")
+                    .replace("Europe/Berlin", "UTC")
+                    .replace("'prohibit-password", "#f"))
+    c = d.diff_config(a, b, text=True)
+    assert c.packages_added == ("curl",) and c.packages_removed == ("hello",)
+    assert [(f.field, f.before, f.after) for f in c.fields] == [
+        ("timezone", '"Europe/Berlin"', '"UTC"')]
+    changes = {(s.type, s.change) for s in c.services}
+    assert changes == {("ntp-service-type", "added"), ("openssh-service-type", "reconfigured")}
+    assert c.text_diff.startswith("--- a/configuration.scm")
+    assert not c.equal
+
+
+def test_config_comment_only_change():
+    text = os_config("web")
+    c = d.diff_config(config_side(text), config_side(";; moved\n" + text))
+    assert not c.equal and not (c.fields or c.services or c.packages_added)
+    assert "text only" in "\n".join(d._config_lines(c, False))
+    assert d.diff_config(config_side(text), config_side(text)).equal
+
+
+def test_config_that_does_not_parse_still_diffs_as_text():
+    c = d.diff_config(config_side("(operating-system"), config_side(os_config("web")), text=True)
+    assert not c.structural and c.text_changed and c.text_diff
+
+
+# --- channels --------------------------------------------------------------------------------
+
+def pin(commit, name="guix", url=URL):
+    return ChannelPin(name, url, "master", commit)
+
+
+def test_channel_changes_without_a_clone():
+    a = [pin("a" * 40), pin("c" * 40, "extra", "https://example.org/x.git")]
+    b = [pin("b" * 40, url="https://codeberg.org/guix/guix.git"),
+         pin("d" * 40, "other", "https://example.org/o.git")]
+    changes = {c.name: c for c in d.diff_channels(a, b, discover=False)}
+    assert changes["guix"].change == "updated" and changes["guix"].relation == "unknown"
+    assert changes["extra"].change == "removed" and changes["other"].change == "added"
+    moved = d.diff_channels([pin("a" * 40)], [pin("a" * 40, url="https://git.guix.gnu.org/guix.git")],
+                            discover=False)
+    assert moved == ()  # the same channel at its new home
+    renamed = d.diff_channels([pin("a" * 40)], [pin("a" * 40, url="https://example.org/g")],
+                              discover=False)
+    assert renamed[0].change == "url-changed"
+
+
+def test_channel_commits_dates_and_direction_from_a_clone(tmp_path):
+    repo = new_repo(tmp_path / "guix")
+    c1 = commit_files(repo, {"a": "1"}, "one", "2023-06-01T10:00:00Z")
+    commit_files(repo, {"a": "2"}, "two", "2023-09-01T10:00:00Z")
+    c3 = commit_files(repo, {"a": "3"}, "three", "2024-05-10T10:00:00Z")
+    git(repo, "checkout", "-q", "-b", "side", c1)
+    c4 = commit_files(repo, {"b": "x"}, "side", "2023-07-01T10:00:00Z")
+    repos = {"guix": repo}
+    up = d.diff_channels([pin(c1)], [pin(c3)], repos)[0]
+    assert (up.relation, up.ahead, up.behind) == ("descends", 2, 0)
+    assert up.date_a.startswith("2023-06-01") and up.date_b.startswith("2024-05-10")
+    assert "2023-06-01 → 2024-05-10, 2 commits forward" in d._channel_line(up, False)
+    down = d.diff_channels([pin(c3)], [pin(c1)], repos)[0]
+    assert (down.relation, down.behind) == ("ancestor", 2)
+    assert "DOWNGRADE" in d._channel_line(down, False)
+    side = d.diff_channels([pin(c3)], [pin(c4)], repos)[0]
+    assert (side.relation, side.ahead, side.behind) == ("diverged", 1, 2)
+    unknown = d.diff_channels([pin(c1)], [pin("f" * 40)], repos)[0]
+    assert unknown.relation == "unknown" and unknown.date_b is None
+
+
+def test_channel_repo_option_parsing(tmp_path):
+    assert d.parse_channel_repos([f"guix={tmp_path}"]) == {"guix": tmp_path}
+    from vmfleet.errors import UsageError
+
+    for bad in ("guix", f"={tmp_path}", "guix=/no/such/dir"):
+        with pytest.raises(UsageError):
+            d.parse_channel_repos([bad])
+
+
+# --- whole images ----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """The two test images copied under short names, so outputs do not hold temp paths."""
+    where = tmp_path_factory.mktemp("pair")
+    shutil.copy(image("web-a").path, where / "a.qcow2")
+    shutil.copy(image("web-b").path, where / "b.qcow2")
+    return where
+
+
+def test_image_diff_layers(pair):
+    a = d.load_side(str(pair / "a.qcow2"))
+    b = d.load_side(str(pair / "b.qcow2"))
+    r = d.compare(a, b)
+    assert not r.equal and r.compared == d.LAYERS and r.skipped == ()
+    assert [(c.commit_a, c.commit_b) for c in r.channels] == [(C_OLD, C_NEW)]
+    assert r.config.packages_added == ("curl",)
+    assert {c.name: c.change for c in r.packages.changes}["nginx"] == "upgraded"
+    assert {c.path for c in r.files} >= {"/etc/hostname", "/etc/new.conf", "/etc/old.conf"}
+    validate(d.to_json(r))
+
+
+def test_an_image_equals_itself(pair):
+    a = d.load_side(str(pair / "a.qcow2"))
+    r = d.compare(a, a)
+    assert r.equal
+    data = d.to_json(r)
+    validate(data)
+    assert {v["status"] for v in data["layers"].values()} == {"equal"}
+
+
+def test_layers_unknown_on_one_side_are_skipped(pair):
+    a = d.load_side(str(pair / "a.qcow2"), files=False)
+    nop = d.load_side(image("no-provenance").path.as_posix(), files=False)
+    r = d.compare(a, nop)
+    skipped = {s.layer: s.reason for s in r.skipped}
+    assert set(skipped) == {"channels", "config", "files"}
+    assert "--save-provenance" in skipped["channels"]
+    assert r.compared == ("packages",)
+    data = d.to_json(r)
+    validate(data)
+    assert data["layers"]["files"]["status"] == "skipped"
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _check_expected(name: str, text: str) -> None:
+    path = EXPECTED / name
+    if UPDATE or not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    assert text == path.read_text(), f"differs from {path}; VMFLEET_UPDATE_EXPECTED=1 rewrites it"
+
+
+def test_cli_diff_matches_the_stored_outputs(pair, capsys, monkeypatch):
+    monkeypatch.chdir(pair)
+    code, out, err = run_cli(capsys, "diff", "a.qcow2", "b.qcow2", "--files", "--text")
+    assert code == 1, err
+    assert "\x1b[" not in out  # no colour when stdout is not a terminal
+    _check_expected("web-a-b.txt", out)
+    code, out, _ = run_cli(capsys, "diff", "a.qcow2", "b.qcow2", "--json")
+    assert code == 1
+    validate(json.loads(out))
+    _check_expected("web-a-b.json", out)
+
+
+def test_cli_diff_exit_status_and_errors(pair, capsys, monkeypatch):
+    monkeypatch.chdir(pair)
+    code, out, _ = run_cli(capsys, "diff", "a.qcow2", "a.qcow2")
+    assert code == 0 and "same" in out
+    code, out, _ = run_cli(capsys, "diff", "a.qcow2", "b.qcow2", "--layers", "files", "--color",
+                           "always")
+    assert code == 1 and "\x1b[32madded" in out and "packages" not in out
+    code, _, err = run_cli(capsys, "diff", "a.qcow2", "b.qcow2", "--layers", "nope")
+    assert code == 2 and "unknown layer nope" in err
+    code, _, err = run_cli(capsys, "diff", "a.qcow2", "./missing.qcow2")
+    assert code == 2 and "no such image file" in err
+    Path("junk.qcow2").write_text("junk")
+    code, _, err = run_cli(capsys, "diff", "a.qcow2", "junk.qcow2")
+    assert code == 2 and "not a disk image" in err and "hint:" in err
+
+
+def test_cli_inspect(pair, capsys, monkeypatch):
+    monkeypatch.chdir(pair)
+    code, out, _ = run_cli(capsys, "inspect", "b.qcow2")
+    assert code == 0
+    assert f"guix  {C_NEW}" in out and "3: curl 8.0.1, hello 2.12, nginx 1.25.0" in out
+    code, out, _ = run_cli(capsys, "inspect", "b.qcow2", "--json", "--files")
+    assert code == 0 and json.loads(out)["files"]
+    code, out, _ = run_cli(capsys, "inspect", "b.qcow2", "--config")
+    assert code == 0 and out.startswith(";; web: a test system")
+
+
+def _register_build(reg: Registry, gen, image_path: Path) -> None:
+    sha = gen.inputs_sha256  # any unique key will do for the images table
+    with reg.write():
+        reg.execute("INSERT INTO images (sha256, size, path, created) VALUES (?,?,?,?)",
+                    (sha, image_path.stat().st_size, str(image_path), "2024-01-01T00:00:00Z"))
+        reg.execute(
+            "INSERT INTO builds (generation_id, inputs_key, builder, command, status, "
+            "store_path, image_sha256, image_size, started) VALUES (?,?,?,?,?,?,?,?,?)",
+            (gen.id, sha, "local", "[]", "succeeded", "/gnu/store/x-image.qcow2", sha,
+             image_path.stat().st_size, "2024-01-01T00:00:00Z"))
+
+
+def test_cli_diff_of_generation_specs(pair, capsys, tmp_path):
+    home = tmp_path / "home"
+    code, _, err = run_cli(capsys, "--home", str(home), "init")
+    assert code == 0, err
+    reg = Registry.open(home / "registry.db")
+    for n, key, when in ((1, "a", "2023-06-01T00:00:00Z"), (2, "b", "2024-05-01T00:00:00Z"),
+                         (3, None, "2024-06-01T00:00:00Z")):
+        built = image("web-a" if key == "a" else "web-b")
+        inputs = generations.Inputs("web.scm", built.layout.config_text + ("" if key else ";;\n"),
+                                    built.layout.channels_text,
+                                    {"vmfleet.pub": b"key\n"})
+        gen, _ = generations.record(reg, "web", inputs, current_from=when)
+        assert gen.number == n
+        if key:
+            _register_build(reg, gen, pair / f"{key}.qcow2")
+    reg.close()
+    code, out, err = run_cli(capsys, "--home", str(home), "diff", "web@1", "web@2")
+    assert code == 1, err
+    assert "--- a: web@1" in out and "upgraded   nginx*" in out
+    code, out, err = run_cli(capsys, "--home", str(home), "diff", "web@2", "web@3", "--json")
+    data = json.loads(out)
+    validate(data)
+    assert data["layers"]["packages"] == {
+        "status": "skipped", "reason": "web@3 has no built image: vmfleet build web@3"}
+    assert data["layers"]["config"]["text_changed"] is True
+    assert code == 1
+    # A generation and the image built from it: nothing differs.
+    code, out, err = run_cli(capsys, "--home", str(home), "diff", "web@1", str(pair / "a.qcow2"))
+    assert code == 0, out + err

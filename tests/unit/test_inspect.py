@@ -1,0 +1,116 @@
+"""inspect_image and adopt_image on small Guix-layout images (no root, no VM)."""
+
+import hashlib
+import time
+
+import pytest
+
+from tests.helpers.diskimage import C_OLD, TEST_KEY, image
+from vmfleet import generations
+from vmfleet.errors import ImageError
+from vmfleet.inspect import adopt_image, facts_to_json, inspect_image, render_facts
+
+
+def test_facts_of_an_image_with_provenance():
+    built = image("web-a")
+    f = inspect_image(built.path)
+    assert f.system == built.system and f.generation == 1
+    assert [(c.name, c.commit) for c in f.provenance.channels] == [("guix", C_OLD)]
+    assert f'(commit "{C_OLD}")' in f.channels_scm
+    assert f.configuration == built.layout.config_text
+    assert [(p.name, p.version) for p in f.packages] == [("hello", "2.12"), ("nginx", "1.23.3")]
+    assert {p.path for p in f.packages} == {built.package_paths["hello"],
+                                            built.package_paths["nginx"]}
+    assert {i.path for i in f.items} == set(built.items)
+    assert f.closure_size == sum(built.items.values())
+    assert f.store_source == "database" and f.warnings == ()
+    assert (f.format, f.partition_table, f.root_partition) == ("qcow2", "dos", 2)
+    assert f.files is None
+
+
+def test_files_outside_the_store():
+    f = inspect_image(image("web-a").path, files=True, texts=True)
+    files = {x.path: x for x in f.files}
+    assert files["/etc/secret"].mode == 0o600
+    assert files["/etc/hostname"].sha256 == hashlib.sha256(b"web\n").hexdigest()
+    assert files["/etc/hostname"].text == "web\n"
+    assert files["/etc/static"].kind == "symlink"
+    assert files["/etc/static"].target.endswith("-etc/etc")
+    assert files["/var/guix/profiles/system"].target == "system-1-link"
+    assert files["/etc"].kind == "dir"
+    assert not [p for p in files if p.startswith(("/gnu/store", "/var/guix/db"))]
+    assert [x.path for x in f.files] == sorted(files)
+
+
+def test_image_without_store_database_lists_the_store():
+    built = image("no-db")
+    f = inspect_image(built.path)
+    assert f.store_source == "listing"
+    assert {i.path for i in f.items} == set(built.items)
+    assert f.closure_size is None and all(i.nar_size is None for i in f.items)
+    assert any("no store database" in w for w in f.warnings)
+
+
+def test_image_without_provenance_says_what_is_missing():
+    f = inspect_image(image("no-provenance").path)
+    assert f.provenance is None and f.configuration is None and f.channels_scm is None
+    assert f.packages  # the manifest is there all the same
+    assert any("--save-provenance" in w for w in f.warnings)
+    assert "provenance none (built without --save-provenance)" in render_facts(f)
+
+
+def test_manifest_version_3():
+    f = inspect_image(image("manifest-v3").path)
+    assert [p.name for p in f.packages] == ["hello", "nginx"]
+
+
+def test_not_a_guix_image():
+    with pytest.raises(ImageError, match="no partition holds a Guix root"):
+        inspect_image(image("not-guix").path)
+
+
+def test_inspection_is_fast():
+    path = image("web-b").path
+    start = time.monotonic()
+    inspect_image(path, files=True, texts=True)
+    assert time.monotonic() - start < 1.0
+
+
+def test_json_form():
+    data = facts_to_json(inspect_image(image("web-b").path, files=True))
+    assert data["system"].endswith("-system")
+    assert data["provenance"]["channels"][0]["name"] == "guix"
+    assert {p["name"] for p in data["packages"]} == {"curl", "hello", "nginx"}
+    assert data["closure"]["items"] == len(data["items"])
+    assert {"path": "/etc/secret", "kind": "file", "mode": "0644"}.items() <= \
+        next(f for f in data["files"] if f["path"] == "/etc/secret").items()
+
+
+def test_adopt_records_a_rebuildable_generation(reg, tmp_path):
+    built = image("web-a")
+    result = adopt_image(reg, built.path, "found")
+    gen = result.generation
+    assert result.created and gen.label == "found@1" and gen.source == "adopted"
+    assert gen.guix_commit == C_OLD
+    assert result.local_files == ("vmfleet.pub",)
+    config, channels = generations.materialize(reg, gen, tmp_path / "out")
+    assert config.read_text() == built.layout.config_text
+    assert C_OLD in channels.read_text()
+    assert (tmp_path / "out" / "vmfleet.pub").read_text() == TEST_KEY
+    again = adopt_image(reg, built.path, "found")
+    assert not again.created and again.generation.id == gen.id
+
+
+def test_adopt_without_provenance(reg):
+    with pytest.raises(ImageError, match="has no provenance") as e:
+        adopt_image(reg, image("no-provenance").path, "found")
+    assert "--save-provenance" in e.value.hint
+
+
+def test_adopt_takes_missing_local_files_from_the_user(reg):
+    # The key is in the image's store; an explicit file wins over it.
+    result = adopt_image(reg, image("web-a").path, "found", files={"vmfleet.pub": b"other\n"},
+                         current_from="2021-05-01T00:00:00Z")
+    assert result.current_from == "2021-05-01T00:00:00Z"
+    assert result.current_from_source == "option"
+    assert generations.inputs_of(reg, result.generation).files == {"vmfleet.pub": b"other\n"}
