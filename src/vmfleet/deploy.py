@@ -810,19 +810,39 @@ def stop(reg: Registry, home: Home, name: str, *, force: bool = False,
     return vm
 
 
-def destroy(reg: Registry, home: Home, name: str, *, notify: Notify = _quiet) -> str:
+def destroy(reg: Registry, home: Home, name: str, *, forget: bool = False,
+            notify: Notify = _quiet) -> str:
     """Remove a VM for good: its domain, overlay, console log and registry row.
 
-    Also removes a vmfleet domain that the registry lost (an "orphan" in ps). Returns a short
+    Also removes a vmfleet domain that the registry lost (an "orphan" in ps). With ``forget``,
+    only the registry row goes (for a VM whose host is gone for good). Returns a short
     description of what was removed.
     """
     vm = find_vm(reg, name)
     if vm is None:
         return _destroy_orphan(reg, home, name, notify)
     with _vm_lock(home, name):
-        _remove(reg, home, name)
-    _audit(reg, "destroy", name, vm.generation_id, None, f"on {vm.host}, was {vm.state}")
-    return f"VM {name} ({vm.label}) on {vm.host}"
+        if forget:
+            _forget(reg, name)
+        else:
+            try:
+                _remove(reg, home, name)
+            except LibvirtError as e:
+                if isinstance(e, NotFound):
+                    raise
+                raise LibvirtError(f"cannot destroy VM {name}: {e.message}",
+                                   f"{e.hint}; if host {vm.host} is gone for good, "
+                                   f"'vmfleet destroy --forget {name}' drops only the record"
+                                   ) from None
+    _audit(reg, "destroy", name, vm.generation_id, None,
+           f"on {vm.host}, was {vm.state}" + (", record only" if forget else ""))
+    return f"VM {name} ({vm.label}) on {vm.host}" + (" (record only)" if forget else "")
+
+
+def _forget(reg: Registry, name: str) -> None:
+    with reg.write():
+        reg.execute("UPDATE vms SET replaces = NULL WHERE replaces = ?", (name,))
+        reg.execute("DELETE FROM vms WHERE name = ?", (name,))
 
 
 def _remove(reg: Registry, home: Home, name: str, *, keep_console: bool = False) -> None:
@@ -835,9 +855,7 @@ def _remove(reg: Registry, home: Home, name: str, *, keep_console: bool = False)
         place.remove_overlay(name, vm.overlay)
         if not keep_console:
             place.remove_console(name)
-    with reg.write():
-        reg.execute("UPDATE vms SET replaces = NULL WHERE replaces = ?", (name,))
-        reg.execute("DELETE FROM vms WHERE name = ?", (name,))
+    _forget(reg, name)
 
 
 def _destroy_orphan(reg: Registry, home: Home, name: str, notify: Notify) -> str:

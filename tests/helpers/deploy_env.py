@@ -1,0 +1,81 @@
+"""A small fleet for deploy tests: a Home with a registry, two generations of 'web', and a tiny
+qcow2 image in the store, with 'local' aimed at libvirt's test:///default driver.
+
+test:///default keeps its domains while at least one connection is open, so the fixture holds
+one for the test's duration (deploy opens and closes its own) and closes it at the end, which
+drops every domain the test defined.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import libvirt
+
+from tests.helpers.fleet import channels_scm, os_config
+from vmfleet import generations
+from vmfleet.generations import Generation
+from vmfleet.home import Home
+from vmfleet.placement import Image
+from vmfleet.registry import Registry
+from vmfleet.run import run
+
+C_OLD = "e0fa68c7718fffd33d81af415279d6ddb518f727"
+C_NEW = "4a0b87f0ec5b6c2dcf82b372dd20ca7ea6acdd9c"
+
+
+@dataclass
+class Fleet:
+    home: Home
+    reg: Registry
+    old: Generation  # web@1, current from 2023-06
+    new: Generation  # web@2, current from 2024-05
+    image: Image
+    conn: libvirt.virConnect
+
+    def domains(self) -> list[str]:
+        return sorted(d.name() for d in self.conn.listAllDomains() if d.name() != "test")
+
+
+def record_web(reg: Registry, pubkey: str = "ssh-ed25519 AAAA test") -> tuple[Generation, ...]:
+    gens = []
+    for when, commit, pkgs in (("2023-06-01T00:00:00Z", C_OLD, ("nginx",)),
+                               ("2024-05-01T00:00:00Z", C_NEW, ("nginx", "git"))):
+        inputs = generations.Inputs("web.scm", os_config("web", packages=pkgs),
+                                    channels_scm(commit), {"vmfleet.pub": pubkey.encode()})
+        gen, _ = generations.record(reg, "web", inputs, current_from=when)
+        gens.append(gen)
+    return tuple(gens)
+
+
+def tiny_image(home: Home) -> Image:
+    """A 64 MiB (virtual) qcow2 in the store under its sha256, read-only like real ones."""
+    home.images.mkdir(parents=True, exist_ok=True)
+    tmp = home.images / "tmp.qcow2"
+    run(["qemu-img", "create", "-q", "-f", "qcow2", str(tmp), "64M"])
+    sha = hashlib.sha256(tmp.read_bytes()).hexdigest()
+    final = home.images / f"{sha}.qcow2"
+    tmp.rename(final)
+    final.chmod(0o444)
+    return Image(sha, final)
+
+
+def make_fleet(tmp_path: Path, monkeypatch) -> Iterator[Fleet]:
+    """The body of a ``fleet`` fixture: ``yield from make_fleet(tmp_path, monkeypatch)``."""
+    monkeypatch.setenv("VMFLEET_LOCAL_URI", "test:///default")
+    monkeypatch.setenv("VMFLEET_ACCEL", "tcg")
+    monkeypatch.setenv("VMFLEET_SHUTDOWN_TIMEOUT", "0.5")
+    home = Home(tmp_path / "home")
+    for d in home.dirs():
+        d.mkdir(parents=True, exist_ok=True)
+    reg = Registry.create(home.registry)
+    old, new = record_web(reg)
+    conn = libvirt.open("test:///default")
+    try:
+        yield Fleet(home, reg, old, new, tiny_image(home), conn)
+    finally:
+        reg.close()
+        conn.close()

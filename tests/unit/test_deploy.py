@@ -1,0 +1,349 @@
+"""Deploy, ps, stop/start, destroy, redeploy and rollback against libvirt's test:///default driver.
+
+No VM boots here: SSH waiting is either off (``wait=False``) or replaced by a stand-in that
+answers like a VM that came up (or one that never does), so the orchestration is tested in
+milliseconds; tests/integration/test_deploy_boot.py boots real guests.
+"""
+
+from __future__ import annotations
+
+import socket
+import types
+
+import pytest
+
+from tests.helpers.deploy_env import Fleet, make_fleet
+from vmfleet import deploy, domain_xml, hosts, qemu_img
+from vmfleet.deploy import Options, VmState
+from vmfleet.errors import DeployError, NotFound, UsageError
+
+
+@pytest.fixture
+def fleet(tmp_path, monkeypatch):
+    yield from make_fleet(tmp_path, monkeypatch)
+
+NO_WAIT = Options(wait=False)
+
+
+def up(f: Fleet, gen=None, name="web", **kw):
+    return deploy.deploy_image(f.reg, f.home, gen or f.old, f.image, name=name, options=NO_WAIT,
+                               **kw)
+
+
+@pytest.fixture
+def fake_ssh(monkeypatch):
+    """Replace the SSH wait: VMs 'come up' and pin a host key, unless their name is in .down."""
+    state = types.SimpleNamespace(down=set(), waited=[])
+
+    def wait(reg, home, vm, host, conn, place, timeout, notify):
+        state.waited.append(vm.name)
+        if vm.name in state.down:
+            raise DeployError(f"VM {vm.name} did not come up: timeout", "console tail")
+        if vm.host_key is None:
+            vm = deploy._update(reg, vm.name, host_key=f"ssh-ed25519 KEY-{vm.name}")
+        return vm
+
+    monkeypatch.setattr(deploy, "_wait_ssh", wait)
+    return state
+
+
+def ensure_image_stub(monkeypatch, f: Fleet):
+    import vmfleet.build
+
+    built = types.SimpleNamespace(image_sha256=f.image.sha256, image_path=str(f.image.path))
+    monkeypatch.setattr(vmfleet.build, "ensure_image", lambda *a, **k: built)
+
+
+# --- deploy ------------------------------------------------------------------------------------
+
+def test_deploy_defines_a_running_domain_on_an_overlay(fleet):
+    vm = up(fleet)
+    assert vm.state is VmState.RUNNING and vm.label == "web@1"
+    assert fleet.domains() == ["web"]
+    dom = fleet.conn.lookupByName("web")
+    assert dom.isActive()
+    meta = domain_xml.read_metadata(dom.XMLDesc(0))
+    assert (meta.system, meta.generation, meta.image_sha256) == ("web", 1, fleet.image.sha256)
+    assert meta.controller == deploy.controller_id(fleet.home)
+    info = qemu_img.info(vm.overlay)
+    assert info.backing_file == str(fleet.image.path) and info.format == "qcow2"
+    assert vm.overlay == str(fleet.home.overlays / "web.qcow2")
+    low, high = deploy.port_range()
+    assert vm.ssh_host == "127.0.0.1" and low <= vm.ssh_port <= high
+    assert [(e.action, e.vm, e.to_generation) for e in deploy.audit_log(fleet.reg)] == [
+        ("deploy", "web", "web@1")]
+
+
+def test_deploy_refuses_an_existing_name_and_leaves_it_alone(fleet):
+    first = up(fleet)
+    with pytest.raises(UsageError, match="already exists"):
+        up(fleet, fleet.new)
+    assert deploy.get_vm(fleet.reg, "web") == first
+
+
+def test_each_vm_gets_its_own_port_and_busy_ports_are_skipped(fleet, monkeypatch):
+    low = 22800
+    monkeypatch.setenv("VMFLEET_PORT_RANGE", f"{low}-{low + 20}")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", low))  # something outside vmfleet has the first port
+        a, b = up(fleet, name="a"), up(fleet, name="b")
+    assert low not in (a.ssh_port, b.ssh_port)
+    assert a.ssh_port != b.ssh_port
+
+
+def test_bad_options_are_refused_before_anything_is_created(fleet):
+    with pytest.raises(UsageError, match="too small"):
+        deploy.deploy_image(fleet.reg, fleet.home, fleet.old, fleet.image,
+                            options=Options(memory_mib=16, wait=False))
+    with pytest.raises(UsageError, match="accelerator"):
+        deploy.deploy_image(fleet.reg, fleet.home, fleet.old, fleet.image,
+                            options=Options(accel="warp", wait=False))
+    with pytest.raises(UsageError, match="invalid VM name"):
+        up(fleet, name="../etc")
+    assert deploy.list_vms(fleet.reg) == [] and fleet.domains() == []
+
+
+def test_a_vm_that_never_answers_is_marked_failed_with_disk_kept(fleet, fake_ssh):
+    fake_ssh.down.add("web")
+    with pytest.raises(DeployError, match="did not come up"):
+        deploy.deploy_image(fleet.reg, fleet.home, fleet.old, fleet.image, options=Options())
+    vm = deploy.get_vm(fleet.reg, "web")
+    assert vm.state is VmState.FAILED
+    assert not fleet.conn.lookupByName("web").isActive()
+    assert (fleet.home.overlays / "web.qcow2").exists()
+    assert deploy.audit_log(fleet.reg)[-1].detail.startswith("failed")
+    fake_ssh.down.clear()
+    assert deploy.start(fleet.reg, fleet.home, "web").state is VmState.RUNNING
+
+
+# --- ps ----------------------------------------------------------------------------------------
+
+def by_name(rows):
+    return {r.name: r for r in rows}
+
+
+def test_ps_shows_running_vms_with_endpoint_and_uptime(fleet):
+    vm = up(fleet)
+    row = by_name(deploy.ps(fleet.reg, fleet.home))["web"]
+    assert (row.state, row.generation, row.host, row.domain_state) == (
+        "running", "web@1", "local", "running")
+    assert row.ssh == f"root@127.0.0.1:{vm.ssh_port}"
+    assert row.uptime is not None and row.uptime >= 0
+
+
+def test_ps_reports_a_domain_that_vanished_and_destroy_cleans_up(fleet):
+    up(fleet)
+    dom = fleet.conn.lookupByName("web")
+    dom.destroy()
+    dom.undefine()  # removed behind vmfleet's back
+    row = by_name(deploy.ps(fleet.reg, fleet.home))["web"]
+    assert row.state == "missing" and "vmfleet destroy web" in row.note
+    deploy.destroy(fleet.reg, fleet.home, "web")
+    assert deploy.ps(fleet.reg, fleet.home) == []
+    assert not (fleet.home.overlays / "web.qcow2").exists()
+
+
+def test_ps_reports_domains_the_registry_lost_and_destroy_removes_them(fleet):
+    up(fleet)
+    with fleet.reg.write():
+        fleet.reg.execute("DELETE FROM vms WHERE name = 'web'")
+    row = by_name(deploy.ps(fleet.reg, fleet.home))["web"]
+    assert (row.state, row.registry_state, row.generation) == ("orphan", None, "web@1")
+    what = deploy.destroy(fleet.reg, fleet.home, "web")
+    assert "orphan" in what
+    assert fleet.domains() == [] and not (fleet.home.overlays / "web.qcow2").exists()
+    assert deploy.audit_log(fleet.reg)[-1].action == "destroy"
+
+
+def test_ps_ignores_domains_of_other_vmfleet_homes_and_foreign_domains(fleet, tmp_path):
+    from vmfleet.home import Home
+
+    up(fleet)
+    other = Home(tmp_path / "other")
+    xml = fleet.conn.lookupByName("web").XMLDesc(0).replace(
+        deploy.controller_id(fleet.home), deploy.controller_id(other)).replace(
+        "<name>web</name>", "<name>theirs</name>")
+    xml = "\n".join(line for line in xml.splitlines() if "<uuid>" not in line)
+    fleet.conn.defineXML(xml)
+    names = {r.name for r in deploy.ps(fleet.reg, fleet.home)}
+    assert names == {"web"}  # neither 'theirs' nor libvirt's own 'test' domain
+    with pytest.raises(NotFound):
+        deploy.destroy(fleet.reg, fleet.home, "theirs")
+    assert "theirs" in fleet.domains()
+
+
+def test_ps_explains_an_interrupted_deploy(fleet):
+    # What a vmfleet killed right after reserving the name leaves behind.
+    deploy._reserve(fleet.reg, "web", fleet.old, hosts.local_host(), fleet.image, NO_WAIT, None)
+    row = by_name(deploy.ps(fleet.reg, fleet.home))["web"]
+    assert row.state == "interrupted" and "vmfleet destroy web" in row.note
+    deploy.destroy(fleet.reg, fleet.home, "web")
+    assert deploy.list_vms(fleet.reg) == []
+
+
+def test_ps_while_a_deploy_holds_its_lock_says_in_progress(fleet):
+    deploy._reserve(fleet.reg, "web", fleet.old, hosts.local_host(), fleet.image, NO_WAIT, None)
+    with deploy._vm_lock(fleet.home, "web"):
+        # (flock is per open file: ps opens its own, so it sees the lock as taken)
+        row = by_name(deploy.ps(fleet.reg, fleet.home))["web"]
+    assert row.state == "deploying" and row.note == "deploy in progress"
+
+
+def test_ps_reports_an_unreachable_host(fleet):
+    up(fleet)
+    hosts.add(fleet.reg, "gone", "qemu+unix:///system?socket=/nonexistent/sock", verify=False)
+    with fleet.reg.write():
+        fleet.reg.execute("UPDATE vms SET host = 'gone'")
+    row = by_name(deploy.ps(fleet.reg, fleet.home))["web"]
+    assert row.state == "unknown" and "libvirtd is not running" in row.note
+
+
+# --- stop, start, destroy ----------------------------------------------------------------------
+
+def test_stop_and_start(fleet):
+    up(fleet)
+    vm = deploy.stop(fleet.reg, fleet.home, "web")
+    assert vm.state is VmState.STOPPED and not fleet.conn.lookupByName("web").isActive()
+    assert by_name(deploy.ps(fleet.reg, fleet.home))["web"].uptime is None
+    vm = deploy.start(fleet.reg, fleet.home, "web", wait=False)
+    assert vm.state is VmState.RUNNING and fleet.conn.lookupByName("web").isActive()
+    assert [e.action for e in deploy.audit_log(fleet.reg, "web")] == ["deploy", "stop", "start"]
+
+
+def test_destroy_removes_domain_overlay_console_and_row(fleet):
+    up(fleet)
+    (fleet.home.logs / "web.console").write_text("boot\n")
+    what = deploy.destroy(fleet.reg, fleet.home, "web")
+    assert "web@1" in what
+    assert fleet.domains() == [] and deploy.list_vms(fleet.reg) == []
+    assert not (fleet.home.overlays / "web.qcow2").exists()
+    assert not (fleet.home.logs / "web.console").exists()
+    assert fleet.image.path.exists()  # the stored image stays
+    assert deploy.audit_log(fleet.reg, "web")[-1].action == "destroy"
+    with pytest.raises(NotFound):
+        deploy.destroy(fleet.reg, fleet.home, "web")
+
+
+def test_another_command_on_a_vm_being_deployed_is_refused(fleet):
+    up(fleet)
+    with deploy._vm_lock(fleet.home, "web"), pytest.raises(DeployError, match="another vmfleet"):
+        deploy.destroy(fleet.reg, fleet.home, "web")
+    assert fleet.domains() == ["web"]
+
+
+def test_images_in_use_include_retired_vms(fleet, fake_ssh, monkeypatch):
+    ensure_image_stub(monkeypatch, fleet)
+    up(fleet)
+    deploy.redeploy(fleet.reg, fleet.home, "web@2")
+    assert deploy.images_in_use(fleet.reg) == {fleet.image.sha256}
+
+
+# --- redeploy and rollback ---------------------------------------------------------------------
+
+def test_redeploy_starts_the_new_vm_then_retires_the_old_one(fleet, fake_ssh, monkeypatch):
+    ensure_image_stub(monkeypatch, fleet)
+    up(fleet)
+    results = deploy.redeploy(fleet.reg, fleet.home, "web@2")
+    assert [(r.old, r.new, r.outcome) for r in results] == [("web", "web-g2", "replaced")]
+    new, old = deploy.get_vm(fleet.reg, "web-g2"), deploy.get_vm(fleet.reg, "web")
+    assert (new.state, new.label, new.replaces) == (VmState.RUNNING, "web@2", "web")
+    assert old.state is VmState.RETIRED
+    assert not fleet.conn.lookupByName("web").isActive()  # defined, off, overlay kept
+    assert (fleet.home.overlays / "web.qcow2").exists()
+    entry = deploy.audit_log(fleet.reg)[-1]
+    assert (entry.action, entry.vm, entry.from_generation, entry.to_generation) == (
+        "redeploy", "web-g2", "web@1", "web@2")
+    # Nothing to do the second time.
+    assert [r.outcome for r in deploy.redeploy(fleet.reg, fleet.home, "web@2")] == ["unchanged"]
+
+
+def test_redeploy_to_an_older_generation_needs_allow_downgrade(fleet, fake_ssh, monkeypatch):
+    ensure_image_stub(monkeypatch, fleet)
+    up(fleet, fleet.new)
+    with pytest.raises(UsageError, match="older than what runs on web") as exc:
+        deploy.redeploy(fleet.reg, fleet.home, "web@1")
+    assert "--allow-downgrade" in exc.value.hint
+    assert [v.name for v in deploy.list_vms(fleet.reg)] == ["web"]
+    deploy.redeploy(fleet.reg, fleet.home, "web@1", allow_downgrade=True)
+    assert deploy.get_vm(fleet.reg, "web-g1").label == "web@1"
+
+
+def test_failed_redeploy_keeps_the_old_vm_running(fleet, fake_ssh, monkeypatch):
+    ensure_image_stub(monkeypatch, fleet)
+    up(fleet)
+    fake_ssh.down.add("web-g2")
+    with pytest.raises(DeployError, match="web keeps running"):
+        deploy.redeploy(fleet.reg, fleet.home, "web@2")
+    assert [v.name for v in deploy.list_vms(fleet.reg)] == ["web"]
+    assert deploy.get_vm(fleet.reg, "web").state is VmState.RUNNING
+    assert fleet.conn.lookupByName("web").isActive()
+    assert fleet.domains() == ["web"]
+    assert not (fleet.home.overlays / "web-g2.qcow2").exists()
+    assert "failed" in deploy.audit_log(fleet.reg)[-1].detail
+
+
+def test_redeploy_of_a_system_without_vms_says_so(fleet, monkeypatch):
+    ensure_image_stub(monkeypatch, fleet)
+    with pytest.raises(NotFound, match="no VM of system web"):
+        deploy.redeploy(fleet.reg, fleet.home, "web@2")
+
+
+def test_rollback_by_either_name_and_forward_again(fleet, fake_ssh, monkeypatch):
+    ensure_image_stub(monkeypatch, fleet)
+    up(fleet, name="web-old")
+    deploy.redeploy(fleet.reg, fleet.home, "web@2")
+    # By the name of the running VM: its predecessor comes back.
+    back = deploy.rollback(fleet.reg, fleet.home, "web-old-g2")
+    assert (back.name, back.state, back.label) == ("web-old", VmState.RUNNING, "web@1")
+    assert deploy.get_vm(fleet.reg, "web-old-g2").state is VmState.RETIRED
+    assert back.host_key == "ssh-ed25519 KEY-web-old"  # same disk, same pin
+    # By the name of the retired VM: it comes back in place of the running one.
+    again = deploy.rollback(fleet.reg, fleet.home, "web-old-g2")
+    assert again.state is VmState.RUNNING
+    assert deploy.get_vm(fleet.reg, "web-old").state is VmState.RETIRED
+    actions = [(e.action, e.vm, e.from_generation, e.to_generation)
+               for e in deploy.audit_log(fleet.reg)]
+    assert actions[-2:] == [("rollback", "web-old", "web@2", "web@1"),
+                            ("rollback", "web-old-g2", "web@1", "web@2")]
+
+
+def test_failed_rollback_changes_nothing(fleet, fake_ssh, monkeypatch):
+    ensure_image_stub(monkeypatch, fleet)
+    up(fleet)
+    deploy.redeploy(fleet.reg, fleet.home, "web@2")
+    fake_ssh.down.add("web")
+    with pytest.raises(DeployError, match="rollback to web failed"):
+        deploy.rollback(fleet.reg, fleet.home, "web-g2")
+    assert deploy.get_vm(fleet.reg, "web").state is VmState.RETIRED
+    assert deploy.get_vm(fleet.reg, "web-g2").state is VmState.RUNNING
+    assert not fleet.conn.lookupByName("web").isActive()
+
+
+def test_rollback_of_a_first_deploy_has_nothing_to_go_back_to(fleet):
+    up(fleet)
+    with pytest.raises(UsageError, match="nothing to roll back to"):
+        deploy.rollback(fleet.reg, fleet.home, "web")
+
+
+def test_start_of_a_retired_vm_points_to_rollback(fleet, fake_ssh, monkeypatch):
+    ensure_image_stub(monkeypatch, fleet)
+    up(fleet)
+    deploy.redeploy(fleet.reg, fleet.home, "web@2")
+    with pytest.raises(UsageError, match="retired") as exc:
+        deploy.start(fleet.reg, fleet.home, "web")
+    assert "vmfleet rollback web" in exc.value.hint
+
+
+def test_redeploy_names_skip_taken_names(fleet, fake_ssh, monkeypatch):
+    ensure_image_stub(monkeypatch, fleet)
+    up(fleet)
+    deploy.redeploy(fleet.reg, fleet.home, "web@2")
+    deploy.rollback(fleet.reg, fleet.home, "web")
+    deploy.redeploy(fleet.reg, fleet.home, "web@2")  # web-g2 exists (retired)
+    assert deploy.get_vm(fleet.reg, "web-g2-2").state is VmState.RUNNING
+
+
+def test_deploy_from_a_spec_builds_then_boots(fleet, monkeypatch):
+    ensure_image_stub(monkeypatch, fleet)
+    vm = deploy.deploy(fleet.reg, fleet.home, "web@2023-06", name="web-old", options=NO_WAIT)
+    assert (vm.name, vm.label) == ("web-old", "web@1")

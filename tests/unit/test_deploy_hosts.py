@@ -1,0 +1,150 @@
+"""Hosts, libvirt connection errors and the accelerator choice."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers.deploy_env import make_fleet
+from vmfleet import accel, deploy, hosts, virt
+from vmfleet.deploy import Options
+from vmfleet.domain_xml import DomainType
+from vmfleet.errors import DeployError, LibvirtError, NotFound, UsageError
+
+
+@pytest.fixture
+def fleet(tmp_path, monkeypatch):
+    yield from make_fleet(tmp_path, monkeypatch)
+
+
+def test_local_exists_by_default(reg):
+    local = hosts.get(reg, "local")
+    assert (local.name, local.remote) == ("local", False)
+    assert [h.name for h in hosts.list_hosts(reg)] == ["local"]
+
+
+def test_local_points_at_qemu_system_unless_overridden(reg, monkeypatch):
+    monkeypatch.delenv("VMFLEET_LOCAL_URI", raising=False)
+    assert hosts.get(reg, "local").uri == "qemu:///system"
+
+
+def test_host_add_checks_libvirt_answers_and_lists_it(reg):
+    host = hosts.add(reg, "lab", "test:///default")
+    assert (host.uri, host.remote, host.pool) == ("test:///default", False, None)
+    assert [h.name for h in hosts.list_hosts(reg)] == ["local", "lab"]
+    with pytest.raises(UsageError, match="already exists"):
+        hosts.add(reg, "lab", "test:///default")
+
+
+def test_remote_hosts_get_a_vmfleet_pool(reg):
+    host = hosts.add(reg, "hv1", "qemu+ssh://admin@hv1.example:2222/system?keyfile=/k",
+                     verify=False)
+    assert host.remote and host.pool == "vmfleet" and host.pool_dir == "/var/lib/vmfleet/pool"
+    assert host.ssh_address == ("hv1.example", 2222) and host.ssh_user == "admin"
+    assert str(host.ssh_keyfile) == "/k"
+    custom = hosts.add(reg, "hv2", "qemu+ssh://hv2/system", pool="mine", pool_dir="/srv/p",
+                       verify=False)
+    assert (custom.pool, custom.pool_dir) == ("mine", "/srv/p")
+
+
+@pytest.mark.parametrize("name, uri, match", [
+    ("lab", "hv1", "not a libvirt URI"),
+    ("Lab!", "test:///default", "invalid host name"),
+    ("local", "test:///default", "built in"),
+])
+def test_host_add_refuses_bad_input(reg, name, uri, match):
+    with pytest.raises(UsageError, match=match):
+        hosts.add(reg, name, uri, verify=False)
+
+
+def test_unknown_host_lists_the_known_ones(reg):
+    with pytest.raises(NotFound, match="known: local") as exc:
+        hosts.get(reg, "hv9")
+    assert "vmfleet host add hv9" in exc.value.hint
+
+
+def test_host_remove_refused_while_vms_use_it(fleet):
+    hosts.add(fleet.reg, "lab", "test:///default")
+    deploy.deploy_image(fleet.reg, fleet.home, fleet.old, fleet.image, host="lab",
+                        options=Options(wait=False))
+    with pytest.raises(UsageError, match="still has VMs: web"):
+        hosts.remove(fleet.reg, "lab")
+    deploy.destroy(fleet.reg, fleet.home, "web")
+    hosts.remove(fleet.reg, "lab")
+    assert [h.name for h in hosts.list_hosts(fleet.reg)] == ["local"]
+
+
+# --- connection errors a user meets ------------------------------------------------------------
+
+def test_dead_libvirtd_is_named_with_how_to_start_it():
+    with pytest.raises(LibvirtError, match="libvirtd is not running") as exc:
+        virt.connect("qemu+unix:///system?socket=/nonexistent/libvirt-sock")
+    assert "start" in exc.value.hint
+
+
+def test_unknown_uri_scheme():
+    with pytest.raises(LibvirtError, match="unknown libvirt URI") as exc:
+        virt.connect("nosuchdriver:///session")
+    assert "qemu:///system" in exc.value.hint
+
+
+def test_unreachable_remote_uri():
+    # Port 9 on loopback: nothing listens, the ssh client fails at once.
+    with pytest.raises(LibvirtError, match="cannot reach") as exc:
+        virt.connect("qemu+ssh://root@127.0.0.1:9/system?no_verify=1")
+    assert "127.0.0.1" in exc.value.hint
+
+
+def test_unknown_remote_host_name():
+    with pytest.raises(LibvirtError, match="unknown host nosuchhost.invalid"):
+        virt.connect("qemu+ssh://root@nosuchhost.invalid/system?no_verify=1")
+
+
+def test_deploy_to_a_host_without_libvirtd_fails_cleanly(fleet):
+    hosts.add(fleet.reg, "dead", "qemu+unix:///system?socket=/nonexistent/sock", verify=False)
+    with pytest.raises(LibvirtError, match="libvirtd is not running"):
+        deploy.deploy_image(fleet.reg, fleet.home, fleet.old, fleet.image, host="dead",
+                            options=Options(wait=False))
+    vm = deploy.get_vm(fleet.reg, "web")
+    assert vm.state is deploy.VmState.FAILED  # explained, and removable:
+    assert deploy.audit_log(fleet.reg)[-1].detail.startswith("failed: libvirtd is not running")
+    with pytest.raises(LibvirtError) as exc:
+        deploy.destroy(fleet.reg, fleet.home, "web")
+    assert "--forget" in exc.value.hint
+    deploy.destroy(fleet.reg, fleet.home, "web", forget=True)
+    assert deploy.list_vms(fleet.reg) == []
+
+
+def test_unknown_libvirt_network_is_refused(fleet):
+    with pytest.raises(UsageError, match="no libvirt network 'nosuchnet'"):
+        deploy.deploy_image(fleet.reg, fleet.home, fleet.old, fleet.image,
+                            options=Options(network="nosuchnet", wait=False))
+
+
+# --- accelerator -------------------------------------------------------------------------------
+
+def test_accel_setting_comes_from_option_then_environment(monkeypatch):
+    monkeypatch.setenv("VMFLEET_ACCEL", "tcg")
+    assert accel.setting(None) is accel.Accel.TCG
+    assert accel.setting("kvm") is accel.Accel.KVM
+    monkeypatch.delenv("VMFLEET_ACCEL")
+    assert accel.setting(None) is accel.Accel.AUTO
+    with pytest.raises(UsageError):
+        accel.setting("hvf")
+
+
+def test_tcg_is_domain_type_qemu_and_kvm_needs_libvirt_to_offer_it(monkeypatch):
+    monkeypatch.delenv("VMFLEET_ACCEL", raising=False)
+    assert accel.resolve("tcg", remote=False, kvm_offered=True) is DomainType.QEMU
+    assert accel.resolve("kvm", remote=True, kvm_offered=True) is DomainType.KVM
+    with pytest.raises(DeployError, match="KVM is not available"):
+        accel.resolve("kvm", remote=False, kvm_offered=False)
+
+
+def test_auto_uses_kvm_only_when_the_probe_boots(monkeypatch):
+    monkeypatch.delenv("VMFLEET_ACCEL", raising=False)
+    monkeypatch.setattr(accel, "probe_kvm", lambda: (False, "hangs"))
+    assert accel.resolve(None, remote=False, kvm_offered=True) is DomainType.QEMU
+    monkeypatch.setattr(accel, "probe_kvm", lambda: (True, "ok"))
+    assert accel.resolve(None, remote=False, kvm_offered=True) is DomainType.KVM
+    assert accel.resolve(None, remote=True, kvm_offered=True) is DomainType.QEMU
+    assert accel.resolve(None, remote=False, kvm_offered=False) is DomainType.QEMU
