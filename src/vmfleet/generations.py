@@ -276,4 +276,8 @@ def describe_change(previous: Generation | None, current: Generation) -> str:
 
 
 def _names(summary: dict, key: str) -> set[str]:
-    return {i["type"] if isinstance(i, dict) else i for i in summary.get(key, [])}
+    """Package names, or the types of the services a config has (not markers or deletions)."""
+    items = summary.get(key, [])
+    if key == "services":
+        return {i["type"] for i in items if i.get("kind", "service") in ("service", "simple-service")}
+    return {i for i in items if not i.startswith("%")}
