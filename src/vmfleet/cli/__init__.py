@@ -10,7 +10,7 @@ from __future__ import annotations
 import signal
 
 from ..errors import VmfleetError
-from . import build_cmds, diff_cmds, registry_cmds  # noqa: F401  (each module registers its commands on ``app``)
+from . import build_cmds, deploy_cmds, diff_cmds, registry_cmds  # noqa: F401  (each module registers its commands on ``app``)
 from .app import app, report_error, state
 
 

@@ -1,0 +1,252 @@
+"""Commands that run VMs: host add/remove, hosts, deploy, redeploy, rollback, ps, ssh, stop,
+start, destroy, log, key."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import typer
+
+from .. import deploy as deploy_mod
+from .. import hosts as hosts_mod
+from .. import ssh as ssh_mod
+from ..errors import UsageError
+from .app import app, emit, home, open_registry, print_table, say
+
+JSON = typer.Option(False, "--json", help="Print JSON (stable keys, see docs/reference.md).")
+TIMEOUT_HELP = "How long to wait for SSH, e.g. 90s, 5m (default 5m)."
+
+host_app = typer.Typer(help="Add or remove hypervisor hosts.", no_args_is_help=True)
+app.add_typer(host_app, name="host")
+
+
+def parse_duration(text: str) -> float:
+    """'90', '90s', '5m', '1h' -> seconds."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", text or "")
+    if not m or float(m.group(1)) <= 0:
+        raise UsageError(f"not a duration: {text!r}", "write it like 90s, 5m or 1h")
+    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+
+
+def parse_memory(text: str) -> int:
+    """'512M', '1G', '1.5G', '2048' (MiB) -> MiB."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([MmGg]i?[Bb]?)?\s*", text or "")
+    if not m:
+        raise UsageError(f"not a memory size: {text!r}", "write it like 512M or 2G")
+    unit = (m.group(2) or "M")[0].upper()
+    return int(float(m.group(1)) * (1024 if unit == "G" else 1))
+
+
+def _uptime(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+def _vm_json(vm: deploy_mod.Vm) -> dict:
+    return {"name": vm.name, "system": vm.system, "generation": vm.label,
+            "generation_id": vm.generation_id, "host": vm.host, "state": str(vm.state),
+            "ssh": f"root@{vm.ssh_host}:{vm.ssh_port}" if vm.ssh_port else None,
+            "image_sha256": vm.image_sha256, "overlay": vm.overlay, "replaces": vm.replaces,
+            "memory_mib": vm.memory_mib, "vcpus": vm.vcpus, "network": vm.network}
+
+
+# --- hosts -------------------------------------------------------------------------------------
+
+@host_app.command("add")
+def host_add(
+    name: str = typer.Argument(..., help="A name for the host ([a-z0-9][a-z0-9-]*)."),
+    uri: str = typer.Argument(..., help="libvirt URI, e.g. qemu+ssh://root@hv1/system."),
+    pool: str = typer.Option(None, "--pool", help="libvirt storage pool vmfleet uses there "
+                             "(remote hosts; default vmfleet)."),
+    pool_dir: str = typer.Option(None, "--pool-dir", help="Directory of that pool on the host "
+                                 "(default /var/lib/vmfleet/pool)."),
+    no_check: bool = typer.Option(False, "--no-check", help="Do not connect to check the URI."),
+) -> None:
+    """Add a hypervisor host ('local', qemu:///system, exists by default)."""
+    host = hosts_mod.add(open_registry(), name, uri, pool=pool, pool_dir=pool_dir,
+                         verify=not no_check)
+    say(f"added host {host.name} ({host.uri})")
+
+
+@host_app.command("remove")
+def host_remove(name: str = typer.Argument(..., help="The host's name.")) -> None:
+    """Forget a host that has no VMs."""
+    hosts_mod.remove(open_registry(), name)
+    say(f"removed host {name}")
+
+
+@app.command()
+def hosts(as_json: bool = JSON) -> None:
+    """List hypervisor hosts: name, libvirt URI, local or remote, storage pool."""
+    rows = [{"name": h.name, "uri": h.uri, "remote": h.remote, "pool": h.pool,
+             "pool_dir": h.pool_dir} for h in hosts_mod.list_hosts(open_registry())]
+    emit(rows, as_json, lambda v: print_table(
+        [(r["name"], r["uri"], "remote" if r["remote"] else "local",
+          f"{r['pool']} ({r['pool_dir']})" if r["pool"] else "-") for r in v],
+        ["host", "uri", "kind", "pool"]))
+
+
+# --- deploy, redeploy, rollback ----------------------------------------------------------------
+
+@app.command()
+def deploy(
+    spec: str = typer.Argument(..., help="Generation spec: web, web@7, web@2023-06, web@COMMIT."),
+    name: str = typer.Option(None, "--name", help="VM name (default: the system's name)."),
+    host: str = typer.Option("local", "--host", help="Host to run it on (see 'vmfleet hosts')."),
+    memory: str = typer.Option("512M", "--memory", help="Memory, e.g. 512M or 2G."),
+    vcpus: int = typer.Option(1, "--vcpus", help="Virtual CPUs."),
+    network: str = typer.Option("user", "--network", help="'user' (SSH forwarded to a port on "
+                                "127.0.0.1) or the name of a libvirt network."),
+    accel: str = typer.Option(None, "--accel", help="auto, kvm or tcg (default: $VMFLEET_ACCEL, "
+                              "else auto: KVM only if a probe boots)."),
+    no_wait: bool = typer.Option(False, "--no-wait", help="Do not wait until SSH answers."),
+    timeout: str = typer.Option("5m", "--timeout", help=TIMEOUT_HELP),
+    builder: str = typer.Option(None, "--builder", help="Where to build the image if it is not "
+                                "in the store: local or ssh://user@host[:port]."),
+    as_json: bool = JSON,
+) -> None:
+    """Boot a VM from any generation (building its image first if needed)."""
+    options = deploy_mod.Options(memory_mib=parse_memory(memory), vcpus=vcpus, network=network,
+                                 accel=accel, wait=not no_wait, timeout=parse_duration(timeout))
+    reg = open_registry()
+    vm = deploy_mod.deploy(reg, home(), spec, name=name, host=host, options=options,
+                           builder=builder, notify=say, on_line=lambda line: say(f"  {line}"))
+    say(f"deployed {vm.name} ({vm.label}) on {vm.host}"
+        + (f", ssh root@{vm.ssh_host}:{vm.ssh_port}" if vm.ssh_port else ""))
+    emit(_vm_json(vm), as_json, lambda v: None)
+
+
+@app.command()
+def redeploy(
+    spec: str = typer.Argument(..., help="Generation spec to move every VM of its system to."),
+    allow_downgrade: bool = typer.Option(False, "--allow-downgrade",
+                                         help="Allow going to an older generation."),
+    timeout: str = typer.Option("5m", "--timeout", help=TIMEOUT_HELP),
+    accel: str = typer.Option(None, "--accel", help="auto, kvm or tcg for the new VMs."),
+    builder: str = typer.Option(None, "--builder", help="Where to build the image if needed."),
+    as_json: bool = JSON,
+) -> None:
+    """Replace every VM of a system by one of another generation; the old ones are kept."""
+    reg = open_registry()
+    results = deploy_mod.redeploy(reg, home(), spec, allow_downgrade=allow_downgrade,
+                                  timeout=parse_duration(timeout), accel=accel, builder=builder,
+                                  notify=say, on_line=lambda line: say(f"  {line}"))
+    emit(results, as_json, lambda v: print_table(
+        [(r.old, r.from_generation, r.new, r.to_generation, r.outcome) for r in v],
+        ["old", "from", "new", "to", "outcome"]))
+
+
+@app.command()
+def rollback(
+    vm: str = typer.Argument(..., help="A retired VM to bring back, or a VM made by redeploy "
+                             "whose predecessor should come back."),
+    timeout: str = typer.Option("5m", "--timeout", help=TIMEOUT_HELP),
+    as_json: bool = JSON,
+) -> None:
+    """Bring back the VM a redeploy replaced (same disk, same host key)."""
+    result = deploy_mod.rollback(open_registry(), home(), vm, timeout=parse_duration(timeout),
+                                 notify=say)
+    say(f"{result.name} ({result.label}) runs again")
+    emit(_vm_json(result), as_json, lambda v: None)
+
+
+# --- ps, ssh, start, stop, destroy -------------------------------------------------------------
+
+@app.command()
+def ps(as_json: bool = JSON) -> None:
+    """List VMs: system, generation, host, state, uptime, SSH endpoint (registry and libvirt
+    reconciled)."""
+    rows = deploy_mod.ps(open_registry(), home())
+
+    def human(rows):
+        print_table([(r.name, r.generation, r.host, r.state, _uptime(r.uptime), r.ssh)
+                     for r in rows], ["vm", "generation", "host", "state", "uptime", "ssh"])
+        for r in rows:
+            if r.note:
+                say(f"{r.name}: {r.note}")
+
+    emit(rows, as_json, human)
+
+
+@app.command(context_settings={"allow_interspersed_args": False})
+def ssh(
+    vm: str = typer.Argument(..., help="The VM."),
+    command: list[str] = typer.Argument(None, help="Command to run (after --); none: a shell."),
+) -> None:
+    """Log into a VM as root, or run a command there; its exit status passes through."""
+    reg = open_registry()
+    with deploy_mod.connect_ssh(reg, home(), vm) as conn:
+        if command:
+            data = None if sys.stdin.isatty() else sys.stdin.buffer.read()
+            text = command[0] if len(command) == 1 else command
+            rc = conn.stream(text, sys.stdout.buffer, sys.stderr.buffer, input=data)
+        else:
+            rc = conn.interactive()
+    raise typer.Exit(rc if rc >= 0 else 255)
+
+
+@app.command()
+def start(
+    vm: str = typer.Argument(..., help="The VM."),
+    no_wait: bool = typer.Option(False, "--no-wait", help="Do not wait until SSH answers."),
+    timeout: str = typer.Option("5m", "--timeout", help=TIMEOUT_HELP),
+) -> None:
+    """Start a stopped VM (or finish an interrupted deploy)."""
+    result = deploy_mod.start(open_registry(), home(), vm, wait=not no_wait,
+                              timeout=parse_duration(timeout), notify=say)
+    say(f"{result.name} is {result.state}")
+
+
+@app.command()
+def stop(
+    vm: str = typer.Argument(..., help="The VM."),
+    force: bool = typer.Option(False, "--force", help="Power off at once, without asking the "
+                               "guest to shut down."),
+) -> None:
+    """Shut a VM down (its disk is kept)."""
+    result = deploy_mod.stop(open_registry(), home(), vm, force=force, notify=say)
+    say(f"{result.name} is {result.state}")
+
+
+@app.command()
+def destroy(
+    vm: str = typer.Argument(..., help="The VM (or an orphan domain shown by ps)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    forget: bool = typer.Option(False, "--forget", help="Only drop the registry record (for a "
+                                "host that is gone for good)."),
+) -> None:
+    """Remove a VM: its domain, disk overlay, console log and record."""
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError(f"destroying {vm} needs confirmation", "pass --yes")
+        typer.confirm(f"Destroy {vm} and its disk?", abort=True)
+    say(f"destroyed {deploy_mod.destroy(open_registry(), home(), vm, forget=forget, notify=say)}")
+
+
+@app.command()
+def log(
+    vm: str = typer.Argument(None, help="Only entries about this VM."),
+    as_json: bool = JSON,
+) -> None:
+    """The audit trail: who deployed, redeployed, rolled back or destroyed what, and when."""
+    entries = deploy_mod.audit_log(open_registry(), vm)
+    emit(entries, as_json, lambda v: print_table(
+        [(e.at, e.user, e.action, e.vm, e.from_generation, e.to_generation, e.detail) for e in v],
+        ["when", "user", "action", "vm", "from", "to", "detail"]))
+
+
+@app.command()
+def key() -> None:
+    """Print vmfleet's SSH public key (put it in a config's openssh authorized-keys)."""
+    h = home()
+    ssh_mod.ensure_keypair(h.keys)
+    sys.stdout.write(ssh_mod.public_key(h.keys) + "\n")
