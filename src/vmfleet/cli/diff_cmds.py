@@ -153,3 +153,74 @@ def adopt(
     else:
         say(f"already recorded as {gen.label}: same config, files and channels")
     sys.stdout.write(gen.label + "\n")
+
+
+@app.command()
+def check(
+    specs: list[str] = typer.Argument(None, metavar="[SPEC]...",
+                                      help="Generations to check (default with --all: every one)."),
+    all_: bool = typer.Option(False, "--all", help="Check every recorded generation."),
+    since: str = typer.Option(None, "--since",
+                              help="Only generations current at some time since this date "
+                                   "(2024-01, 2024-01-15)."),
+    builder: str = typer.Option("local", "--builder",
+                                help="local, or ssh://user@host[:port] (a Guix build host)."),
+    timeout: str = typer.Option(None, "--timeout", help="Give up a rebuild after this long: 3h."),
+    as_json: bool = JSON,
+) -> None:
+    """Rebuild generations ignoring the cache; exit 0 only when all are reproducible."""
+    from .. import check as check_mod
+    from .build_cmds import Progress, parse_duration
+
+    if not specs and not all_ and since is None:
+        raise UsageError("nothing to check", "name generations (web@2023-10) or pass --all")
+    reg = open_registry()
+    chosen = check_mod.select(reg, specs or [], all_=all_, since=since)
+    if not chosen:
+        raise UsageError("no generation matches", "see 'vmfleet generations'")
+    results = []
+    for gen in chosen:
+        say(f"checking {gen.label} …")
+        progress = Progress()
+        try:
+            result = check_mod.check_generation(reg, home(), gen, builder=builder,
+                                                timeout=parse_duration(timeout),
+                                                on_line=progress)
+        finally:
+            progress.done()
+        results.append(result)
+        if not as_json:
+            sys.stdout.write(check_mod.summary_line(result) + "\n")
+            if result.result == "drifted" and result.detail.get("diff_text"):
+                sys.stdout.write("".join("    " + ln + "\n" for ln in
+                                         result.detail["diff_text"].rstrip("\n").split("\n")))
+    if as_json:
+        print_json([_check_json(c) for c in results])
+    bad = [c for c in results if c.result != "reproducible"]
+    raise typer.Exit(1 if bad else 0)
+
+
+def _check_json(c) -> dict:
+    detail = {k: v for k, v in c.detail.items() if k != "diff_text"}
+    return {"id": c.id, "generation": c.label, "result": str(c.result),
+            "description": c.description, "build": c.build_id,
+            "reference_build": c.reference_build_id, "started": c.started,
+            "finished": c.finished, "detail": detail}
+
+
+@app.command()
+def checks(
+    system: str = typer.Argument(None, metavar="[SYSTEM]", help="Only this system's checks."),
+    as_json: bool = JSON,
+) -> None:
+    """History of check results (reproducible, image-differs, drifted, fails)."""
+    from .. import check as check_mod
+    from .app import print_table
+
+    rows = check_mod.list_checks(open_registry(), system)
+    if as_json:
+        print_json([_check_json(c) for c in rows])
+        return
+    print_table([(c.id, c.label, c.description, c.started, c.detail.get("seconds"), c.build_id,
+                  c.reference_build_id) for c in rows],
+                ["id", "generation", "result", "started", "seconds", "build", "reference"])

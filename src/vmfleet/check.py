@@ -1,0 +1,241 @@
+"""Do recorded generations still rebuild, to the same result?
+
+``check_generation`` rebuilds a generation ignoring vmfleet's build cache and compares the new
+image with the generation's *reference* build (its first successful one: what it was when it
+was recorded):
+
+- ``reproducible``: the same image, byte for byte (sha256);
+- ``image-differs``: the same system (the same ``…-system`` store item and the same closure,
+  compared by store file names) in an image whose bytes differ, e.g. a file system hash seed
+  that is not pinned (guix-facts.md: Guix does not promise bit-identical images);
+- ``drifted``: the system or its closure differs (a substitute or source changed under the
+  same pins); the packages and files diff is kept in the check's detail;
+- ``fails``: the generation no longer builds (a source that vanished, a pin too old); the
+  error is kept.
+
+Every result is recorded in the ``checks`` table; ``vmfleet checks`` lists them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from . import timeutil
+from .errors import BuildError, NotFound
+from .generations import Generation
+from .home import Home
+from .registry import Registry, dumps
+
+
+class Result(StrEnum):
+    REPRODUCIBLE = "reproducible"
+    IMAGE_DIFFERS = "image-differs"
+    DRIFTED = "drifted"
+    FAILS = "fails"
+
+
+DESCRIPTIONS = {
+    Result.REPRODUCIBLE: "reproducible",
+    Result.IMAGE_DIFFERS: "same system, different image bytes",
+    Result.DRIFTED: "drifted",
+    Result.FAILS: "no longer builds",
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    id: int
+    generation_id: int
+    label: str
+    result: Result
+    build_id: int | None
+    reference_build_id: int | None
+    started: str
+    finished: str | None
+    detail: dict
+
+    @property
+    def description(self) -> str:
+        return DESCRIPTIONS[self.result]
+
+
+def _from_row(row: dict) -> Check:
+    return Check(id=row["id"], generation_id=row["generation_id"], label=row["label"],
+                 result=Result(row["result"]), build_id=row["build_id"],
+                 reference_build_id=row["reference_build_id"], started=row["started"],
+                 finished=row["finished"], detail=json.loads(row["detail"] or "{}"))
+
+
+_SELECT = ("SELECT c.*, g.system || '@' || g.number AS label FROM checks c "
+           "JOIN generations g ON g.id = c.generation_id ")
+
+
+def list_checks(reg: Registry, system: str | None = None) -> list[Check]:
+    if system:
+        rows = reg.query(_SELECT + "WHERE g.system = ? ORDER BY c.id", (system,))
+    else:
+        rows = reg.query(_SELECT + "ORDER BY c.id")
+    return [_from_row(r) for r in rows]
+
+
+def get(reg: Registry, check_id: int) -> Check:
+    row = reg.query_one(_SELECT + "WHERE c.id = ?", (check_id,))
+    if row is None:
+        raise NotFound(f"no check {check_id}", "list them with 'vmfleet checks'")
+    return _from_row(row)
+
+
+def reference_build(reg: Registry, gen: Generation):
+    """The generation's first successful build (what it was when it was first built)."""
+    from . import build
+
+    done = [b for b in build.list_builds(reg, gen.system)
+            if b.generation_id == gen.id and str(b.status) == "succeeded"]
+    return done[0] if done else None
+
+
+def select(reg: Registry, specs: Iterable[str], *, all_: bool = False,
+           since: str | None = None) -> list[Generation]:
+    """The generations to check: the specs given, or all (current at any time since ``since``)."""
+    from . import generations, spec
+
+    specs = list(specs)
+    if specs and not all_ and since is None:
+        seen, out = set(), []
+        for text in specs:
+            gen = spec.resolve(reg, text)
+            if gen.id not in seen:
+                seen.add(gen.id)
+                out.append(gen)
+        return out
+    if specs:
+        systems = [spec.parse(s).system for s in specs]
+    else:
+        systems = [r["name"] for r in reg.query("SELECT name FROM systems ORDER BY name")]
+    start = timeutil.to_stamp(timeutil.parse_user_time(_month_start(since))) if since else None
+    out = []
+    for system in dict.fromkeys(systems):
+        gens = generations.list_for(reg, system)
+        if start is None:
+            out += gens
+            continue
+        # Current at some point since ``start``: those that began after it, and the one
+        # that was current when it began.
+        before = [g for g in gens if g.current_from < start]
+        out += ([before[-1]] if before else []) + [g for g in gens if g.current_from >= start]
+    return out
+
+
+def _month_start(text: str) -> str:
+    return text + "-01" if len(text) == 7 else text
+
+
+def check_generation(reg: Registry, home: Home, gen: Generation, *, builder: str | None = None,
+                     timeout: float | None = None,
+                     on_line: Callable[[str], None] | None = None) -> Check:
+    """Rebuild ``gen`` ignoring the cache, compare with its reference build, record the result."""
+    from . import build
+
+    started = timeutil.now()
+    t0 = time.monotonic()
+    reference = reference_build(reg, gen)
+    detail: dict = {}
+    if reference is None:
+        # Never built: the first build becomes the reference, the check rebuilds it.
+        try:
+            reference = build.ensure_image(reg, home, gen, builder=builder, timeout=timeout,
+                                           on_line=on_line)
+        except BuildError as e:
+            return _record(reg, gen, Result.FAILS, _last_build_id(reg, gen), None, started,
+                           {"error": e.message, "hint": e.hint, "stage": "first build",
+                            "seconds": round(time.monotonic() - t0, 3)})
+        detail["reference_built_now"] = True
+    image_size = (reference.options or {}).get("image_size")
+    try:
+        rebuilt = build.ensure_image(reg, home, gen, builder=builder, image_size=image_size,
+                                     rebuild=True, timeout=timeout, on_line=on_line)
+    except BuildError as e:
+        detail |= {"error": e.message, "hint": e.hint, "seconds": round(time.monotonic() - t0, 3)}
+        return _record(reg, gen, Result.FAILS, _last_build_id(reg, gen), reference.id, started,
+                       detail)
+    result, compared = compare_builds(reference, rebuilt)
+    detail |= compared
+    detail["seconds"] = round(time.monotonic() - t0, 3)
+    return _record(reg, gen, result, rebuilt.id, reference.id, started, detail)
+
+
+def compare_builds(reference, rebuilt) -> tuple[Result, dict]:
+    """Classify a rebuild against its reference: by sha256, then system and closure."""
+    detail = {
+        "reference": {"build": reference.id, "image_sha256": reference.image_sha256,
+                      "store_path": reference.store_path},
+        "rebuild": {"build": rebuilt.id, "image_sha256": rebuilt.image_sha256,
+                    "store_path": rebuilt.store_path},
+    }
+    if reference.image_sha256 == rebuilt.image_sha256:
+        return Result.REPRODUCIBLE, detail
+    ref_path = reference.image_path
+    if not ref_path or not Path(ref_path).exists() or not rebuilt.image_path:
+        # The reference image was removed (images gc): only the recorded names are left.
+        detail["note"] = "the reference image is no longer in the image store: compared by " \
+                         "image store path only"
+        same = reference.store_path == rebuilt.store_path
+        return (Result.IMAGE_DIFFERS if same else Result.DRIFTED), detail
+    from . import diff
+    from .inspect import inspect_image
+
+    a = inspect_image(ref_path, files=True, texts=True)
+    b = inspect_image(rebuilt.image_path, files=True, texts=True)
+    detail["reference"]["system"] = a.system
+    detail["rebuild"]["system"] = b.system
+    same_closure = {i.path for i in a.items} == {i.path for i in b.items}
+    detail["same_system"] = a.system == b.system
+    detail["same_closure"] = same_closure
+    if a.system == b.system and same_closure:
+        return Result.IMAGE_DIFFERS, detail
+    d = diff.compare(diff.side_from_facts(f"build {reference.id}", a),
+                     diff.side_from_facts(f"build {rebuilt.id}", b),
+                     layers=("packages", "files"), file_content=True)
+    detail["diff"] = diff.to_json(d)
+    detail["diff_text"] = diff.render(d)
+    return Result.DRIFTED, detail
+
+
+def _last_build_id(reg: Registry, gen: Generation) -> int | None:
+    row = reg.query_one("SELECT id FROM builds WHERE generation_id = ? ORDER BY id DESC LIMIT 1",
+                        (gen.id,))
+    return row["id"] if row else None
+
+
+def _record(reg: Registry, gen: Generation, result: Result, build_id, reference_id, started,
+            detail: dict) -> Check:
+    with reg.write():
+        cur = reg.execute(
+            "INSERT INTO checks (generation_id, build_id, reference_build_id, started, finished,"
+            " result, detail) VALUES (?,?,?,?,?,?,?)",
+            (gen.id, build_id, reference_id, started, timeutil.now(), str(result), dumps(detail)))
+    return get(reg, cur.lastrowid)
+
+
+def summary_line(c: Check) -> str:
+    """One line for a check: what happened, and the first thing to look at."""
+    d = c.detail
+    if c.result is Result.FAILS:
+        return f"{c.label}: no longer builds: {d.get('error', '?')}"
+    if c.result is Result.REPRODUCIBLE:
+        return f"{c.label}: reproducible (image {str(d['rebuild']['image_sha256'])[:12]})"
+    if c.result is Result.IMAGE_DIFFERS:
+        return (f"{c.label}: same system, different image bytes "
+                f"({str(d['reference']['image_sha256'])[:12]} → "
+                f"{str(d['rebuild']['image_sha256'])[:12]})")
+    changes = (d.get("diff") or {}).get("layers", {}).get("packages", {}).get("changes", [])
+    # Packages with versions first: 'system' and 'profile' change whenever anything does.
+    changes = sorted(changes, key=lambda x: not any(x["versions_a"] + x["versions_b"]))
+    what = ", ".join(f"{x['name']} {x['change']}" for x in changes[:4])
+    more = f" (+{len(changes) - 4} more)" if len(changes) > 4 else ""
+    return f"{c.label}: drifted: {what or 'see the diff'}{more}"

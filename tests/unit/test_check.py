@@ -1,0 +1,155 @@
+"""vmfleet check: rebuild, compare, classify, record (with a scripted guix, no real builds)."""
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import diskimage
+from tests.helpers.diskimage import build, layout_web_a
+from vmfleet import check, generations
+from vmfleet.cli import main
+from vmfleet.registry import Registry
+
+FAKE_GUIX = f"""#!{sys.executable}
+# Plays 'guix time-machine … system image': each call takes the next line of $FAKE_GUIX_PLAN,
+# an image file to hand out (as a store item) or FAIL.
+import os, shutil, sys
+plan = os.environ["FAKE_GUIX_PLAN"]
+lines = open(plan).read().splitlines()
+step, rest = lines[0], lines[1:]
+open(plan, "w").write("\\n".join(rest) + ("\\n" if rest else ""))
+print("building /gnu/store/xyz-image.qcow2.drv...", file=sys.stderr)
+if step == "FAIL":
+    print("guix system: error: failed to download 'nginx-1.23.3.tar.gz' from all mirrors",
+          file=sys.stderr)
+    sys.exit(1)
+store = os.path.join(os.environ["FAKE_GUIX_STORE"], "store")
+os.makedirs(store, exist_ok=True)
+n = len(os.listdir(store))
+out = os.path.join(store, f"{{n:032d}}-image.qcow2")
+shutil.copy(step, out)
+print(out)
+"""
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    """web-a twice (same system, different bytes: mke2fs picks a new UUID) and a drifted one."""
+    where = tmp_path_factory.mktemp("check-images")
+    a = layout_web_a()
+    drifted = dataclasses.replace(a, deps=tuple(
+        dataclasses.replace(p, salt="new-source") if p.name == "openssl" else p for p in a.deps))
+    return {"a1": build(where / "a1.qcow2", a).path, "a2": build(where / "a2.qcow2", a).path,
+            "drift": build(where / "drift.qcow2", drifted).path}
+
+
+@pytest.fixture
+def fleet(tmp_path, monkeypatch, capsys):
+    home = tmp_path / "home"
+    guix = tmp_path / "guix"
+    guix.write_text(FAKE_GUIX)
+    guix.chmod(0o755)
+    plan = tmp_path / "plan"
+    monkeypatch.setenv("VMFLEET_GUIX", str(guix))
+    monkeypatch.setenv("FAKE_GUIX_PLAN", str(plan))
+    monkeypatch.setenv("FAKE_GUIX_STORE", str(tmp_path / "gnu"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert main(["--home", str(home), "init"]) == 0
+    reg = Registry.open(home / "registry.db")
+    lay = layout_web_a()
+    inputs = generations.Inputs("web.scm", lay.config_text, lay.channels_text,
+                                {"vmfleet.pub": diskimage.TEST_KEY.encode()})
+    generations.record(reg, "web", inputs, current_from="2023-06-01T00:00:00Z")
+    reg.close()
+    capsys.readouterr()
+
+    def run(*argv, steps=()):
+        plan.write_text("".join(f"{s}\n" for s in steps))
+        code = main(["--home", str(home), *argv])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def test_check_results(fleet, images):
+    # First check of a never-built generation builds it twice: the same bytes both times.
+    code, out, err = fleet("check", "web@1", steps=[images["a1"], images["a1"]])
+    assert code == 0, err
+    assert out.startswith("web@1: reproducible")
+
+    code, out, err = fleet("check", "web@1", steps=[images["a2"]])
+    assert code == 1
+    assert "web@1: same system, different image bytes" in out
+
+    code, out, err = fleet("check", "web@1", "--json", steps=[images["drift"]])
+    assert code == 1
+    [result] = json.loads(out)
+    assert result["result"] == "drifted"
+    changes = result["detail"]["diff"]["layers"]["packages"]["changes"]
+    assert {c["name"]: c["change"] for c in changes}["openssl"] == "rebuilt"
+    assert result["detail"]["same_system"] is False
+
+    code, out, err = fleet("check", "--all", steps=["FAIL"])
+    assert code == 1
+    assert "web@1: no longer builds: build of web@1 failed" in out
+    assert "failed to download" in out
+
+    code, out, err = fleet("checks", "web", "--json")
+    assert code == 0
+    history = json.loads(out)
+    assert [c["result"] for c in history] == ["reproducible", "image-differs", "drifted", "fails"]
+    # Every check compares with the first build, not with the previous check's rebuild.
+    assert len({c["reference_build"] for c in history}) == 1
+    code, out, err = fleet("checks")
+    assert "no longer builds" in out and "same system, different image bytes" in out
+
+
+def test_drift_diff_is_shown_in_the_human_output(fleet, images):
+    fleet("check", "web@1", steps=[images["a1"], images["a1"]])
+    code, out, err = fleet("check", "web@1", steps=[images["drift"]])
+    assert code == 1
+    assert "web@1: drifted: nginx rebuilt, openssl rebuilt, profile rebuilt" in out
+    assert "    packages" in out
+
+
+def test_nothing_to_check(fleet):
+    code, out, err = fleet("check")
+    assert code == 2 and "nothing to check" in err
+
+
+def test_select_since(reg):
+    lay = layout_web_a()
+    for i, when in enumerate(["2023-01-01T00:00:00Z", "2023-06-01T00:00:00Z",
+                              "2024-02-01T00:00:00Z"]):
+        generations.record(reg, "web", generations.Inputs(
+            "web.scm", lay.config_text + f";; {i}\n", lay.channels_text,
+            {"vmfleet.pub": b"k\n"}), current_from=when)
+    labels = [g.label for g in check.select(reg, [], since="2024-01")]
+    assert labels == ["web@2", "web@3"]  # web@2 was current on 2024-01-01
+    assert [g.label for g in check.select(reg, [], all_=True)] == ["web@1", "web@2", "web@3"]
+    assert [g.label for g in check.select(reg, ["web@1", "web@1"])] == ["web@1"]
+
+
+def test_compare_builds_without_the_reference_image():
+    @dataclasses.dataclass
+    class B:
+        id: int
+        image_sha256: str
+        store_path: str
+        image_path: str | None
+
+    ref = B(1, "aa", "/gnu/store/x-image.qcow2", None)
+    same = check.compare_builds(ref, B(2, "bb", "/gnu/store/x-image.qcow2", str(Path("/x"))))
+    assert same[0] is check.Result.IMAGE_DIFFERS and "no longer in the image store" in \
+        same[1]["note"]
+    other = check.compare_builds(ref, B(3, "cc", "/gnu/store/y-image.qcow2", "/x"))
+    assert other[0] is check.Result.DRIFTED
+    assert check.compare_builds(ref, B(4, "aa", "/gnu/store/x-image.qcow2", None))[0] is \
+        check.Result.REPRODUCIBLE
+
+
+
