@@ -28,6 +28,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _gone(pid: int) -> bool:
+    """Exited: no such process, or a zombie (sshd daemonized, so PID 1 reaps it, in its time)."""
+    try:
+        os.kill(pid, 0)
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (ProcessLookupError, FileNotFoundError):
+        return True
+
+
 class Sshd:
     def __init__(self, workdir: Path, authorized_keys: list[str], port: int | None = None):
         self.dir = Path(workdir)
@@ -64,6 +74,7 @@ class Sshd:
             "KbdInteractiveAuthentication no\n"
             "MaxStartups 50\n"
             "MaxSessions 50\n"
+            "Subsystem sftp internal-sftp\n"
         )
         Path("/run/sshd").mkdir(parents=True, exist_ok=True)
         run([SSHD, "-f", str(conf), "-E", str(self.log_file)])
@@ -96,11 +107,9 @@ class Sshd:
             return
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
+            if _gone(pid):
                 break
-            time.sleep(0.05)
+            time.sleep(0.02)
         else:
             os.kill(pid, signal.SIGKILL)
         self.pid = None
