@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,15 +37,9 @@ def add_file(home: Home, source: str | os.PathLike) -> StoredImage:
     home.images.mkdir(parents=True, exist_ok=True)
     tmp = home.images / f".incoming-{os.getpid()}-{os.urandom(4).hex()}"
     digest = hashlib.sha256()
-    size = 0
     try:
         with open(source, "rb", buffering=0) as src, open(tmp, "wb", buffering=0) as dst:
-            buf = bytearray(CHUNK)
-            view = memoryview(buf)
-            while n := src.readinto(buf):
-                digest.update(view[:n])
-                dst.write(view[:n])
-                size += n
+            size = _copy_hashing(src, dst, digest)
             os.fsync(dst.fileno())
         sha = digest.hexdigest()
         final = image_path(home, sha)
@@ -65,6 +60,43 @@ def add_file(home: Home, source: str | os.PathLike) -> StoredImage:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _copy_hashing(src, dst, digest) -> int:
+    """Copy in the kernel (copy_file_range, as cp does) while another thread hashes the source.
+
+    Both read the same pages, so the second read comes from the page cache; hashlib releases
+    the GIL, so the hash runs on the other core. Falls back to read/write where the kernel
+    copy is not supported (e.g. across some file systems).
+    """
+    size = os.fstat(src.fileno()).st_size
+
+    def hash_source():
+        with open(src.name, "rb", buffering=0) as again:
+            buf = bytearray(CHUNK)
+            view = memoryview(buf)
+            while n := again.readinto(buf):
+                digest.update(view[:n])
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        hashing = pool.submit(hash_source)
+        done = 0
+        try:
+            while done < size:
+                copied = os.copy_file_range(src.fileno(), dst.fileno(), min(CHUNK * 16, size - done))
+                if copied == 0:
+                    break
+                done += copied
+        except OSError as e:
+            if e.errno not in (errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+                raise
+            src.seek(done)
+            dst.seek(done)
+            while chunk := src.read(CHUNK):
+                dst.write(chunk)
+                done += len(chunk)
+        hashing.result()
+    return done
 
 
 def register(reg: Registry, image: StoredImage) -> None:
