@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import logging
 import os
 import select
 import shlex
@@ -36,6 +37,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from .errors import CommandFailed, HostKeyMismatch, SshError
+
+# paramiko logs every failed attempt (a guest still booting) as an ERROR with a traceback;
+# vmfleet reports failures itself, so keep those off the user's terminal.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
+logging.getLogger("paramiko").propagate = False
 
 KEY_FILE = "id_ed25519"
 KNOWN_HOSTS_FILE = "known_hosts"
@@ -390,10 +396,10 @@ def _connect(host: str, port: int, *, key: Path, user: str, pinned: str | None,
     try:
         try:
             transport.start_client(timeout=timeout)
+            presented = key_text(transport.get_remote_server_key())
         except (paramiko.SSHException, OSError, EOFError) as e:
             raise _Retryable(f"no SSH server answered at {where}: {e}",
                              "the machine may still be booting; check its console log") from None
-        presented = key_text(transport.get_remote_server_key())
         if refuse_unknown:
             raise SshError(
                 f"{where} is not a known host (its key is {fingerprint(presented)})",

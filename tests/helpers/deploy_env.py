@@ -79,3 +79,44 @@ def make_fleet(tmp_path: Path, monkeypatch) -> Iterator[Fleet]:
     finally:
         reg.close()
         conn.close()
+
+
+# --- real libvirtd (integration) ---------------------------------------------------------------
+
+def traversable_dir(prefix: str) -> Path:
+    """A new directory under /tmp that QEMU (user libvirt-qemu) can reach.
+
+    pytest's tmp_path lives below a 0700 directory, which QEMU run by qemu:///system may not
+    traverse; images and overlays for real domains go here instead. The caller removes it.
+    """
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    path.chmod(0o755)
+    return path
+
+
+def unique_vm_name() -> str:
+    """Test domains are named vmfleet-test-<random>, so they are recognisable and never clash."""
+    import secrets
+
+    return f"vmfleet-test-{secrets.token_hex(3)}"
+
+
+def cleanup_fleet(reg: Registry, home: Home) -> None:
+    """Remove every VM of this home (registry rows and this home's domains on every host)."""
+    import contextlib
+
+    from vmfleet import deploy, hosts, virt
+    from vmfleet.errors import VmfleetError
+
+    for vm in deploy.list_vms(reg):
+        with contextlib.suppress(VmfleetError):
+            deploy.destroy(reg, home, vm.name)
+    me = deploy.controller_id(home)
+    for host in hosts.list_hosts(reg):
+        with contextlib.suppress(VmfleetError), virt.connect(host.uri) as conn:
+            for dom in conn.domains():
+                if dom.metadata is not None and dom.metadata.controller == me:
+                    conn.destroy(dom.name)
+                    conn.undefine(dom.name)

@@ -1,0 +1,163 @@
+"""Deploy on a real libvirtd (qemu:///system, TCG), locally and through qemu+ssh://, without
+booting a guest: an empty disk is enough to test domains, ports, storage pools and cleanup.
+Booting real guests is tests/integration/test_deploy_boot.py."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+
+import pytest
+
+from tests.helpers.deploy_env import (
+    cleanup_fleet,
+    record_web,
+    tiny_image,
+    traversable_dir,
+    unique_vm_name,
+)
+from tests.helpers.sshd import Sshd
+from vmfleet import deploy, domain_xml, hosts, qemu_img, ssh, virt
+from vmfleet.deploy import Options, VmState
+from vmfleet.errors import DeployError
+from vmfleet.home import Home
+from vmfleet.registry import Registry
+
+pytestmark = pytest.mark.integration
+
+NO_WAIT = Options(wait=False, memory_mib=64)
+
+
+@pytest.fixture
+def real(monkeypatch):
+    monkeypatch.delenv("VMFLEET_LOCAL_URI", raising=False)
+    monkeypatch.setenv("VMFLEET_ACCEL", "tcg")
+    monkeypatch.setenv("VMFLEET_SHUTDOWN_TIMEOUT", "1")
+    root = traversable_dir("vmfleet-test-home-")
+    home = Home(root)
+    for d in home.dirs():
+        d.mkdir(parents=True, exist_ok=True)
+    reg = Registry.create(home.registry)
+    ssh.ensure_keypair(home.keys)
+    old, new = record_web(reg, ssh.public_key(home.keys))
+    ns = type("Real", (), {})()
+    ns.home, ns.reg, ns.old, ns.new, ns.image = home, reg, old, new, tiny_image(home)
+    try:
+        yield ns
+    finally:
+        cleanup_fleet(reg, home)
+        reg.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def remote(real, tmp_path):
+    """A 'remote' host: this machine's libvirtd through a private sshd on 127.0.0.1."""
+    server = Sshd(tmp_path / "sshd", [ssh.public_key(real.home.keys)]).start()
+    pool = unique_vm_name().replace("vmfleet-test-", "vmfleet-test-pool-")
+    pool_dir = f"/tmp/{pool}"
+    try:
+        uri = server.libvirt_uri(real.home.keys / "id_ed25519")
+        hosts.add(real.reg, "hv", uri, pool=pool, pool_dir=pool_dir)
+        yield type("Remote", (), {"server": server, "pool": pool, "pool_dir": pool_dir})()
+    finally:
+        cleanup_fleet(real.reg, real.home)
+        with contextlib.suppress(Exception), virt.connect("qemu:///system") as conn:
+            conn.delete_pool(pool)
+        shutil.rmtree(pool_dir, ignore_errors=True)
+        server.stop()
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_local_deploy_runs_qemu_with_ssh_forwarded_on_loopback(real):
+    name = unique_vm_name()
+    vm = deploy.deploy_image(real.reg, real.home, real.old, real.image, name=name,
+                             options=NO_WAIT)
+    assert listening(vm.ssh_port)  # QEMU's user-mode forward is up
+    with virt.connect("qemu:///system") as conn:
+        info = conn.domain(name)
+        assert info.state is virt.DomainState.RUNNING
+        assert domain_xml.domain_type(info.xml) is domain_xml.DomainType.QEMU  # TCG
+        assert info.metadata.generation == 1 and info.metadata.vm == name
+        assert domain_xml.ssh_endpoint(info.xml) == ("127.0.0.1", vm.ssh_port)
+    row = next(r for r in deploy.ps(real.reg, real.home) if r.name == name)
+    assert (row.state, row.domain_state) == ("running", "running")
+
+    deploy.stop(real.reg, real.home, name, force=True)
+    assert not listening(vm.ssh_port)
+    row = next(r for r in deploy.ps(real.reg, real.home) if r.name == name)
+    assert (row.state, row.domain_state) == ("stopped", "shut off")
+
+    # Someone else takes the port meanwhile: start moves the forward to another one.
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", vm.ssh_port))
+        squatter.listen()
+        again = deploy.start(real.reg, real.home, name, wait=False)
+    assert again.ssh_port != vm.ssh_port and listening(again.ssh_port)
+
+    deploy.destroy(real.reg, real.home, name)
+    with virt.connect("qemu:///system") as conn:
+        assert conn.domain(name) is None
+    assert not (real.home.overlays / f"{name}.qcow2").exists()
+
+
+def test_a_guest_that_never_answers_fails_with_its_console_log(real):
+    name = unique_vm_name()
+    with pytest.raises(DeployError, match="did not come up") as exc:
+        deploy.deploy_image(real.reg, real.home, real.old, real.image, name=name,
+                            options=Options(memory_mib=64, timeout=3))
+    assert f"{name}.console" in exc.value.hint
+    vm = deploy.get_vm(real.reg, name)
+    assert vm.state is VmState.FAILED
+    with virt.connect("qemu:///system") as conn:
+        assert not conn.domain(name).state.active
+
+
+def test_remote_host_gets_the_image_once_and_overlays_in_its_pool(real, remote):
+    a, b = unique_vm_name(), unique_vm_name()
+    vm_a = deploy.deploy_image(real.reg, real.home, real.old, real.image, name=a, host="hv",
+                               options=NO_WAIT)
+    vm_b = deploy.deploy_image(real.reg, real.home, real.old, real.image, name=b, host="hv",
+                               options=NO_WAIT)
+    base = f"{remote.pool_dir}/{real.image.sha256}.qcow2"
+    assert vm_a.overlay == f"{remote.pool_dir}/{a}.qcow2"
+    with virt.connect("qemu:///system") as conn:
+        pool = conn.raw.storagePoolLookupByName(remote.pool)
+        pool.refresh(0)
+        volumes = sorted(pool.listVolumes())
+        for name in (a, b):
+            assert conn.domain(name).state is virt.DomainState.RUNNING
+    assert f"{real.image.sha256}.qcow2" in volumes
+    assert f"{real.image.sha256}.qcow2.complete" in volumes
+    assert volumes.count(f"{real.image.sha256}.qcow2") == 1
+    assert qemu_img.info(vm_b.overlay).backing_file == base
+    assert open(base, "rb").read() == real.image.path.read_bytes()
+    rows = {r.name: r for r in deploy.ps(real.reg, real.home)}
+    assert rows[a].host == "hv" and rows[a].state == "running"
+
+    deploy.destroy(real.reg, real.home, a)
+    with virt.connect("qemu:///system") as conn:
+        pool = conn.raw.storagePoolLookupByName(remote.pool)
+        pool.refresh(0)
+        assert f"{a}.qcow2" not in pool.listVolumes()
+        assert f"{b}.qcow2" in pool.listVolumes()
+        assert conn.domain(a) is None
+
+
+def test_an_upload_cut_short_is_redone(real, remote):
+    # A volume of the image's name without its completion marker: vmfleet died mid-upload.
+    with virt.connect("qemu:///system") as conn:
+        conn.ensure_pool(remote.pool, remote.pool_dir)
+        truncated = real.home.work / "truncated"
+        truncated.write_bytes(real.image.path.read_bytes()[:4096])
+        conn.upload(remote.pool, f"{real.image.sha256}.qcow2", truncated)
+    vm = deploy.deploy_image(real.reg, real.home, real.old, real.image, name=unique_vm_name(),
+                             host="hv", options=NO_WAIT)
+    base = qemu_img.info(vm.overlay).backing_file
+    assert open(base, "rb").read() == real.image.path.read_bytes()
