@@ -339,12 +339,23 @@ def _endpoint(vm: Vm) -> tuple[str, int] | None:
     return None
 
 
-def connect_ssh(reg: Registry, home: Home, name: str, *, timeout: float = 15.0) -> ssh.Connection:
-    """An SSH session to a running VM as root, with its pinned host key checked."""
+def connect_ssh(reg: Registry, home: Home, name: str, *, timeout: float = 15.0,
+                notify: Notify | None = None) -> ssh.Connection:
+    """An SSH session to a running VM as root, with its pinned host key checked.
+
+    A retired VM's name leads to the VM that replaced it (redeploy gives the new VM a new
+    name, but users keep thinking of "web"), with a notice.
+    """
     vm = get_vm(reg, name)
+    if vm.state is VmState.RETIRED:
+        successors = [v for v in _lineage(reg, vm) if v.state is VmState.RUNNING]
+        if len(successors) == 1:
+            vm = successors[0]
+            (notify or _quiet)(f"{name} was replaced by {vm.name} ({vm.label}): "
+                               f"connecting to {vm.name}")
     if vm.state is not VmState.RUNNING:
-        raise DeployError(f"VM {name} is {vm.state}, not running",
-                          f"start it: vmfleet start {name}" if vm.state in (
+        raise DeployError(f"VM {vm.name} is {vm.state}, not running",
+                          f"start it: vmfleet start {vm.name}" if vm.state in (
                               VmState.STOPPED, VmState.FAILED) else "see 'vmfleet ps'")
     endpoint = _endpoint(vm)
     if endpoint is None:
@@ -361,7 +372,7 @@ def connect_ssh(reg: Registry, home: Home, name: str, *, timeout: float = 15.0) 
             via.close()
         raise
     if vm.host_key is None:
-        _update(reg, name, host_key=conn.host_key)
+        _update(reg, vm.name, host_key=conn.host_key)
     return conn
 
 

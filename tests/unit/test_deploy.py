@@ -347,3 +347,16 @@ def test_deploy_from_a_spec_builds_then_boots(fleet, monkeypatch):
     ensure_image_stub(monkeypatch, fleet)
     vm = deploy.deploy(fleet.reg, fleet.home, "web@2023-06", name="web-old", options=NO_WAIT)
     assert (vm.name, vm.label) == ("web-old", "web@1")
+
+
+def test_ssh_to_a_retired_name_leads_to_its_successor(fleet, fake_ssh, monkeypatch):
+    from vmfleet.errors import SshError
+
+    ensure_image_stub(monkeypatch, fleet)
+    up(fleet)
+    deploy.redeploy(fleet.reg, fleet.home, "web@2")
+    said = []
+    new = deploy.get_vm(fleet.reg, "web-g2")
+    with pytest.raises(SshError, match=f"127.0.0.1:{new.ssh_port}"):  # nothing listens here
+        deploy.connect_ssh(fleet.reg, fleet.home, "web", timeout=1, notify=said.append)
+    assert said == ["web was replaced by web-g2 (web@2): connecting to web-g2"]

@@ -184,7 +184,7 @@ def ssh(
 ) -> None:
     """Log into a VM as root, or run a command there; its exit status passes through."""
     reg = open_registry()
-    with deploy_mod.connect_ssh(reg, home(), vm) as conn:
+    with deploy_mod.connect_ssh(reg, home(), vm, notify=say) as conn:
         if command:
             data = None if sys.stdin.isatty() else sys.stdin.buffer.read()
             text = command[0] if len(command) == 1 else command
