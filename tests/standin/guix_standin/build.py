@@ -1,0 +1,349 @@
+"""Building an image the way ``guix system image`` does, into the stand-in's store.
+
+The image's file name derives from the system's store file name and the image options (as
+a derivation's output does), so building the same inputs again finds the image in the store
+and prints its name at once. A build runs under a per-image lock (two concurrent builds of
+the same inputs build once), in a temporary folder inside the store folder, and the finished
+image is fsynced, made read-only and renamed into place: no half image is ever visible.
+Failures print what Guix prints (``build of …drv failed``, ``View build log at '…'.``) and
+keep a gzipped build log in the stand-in's log folder.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import gzip
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import guest, image, kernel, settings
+from .channels import Travel
+from .closure import STORE, Builder, Closure, Item
+from .errors import GuixError
+from .nix import store_hash
+from .osconfig import SystemConfig
+from .settings import Knobs
+from .tree import Dir, Link
+
+
+@dataclass(frozen=True)
+class ImageOptions:
+    action: str                 # 'image' or 'vm-image'
+    image_type: str = "qcow2"
+    image_size: int | None = None
+    save_provenance: bool = False
+    derivation: bool = False
+    dry_run: bool = False
+    check: bool = False
+    root_link: str | None = None
+
+
+def say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def output_name(opts: ImageOptions) -> str:
+    return "qemu-image" if opts.action == "vm-image" else "image.qcow2"
+
+
+def image_hash(closure: Closure, opts: ImageOptions) -> str:
+    return store_hash("image", closure.system.path, closure.grub.path, opts.action,
+                      opts.image_type, str(opts.image_size or "guess"))
+
+
+class Build:
+    def __init__(self, travel: Travel, config: SystemConfig, opts: ImageOptions, knobs: Knobs):
+        self.travel = travel
+        self.rev = travel.revision
+        self.config = config
+        self.opts = opts
+        self.knobs = knobs
+        self.store = settings.store_dir()
+        self.cache = settings.cache_dir()
+        self._host = None
+        self._kernel = None
+        self.builder = Builder(self.rev, config, travel.channels,
+                               save_provenance=opts.save_provenance, knobs=knobs,
+                               host=self.host, kernel=self.kernel)
+        self.closure = self.builder.build()
+        self.hash = image_hash(self.closure, opts)
+        self.name = output_name(opts)
+        self.out = self.store / f"{self.hash}-{self.name}"
+        self.drv_in_store = f"{STORE}/{store_hash('drv', self.hash)}-{self.name}.drv"
+        self.drv = self.store / f"{store_hash('drv', self.hash)}-{self.name}.drv"
+        self.log_lines: list[str] = []
+
+    def host(self) -> guest.HostBinaries:
+        if self._host is None:
+            self._host = guest.host_binaries()
+        return self._host
+
+    def kernel(self) -> kernel.Kernel:
+        if self._kernel is None:
+            self._kernel = kernel.get(self.cache, say)
+        return self._kernel
+
+    def log(self, line: str) -> None:
+        self.log_lines.append(line)
+
+    # --- what gets printed -------------------------------------------------------------------
+    def system_drvs(self) -> list[Item]:
+        c = self.closure
+        names = ("system", "grub.cfg", "profile", "etc", "boot", "raw-initrd", "parameters")
+        return sorted((i for i in c.items.values() if i.name in names and i.kind != "text"),
+                      key=lambda i: i.name)
+
+    def packages(self) -> list[Item]:
+        c = self.closure
+        items = c.closure_of([c.system, c.grub])
+        return [i for i in items if i.make is not None and i.name != "raw-initrd"]
+
+    def plan(self, verb: str) -> None:
+        drvs = [str(self.drv_in_store)] + [i.drv for i in self.system_drvs()]
+        say(f"The following derivations {verb} built:")
+        for d in drvs:
+            say(f"  {d}")
+        pkgs = self.packages()
+        say(f"{len(pkgs)} store items {verb} downloaded:" if verb == "will be"
+            else f"The following {len(pkgs)} store items would be downloaded:")
+        for p in pkgs[:8]:
+            say(f"  {p.path}")
+        if len(pkgs) > 8:
+            say(f"  …and {len(pkgs) - 8} more")
+
+    def write_drv(self) -> None:
+        self.store.mkdir(parents=True, exist_ok=True)
+        if self.drv.exists():
+            return
+        text = (f'Derive([("out","{self.out}","","")],'
+                f'[("{self.closure.system.drv}",["out"]),("{self.closure.grub.drv}",["out"])],'
+                f'[],"x86_64-linux","/gnu/store/…-guile-3.0/bin/guile",["--no-auto-compile"],'
+                f'[("image-type","{self.opts.image_type}"),'
+                f'("image-size","{self.opts.image_size or "guess"}"),'
+                f'("out","{self.out}")])')
+        tmp = self.drv.with_name(self.drv.name + f".tmp{os.getpid()}")
+        tmp.write_text(text)
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, self.drv)
+
+    def log_path(self, drv: str) -> Path:
+        base = Path(drv).name
+        return settings.log_dir() / "drvs" / base[:2] / f"{base[2:]}.gz"
+
+    def save_log(self, drv: str, lines: list[str]) -> Path:
+        path = self.log_path(drv)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with gzip.open(path, "wt") as f:
+            f.write("\n".join(lines) + "\n")
+        return path
+
+    def fail(self, drv: str, lines: list[str], chain: list[str]) -> GuixError:
+        log = self.save_log(drv, lines)
+        trail = [f"build of {drv} failed", f"View build log at '{log}'."]
+        trail += [f"cannot build derivation `{d}': 1 dependencies couldn't be built"
+                  for d in chain]
+        return GuixError(f"build of `{self.drv_in_store}' failed", lines_before=tuple(trail))
+
+    # --- the build ---------------------------------------------------------------------------
+    def run(self) -> str | None:
+        """Build (or find) the image; return what goes on stdout (None: nothing)."""
+        if self.opts.derivation:
+            self.write_drv()
+            return str(self.drv)
+        if self.out.exists() and not self.opts.check:
+            if self.opts.dry_run:
+                return None
+            self.link_root()
+            return str(self.out)
+        if self.opts.dry_run:
+            self.plan("would be")
+            return None
+        self.store.mkdir(parents=True, exist_ok=True)
+        locks = self.store / ".locks"
+        locks.mkdir(exist_ok=True)
+        with open(locks / f"{self.hash}.lock", "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                say(f"waiting for lock on `{self.out}'...")
+                fcntl.flock(lock, fcntl.LOCK_EX)
+            if self.out.exists() and not self.opts.check:
+                self.link_root()
+                return str(self.out)
+            self.write_drv()
+            self.plan("will be")
+            self.vanished()
+            self.slow()
+            tmp = Path(tempfile.mkdtemp(prefix=f".build-{self.hash[:8]}-", dir=self.store))
+            try:
+                built = self.build_into(tmp)
+                if self.opts.check and self.out.exists():
+                    return self.compare(built)
+                os.chmod(built, 0o444)
+                os.replace(built, self.out)
+                _fsync_dir(self.store)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+        self.link_root()
+        return str(self.out)
+
+    def vanished(self) -> None:
+        for item in self.packages():
+            spec = self._spec_of(item)
+            if spec and spec.name in self.knobs.vanish:
+                src = self.builder.source_path(spec)
+                url = _source_url(spec)
+                drv = f"{STORE}/{store_hash('drv', src)}-{spec.full_name}.tar.gz.drv"
+                say(f"building {drv}...")
+                lines = [f"Starting download of {src}", f"From {url}...",
+                         f'download failed "{url}" 404 "Not Found"',
+                         f"Trying to use Disarchive to assemble {src}...",
+                         "could not find its Disarchive specification",
+                         f'failed to download "{src}" from "{url}"']
+                raise self.fail(drv, lines, [item.drv, self.closure.system.drv,
+                                             self.drv_in_store])
+
+    def _spec_of(self, item: Item):
+        for spec in self.builder.vars.values():
+            if spec.full_name == item.name:
+                return spec
+        return None
+
+    def slow(self) -> None:
+        seconds = self.knobs.slow
+        if seconds <= 0:
+            return
+        pkgs = self.packages() or [self.closure.system]
+        end = time.monotonic() + seconds
+        i = 0
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                break
+            item = pkgs[i % len(pkgs)]
+            say(f"building {item.drv}...")
+            i += 1
+            time.sleep(min(0.5, left))
+
+    def build_into(self, tmp: Path) -> Path:
+        out = tmp / self.name
+        for item in self.system_drvs():
+            say(f"building {item.drv}...")
+        say(f"building {self.drv_in_store}...")
+        extras = self.root_extras()
+        kernel_item, initrd = self.closure.kernel, self.closure.initrd
+        grub_config = guest.grub_embedded(f"{kernel_item.path}/bzImage",
+                                          f"{initrd.path}/initrd.cpio.gz",
+                                          self.closure.system.path)
+        started = time.monotonic()
+        try:
+            image.build_image(tmp, self.closure, extras, image_size=self.opts.image_size,
+                              epoch=self.rev.epoch, grub_config=grub_config, out=out,
+                              log=self.log, nondeterministic=self.knobs.nondeterministic,
+                              progress=lambda line: None)
+        except image.BuildFailed as e:
+            self.log(f"error: {e}")
+            raise self.fail(self.drv_in_store, self.log_lines, []) from None
+        except GuixError:
+            raise
+        self.log(f"built in {time.monotonic() - started:.1f} s")
+        self.save_log(self.drv_in_store, self.log_lines)
+        with open(out, "rb") as f:
+            os.fsync(f.fileno())
+        return out
+
+    def compare(self, built: Path) -> str:
+        if _same_file(built, self.out):
+            return str(self.out)
+        raise GuixError(f"derivation `{self.drv_in_store}' may not be deterministic: output "
+                        f"`{self.out}' differs")
+
+    def link_root(self) -> None:
+        if self.opts.root_link:
+            link = Path(self.opts.root_link)
+            if link.is_symlink() or link.exists():
+                link.unlink()
+            link.symlink_to(self.out)
+
+    # --- the root file system outside the store ----------------------------------------------
+    def root_extras(self) -> image.RootExtras:
+        c = self.closure
+        bb = f"{c.busybox.path}/bin/busybox"
+        system = c.system.path
+        etc_item = next(i for i in c.items.values() if i.name == "etc")
+        etc_node = etc_item.node
+        files: dict = {}
+        owners: dict[str, tuple[int, int]] = {}
+        modes: dict[str, int] = {
+            "/tmp": 0o1777, "/root": 0o700, "/var/empty": 0o555, "/etc/dropbear": 0o700,
+            "/proc": 0o555, "/sys": 0o555, "/dev": 0o755, "/run": 0o755, "/home": 0o755,
+            "/mnt": 0o755, "/var/log": 0o755, "/var/guix/gcroots": 0o755,
+            "/var/guix/profiles/per-user/root": 0o755,
+        }
+        for name in ("hostname", "hosts", "passwd", "group", "shadow", "timezone", "profile"):
+            files[f"/etc/{name}"] = etc_node.entries[name]
+        modes["/etc/shadow"] = 0o600
+        files["/etc/static"] = Link(etc_item.path)
+        for name in ("inittab", "shells"):
+            files[f"/etc/{name}"] = Link(f"/etc/static/{name}")
+        ssh_dir = etc_node.entries.get("ssh")
+        if isinstance(ssh_dir, Dir):
+            for user, node in ssh_dir.entries["authorized_keys.d"].entries.items():
+                files[f"/etc/ssh/authorized_keys.d/{user}"] = node
+                home = "/root" if user == "root" else f"/home/{user}"
+                files[f"{home}/.ssh/authorized_keys"] = node
+                modes[f"{home}/.ssh"] = 0o700
+                modes[f"{home}/.ssh/authorized_keys"] = 0o600
+        for user, uid in c.users:
+            if user == "root":
+                continue
+            home = f"/home/{user}"
+            modes.setdefault(home, 0o700)
+            owners[home] = (uid, 100)
+            if f"{home}/.ssh/authorized_keys" in files:
+                owners[f"{home}/.ssh"] = (uid, 100)
+                owners[f"{home}/.ssh/authorized_keys"] = (uid, 100)
+        for applet in c.applets_for():
+            files[f"/bin/{applet}"] = Link(bb)
+        files["/bin/sh"] = Link(bb)
+        files["/usr/bin"] = Link("/run/current-system/profile/bin")
+        files["/lib64/ld-linux-x86-64.so.2"] = Link(f"{c.glibc.path}/lib/ld-linux-x86-64.so.2")
+        files["/var/guix/profiles/system-1-link"] = Link(system)
+        files["/var/guix/profiles/system"] = Link("system-1-link")
+        files["/boot/grub/grub.cfg"] = c.grub.node
+        return image.RootExtras(files=files, owners=owners, modes=modes)
+
+
+def _source_url(spec) -> str:
+    special = {"nginx": "https://nginx.org/download/nginx-{v}.tar.gz",
+               "openssh": "https://ftp.openbsd.org/pub/OpenBSD/OpenSSH/portable/"
+                          "openssh-{v}.tar.gz",
+               "postgresql": "https://ftp.postgresql.org/pub/source/v{v}/postgresql-{v}.tar.bz2"}
+    pattern = special.get(spec.name, "https://ftpmirror.gnu.org/gnu/{n}/{n}-{v}.tar.gz")
+    return pattern.format(n=spec.name, v=spec.version)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.stat().st_size != b.stat().st_size:
+        return False
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        while True:
+            x, y = fa.read(1 << 20), fb.read(1 << 20)
+            if x != y:
+                return False
+            if not x:
+                return True
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+

@@ -1,0 +1,177 @@
+"""Channels as ``guix time-machine`` and ``guix describe`` handle them.
+
+A channels file is read with ``vmfleet.scheme.parse_channels`` (the stand-in evaluates
+nothing either). The guix channel is resolved against the stand-in's history table: an
+unknown commit is a Git error, one from before 2019-05-01 cannot be travelled to, an
+unpinned guix channel follows its branch (the newest revision). Other channels are accepted
+and carried into provenance as they are (a pinned commit is used as written; an unpinned one
+gets a stable made-up commit), but they bring no packages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from vmfleet.errors import SchemeError
+from vmfleet.scheme import Channel, canonical_channel_url, parse_channels
+
+from . import history
+from .errors import GuixError
+from .history import GUIX_URL, INTRODUCTION_COMMIT, INTRODUCTION_SIGNER, Revision
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A channel after time-machine fetched it: the commit it is at."""
+
+    name: str
+    url: str
+    branch: str | None
+    commit: str
+    introduction: tuple[str, str] | None
+
+
+@dataclass(frozen=True)
+class Travel:
+    """Where ``guix time-machine`` goes: the guix revision and every channel's commit."""
+
+    revision: Revision
+    channels: tuple[Resolved, ...]
+    fetched: tuple[Resolved, ...]  # channels whose commit was not in the cache yet
+
+
+def default_channels(rev: Revision) -> tuple[Resolved, ...]:
+    return (Resolved("guix", GUIX_URL, "master", rev.commit,
+                     (INTRODUCTION_COMMIT, INTRODUCTION_SIGNER)),)
+
+
+def read_channels_file(path: str) -> list[Channel]:
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except FileNotFoundError:
+        raise GuixError(f"failed to load '{path}': No such file or directory",
+                        program="guix time-machine") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
+        raise GuixError(f"failed to load '{path}': {e.strerror or e}",
+                        program="guix time-machine") from None
+    try:
+        return parse_channels(text, path)
+    except SchemeError as e:
+        raise scheme_error(e, "guix time-machine") from None
+
+
+def scheme_error(e: SchemeError, program: str) -> GuixError:
+    """A vmfleet.scheme error as Guile/Guix would report it: ``FILE:LINE:COL: error: …``
+    (Guile counts columns from 0)."""
+    m = re.match(r"^(.*?):(\d+):(\d+): (.*)$", e.message, re.S)
+    if not m:
+        return GuixError(e.message, program=program)
+    filename, line, col, message = m.group(1), int(m.group(2)), int(m.group(3)), m.group(4)
+    if message.startswith("unclosed"):
+        message = "missing closing parenthesis"
+    elif message.startswith("unexpected '"):
+        message = f"unexpected \"{message[12]}\""
+    return GuixError(message, program=program, location=f"{filename}:{line}:{max(col - 1, 0)}")
+
+
+def _guix_commit(channel: Channel) -> Revision:
+    url = channel.url
+    if canonical_channel_url(url) != GUIX_URL and not re.search(r"/guix(\.git)?/?$", url):
+        host = re.sub(r"^[a-z+]+://([^/]*).*$", r"\1", url)
+        raise GuixError(f"Git error: failed to resolve address for {host}: Name or service "
+                        "not known", program="guix time-machine")
+    if channel.commit is None:
+        return history.newest()
+    commit = channel.commit.lower()
+    matches = [r for r in history.REVISIONS
+               if r.commit == commit or (len(commit) >= 7 and r.commit.startswith(commit))]
+    if len(matches) != 1 or not re.fullmatch(r"[0-9a-f]{7,40}", commit):
+        raise GuixError(f"Git error: object not found - no match for id ({channel.commit})",
+                        program="guix time-machine")
+    rev = matches[0]
+    if not rev.reachable:
+        raise GuixError(f"cannot travel past commit `{history.OLDEST_COMMIT[:12]}' from "
+                        "May 1st, 2019", program="guix time-machine")
+    return rev
+
+
+def resolve(channels: list[Channel], is_cached) -> Travel:
+    """Resolve a channel list (what time-machine does before building anything)."""
+    guix = [c for c in channels if c.name == "guix"]
+    if not guix:
+        # Without a guix channel, time-machine has no Guix to run.
+        raise GuixError("guix: channel not found in channel list", program="guix time-machine",
+                        hints=("Add the 'guix' channel to the channels file, for instance "
+                               "with %default-channels.",))
+    out, fetched, rev = [], [], None
+    for c in channels:
+        if c.name == "guix":
+            rev = _guix_commit(c)
+            commit = rev.commit
+            intro = ((c.introduction.commit, c.introduction.fingerprint)
+                     if c.introduction else None)
+        else:
+            commit = (c.commit or hashlib.sha1(f"{c.url} {c.branch}".encode()).hexdigest())
+            intro = ((c.introduction.commit, c.introduction.fingerprint)
+                     if c.introduction else None)
+        r = Resolved(c.name, c.url, c.branch, commit, intro)
+        out.append(r)
+        if not is_cached(r):
+            fetched.append(r)
+    return Travel(rev, tuple(out), tuple(fetched))
+
+
+def travel_to_commit(commit: str, url: str | None, branch: str | None) -> list[Channel]:
+    """``time-machine --commit=C [--url=U] [--branch=B]``: a guix channel at that commit."""
+    return [Channel("guix", url or GUIX_URL, branch or "master", commit, None)]
+
+
+# --- writing channels (describe, channels.scm, provenance) -----------------------------------
+
+
+def channels_scm(channels: tuple[Resolved, ...], *, introductions: bool = True) -> str:
+    """What ``guix describe -f channels`` prints (and Guix stores as channels.scm)."""
+    parts = []
+    for c in channels:
+        lines = [f"(channel\n        (name '{c.name})", f'        (url "{c.url}")']
+        if c.branch:
+            lines.append(f'        (branch "{c.branch}")')
+        lines.append(f'        (commit\n          "{c.commit}")')
+        if introductions and c.introduction:
+            ic, signer = c.introduction
+            lines.append("        (introduction\n          (make-channel-introduction\n"
+                         f'            "{ic}"\n            (openpgp-fingerprint\n'
+                         f'              "{signer}")))')
+        parts.append("\n".join(lines) + ")")
+    return "(list " + "\n      ".join(parts) + ")\n"
+
+
+def channels_json(channels: tuple[Resolved, ...]) -> str:
+    out = []
+    for c in channels:
+        d = {"name": c.name, "url": c.url}
+        if c.branch:
+            d["branch"] = c.branch
+        d["commit"] = c.commit
+        if c.introduction:
+            d["introduction"] = {"commit": c.introduction[0], "signer": c.introduction[1]}
+        out.append(d)
+    return json.dumps(out) + "\n"
+
+
+def provenance(channels: tuple[Resolved, ...], config_item: str | None) -> str:
+    """``<system>/provenance`` (format in guix-facts.md; no introductions)."""
+    chans = []
+    for c in channels:
+        branch = f'\n    (branch "{c.branch}")' if c.branch else ""
+        chans.append(f'  (channel\n    (name {c.name})\n    (url "{c.url}"){branch}\n'
+                     f'    (commit "{c.commit}"))')
+    text = "(provenance\n (version 0)\n (channels\n" + "\n".join(chans) + ")"
+    if config_item:
+        text += f'\n (configuration-file "{config_item}")'
+    return text + ")\n"

@@ -1,0 +1,31 @@
+"""Errors reported the way Guix reports them (see guix-facts.md).
+
+``GuixError`` carries what Guix prints: ``PROGRAM: error: MESSAGE`` (or
+``FILE:LINE:COL: error: MESSAGE`` when the error has a source location), then ``hint: …``
+lines, and exit status 1. ``lines_before`` are printed first (a failed build's trail).
+"""
+
+from __future__ import annotations
+
+
+class GuixError(Exception):
+    def __init__(self, message: str, *, program: str = "guix system",
+                 location: str | None = None, hints: tuple[str, ...] = (),
+                 lines_before: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.message = message
+        self.program = program
+        self.location = location
+        self.hints = hints
+        self.lines_before = lines_before
+
+    def render(self) -> str:
+        lines = list(self.lines_before)
+        where = self.location or self.program
+        lines.append(f"{where}: error: {self.message}")
+        lines += [f"hint: {h}" for h in self.hints]
+        return "\n".join(lines) + "\n"
+
+
+class Unsupported(GuixError):
+    """Something real Guix does that the stand-in does not (said plainly, exit 1)."""

@@ -1,0 +1,224 @@
+"""What runs inside the guest: real binaries from the host and the scripts that boot it.
+
+The guest is a Guix-shaped system made of Debian parts: busybox-static (shell, init, DHCP
+client, acpid), dropbear (the SSH server; its shared libraries are found with ``ldd`` and
+placed in the store items of the packages Guix would take them from) and Debian's cloud
+kernel. Boot goes: GRUB -> kernel + ``raw-initrd`` (busybox, virtio modules, ``init``) ->
+``init`` mounts the root partition (label ``Guix_image``), moves /dev and ``switch_root``s
+into ``<system>/boot`` -> ``boot`` mounts /proc, /sys, /dev/pts, /run, points
+``/run/current-system`` at the system, activates /etc, makes dropbear's host keys on first
+boot (kept on the disk in /etc/dropbear) and execs busybox ``init``, whose inittab (from
+``<system>/etc``) runs the DHCP client on eth0, dropbear on port 22 and acpid (the ACPI
+power button powers the guest off cleanly, which is what ``virsh shutdown`` sends).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import GuixError
+
+BUSYBOX = "/usr/bin/busybox"
+DROPBEAR = "/usr/sbin/dropbear"
+DROPBEARKEY = "/usr/bin/dropbearkey"
+ROOT_LABEL = "Guix_image"
+
+# Which package a shared library belongs to in Guix.
+SONAME_PACKAGES = {
+    "libc.so.6": "glibc", "ld-linux-x86-64.so.2": "glibc", "libm.so.6": "glibc",
+    "libresolv.so.2": "glibc", "libutil.so.1": "glibc", "libpthread.so.0": "glibc",
+    "libdl.so.2": "glibc", "libz.so.1": "zlib", "libcrypt.so.1": "libxcrypt",
+    "libtomcrypt.so.1": "libtomcrypt", "libtommath.so.1": "libtommath",
+    "libgmp.so.10": "gmp",
+}
+
+
+@dataclass(frozen=True)
+class HostBinaries:
+    busybox: str
+    dropbear: str
+    dropbearkey: str
+    libraries: dict[str, tuple[tuple[str, str], ...]]   # package -> ((soname, host path), …)
+    applets: tuple[str, ...]
+
+
+def _tool(path: str, package: str) -> str:
+    if not Path(path).exists():
+        found = shutil.which(Path(path).name)
+        if not found:
+            raise GuixError(f"stand-in: {path} not found",
+                            hints=(f"apt-get install {package}",))
+        return found
+    return path
+
+
+def host_binaries() -> HostBinaries:
+    busybox = _tool(BUSYBOX, "busybox-static")
+    dropbear = _tool(DROPBEAR, "dropbear-bin")
+    dropbearkey = _tool(DROPBEARKEY, "dropbear-bin")
+    libs: dict[str, dict[str, str]] = {}
+    for binary in (dropbear, dropbearkey):
+        out = subprocess.run(["ldd", binary], capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            m = re.match(r"\s*(\S+)\s+=>\s+(/\S+)", line) or re.match(r"\s*(/\S+/(\S+?))\s",
+                                                                         line)
+            if not m:
+                continue
+            if line.strip().startswith("/"):
+                path, soname = m.group(1), m.group(2)
+            else:
+                soname, path = m.group(1), m.group(2)
+            package = SONAME_PACKAGES.get(soname)
+            if package is None:
+                raise GuixError(f"stand-in: {binary} needs {soname}, which the stand-in does "
+                                "not know how to place in the store",
+                                hints=("add it to SONAME_PACKAGES in tests/standin/"
+                                       "guix_standin/guest.py",))
+            libs.setdefault(package, {})[soname] = str(Path(path).resolve())
+    applets = subprocess.run([busybox, "--list"], capture_output=True, text=True).stdout.split()
+    return HostBinaries(busybox, dropbear, dropbearkey,
+                        {p: tuple(sorted(v.items())) for p, v in sorted(libs.items())},
+                        tuple(a for a in applets if re.fullmatch(r"[\w.-]+", a)))
+
+
+def initrd_init(busybox_applets: tuple[str, ...], modules: tuple[str, ...]) -> str:
+    """/init of the initrd: load the virtio modules, mount the root, switch to the system."""
+    mods = " ".join(modules)
+    return f"""#!/bin/busybox sh
+# raw-initrd: find the root file system (label {ROOT_LABEL}) and start the system on it.
+B=/bin/busybox
+$B mount -t proc proc /proc
+$B mount -t sysfs sysfs /sys
+$B mount -t devtmpfs devtmpfs /dev
+for m in {mods}; do
+  [ -f /lib/modules/$m.ko ] && $B insmod /lib/modules/$m.ko 2>/dev/null
+done
+root={ROOT_LABEL}; system=
+for arg in $($B cat /proc/cmdline); do
+  case "$arg" in
+    --root=*) root="${{arg#--root=}}" ;;
+    --system=*) system="${{arg#--system=}}" ;;
+  esac
+done
+case "$root" in /*) ;; *) root="LABEL=$root" ;; esac
+dev=; i=0
+while [ $i -lt 100 ]; do
+  case "$root" in
+    /*) [ -b "$root" ] && dev=$root ;;
+    *) dev=$($B findfs "$root" 2>/dev/null) ;;
+  esac
+  [ -n "$dev" ] && break
+  $B sleep 0.1; i=$((i + 1))
+done
+if [ -z "$dev" ] || ! $B mount -t ext4 "$dev" /root; then
+  echo "initrd: cannot mount the root file system ($root); starting a shell"
+  exec $B sh
+fi
+$B umount /proc /sys
+$B mount --move /dev /root/dev
+exec $B switch_root /root "$system/boot"
+"""
+
+
+def boot_script(busybox: str, dropbearkey: str, lib_path: str) -> str:
+    """``<system>/boot``: the first program on the root file system (PID 1 until init)."""
+    return f"""#!{busybox} sh
+# boot: mount the API file systems, activate the system named on the kernel command line,
+# then hand over to init.
+B={busybox}
+export PATH=/bin
+$B mkdir -p /proc /sys /dev /run /tmp /etc/dropbear /var/log /root
+$B mount -t proc proc /proc
+$B mount -t sysfs sysfs /sys
+$B mkdir -p /dev/pts /dev/shm
+$B mount -t devpts devpts /dev/pts
+$B mount -t tmpfs -o mode=0755 tmpfs /run
+$B mount -t tmpfs -o mode=1777 tmpfs /tmp
+system=
+for arg in $($B cat /proc/cmdline); do
+  case "$arg" in --system=*) system="${{arg#--system=}}" ;; esac
+done
+$B ln -sfn "$system" /run/current-system
+$B ln -sfn "$system" /run/booted-system
+$B mkdir -p /var/guix/gcroots
+$B ln -sfn /run/booted-system /var/guix/gcroots/booted-system
+$B ln -sfn "$system/etc" /etc/static
+for f in inittab shells; do $B ln -sfn /etc/static/$f /etc/$f; done
+$B hostname "$($B cat /etc/hostname)"
+$B ifconfig lo 127.0.0.1 up
+key=/etc/dropbear/dropbear_ed25519_host_key
+if [ ! -s $key ]; then
+  LD_LIBRARY_PATH={lib_path} {dropbearkey} -t ed25519 -f $key >/dev/null 2>&1
+  $B sync
+fi
+echo "boot: system $system"
+exec $B init
+"""
+
+
+def ssh_daemon(dropbear: str, lib_path: str) -> str:
+    return f"""#!/bin/sh
+# ssh-daemon: what openssh-service-type runs here (dropbear, keys kept in /etc/dropbear).
+export LD_LIBRARY_PATH={lib_path}
+exec {dropbear} -F -E -p 22 -r /etc/dropbear/dropbear_ed25519_host_key
+"""
+
+
+def dhcp_script(busybox: str) -> str:
+    return f"""#!{busybox} sh
+# udhcpc event script: configure the interface and the default route.
+B={busybox}
+case "$1" in
+  deconfig) $B ifconfig "$interface" 0.0.0.0 up ;;
+  bound|renew)
+    $B ifconfig "$interface" "$ip" netmask "${{subnet:-255.255.255.0}}" up
+    if [ -n "$router" ]; then
+      while $B route del default gw 0.0.0.0 dev "$interface" 2>/dev/null; do :; done
+      for r in $router; do $B route add default gw "$r" dev "$interface"; break; done
+    fi
+    : > /etc/resolv.conf
+    for d in $dns; do echo "nameserver $d" >> /etc/resolv.conf; done ;;
+esac
+exit 0
+"""
+
+
+def power_off(busybox: str) -> str:
+    return f"""#!{busybox} sh
+# The ACPI power button: a clean shutdown through init.
+exec {busybox} poweroff
+"""
+
+
+def inittab(busybox: str, ssh_daemon_path: str, dhcp_script_path: str, acpi_dir: str) -> str:
+    return f"""# inittab: the services of this system (busybox init plays the part of shepherd).
+::respawn:{busybox} udhcpc -f -i eth0 -s {dhcp_script_path} -t 20 -T 1 -A 2
+::respawn:{ssh_daemon_path}
+::respawn:{busybox} acpid -f -c {acpi_dir} -l /dev/null
+::ctrlaltdel:{busybox} reboot
+::shutdown:{busybox} sh -c 'sync; {busybox} umount -a -r 2>/dev/null; sync'
+"""
+
+
+def grub_embedded(kernel: str, initrd: str, system: str) -> str:
+    """GRUB's config, built into core.img (no modules to load from the disk: fast under TCG)."""
+    return f"""set root=(hd0,msdos1)
+linux {kernel} --root={ROOT_LABEL} --system={system} --load={system}/boot console=ttyS0 quiet
+initrd {initrd}
+boot
+"""
+
+
+def grub_cfg(label: str, kernel: str, initrd: str, system: str) -> str:
+    return f"""# GRUB configuration of {system} (the loader runs the same commands, built in).
+set timeout=0
+menuentry "{label}" {{
+  search --label --set {ROOT_LABEL}
+  linux {kernel} --root={ROOT_LABEL} --system={system} --load={system}/boot console=ttyS0
+  initrd {initrd}
+}}
+"""

@@ -1,0 +1,270 @@
+"""From store items to a bootable, byte-reproducible qcow2 (nothing mounted, no root needed).
+
+Layout (what ``guix system image -t qcow2`` makes): an MBR disk, GRUB's boot.img in the
+first 440 bytes and its core.img in the gap before the first partition, one ext4 partition
+labelled ``Guix_image`` from 1 MiB on holding the root file system (the store, the store
+database, the profile links, /etc, /root …), converted with ``qemu-img convert -c``.
+
+Reproducibility (DESIGN.md's list): every file of the tree is given the revision's date
+(``touch -h -d @EPOCH``); ``mkfs.ext4 -d`` runs with a fixed UUID and hash seed under
+``E2FSPROGS_FAKE_TIME``; a ``debugfs`` pass then sets every inode's ctime (mke2fs copies it
+from the source files) and owner; the partition table has a fixed label id; GRUB's core.img
+and the initrd hold no times. Same inputs, same bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import tree
+from .closure import Closure, Item
+from .guest import ROOT_LABEL
+from .tree import Dir, Link, Node
+
+SECTOR = 512
+PART_START = 2048                      # sectors: 1 MiB, GRUB's core.img lives before it
+GRUB_DIR = Path("/usr/lib/grub/i386-pc")
+GRUB_MODULES = ("biosdisk", "part_msdos", "ext2", "linux", "boot")
+BLOCK = 4096
+
+
+class BuildFailed(Exception):
+    """A build step failed; the message goes into the build log."""
+
+
+def run(argv: list[str], log, env: dict | None = None, stdin: bytes | None = None) -> str:
+    log(f"$ {' '.join(argv)}")
+    try:
+        r = subprocess.run(argv, input=stdin, capture_output=True,
+                           env={**os.environ, **(env or {})})
+    except FileNotFoundError:
+        raise BuildFailed(f"{argv[0]}: command not found") from None
+    out = (r.stdout + r.stderr).decode("utf-8", "replace")
+    if out.strip():
+        log(out.rstrip())
+    if r.returncode != 0:
+        raise BuildFailed(f"{argv[0]} failed with exit status {r.returncode}: "
+                          f"{out.strip().splitlines()[-1] if out.strip() else ''}")
+    return r.stdout.decode("utf-8", "replace")
+
+
+@dataclass(frozen=True)
+class RootExtras:
+    """Files of the root file system outside the store."""
+
+    files: dict[str, Node]
+    owners: dict[str, tuple[int, int]]       # path -> (uid, gid) when not root
+    modes: dict[str, int]                    # path -> permission bits
+
+
+def store_db(items: list[Item], nar: dict[str, tuple[int, str]], epoch: int) -> bytes:
+    """/var/guix/db/db.sqlite: the Nix store schema with every item, its size and refs."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "db.sqlite"
+        db = sqlite3.connect(path)
+        db.executescript("""
+            PRAGMA page_size = 4096;
+            CREATE TABLE ValidPaths (
+                id               integer primary key autoincrement not null,
+                path             text unique not null,
+                hash             text not null,
+                registrationTime integer not null,
+                deriver          text,
+                narSize          integer
+            );
+            CREATE TABLE Refs (
+                referrer  integer not null,
+                reference integer not null,
+                primary key (referrer, reference),
+                foreign key (referrer) references ValidPaths(id) on delete cascade,
+                foreign key (reference) references ValidPaths(id) on delete restrict
+            );
+            CREATE INDEX IndexReferrer ON Refs(referrer);
+            CREATE INDEX IndexReference ON Refs(reference);
+            CREATE TRIGGER DeleteSelfRefs BEFORE DELETE ON ValidPaths
+              BEGIN
+                DELETE FROM Refs WHERE referrer = old.id AND reference = old.id;
+              END;
+            CREATE TABLE DerivationOutputs (
+                drv  integer not null,
+                id   text not null,
+                path text not null,
+                primary key (drv, id),
+                foreign key (drv) references ValidPaths(id) on delete cascade
+            );
+            CREATE INDEX IndexDerivationOutputs ON DerivationOutputs(path);
+        """)
+        ids = {}
+        for item in items:
+            size, h = nar[item.path]
+            deriver = item.drv if item.kind == "derivation" else None
+            cur = db.execute("INSERT INTO ValidPaths (path, hash, registrationTime, deriver, "
+                             "narSize) VALUES (?, ?, ?, ?, ?)",
+                             (item.path, h, epoch, deriver, size))
+            ids[item.path] = cur.lastrowid
+        for item in items:
+            for ref in sorted(set(item.refs) | {item.path}):
+                if ref in ids:
+                    db.execute("INSERT INTO Refs (referrer, reference) VALUES (?, ?)",
+                               (ids[item.path], ids[ref]))
+        db.commit()
+        db.close()
+        return path.read_bytes()
+
+
+def _touch_all(root: Path, epoch: int) -> int:
+    """Give every entry the same times (children before their directory); count them."""
+    count = 0
+    for dirpath, dirnames, filenames in os.walk(root, topdown=False):
+        for name in filenames + dirnames:
+            os.utime(os.path.join(dirpath, name), (epoch, epoch), follow_symlinks=False)
+            count += 1
+    os.utime(root, (epoch, epoch))
+    return count
+
+
+def _write_extra(root: Path, path: str, node: Node, mode: int | None) -> None:
+    dest = root / path.lstrip("/")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(node, Dir):
+        dest.mkdir(exist_ok=True)
+        for name in sorted(node.entries):
+            _write_extra(root, f"{path}/{name}", node.entries[name], None)
+    elif isinstance(node, Link):
+        os.symlink(node.target, dest)
+    else:
+        with open(dest, "wb") as f:
+            for chunk in node.chunks():
+                f.write(chunk)
+        os.chmod(dest, 0o755 if node.executable else 0o644)
+    if mode is not None:
+        os.chmod(dest, mode)
+
+
+def populate(root: Path, closure: Closure, items: list[Item], extras: RootExtras,
+             nar: dict[str, tuple[int, str]]) -> None:
+    """Write the store items and the other files of the root file system."""
+    store = root / "gnu" / "store"
+    store.mkdir(parents=True)
+    for item in items:
+        tree.write(item.node, store / f"{item.hash}-{item.name}")
+        nar[item.path] = tree.nar(item.node)
+    for path in sorted(extras.files, key=lambda p: (p.count("/"), p)):
+        _write_extra(root, path, extras.files[path], extras.modes.get(path))
+    for path, mode in sorted(extras.modes.items()):
+        if path not in extras.files:
+            d = root / path.lstrip("/")
+            d.mkdir(parents=True, exist_ok=True)
+            os.chmod(d, mode)
+    os.chmod(store, 0o1775)
+
+
+def grub_core(workdir: Path, config: str, log) -> bytes:
+    if not (GRUB_DIR / "boot.img").exists():
+        raise BuildFailed(f"{GRUB_DIR}/boot.img not found: apt-get install grub-pc-bin")
+    cfg = workdir / "grub-early.cfg"
+    cfg.write_text(config)
+    core = workdir / "core.img"
+    run(["grub-mkimage", "-O", "i386-pc", "-d", str(GRUB_DIR), "-o", str(core),
+         "-p", "(hd0,msdos1)/boot/grub", "-c", str(cfg), *GRUB_MODULES], log)
+    data = core.read_bytes()
+    if len(data) > (PART_START - 1) * SECTOR:
+        raise BuildFailed(f"GRUB core.img is {len(data)} bytes: too big for the MBR gap")
+    return data
+
+
+def fs_uuid(seed: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"vmfleet-standin:{seed}"))
+
+
+def make_disk(workdir: Path, root: Path, *, entries: int, content_bytes: int,
+              image_size: int | None, epoch: int, seed: str, grub_config: str,
+              owners: dict[str, tuple[int, int]], log) -> Path:
+    """The raw disk: MBR + GRUB + the ext4 root partition made from ``root``."""
+    min_fs = int(content_bytes * 1.15) + entries * BLOCK + 24 * (1 << 20)
+    if image_size is None:
+        size = max(min_fs + PART_START * SECTOR, 64 << 20)
+        size = (size + (1 << 20) - 1) // (1 << 20) * (1 << 20)
+    else:
+        size = image_size // SECTOR * SECTOR
+        if size < (PART_START * SECTOR) + (8 << 20):
+            raise BuildFailed(f"image size {image_size} is too small for a partition")
+    fs_bytes = (size - PART_START * SECTOR) // BLOCK * BLOCK
+    disk = workdir / "disk.raw"
+    with open(disk, "wb") as f:
+        f.truncate(size)
+    label_id = "0x" + fs_uuid(seed)[:8]
+    table = (f"label: dos\nlabel-id: {label_id}\nunit: sectors\n\n"
+             f"start={PART_START}, size={fs_bytes // SECTOR}, type=83, bootable\n")
+    run(["sfdisk", "--no-reread", "--no-tell-kernel", "-q", str(disk)], log,
+        stdin=table.encode())
+    boot_img = (GRUB_DIR / "boot.img").read_bytes()
+    core = grub_core(workdir, grub_config, log)
+    with open(disk, "r+b") as f:
+        f.write(boot_img[:440])
+        f.seek(SECTOR)
+        f.write(core)
+    fsid = fs_uuid(seed + ":fs")
+    env = {"E2FSPROGS_FAKE_TIME": str(epoch), "MKE2FS_CONFIG": "/dev/null", "LC_ALL": "C"}
+    inodes = entries + 4096
+    run(["mkfs.ext4", "-q", "-F", "-L", ROOT_LABEL, "-U", fsid, "-b", str(BLOCK),
+         "-N", str(inodes), "-I", "256", "-O", "^metadata_csum_seed",
+         "-E", f"root_owner=0:0,hash_seed={fsid},offset={PART_START * SECTOR},"
+               "lazy_itable_init=1,nodiscard",
+         "-d", str(root), str(disk), f"{fs_bytes // 1024}k"], log, env=env)
+    # mke2fs copies each source file's ctime and owner: set them for every inode used
+    # (-d numbers them in order: 2 is /, 11 lost+found, then 12 on).
+    stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime(epoch))
+    cmds = []
+    for ino in [2, 11, *range(12, 12 + entries)]:
+        cmds += [f"sif <{ino}> ctime {stamp}", f"sif <{ino}> uid 0", f"sif <{ino}> gid 0"]
+    for path, (uid, gid) in sorted(owners.items()):
+        cmds += [f"sif {path} uid {uid}", f"sif {path} gid {gid}"]
+    cmdfile = workdir / "debugfs.cmds"
+    cmdfile.write_text("\n".join(cmds) + "\n")
+    run(["debugfs", "-w", "-f", str(cmdfile), f"{disk}?offset={PART_START * SECTOR}"], log,
+        env=env)
+    return disk
+
+
+def to_qcow2(raw: Path, out: Path, log) -> None:
+    run(["qemu-img", "convert", "-q", "-c", "-f", "raw", "-O", "qcow2", str(raw), str(out)],
+        log)
+
+
+def build_image(workdir: Path, closure: Closure, extras: RootExtras, *, image_size: int | None,
+                epoch: int, grub_config: str, out: Path, log, nondeterministic: bool = False,
+                progress=lambda line: None) -> None:
+    """Build the qcow2 at ``out`` (a temporary name the caller renames into the store)."""
+    items = closure.closure_of([closure.system, closure.grub])
+    root = workdir / "root"
+    root.mkdir()
+    nar: dict[str, tuple[int, str]] = {}
+    populate(root, closure, items, extras, nar)
+    db = store_db(items, nar, epoch)
+    dbdir = root / "var" / "guix" / "db"
+    dbdir.mkdir(parents=True, exist_ok=True)
+    (dbdir / "db.sqlite").write_bytes(db)
+    if nondeterministic:
+        (root / "var" / "lib").mkdir(parents=True, exist_ok=True)
+        (root / "var" / "lib" / "random-seed").write_bytes(os.urandom(512))
+    entries = _touch_all(root, epoch)
+    content = sum(size for size, _ in nar.values()) + len(db)
+    log(f"root file system: {entries} entries, {content} bytes of store items")
+    progress(f"building {len(items)} store items into a file system...")
+    raw = make_disk(workdir, root, entries=entries, content_bytes=content, image_size=image_size,
+                    epoch=epoch, seed=closure.system.hash, grub_config=grub_config,
+                    owners=extras.owners, log=log)
+    shutil.rmtree(root, ignore_errors=True)
+    progress("converting the disk image to qcow2...")
+    to_qcow2(raw, out, log)
+    raw.unlink()

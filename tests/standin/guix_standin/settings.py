@@ -1,0 +1,76 @@
+"""Where the stand-in keeps things and the knobs that change how it behaves (environment).
+
+All documented in tests/standin/README.md.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("VMFLEET_STANDIN_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "vmfleet-standin"
+
+
+def store_dir() -> Path:
+    env = os.environ.get("VMFLEET_STANDIN_STORE")
+    return Path(env) if env else cache_dir() / "store"
+
+
+def log_dir() -> Path:
+    env = os.environ.get("VMFLEET_STANDIN_LOG_DIR")
+    return Path(env) if env else cache_dir() / "log"
+
+
+def _names(var: str) -> frozenset[str]:
+    return frozenset(x for x in re.split(r"[,\s]+", os.environ.get(var, "")) if x)
+
+
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40,
+          "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+          "KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40}
+
+
+def parse_size(text: str) -> int | None:
+    """``4G`` / ``4GiB`` / ``4096M`` (powers of 2), ``5GB`` / ``5kB`` (powers of 10), bytes."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", text)
+    if not m:
+        return None
+    unit = m.group(2).upper()
+    if unit not in _UNITS:
+        return None
+    return int(float(m.group(1)) * _UNITS[unit])
+
+
+@dataclass(frozen=True)
+class Knobs:
+    nondeterministic: bool        # VMFLEET_STANDIN_NONDETERMINISTIC=1
+    slow: float                   # VMFLEET_STANDIN_SLOW=SECONDS
+    drift: frozenset[str]         # VMFLEET_STANDIN_DRIFT=pkg,pkg
+    vanish: frozenset[str]        # VMFLEET_STANDIN_VANISH=pkg,pkg
+    big_items: int                # VMFLEET_STANDIN_BIG=N:SIZE
+    big_bytes: int
+
+    @classmethod
+    def from_env(cls) -> Knobs:
+        slow = float(os.environ.get("VMFLEET_STANDIN_SLOW") or 0)
+        big = os.environ.get("VMFLEET_STANDIN_BIG", "").strip()
+        items = size = 0
+        if big:
+            m = re.fullmatch(r"(\d+):(.+)", big)
+            size_v = parse_size(m.group(2)) if m else None
+            if not m or size_v is None:
+                raise ValueError("VMFLEET_STANDIN_BIG must be ITEMS:SIZE, e.g. 2000:1G")
+            items, size = int(m.group(1)), size_v
+        return cls(
+            nondeterministic=os.environ.get("VMFLEET_STANDIN_NONDETERMINISTIC", "") not in
+            ("", "0", "no", "false"),
+            slow=slow, drift=_names("VMFLEET_STANDIN_DRIFT"),
+            vanish=_names("VMFLEET_STANDIN_VANISH"), big_items=items, big_bytes=size)
