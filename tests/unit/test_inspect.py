@@ -1,14 +1,22 @@
 """inspect_image and adopt_image on small Guix-layout images (no root, no VM)."""
 
 import hashlib
+import os
+import subprocess
 import time
 
 import pytest
 
-from tests.helpers.diskimage import C_OLD, TEST_KEY, image
+from tests.helpers.diskimage import C_OLD, TEST_KEY, image, layout_web_a, make_tree
 from vmfleet import generations
 from vmfleet.errors import ImageError
-from vmfleet.inspect import adopt_image, facts_to_json, inspect_image, render_facts
+from vmfleet.inspect import (
+    adopt_image,
+    facts_to_json,
+    inspect_image,
+    read_remote_facts,
+    render_facts,
+)
 
 
 def test_facts_of_an_image_with_provenance():
@@ -114,3 +122,36 @@ def test_adopt_takes_missing_local_files_from_the_user(reg):
     assert result.current_from == "2021-05-01T00:00:00Z"
     assert result.current_from_source == "option"
     assert generations.inputs_of(reg, result.generation).files == {"vmfleet.pub": b"other\n"}
+
+
+@pytest.mark.skipif(not os.path.exists("/bin/busybox"), reason="needs busybox")
+def test_remote_reading_works_with_busybox_alone(tmp_path):
+    """vm: operands run one shell script on the VM; a busybox system must be enough."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for applet in ("sh", "find", "stat", "sha256sum", "readlink", "tar", "wc", "mktemp", "tr",
+                   "cat", "ls", "rm", "printf", "echo"):
+        (bindir / applet).symlink_to("/bin/busybox")
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    lay = layout_web_a()
+    system, sizes, _refs, _paths = make_tree(tree, lay)
+
+    class BusyboxConn:
+        host, port = "local", 0
+
+        def stream(self, command, out, err, input=None):
+            p = subprocess.run([str(bindir / "sh"), "-c", command], capture_output=True,
+                               env={"PATH": str(bindir)})
+            out.write(p.stdout)
+            err.write(p.stderr)
+            return p.returncode
+
+    f = read_remote_facts(BusyboxConn(), source="vm:web", root=str(tree), files=True,
+                          texts=True)
+    assert f.system == system and f.generation == 1 and f.warnings == ()
+    assert f.configuration == lay.config_text
+    assert {i.path: i.nar_size for i in f.items} == sizes
+    files = {x.path: x for x in f.files}
+    assert files["/etc/secret"].mode == 0o600 and files["/etc/secret"].text == "s3cret\n"
+    assert files["/var/guix/profiles/system-1-link"].target == system

@@ -32,9 +32,7 @@ def _use_colour(flag: str) -> bool:
 
 def _vm_reader(files: bool, texts: bool):
     def read(name: str):
-        from .. import vmfacts
-
-        return vmfacts.read_vm_facts(open_registry(), home(), name, files=files, texts=texts)
+        return inspect_mod.inspect_vm(open_registry(), home(), name, files=files, texts=texts)
 
     return read
 
