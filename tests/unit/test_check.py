@@ -22,6 +22,10 @@ lines = open(plan).read().splitlines()
 step, rest = lines[0], lines[1:]
 open(plan, "w").write("\\n".join(rest) + ("\\n" if rest else ""))
 print("building /gnu/store/xyz-image.qcow2.drv...", file=sys.stderr)
+if step == "NONDET":
+    print("guix system: error: derivation `/gnu/store/x-image.qcow2.drv' may not be "
+          "deterministic: output `/gnu/store/y-image.qcow2' differs", file=sys.stderr)
+    sys.exit(1)
 if step == "FAIL":
     print("guix system: error: failed to download 'nginx-1.23.3.tar.gz' from all mirrors",
           file=sys.stderr)
@@ -153,3 +157,14 @@ def test_compare_builds_without_the_reference_image():
 
 
 
+
+
+def test_guix_check_reporting_other_bytes_means_same_system(fleet, images):
+    fleet("check", "web@1", steps=[images["a1"], images["a1"]])
+    code, out, err = fleet("check", "web@1", "--json", steps=["NONDET"])
+    assert code == 1
+    [result] = json.loads(out)
+    assert result["result"] == "image-differs"
+    assert "may not be deterministic" in result["detail"]["error"]
+    code, out, err = fleet("checks", "web")
+    assert out.count("same system, different image bytes") == 1
