@@ -33,7 +33,7 @@ from pathlib import Path
 
 from .errors import ImageError, SchemeError, UsageError, VmfleetError
 from .inspect import FileFact, ImageFacts
-from .storeitems import ChannelPin, StoreItem, compare_versions
+from .storeitems import STORE, ChannelPin, StoreItem, compare_versions
 
 LAYERS = ("channels", "config", "packages", "files")
 JSON_VERSION = 1
@@ -713,10 +713,13 @@ def render(d: Diff, *, colour: bool = False) -> str:
             out += ["  " + line for line in _package_lines(p, colour)]
         elif layer == "files":
             heading("files", "" if d.files else "same")
-            for f in d.files or ():
+            singles, moved = _group_retargets(d.files or ())
+            for f in singles:
                 out.append("  " + _file_line(f, colour))
                 if f.diff:
                     out += ["    " + ln for ln in f.diff.rstrip("\n").split("\n")]
+            for (old, new), links in moved.items():
+                out.append("  " + _retarget_line(old, new, links, colour))
         if layer == "config" and d.config and d.config.text_diff:
             out += ["    " + ln for ln in d.config.text_diff.rstrip("\n").split("\n")]
     return "\n".join(out) + "\n"
@@ -830,6 +833,45 @@ def _describe(f: FileFact) -> str:
     if f.kind == "symlink":
         text += f" → {f.target}"
     return text
+
+
+def _store_item(target: str | None) -> str | None:
+    """The store item a symlink target lies in (``/gnu/store/HASH-NAME``), else None."""
+    if not target or not target.startswith(STORE + "/"):
+        return None
+    return "/".join(target.split("/")[:4])
+
+
+def _group_retargets(changes: Sequence[FileChange]
+                     ) -> tuple[list[FileChange], dict[tuple[str, str], list[FileChange]]]:
+    """Split off symlinks whose only change is pointing into another store item.
+
+    An upgrade moves every link into a package (/bin/* into busybox, /etc/static into etc) at
+    once; one line per moved pair of items says it, the packages layer says why.
+    """
+    singles: list[FileChange] = []
+    moved: dict[tuple[str, str], list[FileChange]] = {}
+    for c in changes:
+        old, new = (_store_item(c.a.target) if c.a else None,
+                    _store_item(c.b.target) if c.b else None)
+        if (c.change == "changed" and c.what == ("target",) and old and new
+                and c.a.target[len(old):] == c.b.target[len(new):]):
+            moved.setdefault((old, new), []).append(c)
+        else:
+            singles.append(c)
+    # Moves of a single link read better as the link itself.
+    for key in [k for k, v in moved.items() if len(v) == 1]:
+        singles.append(moved.pop(key)[0])
+    singles.sort(key=lambda c: c.path)
+    return singles, moved
+
+
+def _retarget_line(old: str, new: str, links: list[FileChange], colour: bool) -> str:
+    word = _paint(f"{'changed':<10}", "changed", colour)
+    examples = ", ".join(c.path for c in links[:3]) + (", …" if len(links) > 3 else "")
+    return (f"{word} {len(links)} symlinks ({examples})  target "
+            f"{old.rsplit('/', 1)[1][33:]} → {new.rsplit('/', 1)[1][33:]} "
+            f"(same file in the new store item)")
 
 
 def _file_line(c: FileChange, colour: bool) -> str:
