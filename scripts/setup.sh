@@ -9,6 +9,7 @@ APT_PACKAGES=(
   qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients
   e2fsprogs fdisk dosfstools mtools syslinux syslinux-common busybox-static dropbear-bin
   cpio kmod faketime openssh-server openssh-client fuse3 diffoscope-minimal
+  grub-pc-bin  # the guix stand-in's images boot with GRUB (tests/standin/README.md)
 )
 
 missing=()
@@ -32,6 +33,11 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/pip install -q --upgrade pip >&2
   .venv/bin/pip install -q -e '.[test]' >&2
   touch "$stamp"
+fi
+
+# The guix stand-in's guest kernel (Debian's cloud kernel), fetched once into its cache.
+if ! tests/standin/bin/fetch-kernel >/dev/null; then
+  echo "setup: could not pre-fetch the stand-in's kernel; its first image build will try again" >&2
 fi
 
 scripts/start-services.sh

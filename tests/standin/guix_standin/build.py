@@ -312,6 +312,7 @@ class Build:
             files[f"/bin/{applet}"] = Link(bb)
         files["/bin/sh"] = Link(bb)
         files["/usr/bin"] = Link("/run/current-system/profile/bin")
+        files["/usr/sbin"] = Link("/run/current-system/profile/sbin")
         files["/lib64/ld-linux-x86-64.so.2"] = Link(f"{c.glibc.path}/lib/ld-linux-x86-64.so.2")
         files["/var/guix/profiles/system-1-link"] = Link(system)
         files["/var/guix/profiles/system"] = Link("system-1-link")

@@ -204,7 +204,7 @@ def system(args: list[str], travel: Travel) -> int:
 
 def _checkout_marker(c: chans.Resolved) -> Path:
     key = hashlib.sha256(c.url.encode()).hexdigest()[:16]
-    return settings.cache_dir() / "checkouts" / key / c.commit
+    return settings.checkouts_dir() / key / c.commit
 
 
 def time_machine(args: list[str], travel: Travel) -> int:

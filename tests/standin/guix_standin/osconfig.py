@@ -99,9 +99,10 @@ class _Locator:
                 if head(f) == within:
                     scope = [f]
                     break
-        for f in _walk_forms(scope):
-            if any(isinstance(x, Symbol) and str(x) == name for x in f):
-                return self.where(f)
+        for forms in (scope, self.forms):
+            for f in _walk_forms(forms):
+                if any(isinstance(x, Symbol) and str(x) == name for x in f):
+                    return self.where(f)
         return self.where(None)
 
     def call(self, function: str, first_arg: str) -> str:
@@ -177,8 +178,18 @@ def load(config_path: str, rev: Revision) -> SystemConfig:
         raise _fail(f"missing field initializers ({' '.join(missing)})", loc.os_form())
 
     pkgs = history.packages(rev)
+    defined = _defined(forms)
 
     def variable(name: str, within: str | None) -> PackageSpec:
+        if name in defined and name not in pkgs:
+            # A package the file defines, e.g. (define my-nginx (package (inherit nginx) …)):
+            # the stand-in stands in with the package it inherits from.
+            base = _inherited(defined[name])
+            if base is None:
+                raise _fail(f"{name}: not a package the stand-in can build",
+                            loc.symbol(name, within),
+                            "the stand-in knows packages that inherit from a Guix package")
+            return variable(base, None)
         spec = pkgs.get(name)
         if spec is None:
             raise _unbound(name, loc.symbol(name, within), None)
@@ -228,7 +239,8 @@ def load(config_path: str, rev: Revision) -> SystemConfig:
             if s.type in BASE_MARKERS:
                 base = True
             continue
-        if s.kind == "other" or not s.type.endswith("-service-type"):
+        if s.kind == "other" or not re.fullmatch(r"[^\s()#\"']+", s.type) \
+                or s.type in defined:
             continue
         module = types.get(s.type)
         where = loc.symbol(s.type)
@@ -292,3 +304,19 @@ def _strings(form) -> list[str]:
             out += [s for s in x if isinstance(s, str) and not isinstance(s, Symbol)]
             out += _strings(x)
     return out
+
+
+def _defined(forms) -> dict:
+    """Top-level ``(define NAME EXPR)`` forms of the file: {NAME: EXPR}."""
+    out = {}
+    for f in forms:
+        if head(f) in ("define", "define-public") and len(f) == 3 and isinstance(f[1], Symbol):
+            out[str(f[1])] = f[2]
+    return out
+
+
+def _inherited(expr) -> str | None:
+    for f in _walk_forms([expr]):
+        if head(f) == "inherit" and len(f) == 2 and isinstance(f[1], Symbol):
+            return str(f[1])
+    return None

@@ -25,8 +25,14 @@ def store_dir() -> Path:
 
 
 def log_dir() -> Path:
+    """Build logs (Guix keeps them in /var/log/guix): beside the store they belong to."""
     env = os.environ.get("VMFLEET_STANDIN_LOG_DIR")
-    return Path(env) if env else cache_dir() / "log"
+    return Path(env) if env else store_dir() / ".log"
+
+
+def checkouts_dir() -> Path:
+    """Which channel commits time-machine has "fetched" (a fresh store has fetched none)."""
+    return store_dir() / ".checkouts"
 
 
 def _names(var: str) -> frozenset[str]:

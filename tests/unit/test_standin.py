@@ -1,0 +1,464 @@
+"""The guix stand-in keeps the guix command line's contract (guix-facts.md) and its knobs work.
+
+Every test runs tests/standin/bin/guix as vmfleet does (argv in, stdout/stderr/exit status
+out) against configs written here, with a fresh stand-in store per test or module.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from vmfleet.scheme import parse_channels
+
+REPO = Path(__file__).resolve().parents[2]
+GUIX = REPO / "tests" / "standin" / "bin" / "guix"
+NIX32 = "0123456789abcdfghijklmnpqrsvwxyz"
+GUIX_URL = "https://git.savannah.gnu.org/git/guix.git"
+C_2023_10 = "e0fa68c7718fffd33d81af415279d6ddb518f727"
+C_2023_11 = "b92df6ccfdc04473af9d1cad86a99aac035fc3fc"
+C_2024_05 = "b4d6ce5a8f0e2d17c0a3e7b8c1f94a2d6e5b3c70"
+C_2020_11 = "477d56a8d8b1b44b8802d2ce7d90ed430ae636ee"
+C_2018 = "afded13d580159e49313562195e5623ca1078cbd"
+NEWEST = "8250fd1a78d6a5da6ac1723e107a6df899e7d351"
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHYoQ9U2bE6n6U5x1mYbq2pQ5lqQ3rZ4dT1QnW0bXtQ7 test@standin"
+
+CONFIG = """;; a small web server
+(use-modules (gnu))
+(use-service-modules networking ssh web)
+(use-package-modules web admin)
+
+(operating-system
+  (host-name "{host}")
+  (timezone "Etc/UTC")
+  (bootloader (bootloader-configuration
+                (bootloader grub-bootloader)
+                (targets '("/dev/vda"))))
+  (file-systems (cons (file-system
+                        (mount-point "/")
+                        (device (file-system-label "Guix_image"))
+                        (type "ext4"))
+                      %base-file-systems))
+  (packages (append (list nginx
+                          (specification->package "htop"))
+                    %base-packages))
+  (services (append (list (service dhcp-client-service-type)
+                          (service openssh-service-type
+                                   (openssh-configuration
+                                    (authorized-keys
+                                     `(("root" ,(local-file "id.pub")))))))
+                    %base-services)))
+"""
+
+
+def channels(commit: str | None) -> str:
+    pin = f'\n        (commit "{commit}")' if commit else ""
+    return (f"(list (channel\n        (name 'guix)\n        (url \"{GUIX_URL}\")\n"
+            f"        (branch \"master\"){pin}))\n")
+
+
+def guix(*args, env=None, cwd=None, timeout=120) -> subprocess.CompletedProcess:
+    return subprocess.run([str(GUIX), *map(str, args)], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, cwd=cwd, timeout=timeout)
+
+
+def write_system(d: Path, host: str = "web", text: str | None = None,
+                 commit: str | None = C_2024_05) -> tuple[Path, Path]:
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "id.pub").write_text(KEY + "\n")
+    (d / "config.scm").write_text(text if text is not None else CONFIG.format(host=host))
+    (d / "channels.scm").write_text(channels(commit))
+    return d / "config.scm", d / "channels.scm"
+
+
+def build(d: Path, store: Path, *extra, env=None, config="config.scm"):
+    return guix("time-machine", "-C", d / "channels.scm", "--", "system", "image", "-t",
+                "qcow2", "--save-provenance", *extra, d / config,
+                env={"VMFLEET_STANDIN_STORE": str(store), **(env or {})})
+
+
+def sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def store_line(stdout: str, store: Path, suffix: str = "image.qcow2") -> Path:
+    assert stdout.endswith("\n") and stdout.count("\n") == 1, repr(stdout)
+    line = stdout.strip()
+    m = re.fullmatch(rf"{re.escape(str(store))}/([{NIX32}]{{32}})-{re.escape(suffix)}", line)
+    assert m, line
+    return Path(line)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """One image of CONFIG at the 2024-05 pin, shared by the read-only tests."""
+    d = tmp_path_factory.mktemp("web")
+    write_system(d)
+    store = d / "store"
+    started = time.monotonic()
+    r = build(d, store)
+    elapsed = time.monotonic() - started
+    assert r.returncode == 0, r.stderr
+    return d, store, store_line(r.stdout, store), r, elapsed
+
+
+# --- the command line -----------------------------------------------------------------------
+
+
+def test_version_names_the_current_commit():
+    r = guix("--version")
+    assert r.returncode == 0
+    assert r.stdout.splitlines()[0] == f"guix (GNU Guix) {NEWEST}"
+
+
+def test_describe_channels_is_a_pinned_channels_file():
+    r = guix("describe", "-f", "channels")
+    assert r.returncode == 0 and r.stderr == ""
+    [ch] = parse_channels(r.stdout, "describe")
+    assert (ch.name, ch.url, ch.branch, ch.commit) == ("guix", GUIX_URL, "master", NEWEST)
+    assert ch.introduction.commit == "9edb3f66fd807b096b48283debdcddccfea34bad"
+
+
+def test_describe_json_and_inside_time_machine(tmp_path):
+    write_system(tmp_path, commit=C_2023_10)
+    r = guix("time-machine", "-C", tmp_path / "channels.scm", "--", "describe", "-f", "json",
+             env={"VMFLEET_STANDIN_STORE": str(tmp_path / "store")})
+    assert r.returncode == 0, r.stderr
+    [ch] = json.loads(r.stdout)
+    assert ch["commit"] == C_2023_10 and ch["url"] == GUIX_URL and ch["branch"] == "master"
+    assert "Updating channel 'guix' from Git repository at" in r.stderr
+
+
+def test_list_image_types():
+    r = guix("system", "--list-image-types")
+    assert r.returncode == 0
+    lines = r.stdout.splitlines()
+    assert lines[:2] == ["The available image types are:", ""]
+    assert "   - qcow2" in lines and all(x.startswith("   - ") for x in lines[2:])
+
+
+def test_image_build_prints_only_the_store_file_name(built):
+    d, store, image, r, elapsed = built
+    assert image.is_file()
+    assert oct(image.stat().st_mode & 0o777) == "0o444"
+    assert image.read_bytes()[:4] == b"QFI\xfb"                # qcow2
+    assert re.search(r"^building /gnu/store/[0-9a-z]{32}-image\.qcow2\.drv\.\.\.$", r.stderr,
+                     re.M)
+    assert 5e6 < image.stat().st_size < 60e6
+    assert elapsed < 30
+
+
+def test_same_inputs_are_found_in_the_store_at_once(built):
+    d, store, image, _, _ = built
+    started = time.monotonic()
+    r = build(d, store)
+    assert r.returncode == 0
+    assert store_line(r.stdout, store) == image
+    assert "building" not in r.stderr and "Updating channel" not in r.stderr
+    assert time.monotonic() - started < 2
+
+
+def test_derivation_and_dry_run_build_nothing(tmp_path):
+    write_system(tmp_path)
+    store = tmp_path / "store"
+    r = build(tmp_path, store, "-d")
+    assert r.returncode == 0, r.stderr
+    drv = store_line(r.stdout, store, "image.qcow2.drv")
+    assert drv.exists()
+    r = build(tmp_path, store, "-n")
+    assert r.returncode == 0 and r.stdout == ""
+    assert "would be built" in r.stderr
+    assert not list(store.glob("*-image.qcow2"))
+
+
+def test_two_builds_in_fresh_stores_are_byte_identical(built, tmp_path):
+    d, _, image, _, _ = built
+    store = tmp_path / "store"
+    r = build(d, store)
+    assert r.returncode == 0, r.stderr
+    again = store_line(r.stdout, store)
+    assert again.name == image.name
+    assert sha256(again) == sha256(image)
+
+
+def test_pins_from_different_months_give_different_images(built, tmp_path):
+    d, store, image, _, _ = built
+    (d / "channels-2023.scm").write_text(channels(C_2023_10))
+    r = guix("time-machine", "-C", d / "channels-2023.scm", "--", "system", "image", "-t",
+             "qcow2", "--save-provenance", d / "config.scm",
+             env={"VMFLEET_STANDIN_STORE": str(store)})
+    assert r.returncode == 0, r.stderr
+    assert store_line(r.stdout, store) != image
+
+
+def test_vm_image_for_revisions_before_1_3(tmp_path):
+    write_system(tmp_path, commit=C_2020_11)
+    store = tmp_path / "store"
+    r = build(tmp_path, store)
+    assert r.returncode == 1 and r.stdout == ""
+    assert "guix system: error: image: unknown action" in r.stderr.splitlines()
+    r = guix("time-machine", "-C", tmp_path / "channels.scm", "--", "system", "vm-image",
+             "--save-provenance", tmp_path / "config.scm",
+             env={"VMFLEET_STANDIN_STORE": str(store)})
+    assert r.returncode == 0, r.stderr
+    assert store_line(r.stdout, store, "qemu-image").read_bytes()[:4] == b"QFI\xfb"
+
+
+# --- errors, as Guix prints them --------------------------------------------------------------
+
+
+def _error(r) -> str:
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert r.stdout == ""
+    return [line for line in r.stderr.splitlines() if " error: " in line][-1]
+
+
+@pytest.mark.parametrize("commit, message", [
+    ("b4d6ce5a8f0e2d17c0a3e7b8c1f94a2d6e5b3c71",
+     "guix time-machine: error: Git error: object not found - no match for id "
+     "(b4d6ce5a8f0e2d17c0a3e7b8c1f94a2d6e5b3c71)"),
+    (C_2018, "guix time-machine: error: cannot travel past commit `4a0b87f0ec5b' from "
+             "May 1st, 2019"),
+])
+def test_time_machine_errors(tmp_path, commit, message):
+    write_system(tmp_path, commit=commit)
+    r = build(tmp_path, tmp_path / "store")
+    assert _error(r) == message
+
+
+@pytest.mark.parametrize("old, new, message, token", [
+    ('(specification->package "htop")', '(specification->package "htopp")',
+     "htopp: unknown package", "htopp"),
+    ("(list nginx", "(list nginx-extra", "nginx-extra: unbound variable", "nginx-extra"),
+    ("(use-package-modules web admin)", "(use-package-modules admin)",
+     "nginx: unbound variable", "nginx"),
+    ("openssh-service-type", "opensshd-service-type", "opensshd-service-type: unbound variable",
+     "opensshd-service-type"),
+    ('"id.pub"', '"missing.pub"', "/missing.pub: file not found", "missing.pub"),
+    ("%base-services)))", "%base-services))", "missing closing parenthesis", None),
+])
+def test_config_errors_have_guile_locations(tmp_path, old, new, message, token):
+    text = CONFIG.format(host="web").replace(old, new)
+    write_system(tmp_path, text=text)
+    line = _error(build(tmp_path, tmp_path / "store"))
+    m = re.fullmatch(r"(.+):(\d+):(\d+): error: (.+)", line)
+    assert m, line
+    assert m.group(1) == str(tmp_path / "config.scm")
+    assert m.group(4).endswith(message)
+    if token:
+        assert token in text.splitlines()[int(m.group(2)) - 1][int(m.group(3)):]
+
+
+def test_missing_module_hint_names_it(tmp_path):
+    text = CONFIG.format(host="web").replace("(use-package-modules web admin)",
+                                             "(use-package-modules admin)")
+    write_system(tmp_path, text=text)
+    r = build(tmp_path, tmp_path / "store")
+    assert "hint: Did you forget `(use-modules (gnu packages web))'?" in r.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["system", "image", "nothere.scm"],
+     "guix system: error: failed to load 'nothere.scm': No such file or directory"),
+    (["system", "image", "--image-size=4X", "config.scm"], "guix system: error: unknown unit: X"),
+    (["system", "image", "-t", "floppy", "config.scm"],
+     "guix system: error: floppy: no such image type"),
+    (["system", "frobnicate", "config.scm"], "guix system: error: frobnicate: unknown action"),
+    (["system", "image", "--frob", "config.scm"],
+     "guix system: error: --frob: unrecognized option"),
+    (["time-machine", "-C", "nothere.scm", "--", "describe"],
+     "guix time-machine: error: failed to load 'nothere.scm': No such file or directory"),
+])
+def test_usage_errors(tmp_path, args, message):
+    write_system(tmp_path)
+    r = guix(*args, cwd=tmp_path, env={"VMFLEET_STANDIN_STORE": str(tmp_path / "store")})
+    assert _error(r) == message
+
+
+def test_unknown_command():
+    r = guix("frobnicate")
+    assert r.returncode == 1 and r.stdout == ""
+    assert r.stderr.splitlines()[0] == "guix: frobnicate: command not found"
+
+
+# --- knobs ----------------------------------------------------------------------------------
+
+
+def test_nondeterministic_knob_changes_bytes_not_the_name(built, tmp_path):
+    d, _, image, _, _ = built
+    store = tmp_path / "store"
+    r = build(d, store, env={"VMFLEET_STANDIN_NONDETERMINISTIC": "1"})
+    assert r.returncode == 0, r.stderr
+    other = store_line(r.stdout, store)
+    assert other.name == image.name
+    assert sha256(other) != sha256(image)
+
+
+def test_drift_knob_renames_the_package_and_the_image(built, tmp_path):
+    d, _, image, _, _ = built
+    store = tmp_path / "store"
+    r = build(d, store, "-n", env={"VMFLEET_STANDIN_DRIFT": "zlib"})
+    assert r.returncode == 0
+    r = build(d, store, "-d", env={"VMFLEET_STANDIN_DRIFT": "zlib"})
+    drifted = store_line(r.stdout, store, "image.qcow2.drv")
+    r = build(d, store, "-d")
+    assert store_line(r.stdout, store, "image.qcow2.drv") != drifted
+
+
+def test_vanish_knob_fails_the_build_like_guix(built, tmp_path):
+    d, _, _, _, _ = built
+    store = tmp_path / "store"
+    r = build(d, store, env={"VMFLEET_STANDIN_VANISH": "nginx"})
+    assert r.returncode == 1 and r.stdout == ""
+    lines = r.stderr.splitlines()
+    failed = [x for x in lines if re.fullmatch(r"build of /gnu/store/\S+-nginx-[\d.]+\.tar\.gz"
+                                               r"\.drv failed", x)]
+    assert failed
+    [log_line] = [x for x in lines if x.startswith("View build log at '")]
+    log = Path(re.fullmatch(r"View build log at '(.+)'\.", log_line).group(1))
+    assert "download failed" in gzip.open(log, "rt").read()
+    assert re.fullmatch(r"guix system: error: build of `/gnu/store/\S+-image\.qcow2\.drv' failed",
+                        lines[-1])
+    assert not list(store.glob("*-image.qcow2"))
+
+
+def test_slow_knob_prints_progress_and_takes_its_time(tmp_path):
+    write_system(tmp_path)
+    started = time.monotonic()
+    r = build(tmp_path, tmp_path / "store", env={"VMFLEET_STANDIN_SLOW": "1.5"})
+    assert r.returncode == 0, r.stderr
+    assert time.monotonic() - started >= 1.5
+    assert len(re.findall(r"^building /gnu/store/", r.stderr, re.M)) >= 3
+
+
+def test_slow_build_can_be_terminated_and_leaves_no_image(tmp_path):
+    write_system(tmp_path)
+    store = tmp_path / "store"
+    proc = subprocess.Popen([str(GUIX), "time-machine", "-C", str(tmp_path / "channels.scm"),
+                             "--", "system", "image", "-t", "qcow2", str(tmp_path / "config.scm")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "VMFLEET_STANDIN_STORE": str(store),
+                                 "VMFLEET_STANDIN_SLOW": "30"}, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not list(store.glob(".locks/*")):
+            time.sleep(0.1)
+        time.sleep(0.5)
+        proc.terminate()
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode != 0
+    assert not list(store.glob("*-image.qcow2")) and not list(store.glob(".build-*"))
+
+
+def test_big_closure_knob(tmp_path):
+    write_system(tmp_path)
+    store = tmp_path / "store"
+    r = build(tmp_path, store, env={"VMFLEET_STANDIN_BIG": "40:8M"})
+    assert r.returncode == 0, r.stderr
+    image = store_line(r.stdout, store)
+    assert image.stat().st_size > 8 << 20       # the filler does not compress
+    raw = tmp_path / "disk.raw"
+    subprocess.run(["qemu-img", "convert", "-O", "raw", str(image), str(raw)], check=True)
+    db = _dump(raw, "/var/guix/db/db.sqlite", tmp_path)
+    rows = sqlite3.connect(db).execute(
+        "SELECT count(*), sum(narSize) FROM ValidPaths WHERE path LIKE '%-bench-data-%'").fetchone()
+    assert rows[0] == 40 and rows[1] > 8 << 20
+
+
+# --- what the image holds ---------------------------------------------------------------------
+
+OFFSET = 1 << 20
+
+
+def _debugfs(raw: Path, cmd: str) -> str:
+    return subprocess.run(["debugfs", "-R", cmd, f"{raw}?offset={OFFSET}"], capture_output=True,
+                          text=True, check=True).stdout
+
+
+def _dump(raw: Path, path: str, d: Path) -> Path:
+    out = d / Path(path).name
+    subprocess.run(["debugfs", "-R", f"dump {path} {out}", f"{raw}?offset={OFFSET}"],
+                   capture_output=True, check=True)
+    return out
+
+
+def _readlink(raw: Path, path: str) -> str:
+    out = _debugfs(raw, f"stat {path}")
+    assert "Type: symlink" in out, out
+    m = re.search(r'Fast link dest: "([^"]*)"', out)
+    return m.group(1) if m else _debugfs(raw, f"cat {path}")
+
+
+@pytest.fixture(scope="module")
+def raw(built, tmp_path_factory):
+    _, _, image, _, _ = built
+    out = tmp_path_factory.mktemp("raw") / "disk.raw"
+    subprocess.run(["qemu-img", "convert", "-O", "raw", str(image), str(out)], check=True)
+    return out
+
+
+def test_image_is_an_mbr_disk_with_grub_and_one_ext4_root(raw):
+    table = json.loads(subprocess.run(["sfdisk", "--json", str(raw)], capture_output=True,
+                                      text=True, check=True).stdout)["partitiontable"]
+    assert table["label"] == "dos"
+    [part] = table["partitions"]
+    assert part["start"] * 512 == OFFSET and part["bootable"]
+    assert b"GRUB" in raw.read_bytes()[:512]
+    assert re.search(r"volume name:\s+Guix_image$", _debugfs(raw, "stats"), re.M)
+
+
+def test_image_has_a_guix_system_layout(raw, tmp_path):
+    assert _readlink(raw, "/var/guix/profiles/system") == "system-1-link"
+    system = _readlink(raw, "/var/guix/profiles/system-1-link")
+    assert re.fullmatch(rf"/gnu/store/[{NIX32}]{{32}}-system", system)
+    entries = _debugfs(raw, f"ls {system}")
+    for name in ("boot", "etc", "initrd", "kernel", "parameters", "profile", "provenance",
+                 "channels.scm", "configuration.scm"):
+        assert name in entries
+    prov = _dump(raw, _readlink(raw, f"{system}/provenance"), tmp_path).read_text()
+    assert f'(commit "{C_2024_05}")' in prov and "(configuration-file \"/gnu/store/" in prov
+    conf = _dump(raw, _readlink(raw, f"{system}/configuration.scm"), tmp_path).read_text()
+    assert conf == CONFIG.format(host="web")
+    profile = _readlink(raw, f"{system}/profile")
+    manifest = _dump(raw, f"{profile}/manifest", tmp_path).read_text()
+    assert "(version 4)" in manifest
+    assert re.search(r'\("nginx"\s+"1\.25\.5"\s+"out"\s+"/gnu/store/[0-9a-z]{32}-nginx-1\.25\.5"',
+                     manifest)
+    assert '("htop"' in manifest and '("coreutils"' in manifest
+    assert _dump(raw, "/etc/hostname", tmp_path).read_text() == "web\n"
+    assert _dump(raw, "/root/.ssh/authorized_keys", tmp_path).read_text() == KEY + "\n"
+
+
+def test_store_database_lists_every_store_item(raw, tmp_path):
+    db = sqlite3.connect(_dump(raw, "/var/guix/db/db.sqlite", tmp_path))
+    paths = {p: (size, h) for p, size, h in
+             db.execute("SELECT path, narSize, hash FROM ValidPaths")}
+    listing = {f"/gnu/store/{name}" for name in _debugfs(raw, "ls -p /gnu/store").split("/")
+               if re.fullmatch(rf"[{NIX32}]{{32}}-.+", name)}
+    assert set(paths) == listing
+    assert all(size > 0 and h.startswith("sha256:") for size, h in paths.values())
+    refs = db.execute("SELECT count(*) FROM Refs").fetchone()[0]
+    assert refs > len(paths)
+    # a package's references include glibc, as a real C program's do
+    nginx = db.execute("SELECT id FROM ValidPaths WHERE path LIKE '%-nginx-1.25.5'").fetchone()[0]
+    deps = [p for (p,) in db.execute("SELECT v.path FROM Refs r JOIN ValidPaths v "
+                                     "ON v.id = r.reference WHERE r.referrer = ?", (nginx,))]
+    assert any(p.endswith("-glibc-2.35") for p in deps)
+    assert any(p.endswith("-openssl-3.0.8") for p in deps)

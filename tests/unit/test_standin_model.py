@@ -1,0 +1,113 @@
+"""The guix stand-in's model of Guix: store file names, NARs, the channel history, closures."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "standin"))
+
+from guix_standin import history, nix, tree  # noqa: E402
+from guix_standin.channels import default_channels  # noqa: E402
+from guix_standin.closure import Builder  # noqa: E402
+from guix_standin.osconfig import load  # noqa: E402
+from guix_standin.settings import Knobs, parse_size  # noqa: E402
+
+CONFIG = """(use-modules (gnu))
+(use-service-modules networking ssh web)
+(use-package-modules web)
+(operating-system
+  (host-name "web")
+  (timezone "Etc/UTC")
+  (bootloader (bootloader-configuration (bootloader grub-bootloader)))
+  (file-systems %base-file-systems)
+  (packages (cons nginx %base-packages))
+  (services (cons* (service nginx-service-type) (service openssh-service-type)
+                   %base-services)))
+"""
+
+
+def test_nix_base32_matches_nix():
+    empty = hashlib.sha256(b"").digest()
+    assert nix.nix_base32(empty) == "0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73"
+    h = nix.store_hash("anything")
+    assert len(h) == 32 and set(h) <= set(nix.ALPHABET)
+    assert not set("eotu") & set(nix.ALPHABET)
+
+
+def test_nar_of_a_small_file():
+    size, h = tree.nar(tree.File(data=b"hello"))
+    assert size == 120          # 13-byte magic, ( type regular contents <5 bytes> ): 8-aligned
+    assert h.startswith("sha256:") and len(h) == 7 + 64
+
+
+def test_nar_depends_on_names_modes_and_link_targets():
+    a = tree.build({"bin/x": tree.File(data=b"#!/bin/sh\n", executable=True)})
+    b = tree.build({"bin/x": tree.File(data=b"#!/bin/sh\n")})
+    c = tree.build({"bin/y": tree.Link("x")})
+    assert len({tree.nar(n)[1] for n in (a, b, c)}) == 3
+
+
+def test_history_spans_2023_to_2025_with_versions():
+    reachable = [r for r in history.REVISIONS if r.reachable and r.date.year >= 2023]
+    assert len(reachable) >= 4 and {r.date.year for r in reachable} >= {2023, 2024, 2025}
+    assert any(not r.reachable for r in history.REVISIONS)
+    assert any(r.reachable and not r.image_action for r in history.REVISIONS)
+    for r in reachable:
+        pkgs = history.packages(r)
+        for name in ("nginx", "postgresql", "openssh", "linux-libre", "glibc", "bash",
+                     "coreutils", "guile", "shepherd"):
+            assert name in pkgs
+    assert len({history.packages(r)["nginx"].version for r in reachable}) >= 4
+
+
+def test_specification_picks_the_newest_matching_version():
+    rev = history.by_commit()["b4d6ce5a8f0e2d17c0a3e7b8c1f94a2d6e5b3c70"]
+    assert history.find_specification(rev, "postgresql").version == "16.2"
+    assert history.find_specification(rev, "postgresql@15").version == "15.6"
+    assert history.find_specification(rev, "nope") is None
+
+
+@pytest.mark.parametrize("text, size", [("4G", 4 << 30), ("4GiB", 4 << 30), ("5GB", 5 * 10**9),
+                                        ("1024", 1024), ("512M", 512 << 20), ("3kB", 3000)])
+def test_image_sizes(text, size):
+    assert parse_size(text) == size
+
+
+def _closure(tmp_path, commit, **knobs):
+    cfg_file = tmp_path / "config.scm"
+    cfg_file.write_text(CONFIG)
+    rev = history.by_commit()[commit]
+    config = load(str(cfg_file), rev)
+    k = Knobs(nondeterministic=False, slow=0, drift=frozenset(knobs.get("drift", ())),
+              vanish=frozenset(), big_items=0, big_bytes=0)
+    b = Builder(rev, config, default_channels(rev), save_provenance=True, knobs=k,
+                host=lambda: None, kernel=lambda: None)
+    c = b.build()
+    return {i.name: i.path for i in c.items.values()}, c
+
+
+def test_neighbouring_pins_differ_only_where_packages_changed(tmp_path):
+    old, c_old = _closure(tmp_path, "e0fa68c7718fffd33d81af415279d6ddb518f727")
+    new, c_new = _closure(tmp_path, "b92df6ccfdc04473af9d1cad86a99aac035fc3fc")
+    assert "nginx-1.25.2" in old and "nginx-1.25.3" in new
+    assert old["glibc-2.35"] == new["glibc-2.35"]
+    assert old["openssh-9.4p1"] == new["openssh-9.4p1"]
+    assert c_old.system.path != c_new.system.path
+
+
+def test_upgrading_a_dependency_renames_its_dependents(tmp_path):
+    plain, _ = _closure(tmp_path, "e0fa68c7718fffd33d81af415279d6ddb518f727")
+    drifted, _ = _closure(tmp_path, "e0fa68c7718fffd33d81af415279d6ddb518f727", drift=["pcre2"])
+    assert plain["pcre2-10.42"] != drifted["pcre2-10.42"]
+    assert plain["nginx-1.25.2"] != drifted["nginx-1.25.2"]       # nginx links pcre2
+    assert plain["openssh-9.4p1"] == drifted["openssh-9.4p1"]     # openssh does not
+
+
+def test_service_packages_join_the_closure(tmp_path):
+    names, _ = _closure(tmp_path, "b4d6ce5a8f0e2d17c0a3e7b8c1f94a2d6e5b3c70")
+    assert "openssh-9.7p1" in names and "shepherd-nginx.scm" in names
+    assert any(n.startswith("guix-1.4.0") for n in names)
