@@ -23,8 +23,8 @@ from vmfleet.placement import Image
 from vmfleet.registry import Registry
 from vmfleet.run import run
 
-C_OLD = "e0fa68c7718fffd33d81af415279d6ddb518f727"
-C_NEW = "4a0b87f0ec5b6c2dcf82b372dd20ca7ea6acdd9c"
+C_OLD = "aa45ee8d9978e53520fa6d2604572f634a292507"  # guix revisions the stand-in knows
+C_NEW = "b4d6ce5a8f0e2d17c0a3e7b8c1f94a2d6e5b3c70"
 
 
 @dataclass

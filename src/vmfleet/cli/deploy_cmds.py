@@ -177,16 +177,17 @@ def ps(as_json: bool = JSON) -> None:
     emit(rows, as_json, human)
 
 
-@app.command(context_settings={"allow_interspersed_args": False})
+@app.command()
 def ssh(
     vm: str = typer.Argument(..., help="The VM."),
     command: list[str] = typer.Argument(None, help="Command to run (after --); none: a shell."),
+    stdin: bool = typer.Option(False, "--stdin", help="Pass standard input to the command."),
 ) -> None:
     """Log into a VM as root, or run a command there; its exit status passes through."""
     reg = open_registry()
     with deploy_mod.connect_ssh(reg, home(), vm, notify=say) as conn:
         if command:
-            data = None if sys.stdin.isatty() else sys.stdin.buffer.read()
+            data = sys.stdin.buffer.read() if stdin else None
             text = command[0] if len(command) == 1 else command
             rc = conn.stream(text, sys.stdout.buffer, sys.stderr.buffer, input=data)
         else:
