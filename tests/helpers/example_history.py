@@ -42,19 +42,20 @@ STEPS = [
         "systems/db.scm": [('(list postgresql-15\n                          (specification->package "rsync"))',
                             '(list postgresql-15)')],
     }),
-    ("2024-05-14T16:00:00+00:00", "web: drop wget; db: add rsync; guix pull", NEWEST_GUIX, {}),
+    ("2024-05-28T16:00:00+00:00", "web: drop wget; db: add rsync; guix pull", NEWEST_GUIX, {}),
 ]
 
 # The guix commits of the older steps: revisions the stand-in knows (tests/standin), as a real
 # fleet's channels.scm would hold revisions of the real guix channel.
-GUIX_COMMITS = {"GUIX_2023_06": None, "GUIX_2023_10": None}
+GUIX_COMMITS = {"GUIX_2023_06": "aa45ee8d9978e53520fa6d2604572f634a292507",   # 2023-03-14
+                "GUIX_2023_10": "e0fa68c7718fffd33d81af415279d6ddb518f727"}   # 2023-10-09
 
 
 def build(dest: Path, key_text: str | None = None) -> Path:
     repo = new_repo(dest)
     channels = (SYSTEMS / "channels.scm").read_text()
     for date, message, guix_commit, edits in STEPS:
-        commit = GUIX_COMMITS.get(guix_commit, guix_commit) or guix_commit
+        commit = GUIX_COMMITS.get(guix_commit, guix_commit)
         files = {"channels.scm": channels.replace(NEWEST_GUIX, commit)}
         for name in ("web.scm", "db.scm"):
             text = (SYSTEMS / name).read_text()
