@@ -28,6 +28,9 @@ from .run import run, which
 ROOT_INO = 2
 MAX_SYMLINKS = 40
 BATCH = 500          # commands per debugfs run
+FAST_LINK_MAX = 60            # shorter symlink targets are kept in the inode
+CAT_FILE_BYTES = 4 << 20      # files up to this size are read through batched cat
+CAT_BATCH_BYTES = 32 << 20    # at most this much file content per debugfs run
 DEBUGFS_ENV = {"PAGER": "__none__", "DEBUGFS_PAGER": "__none__", "LC_ALL": "C"}
 
 
@@ -273,12 +276,21 @@ class Ext4:
         return self._links[entry.ino]
 
     def readlinks(self, entries: Iterable[Entry]) -> dict[int, str]:
-        """Targets of many symlinks: fast ones from ``stat``, the others with ``cat``."""
-        todo = [e for e in entries if e.is_symlink and e.ino not in self._links]
-        todo = list({e.ino: e for e in todo}.values())
-        slow = []
-        for start in range(0, len(todo), BATCH):
-            chunk = todo[start:start + BATCH]
+        """Targets of many symlinks, in about two debugfs runs.
+
+        A target shorter than 60 bytes lives in the inode itself (a "fast" symlink: ``stat``
+        shows it); a longer one is stored in a data block, which ``cat`` prints.
+        """
+        entries = list(entries)
+        todo = list({e.ino: e for e in entries
+                     if e.is_symlink and e.ino not in self._links}.values())
+        slow = [e for e in todo if e.size >= FAST_LINK_MAX]
+        fast = [e for e in todo if e.size < FAST_LINK_MAX]
+        for e, data in zip(slow, self._contents(slow), strict=True):
+            self._links[e.ino] = data.decode("utf-8", "surrogateescape")
+        unusual = []
+        for start in range(0, len(fast), BATCH):
+            chunk = fast[start:start + BATCH]
             sections = dict(self._run_sections([f"stat <{e.ino}>" for e in chunk]))
             for e in chunk:
                 body = sections.get(f"stat <{e.ino}>", "")
@@ -286,11 +298,35 @@ class Ext4:
                 if m:
                     self._links[e.ino] = m.group(1)
                 else:
-                    slow.append(e)
-        if slow:
-            for e, data in zip(slow, self.read_many(slow), strict=True):
-                self._links[e.ino] = data.decode("utf-8", "surrogateescape")
+                    unusual.append(e)
+        for e, data in zip(unusual, self.read_many(unusual), strict=True):
+            self._links[e.ino] = data.decode("utf-8", "surrogateescape")
         return {e.ino: self._links[e.ino] for e in entries if e.is_symlink}
+
+    def _contents(self, entries: list[Entry]) -> list[bytes]:
+        """Contents of many small files with batched ``cat``, read back by their known sizes.
+
+        debugfs echoes each command before its output (``debugfs: cat <INO>``) and prints the
+        content raw, without a newline: with every size known from ``ls -p``, the output is
+        cut without searching it. Any mismatch falls back to ``dump`` into files, which cannot
+        be confused.
+        """
+        out: list[bytes] = []
+        start = 0
+        while start < len(entries):
+            chunk, total = [], 0
+            while start + len(chunk) < len(entries) and len(chunk) < BATCH and \
+                    total < CAT_BATCH_BYTES:
+                e = entries[start + len(chunk)]
+                chunk.append(e)
+                total += e.size
+            start += len(chunk)
+            data, _err = self._run([f"cat <{e.ino}>" for e in chunk]) if len(chunk) > 1 else \
+                (b"debugfs: cat <%d>\n" % chunk[0].ino + self._run([f"cat <{chunk[0].ino}>"])[0],
+                 "")
+            parsed = _cut(data, chunk)
+            out += parsed if parsed is not None else self.read_many(chunk)
+        return out
 
     def read_bytes(self, path: str | Entry) -> bytes:
         """The content of a file (symlinks followed)."""
@@ -303,6 +339,25 @@ class Ext4:
                              f"({len(out)} of {entry.size} bytes): {_debugfs_error(err)}",
                              "the image is truncated or corrupt")
         return out
+
+    def read_files(self, paths: Iterable[str]) -> dict[str, bytes | None]:
+        """Contents of several files by path (None for those missing), read in one batch.
+
+        Symlinks among the entries of the directories involved are resolved together first.
+        """
+        paths = list(paths)
+        parents = {posixpath.dirname(p) for p in paths}
+        for parent in parents:
+            if self.exists(parent):
+                self.readlinks([e for e in self.listdir(parent) if e.is_symlink])
+        found: dict[str, Entry] = {}
+        for p in paths:
+            entry = self._lookup(p, True, 0)
+            if entry is not None and entry.is_file:
+                found[p] = entry
+        unique = list({e.ino: e for e in found.values()}.values())
+        data = dict(zip((e.ino for e in unique), self._contents(unique), strict=True))
+        return {p: (data[found[p].ino] if p in found else None) for p in paths}
 
     def read_text(self, path: str | Entry) -> str:
         return self.read_bytes(path).decode("utf-8", "replace")
@@ -326,18 +381,29 @@ class Ext4:
 
     def hash_many(self, entries: list[Entry], keep_text: Callable[[Entry, bytes], bool]
                   | None = None) -> dict[int, tuple[str, bytes | None]]:
-        """sha256 of many files; with ``keep_text``, also the bytes it accepts."""
-        scratch = self._scratch()
+        """sha256 of many files; with ``keep_text``, also the bytes it accepts.
+
+        Small files come through batched ``cat`` (in memory), big ones through ``dump``.
+        """
         result: dict[int, tuple[str, bytes | None]] = {}
-        for start in range(0, len(entries), BATCH):
-            chunk = entries[start:start + BATCH]
-            targets = [(e, scratch / f"ino-{e.ino}") for e in chunk]
-            self._dump(targets)
-            for e, p in targets:
-                data = p.read_bytes()
-                keep = data if keep_text is not None and keep_text(e, data) else None
-                result[e.ino] = (hashlib.sha256(data).hexdigest(), keep)
-                p.unlink()
+
+        def note(e: Entry, data: bytes) -> None:
+            keep = data if keep_text is not None and keep_text(e, data) else None
+            result[e.ino] = (hashlib.sha256(data).hexdigest(), keep)
+
+        small = [e for e in entries if e.size <= CAT_FILE_BYTES]
+        big = [e for e in entries if e.size > CAT_FILE_BYTES]
+        for e, data in zip(small, self._contents(small), strict=True):
+            note(e, data)
+        if big:
+            scratch = self._scratch()
+            for start in range(0, len(big), 16):
+                chunk = big[start:start + 16]
+                targets = [(e, scratch / f"ino-{e.ino}") for e in chunk]
+                self._dump(targets)
+                for e, p in targets:
+                    note(e, p.read_bytes())
+                    p.unlink()
         return result
 
     def _scratch(self) -> Path:
@@ -388,6 +454,30 @@ class Ext4:
                     if child.is_dir:
                         following.append((cpath, child))
             level = following
+
+
+def _cut(data: bytes, chunk: list[Entry]) -> list[bytes] | None:
+    """Split batched ``cat`` output by the entries' known sizes; None when it does not fit.
+
+    Each piece is ``debugfs: cat <INO>`` and a newline, then exactly ``size`` bytes, checked
+    against where the next echo must start.
+    """
+    out = []
+    pos = 0
+    for i, e in enumerate(chunk):
+        marker = b"debugfs: cat <%d>\n" % e.ino
+        if not data.startswith(marker, pos):
+            return None
+        pos += len(marker)
+        end = pos + e.size
+        if i + 1 < len(chunk):
+            if not data.startswith(b"debugfs: cat <%d>\n" % chunk[i + 1].ino, end):
+                return None
+        elif end != len(data):
+            return None
+        out.append(data[pos:end])
+        pos = end
+    return out
 
 
 def _debugfs_error(stderr: str) -> str:

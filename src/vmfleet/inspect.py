@@ -137,8 +137,7 @@ def read_facts(fs: Ext4, *, source: str, kind: str, files: bool, texts: bool,
     provenance = channels_scm = configuration = None
     packages: tuple[Package, ...] = ()
     if system is not None:
-        provenance, channels_scm, configuration = read_provenance(fs, system, warnings)
-        packages = read_packages(fs, system, warnings)
+        provenance, channels_scm, configuration, packages = _system_files(fs, system, warnings)
 
     if fs.exists(DB_PATH):
         db_copy = workdir / "db.sqlite"
@@ -202,37 +201,44 @@ def find_system(fs: Ext4) -> tuple[str | None, int | None]:
 
 def read_provenance(fs: Ext4, system: str, warnings: list[str]
                     ) -> tuple[Provenance | None, str | None, str | None]:
-    provenance = channels = config = None
-    if fs.exists(system + "/provenance"):
-        text = fs.read_text(system + "/provenance")
+    return _system_files(fs, system, warnings)[:3]
+
+
+def _system_files(fs: Ext4, system: str, warnings: list[str]
+                  ) -> tuple[Provenance | None, str | None, str | None, tuple[Package, ...]]:
+    """provenance, channels.scm, configuration.scm and the profile's packages, in one batch."""
+    names = ("provenance", "channels.scm", "configuration.scm", "profile/manifest")
+    got = fs.read_files(f"{system}/{n}" for n in names)
+    text = {n: (got[f"{system}/{n}"].decode("utf-8", "replace")
+                if got[f"{system}/{n}"] is not None else None) for n in names}
+    provenance = None
+    if text["provenance"] is not None:
         try:
-            provenance = parse_provenance(text, f"{system}/provenance")
+            provenance = parse_provenance(text["provenance"], f"{system}/provenance")
         except SchemeError as e:
             warnings.append(f"unreadable provenance: {e.message}")
-    if fs.exists(system + "/channels.scm"):
-        channels = fs.read_text(system + "/channels.scm")
-    if fs.exists(system + "/configuration.scm"):
-        config = fs.read_text(system + "/configuration.scm")
-    elif provenance and provenance.configuration_file and fs.exists(provenance.configuration_file):
+    channels, config = text["channels.scm"], text["configuration.scm"]
+    if config is None and provenance and provenance.configuration_file and \
+            fs.exists(provenance.configuration_file):
         config = fs.read_text(provenance.configuration_file)
     if provenance is None and channels is None and config is None:
         warnings.append("no provenance: the image was built without --save-provenance, so "
                         "its channels and configuration are unknown")
-    return provenance, channels, config
+    packages: tuple[Package, ...] = ()
+    manifest = f"{system}/profile/manifest"
+    if text["profile/manifest"] is None:
+        warnings.append(f"no profile manifest ({manifest}): the packages the system asked "
+                        "for are unknown")
+    else:
+        try:
+            packages = packages_of(parse_manifest(text["profile/manifest"], manifest).entries)
+        except SchemeError as e:
+            warnings.append(f"unreadable manifest: {e.message}")
+    return provenance, channels, config, packages
 
 
 def read_packages(fs: Ext4, system: str, warnings: list[str]) -> tuple[Package, ...]:
-    manifest = system + "/profile/manifest"
-    if not fs.exists(manifest):
-        warnings.append(f"no profile manifest ({manifest}): the packages the system asked for "
-                        "are unknown")
-        return ()
-    try:
-        parsed = parse_manifest(fs.read_text(manifest), manifest)
-    except SchemeError as e:
-        warnings.append(f"unreadable manifest: {e.message}")
-        return ()
-    return packages_of(parsed.entries)
+    return _system_files(fs, system, warnings)[3]
 
 
 def packages_of(entries: tuple[ManifestEntry, ...]) -> tuple[Package, ...]:

@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""Benchmark: `vmfleet diff` of two ~1 GB, ~2,000-item images vs diffoscope and vs reading them.
+
+Goals (issue 5), each against a baseline measured in the same run:
+- `vmfleet diff` of the two images at least 20x faster than `diffoscope` on the same pair
+  (diffoscope gets the same time limit; when it runs out, the ratio is a lower bound);
+- the I/O floor: `cat A B > /dev/null` of both files, reported as a ratio (vmfleet reads only
+  the metadata and the few files it compares, so it should be well under it).
+
+The two images are built by the guix stand-in (tests/standin) with VMFLEET_STANDIN_BIG=N:SIZE
+(N extra store items holding SIZE bytes in all), from two generations of the example web
+system a year apart (guix pinned to the stand-in's 2023-03 and 2024-05 revisions).
+
+    .venv/bin/python bench/diff.py [--items 2000] [--size 1G] [--runs 5] [--limit 300]
+
+Needs the stand-in (or a real guix) and diffoscope (Debian: diffoscope-minimal).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+OLD_GUIX = "aa45ee8d9978e53520fa6d2604572f634a292507"   # stand-in revision of 2023-03
+NEW_GUIX = "b4d6ce5a8f0e2d17c0a3e7b8c1f94a2d6e5b3c70"   # stand-in revision of 2024-05
+VMFLEET = str(ROOT / ".venv/bin/vmfleet")
+
+
+def drop_caches() -> None:
+    """Cold page cache for every measured run (best effort; needs root)."""
+    subprocess.run(["sync"], check=False)
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+    except OSError:
+        pass
+
+
+def timed(argv, env=None, ok=(0,), timeout=None, stdout=subprocess.DEVNULL,
+          shell=False) -> tuple[float, bool]:
+    """Seconds taken, and whether it finished within ``timeout``."""
+    t = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, stdout=stdout, stderr=subprocess.DEVNULL,
+                            start_new_session=True, shell=shell)
+    try:
+        rc = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)
+        proc.wait()
+        return time.perf_counter() - t, False
+    if rc not in ok:
+        raise SystemExit(f"bench: {argv} exited {rc}")
+    return time.perf_counter() - t, True
+
+
+def make_generations(tmp: Path, env: dict) -> None:
+    """Two generations of web, a year apart, from the example configs."""
+    from tests.helpers.example_history import STEPS
+
+    systems = ROOT / "systems"
+    channels = (systems / "channels.scm").read_text()
+    new_web = (systems / "web.scm").read_text()
+    old_web = new_web
+    for old, new in STEPS[0][3].get("systems/web.scm", []):
+        old_web = old_web.replace(old, new)
+    for name, web, commit, date in (("old", old_web, OLD_GUIX, "2023-06-12"),
+                                    ("new", new_web, NEW_GUIX, "2024-05-14")):
+        d = tmp / name
+        d.mkdir()
+        (d / "web.scm").write_text(web)
+        (d / "channels.scm").write_text(channels.replace(NEW_GUIX, commit))
+        shutil.copy(systems / "vmfleet.pub", d / "vmfleet.pub")
+        subprocess.run([VMFLEET, "add", "web", str(d / "web.scm"), "--channels",
+                        str(d / "channels.scm"), "--at", date], check=True, env=env,
+                       capture_output=True)
+
+
+def image_of(spec: str, env: dict) -> str:
+    out = subprocess.run([VMFLEET, "build", spec, "--json"], check=True, env=env,
+                         capture_output=True, text=True).stdout
+    return json.loads(out)["image_path"]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--items", type=int, default=2000)
+    ap.add_argument("--size", default="1G")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--limit", type=float, default=300.0,
+                    help="seconds any one tool may take (diffoscope is stopped there)")
+    ap.add_argument("--keep", type=Path, help="build in this directory and keep it (reused)")
+    args = ap.parse_args()
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        tmp_ctx = None
+        tmp = args.keep
+    else:
+        tmp_ctx = tempfile.TemporaryDirectory(prefix="vmfleet-bench-diff-")
+        tmp = Path(tmp_ctx.name)
+    try:
+        env = {**os.environ, "VMFLEET_HOME": str(tmp / "home"),
+               "VMFLEET_STANDIN_BIG": f"{args.items}:{args.size}",
+               "XDG_CACHE_HOME": str(tmp / "xdg")}
+        if not shutil.which("guix"):
+            env["VMFLEET_GUIX"] = str(ROOT / "tests/standin/bin/guix")
+            env["VMFLEET_STANDIN_STORE"] = str(tmp / "standin" / "store")
+            env.setdefault("VMFLEET_STANDIN_CACHE", str(
+                Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+                / "vmfleet-standin"))
+        if not (tmp / "home").exists():
+            subprocess.run([VMFLEET, "init"], check=True, env=env, capture_output=True)
+            make_generations(tmp, env)
+        t = time.perf_counter()
+        a, b = image_of("web@1", env), image_of("web@2", env)
+        build_s = time.perf_counter() - t
+        facts = json.loads(subprocess.run([VMFLEET, "inspect", a, "--json"], check=True,
+                                          env=env, capture_output=True, text=True).stdout)
+        sizes = {"a_bytes": os.path.getsize(a), "b_bytes": os.path.getsize(b),
+                 "a_items": facts["closure"]["items"], "a_closure_bytes": facts["closure"]["size"]}
+
+        def cold(argv, **kw):
+            drop_caches()
+            return timed(argv, env=env, **kw)
+
+        # vmfleet diff: the two generations (all layers) and the two files, cold cache.
+        spec_runs = [cold([VMFLEET, "diff", "web@1", "web@2"], ok=(1,), timeout=args.limit)[0]
+                     for _ in range(args.runs)]
+        file_runs = [cold([VMFLEET, "diff", a, b, "--json"], ok=(1,), timeout=args.limit)[0]
+                     for _ in range(args.runs)]
+        cat_runs = [cold(f"cat '{a}' '{b}' > /dev/null", shell=True, timeout=args.limit)[0]
+                    for _ in range(max(1, args.runs // 2))]
+        diffoscope_s, finished = (cold(["diffoscope", "--no-progress", "--text", "/dev/null",
+                                        a, b], ok=(0, 1), timeout=args.limit)
+                                  if shutil.which("diffoscope") else (None, False))
+        vm_s = statistics.median(spec_runs)
+        vm_files_s = statistics.median(file_runs)
+        cat_s = statistics.median(cat_runs)
+        ratio = (diffoscope_s / vm_files_s) if diffoscope_s else None
+        results = {
+            "images": sizes,
+            "build_both_s": round(build_s, 1),
+            "vmfleet_diff_specs_median_s": round(vm_s, 3),
+            "vmfleet_diff_files_median_s": round(vm_files_s, 3),
+            "cat_both_median_s": round(cat_s, 3),
+            "diffoscope_s": round(diffoscope_s, 1) if diffoscope_s else None,
+            "diffoscope_finished": finished,
+            "time_limit_s": args.limit,
+            "speedup_vs_diffoscope": (f"{'>=' if not finished else ''}{ratio:.0f}x"
+                                      if ratio else None),
+            "fraction_of_cat_time": round(vm_files_s / cat_s, 3),
+            "goal_speedup": 20,
+            "met": bool(ratio and ratio >= 20),
+        }
+        print(json.dumps(results, indent=2))
+        return 0 if results["met"] else 1
+    finally:
+        if tmp_ctx is not None:
+            tmp_ctx.cleanup()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
