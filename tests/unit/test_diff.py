@@ -363,3 +363,18 @@ def test_cli_diff_of_generation_specs(pair, capsys, tmp_path):
     # A generation and the image built from it: nothing differs.
     code, out, err = run_cli(capsys, "--home", str(home), "diff", "web@1", str(pair / "a.qcow2"))
     assert code == 0, out + err
+
+
+def test_links_moving_into_a_new_store_item_are_one_line():
+    old, new = "/gnu/store/" + "a" * 32 + "-busybox-1.36.0", "/gnu/store/" + "b" * 32 + \
+        "-busybox-1.36.1"
+    a = [ff(f"/bin/{n}", "symlink", 0o777, target=f"{old}/bin/busybox") for n in "xyzw"]
+    b = [ff(f"/bin/{n}", "symlink", 0o777, target=f"{new}/bin/busybox") for n in "xyzw"]
+    a.append(ff("/etc/static", "symlink", 0o777, target="/gnu/store/" + "c" * 32 + "-etc"))
+    b.append(ff("/etc/static", "symlink", 0o777, target="/gnu/store/" + "d" * 32 + "-etc"))
+    files = d.diff_files(a, b)
+    assert len(files) == 5  # JSON keeps every link
+    text = d.render(_diff_of(files=files))
+    assert "4 symlinks (/bin/w, /bin/x, /bin/y, …)  target busybox-1.36.0 → busybox-1.36.1" \
+        in text
+    assert "/etc/static  target" in text  # a single moved link is shown as itself

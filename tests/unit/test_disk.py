@@ -190,3 +190,34 @@ def test_fuse_failure_falls_back_to_convert(monkeypatch):
     with open_disk(image("web-a").path) as d:
         assert d.method == "convert"
         assert d.guix_root()[1].exists("/gnu/store")
+
+
+def test_batched_reads_are_not_fooled_by_file_contents(tmp_path):
+    """Many files are read in one debugfs run and cut by their sizes, whatever they contain."""
+    import hashlib
+
+    tree = tmp_path / "tree"
+    write_file(tree, "/gnu/store/README", "x")
+    contents = {f"/etc/f{i}": (b"debugfs: cat <%d>\n" % (12 + i)) * i + os.urandom(i * 37)
+                for i in range(40)}
+    contents["/etc/empty"] = b""
+    for path, data in contents.items():
+        write_file(tree, path, data)
+    for i in range(30):  # long (slow) and short (fast) symlinks
+        write_file(tree, f"/etc/l{i}", ("link", ("/gnu/store/" + "x" * 40 + f"/{i}")
+                                        if i % 2 else f"t{i}"))
+    work = tmp_path / "work"
+    work.mkdir()
+    path = make_disk(tree, tmp_path / "d.qcow2", work=work)
+    with open_disk(path) as d:
+        _part, fs = d.guix_root()
+        entries = {f"/etc/{e.name}": e for e in fs.listdir("/etc")}
+        files = [entries[p] for p in contents]
+        runs = fs.debugfs_runs
+        hashes = fs.hash_many(files)
+        assert fs.debugfs_runs == runs + 1
+        assert {p: hashes[entries[p].ino][0] for p in contents} == \
+            {p: hashlib.sha256(c).hexdigest() for p, c in contents.items()}
+        links = fs.readlinks([e for e in entries.values() if e.is_symlink])
+        assert sorted(links.values()) == sorted(
+            ("/gnu/store/" + "x" * 40 + f"/{i}") if i % 2 else f"t{i}" for i in range(30))
