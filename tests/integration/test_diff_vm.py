@@ -5,12 +5,22 @@ The remote reader takes a root prefix, so the same tree that becomes an image ca
 web@3 vm:web`` show only what changed on the running system.
 """
 
+import json
+import os
+import shutil
+from pathlib import Path
+
 import pytest
 
+from tests.helpers.deploy_env import cleanup_fleet, record_web, traversable_dir, unique_vm_name
 from tests.helpers.diskimage import layout_web_a, make_disk, make_tree
 from tests.helpers.sshd import Sshd
-from vmfleet import diff, ssh
-from vmfleet.inspect import inspect_image, read_remote_facts
+from vmfleet import build, deploy, diff, ssh
+from vmfleet.cli import main
+from vmfleet.deploy import Options
+from vmfleet.home import Home
+from vmfleet.inspect import inspect_image, inspect_vm, read_remote_facts
+from vmfleet.registry import Registry
 
 pytestmark = pytest.mark.integration
 
@@ -74,3 +84,69 @@ def test_a_system_without_store_database_over_ssh(served):
     assert live.store_source == "listing" and live.closure_size is None
     assert any("no store database" in w for w in live.warnings)
     assert len(live.items) == 13
+
+
+# --- a real VM: the stand-in's image booted under TCG ------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+STANDIN = ROOT / "tests" / "standin" / "bin" / "guix"
+VM_ENV = {"VMFLEET_ACCEL": "tcg", "VMFLEET_SHUTDOWN_TIMEOUT": "2", "VMFLEET_GUIX": str(STANDIN)}
+
+
+@pytest.fixture(scope="module")
+def running_vm():
+    """web@2 built by the stand-in and booted once (TCG) for the tests below."""
+    saved = {k: os.environ.get(k) for k in [*VM_ENV, "VMFLEET_LOCAL_URI"]}
+    os.environ.update(VM_ENV)
+    os.environ.pop("VMFLEET_LOCAL_URI", None)
+    root = traversable_dir("vmfleet-test-diffvm-")
+    home = Home(root)
+    for d in home.dirs():
+        d.mkdir(parents=True, exist_ok=True)
+    reg = Registry.create(home.registry)
+    ssh.ensure_keypair(home.keys)
+    try:
+        _old, new = record_web(reg, ssh.public_key(home.keys))
+        built = build.ensure_image(reg, home, new)
+        name = unique_vm_name()
+        deploy.deploy(reg, home, new.label, name=name, options=Options(memory_mib=256,
+                                                                        timeout=240))
+        yield type("Running", (), {"home": home, "reg": reg, "gen": new, "name": name,
+                                   "image": built.image_path})()
+    finally:
+        cleanup_fleet(reg, home)
+        reg.close()
+        shutil.rmtree(root, ignore_errors=True)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def test_a_running_vm_has_what_its_image_has(running_vm):
+    r = running_vm
+    live = inspect_vm(r.reg, r.home, r.name, files=True)
+    offline = inspect_image(r.image, files=True)
+    assert live.system == offline.system and live.packages == offline.packages
+    assert live.configuration == offline.configuration
+    assert {i.path for i in live.items} == {i.path for i in offline.items}
+    d = diff.compare(diff.side_from_facts("image", offline),
+                     diff.side_from_facts(f"vm:{r.name}", live, kind="vm"))
+    assert d.channels == () and d.config.equal and d.packages.equal
+    changed = {c.path for c in d.files}
+    # Booting leaves its marks outside the store (host keys, logs, /run …), nothing inside.
+    assert changed and not any(p.startswith("/gnu/store") for p in changed)
+
+
+def test_cli_diff_of_a_generation_and_its_vm(running_vm, capsys):
+    r = running_vm
+    capsys.readouterr()
+    code = main(["--home", str(r.home.root), "diff", r.gen.label, f"vm:{r.name}",
+                 "--layers", "channels,config,packages"])
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
+    code = main(["--home", str(r.home.root), "inspect", f"vm:{r.name}", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert json.loads(out)["kind"] == "vm"
