@@ -180,14 +180,16 @@ class Build:
             self.vanished()
             self.slow()
             tmp = Path(tempfile.mkdtemp(prefix=f".build-{self.hash[:8]}-", dir=self.store))
+            work = Path(tempfile.mkdtemp(prefix="vmfleet-standin-", dir=self.workdir_base()))
             try:
-                built = self.build_into(tmp)
+                built = self.build_into(work, tmp / self.name)
                 if self.opts.check and self.out.exists():
                     return self.compare(built)
                 os.chmod(built, 0o444)
                 os.replace(built, self.out)
                 _fsync_dir(self.store)
             finally:
+                shutil.rmtree(work, ignore_errors=True)
                 shutil.rmtree(tmp, ignore_errors=True)
         self.link_root()
         return str(self.out)
@@ -230,8 +232,22 @@ class Build:
             i += 1
             time.sleep(min(0.5, left))
 
-    def build_into(self, tmp: Path) -> Path:
-        out = tmp / self.name
+    def workdir_base(self) -> str:
+        """Where the root tree and the raw disk are made: $VMFLEET_STANDIN_TMPDIR, else
+        /dev/shm when it has room (no disk I/O for what is thrown away), else the store."""
+        env = os.environ.get("VMFLEET_STANDIN_TMPDIR")
+        if env:
+            return env
+        need = 3 * (self.knobs.big_bytes + (200 << 20))
+        try:
+            st = os.statvfs("/dev/shm")
+            if st.f_bavail * st.f_frsize > need and os.access("/dev/shm", os.W_OK):
+                return "/dev/shm"
+        except OSError:
+            pass
+        return str(self.store)
+
+    def build_into(self, work: Path, out: Path) -> Path:
         for item in self.system_drvs():
             say(f"building {item.drv}...")
         say(f"building {self.drv_in_store}...")
@@ -242,7 +258,7 @@ class Build:
                                           self.closure.system.path)
         started = time.monotonic()
         try:
-            image.build_image(tmp, self.closure, extras, image_size=self.opts.image_size,
+            image.build_image(work, self.closure, extras, image_size=self.opts.image_size,
                               epoch=self.rev.epoch, grub_config=grub_config, out=out,
                               log=self.log, nondeterministic=self.knobs.nondeterministic,
                               progress=lambda line: None)
