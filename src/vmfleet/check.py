@@ -26,7 +26,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from . import timeutil
-from .errors import BuildError, NotFound
+from .errors import BuildError, NotFound, UsageError
 from .generations import Generation
 from .home import Home
 from .registry import Registry, dumps
@@ -117,7 +117,13 @@ def select(reg: Registry, specs: Iterable[str], *, all_: bool = False,
         systems = [spec.parse(s).system for s in specs]
     else:
         systems = [r["name"] for r in reg.query("SELECT name FROM systems ORDER BY name")]
-    start = timeutil.to_stamp(timeutil.parse_user_time(_month_start(since))) if since else None
+    start = None
+    if since:
+        try:
+            start = timeutil.to_stamp(timeutil.parse_user_time(_month_start(since)))
+        except ValueError:
+            raise UsageError(f"invalid --since {since!r}",
+                             "write a month or a day: 2024-01, 2024-01-15") from None
     out = []
     for system in dict.fromkeys(systems):
         gens = generations.list_for(reg, system)

@@ -11,6 +11,7 @@ from tests.helpers import diskimage
 from tests.helpers.diskimage import build, layout_web_a
 from vmfleet import check, generations
 from vmfleet.cli import main
+from vmfleet.errors import UsageError
 from vmfleet.registry import Registry
 
 FAKE_GUIX = f"""#!{sys.executable}
@@ -136,6 +137,8 @@ def test_select_since(reg):
     assert labels == ["web@2", "web@3"]  # web@2 was current on 2024-01-01
     assert [g.label for g in check.select(reg, [], all_=True)] == ["web@1", "web@2", "web@3"]
     assert [g.label for g in check.select(reg, ["web@1", "web@1"])] == ["web@1"]
+    with pytest.raises(UsageError, match="invalid --since"):
+        check.select(reg, [], since="last week")
 
 
 def test_compare_builds_without_the_reference_image():
