@@ -73,6 +73,10 @@ class SshError(VmfleetError):
     """An SSH connection failed: unreachable, refused key, or a host key that does not match."""
 
 
+class UnknownHostKey(SshError):
+    """A machine whose host key is not pinned yet, where trusting it must be asked for."""
+
+
 class HostKeyMismatch(SshError):
     """A VM or build host presented a different host key than the pinned one."""
 

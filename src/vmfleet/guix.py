@@ -102,9 +102,12 @@ def parse_error(stderr: str) -> GuixError:
 
 
 def parse_store_path(stdout: str) -> str | None:
-    """The store file name guix printed, or None when stdout is not exactly one such line."""
+    """The file name guix printed, or None when stdout is not exactly one absolute path.
+
+    (Normally under /gnu/store, but a store can live elsewhere, e.g. with --store= builds.)
+    """
     lines = [line.strip() for line in stdout.splitlines() if line.strip()]
-    if len(lines) == 1 and lines[0].startswith("/") and "/store/" in lines[0]:
+    if len(lines) == 1 and lines[0].startswith("/"):
         return lines[0]
     return None
 

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from . import ssh
 from .builders import LineSink, Outcome
-from .errors import BuildError, UsageError
+from .errors import BuildError, UnknownHostKey, UsageError
 from .home import Home
 
 
@@ -73,8 +73,12 @@ class RemoteBuilder:
     def _connect(self) -> ssh.Connection:
         key = ssh.ensure_keypair(self.home.keys)
         known = ssh.KnownHosts(self.home.keys / ssh.KNOWN_HOSTS_FILE)
-        return ssh.connect(self.host, self.port, key=key, user=self.user, known_hosts=known,
-                           trust_new=self.trust_new_host)
+        try:
+            return ssh.connect(self.host, self.port, key=key, user=self.user, known_hosts=known,
+                               trust_new=self.trust_new_host)
+        except UnknownHostKey as e:
+            raise UnknownHostKey(f"build host {e.message}",
+                                 f"{e.hint}: run the build again with --trust-new-host") from None
 
     def prepare(self, inputs_dir: Path) -> str:
         self.conn = self._connect()
@@ -92,7 +96,7 @@ class RemoteBuilder:
         assert self.conn is not None
         pid_file = f"{cwd}/.vmfleet-build.pid"
         inner = f"echo $$ > {shlex.quote(pid_file)}; cd {shlex.quote(cwd)} && exec {shlex.join(argv)}"
-        command = f"exec setsid sh -c {shlex.quote(inner)}"
+        command = f"exec setsid --wait sh -c {shlex.quote(inner)}"
         stdout, err_lines = io.BytesIO(), []
         sink = _Lines(on_line, err_lines)
         timed_out = threading.Event()

@@ -36,7 +36,7 @@ import paramiko
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from .errors import CommandFailed, HostKeyMismatch, SshError
+from .errors import CommandFailed, HostKeyMismatch, SshError, UnknownHostKey
 
 # paramiko logs every failed attempt (a guest still booting) as an ERROR with a traceback;
 # vmfleet reports failures itself, so keep those off the user's terminal.
@@ -44,6 +44,7 @@ logging.getLogger("paramiko").addHandler(logging.NullHandler())
 logging.getLogger("paramiko").propagate = False
 
 KEY_FILE = "id_ed25519"
+BANNER_WAIT = 2.0  # seconds one attempt of wait_until_ready waits for the server's banner
 KNOWN_HOSTS_FILE = "known_hosts"
 
 
@@ -364,7 +365,7 @@ def connect(host: str, port: int, *, key: Path, user: str = "root", pinned: str 
 
 def _connect(host: str, port: int, *, key: Path, user: str, pinned: str | None,
              timeout: float, refuse_unknown: bool = False,
-             via: Connection | None = None) -> Connection:
+             via: Connection | None = None, banner_timeout: float | None = None) -> Connection:
     where = f"{host}:{port}" + (f" (through {via.host}:{via.port})" if via else "")
     pkey = _load_key(Path(key))
     if via is not None:
@@ -384,7 +385,7 @@ def _connect(host: str, port: int, *, key: Path, user: str, pinned: str | None,
             raise _Retryable(f"cannot connect to {where}: {e.strerror or e}",
                              "check that the machine is up and its sshd listens there") from None
     transport = paramiko.Transport(sock)
-    transport.banner_timeout = timeout
+    transport.banner_timeout = banner_timeout or timeout
     transport.handshake_timeout = timeout
     transport.auth_timeout = timeout
     if pinned is not None:
@@ -401,7 +402,7 @@ def _connect(host: str, port: int, *, key: Path, user: str, pinned: str | None,
             raise _Retryable(f"no SSH server answered at {where}: {e}",
                              "the machine may still be booting; check its console log") from None
         if refuse_unknown:
-            raise SshError(
+            raise UnknownHostKey(
                 f"{where} is not a known host (its key is {fingerprint(presented)})",
                 "check that fingerprint on the machine (ssh-keygen -lf /etc/ssh/ssh_host_*.pub) "
                 "and trust it explicitly",
@@ -450,8 +451,12 @@ def wait_until_ready(host: str, port: int, *, key: Path, user: str = "root",
         if remaining <= 0:
             break
         try:
+            # A short wait for the banner: while the guest has no network yet, QEMU's forward
+            # accepts the TCP connection and then says nothing, so a long wait here would
+            # only delay noticing that the guest came up.
             conn = _connect(host, port, key=key, user=user, pinned=pinned,
-                            timeout=max(1.0, min(10.0, remaining)), via=via)
+                            timeout=max(1.0, min(30.0, remaining)), via=via,
+                            banner_timeout=min(BANNER_WAIT, max(0.5, remaining)))
         except _Retryable as e:
             last = e
         except BaseException:

@@ -18,9 +18,9 @@ JSON = typer.Option(False, "--json", help="Print JSON (stable keys, see docs/ref
 class Progress:
     """guix's stderr as one live status line on a terminal, or plain lines when piped."""
 
-    def __init__(self, stream=sys.stderr):
-        self.stream = stream
-        self.live = stream.isatty()
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+        self.live = self.stream.isatty()
         self.width = shutil.get_terminal_size((100, 20)).columns - 1
 
     def __call__(self, line: str) -> None:
