@@ -462,3 +462,40 @@ def test_store_database_lists_every_store_item(raw, tmp_path):
                                      "ON v.id = r.reference WHERE r.referrer = ?", (nginx,))]
     assert any(p.endswith("-glibc-2.35") for p in deps)
     assert any(p.endswith("-openssl-3.0.8") for p in deps)
+
+
+def test_check_rebuilds_and_reports_a_nondeterministic_output(built, tmp_path):
+    d, store, image, _, _ = built
+    r = build(d, store, "--check")
+    assert r.returncode == 0 and store_line(r.stdout, store) == image
+    r = build(d, store, "--check", env={"VMFLEET_STANDIN_NONDETERMINISTIC": "1"})
+    assert _error(r) == (f"guix system: error: derivation `/gnu/store/{_drv_name(r.stderr)}' "
+                         f"may not be deterministic: output `{image}' differs")
+
+
+def _drv_name(stderr: str) -> str:
+    return re.search(r"/gnu/store/(\S+-image\.qcow2\.drv)", stderr).group(1)
+
+
+def test_concurrent_builds_of_the_same_inputs_build_once(tmp_path):
+    write_system(tmp_path)
+    store = tmp_path / "store"
+    argv = [str(GUIX), "time-machine", "-C", str(tmp_path / "channels.scm"), "--", "system",
+            "image", "-t", "qcow2", str(tmp_path / "config.scm")]
+    env = {**os.environ, "VMFLEET_STANDIN_STORE": str(store), "VMFLEET_STANDIN_SLOW": "1"}
+    first = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=env)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not list(store.glob(".locks/*")):
+            time.sleep(0.05)
+        second = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+        out1, err1 = first.communicate(timeout=120)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert first.returncode == 0 and second.returncode == 0, (err1, second.stderr)
+    assert out1 == second.stdout
+    assert "waiting for lock on" in second.stderr
+    assert "building" not in second.stderr and "building" in err1
