@@ -161,3 +161,52 @@ def test_an_upload_cut_short_is_redone(real, remote):
                              host="hv", options=NO_WAIT)
     base = qemu_img.info(vm.overlay).backing_file
     assert open(base, "rb").read() == real.image.path.read_bytes()
+
+
+KILLED_CHILD = """
+import sys
+from pathlib import Path
+from vmfleet import deploy, generations
+from vmfleet.home import Home
+from vmfleet.placement import Image
+from vmfleet.registry import Registry
+home = Home(Path(sys.argv[1]))
+reg = Registry.open(home.registry)
+deploy.deploy_image(reg, home, generations.get(reg, int(sys.argv[3])),
+                    Image(sys.argv[4], Path(sys.argv[5])), name=sys.argv[2],
+                    options=deploy.Options(memory_mib=64, timeout=60))
+"""
+
+
+@pytest.mark.parametrize("kill_after", [0.0, 0.25, 0.6, 2.0])
+def test_a_deploy_killed_at_any_point_is_explained_and_cleaned_up(real, kill_after):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    name = unique_vm_name()
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_CHILD, str(real.home.root), name, str(real.old.id),
+         real.image.sha256, str(real.image.path)], env={**os.environ},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        # Wait until the child has reserved the VM, then give it a little longer.
+        deadline = time.monotonic() + 30
+        while deploy.find_vm(real.reg, name) is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(kill_after)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    row = next(r for r in deploy.ps(real.reg, real.home) if r.name == name)
+    # Whatever the moment, ps says what state it is in, and unusual states come with a note.
+    assert row.state in ("interrupted", "running", "failed", "missing"), row
+    if row.state != "running":
+        assert "vmfleet destroy" in row.note
+    deploy.destroy(real.reg, real.home, name)
+    with virt.connect("qemu:///system") as conn:
+        assert conn.domain(name) is None
+    assert not (real.home.overlays / f"{name}.qcow2").exists()
+    assert deploy.find_vm(real.reg, name) is None
