@@ -210,3 +210,16 @@ def test_a_deploy_killed_at_any_point_is_explained_and_cleaned_up(real, kill_aft
         assert conn.domain(name) is None
     assert not (real.home.overlays / f"{name}.qcow2").exists()
     assert deploy.find_vm(real.reg, name) is None
+
+
+def test_the_kvm_probe_guest_boots_and_exits_under_tcg():
+    """The probe itself works (so a failure under KVM is KVM's), and answers within budget."""
+    import time
+
+    from vmfleet import accel
+
+    assert accel._probe("tcg") == (True, "ok")
+    t0 = time.monotonic()
+    works, why = accel._probe("kvm")
+    assert time.monotonic() - t0 < accel.PROBE_BUDGET + 3
+    assert works or why  # a 'no' always says why
