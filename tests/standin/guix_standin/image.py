@@ -221,7 +221,7 @@ def make_disk(workdir: Path, root: Path, *, entries: int, content_bytes: int,
     run(["mkfs.ext4", "-q", "-F", "-L", ROOT_LABEL, "-U", fsid, "-b", str(BLOCK),
          "-N", str(inodes), "-I", "256", "-O", "^metadata_csum_seed",
          "-E", f"root_owner=0:0,hash_seed={fsid},offset={PART_START * SECTOR},"
-               "lazy_itable_init=1,nodiscard",
+               "lazy_itable_init=0,nodiscard",
          "-d", str(root), str(disk), f"{fs_bytes // 1024}k"], log, env=env)
     # mke2fs copies each source file's ctime and owner: set them for every inode used
     # (-d numbers them in order: 2 is /, 11 lost+found, then 12 on).
