@@ -111,3 +111,32 @@ def test_service_packages_join_the_closure(tmp_path):
     names, _ = _closure(tmp_path, "b4d6ce5a8f0e2d17c0a3e7b8c1f94a2d6e5b3c70")
     assert "openssh-9.7p1" in names and "shepherd-nginx.scm" in names
     assert any(n.startswith("guix-1.4.0") for n in names)
+
+
+def _inittab(tmp_path, text):
+    cfg_file = tmp_path / "config.scm"
+    cfg_file.write_text(text)
+    rev = history.by_commit()["b4d6ce5a8f0e2d17c0a3e7b8c1f94a2d6e5b3c70"]
+    k = Knobs(nondeterministic=False, slow=0, drift=frozenset(), vanish=frozenset(),
+              big_items=0, big_bytes=0)
+    c = Builder(rev, load(str(cfg_file), rev), default_channels(rev), save_provenance=False,
+                knobs=k, host=lambda: None, kernel=lambda: None).build()
+    etc = next(i for i in c.items.values() if i.name == "etc")
+    inittab = etc.node.entries["inittab"].data.decode()
+    daemons = [i.node.data.decode() for i in c.items.values() if i.name == "ssh-daemon"]
+    return inittab, daemons
+
+
+def test_guest_runs_only_the_services_the_config_has(tmp_path):
+    inittab, daemons = _inittab(tmp_path, CONFIG)
+    assert "udhcpc" not in inittab and "no networking service" in inittab   # no dhcp-client
+    assert len(daemons) == 1 and " -p 22 " in daemons[0] and " -w" not in daemons[0]
+    text = CONFIG.replace(
+        "(service openssh-service-type)",
+        "(service dhcp-client-service-type) (service openssh-service-type "
+        "(openssh-configuration (port-number 2222) (permit-root-login #f)))")
+    inittab, daemons = _inittab(tmp_path, text)
+    assert "udhcpc -f -i eth0" in inittab
+    assert " -p 2222 -w " in daemons[0]
+    inittab, daemons = _inittab(tmp_path, CONFIG.replace("(service openssh-service-type)", ""))
+    assert daemons == [] and "ssh-daemon" not in inittab

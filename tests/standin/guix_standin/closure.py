@@ -15,6 +15,7 @@ dropbear links against and the kernel are the real binaries the guest runs (see 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -28,6 +29,9 @@ from .settings import Knobs
 from .tree import File, Link, Node
 
 STORE = "/gnu/store"
+NETWORK_SERVICES = {"dhcp-client-service-type", "dhcpcd-service-type",
+                    "network-manager-service-type", "static-networking-service-type",
+                    "connman-service-type"}
 
 
 @dataclass
@@ -58,7 +62,7 @@ class Item:
 def text_item(name: str, data: bytes | str, refs=(), executable: bool = False) -> Item:
     if isinstance(data, str):
         data = data.encode()
-    refs = tuple(dict.fromkeys(refs))
+    refs = tuple(sorted(set(refs)))
     h = store_hash("text", name, hashlib.sha256(data).hexdigest(), str(executable), *refs)
     return Item(name, h, refs, node_value=File(data=data, executable=executable), kind="text")
 
@@ -66,7 +70,7 @@ def text_item(name: str, data: bytes | str, refs=(), executable: bool = False) -
 def dir_item(name: str, files: dict[str, Node], refs=(), *, addressed_by=None) -> Item:
     """A directory item; content-addressed unless ``addressed_by`` (input-addressed parts)."""
     node = tree.build(files)
-    refs = tuple(dict.fromkeys(refs))
+    refs = tuple(sorted(set(refs)))
     key = addressed_by if addressed_by is not None else tree.digest(node)
     return Item(name, store_hash("dir", name, key, *refs), refs, node_value=node)
 
@@ -213,12 +217,19 @@ class Builder:
 
         # the system's own files
         local_items = {f.written: c.add(text_item(f.path.name, f.data)) for f in cfg.local_files}
-        ssh = c.add(text_item("ssh-daemon", guest.ssh_daemon(f"{dropbear.path}/sbin/dropbear",
-                                                              lib_path),
-                              refs=[dropbear.path, *(i.path for i in lib_items)],
-                              executable=True))
-        dhcp = c.add(text_item("udhcpc-script", guest.dhcp_script(bb), refs=[busybox.path],
-                               executable=True))
+        types = {t: conf for t, conf in cfg.services}
+        ssh_conf = types.get("openssh-service-type", types.get("dropbear-service-type"))
+        ssh = dhcp = None
+        if ssh_conf is not None:
+            port = re.search(r"\(port-number (\d+)\)", ssh_conf)
+            no_root = re.search(r"\((permit-root-login|root-login\?) #f\)", ssh_conf)
+            ssh = c.add(text_item("ssh-daemon", guest.ssh_daemon(
+                f"{dropbear.path}/sbin/dropbear", lib_path, int(port.group(1)) if port else 22,
+                root_login=not no_root),
+                refs=[dropbear.path, *(i.path for i in lib_items)], executable=True))
+        if NETWORK_SERVICES & set(types) or "%desktop-services" in cfg.text:
+            dhcp = c.add(text_item("udhcpc-script", guest.dhcp_script(bb), refs=[busybox.path],
+                                   executable=True))
         acpi = c.add(dir_item("acpi-events", {"PWRF/00000080": File(
             data=guest.power_off(bb).encode(), executable=True)}, refs=[busybox.path]))
         shepherd_files = []
@@ -243,11 +254,14 @@ class Builder:
         c.authorized_keys = cfg.authorized_keys
         c.host_name, c.timezone = cfg.host_name, cfg.timezone
         etc_files = self.etc_files(users, bb, ssh, dhcp, acpi, shepherd_conf)
-        etc = c.add(dir_item("etc", etc_files, refs=[busybox.path, ssh.path, dhcp.path,
-                                                     acpi.path, shepherd_conf.path]))
+        etc = c.add(dir_item("etc", etc_files, refs=[busybox.path, acpi.path, shepherd_conf.path,
+                                                     *(i.path for i in (ssh, dhcp) if i)]))
+        boot_refs = [busybox.path]
+        if ssh:
+            boot_refs += [dropbear.path, *(i.path for i in lib_items)]
         boot = c.add(text_item("boot", guest.boot_script(
-            bb, f"{dropbear.path}/bin/dropbearkey", lib_path),
-            refs=[busybox.path, dropbear.path, *(i.path for i in lib_items)], executable=True))
+            bb, f"{dropbear.path}/bin/dropbearkey" if ssh else None, lib_path),
+            refs=boot_refs, executable=True))
         init_text = guest.initrd_init((), tuple(_modules()))
         initrd_key = store_hash("raw-initrd", busybox.path, kernel.path, init_text)
         initrd = Item("raw-initrd", initrd_key, (), deps=(busybox, kernel))
@@ -307,7 +321,8 @@ class Builder:
             "timezone": File(data=f"{cfg.timezone}\n".encode()),
             "profile": File(data=b"export PATH=/run/current-system/profile/bin:"
                                  b"/run/current-system/profile/sbin:/bin\n"),
-            "inittab": File(data=guest.inittab(bb, ssh.path, dhcp.path, acpi.path).encode()),
+            "inittab": File(data=guest.inittab(bb, ssh.path if ssh else None,
+                                               dhcp.path if dhcp else None, acpi.path).encode()),
             "shepherd.conf": Link(shepherd_conf.path),
         }
         for user, key in cfg.authorized_keys:

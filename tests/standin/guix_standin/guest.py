@@ -124,8 +124,14 @@ exec $B switch_root /root "$system/boot"
 """
 
 
-def boot_script(busybox: str, dropbearkey: str, lib_path: str) -> str:
+def boot_script(busybox: str, dropbearkey: str | None, lib_path: str) -> str:
     """``<system>/boot``: the first program on the root file system (PID 1 until init)."""
+    keygen = "" if dropbearkey is None else f"""key=/etc/dropbear/dropbear_ed25519_host_key
+if [ ! -s $key ]; then
+  LD_LIBRARY_PATH={lib_path} {dropbearkey} -t ed25519 -f $key >/dev/null 2>&1
+  $B sync
+fi
+"""
     return f"""#!{busybox} sh
 # boot: mount the API file systems, activate the system named on the kernel command line,
 # then hand over to init.
@@ -150,21 +156,17 @@ $B ln -sfn "$system/etc" /etc/static
 for f in inittab shells; do $B ln -sfn /etc/static/$f /etc/$f; done
 $B hostname "$($B cat /etc/hostname)"
 $B ifconfig lo 127.0.0.1 up
-key=/etc/dropbear/dropbear_ed25519_host_key
-if [ ! -s $key ]; then
-  LD_LIBRARY_PATH={lib_path} {dropbearkey} -t ed25519 -f $key >/dev/null 2>&1
-  $B sync
-fi
-echo "boot: system $system"
+{keygen}echo "boot: system $system"
 exec $B init
 """
 
 
-def ssh_daemon(dropbear: str, lib_path: str) -> str:
+def ssh_daemon(dropbear: str, lib_path: str, port: int = 22, root_login: bool = True) -> str:
+    flags = "" if root_login else " -w"
     return f"""#!/bin/sh
 # ssh-daemon: what openssh-service-type runs here (dropbear, keys kept in /etc/dropbear).
 export LD_LIBRARY_PATH={lib_path}
-exec {dropbear} -F -E -p 22 -r /etc/dropbear/dropbear_ed25519_host_key
+exec {dropbear} -F -E -p {port}{flags} -r /etc/dropbear/dropbear_ed25519_host_key
 """
 
 
@@ -194,14 +196,23 @@ exec {busybox} poweroff
 """
 
 
-def inittab(busybox: str, ssh_daemon_path: str, dhcp_script_path: str, acpi_dir: str) -> str:
-    return f"""# inittab: the services of this system (busybox init plays the part of shepherd).
-::respawn:{busybox} udhcpc -f -i eth0 -s {dhcp_script_path} -t 20 -T 1 -A 2
-::respawn:{ssh_daemon_path}
-::respawn:{busybox} acpid -f -c {acpi_dir} -l /dev/null
-::ctrlaltdel:{busybox} reboot
-::shutdown:{busybox} sh -c 'sync; {busybox} umount -a -r 2>/dev/null; sync'
-"""
+def inittab(busybox: str, ssh_daemon_path: str | None, dhcp_script_path: str | None,
+            acpi_dir: str) -> str:
+    """busybox init's table: DHCP only when the config has a networking service, the SSH
+    daemon only when it has openssh (or dropbear) — as a Guix system would."""
+    lines = ["# inittab: the services of this system (busybox init plays the part of shepherd)."]
+    if dhcp_script_path:
+        lines.append(f"::respawn:{busybox} udhcpc -f -i eth0 -s {dhcp_script_path} -t 20 -T 1 "
+                     "-A 2")
+    else:
+        lines.append(f"::once:{busybox} echo 'boot: this system has no networking service "
+                     "(dhcp-client-service-type, static-networking, …): eth0 stays down'")
+    if ssh_daemon_path:
+        lines.append(f"::respawn:{ssh_daemon_path}")
+    lines += [f"::respawn:{busybox} acpid -f -c {acpi_dir} -l /dev/null",
+              f"::ctrlaltdel:{busybox} reboot",
+              f"::shutdown:{busybox} sh -c 'sync; {busybox} umount -a -r 2>/dev/null; sync'"]
+    return "\n".join(lines) + "\n"
 
 
 def grub_embedded(kernel: str, initrd: str, system: str) -> str:
