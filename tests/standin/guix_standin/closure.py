@@ -168,7 +168,9 @@ class Builder:
                 f"{name} {version}\n\nThis is {item.path}, built by the vmfleet guix "
                 "stand-in: a placeholder for the real package.\n").encode()),
         }
-        size = 4096 + int(item.hash[:6], 36) % 61440
+        # The size follows the version (a rebuild of the same version keeps its size, as in
+        # Guix); the bytes follow the store item.
+        size = 4096 + int(hashlib.sha256(spec.full_name.encode()).hexdigest()[:8], 16) % 61440
         files[f"lib/{name}/{name}.data"] = File(filler=(item.path, size))
         for cmd in history.COMMANDS.get(name, ()):
             files[cmd] = File(data=(f"#!/bin/sh\n# {name} {version}: a stand-in placeholder\n"
