@@ -289,7 +289,6 @@ class Build:
     # --- the root file system outside the store ----------------------------------------------
     def root_extras(self) -> image.RootExtras:
         c = self.closure
-        bb = f"{c.busybox.path}/bin/busybox"
         system = c.system.path
         etc_item = next(i for i in c.items.values() if i.name == "etc")
         etc_node = etc_item.node
@@ -324,9 +323,8 @@ class Build:
             if f"{home}/.ssh/authorized_keys" in files:
                 owners[f"{home}/.ssh"] = (uid, 100)
                 owners[f"{home}/.ssh/authorized_keys"] = (uid, 100)
-        for applet in c.applets_for():
-            files[f"/bin/{applet}"] = Link(bb)
-        files["/bin/sh"] = Link(bb)
+        # Guix has only /bin/sh; here all of busybox's applets are on PATH through /bin.
+        files["/bin"] = Link(f"{c.busybox.path}/bin")
         files["/usr/bin"] = Link("/run/current-system/profile/bin")
         files["/usr/sbin"] = Link("/run/current-system/profile/sbin")
         files["/lib64/ld-linux-x86-64.so.2"] = Link(f"{c.glibc.path}/lib/ld-linux-x86-64.so.2")

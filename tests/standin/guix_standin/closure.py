@@ -90,7 +90,6 @@ class Closure:
     timezone: str = ""
     busybox: Item | None = None
     glibc: Item | None = None
-    applets_for: Callable[[], tuple[str, ...]] | None = None
 
     def add(self, item: Item) -> Item:
         self.items.setdefault(item.path, item)
@@ -180,6 +179,9 @@ class Builder:
             host = self._host()
         if name == "busybox":
             files["bin/busybox"] = File(source=host.busybox, executable=True)
+            for applet in host.applets:        # the root's /bin points here
+                if applet != "busybox":
+                    files[f"bin/{applet}"] = Link("busybox")
         elif name == "dropbear":
             files["sbin/dropbear"] = File(source=host.dropbear, executable=True)
             files["bin/dropbearkey"] = File(source=host.dropbearkey, executable=True)
@@ -299,7 +301,6 @@ class Builder:
         c.grub = c.add(text_item("grub.cfg", guest.grub_cfg(
             label, f"{kernel.path}/bzImage", f"{initrd.path}/initrd.cpio.gz", system.path),
             refs=[kernel.path, initrd.path, system.path]))
-        c.applets_for = lambda: self._host().applets
         return c
 
     def etc_files(self, users, bb, ssh, dhcp, acpi, shepherd_conf) -> dict[str, Node]:
