@@ -261,7 +261,7 @@ def load(config_path: str, rev: Revision) -> SystemConfig:
                 service_pkgs.append(pkgs[var])
     if base:
         service_pkgs += [pkgs[v] for v in history.BASE_SERVICE_PACKAGES if v in pkgs]
-        if rev.column is not None and "rottlog" in pkgs:
+        if "rottlog" in pkgs:      # %base-services rotated logs with rottlog until 2024
             service_pkgs.append(pkgs["rottlog"])
 
     # local files
