@@ -236,3 +236,13 @@ def test_stand_in_is_only_reached_as_guix():
     src = ROOT / "src" / "vmfleet"
     offenders = [p.name for p in src.rglob("*.py") if "standin" in p.read_text().lower()]
     assert offenders == []
+
+
+def test_build_host_that_refuses_the_key(fleet):
+    vm, _, _, tmp = fleet
+    other = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2n1jeq3y0HHqkYGmXkJj5cSgu0kDm2Jz3wPE3oqJ1E other"
+    with Sshd(tmp / "sshd", authorized_keys=[other]) as sshd:
+        code, _, err = vm("build", "web", "--builder", f"ssh://root@127.0.0.1:{sshd.port}",
+                          "--trust-new-host")
+    assert code == 2 and "refused vmfleet's key" in err and "vmfleet key" in err
+    assert [b["status"] for b in builds(vm)] == ["failed"]
