@@ -414,12 +414,12 @@ def diff_packages(a: ImageFacts, b: ImageFacts) -> PackagesDiff:
         ia, ib = ga.get(name, []), gb.get(name, [])
         pa = tuple(sorted(i.path for i in ia))
         pb = tuple(sorted(i.path for i in ib))
-        va = tuple(sorted((i.version for i in ia), key=_version_key))
-        vb = tuple(sorted((i.version for i in ib), key=_version_key))
-        kind = classify(va, vb, pa == pb)
-        if kind == "unchanged":
+        if pa == pb:  # the same file names: the same items (most of a closure)
             unchanged += 1
             continue
+        va = tuple(sorted((i.version for i in ia), key=_version_key))
+        vb = tuple(sorted((i.version for i in ib), key=_version_key))
+        kind = classify(va, vb, False)
         asked = name in requested or bool(requested_paths & {*pa, *pb})
         changes.append(PackageChange(name, kind, va, vb, _size(ia), _size(ib), asked, pa, pb))
     changes.sort(key=lambda c: (PACKAGE_ORDER.index(c.change), c.name))
@@ -614,6 +614,34 @@ def load_side(text: str, *, files: bool = True, texts: bool = False, registry=No
         raise UsageError(f"{text!r} is neither an image file nor vm:NAME",
                          "generation specs need a registry")
     return generation_side(registry(), text, files=files, texts=texts)
+
+
+def load_sides(a: str, b: str, **kwargs) -> tuple[Side, Side]:
+    """Both operands, read at the same time (the work is in subprocesses: debugfs, qemu).
+
+    Each thread opens (and closes) its own registry connection when it needs one: sqlite3
+    connections stay in the thread that made them.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    registry = kwargs.pop("registry", None)
+
+    def one(text: str) -> Side:
+        opened = []
+
+        def reg():
+            opened.append(registry())
+            return opened[-1]
+
+        try:
+            return load_side(text, registry=reg if registry else None, **kwargs)
+        finally:
+            for r in opened:
+                r.close()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        fa, fb = pool.submit(one, a), pool.submit(one, b)
+        return fa.result(), fb.result()
 
 
 def generation_side(reg, text: str, *, files: bool = True, texts: bool = False) -> Side:

@@ -57,8 +57,8 @@ def diff(
         raise UsageError(f"invalid --color {colour!r}", "use auto, always or never")
     repos = diff_mod.parse_channel_repos(channel_repo)
     want_files = "files" in chosen
-    sides = [diff_mod.load_side(x, files=want_files, texts=files, registry=open_registry,
-                                vm_reader=_vm_reader(want_files, files)) for x in (a, b)]
+    sides = diff_mod.load_sides(a, b, files=want_files, texts=files, registry=open_registry,
+                                vm_reader=_vm_reader(want_files, files))
     result = diff_mod.compare(sides[0], sides[1], layers=chosen, text=text, file_content=files,
                               channel_repos=repos)
     if not result.compared:
