@@ -10,7 +10,11 @@ from __future__ import annotations
 import signal
 
 from ..errors import VmfleetError
-from . import build_cmds, deploy_cmds, diff_cmds, registry_cmds  # noqa: F401  (each module registers its commands on ``app``)
+# Each module registers its commands on ``app`` when imported; --help lists them in this order,
+# which follows the workflow: record, build, run, look back.
+# isort: off
+from . import registry_cmds, build_cmds, deploy_cmds, diff_cmds  # noqa: F401
+# isort: on
 from .app import app, report_error, state
 
 
