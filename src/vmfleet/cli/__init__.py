@@ -10,6 +10,7 @@ from __future__ import annotations
 import signal
 
 from ..errors import VmfleetError
+
 # Each module registers its commands on ``app`` when imported; --help lists them in this order,
 # which follows the workflow: record, build, run, look back.
 # isort: off
