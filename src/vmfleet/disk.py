@@ -338,10 +338,7 @@ def open_disk(path: str | os.PathLike, *, method: str = "auto") -> Iterator[Disk
     ``method``: 'auto' (raw files directly, else FUSE, else convert), 'fuse' or 'convert'.
     Everything started or written is undone on exit, also on errors.
     """
-    info = image_info(path)
-    if info.backing_file:
-        # qemu-storage-daemon and qemu-img follow backing files themselves; nothing to do.
-        pass
+    info = image_info(path)  # overlays: qemu follows the backing file by itself
     check_image(info)
     workdir = Path(tempfile.mkdtemp(prefix="vmfleet-disk-"))
     export: _FuseExport | None = None

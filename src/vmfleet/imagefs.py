@@ -14,7 +14,6 @@ processes, not one per directory.
 from __future__ import annotations
 
 import hashlib
-import os
 import posixpath
 import re
 import stat as statmod
@@ -484,12 +483,3 @@ def _debugfs_error(stderr: str) -> str:
     lines = [ln.strip() for ln in stderr.splitlines()
              if ln.strip() and not ln.startswith("debugfs ") and "catastrophic mode" not in ln]
     return lines[-1] if lines else "no details"
-
-
-def mode_string(mode: int) -> str:
-    """'-rw-r--r--' style, as ls prints it."""
-    return statmod.filemode(mode)
-
-
-def as_posix(path: str | os.PathLike) -> str:
-    return os.fspath(path)

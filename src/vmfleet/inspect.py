@@ -199,11 +199,6 @@ def find_system(fs: Ext4) -> tuple[str | None, int | None]:
     return None, None
 
 
-def read_provenance(fs: Ext4, system: str, warnings: list[str]
-                    ) -> tuple[Provenance | None, str | None, str | None]:
-    return _system_files(fs, system, warnings)[:3]
-
-
 def _system_files(fs: Ext4, system: str, warnings: list[str]
                   ) -> tuple[Provenance | None, str | None, str | None, tuple[Package, ...]]:
     """provenance, channels.scm, configuration.scm and the profile's packages, in one batch."""
@@ -235,10 +230,6 @@ def _system_files(fs: Ext4, system: str, warnings: list[str]
         except SchemeError as e:
             warnings.append(f"unreadable manifest: {e.message}")
     return provenance, channels, config, packages
-
-
-def read_packages(fs: Ext4, system: str, warnings: list[str]) -> tuple[Package, ...]:
-    return _system_files(fs, system, warnings)[3]
 
 
 def packages_of(entries: tuple[ManifestEntry, ...]) -> tuple[Package, ...]:
