@@ -16,8 +16,8 @@ Partitions come from ``sfdisk --json`` (MBR and GPT). File systems inside are re
 :mod:`vmfleet.imagefs` (debugfs). The root of a Guix system is found by its content: the ext4
 partition that has ``/gnu/store``, not by a partition number or label.
 
-This module and imagefs are the only places that run qemu-img, qemu-storage-daemon, sfdisk,
-fusermount and debugfs.
+This module and imagefs are where images are read: they run qemu-img (info, check, convert),
+qemu-storage-daemon, sfdisk, fusermount and debugfs (qemu_img.py makes overlays and copies).
 """
 
 from __future__ import annotations
