@@ -1,6 +1,7 @@
 """inspect_image and adopt_image on small Guix-layout images (no root, no VM)."""
 
 import hashlib
+import json
 import os
 import subprocess
 import time
@@ -155,3 +156,24 @@ def test_remote_reading_works_with_busybox_alone(tmp_path):
     files = {x.path: x for x in f.files}
     assert files["/etc/secret"].mode == 0o600 and files["/etc/secret"].text == "s3cret\n"
     assert files["/var/guix/profiles/system-1-link"].target == system
+
+
+def test_cli_adopt(tmp_path, capsys):
+    from vmfleet.cli import main
+
+    home = str(tmp_path / "home")
+    assert main(["--home", home, "init"]) == 0
+    capsys.readouterr()
+    assert main(["--home", home, "adopt", str(image("web-a").path), "--system", "legacy",
+                 "--current-from", "2021-05-01", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["generation"], data["created"], data["current_from"]) == \
+        ("legacy@1", True, "2021-05-01T00:00:00Z")
+    assert data["local_files"] == ["vmfleet.pub"] and data["pins"][0]["commit"] == C_OLD
+    assert main(["--home", home, "adopt", str(image("no-provenance").path),
+                 "--system", "legacy"]) == 2
+    err = capsys.readouterr().err
+    assert "has no provenance" in err and "--save-provenance" in err
+    assert main(["--home", home, "adopt", str(image("web-a").path), "--system", "legacy",
+                 "--file", "nonsense"]) == 2
+    assert "bad --file" in capsys.readouterr().err
