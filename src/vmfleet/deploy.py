@@ -291,13 +291,24 @@ def _port_free(port: int) -> bool:
     return True
 
 
+def busy_ports(conn: virt.Conn) -> set[int]:
+    """Ports that running domains on the host forward to their SSH (any vmfleet home's)."""
+    ports = set()
+    for dom in conn.domains():
+        endpoint = domain_xml.ssh_endpoint(dom.xml) if dom.state.active else None
+        if endpoint:
+            ports.add(endpoint[1])
+    return ports
+
+
 def allocate_port(reg: Registry, host: hosts.Host, exclude: set[int] = frozenset()) -> int:
     """The lowest port of the range that no VM of this host has and (locally) nothing binds.
 
     Called under the host lock, and the port stays reserved in the registry from then on, so
-    two vmfleet processes never pick the same one. Ports on remote hosts cannot be tested from
-    here; a port something else took there makes QEMU fail to start, and deploy retries with
-    the next one.
+    two vmfleet processes never pick the same one; ``exclude`` adds the ports that running
+    domains of the host use (other vmfleet homes' too, see ``busy_ports``). Other programs'
+    ports on remote hosts cannot be tested from here: one of those makes QEMU fail to start,
+    and deploy retries with the next port.
     """
     taken = {r["ssh_port"] for r in reg.query(
         "SELECT ssh_port FROM vms WHERE host = ? AND ssh_port IS NOT NULL", (host.name,))}
@@ -534,7 +545,8 @@ def _create(reg: Registry, home: Home, name: str, gen: Generation, host: hosts.H
             size = _virtual_size(image) if host.remote else 0
             overlay = place.create_overlay(name, base, size)
             _update(reg, name, overlay=overlay)
-            port = allocate_port(reg, host) if options.network == "user" else None
+            port = (allocate_port(reg, host, exclude=busy_ports(conn))
+                    if options.network == "user" else None)
             spec = domain_xml.DomainSpec(
                 name=name, memory_mib=options.memory_mib, vcpus=options.vcpus, disk=overlay,
                 console_log=place.console_path(name),
@@ -568,7 +580,9 @@ def _start_domain(reg: Registry, host: hosts.Host, conn: virt.Conn, vm: Vm) -> V
     tried: set[int] = set()
     for _attempt in range(5):
         if vm.network == "user" and vm.ssh_port and (
-                (not host.remote and not _port_free(vm.ssh_port)) or vm.ssh_port in tried):
+                vm.ssh_port in tried
+                or (not host.remote and not _port_free(vm.ssh_port))
+                or (host.remote and vm.ssh_port in busy_ports(conn))):
             vm = _move_port(reg, host, conn, vm, tried)
         try:
             conn.start(vm.name)
@@ -585,7 +599,7 @@ def _start_domain(reg: Registry, host: hosts.Host, conn: virt.Conn, vm: Vm) -> V
 
 def _move_port(reg: Registry, host: hosts.Host, conn: virt.Conn, vm: Vm, tried: set[int]) -> Vm:
     tried.add(vm.ssh_port)
-    port = allocate_port(reg, host, exclude=tried)
+    port = allocate_port(reg, host, exclude=tried | busy_ports(conn))
     conn.define(domain_xml.with_ssh_port(conn.domain_xml(vm.name), port))
     return _update(reg, vm.name, ssh_port=port)
 
