@@ -18,6 +18,7 @@ from __future__ import annotations
 import enum
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from .domain_xml import DomainType
@@ -50,11 +51,15 @@ def setting(value: str | None) -> Accel:
         raise UsageError(f"unknown accelerator {text!r}", "use auto, kvm or tcg") from None
 
 
-def resolve(value: str | None, *, remote: bool, kvm_offered: bool) -> DomainType:
-    """The libvirt domain type to use on a host (``kvm_offered``: libvirt lists kvm there)."""
+def resolve(value: str | None, *, remote: bool,
+            kvm_offered: bool | Callable[[], bool]) -> DomainType:
+    """The libvirt domain type to use on a host (``kvm_offered``: libvirt lists kvm there; a
+    callable is only asked when the answer matters)."""
     choice = setting(value)
     if choice is Accel.TCG:
         return DomainType.QEMU
+    if callable(kvm_offered):
+        kvm_offered = kvm_offered()
     if choice is Accel.KVM:
         if not kvm_offered:
             raise DeployError("KVM is not available on this host",

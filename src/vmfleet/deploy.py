@@ -533,7 +533,7 @@ def _create(reg: Registry, home: Home, name: str, gen: Generation, host: hosts.H
             image: Image, options: Options, notify: Notify) -> Vm:
     with virt.connect(host.uri) as conn:
         dtype = accel_mod.resolve(options.accel, remote=host.remote,
-                                  kvm_offered=conn.domain_capabilities_kvm())
+                                  kvm_offered=conn.domain_capabilities_kvm)
         if options.network != "user" and not conn.has_network(options.network):
             raise UsageError(f"host {host.name} has no libvirt network {options.network!r}",
                              "use --network user, or name an existing network "
