@@ -360,3 +360,20 @@ def test_ssh_to_a_retired_name_leads_to_its_successor(fleet, fake_ssh, monkeypat
     with pytest.raises(SshError, match=f"127.0.0.1:{new.ssh_port}"):  # nothing listens here
         deploy.connect_ssh(fleet.reg, fleet.home, "web", timeout=1, notify=said.append)
     assert said == ["web was replaced by web-g2 (web@2): connecting to web-g2"]
+
+
+def test_images_gc_keeps_images_that_vms_use_even_retired_ones(fleet, fake_ssh, monkeypatch):
+    from vmfleet import images
+
+    ensure_image_stub(monkeypatch, fleet)
+    images.register(fleet.reg, images.StoredImage(fleet.image.sha256,
+                                                  fleet.image.path.stat().st_size,
+                                                  fleet.image.path))
+    up(fleet)
+    deploy.redeploy(fleet.reg, fleet.home, "web@2")  # web (retired) and web-g2 use the image
+    deploy.destroy(fleet.reg, fleet.home, "web-g2")
+    assert images.gc(fleet.reg, fleet.home) == []
+    assert fleet.image.path.exists()
+    deploy.destroy(fleet.reg, fleet.home, "web")
+    assert [i.sha256 for i in images.gc(fleet.reg, fleet.home)] == [fleet.image.sha256]
+    assert not fleet.image.path.exists()
