@@ -3,7 +3,9 @@
 
 Goals (issue 5), each against a baseline measured in the same run:
 - `vmfleet diff` of the two images at least 20x faster than `diffoscope` on the same pair
-  (diffoscope gets the same time limit; when it runs out, the ratio is a lower bound);
+  (every tool gets the same time limit, and diffoscope an address-space limit: it grows past
+  20 GB on this pair otherwise; when it is stopped by either, the ratio is a lower bound, shown
+  as ">=");
 - the I/O floor: `cat A B > /dev/null` of both files, reported as a ratio (vmfleet reads only
   the metadata and the few files it compares, so it should be well under it).
 
@@ -163,8 +165,9 @@ def main() -> int:
         vm_s = statistics.median(spec_runs)
         vm_files_s = statistics.median(file_runs)
         cat_s = statistics.median(cat_runs)
-        # A diffoscope that crashed (memory) gives no time to compare with.
-        ratio = (diffoscope_s / vm_files_s) if ended in ("finished", "time limit") else None
+        # Unless it finished, diffoscope's time is a lower bound on what it would need: it had
+        # produced nothing when the time limit or its memory limit (MemoryError) stopped it.
+        ratio = (diffoscope_s / vm_files_s) if diffoscope_s else None
         results = {
             "images": sizes,
             "build_both_s": round(build_s, 1),
@@ -180,10 +183,10 @@ def main() -> int:
                                       if ratio else None),
             "fraction_of_cat_time": round(vm_files_s / cat_s, 3),
             "goal_speedup": 20,
-            "met": bool(ratio and ratio >= 20) if ratio is not None else None,
+            "met": bool(ratio and ratio >= 20),
         }
         print(json.dumps(results, indent=2))
-        return 0 if results["met"] else 1  # None (inconclusive) counts as not met
+        return 0 if results["met"] else 1
     finally:
         if tmp_ctx is not None:
             tmp_ctx.cleanup()
