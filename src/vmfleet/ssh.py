@@ -45,6 +45,7 @@ logging.getLogger("paramiko").propagate = False
 
 KEY_FILE = "id_ed25519"
 BANNER_WAIT = 2.0  # seconds one attempt of wait_until_ready waits for the server's banner
+STATUS_WAIT = 30.0  # seconds to wait for a command's exit status after its output ended
 KNOWN_HOSTS_FILE = "known_hosts"
 
 
@@ -253,17 +254,21 @@ class Connection:
                     busy = True
                 if busy:
                     continue
-                if chan.exit_status_ready() or chan.closed:
+                # The end is the server's EOF, not the exit status: sshd may send the status
+                # before the last of the output.
+                if chan.eof_received or chan.closed:
                     break
                 if deadline is not None and time.monotonic() > deadline:
                     raise SshError(f"{text!r} on {self.host}:{self.port} did not finish within "
                                    f"{timeout:g} s", "raise the timeout")
                 select.select([chan], [], [], 0.2)
-            # Drain what arrived together with the exit status.
+            # What arrived between the last read and the EOF (nothing comes after it).
             while chan.recv_ready():
                 on_out(chan.recv(65536))
             while chan.recv_stderr_ready():
                 on_err(chan.recv_stderr(65536))
+            if not chan.status_event.wait(STATUS_WAIT):
+                return -1
             return chan.recv_exit_status() if chan.exit_status_ready() else -1
         except (paramiko.SSHException, OSError, EOFError) as e:
             raise SshError(f"lost the SSH connection to {self.host}:{self.port}: {e}",
