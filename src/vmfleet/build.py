@@ -103,26 +103,29 @@ def cached_build(reg: Registry, key: str) -> Build | None:
 
 def ensure_image(reg: Registry, home: Home, gen: Generation, *, builder: str | None = None,
                  image_size: str | None = None, rebuild: bool = False, timeout: float | None = None,
-                 on_line: Callable[[str], None] | None = None, trust_new_host: bool = False) -> Build:
+                 on_line: Callable[[str], None] | None = None, trust_new_host: bool = False,
+                 check: bool = False) -> Build:
     """Return a successful build of ``gen`` with its image in the store, building if needed.
 
     ``builder``: None or 'local', or 'ssh://user@host[:port]' (see remote_build.py).
+    ``check``: build even what guix's own store has (``guix … --check``, for ``vmfleet check``);
+    a result that is not bit-identical raises BuildError with ``kind`` NOT_DETERMINISTIC.
     """
     options = options_of(guix.check_image_size(image_size))
     key = inputs_key(gen, options)
     with key_lock(home, key):
-        if not rebuild and (hit := cached_build(reg, key)):
+        if not (rebuild or check) and (hit := cached_build(reg, key)):
             return hit
         with reg.write():  # builds left 'running' by a process that died hold no lock: mark them
             reg.execute("UPDATE builds SET status = 'interrupted', error = 'vmfleet was killed' "
                         "WHERE inputs_key = ? AND status = 'running'", (key,))
         return run_build(reg, home, gen, key, options,
                          parse_builder(builder, home, trust_new_host=trust_new_host), timeout,
-                         on_line or (lambda line: None))
+                         on_line or (lambda line: None), check=check)
 
 
 def run_build(reg, home: Home, gen: Generation, key: str, options: dict, builder, timeout,
-              on_line) -> Build:
+              on_line, *, check: bool = False) -> Build:
     home.work.mkdir(parents=True, exist_ok=True)
     home.logs.mkdir(parents=True, exist_ok=True)
     started_at, t0 = timeutil.now(), time.monotonic()
@@ -145,13 +148,13 @@ def run_build(reg, home: Home, gen: Generation, key: str, options: dict, builder
         config, channels = generations.materialize(reg, gen, workdir)
         remote_dir = builder.prepare(workdir)
         argv = guix.image_command(channels.name, config.name, image_size=options.get("image_size"),
-                                  guix=getattr(builder, "guix", None))
+                                  check=check, guix=getattr(builder, "guix", None))
         outcome = _attempt(builder, argv, remote_dir, line, timeout)
         if outcome.returncode != 0 and not outcome.timed_out:
             if guix.parse_error(outcome.stderr).kind is guix.Failure.NO_IMAGE_ACTION:
                 line("vmfleet: this Guix revision predates 'guix system image'; using 'system vm-image'")
                 argv = guix.image_command(channels.name, config.name, vm_image=True,
-                                          image_size=options.get("image_size"),
+                                          image_size=options.get("image_size"), check=check,
                                           guix=getattr(builder, "guix", None))
                 outcome = _attempt(builder, argv, remote_dir, line, timeout)
         fields["command"] = dumps(argv)
@@ -207,14 +210,17 @@ def _failure(gen: Generation, outcome, log_path: Path) -> BuildError:
         guix.Failure.GIT_ERROR: "the pinned commit or channel URL cannot be fetched: check "
                                 "channels.scm ('vmfleet show SPEC --channels')",
         guix.Failure.CONFIG_ERROR: "fix the config and record it again ('vmfleet add')",
+        guix.Failure.NOT_DETERMINISTIC: "the rebuild gave other bytes than the first build",
         guix.Failure.BUILD_FAILED: f"guix's build log is at {err.log_file}" if err.log_file else
                                    "see the full log",
     }
     hint = hints.get(err.kind, "see the full log")
     if err.hints:
         hint += f" (guix says: {err.hints[0]})"
-    return BuildError(f"build of {gen.label} failed: {err.message}",
-                      f"{hint}; full log: vmfleet build-log {gen.label} ({log_path})", details=tail)
+    error = BuildError(f"build of {gen.label} failed: {err.message}",
+                       f"{hint}; full log: vmfleet build-log {gen.label} ({log_path})", details=tail)
+    error.kind = err.kind
+    return error
 
 
 def get(reg: Registry, build_id: int) -> Build:

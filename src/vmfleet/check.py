@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from . import timeutil
+from . import guix, timeutil
 from .errors import BuildError, NotFound, UsageError
 from .generations import Generation
 from .home import Home
@@ -164,10 +164,10 @@ def check_generation(reg: Registry, home: Home, gen: Generation, *, builder: str
     image_size = (reference.options or {}).get("image_size")
     try:
         rebuilt = build.ensure_image(reg, home, gen, builder=builder, image_size=image_size,
-                                     timeout=timeout, on_line=on_line, **_rebuild_options(build))
+                                     timeout=timeout, on_line=on_line, check=True)
     except BuildError as e:
         detail |= {"error": e.message, "hint": e.hint, "seconds": round(time.monotonic() - t0, 3)}
-        if NOT_DETERMINISTIC in e.message or NOT_DETERMINISTIC in str(getattr(e, "details", "")):
+        if e.kind is guix.Failure.NOT_DETERMINISTIC:
             # guix --check rebuilt the same derivation (so the same system and closure, which
             # are named by their inputs) and got other bytes.
             detail["reference"] = {"build": reference.id, "image_sha256": reference.image_sha256,
@@ -181,18 +181,6 @@ def check_generation(reg: Registry, home: Home, gen: Generation, *, builder: str
     detail |= compared
     detail["seconds"] = round(time.monotonic() - t0, 3)
     return _record(reg, gen, result, rebuilt.id, reference.id, started, detail)
-
-
-NOT_DETERMINISTIC = "may not be deterministic"
-
-
-def _rebuild_options(build_module) -> dict:
-    """``check=True`` (guix --check: rebuild even what guix's store already has) when the
-    build module offers it, else ``rebuild=True`` (only vmfleet's cache is bypassed)."""
-    import inspect as pyinspect
-
-    params = pyinspect.signature(build_module.ensure_image).parameters
-    return {"check": True} if "check" in params else {"rebuild": True}
 
 
 def compare_builds(reference, rebuilt) -> tuple[Result, dict]:

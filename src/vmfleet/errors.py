@@ -58,7 +58,12 @@ class CommandTimeout(CommandFailed):
 
 
 class BuildError(VmfleetError):
-    """A build failed, timed out or was interrupted (the build record says which)."""
+    """A build failed, timed out or was interrupted (the build record says which).
+
+    ``kind`` is guix's failure class (guix.Failure) when guix itself failed, else None.
+    """
+
+    kind = None
 
 
 class DeployError(VmfleetError):

@@ -23,16 +23,21 @@ def guix_program() -> list[str]:
 
 
 def image_command(channels: str, config: str, *, image_size: str | None = None,
-                  vm_image: bool = False, guix: list[str] | None = None) -> list[str]:
+                  vm_image: bool = False, check: bool = False,
+                  guix: list[str] | None = None) -> list[str]:
     """``guix time-machine -C CHANNELS -- system image -t qcow2 [--image-size=…] --save-provenance CONFIG``.
 
     Revisions before Guix 1.3.0 have no ``system image``: for them (``vm_image``) the same build
-    is ``system vm-image``, which makes a qcow2 and has no ``-t``.
+    is ``system vm-image``, which makes a qcow2 and has no ``-t``. ``check`` adds ``--check``
+    (a standard build option): rebuild what the store already has and fail when the result is
+    not bit-identical.
     """
     argv = [*(guix or guix_program()), "time-machine", "-C", channels, "--", "system"]
     argv += ["vm-image"] if vm_image else ["image", "-t", "qcow2"]
     if image_size:
         argv.append(f"--image-size={image_size}")
+    if check:
+        argv.append("--check")
     argv += ["--save-provenance", config]
     return argv
 
@@ -52,6 +57,7 @@ def check_image_size(size: str | None) -> str | None:
 class Failure(StrEnum):
     NO_IMAGE_ACTION = "no-image-action"    # a revision before 1.3.0: use 'system vm-image'
     TOO_OLD = "too-old"                    # time-machine cannot travel that far back
+    NOT_DETERMINISTIC = "not-deterministic"  # --check built other bytes
     GIT_ERROR = "git-error"                # unknown commit or URL
     BUILD_FAILED = "build-failed"          # a derivation failed to build
     CONFIG_ERROR = "config-error"          # an error with a source location
@@ -88,6 +94,8 @@ def parse_error(stderr: str) -> GuixError:
     message = errors[0] if errors else _last_line(stderr)
     if re.search(r"error: image: unknown action", message):
         kind = Failure.NO_IMAGE_ACTION
+    elif "may not be deterministic" in stderr:
+        kind = Failure.NOT_DETERMINISTIC
     elif "cannot travel past" in message:
         kind = Failure.TOO_OLD
     elif "Git error" in message:

@@ -71,3 +71,13 @@ def test_build_failure_carries_the_log_location_and_hints():
                            "hint: try again\n")
     assert err.log_file == "/var/log/guix/drvs/x/foo.drv.gz"
     assert err.failed_drv == "/gnu/store/x-foo-1.drv" and err.hints == ("try again",)
+
+
+def test_check_rebuilds_and_reports_other_bytes():
+    argv = guix.image_command("c.scm", "w.scm", check=True, guix=["guix"])
+    assert argv[-3:] == ["--check", "--save-provenance", "w.scm"]
+    err = guix.parse_error(
+        "building /gnu/store/abc-image.qcow2.drv...\n"
+        "guix system: error: derivation `/gnu/store/abc-image.qcow2.drv' may not be deterministic: "
+        "output `/gnu/store/xyz-image.qcow2' differs\n")
+    assert err.kind is guix.Failure.NOT_DETERMINISTIC
