@@ -20,6 +20,7 @@ outside it, so several deploys to one host boot in parallel.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import enum
 import fcntl
@@ -54,6 +55,7 @@ DEFAULT_PORT_RANGE = (22200, 22999)
 SHUTDOWN_TIMEOUT_ENV = "VMFLEET_SHUTDOWN_TIMEOUT"  # seconds a guest gets to power off
 DEFAULT_SHUTDOWN_TIMEOUT = 30.0
 DEFAULT_TIMEOUT = 300.0
+PS_HOST_TIMEOUT = 10.0  # seconds ps waits for a remote host's libvirtd
 CONSOLE_LINES = 15
 
 Notify = Callable[[str], None]
@@ -919,13 +921,23 @@ def ps(reg: Registry, home: Home) -> list[VmStatus]:
     host_names = {vm.host for vm in vms} | {h.name for h in hosts.list_hosts(reg)}
     domains: dict[str, dict[str, virt.DomainInfo]] = {}
     unreachable: dict[str, str] = {}
+    survey_hosts = []
     for name in sorted(host_names):
         try:
-            host = hosts.get(reg, name)
-            with virt.connect(host.uri) as conn:
-                domains[name] = {d.name: d for d in conn.domains()}
+            survey_hosts.append(hosts.get(reg, name))  # here: the registry is this thread's
         except VmfleetError as e:
             unreachable[name] = e.message
+
+    def survey(host: hosts.Host) -> None:
+        try:
+            with virt.connect(host.uri, timeout=PS_HOST_TIMEOUT) as conn:
+                domains[host.name] = {d.name: d for d in conn.domains()}
+        except VmfleetError as e:
+            unreachable[host.name] = e.message
+
+    # All hosts at once: one slow or dead host costs PS_HOST_TIMEOUT, not one each.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(survey, survey_hosts))
     now = timeutil.parse_stamp(timeutil.now())
     out = []
     for vm in vms:

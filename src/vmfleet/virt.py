@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import threading
 import time
 import urllib.parse
 import xml.etree.ElementTree as ET
@@ -79,16 +80,49 @@ def uri_host(uri: str) -> str | None:
     return urllib.parse.urlsplit(uri).hostname
 
 
-def connect(uri: str) -> Conn:
+REMOTE_CONNECT_TIMEOUT = 30.0
+
+
+def connect(uri: str, *, timeout: float | None = None) -> Conn:
     """Open a connection to ``uri``; errors say whether libvirtd, the URI or the network is at
-    fault."""
+    fault.
+
+    A remote URI whose host does not answer would block for minutes (ssh's TCP timeout), so
+    remote connections give up after ``timeout`` seconds (default 30). The attempt goes on in a
+    daemon thread and is dropped when vmfleet exits.
+    """
+    if not is_remote_uri(uri):
+        return Conn(_open(uri), uri)
+    limit = REMOTE_CONNECT_TIMEOUT if timeout is None else timeout
+    outcome: list = []
+    worker = threading.Thread(target=lambda: outcome.append(_try_open(uri)), daemon=True,
+                              name=f"libvirt-connect {uri}")
+    worker.start()
+    worker.join(limit)
+    if not outcome:
+        raise LibvirtError(f"no answer from {uri} within {limit:g} s",
+                           f"check that {uri_host(uri)} is up and reachable over ssh")
+    result = outcome[0]
+    if isinstance(result, BaseException):
+        raise result
+    return Conn(result, uri)
+
+
+def _try_open(uri: str):
+    try:
+        return _open(uri)
+    except BaseException as e:  # handed to the caller's thread
+        return e
+
+
+def _open(uri: str):
     try:
         raw = libvirt.open(uri)
     except libvirt.libvirtError as e:
         raise _connect_error(uri, e) from None
     if raw is None:  # old bindings returned None instead of raising
         raise LibvirtError(f"cannot connect to {uri}", "check that libvirtd runs there")
-    return Conn(raw, uri)
+    return raw
 
 
 def _connect_error(uri: str, e: libvirt.libvirtError) -> LibvirtError:

@@ -148,3 +148,17 @@ def test_auto_uses_kvm_only_when_the_probe_boots(monkeypatch):
     assert accel.resolve(None, remote=False, kvm_offered=True) is DomainType.KVM
     assert accel.resolve(None, remote=True, kvm_offered=True) is DomainType.QEMU
     assert accel.resolve(None, remote=False, kvm_offered=False) is DomainType.QEMU
+
+
+def test_a_remote_host_that_never_answers_is_given_up_on():
+    import socket
+    import time
+
+    with socket.socket() as silent:  # accepts TCP, never says a word (like a hung host)
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        t0 = time.monotonic()
+        with pytest.raises(LibvirtError, match="no answer from .* within 1 s"):
+            virt.connect(f"qemu+ssh://root@127.0.0.1:{port}/system?no_verify=1", timeout=1)
+        assert time.monotonic() - t0 < 3
