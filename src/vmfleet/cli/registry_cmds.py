@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from .. import generations, history, spec, timeutil
+from .. import generations, history, spec, ssh, timeutil
 from ..errors import UsageError
 from ..generations import Generation
 from ..names import check_name
@@ -19,13 +19,15 @@ JSON = typer.Option(False, "--json", help="Print JSON (stable keys, see docs/ref
 
 @app.command()
 def init() -> None:
-    """Create the registry and vmfleet's state directory (idempotent)."""
+    """Create the registry, vmfleet's state directory and its SSH key pair (idempotent)."""
     h = home()
     for d in h.dirs():
         d.mkdir(parents=True, exist_ok=True)
     existed = h.registry.exists()
     Registry.create(h.registry).close()
+    key = ssh.ensure_keypair(h.keys)
     say(f"{'registry already at' if existed else 'created registry at'} {h.registry}")
+    say(f"vmfleet's SSH key: {key} (public half: 'vmfleet key')")
 
 
 @app.command("import")
