@@ -55,5 +55,7 @@ step "what changed between June 2023 and now?"
 show vmfleet diff web@2023-06 web || true   # exit 1 means: they differ
 
 echo
-echo "demo: done. The VM web-demo is still running: 'VMFLEET_HOME=$VMFLEET_HOME .venv/bin/vmfleet ssh web-demo',"
-echo "      remove it with 'VMFLEET_HOME=$VMFLEET_HOME .venv/bin/vmfleet destroy web-demo --yes'."
+echo "demo: done. Its VMs are still there (web-demo-g3 running, web-demo retired for rollback):"
+echo "      export VMFLEET_HOME=$VMFLEET_HOME PATH=$PWD/.venv/bin:\$PATH"
+echo "      vmfleet ssh web-demo-g3; vmfleet rollback web-demo; vmfleet destroy web-demo-g3 --yes"
+echo "      Running this demo again removes them first."
