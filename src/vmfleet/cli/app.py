@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import importlib.util
 import json
 import logging
 import sys
@@ -50,6 +51,20 @@ def _main(
     state.debug = debug
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
                         format="%(name)s: %(message)s", stream=sys.stderr)
+
+
+def lazy(name: str):
+    """A module imported on first use, so that a command pays only for the libraries it needs
+    (paramiko, libvirt and the image readers cost ~250 ms together: more than a cached build)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    loader = importlib.util.LazyLoader(spec.loader)
+    spec.loader = loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    loader.exec_module(module)
+    return module
 
 
 def home() -> Home:

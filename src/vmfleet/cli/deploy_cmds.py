@@ -8,11 +8,12 @@ import sys
 
 import typer
 
-from .. import deploy as deploy_mod
-from .. import hosts as hosts_mod
-from .. import ssh as ssh_mod
 from ..errors import UsageError
-from .app import app, emit, home, open_registry, print_table, say
+from .app import app, emit, home, lazy, open_registry, print_table, say
+
+deploy_mod = lazy("vmfleet.deploy")
+hosts_mod = lazy("vmfleet.hosts")
+ssh_mod = lazy("vmfleet.ssh")
 
 JSON = typer.Option(False, "--json", help="Print JSON (stable keys, see docs/reference.md).")
 TIMEOUT_HELP = "How long to wait for SSH, e.g. 90s, 5m (default 5m)."

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import typer
 
-from .. import diff as diff_mod
-from .. import inspect as inspect_mod
 from ..errors import UsageError
-from .app import app, home, open_registry, print_json, say
+from .app import app, home, lazy, open_registry, print_json, say
+
+diff_mod = lazy("vmfleet.diff")
+inspect_mod = lazy("vmfleet.inspect")
 
 JSON = typer.Option(False, "--json", help="Print JSON (stable keys, see docs/reference.md).")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from .. import generations, history, spec, ssh, timeutil
+from .. import generations, history, spec, timeutil
 from ..errors import UsageError
 from ..generations import Generation
 from ..names import check_name
@@ -25,6 +25,8 @@ def init() -> None:
         d.mkdir(parents=True, exist_ok=True)
     existed = h.registry.exists()
     Registry.create(h.registry).close()
+    from .. import ssh
+
     key = ssh.ensure_keypair(h.keys)
     say(f"{'registry already at' if existed else 'created registry at'} {h.registry}")
     say(f"vmfleet's SSH key: {key} (public half: 'vmfleet key')")
