@@ -137,25 +137,36 @@ def list_images(reg: Registry) -> list[ImageUse]:
 
 
 def gc(reg: Registry, home: Home, *, dry_run: bool = False) -> list[ImageUse]:
-    """Remove the images no VM uses; return what was (or would be) removed.
+    """Remove the image files no VM uses; return what was (or would be) removed.
 
     An image is kept while any VM (running, stopped, or retired and kept for rollback) is backed
-    by it. Build records stay: a generation whose image was removed is rebuilt from its pins when
-    it is needed again. Files in images/ that the registry does not know go too.
+    by it. Its registry row and the build records stay (they are history, and ``check`` compares
+    against their sha256); a generation whose image file was removed is rebuilt from its pins
+    when it is needed again. Files in images/ the registry does not know go too, and so do
+    half-copied images of processes that died.
     """
     images = list_images(reg)
-    doomed = [i for i in images if not i.vms]
+    doomed = [i for i in images if i.present and not i.vms]
     known = {Path(i.path).name for i in images}
-    stray = [p for p in home.images.glob("*.qcow2") if p.name not in known] if home.images.exists() else []
+    stray = []
+    if home.images.exists():
+        stray = [p for p in home.images.glob("*.qcow2") if p.name not in known]
+        stray += [p for p in home.images.glob(".incoming-*") if not _pid_alive(p.name.split("-")[1])]
     if not dry_run:
-        with reg.write():
-            for image in doomed:
-                Path(image.path).unlink(missing_ok=True)
-                reg.execute("DELETE FROM images WHERE sha256 = ?", (image.sha256,))
-        for p in stray:
-            p.unlink(missing_ok=True)
-    return doomed + [ImageUse(p.stem, p.stat().st_size if p.exists() else 0, str(p), True, (), ())
+        for path in [Path(i.path) for i in doomed] + stray:
+            path.unlink(missing_ok=True)
+    return doomed + [ImageUse(p.stem, p.stat().st_size if p.exists() else 0, str(p), not dry_run, (), ())
                      for p in stray]
+
+
+def _pid_alive(text: str) -> bool:
+    try:
+        os.kill(int(text), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def get(reg: Registry, sha256_prefix: str) -> dict:

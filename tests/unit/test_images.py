@@ -50,23 +50,35 @@ def test_kernel_copy_unsupported_falls_back(home, tmp_path, monkeypatch):
     assert stored.path.read_bytes() == data and stored.sha256 == hashlib.sha256(data).hexdigest()
 
 
-def test_gc_keeps_images_that_vms_use(reg, home, tmp_path):
-    (tmp_path / "a").write_bytes(b"a" * 100)
-    (tmp_path / "b").write_bytes(b"b" * 100)
-    a, b = images.add_file(home, tmp_path / "a"), images.add_file(home, tmp_path / "b")
-    images.register(reg, a)
-    images.register(reg, b)
+def _generation(reg):
     reg.execute("INSERT INTO systems VALUES ('web', 'now')")
     reg.execute("INSERT INTO blobs VALUES ('x', 0, x'')")
     reg.execute("INSERT INTO generations (id, system, number, current_from, source, config_path, "
                 "config_sha256, channels_sha256, pins, inputs_sha256, recorded) VALUES "
                 "(1, 'web', 1, 'now', 'manual', 'web.scm', 'x', 'x', '[]', 'i', 'now')")
+
+
+def test_gc_keeps_images_that_vms_use_and_the_history_of_the_others(reg, home, tmp_path):
+    (tmp_path / "a").write_bytes(b"a" * 100)
+    (tmp_path / "b").write_bytes(b"b" * 100)
+    a, b = images.add_file(home, tmp_path / "a"), images.add_file(home, tmp_path / "b")
+    images.register(reg, a)
+    images.register(reg, b)
+    _generation(reg)
     reg.execute("INSERT INTO vms (name, system, generation_id, host, image_sha256, overlay, state, "
                 "created, updated) VALUES ('old', 'web', 1, 'local', ?, 'o', 'retired', 'now', 'now')",
                 (a.sha256,))
-    assert [i.sha256 for i in images.gc(reg, home, dry_run=True)] == [b.sha256]
+    # a build of b (the VM that used it is gone): its record must survive the gc
+    reg.execute("INSERT INTO builds (generation_id, inputs_key, builder, command, status, started, "
+                "image_sha256) VALUES (1, 'k', 'local', '[]', 'succeeded', 'now', ?)", (b.sha256,))
+    (home.images / ".incoming-999999999-dead").write_bytes(b"half")  # a copy whose process died
+    assert [i.sha256 for i in images.gc(reg, home, dry_run=True)] == [b.sha256, ".incoming-999999999-dead"]
     assert b.path.exists()
     removed = images.gc(reg, home)
-    assert [i.sha256 for i in removed] == [b.sha256]
+    assert [i.sha256 for i in removed][0] == b.sha256
     assert a.path.exists() and not b.path.exists()
-    assert [i.sha256 for i in images.list_images(reg)] == [a.sha256]
+    assert not (home.images / ".incoming-999999999-dead").exists()
+    listing = {i.sha256: i for i in images.list_images(reg)}
+    assert listing[a.sha256].present and not listing[b.sha256].present
+    assert listing[b.sha256].generations == ("web@1",)
+    assert images.gc(reg, home) == []  # nothing left to remove

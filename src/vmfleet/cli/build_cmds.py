@@ -121,7 +121,7 @@ def images(ctx: typer.Context, as_json: bool = JSON) -> None:
     rows = [_image_json(i) for i in images_mod.list_images(open_registry())]
     emit(rows, as_json, lambda rs: print_table(
         [[r["sha256"][:16], _mib(r["size"]), " ".join(r["generations"]), " ".join(r["vms"]),
-          "" if r["present"] else "MISSING"] for r in rs],
+          "" if r["present"] else "file removed"] for r in rs],
         ["sha256", "size", "generations", "vms", ""]))
 
 
