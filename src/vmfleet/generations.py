@@ -184,8 +184,8 @@ def record(reg: Registry, system: str, inputs: Inputs, *, current_from: str, sou
                     (system, timeutil.now()))
         config_sha = reg.put_blob(inputs.config_text.encode())
         channels_sha = reg.put_blob(inputs.channels_text.encode())
-        number = reg.conn.execute("SELECT coalesce(max(number), 0) + 1 FROM generations "
-                                  "WHERE system = ?", (system,)).fetchone()[0]
+        number = reg.execute("SELECT coalesce(max(number), 0) + 1 FROM generations "
+                             "WHERE system = ?", (system,)).fetchone()[0]
         cur = reg.execute(
             "INSERT INTO generations (system, number, current_from, source, git_commit, message,"
             " config_path, config_sha256, channels_sha256, pins, unpinned, inputs_sha256, summary,"

@@ -225,8 +225,8 @@ class Registry:
                         (name,),
                     )
                     applied_now.append(name)
-        except sqlite3.OperationalError as e:
-            raise _translate(e, self.path) from None
+        except sqlite3.DatabaseError as e:
+            raise _translate_fault(e, self.path) from None
         return applied_now
 
     # --- transactions ----------------------------------------------------------------------
@@ -255,10 +255,11 @@ class Registry:
     def query(self, sql: str, params=()) -> list[dict]:
         try:
             cur = self.conn.execute(sql, params)
-        except sqlite3.OperationalError as e:
-            raise _translate(e, self.path) from None
+            rows = cur.fetchall()  # a damaged page may show only while reading the rows
+        except sqlite3.DatabaseError as e:
+            raise _translate_fault(e, self.path) from None
         cols = [c[0] for c in cur.description or ()]
-        return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+        return [dict(zip(cols, row, strict=True)) for row in rows]
 
     def query_one(self, sql: str, params=()) -> dict | None:
         rows = self.query(sql, params)
@@ -267,8 +268,8 @@ class Registry:
     def execute(self, sql: str, params=()) -> sqlite3.Cursor:
         try:
             return self.conn.execute(sql, params)
-        except sqlite3.OperationalError as e:
-            raise _translate(e, self.path) from None
+        except sqlite3.DatabaseError as e:
+            raise _translate_fault(e, self.path) from None
 
     # --- blobs -----------------------------------------------------------------------------
     def put_blob(self, data: bytes) -> str:
@@ -280,7 +281,11 @@ class Registry:
         return digest
 
     def get_blob(self, digest: str) -> bytes:
-        row = self.conn.execute("SELECT content FROM blobs WHERE sha256 = ?", (digest,)).fetchone()
+        try:
+            row = self.conn.execute("SELECT content FROM blobs WHERE sha256 = ?",
+                                    (digest,)).fetchone()
+        except sqlite3.DatabaseError as e:
+            raise _translate_fault(e, self.path) from None
         if row is None:
             raise NotFound(f"blob {digest[:12]} is missing from the registry",
                            "the registry is damaged: restore it from a backup")
@@ -298,6 +303,15 @@ def _connect(path: Path) -> sqlite3.Connection:
     except sqlite3.DatabaseError as e:
         raise _translate(e, path) from None
     return conn
+
+
+def _translate_fault(e: sqlite3.DatabaseError, path: Path | None) -> RegistryError:
+    """Like ``_translate``, for the errors the registry file causes: a locked, read-only or
+    damaged file (sqlite3 reports damage as a bare DatabaseError). Anything else (a constraint,
+    a programming error) is a bug in vmfleet and is raised as it is."""
+    if isinstance(e, sqlite3.OperationalError) or type(e) is sqlite3.DatabaseError:
+        return _translate(e, path)
+    raise e
 
 
 def _translate(e: sqlite3.Error, path: Path | None) -> RegistryError:

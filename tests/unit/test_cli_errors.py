@@ -1,0 +1,94 @@
+"""Bad input and failures as a sysadmin meets them on the command line.
+
+The rule these tests hold the CLI to: a malformed option, an unknown name, a damaged registry or
+an unreachable service gives one ``error: …`` line and a ``hint: …`` line on stderr, exit status
+2, no Python traceback, and nothing already recorded is lost.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from tests.helpers.fleet import channels_scm, os_config
+from tests.unit.test_history import fleet  # noqa: F401  (fixture)
+from vmfleet.cli import main
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2n1jeq3y0HHqkYGmXkJj5cSgu0kDm2Jz3wPE3oqJ1E k\n"
+
+
+@pytest.fixture
+def home(tmp_path):
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def vm(home, capsys):
+    """Run vmfleet in-process against a fresh home; returns (exit code, stdout, stderr)."""
+
+    def run(*args):
+        code = main(["--home", str(home), *args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    assert run("init")[0] == 0
+    return run
+
+
+def assert_error(result, *words):
+    """One error line and one hint line, exit 2, no traceback; the error names ``words``."""
+    code, _out, err = result
+    assert code == 2, err
+    assert "Traceback" not in err
+    errors = [ln for ln in err.splitlines() if ln.startswith("error: ")]
+    hints = [ln for ln in err.splitlines() if ln.startswith("hint: ")]
+    assert len(errors) == 1 and len(hints) == 1, err
+    for w in words:
+        assert w in errors[0], err
+
+
+@pytest.fixture
+def recorded(vm, tmp_path):
+    """A home with web@1 recorded by hand."""
+    (tmp_path / "web.scm").write_text(os_config("web"))
+    (tmp_path / "vmfleet.pub").write_text(KEY)
+    (tmp_path / "channels.scm").write_text(channels_scm("a" * 40))
+    code, _, err = vm("add", "web", str(tmp_path / "web.scm"), "--channels",
+                      str(tmp_path / "channels.scm"), "--at", "2024-01-15")
+    assert code == 0, err
+    return vm
+
+
+# --- a damaged registry ------------------------------------------------------------------------
+
+def _damage_page(db, data: bytes, index: int, page: int) -> None:
+    """``db`` as ``data`` with page ``index`` overwritten by garbage."""
+    damaged = bytearray(data)
+    damaged[index * page:(index + 1) * page] = b"\xde\xad\xbe\xef" * (page // 4)
+    db.write_bytes(bytes(damaged))
+
+
+def test_damaged_registry_is_an_error_not_a_traceback(recorded, home):
+    """Whichever page of the registry is damaged, each command either works (it did not need
+    that page) or says the registry is corrupt; none shows a traceback."""
+    db = home / "registry.db"
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    page = con.execute("PRAGMA page_size").fetchone()[0]
+    con.close()
+    data = db.read_bytes()
+    commands = [["systems"], ["generations", "web"], ["show", "web@1", "--config"], ["builds"],
+                ["images"], ["hosts"], ["log"], ["checks"]]
+    corrupt_seen = 0
+    for index in range(1, len(data) // page):
+        for args in commands:
+            _damage_page(db, data, index, page)
+            for extra in ("-wal", "-shm"):
+                db.with_name(db.name + extra).unlink(missing_ok=True)
+            code, out, err = recorded(*args)
+            assert "Traceback" not in err
+            if code != 0:
+                assert_error((code, out, err), "registry.db", "corrupt")
+                corrupt_seen += 1
+    assert corrupt_seen
