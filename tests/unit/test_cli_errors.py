@@ -7,6 +7,7 @@ an unreachable service gives one ``error: …`` line and a ``hint: …`` line on
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import pytest
@@ -92,3 +93,18 @@ def test_damaged_registry_is_an_error_not_a_traceback(recorded, home):
                 assert_error((code, out, err), "registry.db", "corrupt")
                 corrupt_seen += 1
     assert corrupt_seen
+
+
+# --- durations ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value", ["0", "0s", "-5", "-1m", "nan", "inf"])
+def test_build_timeout_must_be_a_positive_duration(recorded, value):
+    assert_error(recorded("build", "web@1", f"--timeout={value}"), "duration", value)
+    _, out, _ = recorded("builds", "--json")
+    assert json.loads(out) == []  # nothing was attempted, so nothing recorded
+
+
+@pytest.mark.parametrize("value", ["0", "-5"])
+def test_check_timeout_must_be_a_positive_duration(recorded, value):
+    assert_error(recorded("check", "web@1", f"--timeout={value}"), "duration", value)
+    assert json.loads(recorded("checks", "--json")[1]) == []

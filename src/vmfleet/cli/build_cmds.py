@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 import sys
 
@@ -39,18 +40,21 @@ class Progress:
 
 
 def parse_duration(text: str | None) -> float | None:
-    """'90', '90s', '5m', '3h' → seconds."""
+    """'90', '90s', '5m', '3h' → seconds (None: no limit). Zero, negative or not finite is an
+    error: a limit of 0 would silently mean "no limit", a negative one fail every build."""
     if not text:
         return None
     units = {"s": 1, "m": 60, "h": 3600}
     try:
-        if text[-1] in units:
-            return float(text[:-1]) * units[text[-1]]
-        return float(text)
+        seconds = float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text)
     except ValueError:
+        seconds = float("nan")
+    if not math.isfinite(seconds) or seconds <= 0:
         from ..errors import UsageError
 
-        raise UsageError(f"invalid duration {text!r}", "write seconds or a unit: 90s, 5m, 3h") from None
+        raise UsageError(f"invalid duration {text!r}",
+                         "write a positive number of seconds or a unit: 90s, 5m, 3h")
+    return seconds
 
 
 @app.command()

@@ -173,6 +173,7 @@ def check(
 
     if not specs and not all_ and since is None:
         raise UsageError("nothing to check", "name generations (web@2023-10) or pass --all")
+    seconds = parse_duration(timeout)
     reg = open_registry()
     chosen = check_mod.select(reg, specs or [], all_=all_, since=since)
     if not chosen:
@@ -183,7 +184,7 @@ def check(
         progress = Progress()
         try:
             result = check_mod.check_generation(reg, home(), gen, builder=builder,
-                                                timeout=parse_duration(timeout),
+                                                timeout=seconds,
                                                 on_line=progress)
         finally:
             progress.done()
