@@ -156,6 +156,8 @@ def import_system(reg: Registry, repo: str | Path, system: str, config: str, cha
         for _ in range(5):
             history = commits(root, tracked, since)
             if not history:
+                if since is None:  # no commit at all has these paths: a typo, not "nothing new"
+                    _check_in_history(root, repo, [], {}, config_rel, channels_rel)
                 return ImportResult(system, 0, (), ())
             start = _parent(root, history[0].sha)
             configs = [sha for c in history for path, sha in c.changes if path == config_rel and sha]
@@ -168,11 +170,24 @@ def import_system(reg: Registry, repo: str | Path, system: str, config: str, cha
                 break
             tracked = widened
         state = tree_state(root, start, tracked) if start else {}
+        _check_in_history(root, repo, history, state, config_rel, channels_rel)
         with reg.write():  # one transaction: an import lands whole or not at all
             return _record_history(reg, system, config_rel, channels_rel, history, state, blobs,
                                    allow_unpinned)
     finally:
         blobs.close()
+
+
+def _check_in_history(root: Path, repo, history: list[Commit], state: dict[str, str],
+                      config_rel: str, channels_rel: str) -> None:
+    """A config or channels path that is a file in no commit is a mistake: say so, rather than
+    import nothing and succeed."""
+    seen = set(state) | {path for c in history for path, sha in c.changes if sha}
+    for rel in (config_rel, channels_rel):
+        if rel not in seen:
+            raise UsageError(f"{rel} is not a file in any commit of {root}",
+                             f"give the path of a committed file, relative to {repo} "
+                             "(e.g. systems/web.scm); 'git log --stat' lists them")
 
 
 def _parent(root: Path, commit: str) -> str | None:

@@ -108,3 +108,24 @@ def test_build_timeout_must_be_a_positive_duration(recorded, value):
 def test_check_timeout_must_be_a_positive_duration(recorded, value):
     assert_error(recorded("check", "web@1", f"--timeout={value}"), "duration", value)
     assert json.loads(recorded("checks", "--json")[1]) == []
+
+
+# --- import paths that match nothing -----------------------------------------------------------
+
+@pytest.mark.parametrize("system,channels,missing", [
+    ("web=systems/nosuch.scm", "channels.scm", "systems/nosuch.scm"),
+    ("web=systems", "channels.scm", "systems"),
+    ("web=systems/web.scm", "nosuch.scm", "nosuch.scm"),
+    ("web=systems/nosuch.scm", "nosuch.scm", "nosuch.scm"),
+])
+def test_import_of_a_path_no_commit_has_is_an_error(vm, fleet, system, channels,  # noqa: F811
+                                                    missing):
+    assert_error(vm("import", str(fleet), "--system", system, "--channels", channels), missing)
+    assert json.loads(vm("systems", "--json")[1]) == []
+
+
+def test_import_since_after_the_last_change_still_is_no_error(vm, fleet):  # noqa: F811
+    args = ("import", str(fleet), "--system", "web=systems/web.scm", "--channels", "channels.scm")
+    assert vm(*args)[0] == 0
+    code, _, err = vm(*args, "--since", "2030-01-01")
+    assert code == 0 and "0 new generations" in err
