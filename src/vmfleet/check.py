@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from . import guix, timeutil
+from . import generations, guix, timeutil
 from .errors import BuildError, NotFound, UsageError
 from .generations import Generation
 from .home import Home
@@ -76,7 +76,10 @@ _SELECT = ("SELECT c.*, g.system || '@' || g.number AS label FROM checks c "
 
 
 def list_checks(reg: Registry, system: str | None = None) -> list[Check]:
+    """Recorded checks, oldest first; of ``system`` only (an unknown system is NotFound, as a
+    typo must not look like "never checked")."""
     if system:
+        generations.list_for(reg, system)
         rows = reg.query(_SELECT + "WHERE g.system = ? ORDER BY c.id", (system,))
     else:
         rows = reg.query(_SELECT + "ORDER BY c.id")

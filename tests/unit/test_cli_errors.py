@@ -129,3 +129,11 @@ def test_import_since_after_the_last_change_still_is_no_error(vm, fleet):  # noq
     assert vm(*args)[0] == 0
     code, _, err = vm(*args, "--since", "2030-01-01")
     assert code == 0 and "0 new generations" in err
+
+
+# --- listings of an unknown system -------------------------------------------------------------
+
+def test_checks_of_an_unknown_system_is_an_error(recorded):
+    assert_error(recorded("checks", "nosuch"), "nosuch")
+    assert_error(recorded("checks", "../x"), "../x")
+    assert recorded("checks", "web")[0] == 0
