@@ -113,14 +113,14 @@ def ensure_image(reg: Registry, home: Home, gen: Generation, *, builder: str | N
     """
     options = options_of(guix.check_image_size(image_size))
     key = inputs_key(gen, options)
+    runner = parse_builder(builder, home, trust_new_host=trust_new_host)  # a typo fails, cached or not
     with key_lock(home, key):
         if not (rebuild or check) and (hit := cached_build(reg, key)):
             return hit
         with reg.write():  # builds left 'running' by a process that died hold no lock: mark them
             reg.execute("UPDATE builds SET status = 'interrupted', error = 'vmfleet was killed' "
                         "WHERE inputs_key = ? AND status = 'running'", (key,))
-        return run_build(reg, home, gen, key, options,
-                         parse_builder(builder, home, trust_new_host=trust_new_host), timeout,
+        return run_build(reg, home, gen, key, options, runner, timeout,
                          on_line or (lambda line: None), check=check)
 
 

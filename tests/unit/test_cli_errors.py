@@ -137,3 +137,27 @@ def test_checks_of_an_unknown_system_is_an_error(recorded):
     assert_error(recorded("checks", "nosuch"), "nosuch")
     assert_error(recorded("checks", "../x"), "../x")
     assert recorded("checks", "web")[0] == 0
+
+
+# --- a bad --builder is refused even when the image is cached ----------------------------------
+
+def test_bad_builder_is_refused_before_the_cache_answers(recorded, home):
+    from vmfleet import build, generations
+    from vmfleet.home import Home
+    from vmfleet.registry import Registry
+
+    reg = Registry.open(Home(home).registry)
+    gen = generations.list_for(reg, "web")[0]
+    key = build.inputs_key(gen, {})
+    image = home / "images" / ("0" * 64 + ".qcow2")
+    image.write_bytes(b"image")
+    with reg.write():
+        reg.execute("INSERT INTO images (sha256, size, path, created) VALUES (?,?,?,?)",
+                    ("0" * 64, 5, str(image), "2024-01-01T00:00:00Z"))
+        reg.execute("INSERT INTO builds (generation_id, inputs_key, builder, command, status,"
+                    " image_sha256, image_size, started) VALUES (?,?,?,?,?,?,?,?)",
+                    (gen.id, key, "local", "[]", "succeeded", "0" * 64, 5, "2024-01-01T00:00:00Z"))
+    reg.close()
+    assert recorded("build", "web@1")[0] == 0  # the cache answers
+    assert_error(recorded("build", "web@1", "--builder", "ftp://x"), "ftp://x")
+    assert_error(recorded("build", "web@1", "--builder", "ssh://"), "ssh://")
