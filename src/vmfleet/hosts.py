@@ -69,11 +69,23 @@ def _from_row(row: dict) -> Host:
                 row["created"])
 
 
+# vmfleet runs QEMU domains ('test' is libvirt's mock driver, for tests); libvirt's transports.
+DRIVERS = ("qemu", "test")
+TRANSPORTS = ("ssh", "libssh", "libssh2", "tcp", "tls", "unix", "ext")
+
+
 def check_uri(uri: str) -> str:
+    """A libvirt URI vmfleet can use. An unknown scheme is refused here: libvirt would take
+    ``foo://hv1/system`` for a TLS connection and complain about a missing CA certificate."""
     parts = urllib.parse.urlsplit(uri)
     if not parts.scheme or "://" not in uri:
         raise UsageError(f"not a libvirt URI: {uri!r}",
                          "write it like qemu:///system or qemu+ssh://root@hv1/system")
+    driver, _, transport = parts.scheme.partition("+")
+    if driver not in DRIVERS or (transport and transport not in TRANSPORTS):
+        raise UsageError(f"unknown URI scheme {parts.scheme!r} in {uri}",
+                         "vmfleet runs QEMU domains: write qemu:///system or "
+                         "qemu+ssh://root@HOST/system (transports: " + ", ".join(TRANSPORTS) + ")")
     return uri
 
 
@@ -120,7 +132,8 @@ def remove(reg: Registry, name: str) -> None:
     """Forget a host; refused while the registry has VMs on it."""
     host = get(reg, name)
     if host.name == LOCAL:
-        raise UsageError("'local' is built in and cannot be removed", None)
+        raise UsageError("'local' is built in and cannot be removed",
+                         f"to aim it at another libvirt, set ${LOCAL_URI_ENV}")
     vms = [r["name"] for r in reg.query("SELECT name FROM vms WHERE host = ?", (name,))]
     if vms:
         raise UsageError(f"host {name} still has VMs: {', '.join(vms)}",

@@ -161,3 +161,17 @@ def test_bad_builder_is_refused_before_the_cache_answers(recorded, home):
     assert recorded("build", "web@1")[0] == 0  # the cache answers
     assert_error(recorded("build", "web@1", "--builder", "ftp://x"), "ftp://x")
     assert_error(recorded("build", "web@1", "--builder", "ssh://"), "ssh://")
+
+
+# --- hosts -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("uri", ["foo://bar/system", "qemu+carrier-pigeon://hv1/system",
+                                 "xen:///system"])
+def test_host_add_with_an_unknown_scheme_says_so(vm, uri):
+    assert_error(vm("host", "add", "lab", uri), "scheme")
+    assert_error(vm("host", "add", "lab", uri, "--no-check"), "scheme")
+    assert [h["name"] for h in json.loads(vm("hosts", "--json")[1])] == ["local"]
+
+
+def test_removing_the_local_host_has_a_hint(vm):
+    assert_error(vm("host", "remove", "local"), "local")
