@@ -462,6 +462,10 @@ def deploy(reg: Registry, home: Home, spec_text: str, *, name: str | None = None
     from . import build, spec
 
     gen = spec.resolve(reg, spec_text)
+    # A typo in an option must not cost a build first (deploy_image checks again, under its lock).
+    check_name(name or gen.system, "VM")
+    hosts.get(reg, host)
+    _check_options(options)
     notify(f"image of {gen.label}: building or reusing")
     built = build.ensure_image(reg, home, gen, builder=builder, on_line=on_line)
     image = Image(built.image_sha256, Path(built.image_path))
@@ -507,9 +511,9 @@ def _check_options(options: Options) -> None:
     if options.memory_mib < 64:
         raise UsageError(f"--memory {options.memory_mib} MiB is too small", "give at least 64M")
     if options.vcpus < 1:
-        raise UsageError("--vcpus must be at least 1", None)
+        raise UsageError("--vcpus must be at least 1", "give a count: --vcpus 1")
     if options.timeout <= 0:
-        raise UsageError("--timeout must be positive", None)
+        raise UsageError("--timeout must be positive", "write it like 90s, 5m or 1h")
     if options.network != "user":
         check_name(options.network, "network")
     accel_mod.setting(options.accel)

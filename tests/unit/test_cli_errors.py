@@ -175,3 +175,21 @@ def test_host_add_with_an_unknown_scheme_says_so(vm, uri):
 
 def test_removing_the_local_host_has_a_hint(vm):
     assert_error(vm("host", "remove", "local"), "local")
+
+
+# --- deploy checks its options before it builds ------------------------------------------------
+
+@pytest.mark.parametrize("args,words", [
+    (["--vcpus", "0"], ["--vcpus"]),
+    (["--memory", "16M"], ["--memory"]),
+    (["--accel", "warp"], ["warp"]),
+    (["--name", "../etc"], ["../etc"]),
+    (["--host", "nosuch"], ["nosuch"]),
+    (["--network", "a/b"], ["a/b"]),
+])
+def test_deploy_refuses_bad_options_before_building(recorded, monkeypatch, args, words):
+    """A typo in an option must not cost a build (hours with real Guix) before it is reported."""
+    monkeypatch.setenv("VMFLEET_GUIX", "/nonexistent/guix")  # any build would fail and be recorded
+    assert_error(recorded("deploy", "web@1", "--no-wait", *args), *words)
+    assert json.loads(recorded("builds", "--json")[1]) == []
+    assert json.loads(recorded("ps", "--json")[1]) == []
