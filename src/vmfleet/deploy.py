@@ -764,8 +764,10 @@ def rollback(reg: Registry, home: Home, name: str, *, timeout: float = DEFAULT_T
                 target = _boot(reg, home, host, conn, target, wait=True, timeout=timeout,
                                notify=notify)
             except BaseException as e:
+                # Apart: a failed power-off must not leave the row saying 'running'.
                 with contextlib.suppress(VmfleetError):
                     conn.destroy(target.name)
+                with contextlib.suppress(VmfleetError):
                     _update(reg, target.name, state=VmState.RETIRED, started=None)
                 kept = ", ".join(v.name for v in current) or "nothing"
                 _audit(reg, "rollback", target.name, None, target.generation_id,

@@ -377,3 +377,24 @@ def test_images_gc_keeps_images_that_vms_use_even_retired_ones(fleet, fake_ssh, 
     deploy.destroy(fleet.reg, fleet.home, "web")
     assert [i.sha256 for i in images.gc(fleet.reg, fleet.home)] == [fleet.image.sha256]
     assert not fleet.image.path.exists()
+
+
+def test_a_rollback_whose_power_off_fails_still_records_the_vm_as_retired(fleet, fake_ssh,
+                                                                          monkeypatch):
+    from vmfleet import virt
+    from vmfleet.errors import LibvirtError
+
+    ensure_image_stub(monkeypatch, fleet)
+    up(fleet)
+    deploy.redeploy(fleet.reg, fleet.home, "web@2")
+    fake_ssh.down.add("web")
+
+    def broken_destroy(self, name):
+        raise LibvirtError(f"cannot destroy {name}: host went away", "retry")
+
+    monkeypatch.setattr(virt.Conn, "destroy", broken_destroy)
+    with pytest.raises(DeployError, match="rollback to web failed"):
+        deploy.rollback(fleet.reg, fleet.home, "web-g2")
+    # The registry must not say 'running' for a VM whose rollback failed.
+    assert deploy.get_vm(fleet.reg, "web").state is VmState.RETIRED
+    assert deploy.get_vm(fleet.reg, "web-g2").state is VmState.RUNNING
