@@ -376,10 +376,11 @@ def connect_ssh(reg: Registry, home: Home, name: str, *, timeout: float = 15.0,
     host = hosts.get(reg, vm.host)
     via = _jump(home, host)
     try:
-        conn = ssh.connect(endpoint[0], endpoint[1], key=_key(home), pinned=vm.host_key,
-                           timeout=timeout, via=via)
-    except HostKeyMismatch as e:
-        raise _mismatch(vm, e) from None
+        try:
+            conn = ssh.connect(endpoint[0], endpoint[1], key=_key(home), pinned=vm.host_key,
+                               timeout=timeout, via=via)
+        except HostKeyMismatch as e:
+            raise _mismatch(vm, e) from None
     except BaseException:
         if via is not None:
             via.close()

@@ -449,6 +449,18 @@ def wait_until_ready(host: str, port: int, *, key: Path, user: str = "root",
     off") ends the wait at once with that reason. ``via``: as for ``connect``; it is closed
     when the wait fails.
     """
+    try:
+        return _wait_until_ready(host, port, key=key, user=user, pinned=pinned,
+                                 timeout=timeout, interval=interval, alive=alive, via=via)
+    except BaseException:
+        if via is not None:
+            via.close()
+        raise
+
+
+def _wait_until_ready(host: str, port: int, *, key: Path, user: str, pinned: str | None,
+                      timeout: float, interval: float, alive: Callable[[], str | None] | None,
+                      via: Connection | None) -> Connection:
     deadline = time.monotonic() + timeout
     last: SshError | None = None
     while True:
@@ -464,27 +476,22 @@ def wait_until_ready(host: str, port: int, *, key: Path, user: str = "root",
                             banner_timeout=min(BANNER_WAIT, max(0.5, remaining)))
         except _Retryable as e:
             last = e
-        except BaseException:
-            if via is not None:
-                via.close()
-            raise
         else:
             try:
                 if conn.run("true", timeout=max(1.0, remaining)).rc == 0:
                     return conn
             except SshError as e:
                 last = e
+            except BaseException:
+                conn.transport.close()
+                raise
             conn.transport.close()
         if alive is not None:
             reason = alive()
             if reason:
-                if via is not None:
-                    via.close()
                 raise SshError(f"gave up waiting for SSH on {host}:{port}: {reason}",
                                "look at the console log")
         time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
-    if via is not None:
-        via.close()
     raise SshError(
         f"SSH on {host}:{port} did not answer within {timeout:g} s"
         + (f" (last: {last.message})" if last else ""),

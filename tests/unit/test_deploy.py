@@ -398,3 +398,31 @@ def test_a_rollback_whose_power_off_fails_still_records_the_vm_as_retired(fleet,
     # The registry must not say 'running' for a VM whose rollback failed.
     assert deploy.get_vm(fleet.reg, "web").state is VmState.RETIRED
     assert deploy.get_vm(fleet.reg, "web-g2").state is VmState.RUNNING
+
+
+class _FakeJump:
+    """Stands in for the SSH session to a remote host; remembers being closed."""
+
+    def __init__(self):
+        self.closed = 0
+        self.host, self.port = "hv", 22
+
+    def close(self):
+        self.closed += 1
+
+
+def test_connect_ssh_closes_the_jump_session_on_a_host_key_mismatch(fleet, monkeypatch):
+    from vmfleet import ssh
+    from vmfleet.errors import HostKeyMismatch
+
+    up(fleet)
+    jump = _FakeJump()
+    monkeypatch.setattr(deploy, "_jump", lambda home, host: jump)
+
+    def mismatch(*a, **k):
+        raise HostKeyMismatch("host key of 127.0.0.1:22200 changed", "someone may be ...")
+
+    monkeypatch.setattr(ssh, "connect", mismatch)
+    with pytest.raises(HostKeyMismatch, match="VM web"):
+        deploy.connect_ssh(fleet.reg, fleet.home, "web")
+    assert jump.closed == 1

@@ -53,3 +53,26 @@ def test_known_hosts_pins_per_host_and_port(tmp_path):
 def test_remote_result_unpacks_like_testinfra():
     rc, out, err = ssh.RemoteResult(3, "o", "e")
     assert (rc, out, err) == (3, "o", "e")
+
+
+def test_wait_until_ready_closes_the_jump_session_when_alive_raises(tmp_path):
+    import paramiko
+
+    class Transport:
+        def open_channel(self, *a, **k):
+            raise paramiko.ChannelException(2, "Connect failed")
+
+    class Jump:
+        host, port, transport, closed = "hv", 22, Transport(), 0
+
+        def close(self):
+            self.closed += 1
+
+    def alive():
+        raise SshError("lost the libvirt connection", "retry")
+
+    jump = Jump()
+    with pytest.raises(SshError, match="lost the libvirt connection"):
+        ssh.wait_until_ready("127.0.0.1", 22, key=ssh.ensure_keypair(tmp_path), timeout=5,
+                             alive=alive, via=jump)
+    assert jump.closed == 1
