@@ -46,6 +46,7 @@ logging.getLogger("paramiko").propagate = False
 KEY_FILE = "id_ed25519"
 BANNER_WAIT = 2.0  # seconds one attempt of wait_until_ready waits for the server's banner
 STATUS_WAIT = 30.0  # seconds to wait for a command's exit status after its output ended
+INTERACTIVE_STATUS_WAIT = 5.0  # the same for a login shell (a user waits on it)
 KNOWN_HOSTS_FILE = "known_hosts"
 
 
@@ -318,11 +319,12 @@ class Connection:
         chan.invoke_shell()
         fd = sys.stdin.fileno()
         saved = termios.tcgetattr(fd) if sys.stdin.isatty() else None
+        inputs = [chan, fd]
         try:
             if saved is not None:
                 tty.setraw(fd)
             while True:
-                ready, _, _ = select.select([chan, fd], [], [])
+                ready, _, _ = select.select(inputs, [], [])
                 if chan in ready:
                     data = chan.recv(65536)
                     if not data:
@@ -332,12 +334,16 @@ class Connection:
                     data = os.read(fd, 4096)
                     if not data:
                         chan.shutdown_write()
+                        inputs = [chan]  # an fd at EOF stays readable: select would spin
                     else:
                         chan.sendall(data)
         finally:
             if saved is not None:
                 termios.tcsetattr(fd, termios.TCSADRAIN, saved)
-        status = chan.recv_exit_status() if chan.exit_status_ready() else 0
+        # sshd often sends its EOF before the exit status: wait for that (bounded), and never
+        # report success without it.
+        got = chan.status_event.wait(INTERACTIVE_STATUS_WAIT)
+        status = chan.recv_exit_status() if got else -1
         chan.close()
         return status
 

@@ -76,3 +76,111 @@ def test_wait_until_ready_closes_the_jump_session_when_alive_raises(tmp_path):
         ssh.wait_until_ready("127.0.0.1", 22, key=ssh.ensure_keypair(tmp_path), timeout=5,
                              alive=alive, via=jump)
     assert jump.closed == 1
+
+
+class _ShellChannel:
+    """A paramiko Channel's interactive side over a socketpair: the test plays the server."""
+
+    def __init__(self):
+        import socket
+        import threading
+
+        self.ours, self.server = socket.socketpair()
+        self.status_event = threading.Event()
+        self.exit_status = -1
+        self.shutdowns = 0
+        self.sent = b""
+
+    def fileno(self):
+        return self.ours.fileno()
+
+    def get_pty(self, **kw):
+        pass
+
+    def invoke_shell(self):
+        pass
+
+    def recv(self, n):
+        return self.ours.recv(n)
+
+    def sendall(self, data):
+        self.sent += data
+
+    def shutdown_write(self):
+        self.shutdowns += 1
+
+    def exit_status_ready(self):
+        return self.status_event.is_set()
+
+    def recv_exit_status(self):
+        self.status_event.wait()
+        return self.exit_status
+
+    def close(self):
+        self.ours.close()
+
+
+def _interactive(monkeypatch, tmp_path, chan, stdin: bytes) -> int:
+    import os
+    import sys
+
+    r, w = os.pipe()
+    os.write(w, stdin)
+    os.close(w)  # stdin ends at once (e.g. `vmfleet ssh web < /dev/null`)
+    monkeypatch.setattr(sys, "stdin", open(r, "rb", buffering=0))
+    monkeypatch.setattr(sys, "stdout", open(tmp_path / "out", "wb"))
+    conn = ssh.Connection(None, "127.0.0.1", 22, "root", "ssh-ed25519 AAAA")
+    monkeypatch.setattr(conn, "_session", lambda: chan)
+    try:
+        return conn.interactive()
+    finally:
+        sys.stdin.close()
+        sys.stdout.close()
+
+
+def test_interactive_waits_for_the_exit_status_that_comes_after_eof(monkeypatch, tmp_path):
+    import threading
+
+    chan = _ShellChannel()
+    chan.server.sendall(b"bye\r\n")
+    chan.server.close()  # OpenSSH often sends EOF before the exit-status message
+
+    def late_status():
+        chan.exit_status = 3
+        chan.status_event.set()
+
+    threading.Timer(0.3, late_status).start()
+    assert _interactive(monkeypatch, tmp_path, chan, b"exit 3\n") == 3
+    assert (tmp_path / "out").read_bytes() == b"bye\r\n"
+
+
+def test_interactive_without_an_exit_status_is_not_success(monkeypatch, tmp_path):
+    chan = _ShellChannel()
+    chan.server.close()
+    monkeypatch.setattr(ssh, "INTERACTIVE_STATUS_WAIT", 0.2, raising=False)
+    assert _interactive(monkeypatch, tmp_path, chan, b"") == -1
+
+
+def test_interactive_stops_reading_stdin_after_its_eof(monkeypatch, tmp_path):
+    import os
+    import threading
+
+    reads = []
+    real_read = os.read
+
+    def counting_read(fd, n):
+        data = real_read(fd, n)
+        reads.append(data)
+        return data
+
+    monkeypatch.setattr(ssh.os, "read", counting_read)
+    chan = _ShellChannel()
+
+    def server_ends():
+        chan.exit_status = 0
+        chan.status_event.set()
+        chan.server.close()
+
+    threading.Timer(0.3, server_ends).start()
+    assert _interactive(monkeypatch, tmp_path, chan, b"") == 0
+    assert reads == [b""] and chan.shutdowns == 1  # no spinning on os.read -> b""
