@@ -142,7 +142,7 @@ class RedeployResult:
     new: str | None
     from_generation: str
     to_generation: str
-    outcome: str  # 'replaced' or 'unchanged'
+    outcome: str  # 'replaced', 'unchanged', or 'skipped' (another command changed it)
 
 
 # --- registry ----------------------------------------------------------------------------------
@@ -689,18 +689,28 @@ def redeploy(reg: Registry, home: Home, spec_text: str, *, allow_downgrade: bool
 
 def _replace(reg: Registry, home: Home, old: Vm, gen: Generation, image: Image, timeout: float,
              accel: str | None, notify: Notify) -> RedeployResult:
-    new_name = _next_name(reg, old.name, gen.number)
-    options = Options(memory_mib=old.memory_mib, vcpus=old.vcpus, network=old.network,
-                      accel=accel, wait=True, timeout=timeout)
-    notify(f"redeploying {old.name} ({old.label}) as {new_name} ({gen.label})")
     with _vm_lock(home, old.name):
+        # ``old`` was read before the build, without a lock: another redeploy or rollback may
+        # have retired or removed it since.
+        now = find_vm(reg, old.name)
+        if now is None or now.state not in ACTIVE:
+            notify(f"{old.name} is {now.state if now else 'gone'} now (another vmfleet command "
+                   "changed it): skipped")
+            return RedeployResult(old.name, None, old.label, gen.label, "skipped")
+        old = now
+        # Chosen under the old VM's lock, so no other redeploy of it picks the same name.
+        new_name = _next_name(reg, old.name, gen.number)
+        options = Options(memory_mib=old.memory_mib, vcpus=old.vcpus, network=old.network,
+                          accel=accel, wait=True, timeout=timeout)
+        notify(f"redeploying {old.name} ({old.label}) as {new_name} ({gen.label})")
         try:
             deploy_image(reg, home, gen, image, name=new_name, host=old.host, options=options,
                          notify=notify, replaces=old.name, audit=None)
         except BaseException as e:
-            notify(f"{new_name} failed; removing it, {old.name} stays")
-            with contextlib.suppress(VmfleetError):
-                _remove(reg, home, new_name, keep_console=True)
+            if _made_by_this_redeploy(reg, new_name, old):
+                notify(f"{new_name} failed; removing it, {old.name} stays")
+                with contextlib.suppress(VmfleetError):
+                    _remove(reg, home, new_name, keep_console=True)
             _audit(reg, "redeploy", old.name, old.generation_id, gen.id,
                    f"failed: {_reason(e)}; {old.name} kept")
             if isinstance(e, VmfleetError):
@@ -712,6 +722,18 @@ def _replace(reg: Registry, home: Home, old: Vm, gen: Generation, image: Image, 
             _retire(reg, conn, get_vm(reg, old.name), notify)
     _audit(reg, "redeploy", new_name, old.generation_id, gen.id, f"replaces {old.name}")
     return RedeployResult(old.name, new_name, old.label, gen.label, "replaced")
+
+
+def _made_by_this_redeploy(reg: Registry, name: str, old: Vm) -> bool:
+    """Whether the VM ``name`` is the failed replacement this redeploy of ``old`` made.
+
+    Not when deploy_image failed before reserving the name (its lock was busy, or another
+    command took the name): then the row, if any, is someone else's. The name was free when
+    chosen under ``old``'s lock, which no other redeploy of ``old`` can hold meanwhile.
+    """
+    vm = find_vm(reg, name)
+    return (vm is not None and vm.replaces == old.name
+            and vm.state in (VmState.FAILED, VmState.DEPLOYING))
 
 
 def _lineage(reg: Registry, vm: Vm) -> list[Vm]:

@@ -7,6 +7,7 @@ milliseconds; tests/integration/test_deploy_boot.py boots real guests.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import types
 
@@ -426,3 +427,69 @@ def test_connect_ssh_closes_the_jump_session_on_a_host_key_mismatch(fleet, monke
     with pytest.raises(HostKeyMismatch, match="VM web"):
         deploy.connect_ssh(fleet.reg, fleet.home, "web")
     assert jump.closed == 1
+
+
+def test_failed_redeploy_leaves_alone_a_vm_another_command_took_the_new_name_for(
+        fleet, fake_ssh, monkeypatch):
+    ensure_image_stub(monkeypatch, fleet)
+    up(fleet)
+    # Between choosing 'web-g2' and reserving it, another vmfleet deploys a VM of that name.
+    real_next = deploy._next_name
+
+    def racing_next_name(reg, old, number):
+        name = real_next(reg, old, number)
+        up(fleet, fleet.new, name=name)
+        return name
+
+    monkeypatch.setattr(deploy, "_next_name", racing_next_name)
+    with pytest.raises(DeployError, match="web keeps running"):
+        deploy.redeploy(fleet.reg, fleet.home, "web@2")
+    theirs = deploy.get_vm(fleet.reg, "web-g2")
+    assert theirs.state is VmState.RUNNING and theirs.replaces is None
+    assert fleet.conn.lookupByName("web-g2").isActive()
+    assert (fleet.home.overlays / "web-g2.qcow2").exists()
+    assert deploy.get_vm(fleet.reg, "web").state is VmState.RUNNING
+
+
+def test_failed_redeploy_leaves_alone_a_deploy_in_progress_under_the_new_name(
+        fleet, fake_ssh, monkeypatch):
+    ensure_image_stub(monkeypatch, fleet)
+    up(fleet)
+    real_next = deploy._next_name
+    held = contextlib.ExitStack()
+
+    def racing_next_name(reg, old, number):
+        name = real_next(reg, old, number)
+        # Another vmfleet has just reserved the name and holds its lock.
+        deploy._reserve(reg, name, fleet.new, hosts.local_host(), fleet.image, NO_WAIT, None)
+        held.enter_context(deploy._vm_lock(fleet.home, name))
+        return name
+
+    monkeypatch.setattr(deploy, "_next_name", racing_next_name)
+    with held, pytest.raises(DeployError, match="another vmfleet command is working on VM web-g2"):
+        deploy.redeploy(fleet.reg, fleet.home, "web@2")
+    assert deploy.get_vm(fleet.reg, "web-g2").state is VmState.DEPLOYING
+    assert deploy.get_vm(fleet.reg, "web").state is VmState.RUNNING
+
+
+def test_redeploy_skips_a_vm_another_redeploy_retired_while_it_built(fleet, fake_ssh,
+                                                                     monkeypatch):
+    import vmfleet.build
+
+    up(fleet)
+    built = types.SimpleNamespace(image_sha256=fleet.image.sha256,
+                                  image_path=str(fleet.image.path))
+    calls = []
+
+    def slow_build(*a, **k):
+        calls.append(1)
+        if len(calls) == 1:  # while this redeploy builds, another one finishes first
+            deploy.redeploy(fleet.reg, fleet.home, "web@2")
+        return built
+
+    monkeypatch.setattr(vmfleet.build, "ensure_image", slow_build)
+    results = deploy.redeploy(fleet.reg, fleet.home, "web@2")
+    assert [(r.old, r.new, r.outcome) for r in results] == [("web", None, "skipped")]
+    assert sorted(v.name for v in deploy.list_vms(fleet.reg)) == ["web", "web-g2"]
+    assert deploy.get_vm(fleet.reg, "web").state is VmState.RETIRED
+    assert deploy.get_vm(fleet.reg, "web-g2").state is VmState.RUNNING
