@@ -9,17 +9,16 @@ recorded (status, command, duration, log), failures included.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from . import generations, guix, images, timeutil
+from . import generations, guix, images, locks, timeutil
 from .builders import parse_builder
 from .errors import BuildError, NotFound, VmfleetError
 from .generations import Generation
@@ -58,7 +57,10 @@ class Build:
     cached: bool = False            # True when ensure_image reused it
 
 
-_SELECT = ("SELECT b.*, g.system || '@' || g.number AS label, i.path AS stored_path FROM builds b "
+_COLUMNS = ("b.id, b.generation_id, b.inputs_key, b.options, b.builder, b.command, b.status, "
+            "b.store_path, b.image_sha256, b.image_size, b.started, b.finished, b.duration, "
+            "b.exit_status, b.error")  # not the log: it can be megabytes; log_of() reads it
+_SELECT = (f"SELECT {_COLUMNS}, g.system || '@' || g.number AS label, i.path AS stored_path FROM builds b "
            "JOIN generations g ON g.id = b.generation_id LEFT JOIN images i ON i.sha256 = b.image_sha256 ")
 
 
@@ -79,17 +81,6 @@ def options_of(image_size: str | None) -> dict:
 
 def inputs_key(gen: Generation, options: dict) -> str:
     return hashlib.sha256(dumps({"inputs": gen.inputs_sha256, "options": options}).encode()).hexdigest()
-
-
-@contextlib.contextmanager
-def key_lock(home: Home, key: str) -> Iterator[None]:
-    home.locks.mkdir(parents=True, exist_ok=True)
-    with open(home.locks / f"build-{key[:32]}.lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def cached_build(reg: Registry, key: str) -> Build | None:
@@ -114,7 +105,7 @@ def ensure_image(reg: Registry, home: Home, gen: Generation, *, builder: str | N
     options = options_of(guix.check_image_size(image_size))
     key = inputs_key(gen, options)
     runner = parse_builder(builder, home, trust_new_host=trust_new_host)  # a typo fails, cached or not
-    with key_lock(home, key):
+    with locks.lock(home, f"build-{key[:32]}"):
         if not (rebuild or check) and (hit := cached_build(reg, key)):
             return hit
         with reg.write():  # builds left 'running' by a process that died hold no lock: mark them
@@ -171,8 +162,7 @@ def run_build(reg, home: Home, gen: Generation, key: str, options: dict, builder
                 error = BuildError(f"guix printed no image file name (stdout: {outcome.stdout.strip()[:200]!r})",
                                    f"is that really guix? see {log_path}")
             else:
-                stored = images.add_file(home, builder.fetch(store_path, workdir))
-                images.register(reg, stored)
+                stored = images.store(reg, home, builder.fetch(store_path, workdir))
                 status = Status.SUCCEEDED
                 fields |= {"store_path": store_path, "image_sha256": stored.sha256,
                            "image_size": stored.size}
@@ -184,13 +174,14 @@ def run_build(reg, home: Home, gen: Generation, key: str, options: dict, builder
         error = e
     finally:
         log_file.close()
-        builder.cleanup()
-        shutil.rmtree(workdir, ignore_errors=True)
         fields |= {"status": status, "finished": timeutil.now(), "duration": round(time.monotonic() - t0, 3),
                    "error": error.message if error else None, "log": log_path.read_text(errors="replace")}
-        with reg.write():
+        with reg.write():  # recorded first: cleaning up may fail too (a lost build host)
             reg.execute(f"UPDATE builds SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?",
                         (*fields.values(), build_id))
+        with contextlib.suppress(VmfleetError):
+            builder.cleanup()
+        shutil.rmtree(workdir, ignore_errors=True)
     if error:
         raise error
     return get(reg, build_id)

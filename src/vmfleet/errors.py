@@ -57,6 +57,10 @@ class CommandTimeout(CommandFailed):
     """An external program ran longer than allowed and was ended."""
 
 
+class Busy(VmfleetError):
+    """Another vmfleet holds a lock this command needs (and the command would not wait)."""
+
+
 class BuildError(VmfleetError):
     """A build failed, timed out or was interrupted (the build record says which).
 

@@ -8,6 +8,7 @@ so a 10,000-commit history imports in seconds.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import posixpath
 import subprocess
@@ -20,7 +21,7 @@ from .errors import CommandFailed, SchemeError, UsageError, VmfleetError
 from .generations import Inputs
 from .names import check_name
 from .registry import Registry
-from .run import run, which
+from .run import kill_group, run, which
 
 log = logging.getLogger("vmfleet.history")
 
@@ -46,7 +47,8 @@ class Blobs:
 
     def __init__(self, repo: Path):
         self.proc = subprocess.Popen(["git", "-C", str(repo), "cat-file", "--batch"],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     start_new_session=True)
         self.cache: dict[str, bytes] = {}
         self.parsed: dict[tuple[str, str], object] = {}
 
@@ -85,8 +87,12 @@ class Blobs:
         return data
 
     def close(self) -> None:
-        self.proc.stdin.close()
-        self.proc.wait()
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            kill_group(self.proc)
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -248,9 +254,11 @@ def _local_paths(blobs: Blobs, config_sha: str, config_rel: str) -> set[str]:
         return set()
     out = set()
     for rel in rels:
-        norm = posixpath.normpath(posixpath.join(base, rel))
-        if not norm.startswith("../") and not posixpath.isabs(norm):
-            out.add(norm)
+        try:
+            norm = generations.safe_relpath(rel, config_rel)
+        except UsageError:
+            continue  # _inputs_at reports it for the commits that use it
+        out.add(posixpath.join(base, norm) if base else norm)
     return out
 
 

@@ -13,10 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import timeutil
+from . import locks, timeutil
 from .errors import BuildError, NotFound, VmfleetError
 from .home import Home
 from .registry import Registry
+from .run import pid_alive
 
 CHUNK = 4 * 1024 * 1024
 
@@ -99,6 +100,15 @@ def _copy_hashing(src, dst, digest) -> int:
     return done
 
 
+def store(reg: Registry, home: Home, source: str | os.PathLike) -> StoredImage:
+    """Add an image to the store and the registry, under the store lock that ``gc`` takes, so a
+    gc never sees the new file before its row."""
+    with locks.lock(home, "images"):
+        image = add_file(home, source)
+        register(reg, image)
+    return image
+
+
 def register(reg: Registry, image: StoredImage) -> None:
     reg.execute("INSERT OR IGNORE INTO images (sha256, size, path, created) VALUES (?,?,?,?)",
                 (image.sha256, image.size, str(image.path), timeutil.now()))
@@ -145,28 +155,27 @@ def gc(reg: Registry, home: Home, *, dry_run: bool = False) -> list[ImageUse]:
     when it is needed again. Files in images/ the registry does not know go too, and so do
     half-copied images of processes that died.
     """
-    images = list_images(reg)
-    doomed = [i for i in images if i.present and not i.vms]
-    known = {Path(i.path).name for i in images}
-    stray = []
-    if home.images.exists():
-        stray = [p for p in home.images.glob("*.qcow2") if p.name not in known]
-        stray += [p for p in home.images.glob(".incoming-*") if not _pid_alive(p.name.split("-")[1])]
-    if not dry_run:
-        for path in [Path(i.path) for i in doomed] + stray:
-            path.unlink(missing_ok=True)
-    return doomed + [ImageUse(p.stem, p.stat().st_size if p.exists() else 0, str(p), not dry_run, (), ())
-                     for p in stray]
+    with locks.lock(home, "images"):
+        images = list_images(reg)
+        doomed = [i for i in images if i.present and not i.vms]
+        known = {Path(i.path).name for i in images}
+        stray = []
+        if home.images.exists():
+            stray = [p for p in home.images.glob("*.qcow2") if p.name not in known]
+            stray += [p for p in home.images.glob(".incoming-*") if not _writer_alive(p.name)]
+        stray_uses = [ImageUse(p.stem, p.stat().st_size, str(p), True, (), ()) for p in stray]
+        if not dry_run:
+            for path in [Path(i.path) for i in doomed] + stray:
+                path.unlink(missing_ok=True)
+    return doomed + stray_uses
 
 
-def _pid_alive(text: str) -> bool:
+def _writer_alive(incoming_name: str) -> bool:
+    """Whether the process that writes '.incoming-PID-RANDOM' still runs."""
     try:
-        os.kill(int(text), 0)
-    except (ValueError, ProcessLookupError):
+        return pid_alive(int(incoming_name.split("-")[1]))
+    except (IndexError, ValueError):
         return False
-    except PermissionError:
-        return True
-    return True
 
 
 def get(reg: Registry, sha256_prefix: str) -> dict:

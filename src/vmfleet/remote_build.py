@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import io
-import re
 import shlex
 import threading
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from . import ssh
-from .builders import LineSink, Outcome
-from .errors import BuildError, UnknownHostKey, UsageError
+from .builders import LineSink, LineSplitter, Outcome
+from .errors import BuildError, SshError, UnknownHostKey, UsageError
 from .home import Home
 
 
@@ -36,29 +35,6 @@ def parse_ssh_url(text: str) -> dict:
     guix = parse_qs(parts.query).get("guix", [None])[0]
     return {"user": parts.username or "root", "host": parts.hostname, "port": port,
             "guix": shlex.split(guix) if guix else None}
-
-
-class _Lines(io.RawIOBase):
-    """A binary sink that hands complete lines (``\\n`` or ``\\r``) to a callback."""
-
-    def __init__(self, on_line: LineSink, keep: list[str]):
-        self.on_line, self.keep, self.pending = on_line, keep, b""
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: bytes) -> int:
-        self.pending += data
-        *lines, self.pending = re.split(rb"\r\n|\r|\n", self.pending)
-        for raw in lines:
-            line = raw.decode(errors="replace")
-            self.keep.append(line)
-            self.on_line(line)
-        return len(data)
-
-    def finish(self) -> None:
-        if self.pending:
-            self.write(b"\n")
 
 
 class RemoteBuilder:
@@ -97,8 +73,7 @@ class RemoteBuilder:
         pid_file = f"{cwd}/.vmfleet-build.pid"
         inner = f"echo $$ > {shlex.quote(pid_file)}; cd {shlex.quote(cwd)} && exec {shlex.join(argv)}"
         command = f"exec setsid --wait sh -c {shlex.quote(inner)}"
-        stdout, err_lines = io.BytesIO(), []
-        sink = _Lines(on_line, err_lines)
+        stdout, sink = io.BytesIO(), LineSplitter(on_line)
         timed_out = threading.Event()
         timer = None
         if timeout:
@@ -115,8 +90,7 @@ class RemoteBuilder:
         finally:
             if timer:
                 timer.cancel()
-            sink.finish()
-        return Outcome(rc, stdout.getvalue().decode(errors="replace"), "\n".join(err_lines),
+        return Outcome(rc, stdout.getvalue().decode(errors="replace"), sink.finish(),
                        timed_out.is_set())
 
     def _kill(self, pid_file: str) -> None:
@@ -147,6 +121,8 @@ class RemoteBuilder:
         try:
             if self.remote_dir:
                 self.conn.run(["rm", "-rf", self.remote_dir], timeout=60)
+        except SshError:
+            pass  # the host is gone; its /tmp is its own business now
         finally:
             self.conn.close()
             self.conn = None

@@ -140,6 +140,15 @@ def kill_group(proc: subprocess.Popen) -> None:
         pass
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def last_line(text: str | bytes | None) -> str:
     if not text:
         return "(no output)"
