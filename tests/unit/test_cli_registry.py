@@ -116,3 +116,19 @@ def test_read_only_registry(fleet):  # noqa: F811
         assert main(["--home", str(home), "systems", "--json"]) == 0
     finally:
         shutil.rmtree(home)
+
+
+def test_add_names_the_channels_file_it_could_not_read(vm, tmp_path):
+    (tmp_path / "web.scm").write_text(os_config("web", key_file=None))
+    (tmp_path / "pins.scm").write_text("(list (channel (name 'guix)\n")
+    code, _, err = vm("add", "web", str(tmp_path / "web.scm"), "--channels", str(tmp_path / "pins.scm"))
+    assert code == 2 and f"{tmp_path / 'pins.scm'}:1:" in err
+
+
+def test_add_refuses_a_date_in_the_future(vm, tmp_path):
+    (tmp_path / "web.scm").write_text(os_config("web", key_file=None))
+    (tmp_path / "channels.scm").write_text(channels_scm("a" * 40))
+    code, _, err = vm("add", "web", str(tmp_path / "web.scm"), "--channels",
+                      str(tmp_path / "channels.scm"), "--at", "2099-01-01")
+    assert code == 2 and "in the future" in err
+    assert vm("systems", "--json")[1].strip() == "[]"

@@ -69,10 +69,15 @@ def add(
     """Record a config and its channels as a new generation (no-op when nothing changed)."""
     check_name(system)
     when = timeutil.to_stamp(_check_date(at)) if at else timeutil.now()
+    if when > timeutil.now():
+        raise UsageError(f"--at {at} is in the future",
+                         "a generation is current from when it was recorded or earlier")
     inputs = generations.read_inputs(config, channels)
+    analysis = generations.analyse(inputs, config_label=str(config), channels_label=str(channels))
     reg = open_registry()
     gen, created = generations.record(reg, system, inputs, current_from=when, source="manual",
-                                      message=message, allow_unpinned=allow_unpinned)
+                                      message=message, allow_unpinned=allow_unpinned,
+                                      analysis=analysis)
     say(f"recorded {gen.label}" if created else f"unchanged: {gen.label} has the same inputs")
     emit(_gen_json(gen) | {"created": created}, as_json, lambda v: None)
 
