@@ -191,15 +191,23 @@ class _FuseExport:
             "--export", f"type=fuse,id=e,node-name=q,mountpoint={self.mountpoint},"
                         "writable=off",
         ]
-        res = run(argv, check=False, timeout=60)
-        if self.pidfile.exists():
+        try:
+            res = run(argv, check=False, timeout=60)
+            self._read_pid()
+            if res.returncode != 0:
+                raise CommandFailed(f"qemu-storage-daemon could not export {self.info.path}: "
+                                    f"{_qemu_message(res.stderr)}", returncode=res.returncode,
+                                    stderr=res.stderr)
+        except BaseException:
+            # Also on a timeout or ^C: the daemon may be up (and mounted) all the same.
+            self._read_pid()
+            self.stop()
+            raise
+
+    def _read_pid(self) -> None:
+        if self.pid is None and self.pidfile.exists():
             with contextlib.suppress(ValueError, OSError):
                 self.pid = int(self.pidfile.read_text().strip())
-        if res.returncode != 0:
-            self.stop()
-            raise CommandFailed(f"qemu-storage-daemon could not export {self.info.path}: "
-                                f"{_qemu_message(res.stderr)}", returncode=res.returncode,
-                                stderr=res.stderr)
 
     def stop(self) -> None:
         pid, self.pid = self.pid, None
@@ -359,6 +367,7 @@ def open_disk(path: str | os.PathLike, *, method: str = "auto") -> Iterator[Disk
                 except (CommandFailed, ToolMissing):
                     if method == "fuse":
                         raise
+                    export.stop()  # (start() did already; stop() is idempotent)
                     export = None
                     with contextlib.suppress(OSError):
                         raw.unlink()

@@ -221,3 +221,32 @@ def test_batched_reads_are_not_fooled_by_file_contents(tmp_path):
         links = fs.readlinks([e for e in entries.values() if e.is_symlink])
         assert sorted(links.values()) == sorted(
             ("/gnu/store/" + "x" * 40 + f"/{i}") if i % 2 else f"t{i}" for i in range(30))
+
+
+@pytest.mark.skipif(not fuse_available(), reason="needs /dev/fuse and qemu-storage-daemon")
+def test_a_fuse_export_that_times_out_leaves_no_daemon_and_no_mount(monkeypatch):
+    from vmfleet.errors import CommandTimeout
+
+    real_run = disk.run
+    seen = {}
+
+    def slow_daemon(argv, **kw):
+        res = real_run(argv, **kw)
+        if "qemu-storage-daemon" in argv[0]:
+            # The daemon came up and mounted, but too late: run() gave up waiting on it.
+            pidfile = argv[argv.index("--pidfile") + 1]
+            seen["pid"] = int(open(pidfile).read())
+            seen["mount"] = argv[-1].split("mountpoint=")[1].split(",")[0]
+            assert seen["mount"] in _mounts()
+            raise CommandTimeout("qemu-storage-daemon took longer than 60 s")
+        return res
+
+    monkeypatch.setattr(disk, "run", slow_daemon)
+    try:
+        with open_disk(image("web-a").path) as d:
+            assert d.method == "convert"
+        assert seen["mount"] not in _mounts()
+        assert not disk._pid_alive(seen["pid"])
+    finally:  # a regression must not leave the daemon behind
+        if "pid" in seen and disk._pid_alive(seen["pid"]):
+            os.kill(seen["pid"], 15)
