@@ -16,7 +16,7 @@ from ..errors import VmfleetError
 # isort: off
 from . import registry_cmds, build_cmds, deploy_cmds, diff_cmds  # noqa: F401
 # isort: on
-from .app import app, report_error, state
+from .app import app, report_error, say, state
 
 
 def _sigterm(signum, frame):
@@ -28,7 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app(args=argv, prog_name="vmfleet")  # standalone: usage errors exit through SystemExit
     except SystemExit as e:
-        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        if code == 130:  # typer's exit for Ctrl-C (and SIGTERM, see _sigterm)
+            say("error: interrupted")
+            say("hint: a build under way is recorded as 'interrupted'; 'vmfleet ps' explains a deploy cut short")
+        return code
     except VmfleetError as e:
         if state.debug:
             import traceback
