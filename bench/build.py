@@ -26,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import drop_caches  # noqa: E402
 from vmfleet import images  # noqa: E402
 from vmfleet.home import Home  # noqa: E402
 
@@ -34,15 +35,6 @@ def timed(argv, env=None) -> float:
     t = time.perf_counter()
     subprocess.run(argv, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - t
-
-
-def drop_caches() -> None:
-    """Make both sides read from disk alike (best effort; needs root)."""
-    subprocess.run(["sync"], check=False)
-    try:
-        Path("/proc/sys/vm/drop_caches").write_text("3\n")
-    except OSError:
-        pass
 
 
 def bench_cached_build(tmp: Path, runs: int) -> dict:

@@ -34,18 +34,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import drop_caches  # noqa: E402
+
 OLD_GUIX = "aa45ee8d9978e53520fa6d2604572f634a292507"   # stand-in revision of 2023-03
 NEW_GUIX = "b4d6ce5a8f0e2d17c0a3e7b8c1f94a2d6e5b3c70"   # stand-in revision of 2024-05
 VMFLEET = str(ROOT / ".venv/bin/vmfleet")
-
-
-def drop_caches() -> None:
-    """Cold page cache for every measured run (best effort; needs root)."""
-    subprocess.run(["sync"], check=False)
-    try:
-        Path("/proc/sys/vm/drop_caches").write_text("3\n")
-    except OSError:
-        pass
 
 
 def timed(argv, env=None, ok=(0,), timeout=None, stdout=subprocess.DEVNULL,
