@@ -99,17 +99,31 @@ def test_a_key_the_server_does_not_know_is_refused(server, tmp_path):
 
 def test_wait_until_ready_waits_for_a_late_server(tmp_path, keys):
     late = Sshd(tmp_path / "late", [ssh.public_key(keys.parent)])
-    timer = threading.Timer(1.5, late.start)
+    failed: list[BaseException] = []  # an exception in the timer thread is otherwise lost
+
+    def start_late():
+        try:
+            late.start()
+        except BaseException as e:
+            failed.append(e)
+
+    timer = threading.Timer(1.5, start_late)
     timer.start()
     try:
         t0 = time.monotonic()
-        with ssh.wait_until_ready("127.0.0.1", late.port, key=keys, timeout=30,
-                                  interval=0.2) as conn:
-            assert conn.run("echo up").stdout == "up\n"
+        try:
+            with ssh.wait_until_ready("127.0.0.1", late.port, key=keys, timeout=30,
+                                      interval=0.2) as conn:
+                assert conn.run("echo up").stdout == "up\n"
+        except SshError:
+            timer.join()
+            assert not failed, f"the late sshd did not start: {failed[0]!r}"
+            raise
         assert 1.0 < time.monotonic() - t0 < 15
     finally:
         timer.join()
         late.stop()
+    assert not failed, f"the late sshd failed: {failed[0]!r}"
 
 
 def test_wait_until_ready_gives_up_with_the_reason(keys):
