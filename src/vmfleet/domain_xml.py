@@ -113,7 +113,8 @@ def to_xml(spec: DomainSpec) -> str:
         ET.SubElement(iface, "source", network=spec.network.network)
         ET.SubElement(iface, "model", type="virtio")
     serial = ET.SubElement(devices, "serial", type="pty")
-    ET.SubElement(serial, "log", file=spec.console_log, append="off")
+    # append: a restart after a failed boot must not wipe what that boot printed.
+    ET.SubElement(serial, "log", file=spec.console_log, append="on")
     ET.SubElement(serial, "target", port="0")
     console = ET.SubElement(devices, "console", type="pty")
     ET.SubElement(console, "target", type="serial", port="0")

@@ -60,6 +60,16 @@ def test_user_networking_forwards_ssh_on_loopback_only():
     assert dx.ssh_endpoint(xml) == ("127.0.0.1", 22201)
 
 
+def test_a_restart_keeps_the_console_log_of_the_boot_that_failed():
+    # virtlogd truncates the log at each start unless append is on: 'vmfleet start' or
+    # 'rollback' after a failed boot would wipe what that boot printed.
+    import xml.etree.ElementTree as ET
+
+    log = ET.fromstring(dx.to_xml(spec())).find("devices/serial/log")
+    assert log.get("file") == "/srv/vmfleet/logs/web-old.console"
+    assert log.get("append") == "on"
+
+
 def test_libvirt_network_has_no_qemu_commandline():
     xml = dx.to_xml(spec(network=dx.LibvirtNet("lab")))
     assert "qemu:commandline" not in xml
