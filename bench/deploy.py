@@ -146,7 +146,7 @@ def remote_linked_vs_full(reg, home, gen, image: placement.Image, runs: int) -> 
     times: dict[str, list[float]] = {"linked": [], "full": []}
     try:
         hosts.add(reg, "bench-hv", server.libvirt_uri(home.keys / "id_ed25519"), pool=pool,
-                  pool_dir=f"/tmp/{pool}")
+                  pool_dir=f"/tmp/{pool}", home=home, trust_new_host=True)
         t = time.perf_counter()
         deploy.deploy_image(reg, home, gen, image, name="vmfleet-bench-first", host="bench-hv",
                             options=opts)

@@ -339,11 +339,8 @@ def _jump(home: Home, host: hosts.Host) -> ssh.Connection | None:
     """For a remote host: an SSH session to it, through which its VMs are reached."""
     if not host.remote:
         return None
-    address, port = host.ssh_address
-    key = host.ssh_keyfile or _key(home)
-    return ssh.connect(address, port, key=key, user=host.ssh_user,
-                       known_hosts=ssh.KnownHosts(home.keys / ssh.KNOWN_HOSTS_FILE),
-                       trust_new=True)
+    # Never trust a new key here: 'vmfleet host add' pinned it, with the user's consent.
+    return hosts.pin_ssh_key(home, host, trust_new=False)
 
 
 def _endpoint(vm: Vm) -> tuple[str, int] | None:

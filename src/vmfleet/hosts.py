@@ -16,6 +16,7 @@ from pathlib import Path
 
 from . import timeutil, virt
 from .errors import NotFound, UsageError
+from .home import Home
 from .names import check_name
 from .registry import Registry
 
@@ -90,8 +91,14 @@ def check_uri(uri: str) -> str:
 
 
 def add(reg: Registry, name: str, uri: str, *, pool: str | None = None,
-        pool_dir: str | None = None, verify: bool = True) -> Host:
-    """Record a host; with ``verify``, first check that libvirt answers at ``uri``."""
+        pool_dir: str | None = None, verify: bool = True, home: Home | None = None,
+        trust_new_host: bool = False) -> Host:
+    """Record a host; with ``verify``, first check that libvirt answers at ``uri``.
+
+    With ``verify`` and ``home``, a remote host's SSH host key is pinned too (in the home's
+    known_hosts; SSH to its VMs goes through that sshd): an unknown key is refused unless
+    ``trust_new_host``, since nothing later asks again.
+    """
     check_name(name, "host")
     check_uri(uri)
     if name == LOCAL:
@@ -107,10 +114,45 @@ def add(reg: Registry, name: str, uri: str, *, pool: str | None = None,
                          f"'vmfleet host remove {name}' first")
     if verify:
         virt.connect(uri).close()
+        host = _from_row({"name": name, "uri": uri, "pool": pool, "pool_dir": pool_dir,
+                          "created": None})
+        if host.remote and home is not None:
+            pin_ssh_key(home, host, trust_new=trust_new_host).close()
     with reg.write():
         reg.execute("INSERT INTO hosts (name, uri, created, pool, pool_dir) VALUES (?,?,?,?,?)",
                     (name, uri, timeutil.now(), pool, pool_dir))
     return get(reg, name)
+
+
+def ssh_key(home: Home, host: Host) -> Path:
+    """The key vmfleet logs into a remote host's sshd with (see ``Host.ssh_keyfile``)."""
+    from . import ssh
+
+    return host.ssh_keyfile or ssh.ensure_keypair(home.keys)
+
+
+def pin_ssh_key(home: Home, host: Host, *, trust_new: bool = False):
+    """An SSH session to a remote host, its host key checked against the home's known_hosts.
+
+    An unknown key is recorded only with ``trust_new`` (``vmfleet host add --trust-new-host``);
+    otherwise UnknownHostKey names that flag.
+    """
+    from . import ssh
+    from .errors import UnknownHostKey
+
+    address, port = host.ssh_address
+    known = ssh.KnownHosts(home.keys / ssh.KNOWN_HOSTS_FILE)
+    try:
+        return ssh.connect(address, port, key=ssh_key(home, host), user=host.ssh_user,
+                           known_hosts=known, trust_new=trust_new)
+    except UnknownHostKey as e:
+        add = f"vmfleet host add {host.name} {host.uri} --trust-new-host"
+        raise UnknownHostKey(
+            f"host {host.name}: {e.message}",
+            f"{e.hint}: {add}" if host.created is None else
+            f"{e.hint}: 'vmfleet host remove {host.name}' then '{add}', or add the line "
+            f"'{ssh.KnownHosts._name(address, port)} TYPE KEY' to {known.path}",
+        ) from None
 
 
 def get(reg: Registry, name: str) -> Host:

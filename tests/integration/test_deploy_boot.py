@@ -142,7 +142,7 @@ def test_deploy_redeploy_rollback_on_a_remote_host(fleet, tmp_path):
     pool = unique_vm_name().replace("vmfleet-test-", "vmfleet-test-pool-")
     try:
         hosts.add(fleet.reg, "hv", server.libvirt_uri(fleet.home.keys / "id_ed25519"),
-                  pool=pool, pool_dir=f"/tmp/{pool}")
+                  pool=pool, pool_dir=f"/tmp/{pool}", home=fleet.home, trust_new_host=True)
         scenario(fleet, "hv")
         # SSH to the VMs went through the host's sshd, whose key is now pinned.
         pins = ssh.KnownHosts(fleet.home.keys / ssh.KNOWN_HOSTS_FILE)

@@ -59,7 +59,8 @@ def remote(real, tmp_path):
     pool_dir = f"/tmp/{pool}"
     try:
         uri = server.libvirt_uri(real.home.keys / "id_ed25519")
-        hosts.add(real.reg, "hv", uri, pool=pool, pool_dir=pool_dir)
+        hosts.add(real.reg, "hv", uri, pool=pool, pool_dir=pool_dir, home=real.home,
+                  trust_new_host=True)
         yield type("Remote", (), {"server": server, "pool": pool, "pool_dir": pool_dir})()
     finally:
         cleanup_fleet(real.reg, real.home)
@@ -117,6 +118,25 @@ def test_a_guest_that_never_answers_fails_with_its_console_log(real):
     assert vm.state is VmState.FAILED
     with virt.connect("qemu:///system") as conn:
         assert not conn.domain(name).state.active
+
+
+def test_host_add_pins_the_hosts_ssh_key_only_when_asked_to(real, tmp_path):
+    from vmfleet.errors import UnknownHostKey
+
+    server = Sshd(tmp_path / "sshd", [ssh.public_key(real.home.keys)]).start()
+    try:
+        uri = server.libvirt_uri(real.home.keys / "id_ed25519")
+        with pytest.raises(UnknownHostKey, match="not a known host") as exc:
+            hosts.add(real.reg, "hv", uri, home=real.home)
+        assert "--trust-new-host" in exc.value.hint
+        assert [h.name for h in hosts.list_hosts(real.reg)] == ["local"]
+        hosts.add(real.reg, "hv", uri, home=real.home, trust_new_host=True)
+        pins = ssh.KnownHosts(real.home.keys / ssh.KNOWN_HOSTS_FILE)
+        assert pins.get("127.0.0.1", server.port) == server.host_key
+        with deploy._jump(real.home, hosts.get(real.reg, "hv")) as jump:  # the pin is checked
+            assert jump.host_key == server.host_key
+    finally:
+        server.stop()
 
 
 def test_remote_host_gets_the_image_once_and_overlays_in_its_pool(real, remote):

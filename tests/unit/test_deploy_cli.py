@@ -122,3 +122,18 @@ def test_memory_sizes(text, mib):
 def test_bad_durations(bad):
     with pytest.raises(UsageError):
         parse_duration(bad)
+
+
+def test_host_add_asks_before_trusting_a_remote_hosts_ssh_key(vm, fleet, monkeypatch):
+    from tests.unit.test_deploy_hosts import HV_URI, _Sshd
+    from vmfleet import ssh, virt
+
+    fake = _Sshd()
+    monkeypatch.setattr(ssh, "connect", fake.connect)
+    monkeypatch.setattr(virt, "connect",
+                        lambda uri, **kw: types.SimpleNamespace(close=lambda: None))
+    code, _, err = vm("host", "add", "hv1", HV_URI)
+    assert code != 0 and "not a known host" in err and "--trust-new-host" in err
+    assert vm("host", "add", "hv1", HV_URI, "--trust-new-host")[0] == 0
+    known = ssh.KnownHosts(fleet.home.keys / ssh.KNOWN_HOSTS_FILE)
+    assert known.get("hv1.example", 2222) == _Sshd.KEY

@@ -162,3 +162,64 @@ def test_a_remote_host_that_never_answers_is_given_up_on():
         with pytest.raises(LibvirtError, match="no answer from .* within 1 s"):
             virt.connect(f"qemu+ssh://root@127.0.0.1:{port}/system?no_verify=1", timeout=1)
         assert time.monotonic() - t0 < 3
+
+
+# --- the remote host's SSH host key -------------------------------------------------------------
+
+class _Sshd:
+    """Stands in for ssh.connect to a remote host's sshd whose host key is KEY."""
+
+    KEY = "ssh-ed25519 AAAAhostkey"
+
+    def __init__(self):
+        self.calls = []
+
+    def connect(self, host, port, *, known_hosts=None, trust_new=False, **kw):
+        from vmfleet import ssh
+        from vmfleet.errors import UnknownHostKey
+
+        self.calls.append((host, port, trust_new))
+        pinned = known_hosts.get(host, port)
+        if pinned is None and not trust_new:
+            raise UnknownHostKey(f"{host}:{port} is not a known host", "check the fingerprint")
+        if pinned is None:
+            known_hosts.add(host, port, self.KEY)
+        return ssh.Connection(None, host, port, "root", self.KEY)
+
+
+@pytest.fixture
+def sshd(monkeypatch):
+    from vmfleet import ssh
+
+    fake = _Sshd()
+    monkeypatch.setattr(ssh, "connect", fake.connect)
+    monkeypatch.setattr(virt, "connect", lambda uri, **kw: type("C", (), {"close": lambda self: None})())
+    return fake
+
+
+HV_URI = "qemu+ssh://root@hv1.example:2222/system"
+
+
+def test_host_add_pins_the_hosts_ssh_key_only_when_trusted_explicitly(fleet, sshd):
+    from vmfleet import ssh
+    from vmfleet.errors import UnknownHostKey
+
+    known = ssh.KnownHosts(fleet.home.keys / ssh.KNOWN_HOSTS_FILE)
+    with pytest.raises(UnknownHostKey, match="hv1.example:2222") as exc:
+        hosts.add(fleet.reg, "hv1", HV_URI, home=fleet.home)
+    assert "--trust-new-host" in exc.value.hint
+    assert [h.name for h in hosts.list_hosts(fleet.reg)] == ["local"]  # not recorded
+    assert known.get("hv1.example", 2222) is None
+    hosts.add(fleet.reg, "hv1", HV_URI, home=fleet.home, trust_new_host=True)
+    assert known.get("hv1.example", 2222) == _Sshd.KEY
+    assert sshd.calls[-1] == ("hv1.example", 2222, True)
+
+
+def test_later_connections_to_a_host_never_trust_a_new_key(fleet, sshd):
+    from vmfleet.errors import UnknownHostKey
+
+    host = hosts.add(fleet.reg, "hv1", HV_URI, verify=False)  # nothing pinned
+    with pytest.raises(UnknownHostKey, match="hv1.example:2222") as exc:
+        deploy._jump(fleet.home, host)
+    assert "--trust-new-host" in exc.value.hint
+    assert sshd.calls == [("hv1.example", 2222, False)]

@@ -71,10 +71,12 @@ def host_add(
     pool_dir: str = typer.Option(None, "--pool-dir", help="Directory of that pool on the host "
                                  "(default /var/lib/vmfleet/pool)."),
     no_check: bool = typer.Option(False, "--no-check", help="Do not connect to check the URI."),
+    trust_new_host: bool = typer.Option(
+        False, "--trust-new-host", help="Accept and pin a remote host's unknown SSH host key."),
 ) -> None:
     """Add a hypervisor host ('local', qemu:///system, exists by default)."""
     host = hosts_mod.add(open_registry(), name, uri, pool=pool, pool_dir=pool_dir,
-                         verify=not no_check)
+                         verify=not no_check, home=home(), trust_new_host=trust_new_host)
     say(f"added host {host.name} ({host.uri})")
 
 
