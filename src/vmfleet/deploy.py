@@ -278,9 +278,12 @@ def port_range() -> tuple[int, int]:
         return DEFAULT_PORT_RANGE
     try:
         low, high = (int(p) for p in text.split("-", 1))
+        if not 1024 <= low <= high <= 65535:
+            raise ValueError(text)
     except ValueError:
         raise UsageError(f"${PORT_RANGE_ENV} must look like 22200-22999, not {text!r}",
-                         None) from None
+                         f"set it to LOW-HIGH with 1024 <= LOW <= HIGH <= 65535, e.g. "
+                         f"export {PORT_RANGE_ENV}=22200-22999, or unset it") from None
     return low, high
 
 

@@ -30,6 +30,9 @@ BATCH = 500          # commands per debugfs run
 FAST_LINK_MAX = 60            # shorter symlink targets are kept in the inode
 CAT_FILE_BYTES = 4 << 20      # files up to this size are read through batched cat
 CAT_BATCH_BYTES = 32 << 20    # at most this much file content per debugfs run
+LISTING = "'vmfleet inspect TARGET --files' lists the image's files"
+SYMLINK_LOOP_HINT = ("the image has a symbolic link loop there; look at it with "
+                     "'vmfleet inspect TARGET --files'")
 DEBUGFS_ENV = {"PAGER": "__none__", "DEBUGFS_PAGER": "__none__", "LC_ALL": "C"}
 
 
@@ -176,7 +179,8 @@ class Ext4:
         """Entries of a directory (an Entry or a path; symlinks on the way are followed)."""
         entry = self.lookup(directory) if isinstance(directory, str) else directory
         if not entry.is_dir:
-            raise ImageError(f"{self.label}: {entry.name} is not a directory")
+            raise ImageError(f"{self.label}: {entry.name} is not a directory",
+                             f"give a directory; {LISTING}")
         self.load_dirs([entry.ino])
         return self._dirs[entry.ino]
 
@@ -198,7 +202,8 @@ class Ext4:
         """
         entry = self._lookup(path, follow, 0)
         if entry is None:
-            raise ImageError(f"{self.label}: {path} does not exist")
+            raise ImageError(f"{self.label}: {path} does not exist",
+                             f"check the path (absolute, as inside the guest); {LISTING}")
         return entry
 
     def exists(self, path: str, *, follow: bool = True) -> bool:
@@ -228,7 +233,8 @@ class Ext4:
             if found.is_symlink and (follow or not last):
                 hops += 1
                 if hops > MAX_SYMLINKS:
-                    raise ImageError(f"{self.label}: too many levels of symbolic links at {path}")
+                    raise ImageError(f"{self.label}: too many levels of symbolic links at {path}",
+                                     SYMLINK_LOOP_HINT)
                 target = self.readlink(found)
                 base = "/" + "/".join(e.name for e in stack[1:])
                 resolved = posixpath.join(base, target)
@@ -255,7 +261,8 @@ class Ext4:
             entry = self._lookup(candidate, False, 0)
             if entry is not None and entry.is_symlink:
                 if hops >= MAX_SYMLINKS:
-                    raise ImageError(f"{self.label}: too many levels of symbolic links at {path}")
+                    raise ImageError(f"{self.label}: too many levels of symbolic links at {path}",
+                                     SYMLINK_LOOP_HINT)
                 target = self.readlink(entry)
                 base = "/" + "/".join(resolved)
                 rest = parts[idx + 1:]
@@ -269,7 +276,8 @@ class Ext4:
         if isinstance(entry, str):
             entry = self.lookup(entry, follow=False)
         if not entry.is_symlink:
-            raise ImageError(f"{self.label}: {entry.name} is not a symbolic link")
+            raise ImageError(f"{self.label}: {entry.name} is not a symbolic link",
+                             f"read it as a file or directory instead; {LISTING}")
         if entry.ino not in self._links:
             self.readlinks([entry])
         return self._links[entry.ino]
@@ -331,7 +339,8 @@ class Ext4:
         """The content of a file (symlinks followed)."""
         entry = self.lookup(path) if isinstance(path, str) else path
         if entry.is_dir:
-            raise ImageError(f"{self.label}: {entry.name} is a directory, not a file")
+            raise ImageError(f"{self.label}: {entry.name} is a directory, not a file",
+                             f"give a file inside it; {LISTING}")
         out, err = self._run([f"cat <{entry.ino}>"])
         if len(out) != entry.size and not entry.is_symlink:
             raise ImageError(f"{self.label}: short read of {entry.name} "

@@ -222,7 +222,8 @@ class Connection:
             last = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["(no output)"]
             raise CommandFailed(
                 f"{text!r} failed on {self.host}:{self.port} (exit {result.rc}): {last[0]}",
-                None, returncode=result.rc, stdout=result.stdout, stderr=result.stderr)
+                f"run it by hand there to see why (ssh -p {self.port} {self.user}@{self.host})",
+                returncode=result.rc, stdout=result.stdout, stderr=result.stderr)
         return result.stdout
 
     def stream(self, command: str | Sequence[str], stdout: BinaryIO, stderr: BinaryIO,

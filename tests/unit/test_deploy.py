@@ -493,3 +493,11 @@ def test_redeploy_skips_a_vm_another_redeploy_retired_while_it_built(fleet, fake
     assert sorted(v.name for v in deploy.list_vms(fleet.reg)) == ["web", "web-g2"]
     assert deploy.get_vm(fleet.reg, "web").state is VmState.RETIRED
     assert deploy.get_vm(fleet.reg, "web-g2").state is VmState.RUNNING
+
+
+@pytest.mark.parametrize("text", ["22200:22999", "22999-22200", "80-90", "22200-"])
+def test_a_malformed_port_range_says_how_to_write_it(monkeypatch, text):
+    monkeypatch.setenv("VMFLEET_PORT_RANGE", text)
+    with pytest.raises(UsageError, match="VMFLEET_PORT_RANGE must look like") as exc:
+        deploy.port_range()
+    assert "VMFLEET_PORT_RANGE=22200-22999" in exc.value.hint

@@ -17,3 +17,28 @@ def test_ruff_is_clean():
     proc = subprocess.run([ruff, "check", "src", "tests", "bench"], cwd=ROOT,
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# Modules whose every error must come with a hint (the CLI prints it as 'hint: ...').
+HINTED_MODULES = ("deploy.py", "hosts.py", "imagefs.py", "ssh.py")
+
+
+def test_errors_raised_in_these_modules_name_a_fix():
+    import ast
+
+    import vmfleet.errors as errors
+
+    kinds = {name for name, value in vars(errors).items()
+             if isinstance(value, type) and issubclass(value, errors.VmfleetError)}
+    missing = []
+    for module in HINTED_MODULES:
+        path = ROOT / "src" / "vmfleet" / module
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                    and node.func.id in kinds):
+                continue
+            hint = node.args[1] if len(node.args) > 1 else next(
+                (k.value for k in node.keywords if k.arg == "hint"), None)
+            if hint is None or (isinstance(hint, ast.Constant) and not hint.value):
+                missing.append(f"{module}:{node.lineno} {node.func.id}")
+    assert missing == [], "errors without a hint: " + ", ".join(missing)
