@@ -23,17 +23,16 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import enum
-import fcntl
 import getpass
 import os
 import re
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import accel as accel_mod
-from . import domain_xml, hosts, placement, ssh, timeutil, virt
+from . import domain_xml, hosts, locks, placement, ssh, timeutil, virt
 from .errors import (
     DeployError,
     HostKeyMismatch,
@@ -231,43 +230,13 @@ def audit_log(reg: Registry, vm: str | None = None) -> list[AuditEntry]:
 
 # --- locks -------------------------------------------------------------------------------------
 
-@contextlib.contextmanager
-def _flock(home: Home, name: str, *, wait: bool = True, busy: str = "") -> Iterator[None]:
-    """An exclusive lock file under Home.locks; the kernel drops it if the process dies."""
-    home.locks.mkdir(parents=True, exist_ok=True)
-    with open(home.locks / f"{name}.lock", "a") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            raise DeployError(busy or f"{name} is locked by another vmfleet",
-                              "wait for the other command to finish") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def _locked(home: Home, name: str) -> bool:
-    """Whether another process holds the lock ``name`` right now."""
-    path = home.locks / f"{name}.lock"
-    if not path.exists():
-        return False
-    with open(path, "a") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(f, fcntl.LOCK_UN)
-        return False
-
-
 def _vm_lock(home: Home, name: str, *, wait: bool = False):
-    return _flock(home, f"vm-{name}", wait=wait,
-                  busy=f"another vmfleet command is working on VM {name}")
+    return locks.lock(home, f"vm-{name}", wait=wait,
+                      busy=f"another vmfleet command is working on VM {name}")
 
 
 def _host_lock(home: Home, host: str):
-    return _flock(home, f"host-{host}")
+    return locks.lock(home, f"host-{host}")
 
 
 # --- ports -------------------------------------------------------------------------------------
@@ -996,7 +965,7 @@ def _status(home: Home, vm: Vm, domains, unreachable, now) -> VmStatus:
     dstate = str(dom.state) if dom else None
     state, note = str(vm.state), ""
     if vm.state is VmState.DEPLOYING:
-        if _locked(home, f"vm-{vm.name}"):
+        if locks.is_locked(home, f"vm-{vm.name}"):
             note = "deploy in progress"
         else:
             state = "interrupted"

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import CommandFailed, ImageError, ToolMissing
-from .run import run, which
+from .run import pid_alive, run, which
 
 EXT_MAGIC_OFFSET = 1024 + 0x38     # s_magic in the ext2/3/4 superblock
 EXT_MAGIC = b"\x53\xef"
@@ -155,21 +155,6 @@ def _is_mounted(path: Path) -> bool:
         return False
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie (it was our child after all) counts as gone.
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            return f.read().rsplit(")", 1)[-1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 class _FuseExport:
     """A qemu-storage-daemon FUSE export of ``image`` onto the empty file ``mountpoint``."""
 
@@ -211,17 +196,17 @@ class _FuseExport:
 
     def stop(self) -> None:
         pid, self.pid = self.pid, None
-        if pid is not None and _pid_alive(pid):
+        if pid is not None and pid_alive(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
             deadline = time.monotonic() + 5
-            while _pid_alive(pid) and time.monotonic() < deadline:
+            while pid_alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.005)
-            if _pid_alive(pid):
+            if pid_alive(pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
                 deadline = time.monotonic() + 5
-                while _pid_alive(pid) and time.monotonic() < deadline:
+                while pid_alive(pid) and time.monotonic() < deadline:
                     time.sleep(0.01)
         if _is_mounted(self.mountpoint):
             tool = shutil.which("fusermount3") or shutil.which("fusermount") or "fusermount"

@@ -16,7 +16,7 @@ import pytest
 from tests.helpers.deploy_env import Fleet, make_fleet
 from vmfleet import deploy, domain_xml, hosts, qemu_img
 from vmfleet.deploy import Options, VmState
-from vmfleet.errors import DeployError, NotFound, UsageError
+from vmfleet.errors import Busy, DeployError, NotFound, UsageError
 
 
 @pytest.fixture
@@ -227,7 +227,7 @@ def test_destroy_removes_domain_overlay_console_and_row(fleet):
 
 def test_another_command_on_a_vm_being_deployed_is_refused(fleet):
     up(fleet)
-    with deploy._vm_lock(fleet.home, "web"), pytest.raises(DeployError, match="another vmfleet"):
+    with deploy._vm_lock(fleet.home, "web"), pytest.raises(Busy, match="another vmfleet"):
         deploy.destroy(fleet.reg, fleet.home, "web")
     assert fleet.domains() == ["web"]
 

@@ -10,6 +10,7 @@ from tests.helpers.diskimage import image, make_disk, write_file
 from vmfleet import disk
 from vmfleet.disk import fuse_available, open_disk, read_partition_table
 from vmfleet.errors import ImageError
+from vmfleet.run import pid_alive
 
 
 def _mounts() -> str:
@@ -246,7 +247,7 @@ def test_a_fuse_export_that_times_out_leaves_no_daemon_and_no_mount(monkeypatch)
         with open_disk(image("web-a").path) as d:
             assert d.method == "convert"
         assert seen["mount"] not in _mounts()
-        assert not disk._pid_alive(seen["pid"])
+        assert not pid_alive(seen["pid"])
     finally:  # a regression must not leave the daemon behind
-        if "pid" in seen and disk._pid_alive(seen["pid"]):
+        if "pid" in seen and pid_alive(seen["pid"]):
             os.kill(seen["pid"], 15)
