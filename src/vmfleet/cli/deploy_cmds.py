@@ -102,7 +102,7 @@ def hosts(as_json: bool = JSON) -> None:
 
 @app.command()
 def deploy(
-    spec: str = typer.Argument(..., help="Generation spec: web, web@7, web@2023-06, web@COMMIT."),
+    spec: str = typer.Argument(..., metavar="SPEC", help="Generation spec: web, web@7, web@2023-06, web@COMMIT."),
     name: str = typer.Option(None, "--name", help="VM name (default: the system's name)."),
     host: str = typer.Option("local", "--host", help="Host to run it on (see 'vmfleet hosts')."),
     memory: str = typer.Option("512M", "--memory", help="Memory, e.g. 512M or 2G."),
@@ -130,7 +130,7 @@ def deploy(
 
 @app.command()
 def redeploy(
-    spec: str = typer.Argument(..., help="Generation spec to move every VM of its system to."),
+    spec: str = typer.Argument(..., metavar="SPEC", help="Generation spec to move every VM of its system to."),
     allow_downgrade: bool = typer.Option(False, "--allow-downgrade",
                                          help="Allow going to an older generation."),
     timeout: str = typer.Option("5m", "--timeout", help=TIMEOUT_HELP),
@@ -150,7 +150,7 @@ def redeploy(
 
 @app.command()
 def rollback(
-    vm: str = typer.Argument(..., help="A retired VM to bring back, or a VM made by redeploy "
+    vm: str = typer.Argument(..., metavar="VM", help="A retired VM to bring back, or a VM made by redeploy "
                              "whose predecessor should come back."),
     timeout: str = typer.Option("5m", "--timeout", help=TIMEOUT_HELP),
     as_json: bool = JSON,
@@ -182,7 +182,7 @@ def ps(as_json: bool = JSON) -> None:
 
 @app.command()
 def ssh(
-    vm: str = typer.Argument(..., help="The VM."),
+    vm: str = typer.Argument(..., metavar="VM", help="The VM."),
     command: list[str] = typer.Argument(None, help="Command to run (after --); none: a shell."),
     stdin: bool = typer.Option(False, "--stdin", help="Pass standard input to the command."),
 ) -> None:
@@ -200,7 +200,7 @@ def ssh(
 
 @app.command()
 def start(
-    vm: str = typer.Argument(..., help="The VM."),
+    vm: str = typer.Argument(..., metavar="VM", help="The VM."),
     no_wait: bool = typer.Option(False, "--no-wait", help="Do not wait until SSH answers."),
     timeout: str = typer.Option("5m", "--timeout", help=TIMEOUT_HELP),
 ) -> None:
@@ -212,7 +212,7 @@ def start(
 
 @app.command()
 def stop(
-    vm: str = typer.Argument(..., help="The VM."),
+    vm: str = typer.Argument(..., metavar="VM", help="The VM."),
     force: bool = typer.Option(False, "--force", help="Power off at once, without asking the "
                                "guest to shut down."),
 ) -> None:
@@ -223,7 +223,7 @@ def stop(
 
 @app.command()
 def destroy(
-    vm: str = typer.Argument(..., help="The VM (or an orphan domain shown by ps)."),
+    vm: str = typer.Argument(..., metavar="VM", help="The VM (or an orphan domain shown by ps)."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     forget: bool = typer.Option(False, "--forget", help="Only drop the registry record (for a "
                                 "host that is gone for good)."),
