@@ -35,11 +35,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
-from tests.helpers.deploy_env import record_web  # noqa: E402
+from tests.helpers.deploy_env import new_home  # noqa: E402
 
 from vmfleet import build, deploy, images, placement, qemu_img, ssh  # noqa: E402
 from vmfleet.home import Home  # noqa: E402
-from vmfleet.registry import Registry  # noqa: E402
 from vmfleet.run import run  # noqa: E402
 
 VMFLEET = str(ROOT / ".venv" / "bin" / "vmfleet")
@@ -236,13 +235,8 @@ def main() -> int:
     load0 = os.getloadavg()[0]
     root = Path(tempfile.mkdtemp(prefix="vmfleet-bench-", dir="/tmp"))
     root.chmod(0o755)  # QEMU (user libvirt-qemu) must reach the overlays
-    home = Home(root)
-    for d in home.dirs():
-        d.mkdir(parents=True, exist_ok=True)
-    reg = Registry.create(home.registry)
-    ssh.ensure_keypair(home.keys)
+    home, reg, _old, new = new_home(root)
     try:
-        _old, new = record_web(reg, ssh.public_key(home.keys))
         t = time.perf_counter()
         small = build.ensure_image(reg, home, new)
         build_s = time.perf_counter() - t

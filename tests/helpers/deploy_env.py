@@ -51,6 +51,20 @@ def record_web(reg: Registry, pubkey: str = "ssh-ed25519 AAAA test") -> tuple[Ge
     return tuple(gens)
 
 
+def new_home(root: Path) -> tuple[Home, Registry, Generation, Generation]:
+    """A home under ``root`` with its directories, a registry, vmfleet's key pair, and web@1
+    (2023-06) and web@2 (2024-05) recorded with that key authorized: what a boot needs."""
+    from vmfleet import ssh
+
+    home = Home(root)
+    for d in home.dirs():
+        d.mkdir(parents=True, exist_ok=True)
+    reg = Registry.create(home.registry)
+    ssh.ensure_keypair(home.keys)
+    old, new = record_web(reg, ssh.public_key(home.keys))
+    return home, reg, old, new
+
+
 def tiny_image(home: Home) -> Image:
     """A 64 MiB (virtual) qcow2 in the store under its sha256, read-only like real ones."""
     home.images.mkdir(parents=True, exist_ok=True)

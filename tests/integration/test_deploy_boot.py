@@ -14,15 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.deploy_env import cleanup_fleet, record_web, traversable_dir, unique_vm_name
+from tests.helpers.deploy_env import cleanup_fleet, new_home, traversable_dir, unique_vm_name
 from tests.helpers.sshd import Sshd
 from vmfleet import build, deploy, hosts, ssh, virt
 from vmfleet.cli import main
 from vmfleet.deploy import Options, VmState
 from vmfleet.errors import DeployError, HostKeyMismatch
 from vmfleet.generations import Generation
-from vmfleet.home import Home
-from vmfleet.registry import Registry
 
 pytestmark = pytest.mark.integration
 
@@ -41,13 +39,8 @@ def booted():
     os.environ.update(ENV)
     os.environ.pop("VMFLEET_LOCAL_URI", None)
     root = traversable_dir("vmfleet-test-boot-")
-    home = Home(root)
-    for d in home.dirs():
-        d.mkdir(parents=True, exist_ok=True)
-    reg = Registry.create(home.registry)
-    ssh.ensure_keypair(home.keys)
+    home, reg, old, new = new_home(root)
     try:
-        old, new = record_web(reg, ssh.public_key(home.keys))
         for gen in (old, new):
             build.ensure_image(reg, home, gen)
         yield type("Booted", (), {"home": home, "reg": reg, "old": old, "new": new})()

@@ -12,15 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.deploy_env import cleanup_fleet, record_web, traversable_dir, unique_vm_name
+from tests.helpers.deploy_env import cleanup_fleet, new_home, traversable_dir, unique_vm_name
 from tests.helpers.diskimage import layout_web_a, make_disk, make_tree
 from tests.helpers.sshd import Sshd
 from vmfleet import build, deploy, diff, ssh
 from vmfleet.cli import main
 from vmfleet.deploy import Options
-from vmfleet.home import Home
 from vmfleet.inspect import inspect_image, inspect_vm, read_remote_facts
-from vmfleet.registry import Registry
 
 pytestmark = pytest.mark.integration
 
@@ -100,13 +98,8 @@ def running_vm():
     os.environ.update(VM_ENV)
     os.environ.pop("VMFLEET_LOCAL_URI", None)
     root = traversable_dir("vmfleet-test-diffvm-")
-    home = Home(root)
-    for d in home.dirs():
-        d.mkdir(parents=True, exist_ok=True)
-    reg = Registry.create(home.registry)
-    ssh.ensure_keypair(home.keys)
+    home, reg, _old, new = new_home(root)
     try:
-        _old, new = record_web(reg, ssh.public_key(home.keys))
         built = build.ensure_image(reg, home, new)
         name = unique_vm_name()
         deploy.deploy(reg, home, new.label, name=name, options=Options(memory_mib=256,
