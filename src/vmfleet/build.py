@@ -99,8 +99,9 @@ def ensure_image(reg: Registry, home: Home, gen: Generation, *, builder: str | N
     """Return a successful build of ``gen`` with its image in the store, building if needed.
 
     ``builder``: None or 'local', or 'ssh://user@host[:port]' (see remote_build.py).
-    ``check``: build even what guix's own store has (``guix … --check``, for ``vmfleet check``);
-    a result that is not bit-identical raises BuildError with ``kind`` NOT_DETERMINISTIC.
+    ``check``: build, then rebuild what guix's own store has (``guix build --check`` of the
+    image's derivation, for ``vmfleet check``); a result that is not bit-identical raises
+    BuildError with ``kind`` NOT_DETERMINISTIC.
     """
     options = options_of(guix.check_image_size(image_size))
     key = inputs_key(gen, options)
@@ -138,16 +139,8 @@ def run_build(reg, home: Home, gen: Generation, key: str, options: dict, builder
     try:
         config, channels = generations.materialize(reg, gen, workdir)
         remote_dir = builder.prepare(workdir)
-        argv = guix.image_command(channels.name, config.name, image_size=options.get("image_size"),
-                                  check=check, guix=getattr(builder, "guix", None))
-        outcome = _attempt(builder, argv, remote_dir, line, timeout)
-        if outcome.returncode != 0 and not outcome.timed_out:
-            if guix.parse_error(outcome.stderr).kind is guix.Failure.NO_IMAGE_ACTION:
-                line("vmfleet: this Guix revision predates 'guix system image'; using 'system vm-image'")
-                argv = guix.image_command(channels.name, config.name, vm_image=True,
-                                          image_size=options.get("image_size"), check=check,
-                                          guix=getattr(builder, "guix", None))
-                outcome = _attempt(builder, argv, remote_dir, line, timeout)
+        argv, outcome = _run_guix(builder, config.name, channels.name, options, check, remote_dir,
+                                  line, timeout)
         fields["command"] = dumps(argv)
         fields["exit_status"] = outcome.returncode
         if outcome.timed_out:
@@ -187,9 +180,39 @@ def run_build(reg, home: Home, gen: Generation, key: str, options: dict, builder
     return get(reg, build_id)
 
 
-def _attempt(builder, argv, cwd, line, timeout):
-    line("$ " + " ".join(argv))
-    return builder.execute(argv, cwd, line, timeout)
+def _run_guix(builder, config: str, channels: str, options: dict, check: bool, cwd, line,
+              timeout: float | None):
+    """Run guix for a build: the image; for a check also its derivation (``-d``) and
+    ``build --check`` of it. Returns the last argv and its outcome (a failure stops early)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    guix_cmd = getattr(builder, "guix", None)
+
+    def attempt(argv):
+        line("$ " + " ".join(argv))
+        left = None if deadline is None else max(0.001, deadline - time.monotonic())
+        return argv, builder.execute(argv, cwd, line, left)
+
+    def image(**kw):
+        return guix.image_command(channels, config, image_size=options.get("image_size"),
+                                  guix=guix_cmd, **kw)
+
+    def failed(outcome) -> bool:
+        return outcome.returncode != 0 or outcome.timed_out
+
+    vm_image = False
+    argv, outcome = attempt(image())
+    if failed(outcome) and not outcome.timed_out and \
+            guix.parse_error(outcome.stderr).kind is guix.Failure.NO_IMAGE_ACTION:
+        line("vmfleet: this Guix revision predates 'guix system image'; using 'system vm-image'")
+        vm_image = True
+        argv, outcome = attempt(image(vm_image=True))
+    if not check or failed(outcome):
+        return argv, outcome
+    argv, outcome = attempt(image(vm_image=vm_image, derivation=True))
+    drv = None if failed(outcome) else guix.parse_store_path(outcome.stdout)
+    if drv is None:
+        return argv, outcome
+    return attempt(guix.check_command(channels, drv, guix=guix_cmd))
 
 
 def _failure(gen: Generation, outcome, log_path: Path) -> BuildError:

@@ -23,23 +23,33 @@ def guix_program() -> list[str]:
 
 
 def image_command(channels: str, config: str, *, image_size: str | None = None,
-                  vm_image: bool = False, check: bool = False,
+                  vm_image: bool = False, derivation: bool = False,
                   guix: list[str] | None = None) -> list[str]:
     """``guix time-machine -C CHANNELS -- system image -t qcow2 [--image-size=…] --save-provenance CONFIG``.
 
     Revisions before Guix 1.3.0 have no ``system image``: for them (``vm_image``) the same build
-    is ``system vm-image``, which makes a qcow2 and has no ``-t``. ``check`` adds ``--check``
-    (a standard build option): rebuild what the store already has and fail when the result is
-    not bit-identical.
+    is ``system vm-image``, which makes a qcow2 and has no ``-t``. ``derivation`` adds ``-d``:
+    print the image's .drv file name and build nothing (see ``check_command``).
     """
     argv = [*(guix or guix_program()), "time-machine", "-C", channels, "--", "system"]
     argv += ["vm-image"] if vm_image else ["image", "-t", "qcow2"]
     if image_size:
         argv.append(f"--image-size={image_size}")
-    if check:
-        argv.append("--check")
+    if derivation:
+        argv.append("-d")
     argv += ["--save-provenance", config]
     return argv
+
+
+def check_command(channels: str, drv: str, *, guix: list[str] | None = None) -> list[str]:
+    """``guix time-machine -C CHANNELS -- build --check DRV``: rebuild a derivation whose output
+    the store already has and fail ("may not be deterministic") when the bytes differ.
+
+    ``--check`` belongs to ``guix build``, not to ``guix system`` (guix/scripts/build.scm), so a
+    reproducibility check of an image goes through its derivation (``image_command(…,
+    derivation=True)``).
+    """
+    return [*(guix or guix_program()), "time-machine", "-C", channels, "--", "build", "--check", drv]
 
 
 _SIZE = re.compile(r"^\d+(\.\d+)?([KMGT]i?B?|[kMGT]B)?$")

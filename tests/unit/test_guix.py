@@ -74,8 +74,14 @@ def test_build_failure_carries_the_log_location_and_hints():
 
 
 def test_check_rebuilds_and_reports_other_bytes():
-    argv = guix.image_command("c.scm", "w.scm", check=True, guix=["guix"])
-    assert argv[-3:] == ["--check", "--save-provenance", "w.scm"]
+    # --check is an option of `guix build`, not of `guix system`: a check goes through the .drv
+    assert guix.image_command("c.scm", "w.scm", derivation=True, guix=["guix"])[-3:] == [
+        "-d", "--save-provenance", "w.scm"]
+    assert guix.check_command("c.scm", "/gnu/store/abc-image.qcow2.drv", guix=["guix"]) == [
+        "guix", "time-machine", "-C", "c.scm", "--", "build", "--check",
+        "/gnu/store/abc-image.qcow2.drv"]
+    assert all("--check" not in guix.image_command("c", "w", **kw)
+               for kw in ({}, {"derivation": True}, {"vm_image": True}))
     err = guix.parse_error(
         "building /gnu/store/abc-image.qcow2.drv...\n"
         "guix system: error: derivation `/gnu/store/abc-image.qcow2.drv' may not be deterministic: "
