@@ -171,7 +171,7 @@ def check_generation(reg: Registry, home: Home, gen: Generation, *, builder: str
     except BuildError as e:
         detail |= {"error": e.message, "hint": e.hint, "seconds": round(time.monotonic() - t0, 3)}
         if e.kind is guix.Failure.NOT_DETERMINISTIC:
-            # guix --check rebuilt the same derivation (so the same system and closure, which
+            # guix build --check rebuilt the same derivation (so the same system and closure, which
             # are named by their inputs) and got other bytes.
             detail["reference"] = {"build": reference.id, "image_sha256": reference.image_sha256,
                                    "store_path": reference.store_path}
@@ -248,7 +248,7 @@ def summary_line(c: Check) -> str:
         return f"{c.label}: reproducible (image {str(d['rebuild']['image_sha256'])[:12]})"
     if c.result is Result.IMAGE_DIFFERS:
         if "rebuild" not in d:
-            return f"{c.label}: same system, different image bytes (guix --check: {d['error']})"
+            return f"{c.label}: same system, different image bytes (guix build --check: {d['error']})"
         return (f"{c.label}: same system, different image bytes "
                 f"({str(d['reference']['image_sha256'])[:12]} → "
                 f"{str(d['rebuild']['image_sha256'])[:12]})")
