@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import time
@@ -278,7 +279,12 @@ def test_missing_module_hint_names_it(tmp_path):
      "guix system: error: floppy: no such image type"),
     (["system", "frobnicate", "config.scm"], "guix system: error: frobnicate: unknown action"),
     (["system", "image", "--frob", "config.scm"],
-     "guix system: error: --frob: unrecognized option"),
+     "guix system: error: frob: unrecognized option"),    # SRFI-37 passes the bare name
+    (["system", "image", "--check", "config.scm"],        # --check is `guix build''s only
+     "guix system: error: check: unrecognized option"),
+    (["build", "--check", "hello"],
+     "guix build: error: stand-in: 'guix build' builds derivations (.drv files that 'guix "
+     "system image' wrote) only"),
     (["time-machine", "-C", "nothere.scm", "--", "describe"],
      "guix time-machine: error: failed to load 'nothere.scm': No such file or directory"),
 ])
@@ -464,17 +470,85 @@ def test_store_database_lists_every_store_item(raw, tmp_path):
     assert any(p.endswith("-openssl-3.0.8") for p in deps)
 
 
-def test_check_rebuilds_and_reports_a_nondeterministic_output(built, tmp_path):
+# --- guix build DRV, guix build --check DRV -------------------------------------------------
+
+
+def drv_of(d: Path, store: Path) -> Path:
+    r = build(d, store, "-d")
+    assert r.returncode == 0, r.stderr
+    return store_line(r.stdout, store, "image.qcow2.drv")
+
+
+def guix_build(store: Path, *args, env=None):
+    return guix("build", *args, env={"VMFLEET_STANDIN_STORE": str(store), **(env or {})})
+
+
+def test_a_build_leaves_its_derivation_in_the_store(built):
+    d, store, image, r, _ = built
+    [name] = re.findall(r"^building /gnu/store/(\S+-image\.qcow2\.drv)\.\.\.$", r.stderr, re.M)
+    drv = store / name
+    assert drv.is_file() and drv_of(d, store) == drv
+    doc = json.loads(drv.read_text())
+    assert doc["guix"] == C_2024_05 and doc["output"] == image.name
+    assert doc["configuration"] == {"file": str(d / "config.scm"),
+                                    "text": CONFIG.format(host="web")}
+    [key] = doc["local-files"]
+    assert key["file"] == str(d / "id.pub") and key["written"] == "id.pub"
+    assert doc["image"] == {"action": "image", "type": "qcow2", "size": None,
+                            "save-provenance": True}
+
+
+def test_derivation_builds_after_the_config_is_gone(built, tmp_path):
+    _, _, image, _, _ = built
+    d = tmp_path / "web"
+    write_system(d)
+    store = tmp_path / "store"
+    drv = drv_of(d, store)
+    assert not list(store.glob("*-image.qcow2"))
+    shutil.rmtree(d)
+    r = guix_build(store, drv)
+    assert r.returncode == 0, r.stderr
+    out = store_line(r.stdout, store)
+    assert out.name == image.name and sha256(out) == sha256(image)
+    assert f"building /gnu/store/{drv.name}..." in r.stderr.splitlines()
+    r = guix_build(store, drv, env={"VMFLEET_STANDIN_DRIFT": "zlib"})   # the .drv is fixed
+    assert r.returncode == 0 and store_line(r.stdout, store) == out
+    assert "building" not in r.stderr
+
+
+def test_build_check_rebuilds_and_reports_a_nondeterministic_output(built):
     d, store, image, _, _ = built
-    r = build(d, store, "--check")
-    assert r.returncode == 0 and store_line(r.stdout, store) == image
-    r = build(d, store, "--check", env={"VMFLEET_STANDIN_NONDETERMINISTIC": "1"})
-    assert _error(r) == (f"guix system: error: derivation `/gnu/store/{_drv_name(r.stderr)}' "
-                         f"may not be deterministic: output `{image}' differs")
+    drv = drv_of(d, store)
+    digest = sha256(image)
+    r = guix("time-machine", "-C", d / "channels.scm", "--", "build", "--check", drv,
+             env={"VMFLEET_STANDIN_STORE": str(store)})
+    assert r.returncode == 0, r.stderr
+    assert store_line(r.stdout, store) == image
+    assert f"building /gnu/store/{drv.name}..." in r.stderr.splitlines()
+    r = guix_build(store, "--check", drv, env={"VMFLEET_STANDIN_NONDETERMINISTIC": "1"})
+    assert _error(r) == (f"guix build: error: derivation `{drv}' may not be deterministic: "
+                         f"output `{image}' differs")
+    assert sha256(image) == digest              # the store keeps the output it had
 
 
-def _drv_name(stderr: str) -> str:
-    return re.search(r"/gnu/store/(\S+-image\.qcow2\.drv)", stderr).group(1)
+def test_build_check_needs_a_built_output(tmp_path):
+    write_system(tmp_path)
+    store = tmp_path / "store"
+    drv = drv_of(tmp_path, store)
+    r = guix_build(store, "--check", drv)
+    assert _error(r) == (f"guix build: error: some outputs of `{drv}' are not valid, so "
+                         "checking is not possible")
+    assert "building" not in r.stderr and not list(store.glob("*-image.qcow2"))
+
+
+def test_build_of_a_missing_derivation(tmp_path):
+    store = tmp_path / "store"
+    drv = store / f"{'0' * 32}-image.qcow2.drv"
+    r = guix_build(store, "--check", drv)
+    assert _error(r) == f"guix build: error: build of `{drv}' failed"
+    assert f"cannot build missing derivation `{drv}'" in r.stderr.splitlines()
+    r = guix_build(store, tmp_path / "elsewhere.drv")
+    assert _error(r) == f"guix build: error: path `{tmp_path / 'elsewhere.drv'}' is not in the store"
 
 
 def test_concurrent_builds_of_the_same_inputs_build_once(tmp_path):

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import guest, image, kernel, settings
+from . import derivation, guest, image, kernel, settings
 from .channels import Travel
 from .closure import STORE, Builder, Closure, Item
 from .errors import GuixError
@@ -77,6 +77,7 @@ class Build:
         self.drv_in_store = f"{STORE}/{store_hash('drv', self.hash)}-{self.name}.drv"
         self.drv = self.store / f"{store_hash('drv', self.hash)}-{self.name}.drv"
         self.log_lines: list[str] = []
+        self.program = "guix system"      # whose errors these are ("guix build" for a .drv)
 
     def host(self) -> guest.HostBinaries:
         if self._host is None:
@@ -104,6 +105,10 @@ class Build:
         return [i for i in items if i.make is not None and i.name != "raw-initrd"]
 
     def plan(self, verb: str) -> None:
+        if self.opts.check:       # its inputs are in the store: only the image is rebuilt
+            say(f"The following derivation {verb} built:")
+            say(f"  {self.drv_in_store}")
+            return
         drvs = [str(self.drv_in_store)] + [i.drv for i in self.system_drvs()]
         say(f"The following derivations {verb} built:")
         for d in drvs:
@@ -117,19 +122,12 @@ class Build:
             say(f"  …and {len(pkgs) - 8} more")
 
     def write_drv(self) -> None:
-        self.store.mkdir(parents=True, exist_ok=True)
-        if self.drv.exists():
-            return
-        text = (f'Derive([("out","{self.out}","","")],'
-                f'[("{self.closure.system.drv}",["out"]),("{self.closure.grub.drv}",["out"])],'
-                f'[],"x86_64-linux","/gnu/store/…-guile-3.0/bin/guile",["--no-auto-compile"],'
-                f'[("image-type","{self.opts.image_type}"),'
-                f'("image-size","{self.opts.image_size or "guess"}"),'
-                f'("out","{self.out}")])')
-        tmp = self.drv.with_name(self.drv.name + f".tmp{os.getpid()}")
-        tmp.write_text(text)
-        os.chmod(tmp, 0o444)
-        os.replace(tmp, self.drv)
+        derivation.write(self)
+
+    @property
+    def shown_drv(self) -> str:
+        """The derivation as errors name it: ``guix build`` was given the .drv's file name."""
+        return str(self.drv.resolve()) if self.program == "guix build" else self.drv_in_store
 
     def log_path(self, drv: str) -> Path:
         base = Path(drv).name
@@ -147,14 +145,18 @@ class Build:
         trail = [f"build of {drv} failed", f"View build log at '{log}'."]
         trail += [f"cannot build derivation `{d}': 1 dependencies couldn't be built"
                   for d in chain]
-        return GuixError(f"build of `{self.drv_in_store}' failed", lines_before=tuple(trail))
+        return GuixError(f"build of `{self.shown_drv}' failed", program=self.program,
+                         lines_before=tuple(trail))
 
     # --- the build ---------------------------------------------------------------------------
     def run(self) -> str | None:
         """Build (or find) the image; return what goes on stdout (None: nothing)."""
+        self.write_drv()          # as Guix, which adds the .drv to the store whatever follows
         if self.opts.derivation:
-            self.write_drv()
             return str(self.drv)
+        if self.opts.check and not self.out.exists():
+            raise GuixError(f"some outputs of `{self.shown_drv}' are not valid, so checking is "
+                            "not possible", program=self.program)
         if self.out.exists() and not self.opts.check:
             if self.opts.dry_run:
                 return None
@@ -175,7 +177,6 @@ class Build:
             if self.out.exists() and not self.opts.check:
                 self.link_root()
                 return str(self.out)
-            self.write_drv()
             self.plan("will be")
             self.vanished()
             self.slow()
@@ -248,7 +249,7 @@ class Build:
         return str(self.store)
 
     def build_into(self, work: Path, out: Path) -> Path:
-        for item in self.system_drvs():
+        for item in ([] if self.opts.check else self.system_drvs()):
             say(f"building {item.drv}...")
         say(f"building {self.drv_in_store}...")
         extras = self.root_extras()
@@ -276,8 +277,8 @@ class Build:
     def compare(self, built: Path) -> str:
         if _same_file(built, self.out):
             return str(self.out)
-        raise GuixError(f"derivation `{self.drv_in_store}' may not be deterministic: output "
-                        f"`{self.out}' differs")
+        raise GuixError(f"derivation `{self.shown_drv}' may not be deterministic: output "
+                        f"`{self.out}' differs", program=self.program)
 
     def link_root(self) -> None:
         if self.opts.root_link:

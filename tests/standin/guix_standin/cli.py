@@ -1,7 +1,8 @@
 """The ``guix`` command line, as much of it as vmfleet uses (see tests/standin/README.md).
 
 ``guix --version``, ``guix describe [-f channels|channels-sans-intro|json|human]``,
-``guix system --list-image-types``, ``guix system image|vm-image [options] CONFIG`` and
+``guix system --list-image-types``, ``guix system image|vm-image [options] CONFIG``,
+``guix build [--check] DRV…`` (of the .drv files ``system image`` writes) and
 ``guix time-machine [-C FILE] [-q] [--commit=C] [--url=U] [--branch=B] -- COMMAND …``.
 stdout carries only the result (a store file name); everything else goes to stderr; every
 handled error exits with status 1.
@@ -34,7 +35,7 @@ _SYSTEM_ARG_OPTS = {"-t": "image-type", "--image-type": "image-type",
                     "--substitute-urls": "ignore", "-e": "expression", "--expression": "expression"}
 _SYSTEM_FLAGS = {"--save-provenance": "save-provenance", "-d": "derivation",
                  "--derivation": "derivation", "-n": "dry-run", "--dry-run": "dry-run",
-                 "--list-image-types": "list-image-types", "--check": "check",
+                 "--list-image-types": "list-image-types",
                  "--no-grafts": "ignore", "--fallback": "ignore", "--no-substitutes": "ignore",
                  "--no-offload": "ignore", "-K": "ignore", "--keep-failed": "ignore",
                  "-k": "ignore", "--keep-going": "ignore", "-q": "ignore", "--quiet": "ignore",
@@ -68,7 +69,7 @@ def _options(args: list[str], program: str, with_arg: dict, flags: dict):
             elif name in flags and not eq:
                 opts.append((flags[name], None))
             else:
-                raise GuixError(f"{a}: unrecognized option", program=program)
+                raise GuixError(f"{a[2:]}: unrecognized option", program=program)
         elif a.startswith("-") and len(a) > 1:
             name = a[:2]
             if name in with_arg:
@@ -82,7 +83,7 @@ def _options(args: list[str], program: str, with_arg: dict, flags: dict):
             elif a in flags:
                 opts.append((flags[a], None))
             else:
-                raise GuixError(f"{a}: unrecognized option", program=program)
+                raise GuixError(f"{a[1]}: unrecognized option", program=program)
         else:
             rest.append(a)
     return opts, rest
@@ -192,10 +193,73 @@ def system(args: list[str], travel: Travel) -> int:
     opts_rec = ImageOptions(action=action, image_type="qcow2", image_size=size,
                             save_provenance="save-provenance" in keys,
                             derivation="derivation" in keys, dry_run="dry-run" in keys,
-                            check="check" in keys, root_link=values.get("root"))
+                            root_link=values.get("root"))
     result = Build(travel, config, opts_rec, knobs).run()
     if result is not None:
         print(result, flush=True)
+    return 0
+
+
+# --- build (derivations only) ----------------------------------------------------------------
+
+# `guix build`'s own options (guix/scripts/build.scm) and the standard build options.
+_BUILD_ARG_OPTS = {"-r": "root", "--root": "root", "-e": "unsupported",
+                   "--expression": "unsupported", "-f": "unsupported", "--file": "unsupported",
+                   "-m": "unsupported", "--manifest": "unsupported", "--rounds": "unsupported",
+                   "-c": "ignore", "--cores": "ignore", "-M": "ignore", "--max-jobs": "ignore",
+                   "-v": "ignore", "--verbosity": "ignore", "--timeout": "ignore",
+                   "--max-silent-time": "ignore", "-L": "ignore", "--load-path": "ignore",
+                   "-s": "ignore", "--system": "ignore", "--target": "ignore",
+                   "--substitute-urls": "ignore"}
+_BUILD_FLAGS = {"--check": "check", "-d": "derivation", "--derivations": "derivation",
+                "-n": "dry-run", "--dry-run": "dry-run", "-S": "unsupported",
+                "--source": "unsupported", "--sources": "unsupported", "--repair": "unsupported",
+                "--log-file": "unsupported", "--no-grafts": "ignore", "--fallback": "ignore",
+                "--no-substitutes": "ignore", "--no-offload": "ignore", "-K": "ignore",
+                "--keep-failed": "ignore", "-k": "ignore", "--keep-going": "ignore",
+                "-q": "ignore", "--quiet": "ignore"}
+
+
+def build(args: list[str], travel: Travel) -> int:
+    """``guix build [--check] [-r FILE] DRV…``: build (or check) derivations the stand-in wrote.
+
+    What a .drv builds is fixed by the .drv (revision, channels, config, local files, image
+    options), not by the guix running it, as in Guix."""
+    from . import derivation
+
+    opts, rest = _options(args, "guix build", _BUILD_ARG_OPTS, _BUILD_FLAGS)
+    keys = {k for k, _ in opts}
+    values = dict(opts)
+    if "unsupported" in keys or any(not a.endswith(".drv") for a in rest):
+        raise Unsupported("stand-in: 'guix build' builds derivations (.drv files that 'guix "
+                          "system image' wrote) only", program="guix build")
+    try:
+        knobs = settings.Knobs.from_env()
+    except ValueError as e:
+        raise GuixError(f"stand-in: {e}", program="guix build") from None
+    store = settings.store_dir()
+    for arg in rest:
+        drv = Path(arg).resolve()      # Guix canonicalizes the file name too
+        if drv.parent != store.resolve():
+            raise GuixError(f"path `{drv}' is not in the store", program="guix build")
+        if not drv.is_file():
+            # Guix leaves a missing .drv to the daemon, which may substitute it; here nothing can.
+            raise GuixError(f"build of `{drv}' failed", program="guix build",
+                            lines_before=(f"cannot build missing derivation `{drv}'",))
+        loaded = derivation.read(drv, knobs)
+        opts_rec = ImageOptions(action=loaded.action, image_type=loaded.image_type,
+                                image_size=loaded.image_size,
+                                save_provenance=loaded.save_provenance,
+                                derivation="derivation" in keys, dry_run="dry-run" in keys,
+                                check="check" in keys, root_link=values.get("root"))
+        b = Build(loaded.travel, loaded.config, opts_rec, loaded.knobs)
+        if b.drv.name != drv.name or b.out.name != loaded.output:
+            raise GuixError(f"stand-in: {drv} no longer matches its inputs (was the guest "
+                            "kernel in the cache replaced?)", program="guix build")
+        b.program = "guix build"
+        result = b.run()
+        if result is not None:
+            print(result, flush=True)
     return 0
 
 
@@ -280,7 +344,7 @@ def dispatch(argv: list[str], travel: Travel) -> int:
         return version(travel)
     if cmd in ("--help", "-h"):
         print("Usage: guix OPTION | COMMAND ARGS...\n(vmfleet's guix stand-in: time-machine, "
-              "system image, describe; see tests/standin/README.md)")
+              "system image, build DRV, describe; see tests/standin/README.md)")
         return 0
     if cmd == "time-machine":
         return time_machine(args, travel)
@@ -288,6 +352,8 @@ def dispatch(argv: list[str], travel: Travel) -> int:
         return system(args, travel)
     if cmd == "describe":
         return describe(args, travel)
+    if cmd == "build":
+        return build(args, travel)
     if cmd.startswith("-"):
         raise GuixError(f"{cmd}: unrecognized option", program="guix")
     print(f"guix: {cmd}: command not found", file=sys.stderr)

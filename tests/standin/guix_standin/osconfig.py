@@ -150,11 +150,17 @@ def _unbound(name: str, location: str, module: tuple[str, str] | None) -> GuixEr
     return _fail(f"{name}: unbound variable", location, hint)
 
 
-def load(config_path: str, rev: Revision) -> SystemConfig:
-    """Read and check a config for a revision; GuixError the way Guix reports problems."""
+def load(config_path: str, rev: Revision, *, text: str | None = None,
+         file_data: dict[str, bytes] | None = None) -> SystemConfig:
+    """Read and check a config for a revision; GuixError the way Guix reports problems.
+
+    ``text`` and ``file_data`` (absolute file name -> contents of its local files) stand in for
+    the files on disk: a derivation holds them, so ``guix build DRV`` rebuilds the same
+    system after the config's folder is gone."""
     path = Path(config_path).absolute()
     try:
-        text = path.read_text()
+        if text is None:
+            text = path.read_text()
     except FileNotFoundError:
         raise GuixError(f"failed to load '{config_path}': No such file or directory") from None
     except (IsADirectoryError, PermissionError) as e:
@@ -269,8 +275,8 @@ def load(config_path: str, rev: Revision) -> SystemConfig:
     for written in summary.local_files:
         p = Path(written) if written.startswith("/") else path.parent / written
         try:
-            data = p.read_bytes()
-        except (FileNotFoundError, IsADirectoryError, PermissionError):
+            data = file_data[str(p)] if file_data is not None else p.read_bytes()
+        except (KeyError, FileNotFoundError, IsADirectoryError, PermissionError):
             raise _fail(f"{p}: file not found", loc.call("local-file", written)) from None
         files.append(LocalFile(written, p, data))
     by_written = {f.written: f for f in files}

@@ -1,0 +1,104 @@
+"""The image's ``.drv`` file: everything needed to build the image again, kept in the store.
+
+Real Guix writes a derivation (ATerm) into /gnu/store whenever it computes one (``guix system
+image -d``, a build, a dry run), and ``guix build [--check] DRV`` later rebuilds from it alone:
+the config and its local files were copied into the store, so their folder may be gone. The
+stand-in's .drv is JSON (nothing in vmfleet reads it) holding the guix revision and channels,
+the config's file name and text, its local files' contents, the image options and the knobs
+that change store names (``DRIFT``, ``BIG``): the derivation is fixed by its inputs, so a knob
+set later does not change it. Knobs about one build (``NONDETERMINISTIC``, ``SLOW``, ``VANISH``)
+are read when it is built.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+from . import history, osconfig
+from .channels import Resolved, Travel
+from .errors import GuixError
+from .settings import Knobs
+
+FORMAT = "vmfleet-standin-derivation/1"
+
+
+def text(build) -> str:
+    """The .drv's contents for a ``build.Build`` (deterministic: sorted keys, fixed layout)."""
+    cfg, opts, knobs = build.config, build.opts, build.knobs
+    doc = {
+        "format": FORMAT,
+        "output": build.out.name,
+        "inputs": [build.closure.system.drv, build.closure.grub.drv],
+        "guix": build.rev.commit,
+        "channels": [{"name": c.name, "url": c.url, "branch": c.branch, "commit": c.commit,
+                      "introduction": list(c.introduction) if c.introduction else None}
+                     for c in build.travel.channels],
+        "configuration": {"file": str(cfg.path), "text": cfg.text},
+        "local-files": [{"file": str(f.path), "written": f.written,
+                         "base64": base64.b64encode(f.data).decode()}
+                        for f in cfg.local_files],
+        "image": {"action": opts.action, "type": opts.image_type, "size": opts.image_size,
+                  "save-provenance": opts.save_provenance},
+        "knobs": {"drift": sorted(knobs.drift), "big-items": knobs.big_items,
+                  "big-bytes": knobs.big_bytes},
+    }
+    return json.dumps(doc, indent=1, sort_keys=True) + "\n"
+
+
+def write(build) -> None:
+    """Write the build's .drv into the store unless it is there (store items never change;
+    a .drv from before they held their inputs is replaced)."""
+    drv: Path = build.drv
+    drv.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(drv, "rb") as f:
+            if f.read(1) == b"{":
+                return
+    except FileNotFoundError:
+        pass
+    tmp = drv.with_name(drv.name + f".tmp{os.getpid()}")
+    tmp.write_text(text(build))
+    os.chmod(tmp, 0o444)
+    os.replace(tmp, drv)
+
+
+@dataclasses.dataclass(frozen=True)
+class Loaded:
+    travel: Travel
+    config: osconfig.SystemConfig
+    action: str
+    image_type: str
+    image_size: int | None
+    save_provenance: bool
+    knobs: Knobs
+    output: str
+
+
+def read(drv: Path, knobs: Knobs) -> Loaded:
+    """What a .drv says to build; ``knobs`` are this run's, except those the .drv fixed."""
+    try:
+        doc = json.loads(drv.read_text())
+        if doc.get("format") != FORMAT:
+            raise ValueError(doc.get("format"))
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        raise GuixError(f"{drv}: not a derivation the stand-in wrote (run `guix system image "
+                        "-d' again to write it)", program="guix build") from None
+    rev = history.by_commit().get(doc["guix"])
+    if rev is None:
+        raise GuixError(f"{drv}: unknown guix commit {doc['guix']}", program="guix build")
+    chans = tuple(Resolved(c["name"], c["url"], c["branch"], c["commit"],
+                           tuple(c["introduction"]) if c["introduction"] else None)
+                  for c in doc["channels"])
+    files = {f["file"]: base64.b64decode(f["base64"]) for f in doc["local-files"]}
+    conf = doc["configuration"]
+    config = osconfig.load(conf["file"], rev, text=conf["text"], file_data=files)
+    k = doc["knobs"]
+    knobs = dataclasses.replace(knobs, drift=frozenset(k["drift"]), big_items=k["big-items"],
+                                big_bytes=k["big-bytes"])
+    img = doc["image"]
+    return Loaded(Travel(rev, chans, ()), config, img["action"], img["type"], img["size"],
+                  img["save-provenance"], knobs, doc["output"])
