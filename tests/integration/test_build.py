@@ -246,3 +246,19 @@ def test_build_host_that_refuses_the_key(fleet):
                           "--trust-new-host")
     assert code == 2 and "refused vmfleet's key" in err and "vmfleet key" in err
     assert [b["status"] for b in builds(vm)] == ["failed"]
+
+
+def test_check_rebuilds_what_guix_already_has(fleet, monkeypatch):
+    """The realistic case: guix's store still holds the image, so only `guix build --check` of
+    its derivation rebuilds it (`guix system` has no --check)."""
+    vm = fleet[0]
+    assert vm("build", "web")[0] == 0
+    code, out, err = vm("check", "web", "--json")
+    assert code == 0, err
+    assert json.loads(out)[0]["result"] == "reproducible"
+    log = vm("build-log", "web")[1]
+    assert "-d --save-provenance web.scm" in log and " -- build --check " in log
+    monkeypatch.setenv("VMFLEET_STANDIN_NONDETERMINISTIC", "1")
+    code, out, err = vm("check", "web", "--json")
+    assert code == 1, err
+    assert json.loads(out)[0]["result"] == "image-differs"

@@ -15,9 +15,13 @@ from vmfleet.errors import UsageError
 from vmfleet.registry import Registry
 
 FAKE_GUIX = f"""#!{sys.executable}
-# Plays 'guix time-machine … system image': each call takes the next line of $FAKE_GUIX_PLAN,
-# an image file to hand out (as a store item) or FAIL.
+# Plays 'guix time-machine … system image' and '… build --check DRV': each such call takes the
+# next line of $FAKE_GUIX_PLAN, an image file to hand out (as a store item) or FAIL; the '-d'
+# call in between names a derivation and takes none.
 import os, shutil, sys
+if "-d" in sys.argv:
+    print("/gnu/store/xyz-image.qcow2.drv")
+    sys.exit(0)
 plan = os.environ["FAKE_GUIX_PLAN"]
 lines = open(plan).read().splitlines()
 step, rest = lines[0], lines[1:]
@@ -81,16 +85,17 @@ def fleet(tmp_path, monkeypatch, capsys):
 
 
 def test_check_results(fleet, images):
-    # First check of a never-built generation builds it twice: the same bytes both times.
-    code, out, err = fleet("check", "web@1", steps=[images["a1"], images["a1"]])
+    # A never-built generation is built first (the reference), then checked: its image again
+    # (guix's store has it), then `build --check` of its derivation: the same bytes each time.
+    code, out, err = fleet("check", "web@1", steps=[images["a1"], images["a1"], images["a1"]])
     assert code == 0, err
     assert out.startswith("web@1: reproducible")
 
-    code, out, err = fleet("check", "web@1", steps=[images["a2"]])
+    code, out, err = fleet("check", "web@1", steps=[images["a1"], images["a2"]])
     assert code == 1
     assert "web@1: same system, different image bytes" in out
 
-    code, out, err = fleet("check", "web@1", "--json", steps=[images["drift"]])
+    code, out, err = fleet("check", "web@1", "--json", steps=[images["drift"], images["drift"]])
     assert code == 1
     [result] = json.loads(out)
     assert result["result"] == "drifted"
@@ -114,8 +119,8 @@ def test_check_results(fleet, images):
 
 
 def test_drift_diff_is_shown_in_the_human_output(fleet, images):
-    fleet("check", "web@1", steps=[images["a1"], images["a1"]])
-    code, out, err = fleet("check", "web@1", steps=[images["drift"]])
+    fleet("check", "web@1", steps=[images["a1"], images["a1"], images["a1"]])
+    code, out, err = fleet("check", "web@1", steps=[images["drift"], images["drift"]])
     assert code == 1
     assert "web@1: drifted: nginx rebuilt, openssl rebuilt, profile rebuilt" in out
     assert "    packages" in out
