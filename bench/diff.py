@@ -121,7 +121,8 @@ def main() -> int:
     try:
         env = {**os.environ, "VMFLEET_HOME": str(tmp / "home"),
                "VMFLEET_STANDIN_BIG": f"{args.items}:{args.size}",
-               "XDG_CACHE_HOME": str(tmp / "xdg")}
+               "XDG_CACHE_HOME": str(tmp / "xdg"),
+               "TMPDIR": str(tmp)}  # a diffoscope killed at its limit leaves its temp dir there
         if not shutil.which("guix"):
             env["VMFLEET_GUIX"] = str(ROOT / "tests/standin/bin/guix")
             env["VMFLEET_STANDIN_STORE"] = str(tmp / "standin" / "store")
