@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import importlib.util
+import importlib
 import json
 import logging
 import sys
@@ -53,18 +53,20 @@ def _main(
                         format="%(name)s: %(message)s", stream=sys.stderr)
 
 
-def lazy(name: str):
+class lazy:  # noqa: N801 - used like a module
     """A module imported on first use, so that a command pays only for the libraries it needs
-    (paramiko, libvirt and the image readers cost ~250 ms together: more than a cached build)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.find_spec(name)
-    loader = importlib.util.LazyLoader(spec.loader)
-    spec.loader = loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    loader.exec_module(module)
-    return module
+    (paramiko, libvirt and the image readers cost ~250 ms together: more than a cached build).
+
+    Each attribute access goes through importlib.import_module, which takes the import lock, so
+    threads that touch the module at once all see it fully loaded (importlib's LazyLoader does
+    not guarantee that on Python 3.11).
+    """
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr: str):
+        return getattr(importlib.import_module(self._name), attr)
 
 
 def home() -> Home:
