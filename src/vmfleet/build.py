@@ -19,7 +19,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from . import generations, guix, images, locks, timeutil
-from .builders import parse_builder
+from .builders import Outcome, parse_builder
 from .errors import BuildError, NotFound, VmfleetError
 from .generations import Generation
 from .home import Home
@@ -188,8 +188,10 @@ def _run_guix(builder, config: str, channels: str, options: dict, check: bool, c
     guix_cmd = getattr(builder, "guix", None)
 
     def attempt(argv):
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:  # the time ran out in an earlier step
+            return argv, Outcome(-1, "", "", timed_out=True)
         line("$ " + " ".join(argv))
-        left = None if deadline is None else max(0.001, deadline - time.monotonic())
         return argv, builder.execute(argv, cwd, line, left)
 
     def image(**kw):

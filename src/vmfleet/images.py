@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,34 +69,40 @@ def _copy_hashing(src, dst, digest) -> int:
 
     Both read the same pages, so the second read comes from the page cache; hashlib releases
     the GIL, so the hash runs on the other core. Falls back to read/write where the kernel
-    copy is not supported (e.g. across some file systems).
+    copy is not supported (e.g. across some file systems). When the copy fails (a full disk,
+    Ctrl-C) the hashing thread stops at its next chunk instead of reading the file to its end.
     """
     size = os.fstat(src.fileno()).st_size
+    stop = threading.Event()
 
     def hash_source():
         with open(src.name, "rb", buffering=0) as again:
             buf = bytearray(CHUNK)
             view = memoryview(buf)
-            while n := again.readinto(buf):
+            while not stop.is_set() and (n := again.readinto(buf)):
                 digest.update(view[:n])
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         hashing = pool.submit(hash_source)
         done = 0
         try:
-            while done < size:
-                copied = os.copy_file_range(src.fileno(), dst.fileno(), min(CHUNK * 16, size - done))
-                if copied == 0:
-                    break
-                done += copied
-        except OSError as e:
-            if e.errno not in (errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
-                raise
-            src.seek(done)
-            dst.seek(done)
-            while chunk := src.read(CHUNK):
-                dst.write(chunk)
-                done += len(chunk)
+            try:
+                while done < size:
+                    copied = os.copy_file_range(src.fileno(), dst.fileno(), min(CHUNK * 16, size - done))
+                    if copied == 0:
+                        break
+                    done += copied
+            except OSError as e:
+                if e.errno not in (errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+                    raise
+                src.seek(done)
+                dst.seek(done)
+                while chunk := src.read(CHUNK):
+                    dst.write(chunk)
+                    done += len(chunk)
+        except BaseException:
+            stop.set()
+            raise
         hashing.result()
     return done
 

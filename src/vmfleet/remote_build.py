@@ -45,6 +45,7 @@ class RemoteBuilder:
         self.home, self.trust_new_host = home, trust_new_host
         self.conn: ssh.Connection | None = None
         self.remote_dir: str | None = None
+        self.runs = 0
 
     def _connect(self) -> ssh.Connection:
         key = ssh.ensure_keypair(self.home.keys)
@@ -70,7 +71,8 @@ class RemoteBuilder:
 
     def execute(self, argv, cwd: str, on_line: LineSink, timeout: float | None) -> Outcome:
         assert self.conn is not None
-        pid_file = f"{cwd}/.vmfleet-build.pid"
+        self.runs += 1  # one pid file per command: a late kill never hits an earlier one's group
+        pid_file = f"{cwd}/.vmfleet-build-{self.runs}.pid"
         inner = f"echo $$ > {shlex.quote(pid_file)}; cd {shlex.quote(cwd)} && exec {shlex.join(argv)}"
         command = f"exec setsid --wait sh -c {shlex.quote(inner)}"
         stdout, sink = io.BytesIO(), LineSplitter(on_line)
