@@ -8,7 +8,9 @@ drops every domain the test defined.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,3 +136,31 @@ def cleanup_fleet(reg: Registry, home: Home) -> None:
                 if dom.metadata is not None and dom.metadata.controller == me:
                     conn.destroy(dom.name)
                     conn.undefine(dom.name)
+
+
+STANDIN_GUIX = Path(__file__).resolve().parents[1] / "standin" / "bin" / "guix"
+BOOT_ENV = {"VMFLEET_ACCEL": "tcg", "VMFLEET_SHUTDOWN_TIMEOUT": "2", "VMFLEET_GUIX": str(STANDIN_GUIX)}
+
+
+@contextlib.contextmanager
+def boot_home(prefix: str) -> Iterator[tuple[Home, Registry, Generation, Generation]]:
+    """``new_home`` in a directory QEMU can reach, on qemu:///system with TCG and the stand-in;
+    afterwards every VM of it is destroyed, the directory removed and the environment restored."""
+    import shutil
+
+    saved = {k: os.environ.get(k) for k in [*BOOT_ENV, "VMFLEET_LOCAL_URI"]}
+    os.environ.update(BOOT_ENV)
+    os.environ.pop("VMFLEET_LOCAL_URI", None)
+    root = traversable_dir(prefix)
+    home, reg, old, new = new_home(root)
+    try:
+        yield home, reg, old, new
+    finally:
+        cleanup_fleet(reg, home)
+        reg.close()
+        shutil.rmtree(root, ignore_errors=True)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

@@ -8,13 +8,12 @@ session, and each scenario boots three times.
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.helpers.deploy_env import cleanup_fleet, new_home, traversable_dir, unique_vm_name
+from tests.helpers.deploy_env import boot_home, cleanup_fleet, unique_vm_name
 from tests.helpers.sshd import Sshd
 from vmfleet import build, deploy, hosts, ssh, virt
 from vmfleet.cli import main
@@ -27,7 +26,6 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 STANDIN = ROOT / "tests" / "standin" / "bin" / "guix"
 BOOT_TIMEOUT = 240.0  # generous: other test sessions may share the two cores
-ENV = {"VMFLEET_ACCEL": "tcg", "VMFLEET_SHUTDOWN_TIMEOUT": "2", "VMFLEET_GUIX": str(STANDIN)}
 
 
 @pytest.fixture(scope="session")
@@ -35,24 +33,10 @@ def booted():
     """A home with web@1 (2023-06) and web@2 (2024-05) recorded and both images built."""
     if not STANDIN.exists():
         pytest.skip("the guix stand-in (tests/standin/bin/guix) is not there")
-    saved = {k: os.environ.get(k) for k in [*ENV, "VMFLEET_LOCAL_URI"]}
-    os.environ.update(ENV)
-    os.environ.pop("VMFLEET_LOCAL_URI", None)
-    root = traversable_dir("vmfleet-test-boot-")
-    home, reg, old, new = new_home(root)
-    try:
+    with boot_home("vmfleet-test-boot-") as (home, reg, old, new):
         for gen in (old, new):
             build.ensure_image(reg, home, gen)
         yield type("Booted", (), {"home": home, "reg": reg, "old": old, "new": new})()
-    finally:
-        cleanup_fleet(reg, home)
-        reg.close()
-        shutil.rmtree(root, ignore_errors=True)
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 @pytest.fixture

@@ -6,13 +6,10 @@ web@3 vm:web`` show only what changed on the running system.
 """
 
 import json
-import os
-import shutil
-from pathlib import Path
 
 import pytest
 
-from tests.helpers.deploy_env import cleanup_fleet, new_home, traversable_dir, unique_vm_name
+from tests.helpers.deploy_env import boot_home, unique_vm_name
 from tests.helpers.diskimage import layout_web_a, make_disk, make_tree
 from tests.helpers.sshd import Sshd
 from vmfleet import build, deploy, diff, ssh
@@ -86,35 +83,17 @@ def test_a_system_without_store_database_over_ssh(served):
 
 # --- a real VM: the stand-in's image booted under TCG ------------------------------------------
 
-ROOT = Path(__file__).resolve().parents[2]
-STANDIN = ROOT / "tests" / "standin" / "bin" / "guix"
-VM_ENV = {"VMFLEET_ACCEL": "tcg", "VMFLEET_SHUTDOWN_TIMEOUT": "2", "VMFLEET_GUIX": str(STANDIN)}
-
 
 @pytest.fixture(scope="module")
 def running_vm():
     """web@2 built by the stand-in and booted once (TCG) for the tests below."""
-    saved = {k: os.environ.get(k) for k in [*VM_ENV, "VMFLEET_LOCAL_URI"]}
-    os.environ.update(VM_ENV)
-    os.environ.pop("VMFLEET_LOCAL_URI", None)
-    root = traversable_dir("vmfleet-test-diffvm-")
-    home, reg, _old, new = new_home(root)
-    try:
+    with boot_home("vmfleet-test-diffvm-") as (home, reg, _old, new):
         built = build.ensure_image(reg, home, new)
         name = unique_vm_name()
         deploy.deploy(reg, home, new.label, name=name, options=Options(memory_mib=256,
                                                                         timeout=240))
         yield type("Running", (), {"home": home, "reg": reg, "gen": new, "name": name,
                                    "image": built.image_path})()
-    finally:
-        cleanup_fleet(reg, home)
-        reg.close()
-        shutil.rmtree(root, ignore_errors=True)
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def test_a_running_vm_has_what_its_image_has(running_vm):
