@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import drop_caches  # noqa: E402
-from vmfleet import images  # noqa: E402
+from vmfleet.build import store as images  # noqa: E402
 from vmfleet.home import Home  # noqa: E402
 
 

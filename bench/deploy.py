@@ -37,9 +37,12 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from tests.helpers.deploy_env import new_home  # noqa: E402
 
-from vmfleet import build, deploy, images, placement, qemu_img, ssh  # noqa: E402
+from vmfleet.build import builds as build  # noqa: E402
+from vmfleet.build import store as images  # noqa: E402
+from vmfleet.deploy import lifecycle, placement, vm_access, vm_records  # noqa: E402
 from vmfleet.home import Home  # noqa: E402
-from vmfleet.run import run  # noqa: E402
+from vmfleet.tools import qemu_img, ssh  # noqa: E402
+from vmfleet.tools.run import run  # noqa: E402
 
 VMFLEET = str(ROOT / ".venv" / "bin" / "vmfleet")
 
@@ -86,7 +89,7 @@ def drop_caches() -> bool:
 def linked_vs_full(reg, home, gen, image: placement.Image, runs: int) -> dict:
     """deploy --no-wait with the normal linked clone, then with a full copy in its place; with
     the image in the page cache (warm) and read from disk (cold)."""
-    opts = deploy.Options(wait=False, memory_mib=256)
+    opts = vm_records.Options(wait=False, memory_mib=256)
     real_create = placement.LocalPlacement.create_overlay
 
     def full_copy(self, vm, base, virtual_size):
@@ -105,9 +108,9 @@ def linked_vs_full(reg, home, gen, image: placement.Image, runs: int) -> dict:
                 elif cache == "warm":
                     image.path.read_bytes()  # make sure it is cached
                 t = time.perf_counter()
-                deploy.deploy_image(reg, home, gen, image, name=name, options=opts)
+                lifecycle.deploy_image(reg, home, gen, image, name=name, options=opts)
                 times[kind].append(time.perf_counter() - t)
-                deploy.destroy(reg, home, name)
+                lifecycle.destroy(reg, home, name)
         placement.LocalPlacement.create_overlay = real_create
         linked, full = median(times["linked"]), median(times["full"])
         out[cache] = {"linked_s": linked, "full_s": full, "ratio": full / linked}
@@ -131,11 +134,12 @@ def remote_linked_vs_full(reg, home, gen, image: placement.Image, runs: int) -> 
     uploads the whole image for every VM."""
     from tests.helpers.sshd import Sshd
 
-    from vmfleet import hosts, virt
+    from vmfleet.deploy import hosts
+    from vmfleet.tools import virt
 
     server = Sshd(home.work / "sshd", [ssh.public_key(home.keys)]).start()
     pool = f"vmfleet-bench-pool-{os.getpid()}"
-    opts = deploy.Options(wait=False, memory_mib=256)
+    opts = vm_records.Options(wait=False, memory_mib=256)
     real_create = placement.RemotePlacement.create_overlay
 
     def full_upload(self, vm, base, virtual_size):
@@ -147,20 +151,20 @@ def remote_linked_vs_full(reg, home, gen, image: placement.Image, runs: int) -> 
         hosts.add(reg, "bench-hv", server.libvirt_uri(home.keys / "id_ed25519"), pool=pool,
                   pool_dir=f"/tmp/{pool}", home=home, trust_new_host=True)
         t = time.perf_counter()
-        deploy.deploy_image(reg, home, gen, image, name="vmfleet-bench-first", host="bench-hv",
+        lifecycle.deploy_image(reg, home, gen, image, name="vmfleet-bench-first", host="bench-hv",
                             options=opts)
         first = time.perf_counter() - t
-        deploy.destroy(reg, home, "vmfleet-bench-first")
+        lifecycle.destroy(reg, home, "vmfleet-bench-first")
         for i in range(runs):
             for kind in ("linked", "full"):
                 placement.RemotePlacement.create_overlay = (real_create if kind == "linked"
                                                             else full_upload)
                 name = f"vmfleet-bench-r{kind}-{i}"
                 t = time.perf_counter()
-                deploy.deploy_image(reg, home, gen, image, name=name, host="bench-hv",
+                lifecycle.deploy_image(reg, home, gen, image, name=name, host="bench-hv",
                                     options=opts)
                 times[kind].append(time.perf_counter() - t)
-                deploy.destroy(reg, home, name)
+                lifecycle.destroy(reg, home, name)
     finally:
         placement.RemotePlacement.create_overlay = real_create
         destroy_all(reg, home)
@@ -203,7 +207,7 @@ def sequential_vs_concurrent(reg, home, n: int) -> dict:
     for p in procs:
         wait_ok(p)
     concurrent = time.perf_counter() - t0
-    with deploy.connect_ssh(reg, home, f"vmfleet-bench-par-{n - 1}") as conn:
+    with vm_access.connect_ssh(reg, home, f"vmfleet-bench-par-{n - 1}") as conn:
         assert conn.run("cat /etc/hostname").stdout.strip() == "web"
     destroy_all(reg, home)
     return {"vms": n, "sequential_s": sequential, "concurrent_s": concurrent,
@@ -212,9 +216,9 @@ def sequential_vs_concurrent(reg, home, n: int) -> dict:
 
 
 def destroy_all(reg, home) -> None:
-    for vm in deploy.list_vms(reg):
+    for vm in vm_records.list_vms(reg):
         with contextlib.suppress(Exception):
-            deploy.destroy(reg, home, vm.name)
+            lifecycle.destroy(reg, home, vm.name)
 
 
 def main() -> int:

@@ -24,8 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.helpers.fleet import channels_scm, os_config  # noqa: E402
 
-from vmfleet import history, spec  # noqa: E402
-from vmfleet.registry import Registry, dumps, sha256_bytes  # noqa: E402
+from vmfleet.registry import git_import as history
+from vmfleet.registry import spec
+from vmfleet.registry.db import Registry, dumps, sha256_bytes
 
 
 def fill(reg: Registry, systems: int, gens: int) -> None:

@@ -1,6 +1,6 @@
 import pytest
 
-from vmfleet.registry import Registry
+from vmfleet.registry.db import Registry
 
 
 @pytest.fixture

@@ -25,11 +25,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from . import generations, guix, timeutil
-from .errors import BuildError, NotFound, UsageError
-from .generations import Generation
-from .home import Home
-from .registry import Registry, dumps
+from vmfleet import timeutil
+from vmfleet.diff import compare, human, json_out, sides
+from vmfleet.errors import BuildError, NotFound, UsageError
+from vmfleet.guix import command as guix
+from vmfleet.home import Home
+from vmfleet.registry import generations
+from vmfleet.registry.db import Registry, dumps
+from vmfleet.registry.generations import Generation
 
 
 class Result(StrEnum):
@@ -95,7 +98,7 @@ def get(reg: Registry, check_id: int) -> Check:
 
 def reference_build(reg: Registry, gen: Generation):
     """The generation's first successful build (what it was when it was first built)."""
-    from . import build
+    from vmfleet.build import builds as build
 
     done = [b for b in build.list_builds(reg, gen.system)
             if b.generation_id == gen.id and str(b.status) == "succeeded"]
@@ -105,7 +108,7 @@ def reference_build(reg: Registry, gen: Generation):
 def select(reg: Registry, specs: Iterable[str], *, all_: bool = False,
            since: str | None = None) -> list[Generation]:
     """The generations to check: the specs given, or all (current at any time since ``since``)."""
-    from . import generations, spec
+    from vmfleet.registry import generations, spec
 
     specs = list(specs)
     if specs and not all_ and since is None:
@@ -148,7 +151,7 @@ def check_generation(reg: Registry, home: Home, gen: Generation, *, builder: str
                      timeout: float | None = None,
                      on_line: Callable[[str], None] | None = None) -> Check:
     """Rebuild ``gen`` ignoring the cache, compare with its reference build, record the result."""
-    from . import build
+    from vmfleet.build import builds as build
 
     started = timeutil.now()
     t0 = time.monotonic()
@@ -203,8 +206,7 @@ def compare_builds(reference, rebuilt) -> tuple[Result, dict]:
                          "image store path only"
         same = reference.store_path == rebuilt.store_path
         return (Result.IMAGE_DIFFERS if same else Result.DRIFTED), detail
-    from . import diff
-    from .inspect import inspect_image
+    from vmfleet.inspect.facts import inspect_image
 
     a = inspect_image(ref_path, files=True, texts=True)
     b = inspect_image(rebuilt.image_path, files=True, texts=True)
@@ -215,11 +217,11 @@ def compare_builds(reference, rebuilt) -> tuple[Result, dict]:
     detail["same_closure"] = same_closure
     if a.system == b.system and same_closure:
         return Result.IMAGE_DIFFERS, detail
-    d = diff.compare(diff.side_from_facts(f"build {reference.id}", a),
-                     diff.side_from_facts(f"build {rebuilt.id}", b),
+    d = compare.compare(sides.side_from_facts(f"build {reference.id}", a),
+                     sides.side_from_facts(f"build {rebuilt.id}", b),
                      layers=("packages", "files"), file_content=True)
-    detail["diff"] = diff.to_json(d)
-    detail["diff_text"] = diff.render(d)
+    detail["diff"] = json_out.to_json(d)
+    detail["diff_text"] = human.render(d)
     return Result.DRIFTED, detail
 
 

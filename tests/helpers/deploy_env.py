@@ -18,12 +18,13 @@ from pathlib import Path
 import libvirt
 
 from tests.helpers.fleet import channels_scm, os_config
-from vmfleet import generations
-from vmfleet.generations import Generation
+from vmfleet.deploy import lifecycle, vm_access, vm_records
+from vmfleet.deploy.placement import Image
 from vmfleet.home import Home
-from vmfleet.placement import Image
-from vmfleet.registry import Registry
-from vmfleet.run import run
+from vmfleet.registry import generations
+from vmfleet.registry.db import Registry
+from vmfleet.registry.generations import Generation
+from vmfleet.tools.run import run
 
 C_OLD = "aa45ee8d9978e53520fa6d2604572f634a292507"  # guix revisions the stand-in knows
 C_NEW = "b4d6ce5a8f0e2d17c0a3e7b8c1f94a2d6e5b3c70"
@@ -56,7 +57,7 @@ def record_web(reg: Registry, pubkey: str = "ssh-ed25519 AAAA test") -> tuple[Ge
 def new_home(root: Path) -> tuple[Home, Registry, Generation, Generation]:
     """A home under ``root`` with its directories, a registry, vmfleet's key pair, and web@1
     (2023-06) and web@2 (2024-05) recorded with that key authorized: what a boot needs."""
-    from vmfleet import ssh
+    from vmfleet.tools import ssh
 
     home = Home(root)
     for d in home.dirs():
@@ -123,13 +124,14 @@ def cleanup_fleet(reg: Registry, home: Home) -> None:
     """Remove every VM of this home (registry rows and this home's domains on every host)."""
     import contextlib
 
-    from vmfleet import deploy, hosts, virt
+    from vmfleet.deploy import hosts
     from vmfleet.errors import VmfleetError
+    from vmfleet.tools import virt
 
-    for vm in deploy.list_vms(reg):
+    for vm in vm_records.list_vms(reg):
         with contextlib.suppress(VmfleetError):
-            deploy.destroy(reg, home, vm.name)
-    me = deploy.controller_id(home)
+            lifecycle.destroy(reg, home, vm.name)
+    me = vm_access.controller_id(home)
     for host in hosts.list_hosts(reg):
         with contextlib.suppress(VmfleetError), virt.connect(host.uri) as conn:
             for dom in conn.domains():

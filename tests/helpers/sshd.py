@@ -17,7 +17,7 @@ import socket
 import time
 from pathlib import Path
 
-from vmfleet.run import run
+from vmfleet.tools.run import run
 
 SSHD = "/usr/sbin/sshd"
 

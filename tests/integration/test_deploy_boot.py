@@ -15,11 +15,13 @@ import pytest
 
 from tests.helpers.deploy_env import boot_home, cleanup_fleet, unique_vm_name
 from tests.helpers.sshd import Sshd
-from vmfleet import build, deploy, hosts, ssh, virt
+from vmfleet.build import builds as build
 from vmfleet.cli import main
-from vmfleet.deploy import Options, VmState
+from vmfleet.deploy import hosts, lifecycle, rollout, vm_access, vm_records
+from vmfleet.deploy.vm_records import Options, VmState
 from vmfleet.errors import DeployError, HostKeyMismatch
-from vmfleet.generations import Generation
+from vmfleet.registry.generations import Generation
+from vmfleet.tools import ssh, virt
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +52,7 @@ def fleet(booted):
 def guest_is(b, vm_name: str, gen: Generation) -> None:
     """Over SSH, the guest says it is ``gen``: hostname, provenance, configuration."""
     config = b.reg.get_blob(gen.config_sha256).decode()
-    with deploy.connect_ssh(b.reg, b.home, vm_name) as conn:
+    with vm_access.connect_ssh(b.reg, b.home, vm_name) as conn:
         assert conn.check_output("cat /etc/hostname").strip() == gen.summary["host_name"]
         provenance = conn.check_output("cat /run/current-system/provenance")
         assert f'(commit "{gen.guix_commit}")' in provenance
@@ -59,7 +61,7 @@ def guest_is(b, vm_name: str, gen: Generation) -> None:
 
 def scenario(b, host: str) -> None:
     name = unique_vm_name()
-    vm = deploy.deploy(b.reg, b.home, "web@2023-06", name=name, host=host,
+    vm = lifecycle.deploy(b.reg, b.home, "web@2023-06", name=name, host=host,
                        options=Options(timeout=BOOT_TIMEOUT))
     assert vm.state is VmState.RUNNING and vm.label == "web@1" and vm.host_key
     guest_is(b, name, b.old)
@@ -67,26 +69,26 @@ def scenario(b, host: str) -> None:
 
     # A redeploy whose new VM cannot come up in time leaves the old one running.
     with pytest.raises(DeployError, match=f"{name} keeps running") as exc:
-        deploy.redeploy(b.reg, b.home, "web", timeout=1)
+        rollout.redeploy(b.reg, b.home, "web", timeout=1)
     assert ".console" in exc.value.hint
-    assert [v.name for v in deploy.list_vms(b.reg)] == [name]
+    assert [v.name for v in vm_records.list_vms(b.reg)] == [name]
     guest_is(b, name, b.old)
 
-    results = deploy.redeploy(b.reg, b.home, "web", timeout=BOOT_TIMEOUT)
+    results = rollout.redeploy(b.reg, b.home, "web", timeout=BOOT_TIMEOUT)
     new_name = results[0].new
     assert [(r.old, r.outcome, r.to_generation) for r in results] == [(name, "replaced", "web@2")]
     guest_is(b, new_name, b.new)
-    assert deploy.get_vm(b.reg, name).state is VmState.RETIRED
+    assert vm_records.get_vm(b.reg, name).state is VmState.RETIRED
     with virt.connect(hosts.get(b.reg, host).uri) as conn:
         assert not conn.domain(name).state.active
 
-    back = deploy.rollback(b.reg, b.home, name, timeout=BOOT_TIMEOUT)
+    back = rollout.rollback(b.reg, b.home, name, timeout=BOOT_TIMEOUT)
     assert back.state is VmState.RUNNING and back.host_key == pinned  # same disk, same key
     guest_is(b, name, b.old)
-    assert deploy.get_vm(b.reg, new_name).state is VmState.RETIRED
+    assert vm_records.get_vm(b.reg, new_name).state is VmState.RETIRED
 
     actions = [(e.action, e.from_generation, e.to_generation, e.detail.split(":")[0])
-               for e in deploy.audit_log(b.reg)][-4:]
+               for e in vm_records.audit_log(b.reg)][-4:]
     assert actions == [("deploy", None, "web@1", f"on {host}"),
                        ("redeploy", "web@1", "web@2", "failed"),
                        ("redeploy", "web@1", "web@2", f"replaces {name}"),
@@ -98,7 +100,7 @@ def scenario(b, host: str) -> None:
                       ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOtherKeyOtherKeyOtherKeyOtherKeyOth",
                        name))
     with pytest.raises(HostKeyMismatch):
-        deploy.connect_ssh(b.reg, b.home, name)
+        vm_access.connect_ssh(b.reg, b.home, name)
     with b.reg.write():
         b.reg.execute("UPDATE vms SET host_key = ? WHERE name = ?", (pinned, name))
 
@@ -106,7 +108,7 @@ def scenario(b, host: str) -> None:
 def test_deploy_redeploy_rollback_locally(fleet, capsys):
     scenario(fleet, "local")
     # `vmfleet ssh VM -- CMD` passes the command's exit status through.
-    running = next(v for v in deploy.list_vms(fleet.reg) if v.state is VmState.RUNNING)
+    running = next(v for v in vm_records.list_vms(fleet.reg) if v.state is VmState.RUNNING)
     capsys.readouterr()
     code = main(["--home", str(fleet.home.root), "ssh", running.name, "--",
                  "cat /etc/hostname; exit 7"])

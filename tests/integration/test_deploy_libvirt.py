@@ -18,11 +18,12 @@ from tests.helpers.deploy_env import (
     unique_vm_name,
 )
 from tests.helpers.sshd import Sshd
-from vmfleet import deploy, domain_xml, hosts, qemu_img, ssh, virt
-from vmfleet.deploy import Options, VmState
+from vmfleet.deploy import domain_xml, hosts, lifecycle, status, vm_access, vm_records
+from vmfleet.deploy.vm_records import Options, VmState
 from vmfleet.errors import DeployError
 from vmfleet.home import Home
-from vmfleet.registry import Registry
+from vmfleet.registry.db import Registry
+from vmfleet.tools import qemu_img, ssh, virt
 
 pytestmark = pytest.mark.integration
 
@@ -78,7 +79,7 @@ def listening(port: int) -> bool:
 
 def test_local_deploy_runs_qemu_with_ssh_forwarded_on_loopback(real):
     name = unique_vm_name()
-    vm = deploy.deploy_image(real.reg, real.home, real.old, real.image, name=name,
+    vm = lifecycle.deploy_image(real.reg, real.home, real.old, real.image, name=name,
                              options=NO_WAIT)
     assert listening(vm.ssh_port)  # QEMU's user-mode forward is up
     with virt.connect("qemu:///system") as conn:
@@ -87,22 +88,22 @@ def test_local_deploy_runs_qemu_with_ssh_forwarded_on_loopback(real):
         assert domain_xml.domain_type(info.xml) is domain_xml.DomainType.QEMU  # TCG
         assert info.metadata.generation == 1 and info.metadata.vm == name
         assert domain_xml.ssh_endpoint(info.xml) == ("127.0.0.1", vm.ssh_port)
-    row = next(r for r in deploy.ps(real.reg, real.home) if r.name == name)
+    row = next(r for r in status.ps(real.reg, real.home) if r.name == name)
     assert (row.state, row.domain_state) == ("running", "running")
 
-    deploy.stop(real.reg, real.home, name, force=True)
+    lifecycle.stop(real.reg, real.home, name, force=True)
     assert not listening(vm.ssh_port)
-    row = next(r for r in deploy.ps(real.reg, real.home) if r.name == name)
+    row = next(r for r in status.ps(real.reg, real.home) if r.name == name)
     assert (row.state, row.domain_state) == ("stopped", "shut off")
 
     # Someone else takes the port meanwhile: start moves the forward to another one.
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", vm.ssh_port))
         squatter.listen()
-        again = deploy.start(real.reg, real.home, name, wait=False)
+        again = lifecycle.start(real.reg, real.home, name, wait=False)
     assert again.ssh_port != vm.ssh_port and listening(again.ssh_port)
 
-    deploy.destroy(real.reg, real.home, name)
+    lifecycle.destroy(real.reg, real.home, name)
     with virt.connect("qemu:///system") as conn:
         assert conn.domain(name) is None
     assert not (real.home.overlays / f"{name}.qcow2").exists()
@@ -111,10 +112,10 @@ def test_local_deploy_runs_qemu_with_ssh_forwarded_on_loopback(real):
 def test_a_guest_that_never_answers_fails_with_its_console_log(real):
     name = unique_vm_name()
     with pytest.raises(DeployError, match="did not come up") as exc:
-        deploy.deploy_image(real.reg, real.home, real.old, real.image, name=name,
+        lifecycle.deploy_image(real.reg, real.home, real.old, real.image, name=name,
                             options=Options(memory_mib=64, timeout=3))
     assert f"{name}.console" in exc.value.hint
-    vm = deploy.get_vm(real.reg, name)
+    vm = vm_records.get_vm(real.reg, name)
     assert vm.state is VmState.FAILED
     with virt.connect("qemu:///system") as conn:
         assert not conn.domain(name).state.active
@@ -133,7 +134,7 @@ def test_host_add_pins_the_hosts_ssh_key_only_when_asked_to(real, tmp_path):
         hosts.add(real.reg, "hv", uri, home=real.home, trust_new_host=True)
         pins = ssh.KnownHosts(real.home.keys / ssh.KNOWN_HOSTS_FILE)
         assert pins.get("127.0.0.1", server.port) == server.host_key
-        with deploy._jump(real.home, hosts.get(real.reg, "hv")) as jump:  # the pin is checked
+        with vm_access._jump(real.home, hosts.get(real.reg, "hv")) as jump:  # the pin is checked
             assert jump.host_key == server.host_key
     finally:
         server.stop()
@@ -141,9 +142,9 @@ def test_host_add_pins_the_hosts_ssh_key_only_when_asked_to(real, tmp_path):
 
 def test_remote_host_gets_the_image_once_and_overlays_in_its_pool(real, remote):
     a, b = unique_vm_name(), unique_vm_name()
-    vm_a = deploy.deploy_image(real.reg, real.home, real.old, real.image, name=a, host="hv",
+    vm_a = lifecycle.deploy_image(real.reg, real.home, real.old, real.image, name=a, host="hv",
                                options=NO_WAIT)
-    vm_b = deploy.deploy_image(real.reg, real.home, real.old, real.image, name=b, host="hv",
+    vm_b = lifecycle.deploy_image(real.reg, real.home, real.old, real.image, name=b, host="hv",
                                options=NO_WAIT)
     base = f"{remote.pool_dir}/{real.image.sha256}.qcow2"
     assert vm_a.overlay == f"{remote.pool_dir}/{a}.qcow2"
@@ -158,10 +159,10 @@ def test_remote_host_gets_the_image_once_and_overlays_in_its_pool(real, remote):
     assert volumes.count(f"{real.image.sha256}.qcow2") == 1
     assert qemu_img.info(vm_b.overlay).backing_file == base
     assert open(base, "rb").read() == real.image.path.read_bytes()
-    rows = {r.name: r for r in deploy.ps(real.reg, real.home)}
+    rows = {r.name: r for r in status.ps(real.reg, real.home)}
     assert rows[a].host == "hv" and rows[a].state == "running"
 
-    deploy.destroy(real.reg, real.home, a)
+    lifecycle.destroy(real.reg, real.home, a)
     with virt.connect("qemu:///system") as conn:
         pool = conn.raw.storagePoolLookupByName(remote.pool)
         pool.refresh(0)
@@ -177,7 +178,7 @@ def test_an_upload_cut_short_is_redone(real, remote):
         truncated = real.home.work / "truncated"
         truncated.write_bytes(real.image.path.read_bytes()[:4096])
         conn.upload(remote.pool, f"{real.image.sha256}.qcow2", truncated)
-    vm = deploy.deploy_image(real.reg, real.home, real.old, real.image, name=unique_vm_name(),
+    vm = lifecycle.deploy_image(real.reg, real.home, real.old, real.image, name=unique_vm_name(),
                              host="hv", options=NO_WAIT)
     base = qemu_img.info(vm.overlay).backing_file
     assert open(base, "rb").read() == real.image.path.read_bytes()
@@ -186,15 +187,16 @@ def test_an_upload_cut_short_is_redone(real, remote):
 KILLED_CHILD = """
 import sys
 from pathlib import Path
-from vmfleet import deploy, generations
+from vmfleet.deploy import lifecycle, vm_records
+from vmfleet.registry import generations
 from vmfleet.home import Home
-from vmfleet.placement import Image
-from vmfleet.registry import Registry
+from vmfleet.deploy.placement import Image
+from vmfleet.registry.db import Registry
 home = Home(Path(sys.argv[1]))
 reg = Registry.open(home.registry)
-deploy.deploy_image(reg, home, generations.get(reg, int(sys.argv[3])),
+lifecycle.deploy_image(reg, home, generations.get(reg, int(sys.argv[3])),
                     Image(sys.argv[4], Path(sys.argv[5])), name=sys.argv[2],
-                    options=deploy.Options(memory_mib=64, timeout=60))
+                    options=vm_records.Options(memory_mib=64, timeout=60))
 """
 
 
@@ -214,29 +216,29 @@ def test_a_deploy_killed_at_any_point_is_explained_and_cleaned_up(real, kill_aft
     try:
         # Wait until the child has reserved the VM, then give it a little longer.
         deadline = time.monotonic() + 30
-        while deploy.find_vm(real.reg, name) is None and time.monotonic() < deadline:
+        while vm_records.find_vm(real.reg, name) is None and time.monotonic() < deadline:
             time.sleep(0.01)
         time.sleep(kill_after)
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait()
-    row = next(r for r in deploy.ps(real.reg, real.home) if r.name == name)
+    row = next(r for r in status.ps(real.reg, real.home) if r.name == name)
     # Whatever the moment, ps says what state it is in, and unusual states come with a note.
     assert row.state in ("interrupted", "running", "failed", "missing"), row
     if row.state != "running":
         assert "vmfleet destroy" in row.note
-    deploy.destroy(real.reg, real.home, name)
+    lifecycle.destroy(real.reg, real.home, name)
     with virt.connect("qemu:///system") as conn:
         assert conn.domain(name) is None
     assert not (real.home.overlays / f"{name}.qcow2").exists()
-    assert deploy.find_vm(real.reg, name) is None
+    assert vm_records.find_vm(real.reg, name) is None
 
 
 def test_the_kvm_probe_guest_boots_and_exits_under_tcg():
     """The probe itself works (so a failure under KVM is KVM's), and answers within budget."""
     import time
 
-    from vmfleet import accel
+    from vmfleet.deploy import accel
 
     assert accel._probe("tcg") == (True, "ok")
     t0 = time.monotonic()

@@ -8,8 +8,8 @@ import time
 import pytest
 
 from tests.helpers.sshd import Sshd, free_port
-from vmfleet import ssh
 from vmfleet.errors import CommandFailed, HostKeyMismatch, SshError
+from vmfleet.tools import ssh
 
 pytestmark = pytest.mark.integration
 

@@ -12,10 +12,15 @@ import pytest
 from tests.helpers.deploy_env import boot_home, unique_vm_name
 from tests.helpers.diskimage import layout_web_a, make_disk, make_tree
 from tests.helpers.sshd import Sshd
-from vmfleet import build, deploy, diff, ssh
+from vmfleet.build import builds as build
 from vmfleet.cli import main
-from vmfleet.deploy import Options
-from vmfleet.inspect import inspect_image, inspect_vm, read_remote_facts
+from vmfleet.deploy import lifecycle
+from vmfleet.deploy.vm_access import inspect_vm
+from vmfleet.deploy.vm_records import Options
+from vmfleet.diff import compare, sides
+from vmfleet.inspect.facts import inspect_image
+from vmfleet.inspect.remote_facts import read_remote_facts
+from vmfleet.tools import ssh
 
 pytestmark = pytest.mark.integration
 
@@ -48,8 +53,8 @@ def test_remote_facts_match_the_image(served):
     assert live.configuration == offline.configuration
     assert live.packages == offline.packages
     assert live.items == offline.items and live.closure_size == offline.closure_size
-    d = diff.compare(diff.side_from_facts("web.qcow2", offline),
-                     diff.side_from_facts("vm:web", live, kind="vm"), file_content=True)
+    d = compare.compare(sides.side_from_facts("web.qcow2", offline),
+                     sides.side_from_facts("vm:web", live, kind="vm"), file_content=True)
     assert d.channels == () and d.config.equal and d.packages.equal
     # mke2fs adds lost+found; everything else is the same, file by file.
     assert [(c.path, c.change) for c in d.files] == [("/lost+found", "removed")]
@@ -62,8 +67,8 @@ def test_changes_on_the_running_system_show_up(served):
     (tree / "root/.ash_history").write_text("rm -rf /\n")
     live = read_remote_facts(conn, source="vm:web", root=str(tree), files=True, texts=True)
     offline = inspect_image(image, files=True, texts=True)
-    d = diff.compare(diff.side_from_facts("web.qcow2", offline),
-                     diff.side_from_facts("vm:web", live, kind="vm"),
+    d = compare.compare(sides.side_from_facts("web.qcow2", offline),
+                     sides.side_from_facts("vm:web", live, kind="vm"),
                      layers=("files",), file_content=True)
     changes = {c.path: c for c in d.files}
     assert changes["/etc/hostname"].what == ("size", "content")
@@ -90,7 +95,7 @@ def running_vm():
     with boot_home("vmfleet-test-diffvm-") as (home, reg, _old, new):
         built = build.ensure_image(reg, home, new)
         name = unique_vm_name()
-        deploy.deploy(reg, home, new.label, name=name, options=Options(memory_mib=256,
+        lifecycle.deploy(reg, home, new.label, name=name, options=Options(memory_mib=256,
                                                                         timeout=240))
         yield type("Running", (), {"home": home, "reg": reg, "gen": new, "name": name,
                                    "image": built.image_path})()
@@ -103,8 +108,8 @@ def test_a_running_vm_has_what_its_image_has(running_vm):
     assert live.system == offline.system and live.packages == offline.packages
     assert live.configuration == offline.configuration
     assert {i.path for i in live.items} == {i.path for i in offline.items}
-    d = diff.compare(diff.side_from_facts("image", offline),
-                     diff.side_from_facts(f"vm:{r.name}", live, kind="vm"))
+    d = compare.compare(sides.side_from_facts("image", offline),
+                     sides.side_from_facts(f"vm:{r.name}", live, kind="vm"))
     assert d.channels == () and d.config.equal and d.packages.equal
     changed = {c.path for c in d.files}
     # Booting leaves its marks outside the store (host keys, logs, /run …), nothing inside.

@@ -2,8 +2,8 @@
 
 import time
 
-from vmfleet import build
-from vmfleet.builders import Outcome
+from vmfleet.build import builds as build
+from vmfleet.build.runner import Outcome
 
 
 class ScriptedBuilder:

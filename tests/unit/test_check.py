@@ -9,10 +9,11 @@ import pytest
 
 from tests.helpers import diskimage
 from tests.helpers.diskimage import build, layout_web_a
-from vmfleet import check, generations
+from vmfleet import check
 from vmfleet.cli import main
 from vmfleet.errors import UsageError
-from vmfleet.registry import Registry
+from vmfleet.registry import generations
+from vmfleet.registry.db import Registry
 
 FAKE_GUIX = f"""#!{sys.executable}
 # Plays 'guix time-machine … system image' and '… build --check DRV': each such call takes the

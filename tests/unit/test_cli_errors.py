@@ -142,9 +142,10 @@ def test_checks_of_an_unknown_system_is_an_error(recorded):
 # --- a bad --builder is refused even when the image is cached ----------------------------------
 
 def test_bad_builder_is_refused_before_the_cache_answers(recorded, home):
-    from vmfleet import build, generations
+    from vmfleet.build import builds as build
     from vmfleet.home import Home
-    from vmfleet.registry import Registry
+    from vmfleet.registry import generations
+    from vmfleet.registry.db import Registry
 
     reg = Registry.open(Home(home).registry)
     gen = generations.list_for(reg, "web")[0]

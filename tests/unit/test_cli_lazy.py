@@ -15,10 +15,10 @@ def test_two_threads_see_a_lazily_imported_module_fully_loaded():
         errors = []
         def touch():
             try:
-                from vmfleet import inspect
-                inspect_deploy = __import__("vmfleet.deploy", fromlist=["connect_ssh"])
+                from vmfleet.inspect import facts  # noqa: F401
+                inspect_deploy = __import__("vmfleet.deploy.vm_access", fromlist=["connect_ssh"])
                 inspect_deploy.connect_ssh
-                lazy("vmfleet.deploy").connect_ssh
+                lazy("vmfleet.deploy.vm_access").connect_ssh
             except Exception as e:
                 errors.append(repr(e))
         threads = [threading.Thread(target=touch) for _ in range(4)]

@@ -22,11 +22,11 @@ def fleet(tmp_path, monkeypatch):
 @pytest.fixture
 def vm(fleet, capsys, monkeypatch):
     """Run vmfleet against the fleet's home; returns (exit code, stdout, stderr)."""
-    import vmfleet.build
+    import vmfleet.build.builds
 
     built = types.SimpleNamespace(image_sha256=fleet.image.sha256,
                                   image_path=str(fleet.image.path))
-    monkeypatch.setattr(vmfleet.build, "ensure_image", lambda *a, **k: built)
+    monkeypatch.setattr(vmfleet.build.builds, "ensure_image", lambda *a, **k: built)
 
     def run(*args):
         code = main(["--home", str(fleet.home.root), *args])
@@ -126,7 +126,7 @@ def test_bad_durations(bad):
 
 def test_host_add_asks_before_trusting_a_remote_hosts_ssh_key(vm, fleet, monkeypatch):
     from tests.unit.test_deploy_hosts import HV_URI, _Sshd
-    from vmfleet import ssh, virt
+    from vmfleet.tools import ssh, virt
 
     fake = _Sshd()
     monkeypatch.setattr(ssh, "connect", fake.connect)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers.deploy_env import make_fleet
-from vmfleet import accel, deploy, hosts, virt
-from vmfleet.deploy import Options
-from vmfleet.domain_xml import DomainType
+from vmfleet.deploy import accel, hosts, lifecycle, vm_access, vm_records
+from vmfleet.deploy.domain_xml import DomainType
+from vmfleet.deploy.vm_records import Options
 from vmfleet.errors import DeployError, LibvirtError, NotFound, UsageError
+from vmfleet.tools import virt
 
 
 @pytest.fixture
@@ -64,11 +65,11 @@ def test_unknown_host_lists_the_known_ones(reg):
 
 def test_host_remove_refused_while_vms_use_it(fleet):
     hosts.add(fleet.reg, "lab", "test:///default")
-    deploy.deploy_image(fleet.reg, fleet.home, fleet.old, fleet.image, host="lab",
+    lifecycle.deploy_image(fleet.reg, fleet.home, fleet.old, fleet.image, host="lab",
                         options=Options(wait=False))
     with pytest.raises(UsageError, match="still has VMs: web"):
         hosts.remove(fleet.reg, "lab")
-    deploy.destroy(fleet.reg, fleet.home, "web")
+    lifecycle.destroy(fleet.reg, fleet.home, "web")
     hosts.remove(fleet.reg, "lab")
     assert [h.name for h in hosts.list_hosts(fleet.reg)] == ["local"]
 
@@ -102,21 +103,21 @@ def test_unknown_remote_host_name():
 def test_deploy_to_a_host_without_libvirtd_fails_cleanly(fleet):
     hosts.add(fleet.reg, "dead", "qemu+unix:///system?socket=/nonexistent/sock", verify=False)
     with pytest.raises(LibvirtError, match="libvirtd is not running"):
-        deploy.deploy_image(fleet.reg, fleet.home, fleet.old, fleet.image, host="dead",
+        lifecycle.deploy_image(fleet.reg, fleet.home, fleet.old, fleet.image, host="dead",
                             options=Options(wait=False))
-    vm = deploy.get_vm(fleet.reg, "web")
-    assert vm.state is deploy.VmState.FAILED  # explained, and removable:
-    assert deploy.audit_log(fleet.reg)[-1].detail.startswith("failed: libvirtd is not running")
+    vm = vm_records.get_vm(fleet.reg, "web")
+    assert vm.state is vm_records.VmState.FAILED  # explained, and removable:
+    assert vm_records.audit_log(fleet.reg)[-1].detail.startswith("failed: libvirtd is not running")
     with pytest.raises(LibvirtError) as exc:
-        deploy.destroy(fleet.reg, fleet.home, "web")
+        lifecycle.destroy(fleet.reg, fleet.home, "web")
     assert "--forget" in exc.value.hint
-    deploy.destroy(fleet.reg, fleet.home, "web", forget=True)
-    assert deploy.list_vms(fleet.reg) == []
+    lifecycle.destroy(fleet.reg, fleet.home, "web", forget=True)
+    assert vm_records.list_vms(fleet.reg) == []
 
 
 def test_unknown_libvirt_network_is_refused(fleet):
     with pytest.raises(UsageError, match="no libvirt network 'nosuchnet'"):
-        deploy.deploy_image(fleet.reg, fleet.home, fleet.old, fleet.image,
+        lifecycle.deploy_image(fleet.reg, fleet.home, fleet.old, fleet.image,
                             options=Options(network="nosuchnet", wait=False))
 
 
@@ -175,8 +176,8 @@ class _Sshd:
         self.calls = []
 
     def connect(self, host, port, *, known_hosts=None, trust_new=False, **kw):
-        from vmfleet import ssh
         from vmfleet.errors import UnknownHostKey
+        from vmfleet.tools import ssh
 
         self.calls.append((host, port, trust_new))
         pinned = known_hosts.get(host, port)
@@ -189,7 +190,7 @@ class _Sshd:
 
 @pytest.fixture
 def sshd(monkeypatch):
-    from vmfleet import ssh
+    from vmfleet.tools import ssh
 
     fake = _Sshd()
     monkeypatch.setattr(ssh, "connect", fake.connect)
@@ -201,8 +202,8 @@ HV_URI = "qemu+ssh://root@hv1.example:2222/system"
 
 
 def test_host_add_pins_the_hosts_ssh_key_only_when_trusted_explicitly(fleet, sshd):
-    from vmfleet import ssh
     from vmfleet.errors import UnknownHostKey
+    from vmfleet.tools import ssh
 
     known = ssh.KnownHosts(fleet.home.keys / ssh.KNOWN_HOSTS_FILE)
     with pytest.raises(UnknownHostKey, match="hv1.example:2222") as exc:
@@ -220,6 +221,6 @@ def test_later_connections_to_a_host_never_trust_a_new_key(fleet, sshd):
 
     host = hosts.add(fleet.reg, "hv1", HV_URI, verify=False)  # nothing pinned
     with pytest.raises(UnknownHostKey, match="hv1.example:2222") as exc:
-        deploy._jump(fleet.home, host)
+        vm_access._jump(fleet.home, host)
     assert "--trust-new-host" in exc.value.hint
     assert sshd.calls == [("hv1.example", 2222, False)]

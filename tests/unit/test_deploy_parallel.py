@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.deploy_env import make_fleet
-from vmfleet import deploy
+from vmfleet.deploy import vm_records
 
 
 @pytest.fixture
@@ -28,26 +28,27 @@ def fleet(tmp_path, monkeypatch):
 CHILD = textwrap.dedent("""
     import json, os, sys, time
     from pathlib import Path
-    from vmfleet import deploy, generations
+    from vmfleet.deploy import lifecycle, ports, vm_records
+    from vmfleet.registry import generations
     from vmfleet.home import Home
-    from vmfleet.placement import Image
-    from vmfleet.registry import Registry
+    from vmfleet.deploy.placement import Image
+    from vmfleet.registry.db import Registry
 
     home, name, go = Home(Path(sys.argv[1])), sys.argv[2], Path(sys.argv[3])
-    real = deploy.allocate_port
+    real = ports.allocate_port
     def slow(*a, **k):
         port = real(*a, **k)
         time.sleep(0.3)          # widen the window between choosing and recording a port
         return port
-    deploy.allocate_port = slow
+    ports.allocate_port = slow
     reg = Registry.open(home.registry)
     gen = generations.get(reg, int(sys.argv[4]))
     image = Image(sys.argv[5], Path(sys.argv[6]))
     while not go.exists():
         time.sleep(0.005)
     try:
-        vm = deploy.deploy_image(reg, home, gen, image, name=name,
-                                 options=deploy.Options(wait=False))
+        vm = lifecycle.deploy_image(reg, home, gen, image, name=name,
+                                 options=vm_records.Options(wait=False))
         print(json.dumps({"ok": True, "port": vm.ssh_port}))
     except Exception as e:
         print(json.dumps({"ok": False, "error": str(e)}))
@@ -83,7 +84,7 @@ def test_parallel_deploys_to_one_host_get_distinct_ports(fleet, tmp_path):
     assert all(r["ok"] for r in results), results
     ports = [r["port"] for r in results]
     assert len(set(ports)) == len(ports), f"two VMs share a port: {ports}"
-    vms = deploy.list_vms(fleet.reg)
+    vms = vm_records.list_vms(fleet.reg)
     assert sorted(v.name for v in vms) == names
     assert {v.ssh_port for v in vms} == set(ports)
     assert all((fleet.home.overlays / f"{n}.qcow2").exists() for n in names)
@@ -94,4 +95,4 @@ def test_parallel_deploys_of_one_name_let_exactly_one_win(fleet, tmp_path):
     assert sorted(r["ok"] for r in results) == [False, True], results
     loser = next(r for r in results if not r["ok"])
     assert "already exists" in loser["error"] or "another vmfleet" in loser["error"]
-    assert [v.name for v in deploy.list_vms(fleet.reg)] == ["web"]
+    assert [v.name for v in vm_records.list_vms(fleet.reg)] == ["web"]

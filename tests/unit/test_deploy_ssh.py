@@ -6,9 +6,9 @@ import stat
 
 import pytest
 
-from vmfleet import ssh
 from vmfleet.errors import SshError
-from vmfleet.run import run
+from vmfleet.tools import ssh
+from vmfleet.tools.run import run
 
 
 def test_key_pair_is_made_once_with_a_private_key_only_we_can_read(tmp_path):

@@ -10,12 +10,12 @@ import pytest
 
 from tests.helpers.diskimage import C_NEW, C_OLD, image
 from tests.helpers.fleet import commit_files, git, new_repo, os_config
-from vmfleet import diff as d
-from vmfleet import generations
 from vmfleet.cli import main
-from vmfleet.inspect import FileFact, ImageFacts, Package
-from vmfleet.registry import Registry
-from vmfleet.storeitems import ChannelPin, StoreItem
+from vmfleet.diff import channel_diff, compare, config_diff, file_diff, human, json_out, operands, package_diff, sides
+from vmfleet.guix.store import ChannelPin, StoreItem
+from vmfleet.inspect.facts import FileFact, ImageFacts, Package
+from vmfleet.registry import generations
+from vmfleet.registry.db import Registry
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "docs" / "diff.schema.json").read_text())
@@ -49,7 +49,7 @@ def validate(data: dict) -> None:
     (("2.35",), ("2.35", "2.35-static"), False, "upgraded"),
 ])
 def test_classify(a, b, same, kind):
-    assert d.classify(a, b, same) == kind
+    assert package_diff.classify(a, b, same) == kind
 
 
 def _hash(n: int) -> str:
@@ -79,7 +79,7 @@ def test_package_changes_with_sizes_and_requested():
     b = facts({"nginx-1.25.0": 120, "openssl-3.0.8": 70, "zlib-1.2.13#rebuilt": 11,
                "curl-8.0.1": 30, "pcre-8.44": 6, "glibc-2.35": 1000},
               packages=("nginx-1.25.0", "curl-8.0.1"))
-    p = d.diff_packages(a, b)
+    p = package_diff.diff_packages(a, b)
     got = {c.name: (c.change, c.size_delta, c.requested) for c in p.changes}
     assert got == {
         "nginx": ("upgraded", 20, True), "openssl": ("upgraded", 20, False),
@@ -92,20 +92,20 @@ def test_package_changes_with_sizes_and_requested():
 
 
 def test_packages_without_sizes():
-    p = d.diff_packages(facts({"a-1": None}), facts({"a-2": None}))
+    p = package_diff.diff_packages(facts({"a-1": None}), facts({"a-2": None}))
     assert p.changes[0].size_delta is None and p.size_delta is None
-    assert "?" in d.render(_diff_of(packages=p))
+    assert "?" in human.render(_diff_of(packages=p))
 
 
 def test_same_store_names_are_equal_whatever_else():
     a = facts({"hello-2.12": 100})
     b = facts({"hello-2.12": 999})  # a different size recorded: names decide, not contents
-    assert d.diff_packages(a, b).equal
+    assert package_diff.diff_packages(a, b).equal
 
 
-def _diff_of(**layers) -> d.Diff:
-    side = d.Side(label="a", kind="image", source="a")
-    return d.Diff(a=side, b=side, layers=tuple(x for x in d.LAYERS if x in layers), **layers)
+def _diff_of(**layers) -> compare.Diff:
+    side = sides.Side(label="a", kind="image", source="a")
+    return compare.Diff(a=side, b=side, layers=tuple(x for x in sides.LAYERS if x in layers), **layers)
 
 
 # --- files -----------------------------------------------------------------------------------
@@ -122,7 +122,7 @@ def test_file_changes():
     b = [ff("/etc/a"), ff("/etc/b", mode=0o644), ff("/etc/c", uid=0),
          ff("/etc/d", sha="2", text="two\n", size=4), ff("/etc/l", "symlink", 0o777, target="y"),
          ff("/etc/t", "dir", 0o755), ff("/etc/new", text="hi\n")]
-    changes = {c.path: c for c in d.diff_files(a, b, content=True)}
+    changes = {c.path: c for c in file_diff.diff_files(a, b, content=True)}
     assert set(changes) == {"/etc/b", "/etc/c", "/etc/d", "/etc/l", "/etc/t", "/etc/gone",
                             "/etc/new"}
     assert changes["/etc/b"].what == ("mode",)
@@ -133,15 +133,15 @@ def test_file_changes():
     assert changes["/etc/t"].what == ("type", "mode")
     assert changes["/etc/gone"].change == "removed" and "-bye" in changes["/etc/gone"].diff
     assert changes["/etc/new"].change == "added" and "+hi" in changes["/etc/new"].diff
-    assert all(c.diff is None for c in d.diff_files(a, b, content=False))
+    assert all(c.diff is None for c in file_diff.diff_files(a, b, content=False))
 
 
 # --- config ----------------------------------------------------------------------------------
 
-def config_side(text: str, label: str = "x") -> d.Side:
+def config_side(text: str, label: str = "x") -> sides.Side:
     missing: dict = {}
-    return d.Side(label=label, kind="image", source=label, config_text=text,
-                  summary=d._summarize(text, label, missing), missing=missing)
+    return sides.Side(label=label, kind="image", source=label, config_text=text,
+                  summary=sides._summarize(text, label, missing), missing=missing)
 
 
 def test_config_packages_services_and_fields():
@@ -150,7 +150,7 @@ def test_config_packages_services_and_fields():
                               extra_services=" (service ntp-service-type)")
                     .replace("Europe/Berlin", "UTC")
                     .replace("'prohibit-password", "#f"))
-    c = d.diff_config(a, b, text=True)
+    c = config_diff.diff_config(a, b, text=True)
     assert c.packages_added == ("curl",) and c.packages_removed == ("hello",)
     assert [(f.field, f.before, f.after) for f in c.fields] == [
         ("timezone", '"Europe/Berlin"', '"UTC"')]
@@ -162,14 +162,14 @@ def test_config_packages_services_and_fields():
 
 def test_config_comment_only_change():
     text = os_config("web")
-    c = d.diff_config(config_side(text), config_side(";; moved\n" + text))
+    c = config_diff.diff_config(config_side(text), config_side(";; moved\n" + text))
     assert not c.equal and not (c.fields or c.services or c.packages_added)
-    assert "text only" in "\n".join(d._config_lines(c, False))
-    assert d.diff_config(config_side(text), config_side(text)).equal
+    assert "text only" in "\n".join(human._config_lines(c, False))
+    assert config_diff.diff_config(config_side(text), config_side(text)).equal
 
 
 def test_config_that_does_not_parse_still_diffs_as_text():
-    c = d.diff_config(config_side("(operating-system"), config_side(os_config("web")), text=True)
+    c = config_diff.diff_config(config_side("(operating-system"), config_side(os_config("web")), text=True)
     assert not c.structural and c.text_changed and c.text_diff
 
 
@@ -183,13 +183,13 @@ def test_channel_changes_without_a_clone():
     a = [pin("a" * 40), pin("c" * 40, "extra", "https://example.org/x.git")]
     b = [pin("b" * 40, url="https://codeberg.org/guix/guix.git"),
          pin("d" * 40, "other", "https://example.org/o.git")]
-    changes = {c.name: c for c in d.diff_channels(a, b, discover=False)}
+    changes = {c.name: c for c in channel_diff.diff_channels(a, b, discover=False)}
     assert changes["guix"].change == "updated" and changes["guix"].relation == "unknown"
     assert changes["extra"].change == "removed" and changes["other"].change == "added"
-    moved = d.diff_channels([pin("a" * 40)], [pin("a" * 40, url="https://git.guix.gnu.org/guix.git")],
+    moved = channel_diff.diff_channels([pin("a" * 40)], [pin("a" * 40, url="https://git.guix.gnu.org/guix.git")],
                             discover=False)
     assert moved == ()  # the same channel at its new home
-    renamed = d.diff_channels([pin("a" * 40)], [pin("a" * 40, url="https://example.org/g")],
+    renamed = channel_diff.diff_channels([pin("a" * 40)], [pin("a" * 40, url="https://example.org/g")],
                               discover=False)
     assert renamed[0].change == "url-changed"
 
@@ -202,26 +202,26 @@ def test_channel_commits_dates_and_direction_from_a_clone(tmp_path):
     git(repo, "checkout", "-q", "-b", "side", c1)
     c4 = commit_files(repo, {"b": "x"}, "side", "2023-07-01T10:00:00Z")
     repos = {"guix": repo}
-    up = d.diff_channels([pin(c1)], [pin(c3)], repos)[0]
+    up = channel_diff.diff_channels([pin(c1)], [pin(c3)], repos)[0]
     assert (up.relation, up.ahead, up.behind) == ("descends", 2, 0)
     assert up.date_a.startswith("2023-06-01") and up.date_b.startswith("2024-05-10")
-    assert "2023-06-01 → 2024-05-10, 2 commits forward" in d._channel_line(up, False)
-    down = d.diff_channels([pin(c3)], [pin(c1)], repos)[0]
+    assert "2023-06-01 → 2024-05-10, 2 commits forward" in human._channel_line(up, False)
+    down = channel_diff.diff_channels([pin(c3)], [pin(c1)], repos)[0]
     assert (down.relation, down.behind) == ("ancestor", 2)
-    assert "DOWNGRADE" in d._channel_line(down, False)
-    side = d.diff_channels([pin(c3)], [pin(c4)], repos)[0]
+    assert "DOWNGRADE" in human._channel_line(down, False)
+    side = channel_diff.diff_channels([pin(c3)], [pin(c4)], repos)[0]
     assert (side.relation, side.ahead, side.behind) == ("diverged", 1, 2)
-    unknown = d.diff_channels([pin(c1)], [pin("f" * 40)], repos)[0]
+    unknown = channel_diff.diff_channels([pin(c1)], [pin("f" * 40)], repos)[0]
     assert unknown.relation == "unknown" and unknown.date_b is None
 
 
 def test_channel_repo_option_parsing(tmp_path):
-    assert d.parse_channel_repos([f"guix={tmp_path}"]) == {"guix": tmp_path}
+    assert channel_diff.parse_channel_repos([f"guix={tmp_path}"]) == {"guix": tmp_path}
     from vmfleet.errors import UsageError
 
     for bad in ("guix", f"={tmp_path}", "guix=/no/such/dir"):
         with pytest.raises(UsageError):
-            d.parse_channel_repos([bad])
+            channel_diff.parse_channel_repos([bad])
 
 
 # --- whole images ----------------------------------------------------------------------------
@@ -236,35 +236,35 @@ def pair(tmp_path_factory):
 
 
 def test_image_diff_layers(pair):
-    a = d.load_side(str(pair / "a.qcow2"))
-    b = d.load_side(str(pair / "b.qcow2"))
-    r = d.compare(a, b)
-    assert not r.equal and r.compared == d.LAYERS and r.skipped == ()
+    a = operands.load_side(str(pair / "a.qcow2"))
+    b = operands.load_side(str(pair / "b.qcow2"))
+    r = compare.compare(a, b)
+    assert not r.equal and r.compared == sides.LAYERS and r.skipped == ()
     assert [(c.commit_a, c.commit_b) for c in r.channels] == [(C_OLD, C_NEW)]
     assert r.config.packages_added == ("curl",)
     assert {c.name: c.change for c in r.packages.changes}["nginx"] == "upgraded"
     assert {c.path for c in r.files} >= {"/etc/hostname", "/etc/new.conf", "/etc/old.conf"}
-    validate(d.to_json(r))
+    validate(json_out.to_json(r))
 
 
 def test_an_image_equals_itself(pair):
-    a = d.load_side(str(pair / "a.qcow2"))
-    r = d.compare(a, a)
+    a = operands.load_side(str(pair / "a.qcow2"))
+    r = compare.compare(a, a)
     assert r.equal
-    data = d.to_json(r)
+    data = json_out.to_json(r)
     validate(data)
     assert {v["status"] for v in data["layers"].values()} == {"equal"}
 
 
 def test_layers_unknown_on_one_side_are_skipped(pair):
-    a = d.load_side(str(pair / "a.qcow2"), files=False)
-    nop = d.load_side(image("no-provenance").path.as_posix(), files=False)
-    r = d.compare(a, nop)
+    a = operands.load_side(str(pair / "a.qcow2"), files=False)
+    nop = operands.load_side(image("no-provenance").path.as_posix(), files=False)
+    r = compare.compare(a, nop)
     skipped = {s.layer: s.reason for s in r.skipped}
     assert set(skipped) == {"channels", "config", "files"}
     assert "--save-provenance" in skipped["channels"]
     assert r.compared == ("packages",)
-    data = d.to_json(r)
+    data = json_out.to_json(r)
     validate(data)
     assert data["layers"]["files"]["status"] == "skipped"
 
@@ -372,9 +372,9 @@ def test_links_moving_into_a_new_store_item_are_one_line():
     b = [ff(f"/bin/{n}", "symlink", 0o777, target=f"{new}/bin/busybox") for n in "xyzw"]
     a.append(ff("/etc/static", "symlink", 0o777, target="/gnu/store/" + "c" * 32 + "-etc"))
     b.append(ff("/etc/static", "symlink", 0o777, target="/gnu/store/" + "d" * 32 + "-etc"))
-    files = d.diff_files(a, b)
+    files = file_diff.diff_files(a, b)
     assert len(files) == 5  # JSON keeps every link
-    text = d.render(_diff_of(files=files))
+    text = human.render(_diff_of(files=files))
     assert "4 symlinks (/bin/w, /bin/x, /bin/y, …)  target busybox-1.36.0 → busybox-1.36.1" \
         in text
     assert "/etc/static  target" in text  # a single moved link is shown as itself

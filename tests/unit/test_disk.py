@@ -7,10 +7,10 @@ import subprocess
 import pytest
 
 from tests.helpers.diskimage import image, make_disk, write_file
-from vmfleet import disk
-from vmfleet.disk import fuse_available, open_disk, read_partition_table
 from vmfleet.errors import ImageError
-from vmfleet.run import pid_alive
+from vmfleet.inspect import disk
+from vmfleet.inspect.disk import fuse_available, open_disk, read_partition_table
+from vmfleet.tools.run import pid_alive
 
 
 def _mounts() -> str:

@@ -1,9 +1,9 @@
 import pytest
 
 from tests.helpers.fleet import channels_scm, os_config
-from vmfleet import generations
 from vmfleet.errors import SchemeError, UsageError
-from vmfleet.generations import Inputs
+from vmfleet.registry import generations
+from vmfleet.registry.generations import Inputs
 
 C1, C2 = "a" * 40, "b" * 40
 KEY = b"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2n1jeq3y0HHqkYGmXkJj5cSgu0kDm2Jz3wPE3oqJ1E test\n"

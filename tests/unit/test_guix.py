@@ -2,8 +2,8 @@
 
 import pytest
 
-from vmfleet import guix
 from vmfleet.errors import UsageError
+from vmfleet.guix import command as guix
 
 
 def test_image_command_is_the_documented_one():

@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.fleet import channels_scm, commit_files, new_repo, os_config
-from vmfleet import generations, history, spec
-from vmfleet.registry import Registry
+from vmfleet.registry import generations, spec
+from vmfleet.registry import git_import as history
+from vmfleet.registry.db import Registry
 
 C1, C2, C3 = "1" * 40, "2" * 40, "3" * 40
 KEY1 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2n1jeq3y0HHqkYGmXkJj5cSgu0kDm2Jz3wPE3oqJ1E one\n"
@@ -79,8 +80,9 @@ def test_parallel_imports_and_adds_never_lose_or_duplicate(tmp_path, fleet):
     Registry.create(db).close()
     script = textwrap.dedent(f"""
         import sys
-        from vmfleet import generations, history
-        from vmfleet.registry import Registry
+        from vmfleet.registry import generations
+        from vmfleet.registry import git_import as history
+        from vmfleet.registry.db import Registry
         from pathlib import Path
         reg = Registry.open(Path({str(db)!r}))
         history.import_system(reg, {str(fleet)!r}, "web", "systems/web.scm", "channels.scm")

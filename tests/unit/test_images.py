@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from vmfleet import images
+from vmfleet.build import store as images
 from vmfleet.errors import BuildError
 from vmfleet.home import Home
 

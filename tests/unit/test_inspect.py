@@ -8,15 +8,12 @@ import subprocess
 import pytest
 
 from tests.helpers.diskimage import C_OLD, TEST_KEY, image, layout_web_a, make_tree
-from vmfleet import generations
+from vmfleet.adopt import adopt_image
 from vmfleet.errors import ImageError
-from vmfleet.inspect import (
-    adopt_image,
-    facts_to_json,
-    inspect_image,
-    read_remote_facts,
-    render_facts,
-)
+from vmfleet.inspect.facts import inspect_image
+from vmfleet.inspect.remote_facts import read_remote_facts
+from vmfleet.inspect.report import facts_to_json, render_facts
+from vmfleet.registry import generations
 
 
 def test_facts_of_an_image_with_provenance():
@@ -80,7 +77,7 @@ def test_not_a_guix_image():
 def test_inspection_is_fast(monkeypatch):
     # What makes it fast is batching: a few debugfs runs, not one per file or directory.
     # (Counted rather than timed: a wall-clock bound is flaky on a loaded machine.)
-    from vmfleet import imagefs
+    from vmfleet.inspect import ext4 as imagefs
 
     runs = []
     real_run = imagefs.run

@@ -14,29 +14,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vmfleet import scheme
 from vmfleet.errors import SchemeError
-from vmfleet.scheme import (
+from vmfleet.guix import reader
+from vmfleet.guix.channel_files import (
     DEFAULT_GUIX_CHANNEL,
     GUIX_INTRODUCTION,
     GUIX_URL,
     Channel,
-    Char,
-    Form,
     Introduction,
-    Keyword,
-    Opaque,
-    ServiceSummary,
-    Symbol,
-    Tagged,
-    Vector,
     canonical_channel_url,
-    local_files,
     parse_channels,
-    read_forms,
-    render,
-    summarize_os,
 )
+from vmfleet.guix.os_config import ServiceSummary, local_files, summarize_os
+from vmfleet.guix.reader import Char, Form, Keyword, Opaque, Symbol, Tagged, Vector, read_forms, render
 
 SYSTEMS = Path(__file__).resolve().parents[2] / "systems"
 COMMIT = "b4d6ce5a8f0e2d17c0a3e7b8c1f94a2d6e5b3c70"
@@ -770,12 +760,12 @@ def test_summaries_and_channels_never_crash(text):
 
 
 symbols = st.from_regex(r"[a-z%*<>=!?/+\-][a-z0-9%*<>=!?/+\-.>]{0,8}", fullmatch=True) \
-    .filter(lambda s: scheme._number(s) is None).map(Symbol)
+    .filter(lambda s: reader._number(s) is None).map(Symbol)
 odd_symbols = st.text(alphabet="ab ()#'\"}\\\n", min_size=0, max_size=5).map(Symbol)
 atoms = st.one_of(
     symbols, odd_symbols, st.text(max_size=10), st.integers(), st.booleans(),
     st.floats(allow_nan=False), st.fractions().filter(lambda f: f.denominator != 1),
-    st.characters().map(scheme._char_of), symbols.map(lambda s: Keyword(str(s))),
+    st.characters().map(reader._char_of), symbols.map(lambda s: Keyword(str(s))),
 )
 data = st.recursive(
     atoms,

@@ -5,9 +5,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.helpers.fleet import channels_scm, os_config
-from vmfleet import generations, spec, timeutil
+from vmfleet import timeutil
 from vmfleet.errors import NotFound, UsageError
-from vmfleet.generations import Inputs
+from vmfleet.registry import generations, spec
+from vmfleet.registry.generations import Inputs
 
 C1 = "a" * 40
 
@@ -81,7 +82,7 @@ moments = st.datetimes(min_value=dt.datetime(2019, 1, 1), max_value=dt.datetime(
 @given(st.lists(moments, min_size=1, max_size=8, unique_by=lambda m: m.replace(microsecond=0)),
        st.integers(2018, 2028), st.integers(1, 12))
 def test_month_spec_is_last_generation_before_month_end(times, year, month):
-    from vmfleet.registry import Registry
+    from vmfleet.registry.db import Registry
 
     reg = Registry.memory()
     stamps = sorted({timeutil.to_stamp(t.replace(microsecond=0)) for t in times})

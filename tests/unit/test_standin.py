@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from vmfleet.scheme import parse_channels
+from vmfleet.guix.channel_files import parse_channels
 
 REPO = Path(__file__).resolve().parents[2]
 GUIX = REPO / "tests" / "standin" / "bin" / "guix"

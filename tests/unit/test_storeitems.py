@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from tests.helpers.diskimage import write_store_db
 from vmfleet.errors import ImageError, SchemeError
-from vmfleet.storeitems import (
+from vmfleet.guix.store import (
     closure,
     compare_versions,
     is_store_path,

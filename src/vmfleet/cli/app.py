@@ -18,8 +18,8 @@ from typing import Any
 
 import typer
 
-from ..errors import VmfleetError
-from ..home import Home
+from vmfleet.errors import VmfleetError
+from vmfleet.home import Home
 
 app = typer.Typer(
     name="vmfleet",
@@ -74,7 +74,7 @@ def home() -> Home:
 
 
 def open_registry():
-    from ..registry import Registry
+    from vmfleet.registry.db import Registry
 
     return Registry.open(home().registry)
 

@@ -8,10 +8,10 @@ import sys
 
 import typer
 
-from .. import build as build_mod
-from .. import images as images_mod
-from .. import spec
-from .app import app, emit, home, open_registry, print_table, say
+from vmfleet.build import builds as build_mod
+from vmfleet.build import store as images_mod
+from vmfleet.cli.app import app, emit, home, open_registry, print_table, say
+from vmfleet.registry import spec
 
 JSON = typer.Option(False, "--json", help="Print JSON (stable keys, see docs/reference.md).")
 
@@ -50,7 +50,7 @@ def parse_duration(text: str | None) -> float | None:
     except ValueError:
         seconds = float("nan")
     if not math.isfinite(seconds) or seconds <= 0:
-        from ..errors import UsageError
+        from vmfleet.errors import UsageError
 
         raise UsageError(f"invalid duration {text!r}",
                          "write a positive number of seconds or a unit: 90s, 5m, 3h")
@@ -88,7 +88,7 @@ def builds(system: str = typer.Argument(None, help="Only this system's builds.")
     """List builds: generation, builder, status, duration, image sha256, size, when."""
     reg = open_registry()
     if system:
-        from .. import generations
+        from vmfleet.registry import generations
 
         generations.list_for(reg, system)  # an unknown system is an error, not an empty list
     rows = [_build_json(b) for b in build_mod.list_builds(reg, system)]

@@ -8,12 +8,17 @@ import sys
 
 import typer
 
-from ..errors import UsageError
-from .app import app, emit, home, lazy, open_registry, print_table, say
+from vmfleet.cli.app import app, emit, home, lazy, open_registry, print_table, say
+from vmfleet.errors import UsageError
 
-deploy_mod = lazy("vmfleet.deploy")
-hosts_mod = lazy("vmfleet.hosts")
-ssh_mod = lazy("vmfleet.ssh")
+lifecycle_mod = lazy("vmfleet.deploy.lifecycle")
+rollout_mod = lazy("vmfleet.deploy.rollout")
+status_mod = lazy("vmfleet.deploy.status")
+vm_access_mod = lazy("vmfleet.deploy.vm_access")
+vm_records_mod = lazy("vmfleet.deploy.vm_records")
+
+hosts_mod = lazy("vmfleet.deploy.hosts")
+ssh_mod = lazy("vmfleet.tools.ssh")
 
 JSON = typer.Option(False, "--json", help="Print JSON (stable keys, see docs/reference.md).")
 TIMEOUT_HELP = "How long to wait for SSH, e.g. 90s, 5m (default 5m)."
@@ -52,7 +57,7 @@ def _uptime(seconds: float | None) -> str:
     return f"{s // 86400}d{s % 86400 // 3600:02d}h"
 
 
-def _vm_json(vm: deploy_mod.Vm) -> dict:
+def _vm_json(vm: vm_records_mod.Vm) -> dict:
     return {"name": vm.name, "system": vm.system, "generation": vm.label,
             "generation_id": vm.generation_id, "host": vm.host, "state": str(vm.state),
             "ssh": f"root@{vm.ssh_host}:{vm.ssh_port}" if vm.ssh_port else None,
@@ -118,10 +123,10 @@ def deploy(
     as_json: bool = JSON,
 ) -> None:
     """Boot a VM from any generation (building its image first if needed)."""
-    options = deploy_mod.Options(memory_mib=parse_memory(memory), vcpus=vcpus, network=network,
+    options = vm_records_mod.Options(memory_mib=parse_memory(memory), vcpus=vcpus, network=network,
                                  accel=accel, wait=not no_wait, timeout=parse_duration(timeout))
     reg = open_registry()
-    vm = deploy_mod.deploy(reg, home(), spec, name=name, host=host, options=options,
+    vm = lifecycle_mod.deploy(reg, home(), spec, name=name, host=host, options=options,
                            builder=builder, notify=say, on_line=lambda line: say(f"  {line}"))
     say(f"deployed {vm.name} ({vm.label}) on {vm.host}"
         + (f", ssh root@{vm.ssh_host}:{vm.ssh_port}" if vm.ssh_port else ""))
@@ -140,7 +145,7 @@ def redeploy(
 ) -> None:
     """Replace every VM of a system by one of another generation; the old ones are kept."""
     reg = open_registry()
-    results = deploy_mod.redeploy(reg, home(), spec, allow_downgrade=allow_downgrade,
+    results = rollout_mod.redeploy(reg, home(), spec, allow_downgrade=allow_downgrade,
                                   timeout=parse_duration(timeout), accel=accel, builder=builder,
                                   notify=say, on_line=lambda line: say(f"  {line}"))
     emit(results, as_json, lambda v: print_table(
@@ -156,7 +161,7 @@ def rollback(
     as_json: bool = JSON,
 ) -> None:
     """Bring back the VM a redeploy replaced (same disk, same host key)."""
-    result = deploy_mod.rollback(open_registry(), home(), vm, timeout=parse_duration(timeout),
+    result = rollout_mod.rollback(open_registry(), home(), vm, timeout=parse_duration(timeout),
                                  notify=say)
     say(f"{result.name} ({result.label}) runs again")
     emit(_vm_json(result), as_json, lambda v: None)
@@ -168,7 +173,7 @@ def rollback(
 def ps(as_json: bool = JSON) -> None:
     """List VMs: system, generation, host, state, uptime, SSH endpoint (registry and libvirt
     reconciled)."""
-    rows = deploy_mod.ps(open_registry(), home())
+    rows = status_mod.ps(open_registry(), home())
 
     def human(rows):
         print_table([(r.name, r.generation, r.host, r.state, _uptime(r.uptime), r.ssh)
@@ -188,7 +193,7 @@ def ssh(
 ) -> None:
     """Log into a VM as root, or run a command there; its exit status passes through."""
     reg = open_registry()
-    with deploy_mod.connect_ssh(reg, home(), vm, notify=say) as conn:
+    with vm_access_mod.connect_ssh(reg, home(), vm, notify=say) as conn:
         if command:
             data = sys.stdin.buffer.read() if stdin else None
             text = command[0] if len(command) == 1 else command
@@ -205,7 +210,7 @@ def start(
     timeout: str = typer.Option("5m", "--timeout", help=TIMEOUT_HELP),
 ) -> None:
     """Start a stopped VM (or finish an interrupted deploy)."""
-    result = deploy_mod.start(open_registry(), home(), vm, wait=not no_wait,
+    result = lifecycle_mod.start(open_registry(), home(), vm, wait=not no_wait,
                               timeout=parse_duration(timeout), notify=say)
     say(f"{result.name} is {result.state}")
 
@@ -217,7 +222,7 @@ def stop(
                                "guest to shut down."),
 ) -> None:
     """Shut a VM down (its disk is kept)."""
-    result = deploy_mod.stop(open_registry(), home(), vm, force=force, notify=say)
+    result = lifecycle_mod.stop(open_registry(), home(), vm, force=force, notify=say)
     say(f"{result.name} is {result.state}")
 
 
@@ -233,7 +238,7 @@ def destroy(
         if not sys.stdin.isatty():
             raise UsageError(f"destroying {vm} needs confirmation", "pass --yes")
         typer.confirm(f"Destroy {vm} and its disk?", abort=True)
-    say(f"destroyed {deploy_mod.destroy(open_registry(), home(), vm, forget=forget, notify=say)}")
+    say(f"destroyed {lifecycle_mod.destroy(open_registry(), home(), vm, forget=forget, notify=say)}")
 
 
 @app.command()
@@ -242,7 +247,7 @@ def log(
     as_json: bool = JSON,
 ) -> None:
     """The audit trail: who deployed, redeployed, rolled back or destroyed what, and when."""
-    entries = deploy_mod.audit_log(open_registry(), vm)
+    entries = vm_records_mod.audit_log(open_registry(), vm)
     emit(entries, as_json, lambda v: print_table(
         [(e.at, e.user, e.action, e.vm, e.from_generation, e.to_generation, e.detail) for e in v],
         ["when", "user", "action", "vm", "from", "to", "detail"]))

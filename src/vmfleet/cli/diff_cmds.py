@@ -13,11 +13,19 @@ from pathlib import Path
 
 import typer
 
-from ..errors import UsageError
-from .app import app, home, lazy, open_registry, print_json, say
+from vmfleet.cli.app import app, home, lazy, open_registry, print_json, say
+from vmfleet.errors import UsageError
 
-diff_mod = lazy("vmfleet.diff")
-inspect_mod = lazy("vmfleet.inspect")
+adopt_mod = lazy("vmfleet.adopt")
+vm_access_mod = lazy("vmfleet.deploy.vm_access")
+channel_diff_mod = lazy("vmfleet.diff.channel_diff")
+compare_mod = lazy("vmfleet.diff.compare")
+human_mod = lazy("vmfleet.diff.human")
+json_out_mod = lazy("vmfleet.diff.json_out")
+operands_mod = lazy("vmfleet.diff.operands")
+facts_mod = lazy("vmfleet.inspect.facts")
+report_mod = lazy("vmfleet.inspect.report")
+
 
 JSON = typer.Option(False, "--json", help="Print JSON (stable keys, see docs/reference.md).")
 
@@ -33,7 +41,7 @@ def _use_colour(flag: str) -> bool:
 
 def _vm_reader(files: bool, texts: bool):
     def read(name: str):
-        return inspect_mod.inspect_vm(open_registry(), home(), name, files=files, texts=texts)
+        return vm_access_mod.inspect_vm(open_registry(), home(), name, files=files, texts=texts)
 
     return read
 
@@ -53,14 +61,14 @@ def diff(
     as_json: bool = JSON,
 ) -> None:
     """Show what differs between two generations, images or VMs, layer by layer."""
-    chosen = diff_mod.parse_layers(layers)
+    chosen = compare_mod.parse_layers(layers)
     if colour not in ("auto", "always", "never"):
         raise UsageError(f"invalid --color {colour!r}", "use auto, always or never")
-    repos = diff_mod.parse_channel_repos(channel_repo)
+    repos = channel_diff_mod.parse_channel_repos(channel_repo)
     want_files = "files" in chosen
-    sides = diff_mod.load_sides(a, b, files=want_files, texts=files, registry=open_registry,
+    sides = operands_mod.load_sides(a, b, files=want_files, texts=files, registry=open_registry,
                                 vm_reader=_vm_reader(want_files, files))
-    result = diff_mod.compare(sides[0], sides[1], layers=chosen, text=text, file_content=files,
+    result = compare_mod.compare(sides[0], sides[1], layers=chosen, text=text, file_content=files,
                               channel_repos=repos)
     if not result.compared:
         for s in result.skipped:
@@ -68,9 +76,9 @@ def diff(
         raise UsageError("nothing to compare: every layer was skipped",
                          "build the generations first (vmfleet build SPEC), or choose --layers")
     if as_json:
-        print_json(diff_mod.to_json(result))
+        print_json(json_out_mod.to_json(result))
     else:
-        sys.stdout.write(diff_mod.render(result, colour=_use_colour(colour)))
+        sys.stdout.write(human_mod.render(result, colour=_use_colour(colour)))
     raise typer.Exit(0 if result.equal else 1)
 
 
@@ -84,7 +92,7 @@ def inspect(
     as_json: bool = JSON,
 ) -> None:
     """What an image (or a generation's image, or a VM) is: provenance, packages, closure."""
-    side = diff_mod.load_side(target, files=files, texts=False, registry=open_registry,
+    side = operands_mod.load_side(target, files=files, texts=False, registry=open_registry,
                               vm_reader=_vm_reader(files, False))
     facts = side.facts
     if facts is None:
@@ -93,13 +101,13 @@ def inspect(
     if config:
         if facts.configuration is None:
             raise UsageError(f"{target} carries no configuration.scm",
-                             inspect_mod.NO_PROVENANCE_HINT)
+                             facts_mod.NO_PROVENANCE_HINT)
         sys.stdout.write(facts.configuration)
         return
     if as_json:
-        print_json(inspect_mod.facts_to_json(facts))
+        print_json(report_mod.facts_to_json(facts))
         return
-    sys.stdout.write(inspect_mod.render_facts(facts, items=items, files=files))
+    sys.stdout.write(report_mod.render_facts(facts, items=items, files=files))
     for w in facts.warnings:
         say(f"warning: {w}")
 
@@ -117,7 +125,7 @@ def adopt(
     as_json: bool = JSON,
 ) -> None:
     """Record a generation from an image's provenance (channels.scm and configuration.scm)."""
-    from .. import timeutil
+    from vmfleet import timeutil
 
     when = None
     if current_from:
@@ -137,7 +145,7 @@ def adopt(
             raise UsageError(f"--file {rel}: cannot read {local} ({e.strerror})",
                              "check the path") from None
     reg = open_registry()
-    result = inspect_mod.adopt_image(reg, image, system, current_from=when, files=extra,
+    result = adopt_mod.adopt_image(reg, image, system, current_from=when, files=extra,
                                      message=message)
     gen = result.generation
     if as_json:
@@ -168,8 +176,8 @@ def check(
     as_json: bool = JSON,
 ) -> None:
     """Rebuild generations ignoring the cache; exit 0 only when all are reproducible."""
-    from .. import check as check_mod
-    from .build_cmds import Progress, parse_duration
+    from vmfleet import check as check_mod
+    from vmfleet.cli.build_cmds import Progress, parse_duration
 
     if not specs and not all_ and since is None:
         raise UsageError("nothing to check", "name generations (web@2023-10) or pass --all")
@@ -214,8 +222,8 @@ def checks(
     as_json: bool = JSON,
 ) -> None:
     """History of check results (reproducible, image-differs, drifted, fails)."""
-    from .. import check as check_mod
-    from .app import print_table
+    from vmfleet import check as check_mod
+    from vmfleet.cli.app import print_table
 
     rows = check_mod.list_checks(open_registry(), system)
     if as_json:

@@ -7,12 +7,14 @@ from pathlib import Path
 
 import typer
 
-from .. import generations, history, spec, timeutil
-from ..errors import UsageError
-from ..generations import Generation
-from ..names import check_name
-from ..registry import Registry
-from .app import app, emit, home, open_registry, print_table, say
+from vmfleet import timeutil
+from vmfleet.cli.app import app, emit, home, open_registry, print_table, say
+from vmfleet.errors import UsageError
+from vmfleet.names import check_name
+from vmfleet.registry import generations, spec
+from vmfleet.registry import git_import as history
+from vmfleet.registry.db import Registry
+from vmfleet.registry.generations import Generation
 
 JSON = typer.Option(False, "--json", help="Print JSON (stable keys, see docs/reference.md).")
 
@@ -25,7 +27,7 @@ def init() -> None:
         d.mkdir(parents=True, exist_ok=True)
     existed = h.registry.exists()
     Registry.create(h.registry).close()
-    from .. import ssh
+    from vmfleet.tools import ssh
 
     key = ssh.ensure_keypair(h.keys)
     say(f"{'registry already at' if existed else 'created registry at'} {h.registry}")

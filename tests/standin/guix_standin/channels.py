@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vmfleet.errors import SchemeError
-from vmfleet.scheme import Channel, canonical_channel_url, parse_channels
+from vmfleet.guix.channel_files import Channel, canonical_channel_url, parse_channels
 
 from . import history
 from .errors import GuixError

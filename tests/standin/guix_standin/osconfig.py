@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vmfleet.errors import SchemeError
-from vmfleet.scheme import Form, Symbol, head, read_forms, summarize_os
+from vmfleet.guix.os_config import summarize_os
+from vmfleet.guix.reader import Form, Symbol, head, read_forms
 
 from . import history
 from .channels import scheme_error

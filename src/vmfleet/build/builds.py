@@ -1,0 +1,271 @@
+"""Building a generation into a qcow2 image, once per set of inputs.
+
+The cache key is the generation's inputs (config, local files, channels) plus the image options.
+A finished build of the same key is reused unless ``rebuild``. A per-key file lock makes two
+``vmfleet build`` of the same inputs build once: the second waits, then reuses. Every attempt is
+recorded (status, command, duration, log), failures included.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from vmfleet import timeutil
+from vmfleet.build import store as images
+from vmfleet.build.builders import parse_builder
+from vmfleet.build.runner import Outcome
+from vmfleet.errors import BuildError, NotFound, VmfleetError
+from vmfleet.guix import command as guix
+from vmfleet.home import Home
+from vmfleet.registry import generations
+from vmfleet.registry.db import Registry, dumps
+from vmfleet.registry.generations import Generation
+from vmfleet.tools import locks
+
+TAIL_LINES = 15
+
+
+class Status(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    INTERRUPTED = "interrupted"
+
+
+@dataclass(frozen=True)
+class Build:
+    id: int
+    generation_id: int
+    label: str
+    builder: str
+    status: Status
+    command: tuple[str, ...]
+    store_path: str | None
+    image_sha256: str | None
+    image_size: int | None
+    image_path: str | None          # in the image store, when the file is there
+    started: str
+    finished: str | None
+    duration: float | None
+    exit_status: int | None
+    error: str | None
+    options: dict
+    cached: bool = False            # True when ensure_image reused it
+
+
+_COLUMNS = ("b.id, b.generation_id, b.inputs_key, b.options, b.builder, b.command, b.status, "
+            "b.store_path, b.image_sha256, b.image_size, b.started, b.finished, b.duration, "
+            "b.exit_status, b.error")  # not the log: it can be megabytes; log_of() reads it
+_SELECT = (f"SELECT {_COLUMNS}, g.system || '@' || g.number AS label, i.path AS stored_path FROM builds b "
+           "JOIN generations g ON g.id = b.generation_id LEFT JOIN images i ON i.sha256 = b.image_sha256 ")
+
+
+def _from_row(row: dict, cached: bool = False) -> Build:
+    path = row.get("stored_path")
+    return Build(
+        id=row["id"], generation_id=row["generation_id"], label=row["label"], builder=row["builder"],
+        status=Status(row["status"]), command=tuple(json.loads(row["command"])),
+        store_path=row["store_path"], image_sha256=row["image_sha256"], image_size=row["image_size"],
+        image_path=path if path and Path(path).exists() else None, started=row["started"],
+        finished=row["finished"], duration=row["duration"], exit_status=row["exit_status"],
+        error=row["error"], options=json.loads(row["options"]), cached=cached)
+
+
+def options_of(image_size: str | None) -> dict:
+    return {"image_size": image_size} if image_size else {}
+
+
+def inputs_key(gen: Generation, options: dict) -> str:
+    return hashlib.sha256(dumps({"inputs": gen.inputs_sha256, "options": options}).encode()).hexdigest()
+
+
+def cached_build(reg: Registry, key: str) -> Build | None:
+    for row in reg.query(_SELECT + "WHERE b.inputs_key = ? AND b.status = 'succeeded' "
+                         "ORDER BY b.id DESC", (key,)):
+        build = _from_row(row, cached=True)
+        if build.image_path:
+            return build
+    return None
+
+
+def ensure_image(reg: Registry, home: Home, gen: Generation, *, builder: str | None = None,
+                 image_size: str | None = None, rebuild: bool = False, timeout: float | None = None,
+                 on_line: Callable[[str], None] | None = None, trust_new_host: bool = False,
+                 check: bool = False) -> Build:
+    """Return a successful build of ``gen`` with its image in the store, building if needed.
+
+    ``builder``: None or 'local', or 'ssh://user@host[:port]' (see remote_build.py).
+    ``check``: build, then rebuild what guix's own store has (``guix build --check`` of the
+    image's derivation, for ``vmfleet check``); a result that is not bit-identical raises
+    BuildError with ``kind`` NOT_DETERMINISTIC.
+    """
+    options = options_of(guix.check_image_size(image_size))
+    key = inputs_key(gen, options)
+    runner = parse_builder(builder, home, trust_new_host=trust_new_host)  # a typo fails, cached or not
+    with locks.lock(home, f"build-{key[:32]}"):
+        if not (rebuild or check) and (hit := cached_build(reg, key)):
+            return hit
+        with reg.write():  # builds left 'running' by a process that died hold no lock: mark them
+            reg.execute("UPDATE builds SET status = 'interrupted', error = 'vmfleet was killed' "
+                        "WHERE inputs_key = ? AND status = 'running'", (key,))
+        return run_build(reg, home, gen, key, options, runner, timeout,
+                         on_line or (lambda line: None), check=check)
+
+
+def run_build(reg, home: Home, gen: Generation, key: str, options: dict, builder, timeout,
+              on_line, *, check: bool = False) -> Build:
+    home.work.mkdir(parents=True, exist_ok=True)
+    home.logs.mkdir(parents=True, exist_ok=True)
+    started_at, t0 = timeutil.now(), time.monotonic()
+    with reg.write():
+        build_id = reg.execute(
+            "INSERT INTO builds (generation_id, inputs_key, options, builder, command, status, started)"
+            " VALUES (?,?,?,?,?,?,?)",
+            (gen.id, key, dumps(options), builder.name, "[]", Status.RUNNING, started_at)).lastrowid
+    log_path = home.logs / f"build-{build_id}.log"
+    workdir = home.work / f"build-{build_id}"
+    status, fields, error = Status.FAILED, {}, None
+    log_file = open(log_path, "w")
+
+    def line(text: str) -> None:
+        log_file.write(text + "\n")
+        log_file.flush()
+        on_line(text)
+
+    try:
+        config, channels = generations.materialize(reg, gen, workdir)
+        remote_dir = builder.prepare(workdir)
+        argv, outcome = _run_guix(builder, config.name, channels.name, options, check, remote_dir,
+                                  line, timeout)
+        fields["command"] = dumps(argv)
+        fields["exit_status"] = outcome.returncode
+        if outcome.timed_out:
+            status = Status.TIMEOUT
+            error = BuildError(f"build of {gen.label} did not finish within {timeout:g} s",
+                               f"raise --timeout; the log so far is in {log_path}")
+        elif outcome.returncode != 0:
+            error = _failure(gen, outcome, log_path)
+        else:
+            store_path = guix.parse_store_path(outcome.stdout)
+            if store_path is None:
+                error = BuildError(f"guix printed no image file name (stdout: {outcome.stdout.strip()[:200]!r})",
+                                   f"is that really guix? see {log_path}")
+            else:
+                stored = images.store(reg, home, builder.fetch(store_path, workdir))
+                status = Status.SUCCEEDED
+                fields |= {"store_path": store_path, "image_sha256": stored.sha256,
+                           "image_size": stored.size}
+    except (KeyboardInterrupt, SystemExit):
+        status = Status.INTERRUPTED
+        error = BuildError(f"build of {gen.label} was interrupted", "run the build again")
+        raise
+    except VmfleetError as e:
+        error = e
+    finally:
+        log_file.close()
+        fields |= {"status": status, "finished": timeutil.now(), "duration": round(time.monotonic() - t0, 3),
+                   "error": error.message if error else None, "log": log_path.read_text(errors="replace")}
+        with reg.write():  # recorded first: cleaning up may fail too (a lost build host)
+            reg.execute(f"UPDATE builds SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?",
+                        (*fields.values(), build_id))
+        with contextlib.suppress(VmfleetError):
+            builder.cleanup()
+        shutil.rmtree(workdir, ignore_errors=True)
+    if error:
+        raise error
+    return get(reg, build_id)
+
+
+def _run_guix(builder, config: str, channels: str, options: dict, check: bool, cwd, line,
+              timeout: float | None):
+    """Run guix for a build: the image; for a check also its derivation (``-d``) and
+    ``build --check`` of it. Returns the last argv and its outcome (a failure stops early)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    guix_cmd = getattr(builder, "guix", None)
+
+    def attempt(argv):
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:  # the time ran out in an earlier step
+            return argv, Outcome(-1, "", "", timed_out=True)
+        line("$ " + " ".join(argv))
+        return argv, builder.execute(argv, cwd, line, left)
+
+    def image(**kw):
+        return guix.image_command(channels, config, image_size=options.get("image_size"),
+                                  guix=guix_cmd, **kw)
+
+    def failed(outcome) -> bool:
+        return outcome.returncode != 0 or outcome.timed_out
+
+    vm_image = False
+    argv, outcome = attempt(image())
+    if failed(outcome) and not outcome.timed_out and \
+            guix.parse_error(outcome.stderr).kind is guix.Failure.NO_IMAGE_ACTION:
+        line("vmfleet: this Guix revision predates 'guix system image'; using 'system vm-image'")
+        vm_image = True
+        argv, outcome = attempt(image(vm_image=True))
+    if not check or failed(outcome):
+        return argv, outcome
+    argv, outcome = attempt(image(vm_image=vm_image, derivation=True))
+    drv = None if failed(outcome) else guix.parse_store_path(outcome.stdout)
+    if drv is None:
+        return argv, outcome
+    return attempt(guix.check_command(channels, drv, guix=guix_cmd))
+
+
+def _failure(gen: Generation, outcome, log_path: Path) -> BuildError:
+    err = guix.parse_error(outcome.stderr)
+    tail = "\n".join(outcome.stderr.strip().splitlines()[-TAIL_LINES:])
+    hints = {
+        guix.Failure.TOO_OLD: "time-machine cannot reach that commit: pin a newer one, or adopt an "
+                              "image built back then ('vmfleet adopt')",
+        guix.Failure.GIT_ERROR: "the pinned commit or channel URL cannot be fetched: check "
+                                "channels.scm ('vmfleet show SPEC --channels')",
+        guix.Failure.CONFIG_ERROR: "fix the config and record it again ('vmfleet add')",
+        guix.Failure.NOT_DETERMINISTIC: "the rebuild gave other bytes than the first build",
+        guix.Failure.BUILD_FAILED: f"guix's build log is at {err.log_file}" if err.log_file else
+                                   "see the full log",
+    }
+    hint = hints.get(err.kind, "see the full log")
+    if err.hints:
+        hint += f" (guix says: {err.hints[0]})"
+    error = BuildError(f"build of {gen.label} failed: {err.message}",
+                       f"{hint}; full log: vmfleet build-log {gen.label} ({log_path})", details=tail)
+    error.kind = err.kind
+    return error
+
+
+def get(reg: Registry, build_id: int) -> Build:
+    row = reg.query_one(_SELECT + "WHERE b.id = ?", (build_id,))
+    if row is None:
+        raise NotFound(f"no build {build_id}", "list them with 'vmfleet builds'")
+    return _from_row(row)
+
+
+def list_builds(reg: Registry, system: str | None = None) -> list[Build]:
+    if system:
+        rows = reg.query(_SELECT + "WHERE g.system = ? ORDER BY b.id", (system,))
+    else:
+        rows = reg.query(_SELECT + "ORDER BY b.id")
+    return [_from_row(r) for r in rows]
+
+
+def last_build(reg: Registry, gen: Generation) -> Build:
+    row = reg.query_one(_SELECT + "WHERE b.generation_id = ? ORDER BY b.id DESC LIMIT 1", (gen.id,))
+    if row is None:
+        raise NotFound(f"{gen.label} was never built", f"build it: vmfleet build {gen.label}")
+    return _from_row(row)
+
+
+def log_of(reg: Registry, build_id: int) -> str:
+    row = reg.query_one("SELECT log FROM builds WHERE id = ?", (build_id,))
+    return row["log"] if row else ""

@@ -1,0 +1,57 @@
+"""TODO-DOC (builders.py part)."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from vmfleet.build.runner import LineSink, Outcome, stream
+from vmfleet.errors import ToolMissing
+from vmfleet.tools.run import kill_group
+
+
+class LocalBuilder:
+    name = "local"
+
+    def __init__(self):
+        self.proc: subprocess.Popen | None = None
+
+    def prepare(self, inputs_dir: Path) -> Path:
+        return inputs_dir
+
+    def execute(self, argv: Sequence[str], cwd: Path, on_line: LineSink,
+                timeout: float | None) -> Outcome:
+        try:
+            self.proc = subprocess.Popen(list(argv), cwd=cwd, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                         start_new_session=True)
+        except FileNotFoundError:
+            raise ToolMissing(f"{argv[0]} not found",
+                              "install Guix (https://guix.gnu.org/manual/en/html_node/Installation.html), "
+                              "set VMFLEET_GUIX to its path, or build on a Guix host with "
+                              "--builder ssh://user@host") from None
+        timed_out = threading.Event()
+        timer = None
+        if timeout:
+            def expire():
+                timed_out.set()
+                kill_group(self.proc)
+            timer = threading.Timer(timeout, expire)
+            timer.start()
+        try:
+            stdout, stderr = stream(self.proc.stdout, self.proc.stderr, on_line)
+            rc = self.proc.wait()
+        finally:
+            if timer:
+                timer.cancel()
+            kill_group(self.proc)  # on interrupt: end guix and everything it started
+        return Outcome(rc, stdout, stderr, timed_out.is_set())
+
+    def fetch(self, store_path: str, dest_dir: Path) -> Path:
+        """The image guix built; local builds read it where it is (copying happens in the store)."""
+        return Path(store_path)
+
+    def cleanup(self) -> None:
+        pass

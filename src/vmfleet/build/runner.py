@@ -1,0 +1,58 @@
+"""TODO-DOC (builders.py part)."""
+
+from __future__ import annotations
+
+import io
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+LineSink = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    returncode: int
+    stdout: str
+    stderr: str
+    timed_out: bool
+
+
+class LineSplitter(io.RawIOBase):
+    """A binary sink that hands each complete line (ended by \\n or \\r, as guix's progress
+    bars are) to ``on_line`` and keeps them all in ``lines``."""
+
+    def __init__(self, on_line: LineSink):
+        self.on_line, self.lines, self.pending = on_line, [], b""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes) -> int:
+        self.pending += data
+        *complete, self.pending = re.split(rb"\r\n|\r|\n", self.pending)
+        for raw in complete:
+            line = raw.decode(errors="replace")
+            self.lines.append(line)
+            self.on_line(line)
+        return len(data)
+
+    def finish(self) -> str:
+        """Flush a last unterminated line; return everything as text."""
+        if self.pending:
+            self.write(b"\n")
+        return "\n".join(self.lines)
+
+
+def stream(proc_stdout, proc_stderr, on_line: LineSink) -> tuple[str, str]:
+    """Collect stdout whole (in a thread) and stderr line by line."""
+    out_chunks: list[bytes] = []
+    reader = threading.Thread(target=lambda: out_chunks.append(proc_stdout.read()), daemon=True)
+    reader.start()
+    splitter = LineSplitter(on_line)
+    while chunk := proc_stderr.read1(65536):
+        splitter.write(chunk)
+    err = splitter.finish()
+    reader.join()
+    return b"".join(out_chunks).decode(errors="replace"), err

@@ -1,0 +1,351 @@
+"""TODO-DOC (deploy.py part)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from vmfleet import timeutil
+from vmfleet.deploy import accel as accel_mod
+from vmfleet.deploy import domain_xml, hosts, placement, vm_access
+from vmfleet.deploy.placement import Image
+from vmfleet.deploy.ports import _port_free, allocate_port, busy_ports
+from vmfleet.deploy.vm_access import controller_id
+from vmfleet.deploy.vm_records import (
+    DEFAULT_SHUTDOWN_TIMEOUT,
+    DEFAULT_TIMEOUT,
+    PORT_RANGE_ENV,
+    SHUTDOWN_TIMEOUT_ENV,
+    Notify,
+    Options,
+    Vm,
+    VmState,
+    _audit,
+    _host_lock,
+    _quiet,
+    _update,
+    _vm_lock,
+    find_vm,
+    get_vm,
+)
+from vmfleet.errors import DeployError, LibvirtError, NotFound, UsageError, VmfleetError
+from vmfleet.home import Home
+from vmfleet.names import check_name
+from vmfleet.registry.db import Registry
+from vmfleet.registry.generations import Generation
+from vmfleet.tools import virt
+
+# --- deploy ------------------------------------------------------------------------------------
+
+
+
+def deploy(reg: Registry, home: Home, spec_text: str, *, name: str | None = None,
+           host: str = hosts.LOCAL, options: Options = Options(), builder: str | None = None,
+           notify: Notify = _quiet, on_line: Callable[[str], None] | None = None) -> Vm:
+    """Resolve a generation spec, build its image (or reuse it) and deploy a VM from it."""
+    from vmfleet.build import builds as build
+    from vmfleet.registry import spec
+
+    gen = spec.resolve(reg, spec_text)
+    # A typo in an option must not cost a build first (deploy_image checks again, under its lock).
+    check_name(name or gen.system, "VM")
+    hosts.get(reg, host)
+    _check_options(options)
+    notify(f"image of {gen.label}: building or reusing")
+    built = build.ensure_image(reg, home, gen, builder=builder, on_line=on_line)
+    image = Image(built.image_sha256, Path(built.image_path))
+    return deploy_image(reg, home, gen, image, name=name, host=host, options=options,
+                        notify=notify)
+
+
+def deploy_image(reg: Registry, home: Home, gen: Generation, image: Image, *,
+                 name: str | None = None, host: str = hosts.LOCAL, options: Options = Options(),
+                 notify: Notify = _quiet, replaces: str | None = None,
+                 audit: str | None = "deploy") -> Vm:
+    """Boot a new VM from an image already in the store (the heart of deploy and redeploy).
+
+    A failed deploy leaves the VM in state ``failed`` with its domain shut off and its overlay
+    and console log kept; ``vmfleet start`` tries again, ``vmfleet destroy`` removes it.
+    """
+    name = check_name(name or gen.system, "VM")
+    h = hosts.get(reg, host)
+    _check_options(options)
+    with _vm_lock(home, name):
+        _reserve(reg, name, gen, h, image, options, replaces)
+        try:
+            vm = _create(reg, home, name, gen, h, image, options, notify)
+        except BaseException as e:
+            _mark_failed(reg, home, name, h)
+            if audit:
+                _audit(reg, audit, name, None, gen.id, f"failed: {_reason(e)}")
+            raise
+    if audit:
+        _audit(reg, audit, name, None, gen.id, f"on {h.name}")
+    return vm
+
+
+def _reason(e: BaseException) -> str:
+    if isinstance(e, VmfleetError):
+        return e.message
+    if isinstance(e, KeyboardInterrupt):
+        return "interrupted"
+    return f"{type(e).__name__}: {e}"
+
+
+def _check_options(options: Options) -> None:
+    if options.memory_mib < 64:
+        raise UsageError(f"--memory {options.memory_mib} MiB is too small", "give at least 64M")
+    if options.vcpus < 1:
+        raise UsageError("--vcpus must be at least 1", "give a count: --vcpus 1")
+    if options.timeout <= 0:
+        raise UsageError("--timeout must be positive", "write it like 90s, 5m or 1h")
+    if options.network != "user":
+        check_name(options.network, "network")
+    accel_mod.setting(options.accel)
+
+
+def _reserve(reg: Registry, name: str, gen: Generation, host: hosts.Host, image: Image,
+             options: Options, replaces: str | None) -> None:
+    now = timeutil.now()
+    with reg.write():
+        row = reg.query_one("SELECT state FROM vms WHERE name = ?", (name,))
+        if row is not None:
+            raise UsageError(f"VM {name} already exists ({row['state']})",
+                             f"pick another name with --name, or remove it: vmfleet destroy {name}")
+        reg.execute(
+            "INSERT INTO vms (name, system, generation_id, host, image_sha256, overlay, state,"
+            " network, memory_mib, vcpus, replaces, created, updated)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (name, gen.system, gen.id, host.name, image.sha256, "", VmState.DEPLOYING,
+             options.network, options.memory_mib, options.vcpus, replaces, now, now))
+
+
+def _create(reg: Registry, home: Home, name: str, gen: Generation, host: hosts.Host,
+            image: Image, options: Options, notify: Notify) -> Vm:
+    with virt.connect(host.uri) as conn:
+        dtype = accel_mod.resolve(options.accel, remote=host.remote,
+                                  kvm_offered=conn.domain_capabilities_kvm)
+        if options.network != "user" and not conn.has_network(options.network):
+            raise UsageError(f"host {host.name} has no libvirt network {options.network!r}",
+                             "use --network user, or name an existing network "
+                             "(virsh net-list --all)")
+        place = placement.for_host(home, host, conn)
+        with _host_lock(home, host.name):
+            notify(f"placing the image of {gen.label} on {host.name}")
+            base = place.base(image)
+            size = _virtual_size(image) if host.remote else 0
+            overlay = place.create_overlay(name, base, size)
+            _update(reg, name, overlay=overlay)
+            port = (allocate_port(reg, host, exclude=busy_ports(conn))
+                    if options.network == "user" else None)
+            spec = domain_xml.DomainSpec(
+                name=name, memory_mib=options.memory_mib, vcpus=options.vcpus, disk=overlay,
+                console_log=place.console_path(name),
+                network=(domain_xml.UserNet(port) if port
+                         else domain_xml.LibvirtNet(options.network)),
+                metadata=domain_xml.VmMetadata(
+                    vm=name, system=gen.system, generation=gen.number, generation_id=gen.id,
+                    image_sha256=image.sha256, overlay=overlay,
+                    controller=controller_id(home)),
+                domain_type=dtype,
+            )
+            conn.define(domain_xml.to_xml(spec))
+            if port:
+                _update(reg, name, ssh_host="127.0.0.1", ssh_port=port)
+            notify(f"starting {name} ({gen.label}, {dtype})")
+            vm = _start_domain(reg, host, conn, get_vm(reg, name))
+        if options.wait:
+            vm = vm_access.wait_ssh(reg, home, vm, host, conn, place, options.timeout, notify)
+        return vm
+
+
+def _virtual_size(image: Image) -> int:
+    from vmfleet.tools import qemu_img
+
+    return qemu_img.info(image.path).virtual_size
+
+
+def _start_domain(reg: Registry, host: hosts.Host, conn: virt.Conn, vm: Vm) -> Vm:
+    """Start a defined domain (under the host lock), moving its SSH forward to a free port
+    when its own is taken; the row becomes ``running``."""
+    tried: set[int] = set()
+    for _attempt in range(5):
+        if vm.network == "user" and vm.ssh_port and (
+                vm.ssh_port in tried
+                or (not host.remote and not _port_free(vm.ssh_port))
+                or (host.remote and vm.ssh_port in busy_ports(conn))):
+            vm = _move_port(reg, host, conn, vm, tried)
+        try:
+            conn.start(vm.name)
+        except LibvirtError as e:
+            if vm.network == "user" and "forwarding" in e.message and vm.ssh_port:
+                tried.add(vm.ssh_port)  # something outside vmfleet took the port: try another
+                vm = _move_port(reg, host, conn, vm, tried)
+                continue
+            raise
+        return _update(reg, vm.name, state=VmState.RUNNING, started=timeutil.now())
+    raise DeployError(f"could not find a free SSH port for {vm.name} on {host.name}",
+                      f"set ${PORT_RANGE_ENV} to a range nothing else uses")
+
+
+def _move_port(reg: Registry, host: hosts.Host, conn: virt.Conn, vm: Vm, tried: set[int]) -> Vm:
+    tried.add(vm.ssh_port)
+    port = allocate_port(reg, host, exclude=tried | busy_ports(conn))
+    conn.define(domain_xml.with_ssh_port(conn.domain_xml(vm.name), port))
+    return _update(reg, vm.name, ssh_port=port)
+
+
+def _mark_failed(reg: Registry, home: Home, name: str, host: hosts.Host) -> None:
+    """After a failed deploy or start: power the domain off, keep disk and log, say so."""
+    with contextlib.suppress(VmfleetError), virt.connect(host.uri) as conn:
+        conn.destroy(name)
+    with contextlib.suppress(VmfleetError):
+        _update(reg, name, state=VmState.FAILED, started=None)
+
+
+
+# --- start, stop, destroy ----------------------------------------------------------------------
+
+def start(reg: Registry, home: Home, name: str, *, wait: bool = True,
+          timeout: float = DEFAULT_TIMEOUT, notify: Notify = _quiet) -> Vm:
+    """Start a stopped (or failed, or interrupted) VM and wait until it answers SSH."""
+    vm = get_vm(reg, name)
+    if vm.state is VmState.RETIRED:
+        raise UsageError(f"VM {name} is retired (replaced by a redeploy)",
+                         f"bring it back in place of its successor: vmfleet rollback {name}")
+    host = hosts.get(reg, vm.host)
+    with _vm_lock(home, name), virt.connect(host.uri) as conn:
+        try:
+            vm = _boot(reg, home, host, conn, vm, wait=wait, timeout=timeout, notify=notify)
+        except BaseException as e:
+            _mark_failed(reg, home, name, host)
+            _audit(reg, "start", name, None, vm.generation_id, f"failed: {_reason(e)}")
+            raise
+    _audit(reg, "start", name, None, vm.generation_id)
+    return vm
+
+
+def stop(reg: Registry, home: Home, name: str, *, force: bool = False,
+         notify: Notify = _quiet) -> Vm:
+    """Power a VM off (ACPI, then forced after $VMFLEET_SHUTDOWN_TIMEOUT); disk kept."""
+    vm = get_vm(reg, name)
+    host = hosts.get(reg, vm.host)
+    with _vm_lock(home, name), virt.connect(host.uri) as conn:
+        _power_off(conn, name, notify, force=force)
+    state = vm.state if vm.state in (VmState.RETIRED, VmState.FAILED) else VmState.STOPPED
+    vm = _update(reg, name, state=state, started=None)
+    _audit(reg, "stop", name, None, vm.generation_id, "forced" if force else "")
+    return vm
+
+
+def destroy(reg: Registry, home: Home, name: str, *, forget: bool = False,
+            notify: Notify = _quiet) -> str:
+    """Remove a VM for good: its domain, overlay, console log and registry row.
+
+    Also removes a vmfleet domain that the registry lost (an "orphan" in ps). With ``forget``,
+    only the registry row goes (for a VM whose host is gone for good). Returns a short
+    description of what was removed.
+    """
+    vm = find_vm(reg, name)
+    if vm is None:
+        return _destroy_orphan(reg, home, name, notify)
+    with _vm_lock(home, name):
+        if forget:
+            _forget(reg, name)
+        else:
+            try:
+                _remove(reg, home, name)
+            except LibvirtError as e:
+                if isinstance(e, NotFound):
+                    raise
+                raise LibvirtError(f"cannot destroy VM {name}: {e.message}",
+                                   f"{e.hint}; if host {vm.host} is gone for good, "
+                                   f"'vmfleet destroy --forget {name}' drops only the record"
+                                   ) from None
+    _audit(reg, "destroy", name, vm.generation_id, None,
+           f"on {vm.host}, was {vm.state}" + (", record only" if forget else ""))
+    return f"VM {name} ({vm.label}) on {vm.host}" + (" (record only)" if forget else "")
+
+
+def _forget(reg: Registry, name: str) -> None:
+    with reg.write():
+        reg.execute("UPDATE vms SET replaces = NULL WHERE replaces = ?", (name,))
+        reg.execute("DELETE FROM vms WHERE name = ?", (name,))
+
+
+def _remove(reg: Registry, home: Home, name: str, *, keep_console: bool = False) -> None:
+    vm = get_vm(reg, name)
+    host = hosts.get(reg, vm.host)
+    with virt.connect(host.uri) as conn:
+        conn.destroy(name)
+        conn.undefine(name)
+        place = placement.for_host(home, host, conn)
+        place.remove_overlay(name, vm.overlay)
+        if not keep_console:
+            place.remove_console(name)
+    _forget(reg, name)
+
+
+def _destroy_orphan(reg: Registry, home: Home, name: str, notify: Notify) -> str:
+    me = controller_id(home)
+    for host in hosts.list_hosts(reg):
+        try:
+            conn = virt.connect(host.uri)
+        except LibvirtError:
+            continue
+        with conn:
+            info = conn.domain(name)
+            if info is None or info.metadata is None or info.metadata.controller != me:
+                continue
+            with _vm_lock(home, name):
+                notify(f"removing orphan domain {name} on {host.name}")
+                conn.destroy(name)
+                conn.undefine(name)
+                place = placement.for_host(home, host, conn)
+                place.remove_overlay(name, info.metadata.overlay)
+                place.remove_console(name)
+            gen_id = info.metadata.generation_id
+            known = reg.query_one("SELECT 1 FROM generations WHERE id = ?", (gen_id,))
+            _audit(reg, "destroy", name, gen_id if known else None, None,
+                   f"orphan domain on {host.name}")
+            return f"orphan domain {name} on {host.name}"
+    raise NotFound(f"no VM named {name!r}, and no vmfleet domain of that name on any host",
+                   "see 'vmfleet ps'")
+
+
+def _shutdown_timeout() -> float:
+    try:
+        return float(os.environ.get(SHUTDOWN_TIMEOUT_ENV, DEFAULT_SHUTDOWN_TIMEOUT))
+    except ValueError:
+        return DEFAULT_SHUTDOWN_TIMEOUT
+
+
+def _power_off(conn: virt.Conn, name: str, notify: Notify, *, force: bool = False) -> None:
+    """ACPI shutdown first (the guest flushes its disk); pull the plug if it does not obey."""
+    if not force:
+        if conn.shutdown(name, _shutdown_timeout()):
+            return
+        notify(f"{name} did not power off within {_shutdown_timeout():g} s; forcing it off")
+    conn.destroy(name)
+
+
+def _boot(reg: Registry, home: Home, host: hosts.Host, conn: virt.Conn, vm: Vm, *, wait: bool,
+          timeout: float, notify: Notify) -> Vm:
+    """Start an existing VM's domain (re-defining it if only the registry still knows it)."""
+    info = conn.domain(vm.name)
+    if info is None:
+        raise DeployError(f"the domain of VM {vm.name} is gone from host {host.name}",
+                          f"remove the VM (vmfleet destroy {vm.name}) and deploy its generation "
+                          "again")
+    place = placement.for_host(home, host, conn)
+    with _host_lock(home, host.name):
+        if info.state.active:
+            vm = _update(reg, vm.name, state=VmState.RUNNING,
+                         started=vm.started or timeutil.now())
+        else:
+            vm = _start_domain(reg, host, conn, vm)
+    if wait:
+        vm = vm_access.wait_ssh(reg, home, vm, host, conn, place, timeout, notify)
+    return vm

@@ -1,0 +1,97 @@
+"""TODO-DOC (deploy.py part)."""
+
+from __future__ import annotations
+
+import concurrent.futures
+
+from vmfleet import timeutil
+from vmfleet.deploy import domain_xml, hosts
+from vmfleet.deploy.vm_access import controller_id
+from vmfleet.deploy.vm_records import PS_HOST_TIMEOUT, Vm, VmState, VmStatus, list_vms
+from vmfleet.errors import VmfleetError
+from vmfleet.home import Home
+from vmfleet.registry.db import Registry
+from vmfleet.registry.generations import Generation
+from vmfleet.registry.generations import get as get_generation
+from vmfleet.tools import locks, virt
+
+# --- ps ----------------------------------------------------------------------------------------
+
+def ps(reg: Registry, home: Home) -> list[VmStatus]:
+    """Every VM the registry knows and every domain of this vmfleet that libvirt knows."""
+    vms = list_vms(reg)
+    me = controller_id(home)
+    host_names = {vm.host for vm in vms} | {h.name for h in hosts.list_hosts(reg)}
+    domains: dict[str, dict[str, virt.DomainInfo]] = {}
+    unreachable: dict[str, str] = {}
+    survey_hosts = []
+    for name in sorted(host_names):
+        try:
+            survey_hosts.append(hosts.get(reg, name))  # here: the registry is this thread's
+        except VmfleetError as e:
+            unreachable[name] = e.message
+
+    def survey(host: hosts.Host) -> None:
+        try:
+            with virt.connect(host.uri, timeout=PS_HOST_TIMEOUT) as conn:
+                domains[host.name] = {d.name: d for d in conn.domains()}
+        except VmfleetError as e:
+            unreachable[host.name] = e.message
+
+    # All hosts at once: one slow or dead host costs PS_HOST_TIMEOUT, not one each.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(survey, survey_hosts))
+    now = timeutil.parse_stamp(timeutil.now())
+    out = []
+    for vm in vms:
+        out.append(_status(home, vm, domains, unreachable, now))
+    known = {vm.name for vm in vms}
+    for host_name, doms in sorted(domains.items()):
+        for dom in sorted(doms.values(), key=lambda d: d.name):
+            meta = dom.metadata
+            if meta is None or meta.controller != me or dom.name in known:
+                continue
+            endpoint = domain_xml.ssh_endpoint(dom.xml)
+            out.append(VmStatus(
+                name=dom.name, system=meta.system, generation=f"{meta.system}@{meta.generation}",
+                host=host_name, state="orphan", registry_state=None,
+                domain_state=str(dom.state), uptime=None,
+                ssh=f"root@{endpoint[0]}:{endpoint[1]}" if endpoint else None,
+                note=f"domain not in the registry: 'vmfleet destroy {dom.name}' removes it"))
+    return out
+
+
+def _status(home: Home, vm: Vm, domains, unreachable, now) -> VmStatus:
+    ssh_text = f"root@{vm.ssh_host}:{vm.ssh_port}" if vm.ssh_host and vm.ssh_port else None
+    if vm.host in unreachable:
+        return VmStatus(vm.name, vm.system, vm.label, vm.host, "unknown", str(vm.state), None,
+                        None, ssh_text, f"host unreachable: {unreachable[vm.host]}")
+    dom = domains.get(vm.host, {}).get(vm.name)
+    dstate = str(dom.state) if dom else None
+    state, note = str(vm.state), ""
+    if vm.state is VmState.DEPLOYING:
+        if locks.is_locked(home, f"vm-{vm.name}"):
+            note = "deploy in progress"
+        else:
+            state = "interrupted"
+            note = (f"deploy was interrupted: 'vmfleet start {vm.name}' finishes it, "
+                    f"'vmfleet destroy {vm.name}' removes it")
+    elif dom is None:
+        state = "missing"
+        note = f"domain vanished from {vm.host}: 'vmfleet destroy {vm.name}' cleans up"
+    elif vm.state is VmState.RUNNING and not dom.state.active:
+        state = "stopped" if dom.state is virt.DomainState.SHUTOFF else str(dom.state)
+        note = "the domain went down outside vmfleet (guest shut down or crashed)"
+    elif vm.state in (VmState.STOPPED, VmState.RETIRED, VmState.FAILED) and dom.state.active:
+        note = "the domain runs although vmfleet stopped it"
+    elif vm.state is VmState.RETIRED:
+        note = f"kept for 'vmfleet rollback {vm.name}'"
+    uptime = None
+    if dom is not None and dom.state.active and vm.started:
+        uptime = max(0.0, (now - timeutil.parse_stamp(vm.started)).total_seconds())
+    return VmStatus(vm.name, vm.system, vm.label, vm.host, state, str(vm.state), dstate,
+                    uptime, ssh_text, note)
+
+
+def generation_of(reg: Registry, vm: Vm) -> Generation:
+    return get_generation(reg, vm.generation_id)

@@ -1,0 +1,224 @@
+"""TODO-DOC (deploy.py part)."""
+
+from __future__ import annotations
+
+import enum
+import getpass
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from vmfleet import timeutil
+from vmfleet.errors import NotFound
+from vmfleet.home import Home
+from vmfleet.registry.db import Registry
+from vmfleet.tools import locks
+
+PORT_RANGE_ENV = "VMFLEET_PORT_RANGE"  # 'LOW-HIGH' of host ports for SSH forwards
+DEFAULT_PORT_RANGE = (22200, 22999)
+SHUTDOWN_TIMEOUT_ENV = "VMFLEET_SHUTDOWN_TIMEOUT"  # seconds a guest gets to power off
+DEFAULT_SHUTDOWN_TIMEOUT = 30.0
+DEFAULT_TIMEOUT = 300.0
+PS_HOST_TIMEOUT = 10.0  # seconds ps waits for a remote host's libvirtd
+CONSOLE_LINES = 15
+
+Notify = Callable[[str], None]
+
+
+class VmState(enum.StrEnum):
+    DEPLOYING = "deploying"
+    RUNNING = "running"
+    STOPPED = "stopped"
+    RETIRED = "retired"  # replaced by a redeploy or rollback; kept for rollback
+    FAILED = "failed"
+
+
+ACTIVE = (VmState.RUNNING, VmState.STOPPED)
+
+
+@dataclass(frozen=True)
+class Vm:
+    name: str
+    system: str
+    generation_id: int
+    generation: int
+    host: str
+    image_sha256: str
+    overlay: str
+    state: VmState
+    network: str
+    ssh_host: str | None
+    ssh_port: int | None
+    host_key: str | None
+    memory_mib: int
+    vcpus: int
+    replaces: str | None
+    created: str
+    updated: str
+    started: str | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.system}@{self.generation}"
+
+
+@dataclass(frozen=True)
+class Options:
+    memory_mib: int = 512
+    vcpus: int = 1
+    network: str = "user"  # 'user' or the name of a libvirt network
+    accel: str | None = None  # auto|kvm|tcg; None: $VMFLEET_ACCEL, else auto
+    wait: bool = True
+    timeout: float = DEFAULT_TIMEOUT
+
+
+@dataclass(frozen=True)
+class VmStatus:
+    """One line of ``vmfleet ps``: the registry's view and libvirt's, reconciled."""
+
+    name: str
+    system: str | None
+    generation: str | None  # 'web@3'
+    host: str
+    state: str  # what to tell the user: running, stopped, retired, failed, missing, orphan, ...
+    registry_state: str | None  # None: libvirt has a vmfleet domain the registry does not know
+    domain_state: str | None  # None: no such domain (or host unreachable)
+    uptime: float | None  # seconds since vmfleet last started it
+    ssh: str | None  # 'root@127.0.0.1:22201'
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: str
+    user: str
+    action: str
+    vm: str | None
+    from_generation: str | None
+    to_generation: str | None
+    detail: str
+
+
+@dataclass(frozen=True)
+class RedeployResult:
+    old: str
+    new: str | None
+    from_generation: str
+    to_generation: str
+    outcome: str  # 'replaced', 'unchanged', or 'skipped' (another command changed it)
+
+
+# --- registry ----------------------------------------------------------------------------------
+
+_SELECT = ("SELECT v.*, g.number AS gen_number FROM vms v "
+           "JOIN generations g ON g.id = v.generation_id ")
+
+
+def _vm(row: dict) -> Vm:
+    return Vm(
+        name=row["name"], system=row["system"], generation_id=row["generation_id"],
+        generation=row["gen_number"], host=row["host"], image_sha256=row["image_sha256"],
+        overlay=row["overlay"], state=VmState(row["state"]), network=row["network"],
+        ssh_host=row["ssh_host"], ssh_port=row["ssh_port"], host_key=row["host_key"],
+        memory_mib=row["memory_mib"], vcpus=row["vcpus"], replaces=row["replaces"],
+        created=row["created"], updated=row["updated"], started=row.get("started"),
+    )
+
+
+def find_vm(reg: Registry, name: str) -> Vm | None:
+    row = reg.query_one(_SELECT + "WHERE v.name = ?", (name,))
+    return _vm(row) if row else None
+
+
+def get_vm(reg: Registry, name: str) -> Vm:
+    vm = find_vm(reg, name)
+    if vm is None:
+        known = [r["name"] for r in reg.query("SELECT name FROM vms ORDER BY name")]
+        raise NotFound(f"no VM named {name!r}" + (f" (VMs: {', '.join(known)})" if known else ""),
+                       "see 'vmfleet ps'; deploy one with 'vmfleet deploy SYSTEM@GEN'")
+    return vm
+
+
+def list_vms(reg: Registry, *, system: str | None = None, host: str | None = None) -> list[Vm]:
+    where, params = [], []
+    if system:
+        where.append("v.system = ?")
+        params.append(system)
+    if host:
+        where.append("v.host = ?")
+        params.append(host)
+    sql = _SELECT + (("WHERE " + " AND ".join(where)) if where else "") + " ORDER BY v.name"
+    return [_vm(r) for r in reg.query(sql, params)]
+
+
+def images_in_use(reg: Registry) -> set[str]:
+    """sha256 of every image some VM's overlay is backed by (whatever the VM's state)."""
+    return {r["image_sha256"] for r in reg.query("SELECT DISTINCT image_sha256 FROM vms")}
+
+
+def _update(reg: Registry, name: str, **cols) -> Vm:
+    cols["updated"] = timeutil.now()
+    sets = ", ".join(f"{k} = ?" for k in cols)
+    with reg.write():
+        reg.execute(f"UPDATE vms SET {sets} WHERE name = ?", (*cols.values(), name))
+    return get_vm(reg, name)
+
+
+def _user() -> str:
+    return os.environ.get("SUDO_USER") or getpass.getuser()
+
+
+def _audit(reg: Registry, action: str, vm: str | None, from_gen: int | None,
+           to_gen: int | None, detail: str = "") -> None:
+    with reg.write():
+        reg.execute(
+            "INSERT INTO audit (at, user, action, vm, from_generation_id, to_generation_id, detail)"
+            " VALUES (?,?,?,?,?,?,?)",
+            (timeutil.now(), _user(), action, vm, from_gen, to_gen, detail))
+
+
+def audit_log(reg: Registry, vm: str | None = None) -> list[AuditEntry]:
+    """Every deploy, redeploy, rollback, start, stop and destroy, oldest first."""
+    rows = reg.query(
+        "SELECT a.*, gf.system || '@' || gf.number AS from_label, "
+        "gt.system || '@' || gt.number AS to_label FROM audit a "
+        "LEFT JOIN generations gf ON gf.id = a.from_generation_id "
+        "LEFT JOIN generations gt ON gt.id = a.to_generation_id ORDER BY a.id")
+    entries = [AuditEntry(r["id"], r["at"], r["user"], r["action"], r["vm"], r["from_label"],
+                          r["to_label"], r["detail"]) for r in rows]
+    if vm is not None:
+        entries = [e for e in entries
+                   if e.vm == vm or vm in re.split(r"[\s,;:()]+", e.detail)]
+    return entries
+
+
+# --- locks -------------------------------------------------------------------------------------
+
+def _vm_lock(home: Home, name: str, *, wait: bool = False):
+    return locks.lock(home, f"vm-{name}", wait=wait,
+                      busy=f"another vmfleet command is working on VM {name}")
+
+
+def _host_lock(home: Home, host: str):
+    return locks.lock(home, f"host-{host}")
+
+
+def _lineage(reg: Registry, vm: Vm) -> list[Vm]:
+    """The VMs linked to ``vm`` by redeploys (the ``replaces`` chain, both ways)."""
+    rows = {v.name: v for v in list_vms(reg, system=vm.system)}
+    seen, todo = set(), [vm.name]
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in rows:
+            continue
+        seen.add(name)
+        if rows[name].replaces:
+            todo.append(rows[name].replaces)
+        todo.extend(v.name for v in rows.values() if v.replaces == name)
+    return [rows[n] for n in sorted(seen)]
+
+
+def _quiet(_message: str) -> None:
+    pass

@@ -1,0 +1,105 @@
+"""TODO-DOC (diff.py part)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from vmfleet.diff.channel_diff import ChannelChange, diff_channels
+from vmfleet.diff.config_diff import ConfigDiff, diff_config
+from vmfleet.diff.file_diff import FileChange, diff_files
+from vmfleet.diff.package_diff import PackagesDiff, diff_packages
+from vmfleet.diff.sides import LAYERS, Side
+from vmfleet.errors import UsageError
+
+# --- the whole diff --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LayerSkip:
+    layer: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Diff:
+    a: Side
+    b: Side
+    layers: tuple[str, ...]
+    channels: tuple[ChannelChange, ...] | None = None
+    config: ConfigDiff | None = None
+    packages: PackagesDiff | None = None
+    files: tuple[FileChange, ...] | None = None
+    skipped: tuple[LayerSkip, ...] = ()
+
+    def layer_equal(self, layer: str) -> bool | None:
+        value = getattr(self, layer)
+        if value is None:
+            return None
+        if layer == "config":
+            return value.equal
+        if layer == "packages":
+            return value.equal
+        return not value
+
+    @property
+    def compared(self) -> tuple[str, ...]:
+        return tuple(layer for layer in self.layers if getattr(self, layer) is not None)
+
+    @property
+    def equal(self) -> bool:
+        return all(self.layer_equal(layer) for layer in self.compared)
+
+
+def parse_layers(text: str | None) -> tuple[str, ...]:
+    if not text:
+        return LAYERS
+    chosen = [x.strip() for x in text.split(",") if x.strip()]
+    bad = [x for x in chosen if x not in LAYERS]
+    if bad or not chosen:
+        raise UsageError(f"unknown layer {', '.join(bad) or repr(text)}",
+                         f"choose from {','.join(LAYERS)}")
+    return tuple(x for x in LAYERS if x in chosen)
+
+
+def compare(a: Side, b: Side, *, layers: Sequence[str] = LAYERS, text: bool = False,
+            file_content: bool = False, channel_repos: Mapping[str, Path] | None = None,
+            discover_repos: bool = True) -> Diff:
+    """Compare two sides on the chosen layers; unknown layers become skips with a reason."""
+    skipped: list[LayerSkip] = []
+    result: dict = {}
+
+    def why(layer: str, test: Callable[[Side], bool]) -> str | None:
+        for side in (a, b):
+            if not test(side):
+                return side.missing.get(layer) or f"{side.label}: {layer} unknown"
+        return None
+
+    if "channels" in layers:
+        reason = why("channels", lambda s: s.channels is not None)
+        if reason:
+            skipped.append(LayerSkip("channels", reason))
+        else:
+            result["channels"] = diff_channels(a.channels or (), b.channels or (),
+                                               channel_repos, discover=discover_repos)
+    if "config" in layers:
+        reason = why("config", lambda s: s.config_text is not None)
+        if reason:
+            skipped.append(LayerSkip("config", reason))
+        else:
+            result["config"] = diff_config(a, b, text=text)
+    if "packages" in layers:
+        reason = why("packages", lambda s: s.facts is not None)
+        if reason:
+            skipped.append(LayerSkip("packages", reason))
+        else:
+            result["packages"] = diff_packages(a.facts, b.facts)
+    if "files" in layers:
+        reason = why("files", lambda s: s.facts is not None and s.facts.files is not None)
+        if reason:
+            skipped.append(LayerSkip("files", reason))
+        else:
+            result["files"] = diff_files(a.facts.files, b.facts.files, content=file_content)
+    return Diff(a=a, b=b, layers=tuple(x for x in LAYERS if x in layers), skipped=tuple(skipped),
+                **result)

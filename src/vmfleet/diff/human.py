@@ -1,0 +1,264 @@
+"""TODO-DOC (diff.py part)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from vmfleet.diff.channel_diff import ChannelChange
+from vmfleet.diff.compare import Diff
+from vmfleet.diff.config_diff import ConfigDiff
+from vmfleet.diff.file_diff import FileChange
+from vmfleet.diff.package_diff import PackagesDiff
+from vmfleet.guix.store import STORE
+from vmfleet.inspect.facts import FileFact
+
+# --- output ----------------------------------------------------------------------------------
+
+
+def human_size(n: int | None, signed: bool = False) -> str:
+    if n is None:
+        return "?"
+    sign = ("+" if n > 0 else "-" if n < 0 else "±") if signed else ("-" if n < 0 else "")
+    v = abs(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if v < 1024 or unit == "GiB":
+            return f"{sign}{v:.0f} {unit}" if unit == "B" else f"{sign}{v:.1f} {unit}"
+        v /= 1024
+    raise AssertionError("unreachable")
+
+
+COLOURS = {"added": "32", "removed": "31", "upgraded": "36", "downgraded": "35",
+           "rebuilt": "33", "changed": "33", "updated": "36", "reconfigured": "33",
+           "url-changed": "33", "heading": "1"}
+
+
+def _paint(text: str, kind: str, colour: bool) -> str:
+    code = COLOURS.get(kind)
+    if not colour or not code:
+        return text
+    return f"\x1b[{code}m{text}\x1b[0m"
+
+
+def _short(commit: str | None) -> str:
+    return commit[:10] if commit else "(none)"
+
+
+def render(d: Diff, *, colour: bool = False) -> str:
+    """The human report: a heading per layer, one line per change."""
+    out: list[str] = [
+        f"--- a: {d.a.label}" + (f"  ({d.a.system})" if d.a.system else ""),
+        f"+++ b: {d.b.label}" + (f"  ({d.b.system})" if d.b.system else ""),
+    ]
+    skipped = {s.layer: s.reason for s in d.skipped}
+
+    def heading(name: str, extra: str = "") -> None:
+        out.append("")
+        out.append(_paint(name, "heading", colour) + (f"  {extra}" if extra else ""))
+
+    for layer in d.layers:
+        if layer in skipped:
+            heading(layer, f"skipped: {skipped[layer]}")
+            continue
+        if layer == "channels":
+            heading("channels", "" if d.channels else "same")
+            for c in d.channels or ():
+                out.append("  " + _channel_line(c, colour))
+        elif layer == "config":
+            cfg = d.config
+            heading("config", "same" if cfg.equal else "")
+            out += ["  " + line for line in _config_lines(cfg, colour)]
+        elif layer == "packages":
+            p = d.packages
+            extra = (f"{p.items_a} → {p.items_b} items, {human_size(p.size_a)} → "
+                     f"{human_size(p.size_b)}")
+            if p.size_delta is not None:
+                extra += f" ({human_size(p.size_delta, signed=True)})"
+            if p.equal:
+                extra += ", same"
+            heading("packages", extra)
+            out += ["  " + line for line in _package_lines(p, colour)]
+        elif layer == "files":
+            heading("files", "" if d.files else "same")
+            singles, moved = _group_retargets(d.files or ())
+            for f in singles:
+                out.append("  " + _file_line(f, colour))
+                if f.diff:
+                    out += ["    " + ln for ln in f.diff.rstrip("\n").split("\n")]
+            for (old, new), links in moved.items():
+                out.append("  " + _retarget_line(old, new, links, colour))
+        if layer == "config" and d.config and d.config.text_diff:
+            out += ["    " + ln for ln in d.config.text_diff.rstrip("\n").split("\n")]
+    return "\n".join(out) + "\n"
+
+
+def _channel_line(c: ChannelChange, colour: bool) -> str:
+    word = _paint(f"{c.change:<10}", c.change, colour)
+    if c.change in ("added", "removed"):
+        commit = c.commit_b if c.change == "added" else c.commit_a
+        url = c.url_b if c.change == "added" else c.url_a
+        return f"{word} {c.name}  {_short(commit)}  {url}"
+    if c.change == "url-changed":
+        return f"{word} {c.name}  {c.url_a} → {c.url_b}"
+    line = f"{word} {c.name}  {_short(c.commit_a)} → {_short(c.commit_b)}"
+    details = []
+    if c.date_a and c.date_b:
+        details.append(f"{c.date_a[:10]} → {c.date_b[:10]}")
+    if c.relation == "descends":
+        details.append(f"{c.ahead} commits forward")
+    elif c.relation == "ancestor":
+        details.append(f"DOWNGRADE: {c.behind} commits back")
+    elif c.relation == "diverged":
+        details.append(f"diverged: {c.ahead} new, {c.behind} dropped")
+    if details:
+        line += "  (" + ", ".join(details) + ")"
+    return line
+
+
+def _config_lines(cfg: ConfigDiff, colour: bool) -> list[str]:
+    lines = []
+    if cfg.equal:
+        return lines
+    if not cfg.structural:
+        lines.append(_paint("changed   ", "changed", colour)
+                     + " text (not readable structurally; see --text)")
+        return lines
+    for f in cfg.fields:
+        lines.append(f"{_paint('changed   ', 'changed', colour)} field {f.field}: "
+                     f"{_clip(f.before)} → {_clip(f.after)}")
+    for p in cfg.packages_added:
+        lines.append(f"{_paint('added     ', 'added', colour)} package {p}")
+    for p in cfg.packages_removed:
+        lines.append(f"{_paint('removed   ', 'removed', colour)} package {p}")
+    for s in cfg.services:
+        what = s.type if s.kind == "service" else f"{s.type} ({s.kind})"
+        line = f"{_paint(f'{s.change:<10}', s.change, colour)} service {what}"
+        if s.change == "reconfigured":
+            line += f": {_clip(s.before)} → {_clip(s.after)}"
+        lines.append(line)
+    if not (cfg.fields or cfg.packages_added or cfg.packages_removed or cfg.services):
+        lines.append(_paint("changed   ", "changed", colour)
+                     + " text only (comments or layout; same declaration)")
+    return lines
+
+
+def _clip(text: str | None, limit: int = 60) -> str:
+    if text is None:
+        return "(none)"
+    if text == "":
+        return "(default)"
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _versions(vs: Sequence[str]) -> str:
+    shown = [v or "ε" for v in dict.fromkeys(vs)]
+    return ", ".join(shown) if shown else "∅"
+
+
+def _package_lines(p: PackagesDiff, colour: bool) -> list[str]:
+    versioned = [c for c in p.changes
+                 if not (c.change in ("rebuilt", "changed")
+                         and not any([*c.versions_a, *c.versions_b]))]
+    unversioned = [c for c in p.changes if c not in versioned]
+    width = max((len(c.name) + (1 if c.requested else 0) for c in versioned), default=0)
+    lines = []
+    for c in versioned:
+        name = (c.name + ("*" if c.requested else "")).ljust(width)
+        if c.change == "added":
+            versions = _versions(c.versions_b)
+        elif c.change in ("removed", "rebuilt"):
+            versions = _versions(c.versions_a)
+        else:
+            versions = f"{_versions(c.versions_a)} → {_versions(c.versions_b)}"
+        lines.append(f"{_paint(f'{c.change:<10}', c.change, colour)} {name}  "
+                     f"{versions:<24} {human_size(c.size_delta, signed=True):>12}")
+    if unversioned:
+        delta = sum(c.size_delta or 0 for c in unversioned)
+        names = ", ".join(c.name for c in unversioned[:8])
+        if len(unversioned) > 8:
+            names += f", … ({len(unversioned) - 8} more)"
+        lines.append(f"{_paint('rebuilt   ', 'rebuilt', colour)} {len(unversioned)} items "
+                     f"without a version: {names}  ({human_size(delta, signed=True)})")
+    if any(c.requested for c in p.changes):
+        lines.append("(* = asked for by the system profile; the others are dependencies)")
+    return lines
+
+
+def _mode(f: FileFact) -> str:
+    import stat
+
+    kinds = {"file": stat.S_IFREG, "dir": stat.S_IFDIR, "symlink": stat.S_IFLNK,
+             "char": stat.S_IFCHR, "block": stat.S_IFBLK, "fifo": stat.S_IFIFO,
+             "socket": stat.S_IFSOCK}
+    return stat.filemode(kinds.get(f.kind, 0) | f.mode)
+
+
+def _describe(f: FileFact) -> str:
+    text = f"{_mode(f)} {f.uid}:{f.gid}"
+    if f.kind == "file":
+        text += f" {human_size(f.size)}"
+    if f.kind == "symlink":
+        text += f" → {f.target}"
+    return text
+
+
+def _store_item(target: str | None) -> str | None:
+    """The store item a symlink target lies in (``/gnu/store/HASH-NAME``), else None."""
+    if not target or not target.startswith(STORE + "/"):
+        return None
+    return "/".join(target.split("/")[:4])
+
+
+def _group_retargets(changes: Sequence[FileChange]
+                     ) -> tuple[list[FileChange], dict[tuple[str, str], list[FileChange]]]:
+    """Split off symlinks whose only change is pointing into another store item.
+
+    An upgrade moves every link into a package (/bin/* into busybox, /etc/static into etc) at
+    once; one line per moved pair of items says it, the packages layer says why.
+    """
+    singles: list[FileChange] = []
+    moved: dict[tuple[str, str], list[FileChange]] = {}
+    for c in changes:
+        old, new = (_store_item(c.a.target) if c.a else None,
+                    _store_item(c.b.target) if c.b else None)
+        if (c.change == "changed" and c.what == ("target",) and old and new
+                and c.a.target[len(old):] == c.b.target[len(new):]):
+            moved.setdefault((old, new), []).append(c)
+        else:
+            singles.append(c)
+    # Moves of a single link read better as the link itself.
+    for key in [k for k, v in moved.items() if len(v) == 1]:
+        singles.append(moved.pop(key)[0])
+    singles.sort(key=lambda c: c.path)
+    return singles, moved
+
+
+def _retarget_line(old: str, new: str, links: list[FileChange], colour: bool) -> str:
+    word = _paint(f"{'changed':<10}", "changed", colour)
+    examples = ", ".join(c.path for c in links[:3]) + (", …" if len(links) > 3 else "")
+    return (f"{word} {len(links)} symlinks ({examples})  target "
+            f"{old.rsplit('/', 1)[1][33:]} → {new.rsplit('/', 1)[1][33:]} "
+            f"(same file in the new store item)")
+
+
+def _file_line(c: FileChange, colour: bool) -> str:
+    word = _paint(f"{c.change:<10}", c.change, colour)
+    if c.change == "added":
+        return f"{word} {c.path}  {_describe(c.b)}"
+    if c.change == "removed":
+        return f"{word} {c.path}  {_describe(c.a)}"
+    parts = []
+    a, b = c.a, c.b
+    for what in c.what:
+        if what == "type":
+            parts.append(f"type {a.kind} → {b.kind}")
+        elif what == "mode":
+            parts.append(f"mode {_mode(a)} → {_mode(b)}")
+        elif what == "owner":
+            parts.append(f"owner {a.uid}:{a.gid} → {b.uid}:{b.gid}")
+        elif what == "size":
+            parts.append(f"size {a.size} → {b.size}")
+        elif what == "content":
+            parts.append("content")
+        elif what == "target":
+            parts.append(f"target {a.target} → {b.target}")
+    return f"{word} {c.path}  " + ", ".join(parts)

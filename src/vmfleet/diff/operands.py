@@ -1,0 +1,99 @@
+"""TODO-DOC (diff.py part)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from vmfleet.diff.sides import Side, side_from_facts
+from vmfleet.errors import ImageError, UsageError
+from vmfleet.guix.store import ChannelPin
+from vmfleet.inspect.facts import ImageFacts
+
+# --- resolving operands ----------------------------------------------------------------------
+
+
+def looks_like_file(text: str) -> bool:
+    return (os.path.sep in text or text.endswith((".qcow2", ".img", ".raw"))
+            or os.path.isfile(text))
+
+
+def load_side(text: str, *, files: bool = True, texts: bool = False, registry=None,
+              vm_reader: Callable[[str], ImageFacts] | None = None) -> Side:
+    """Resolve an operand: ``vm:NAME``, a path to an image file, or a generation spec.
+
+    ``registry`` is a callable returning an open Registry (only called for specs and VMs).
+    """
+    from vmfleet.inspect.facts import inspect_image
+
+    if text.startswith("vm:"):
+        if vm_reader is None:
+            raise UsageError(f"cannot read {text}", "vm: operands need the registry")
+        return side_from_facts(text, vm_reader(text[3:]), kind="vm")
+    if looks_like_file(text):
+        if not os.path.exists(text):
+            raise ImageError(f"{text}: no such image file", "check the path")
+        return side_from_facts(text, inspect_image(text, files=files, texts=texts))
+    if registry is None:
+        raise UsageError(f"{text!r} is neither an image file nor vm:NAME",
+                         "generation specs need a registry")
+    return generation_side(registry(), text, files=files, texts=texts)
+
+
+def load_sides(a: str, b: str, **kwargs) -> tuple[Side, Side]:
+    """Both operands, read at the same time (the work is in subprocesses: debugfs, qemu).
+
+    Each thread opens (and closes) its own registry connection when it needs one: sqlite3
+    connections stay in the thread that made them.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    registry = kwargs.pop("registry", None)
+
+    def one(text: str) -> Side:
+        opened = []
+
+        def reg():
+            opened.append(registry())
+            return opened[-1]
+
+        try:
+            return load_side(text, registry=reg if registry else None, **kwargs)
+        finally:
+            for r in opened:
+                r.close()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        fa, fb = pool.submit(one, a), pool.submit(one, b)
+        return fa.result(), fb.result()
+
+
+def generation_side(reg, text: str, *, files: bool = True, texts: bool = False) -> Side:
+    """A recorded generation: config and pins from the registry, the rest from its image."""
+    from vmfleet.build import builds as build
+    from vmfleet.inspect.facts import inspect_image
+    from vmfleet.registry import generations, spec
+
+    gen = spec.resolve(reg, text)
+    inputs = generations.inputs_of(reg, gen)
+    channels = tuple(ChannelPin(p.get("name", ""), p.get("url", ""), p.get("branch"),
+                                p.get("commit")) for p in gen.pins)
+    missing: dict[str, str] = {}
+    facts = None
+    image = latest_image(build, reg, gen)
+    if image is None:
+        reason = f"{gen.label} has no built image: vmfleet build {gen.label}"
+        missing["packages"] = missing["files"] = reason
+    else:
+        facts = inspect_image(image, files=files, texts=texts)
+        if facts.files is None:
+            missing["files"] = f"{gen.label}: files were not read"
+    return Side(label=gen.label, kind="generation", source=image or gen.label, facts=facts,
+                channels=channels, config_text=inputs.config_text,
+                config_name=inputs.config_name, summary=gen.summary or None, missing=missing)
+
+
+def latest_image(build_module, reg, gen) -> str | None:
+    builds = [b for b in build_module.list_builds(reg, gen.system)
+              if b.generation_id == gen.id and str(b.status) == "succeeded" and b.image_path]
+    return builds[-1].image_path if builds else None

@@ -1,0 +1,122 @@
+"""TODO-DOC (diff.py part)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from vmfleet.guix.store import StoreItem, compare_versions
+from vmfleet.inspect.facts import ImageFacts
+
+# --- packages --------------------------------------------------------------------------------
+
+PACKAGE_ORDER = ("upgraded", "downgraded", "added", "removed", "rebuilt", "changed")
+
+
+@dataclass(frozen=True)
+class PackageChange:
+    name: str
+    change: str                  # added, removed, upgraded, downgraded, rebuilt, changed
+    versions_a: tuple[str, ...]
+    versions_b: tuple[str, ...]
+    size_a: int | None
+    size_b: int | None
+    requested: bool              # the system profile asked for it (in either image)
+    paths_a: tuple[str, ...] = ()
+    paths_b: tuple[str, ...] = ()
+
+    @property
+    def size_delta(self) -> int | None:
+        if self.size_a is None and self.size_b is None:
+            return None
+        return (self.size_b or 0) - (self.size_a or 0)
+
+
+@dataclass(frozen=True)
+class PackagesDiff:
+    changes: tuple[PackageChange, ...]
+    items_a: int
+    items_b: int
+    size_a: int | None
+    size_b: int | None
+    unchanged: int               # package names present in both with the same items
+
+    @property
+    def equal(self) -> bool:
+        return not self.changes
+
+    @property
+    def size_delta(self) -> int | None:
+        if self.size_a is None or self.size_b is None:
+            return None
+        return self.size_b - self.size_a
+
+
+def _group(items: Iterable[StoreItem]) -> dict[str, list[StoreItem]]:
+    groups: dict[str, list[StoreItem]] = {}
+    for item in items:
+        groups.setdefault(item.package, []).append(item)
+    return groups
+
+
+def _size(items: list[StoreItem]) -> int | None:
+    if not items:
+        return 0
+    if any(i.nar_size is None for i in items):
+        return None
+    return sum(i.nar_size or 0 for i in items)
+
+
+def _newest(versions: Iterable[str]) -> str:
+    best = ""
+    for v in versions:
+        if compare_versions(v, best) > 0:
+            best = v
+    return best
+
+
+def classify(versions_a: Sequence[str], versions_b: Sequence[str], paths_equal: bool) -> str:
+    """How a package changed, from its versions on both sides (multisets) and its file names."""
+    if not versions_a:
+        return "added"
+    if not versions_b:
+        return "removed"
+    if paths_equal:
+        return "unchanged"
+    if sorted(versions_a) == sorted(versions_b):
+        return "rebuilt"
+    order = compare_versions(_newest(versions_b), _newest(versions_a))
+    if order > 0:
+        return "upgraded"
+    if order < 0:
+        return "downgraded"
+    return "changed"
+
+
+def diff_packages(a: ImageFacts, b: ImageFacts) -> PackagesDiff:
+    ga, gb = _group(a.items), _group(b.items)
+    requested = {p.name for p in (*a.packages, *b.packages)}
+    requested_paths = {p.path for p in (*a.packages, *b.packages)}
+    changes = []
+    unchanged = 0
+    for name in sorted(set(ga) | set(gb)):
+        ia, ib = ga.get(name, []), gb.get(name, [])
+        pa = tuple(sorted(i.path for i in ia))
+        pb = tuple(sorted(i.path for i in ib))
+        if pa == pb:  # the same file names: the same items (most of a closure)
+            unchanged += 1
+            continue
+        va = tuple(sorted((i.version for i in ia), key=_version_key))
+        vb = tuple(sorted((i.version for i in ib), key=_version_key))
+        kind = classify(va, vb, False)
+        asked = name in requested or bool(requested_paths & {*pa, *pb})
+        changes.append(PackageChange(name, kind, va, vb, _size(ia), _size(ib), asked, pa, pb))
+    changes.sort(key=lambda c: (PACKAGE_ORDER.index(c.change), c.name))
+    return PackagesDiff(tuple(changes), len(a.items), len(b.items), a.closure_size,
+                        b.closure_size, unchanged)
+
+
+def _version_key(v: str):
+    import functools
+
+    return functools.cmp_to_key(compare_versions)(v)

@@ -1,0 +1,421 @@
+"""TODO-DOC (scheme.py part)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sexpdata import Symbol
+
+from vmfleet.errors import SchemeError
+from vmfleet.guix.reader import (
+    _DEFINERS,
+    _LETS,
+    _definitions,
+    _is_string,
+    _let_scope,
+    _read,
+    _walk,
+    head,
+    read_forms,
+    render,
+)
+
+# --- operating-system summaries ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServiceSummary:
+    """One entry of a system's service list.
+
+    ``type`` is the service type (``openssh-service-type``) or, for a list that comes from
+    elsewhere, its name (``%base-services``). ``config`` is the canonical text of the
+    configuration argument ('' if none). ``kind`` says where the entry comes from:
+    ``service`` (``(service TYPE [CONFIG])``), ``simple-service`` (config is
+    ``'NAME VALUE``), ``base`` (a list such as ``%base-services``), ``modified`` and
+    ``deleted`` (a ``modify-services`` clause), ``other`` (an expression vmfleet does not
+    recognise; config holds its arguments).
+    """
+
+    type: str
+    config: str = ""
+    kind: str = "service"
+
+    def to_dict(self) -> dict:
+        return {"type": self.type, "config": self.config, "kind": self.kind}
+
+
+@dataclass(frozen=True)
+class OsSummary:
+    """What an ``operating-system`` declaration says, as vmfleet records and diffs it.
+
+    Text fields hold a string literal's value, or the canonical text of the expression when
+    the config computes it; None when the field is absent. ``packages``, ``users`` and
+    ``services`` keep the order written, with lists from elsewhere (``%base-packages``,
+    ``%base-user-accounts``, ``%base-services``) as marker entries. ``fields`` maps every
+    field of the declaration to its canonical one-line text.
+    """
+
+    host_name: str | None
+    timezone: str | None
+    locale: str | None
+    kernel: str | None
+    bootloader: str | None
+    users: tuple[str, ...] = ()
+    packages: tuple[str, ...] = ()
+    services: tuple[ServiceSummary, ...] = ()
+    authorized_keys: tuple[tuple[str, str], ...] = ()
+    local_files: tuple[str, ...] = ()
+    fields: dict[str, str] = field(default_factory=dict, hash=False)
+
+    def to_dict(self) -> dict:
+        return {
+            "host_name": self.host_name, "timezone": self.timezone, "locale": self.locale,
+            "kernel": self.kernel, "bootloader": self.bootloader, "users": list(self.users),
+            "packages": list(self.packages),
+            "services": [s.to_dict() for s in self.services],
+            "authorized_keys": [list(k) for k in self.authorized_keys],
+            "local_files": list(self.local_files), "fields": dict(self.fields),
+        }
+
+
+def local_files(text: str, filename: str = "<string>") -> list[str]:
+    """Every ``(local-file "PATH" …)`` in the file (first string argument, as written), in
+    order of first appearance, without repeats. A computed path is not listed."""
+    return _local_files(read_forms(text, filename))
+
+
+def _local_files(forms) -> list[str]:
+    seen: dict[str, None] = {}
+    for x in _walk(forms):
+        if head(x) == "local-file" and len(x) >= 2 and _is_string(x[1]):
+            seen.setdefault(x[1], None)
+    return list(seen)
+
+
+def summarize_os(text: str, filename: str = "<string>") -> OsSummary:
+    """Summarise the ``operating-system`` a config file evaluates to.
+
+    The declaration is found as the file's last expression (directly, as a ``define``d name,
+    at the end of a ``let`` or ``begin``), else as the last top-level ``define`` of one, else
+    as the first ``(operating-system …)`` anywhere. ``(inherit OS)`` of an OS defined in the
+    same file merges its fields. Required fields that are missing are None: the caller
+    decides. A file without any raises SchemeError("FILE: no operating-system declaration
+    found", hint).
+    """
+    forms = _read(text, filename)[0]
+    env = _definitions(forms)
+    found = _find_os(forms, env)
+    if found is None:
+        raise SchemeError(f"{filename}: no operating-system declaration found",
+                          "a system config evaluates to (operating-system (host-name …) "
+                          "(bootloader …) (file-systems …) (timezone …) …)")
+    os_form, env = found
+    values = _os_fields(os_form, env, set())
+    fields = {k: _render_field(v) for k, v in values.items()}
+
+    def text_of(key):
+        if key not in values or not values[key]:
+            return None
+        v = values[key][0]
+        return v if _is_string(v) else render(v)
+
+    return OsSummary(
+        host_name=text_of("host-name"),
+        timezone=text_of("timezone"),
+        locale=text_of("locale"),
+        kernel=text_of("kernel"),
+        bootloader=_bootloader(values.get("bootloader")),
+        users=tuple(_users(values.get("users"), env)),
+        packages=tuple(_packages(values.get("packages"), env)),
+        services=tuple(_services(values.get("services"), env)),
+        authorized_keys=tuple(_authorized_keys(os_form, values.get("services"), env)),
+        local_files=tuple(_local_files(forms)),
+        fields=fields,
+    )
+
+
+def _render_field(values: list) -> str:
+    return " ".join(render(v) for v in values)
+
+
+def _find_os(forms, env):
+    """(operating-system form, env) the file evaluates to, or None."""
+    if forms:
+        found = _resolve_os(forms[-1], env, set())
+        if found:
+            return found
+    for f in reversed(forms):
+        if head(f) in _DEFINERS:
+            found = _resolve_os(f, env, set())
+            if found:
+                return found
+    for x in _walk(forms):
+        if head(x) == "operating-system":
+            return x, env
+    return None
+
+
+def _resolve_os(expr, env, seen):
+    h = head(expr)
+    if h == "operating-system":
+        return expr, env
+    if isinstance(expr, Symbol):
+        name = str(expr)
+        if name in env and name not in seen:
+            seen.add(name)
+            return _resolve_os(env[name], env, seen)
+        return None
+    if h in _DEFINERS and len(expr) == 3:
+        return _resolve_os(expr[2], env, seen)
+    if h in _LETS:
+        inner, body = _let_scope(expr, env)
+        if body is not None:
+            return _resolve_os(body, inner, seen)
+    if h == "begin" and len(expr) > 1:
+        return _resolve_os(expr[-1], env, seen)
+    return None
+
+
+def _os_fields(os_form, env, seen) -> dict[str, list]:
+    """{field name: [value datums]} of an operating-system form, inherited fields merged."""
+    values: dict[str, list] = {}
+    for f in os_form[1:]:
+        name = head(f)
+        if name is None:
+            continue
+        if name == "inherit" and len(f) == 2:
+            base = _resolve_os(f[1], env, set())
+            if base and id(base[0]) not in seen:
+                seen.add(id(base[0]))
+                for k, v in _os_fields(base[0], base[1], seen).items():
+                    values.setdefault(k, v)
+        values[name] = list(f[1:])
+    return values
+
+
+def _bootloader(values) -> str | None:
+    if not values:
+        return None
+    for x in _walk(values[0]):
+        if head(x) == "bootloader" and len(x) == 2:
+            return render(x[1])
+    return render(values[0])
+
+
+def _elements(expr, env, seen=frozenset()):
+    """What a list-valued expression holds, as (kind, datum, env) triples: ``item`` for an
+    element, ``rest`` for a list vmfleet cannot open (``%base-packages``), ``modify`` for a
+    ``modify-services`` clause. Follows ``define``d names and ``let`` bindings."""
+    if isinstance(expr, Symbol):
+        name = str(expr)
+        if name in env and name not in seen:
+            yield from _elements(env[name], env, seen | {name})
+        else:
+            yield "rest", expr, env
+        return
+    h = head(expr)
+    args = expr[1:] if h else []
+    if h == "list":
+        for a in args:
+            yield "item", a, env
+    elif h == "append":
+        for a in args:
+            yield from _elements(a, env, seen)
+    elif h == "cons" and len(args) == 2:
+        yield "item", args[0], env
+        yield from _elements(args[1], env, seen)
+    elif h == "cons*" and args:
+        for a in args[:-1]:
+            yield "item", a, env
+        yield from _elements(args[-1], env, seen)
+    elif h == "quote" and len(args) == 1 and isinstance(args[0], list):
+        for a in args[0]:
+            yield "item", [Symbol("quote"), a], env
+    elif h == "quasiquote" and len(args) == 1 and isinstance(args[0], list):
+        for a in args[0]:
+            if head(a) == "unquote" and len(a) == 2:
+                yield "item", a[1], env
+            elif head(a) == "unquote-splicing" and len(a) == 2:
+                yield from _elements(a[1], env, seen)
+            else:
+                yield "item", [Symbol("quote"), a], env
+    elif h == "modify-services" and args:
+        yield from _elements(args[0], env, seen)
+        for clause in args[1:]:
+            yield "modify", clause, env
+    elif h in ("map", "specifications->packages") and args:
+        specs = args[-1]
+        strings = None
+        if head(specs) == "quote" and len(specs) == 2 and isinstance(specs[1], list):
+            strings = specs[1]
+        elif head(specs) == "list":
+            strings = specs[1:]
+        proc = args[0] if h == "map" and len(args) == 2 else Symbol("specification->package")
+        if strings is not None and all(_is_string(s) for s in strings) and (
+                h != "map" or str(proc).startswith("specification->package")):
+            for s in strings:
+                yield "item", [proc, s], env
+        else:
+            yield "rest", expr, env
+    elif h in _LETS:
+        inner, body = _let_scope(expr, env)
+        if body is None:
+            yield "rest", expr, env
+        else:
+            yield from _elements(body, inner, seen)
+    elif h == "begin" and args:
+        yield from _elements(args[-1], env, seen)
+    else:
+        yield "rest", expr, env
+
+
+def _unquote(d):
+    """The data inside ``(quote d)``; d itself otherwise."""
+    if head(d) == "quote" and len(d) == 2:
+        return d[1]
+    return d
+
+
+def _package_name(d) -> str:
+    h = head(d)
+    if h in ("specification->package", "specification->package+output") and len(d) == 2 \
+            and _is_string(d[1]):
+        return d[1]
+    if h == "list" and len(d) == 3 and _is_string(d[2]):  # (list package "output")
+        return f"{_package_name(d[1])}:{d[2]}"
+    if isinstance(d, Symbol):
+        return str(d)
+    return render(d)
+
+
+def _packages(values, env) -> list[str]:
+    if not values:
+        return []
+    return [_package_name(d) if kind == "item" else render(d)
+            for kind, d, _ in _elements(values[0], env)]
+
+
+def _users(values, env) -> list[str]:
+    if not values:
+        return []
+    out = []
+    for kind, d, e in _elements(values[0], env):
+        if kind == "item" and isinstance(d, Symbol) and str(d) in e:
+            d = e[str(d)]
+        if kind == "item" and head(d) == "user-account":
+            names = [f[1] for f in d[1:] if head(f) == "name" and len(f) == 2]
+            out.append(names[-1] if names and _is_string(names[-1]) else render(d))
+        else:
+            out.append(render(d))
+    return out
+
+
+def _services(values, env) -> list[ServiceSummary]:
+    if not values:
+        return []
+    out = []
+    for kind, d, e in _elements(values[0], env):
+        if kind == "item":
+            out.append(_service(d, e, set()))
+        elif kind == "modify":
+            out.append(_modification(d))
+        else:
+            out.append(ServiceSummary(render(d), "", "base" if isinstance(d, Symbol) else "other"))
+    return out
+
+
+def _service(d, env, seen) -> ServiceSummary:
+    if isinstance(d, Symbol):
+        name = str(d)
+        if name in env and name not in seen and head(env[name]) in ("service", "simple-service"):
+            seen.add(name)
+            return _service(env[name], env, seen)
+        return ServiceSummary(name, "", "other")
+    h = head(d)
+    if h == "service" and len(d) in (2, 3):
+        config = ""
+        if len(d) == 3:
+            c = d[2]
+            if isinstance(c, Symbol) and str(c) in env:  # a defined configuration
+                c = env[str(c)]
+            config = render(c)
+        return ServiceSummary(render(d[1]), config, "service")
+    if h == "simple-service" and len(d) == 4:
+        return ServiceSummary(render(d[2]), f"{render(d[1])} {render(d[3])}", "simple-service")
+    if h:
+        return ServiceSummary(h, " ".join(render(a) for a in d[1:]), "other")
+    return ServiceSummary(render(d), "", "other")
+
+
+def _modification(clause) -> ServiceSummary:
+    if head(clause) == "delete" and len(clause) == 2:
+        return ServiceSummary(render(clause[1]), "", "deleted")
+    if isinstance(clause, list) and len(clause) >= 4 and clause[2] == Symbol("=>"):
+        return ServiceSummary(render(clause[0]), " ".join(render(b) for b in clause[3:]),
+                              "modified")
+    return ServiceSummary(render(clause), "", "modified")
+
+
+def _authorized_keys(os_form, services, env) -> list[tuple[str, str]]:
+    """(user, key) pairs from openssh's ``authorized-keys`` (and ``simple-service``
+    extensions of openssh-service-type): a ``local-file``'s path, else the key text."""
+    out: list[tuple[str, str]] = []
+    if not services:
+        return out
+    for value, e in _openssh_key_lists(services[0], env):
+        for kind, entry, ee in _elements(value, e):
+            if kind == "item":
+                out.extend(_key_entry(_unquote(entry), ee))
+    return out
+
+
+def _openssh_key_lists(root, env):
+    """Every authorized-keys list in openssh configurations reachable from ``root``, in the
+    order written; defined names are followed where they are used."""
+    stack, seen_names = [root], set()
+    while stack:
+        x = stack.pop()
+        h = head(x)
+        if isinstance(x, Symbol):
+            if str(x) in env and str(x) not in seen_names:
+                seen_names.add(str(x))
+                stack.append(env[str(x)])
+        elif h == "openssh-configuration":
+            for f in x[1:]:
+                if head(f) == "authorized-keys" and len(f) == 2:
+                    yield f[1], env
+        elif h == "simple-service" and len(x) == 4 and x[2] == Symbol("openssh-service-type"):
+            yield x[3], env
+        elif isinstance(x, (list, tuple)):
+            stack.extend(reversed(x))
+
+
+def _key_entry(entry, env) -> list[tuple[str, str]]:
+    if isinstance(entry, Symbol) and str(entry) in env:
+        entry = env[str(entry)]
+    h = head(entry)
+    if h in ("list", "cons*") and len(entry) >= 2:
+        user, keys = entry[1], entry[2:]
+    elif h == "cons" and len(entry) == 3:
+        user = entry[1]
+        keys = [d for kind, d, _ in _elements(entry[2], env) if kind == "item"]
+    elif isinstance(entry, list) and entry:
+        user, keys = entry[0], entry[1:]
+    else:
+        return []
+    user_text = user if _is_string(user) else render(user)
+    return [(user_text, _key_text(k, env)) for k in keys]
+
+
+def _key_text(k, env, depth: int = 0) -> str:
+    if head(k) in ("unquote", "quote") and len(k) == 2:
+        return _key_text(k[1], env, depth)
+    if head(k) == "local-file" and len(k) >= 2 and _is_string(k[1]):
+        return k[1]
+    if head(k) == "plain-file" and len(k) == 3 and _is_string(k[2]):
+        return k[2]
+    if _is_string(k):
+        return k
+    if isinstance(k, Symbol) and str(k) in env and depth < 20:
+        return _key_text(env[str(k)], env, depth + 1)
+    return render(k)

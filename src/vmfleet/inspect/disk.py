@@ -1,0 +1,377 @@
+"""Disk images read offline: a raw view of a qcow2 (or raw) file and its partition table.
+
+No boot, no root mount, no libguestfs (too slow without KVM, see DESIGN.md). ``open_disk``
+gives a raw view of the image:
+
+- a raw file is used as it is;
+- any other format (qcow2 above all) is exported through FUSE by ``qemu-storage-daemon`` onto
+  an empty temporary file, which then reads as the raw disk with no copy at all (listing
+  /gnu/store of a 170 MB qcow2 this way takes milliseconds); the daemon is started with
+  ``--daemonize`` so it returns once the export is mounted, and is stopped by the PID it wrote,
+  then the file is unmounted with ``fusermount3 -u`` if the daemon left it mounted;
+- without FUSE (no /dev/fuse, no fusermount, or the export fails), ``qemu-img convert -O raw``
+  to a sparse temporary file: slower (it reads the whole image), but it works anywhere.
+
+Partitions come from ``sfdisk --json`` (MBR and GPT). File systems inside are read by
+:mod:`vmfleet.inspect.ext4` (debugfs). The root of a Guix system is found by its content: the ext4
+partition that has ``/gnu/store``, not by a partition number or label.
+
+This module and imagefs are where images are read: they run qemu-img (info, check, convert),
+qemu-storage-daemon, sfdisk, fusermount and debugfs (qemu_img.py makes overlays and copies).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from vmfleet.errors import CommandFailed, ImageError, ToolMissing
+from vmfleet.tools.run import pid_alive, run, which
+
+EXT_MAGIC_OFFSET = 1024 + 0x38     # s_magic in the ext2/3/4 superblock
+EXT_MAGIC = b"\x53\xef"
+# MBR types that are containers (extended partitions), not file systems.
+EXTENDED_TYPES = {"5", "f", "85"}
+
+
+@dataclass(frozen=True)
+class Partition:
+    number: int              # 1-based, as the kernel would name it (vda1, vda2, ...)
+    start: int               # bytes from the start of the disk
+    size: int                # bytes
+    type: str                # MBR type ('83') or GPT type GUID
+    bootable: bool = False
+    name: str = ""           # GPT partition name
+    uuid: str = ""           # GPT partition UUID
+
+
+@dataclass(frozen=True)
+class PartitionTable:
+    label: str               # 'dos', 'gpt' or 'none' (a file system on the whole disk)
+    id: str
+    sector_size: int
+    partitions: tuple[Partition, ...]
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What ``qemu-img info`` says about an image file."""
+
+    path: Path
+    format: str              # 'qcow2', 'raw', ...
+    virtual_size: int        # bytes of the disk it holds
+    actual_size: int         # bytes the file uses on its file system
+    backing_file: str | None
+    cluster_size: int = 65536
+
+
+def image_info(path: str | os.PathLike) -> ImageInfo:
+    """Probe an image file; ImageError when qemu-img cannot read it at all."""
+    path = Path(path)
+    if not path.exists():
+        raise ImageError(f"{path}: no such file", "check the path of the image")
+    if path.is_dir():
+        raise ImageError(f"{path} is a directory, not a disk image", "give the image file")
+    res = run([which("qemu-img"), "info", "--output=json", "-U", str(path)], check=False,
+              timeout=60)
+    if res.returncode != 0:
+        raise ImageError(f"{path} is not a readable disk image: {_qemu_message(res.stderr)}",
+                         "is it truncated or corrupt? 'qemu-img check' tells more")
+    data = json.loads(res.stdout)
+    specific = (data.get("format-specific") or {}).get("data") or {}
+    if specific.get("corrupt"):
+        raise ImageError(f"{path}: qcow2 image is marked corrupt",
+                         f"try 'qemu-img check -r all' on a copy of {path}")
+    return ImageInfo(path=path, format=data.get("format", "raw"),
+                     virtual_size=int(data.get("virtual-size", 0)),
+                     actual_size=int(data.get("actual-size", 0)),
+                     backing_file=data.get("backing-filename"),
+                     cluster_size=int(data.get("cluster-size") or 65536))
+
+
+def check_image(info: ImageInfo) -> None:
+    """Refuse a qcow2 whose data lies beyond the end of the file (truncated) or is inconsistent.
+
+    ``qemu-img check`` reads only the metadata (milliseconds even for GB images); a truncated
+    image would otherwise show up later as confusing short reads inside debugfs.
+    """
+    if info.format != "qcow2":
+        return
+    res = run([which("qemu-img"), "check", "--output=json", "-U", str(info.path)], check=False,
+              timeout=300)
+    data = {}
+    with contextlib.suppress(ValueError):
+        data = json.loads(res.stdout) if res.stdout.strip() else {}
+    end = data.get("image-end-offset")
+    size = info.path.stat().st_size
+    problems = int(data.get("corruptions", 0) or 0) + int(data.get("check-errors", 0) or 0)
+    beyond = "exceeding the end of the file" in res.stderr or "truncated" in res.stderr.lower()
+    # The last cluster may legitimately be short (a fresh image ends inside its refcount
+    # block), so only a gap of a whole cluster or more means data is missing.
+    if (end is not None and end - size >= info.cluster_size) or beyond:
+        raise ImageError(f"{info.path} is truncated: its data runs to byte {end or '?'}, "
+                         f"the file has {size}",
+                         "the copy was cut short: copy the image again")
+    if problems or res.returncode not in (0, 3):  # 3: leaked clusters only (harmless)
+        why = _qemu_message(res.stderr) if res.stderr.strip() else f"{problems} errors"
+        raise ImageError(f"{info.path} is a corrupt qcow2 image ({why})",
+                         f"try 'qemu-img check -r all' on a copy of {info.path}")
+
+
+def _qemu_message(stderr: str) -> str:
+    lines = [ln.strip() for ln in (stderr or "").splitlines() if ln.strip()]
+    if not lines:
+        return "no details"
+    msg = lines[-1]
+    for prefix in ("qemu-img: ", "qemu-storage-daemon: "):
+        if msg.startswith(prefix):
+            msg = msg[len(prefix):]
+    return msg
+
+
+# --- the raw view ------------------------------------------------------------------------
+
+
+def fuse_available() -> bool:
+    return (os.path.exists("/dev/fuse")
+            and shutil.which("qemu-storage-daemon") is not None
+            and (shutil.which("fusermount3") or shutil.which("fusermount")) is not None)
+
+
+def _is_mounted(path: Path) -> bool:
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
+            target = str(path)
+            return any(line.split()[4] == target for line in f if len(line.split()) > 4)
+    except OSError:
+        return False
+
+
+class _FuseExport:
+    """A qemu-storage-daemon FUSE export of ``image`` onto the empty file ``mountpoint``."""
+
+    def __init__(self, info: ImageInfo, mountpoint: Path, pidfile: Path):
+        self.info = info
+        self.mountpoint = mountpoint
+        self.pidfile = pidfile
+        self.pid: int | None = None
+
+    def start(self) -> None:
+        self.mountpoint.touch()
+        # ',' separates options in qemu's syntax and is escaped by doubling it.
+        filename = str(self.info.path.absolute()).replace(",", ",,")
+        argv = [
+            which("qemu-storage-daemon"), "--daemonize", "--pidfile", str(self.pidfile),
+            "--blockdev", f"driver=file,node-name=f,filename={filename},read-only=on,"
+                          "locking=off",
+            "--blockdev", f"driver={self.info.format},node-name=q,file=f,read-only=on",
+            "--export", f"type=fuse,id=e,node-name=q,mountpoint={self.mountpoint},"
+                        "writable=off",
+        ]
+        try:
+            res = run(argv, check=False, timeout=60)
+            self._read_pid()
+            if res.returncode != 0:
+                raise CommandFailed(f"qemu-storage-daemon could not export {self.info.path}: "
+                                    f"{_qemu_message(res.stderr)}", returncode=res.returncode,
+                                    stderr=res.stderr)
+        except BaseException:
+            # Also on a timeout or ^C: the daemon may be up (and mounted) all the same.
+            self._read_pid()
+            self.stop()
+            raise
+
+    def _read_pid(self) -> None:
+        if self.pid is None and self.pidfile.exists():
+            with contextlib.suppress(ValueError, OSError):
+                self.pid = int(self.pidfile.read_text().strip())
+
+    def stop(self) -> None:
+        pid, self.pid = self.pid, None
+        if pid is not None and pid_alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 5
+            while pid_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.005)
+            if pid_alive(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                deadline = time.monotonic() + 5
+                while pid_alive(pid) and time.monotonic() < deadline:
+                    time.sleep(0.01)
+        if _is_mounted(self.mountpoint):
+            tool = shutil.which("fusermount3") or shutil.which("fusermount") or "fusermount"
+            run([tool, "-u", str(self.mountpoint)], check=False, timeout=30)
+
+
+@dataclass
+class Disk:
+    """An image opened for reading: ``raw`` is a file that reads as the whole raw disk."""
+
+    info: ImageInfo
+    raw: Path
+    method: str              # 'direct', 'fuse' or 'convert'
+    workdir: Path            # temporary directory, removed when the disk is closed
+    table: PartitionTable | None = None
+
+    @property
+    def path(self) -> Path:
+        return self.info.path
+
+    def partition_table(self) -> PartitionTable:
+        if self.table is None:
+            self.table = read_partition_table(self.raw, self.info.path)
+        return self.table
+
+    def read_at(self, offset: int, length: int) -> bytes:
+        with open(self.raw, "rb") as f:
+            f.seek(offset)
+            return f.read(length)
+
+    def has_ext_magic(self, offset: int) -> bool:
+        return self.read_at(offset + EXT_MAGIC_OFFSET, 2) == EXT_MAGIC
+
+    def filesystem(self, partition: Partition):
+        """An ext2/3/4 file system reader on one partition (see vmfleet.inspect.ext4)."""
+        from vmfleet.inspect.ext4 import Ext4
+
+        return Ext4(self.raw, partition.start, f"{self.info.path} partition {partition.number}",
+                    workdir=self.workdir)
+
+    def guix_root(self):
+        """The file system of the partition that holds a Guix root (an ext4 with /gnu/store)."""
+        from vmfleet.inspect.ext4 import Ext4
+
+        table = self.partition_table()
+        seen = []
+        candidates: list[tuple[Partition, Ext4]] = []
+        for part in table.partitions:
+            if part.type.lower() in EXTENDED_TYPES and table.label == "dos":
+                continue
+            if not self.has_ext_magic(part.start):
+                seen.append(f"{part.number}: not ext4")
+                continue
+            fs = self.filesystem(part)
+            if fs.exists("/gnu/store"):
+                candidates.append((part, fs))
+            else:
+                seen.append(f"{part.number}: ext4 without /gnu/store")
+        if not candidates:
+            what = "; ".join(seen) if seen else "no partitions"
+            raise ImageError(
+                f"{self.info.path}: no partition holds a Guix root file system "
+                f"(an ext4 with /gnu/store); found {what}",
+                "is this an image made by 'guix system image'? vmfleet reads ext4 roots only",
+            )
+        # Several: prefer the one that also has the store database, then the first.
+        for part, fs in candidates:
+            if fs.exists("/var/guix/db/db.sqlite"):
+                return part, fs
+        return candidates[0]
+
+
+def read_partition_table(raw: Path, shown: Path | None = None) -> PartitionTable:
+    """The partitions of a raw disk, through ``sfdisk --json`` (MBR and GPT).
+
+    A disk without a partition table but with an ext file system at byte 0 (a bare file system
+    image) reads as one partition covering the disk, label 'none'.
+    """
+    shown = shown or raw
+    res = run([which("sfdisk"), "--json", str(raw)], check=False, timeout=60,
+              env={"LC_ALL": "C"})
+    if res.returncode != 0 or not res.stdout.strip():
+        with open(raw, "rb") as f:
+            f.seek(EXT_MAGIC_OFFSET)
+            magic = f.read(2)
+        if magic == EXT_MAGIC:
+            size = os.stat(raw).st_size
+            return PartitionTable("none", "", 512, (Partition(1, 0, size, "83"),))
+        raise ImageError(f"{shown} is not a disk image: it has no partition table "
+                         "and no file system", "give a disk image made by 'guix system image'")
+    try:
+        table = json.loads(res.stdout)["partitiontable"]
+    except (ValueError, KeyError) as e:
+        raise ImageError(f"{shown}: unreadable partition table ({e})",
+                         "is the image corrupt?") from None
+    sector = int(table.get("sectorsize", 512))
+    parts = []
+    for i, p in enumerate(table.get("partitions", []), start=1):
+        node = p.get("node", "")
+        digits = ""
+        for ch in reversed(node):
+            if not ch.isdigit():
+                break
+            digits = ch + digits
+        number = int(digits) if digits else i
+        parts.append(Partition(
+            number=number, start=int(p["start"]) * sector, size=int(p["size"]) * sector,
+            type=str(p.get("type", "")), bootable=bool(p.get("bootable", False)),
+            name=p.get("name", ""), uuid=p.get("uuid", ""),
+        ))
+    if not parts:
+        raise ImageError(f"{shown}: the partition table is empty",
+                         "give a disk image made by 'guix system image'")
+    return PartitionTable(label=table.get("label", "?"), id=str(table.get("id", "")),
+                          sector_size=sector, partitions=tuple(parts))
+
+
+@contextlib.contextmanager
+def open_disk(path: str | os.PathLike, *, method: str = "auto") -> Iterator[Disk]:
+    """Open an image read-only and yield a :class:`Disk` whose ``raw`` reads as the raw disk.
+
+    ``method``: 'auto' (raw files directly, else FUSE, else convert), 'fuse' or 'convert'.
+    Everything started or written is undone on exit, also on errors.
+    """
+    info = image_info(path)  # overlays: qemu follows the backing file by itself
+    check_image(info)
+    workdir = Path(tempfile.mkdtemp(prefix="vmfleet-disk-"))
+    export: _FuseExport | None = None
+    try:
+        if info.format == "raw" and method in ("auto", "direct"):
+            # A link of our own name: debugfs treats '?' in a device name as options.
+            raw = workdir / "disk.raw"
+            raw.symlink_to(info.path.absolute())
+            used = "direct"
+        else:
+            raw = workdir / "view.raw"
+            used = ""
+            if method in ("auto", "fuse") and fuse_available():
+                export = _FuseExport(info, raw, workdir / "qsd.pid")
+                try:
+                    export.start()
+                    used = "fuse"
+                except (CommandFailed, ToolMissing):
+                    if method == "fuse":
+                        raise
+                    export.stop()  # (start() did already; stop() is idempotent)
+                    export = None
+                    with contextlib.suppress(OSError):
+                        raw.unlink()
+            elif method == "fuse":
+                raise ToolMissing("FUSE exports are not available here (/dev/fuse, "
+                                  "qemu-storage-daemon and fusermount3 are needed)",
+                                  "apt-get install fuse3 qemu-system-x86, or use method='convert'")
+            if not used:
+                res = run([which("qemu-img"), "convert", "-U", "-f", info.format, "-O", "raw",
+                           "-S", "4k", str(info.path), str(raw)], check=False, timeout=3600)
+                if res.returncode != 0:
+                    raise ImageError(f"{info.path} cannot be read: {_qemu_message(res.stderr)}",
+                                     "is the image truncated or corrupt? "
+                                     "'qemu-img check' tells more")
+                used = "convert"
+        opened = Disk(info=info, raw=raw, method=used, workdir=workdir)
+        opened.partition_table()  # not a disk at all: say so now
+        yield opened
+    finally:
+        if export is not None:
+            export.stop()
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -1,0 +1,77 @@
+"""TODO-DOC (inspect.py part)."""
+
+from __future__ import annotations
+
+from vmfleet.inspect.facts import ImageFacts
+
+# --- output ----------------------------------------------------------------------------------
+
+
+def facts_to_json(facts: ImageFacts) -> dict:
+    """The JSON of ``vmfleet inspect --json`` (stable keys)."""
+    prov = facts.provenance
+    return {
+        "source": facts.source, "kind": facts.kind, "format": facts.format,
+        "partition_table": facts.partition_table, "root_partition": facts.root_partition,
+        "system": facts.system, "generation": facts.generation,
+        "provenance": None if prov is None else {
+            "channels": [{"name": c.name, "url": c.url, "branch": c.branch,
+                          "commit": c.commit} for c in prov.channels],
+            "configuration_file": prov.configuration_file},
+        "channels_scm": facts.channels_scm, "configuration": facts.configuration,
+        "packages": [{"name": p.name, "version": p.version, "output": p.output,
+                      "path": p.path} for p in facts.packages],
+        "closure": {"items": len(facts.items), "size": facts.closure_size,
+                    "source": facts.store_source},
+        "items": [{"path": i.path, "name": i.package, "version": i.version,
+                   "nar_size": i.nar_size, "references": list(i.references)}
+                  for i in facts.items],
+        "files": None if facts.files is None else [
+            {"path": f.path, "kind": f.kind, "mode": f"{f.mode:04o}", "uid": f.uid,
+             "gid": f.gid, "size": f.size, "sha256": f.sha256, "target": f.target}
+            for f in facts.files],
+        "warnings": list(facts.warnings),
+    }
+
+
+def render_facts(facts: ImageFacts, *, items: bool = False, files: bool = False) -> str:
+    """The human form of ``vmfleet inspect``."""
+    from vmfleet.diff.human import human_size
+
+    lines = []
+    if facts.kind == "image":
+        lines.append(f"image      {facts.source} ({facts.format}, {facts.partition_table} "
+                     f"partition table, root file system in partition {facts.root_partition})")
+    else:
+        lines.append(f"vm         {facts.source}")
+    gen = f" (generation {facts.generation})" if facts.generation is not None else ""
+    lines.append(f"system     {facts.system or 'unknown'}{gen}")
+    if facts.provenance is not None:
+        for i, c in enumerate(facts.provenance.channels):
+            head = "channels   " if i == 0 else "           "
+            branch = f" ({c.branch})" if c.branch else ""
+            lines.append(f"{head}{c.name}  {c.commit or 'unpinned'}  {c.url}{branch}")
+        if facts.provenance.configuration_file:
+            lines.append(f"config     {facts.provenance.configuration_file}")
+    else:
+        lines.append("provenance none (built without --save-provenance)")
+    if facts.configuration is not None:
+        lines.append(f"           {len(facts.configuration.splitlines())} lines "
+                     "(show them with --config)")
+    pkgs = ", ".join(f"{p.name} {p.version}" + (f":{p.output}" if p.output != "out" else "")
+                     for p in facts.packages)
+    lines.append(f"packages   {len(facts.packages)}: {pkgs}" if facts.packages
+                 else "packages   (none listed)")
+    size = human_size(facts.closure_size) if facts.closure_size is not None else "size unknown"
+    lines.append(f"closure    {len(facts.items)} store items, {size} "
+                 f"(from the {'store database' if facts.store_source == 'database' else 'store listing'})")
+    if items:
+        for i in facts.items:
+            lines.append(f"  {human_size(i.nar_size):>10}  {i.path}")
+    if files and facts.files is not None:
+        lines.append(f"files      {len(facts.files)} outside /gnu/store")
+        from vmfleet.diff.human import _describe
+
+        for f in facts.files:
+            lines.append(f"  {_describe(f)}  {f.path}")
+    return "\n".join(lines) + "\n"
