@@ -1,4 +1,4 @@
-"""TODO-DOC (inspect.py part)."""
+"""Adopting an image: record a generation from the provenance an image carries."""
 
 from __future__ import annotations
 

@@ -18,12 +18,12 @@ from tests.helpers.deploy_env import (
     unique_vm_name,
 )
 from tests.helpers.sshd import Sshd
-from vmfleet.deploy import domain_xml, hosts, lifecycle, status, vm_access, vm_records
+from vmfleet.deploy import hosts, lifecycle, status, vm_access, vm_records
 from vmfleet.deploy.vm_records import Options, VmState
 from vmfleet.errors import DeployError
 from vmfleet.home import Home
 from vmfleet.registry.db import Registry
-from vmfleet.tools import qemu_img, ssh, virt
+from vmfleet.tools import domain_xml, qemu_img, ssh, virt
 
 pytestmark = pytest.mark.integration
 

@@ -14,10 +14,10 @@ import types
 import pytest
 
 from tests.helpers.deploy_env import Fleet, make_fleet
-from vmfleet.deploy import domain_xml, hosts, lifecycle, ports, rollout, status, vm_access, vm_records
+from vmfleet.deploy import hosts, lifecycle, ports, rollout, status, vm_access, vm_records
 from vmfleet.deploy.vm_records import Options, VmState
 from vmfleet.errors import Busy, DeployError, NotFound, UsageError
-from vmfleet.tools import qemu_img
+from vmfleet.tools import domain_xml, qemu_img
 
 
 @pytest.fixture

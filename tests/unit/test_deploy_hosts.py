@@ -6,10 +6,10 @@ import pytest
 
 from tests.helpers.deploy_env import make_fleet
 from vmfleet.deploy import accel, hosts, lifecycle, vm_access, vm_records
-from vmfleet.deploy.domain_xml import DomainType
 from vmfleet.deploy.vm_records import Options
 from vmfleet.errors import DeployError, LibvirtError, NotFound, UsageError
 from vmfleet.tools import virt
+from vmfleet.tools.domain_xml import DomainType
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from pathlib import Path
 import libvirt
 import pytest
 
-from vmfleet.deploy import domain_xml as dx
+from vmfleet.tools import domain_xml as dx
 
 EXPECTED = Path(__file__).parent / "expected"
 REGEN = os.environ.get("VMFLEET_REGEN_EXPECTED") == "1"

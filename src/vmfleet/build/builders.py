@@ -1,4 +1,4 @@
-"""TODO-DOC (builders.py part)."""
+"""Choosing a builder from ``--builder``: ``local`` or ``ssh://user@host[:port]``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""TODO-DOC (builders.py part)."""
+"""The local builder: guix runs here, in its own process group so a timeout or Ctrl-C ends it whole."""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""TODO-DOC (builders.py part)."""
+"""Where a build runs: here (``local``) or on a build host over SSH (``ssh://user@host[:port]``).
+
+A builder takes a directory of inputs, runs an argv there with stderr streamed line by line,
+and hands back the image file guix named on stdout. This module holds what
+both builders share: the outcome record and the line-streaming loop.
+"""
 
 from __future__ import annotations
 

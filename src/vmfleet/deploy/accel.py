@@ -21,8 +21,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from vmfleet.deploy.domain_xml import DomainType
 from vmfleet.errors import CommandFailed, CommandTimeout, DeployError, ToolMissing, UsageError
+from vmfleet.tools.domain_xml import DomainType
 from vmfleet.tools.run import run
 
 ENV = "VMFLEET_ACCEL"

@@ -1,4 +1,4 @@
-"""TODO-DOC (deploy.py part)."""
+"""Deploying a VM from a generation's image, and starting, stopping and destroying it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 from vmfleet import timeutil
 from vmfleet.deploy import accel as accel_mod
-from vmfleet.deploy import domain_xml, hosts, placement, vm_access
+from vmfleet.deploy import hosts, placement, vm_access
 from vmfleet.deploy.placement import Image
 from vmfleet.deploy.ports import _port_free, allocate_port, busy_ports
 from vmfleet.deploy.vm_access import controller_id
@@ -35,7 +35,7 @@ from vmfleet.home import Home
 from vmfleet.names import check_name
 from vmfleet.registry.db import Registry
 from vmfleet.registry.generations import Generation
-from vmfleet.tools import virt
+from vmfleet.tools import domain_xml, virt
 
 # --- deploy ------------------------------------------------------------------------------------
 

@@ -1,15 +1,17 @@
-"""TODO-DOC (deploy.py part)."""
+"""Host ports for SSH forwards: a free 127.0.0.1 port from ``$VMFLEET_PORT_RANGE``, chosen
+under the host lock and never one a running domain already forwards.
+"""
 
 from __future__ import annotations
 
 import os
 import socket
 
-from vmfleet.deploy import domain_xml, hosts
+from vmfleet.deploy import hosts
 from vmfleet.deploy.vm_records import DEFAULT_PORT_RANGE, PORT_RANGE_ENV
 from vmfleet.errors import DeployError, UsageError
 from vmfleet.registry.db import Registry
-from vmfleet.tools import virt
+from vmfleet.tools import domain_xml, virt
 
 # --- ports -------------------------------------------------------------------------------------
 

@@ -1,4 +1,6 @@
-"""TODO-DOC (deploy.py part)."""
+"""Redeploy (replace each VM of a system by a VM of another generation, new one healthy before
+the old one retires) and rollback (bring the retired VM back).
+"""
 
 from __future__ import annotations
 

@@ -1,11 +1,11 @@
-"""TODO-DOC (deploy.py part)."""
+"""``ps``: the registry's VMs reconciled with what libvirt says on each host, surveyed in parallel."""
 
 from __future__ import annotations
 
 import concurrent.futures
 
 from vmfleet import timeutil
-from vmfleet.deploy import domain_xml, hosts
+from vmfleet.deploy import hosts
 from vmfleet.deploy.vm_access import controller_id
 from vmfleet.deploy.vm_records import PS_HOST_TIMEOUT, Vm, VmState, VmStatus, list_vms
 from vmfleet.errors import VmfleetError
@@ -13,7 +13,7 @@ from vmfleet.home import Home
 from vmfleet.registry.db import Registry
 from vmfleet.registry.generations import Generation
 from vmfleet.registry.generations import get as get_generation
-from vmfleet.tools import locks, virt
+from vmfleet.tools import domain_xml, locks, virt
 
 # --- ps ----------------------------------------------------------------------------------------
 

@@ -1,4 +1,6 @@
-"""TODO-DOC (deploy.py part)."""
+"""Reaching a VM: its SSH endpoint, pinned host key, jump host; waiting until it answers;
+reading its facts over SSH.
+"""
 
 from __future__ import annotations
 

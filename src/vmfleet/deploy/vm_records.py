@@ -1,4 +1,4 @@
-"""TODO-DOC (deploy.py part)."""
+"""VM records: the ``vms`` rows, their states, the audit log and the per-VM and per-host locks."""
 
 from __future__ import annotations
 

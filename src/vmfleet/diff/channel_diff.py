@@ -1,4 +1,4 @@
-"""TODO-DOC (diff.py part)."""
+"""The channels layer: pinned commits that changed, with dates and commit counts from a checkout."""
 
 from __future__ import annotations
 

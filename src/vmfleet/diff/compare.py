@@ -1,4 +1,4 @@
-"""TODO-DOC (diff.py part)."""
+"""The whole diff: each requested layer compared, or skipped with the reason."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""TODO-DOC (diff.py part)."""
+"""The config layer: summary fields and services that changed, or the text diff with ``--text``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""TODO-DOC (diff.py part)."""
+"""The files layer: files outside the store that were added, removed or changed."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""TODO-DOC (diff.py part)."""
+"""The diff rendered for people, with colour on a terminal."""
 
 from __future__ import annotations
 
@@ -10,22 +10,8 @@ from vmfleet.diff.config_diff import ConfigDiff
 from vmfleet.diff.file_diff import FileChange
 from vmfleet.diff.package_diff import PackagesDiff
 from vmfleet.guix.store import STORE
-from vmfleet.inspect.facts import FileFact
-
-# --- output ----------------------------------------------------------------------------------
-
-
-def human_size(n: int | None, signed: bool = False) -> str:
-    if n is None:
-        return "?"
-    sign = ("+" if n > 0 else "-" if n < 0 else "±") if signed else ("-" if n < 0 else "")
-    v = abs(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if v < 1024 or unit == "GiB":
-            return f"{sign}{v:.0f} {unit}" if unit == "B" else f"{sign}{v:.1f} {unit}"
-        v /= 1024
-    raise AssertionError("unreachable")
-
+from vmfleet.inspect.report import describe_file, file_mode
+from vmfleet.units import human_size
 
 COLOURS = {"added": "32", "removed": "31", "upgraded": "36", "downgraded": "35",
            "rebuilt": "33", "changed": "33", "updated": "36", "reconfigured": "33",
@@ -183,24 +169,6 @@ def _package_lines(p: PackagesDiff, colour: bool) -> list[str]:
     return lines
 
 
-def _mode(f: FileFact) -> str:
-    import stat
-
-    kinds = {"file": stat.S_IFREG, "dir": stat.S_IFDIR, "symlink": stat.S_IFLNK,
-             "char": stat.S_IFCHR, "block": stat.S_IFBLK, "fifo": stat.S_IFIFO,
-             "socket": stat.S_IFSOCK}
-    return stat.filemode(kinds.get(f.kind, 0) | f.mode)
-
-
-def _describe(f: FileFact) -> str:
-    text = f"{_mode(f)} {f.uid}:{f.gid}"
-    if f.kind == "file":
-        text += f" {human_size(f.size)}"
-    if f.kind == "symlink":
-        text += f" → {f.target}"
-    return text
-
-
 def _store_item(target: str | None) -> str | None:
     """The store item a symlink target lies in (``/gnu/store/HASH-NAME``), else None."""
     if not target or not target.startswith(STORE + "/"):
@@ -243,16 +211,16 @@ def _retarget_line(old: str, new: str, links: list[FileChange], colour: bool) ->
 def _file_line(c: FileChange, colour: bool) -> str:
     word = _paint(f"{c.change:<10}", c.change, colour)
     if c.change == "added":
-        return f"{word} {c.path}  {_describe(c.b)}"
+        return f"{word} {c.path}  {describe_file(c.b)}"
     if c.change == "removed":
-        return f"{word} {c.path}  {_describe(c.a)}"
+        return f"{word} {c.path}  {describe_file(c.a)}"
     parts = []
     a, b = c.a, c.b
     for what in c.what:
         if what == "type":
             parts.append(f"type {a.kind} → {b.kind}")
         elif what == "mode":
-            parts.append(f"mode {_mode(a)} → {_mode(b)}")
+            parts.append(f"mode {file_mode(a)} → {file_mode(b)}")
         elif what == "owner":
             parts.append(f"owner {a.uid}:{a.gid} → {b.uid}:{b.gid}")
         elif what == "size":

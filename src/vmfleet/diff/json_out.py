@@ -1,4 +1,4 @@
-"""TODO-DOC (diff.py part)."""
+"""The diff as JSON, following docs/diff.schema.json."""
 
 from __future__ import annotations
 

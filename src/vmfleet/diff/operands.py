@@ -1,4 +1,4 @@
-"""TODO-DOC (diff.py part)."""
+"""Turning what the user typed (a generation spec, an image file, ``vm:NAME``) into a :class:`Side`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""TODO-DOC (diff.py part)."""
+"""The packages layer: store items grouped by package, classified as upgraded, downgraded,
+added, removed, rebuilt or changed, with sizes.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""TODO-DOC (diff.py part)."""
+"""A diff operand (:class:`Side`): a generation, an image or a VM, reduced to what the layers compare."""
 
 from __future__ import annotations
 

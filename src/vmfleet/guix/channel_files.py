@@ -1,4 +1,6 @@
-"""TODO-DOC (scheme.py part)."""
+"""Channel files: what ``guix describe -f channels`` prints and the idioms seen in the wild,
+read into pinned :class:`Channel` records (see ../shared/guix-facts.md, "Channel files").
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""TODO-DOC (scheme.py part)."""
+"""Summaries of an ``operating-system`` declaration (host name, packages, services, users,
+authorized keys, local files) read statically, without evaluating Scheme.
+"""
 
 from __future__ import annotations
 

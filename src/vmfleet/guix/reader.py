@@ -1,4 +1,55 @@
-"""TODO-DOC (scheme.py part)."""
+r"""Reading Guix's Scheme files: Guile's reader, over sexpdata.
+
+vmfleet never evaluates Scheme; it reads the files the way Guile's reader would and then
+recognises the handful of shapes people write (``guix describe -f channels`` output, the
+``operating-system`` forms of Guix's own templates and what users derive from them).
+
+How reading works
+-----------------
+sexpdata 1.0.2 reads plain s-expressions but not Guile: quasiquote/unquote and ``#(…)`` raise
+AssertionError, ``#;`` datum comments raise, ``#| |#`` comes back as symbols, and its errors
+carry no line numbers. So ``read_forms`` runs in two steps:
+
+1. A pre-pass (``_Prepass``) scans the text once, keeping track of offsets, and does everything
+   that needs Guile's lexical rules: it drops ``;``, ``#| |#`` (nested) and ``#! !#`` comments,
+   decodes strings (``\n``, ``\t``, ``\xHH``, ``\x41;``, ``\uHHHH``, line continuations),
+   reads ``#`` syntax (``#t``/``#f``/``#true``/``#false``, ``#\a``, ``#:kw``, ``#x1F``,
+   ``#{sym}#``, ``#(…)``, ``#vu8(…)``) and checks that the parentheses balance and that every
+   prefix (``'``, `````, ``,``, ``,@``, ``#~``, ``#$``, ``#$@``, ``#+``, ``#'`` …) and ``#;`` is
+   followed by a datum. Malformed input stops here with ``SchemeError("FILE:LINE:COL: …")``
+   (line and column 1-based, the column counted in characters). It writes a normalised text
+   that sexpdata reads without surprises: plain atoms and strings stay as text, everything
+   else (a ``#`` object, a prefix, a ``#;``, each list's start position) becomes a private
+   placeholder atom pointing into a side table.
+2. sexpdata parses that text (``_GuileParser`` overrides its atom rule with Scheme's number
+   syntax), and a fold over the result replaces the placeholders: a prefix wraps the datum that
+   follows it, ``#;`` drops it, lists become ``Form`` objects that know where they started.
+
+Representation (what ``read_forms`` returns)
+--------------------------------------------
+- list ``(a b)`` / ``[a b]`` -> ``Form`` (a ``list`` subclass with ``.line``/``.col``); a dotted
+  pair keeps its dot as the symbol ``.``: ``(a . b)`` -> ``[a, ., b]``;
+- symbol -> ``sexpdata.Symbol`` (a ``str`` subclass: test for ``Symbol`` before ``str``);
+- string -> plain ``str`` with escapes decoded;
+- ``#t``/``#true`` -> ``True``, ``#f``/``#false`` -> ``False``; integers -> ``int``, decimals
+  -> ``float``, ``1/3`` -> ``fractions.Fraction``;
+- ``'x`` `````x`` ``,x`` ``,@x`` -> ``(quote x)`` ``(quasiquote x)`` ``(unquote x)``
+  ``(unquote-splicing x)``, as Guile's reader gives them; the same for Guix's gexp syntax
+  (``#~`` gexp, ``#$`` ungexp, ``#$@`` ungexp-splicing, ``#+`` ungexp-native, ``#+@``
+  ungexp-native-splicing) and syntax objects (``#'`` ``#``` ``#,`` ``#,@``);
+- ``#\a`` -> ``Char``, ``#:kw`` -> ``Keyword``, ``#(…)`` -> ``Vector`` (a tuple),
+  ``#vu8(…)``/``#u8(…)``/``#2(…)`` -> ``Tagged``;
+- anything else starting with ``#`` (``#nil``, ``#*101``, ``#e1.5``, ``#<…``) -> ``Opaque``
+  holding the text as written: kept, never a crash.
+
+``render(datum)`` writes any of these back as canonical one-line text (single spaces, prefixes
+abbreviated, strings re-escaped); reading that text gives the same datum back.
+
+Channels and operating-system summaries are pattern readers over that data, described at
+``parse_channels`` and ``summarize_os``. Limits: nothing is evaluated, so a value computed by
+a procedure (``(string-append …)``, a ``map`` over user code, a macro) is reported as its
+canonical text rather than its value; lists nest at most ``MAX_DEPTH`` levels.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,16 @@
-"""TODO-DOC (inspect.py part)."""
+"""What an image (or a running VM) is: provenance, config, packages, closure, files.
+
+``inspect_image(path)`` reads a qcow2 or raw Guix image offline (vmfleet.disk, vmfleet.imagefs)
+and returns frozen :class:`ImageFacts`: everything ``vmfleet inspect`` shows and ``vmfleet
+diff`` compares. Only the few files needed are read: the profile links, the system directory's
+provenance, channels.scm, configuration.scm and profile manifest, and the store database, which
+lists every store item with its size without walking /gnu/store. With ``files=True`` the tree
+outside /gnu/store is walked too (mode, owner, size, sha256 of each file).
+
+An image without a store database still inspects: its items come from the /gnu/store listing
+(without sizes) and a warning says so; an image without provenance says what is missing and
+how to build one that has it.
+"""
 
 from __future__ import annotations
 

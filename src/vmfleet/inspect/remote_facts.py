@@ -1,4 +1,4 @@
-"""TODO-DOC (inspect.py part)."""
+"""The same facts read from a running system over SSH, in one round trip."""
 
 from __future__ import annotations
 

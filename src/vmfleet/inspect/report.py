@@ -1,8 +1,9 @@
-"""TODO-DOC (inspect.py part)."""
+"""Image facts rendered for people (``vmfleet inspect``) and as JSON."""
 
 from __future__ import annotations
 
-from vmfleet.inspect.facts import ImageFacts
+from vmfleet.inspect.facts import FileFact, ImageFacts
+from vmfleet.units import human_size
 
 # --- output ----------------------------------------------------------------------------------
 
@@ -36,7 +37,6 @@ def facts_to_json(facts: ImageFacts) -> dict:
 
 def render_facts(facts: ImageFacts, *, items: bool = False, files: bool = False) -> str:
     """The human form of ``vmfleet inspect``."""
-    from vmfleet.diff.human import human_size
 
     lines = []
     if facts.kind == "image":
@@ -70,8 +70,26 @@ def render_facts(facts: ImageFacts, *, items: bool = False, files: bool = False)
             lines.append(f"  {human_size(i.nar_size):>10}  {i.path}")
     if files and facts.files is not None:
         lines.append(f"files      {len(facts.files)} outside /gnu/store")
-        from vmfleet.diff.human import _describe
 
         for f in facts.files:
-            lines.append(f"  {_describe(f)}  {f.path}")
+            lines.append(f"  {describe_file(f)}  {f.path}")
     return "\n".join(lines) + "\n"
+
+
+def file_mode(f: FileFact) -> str:
+    import stat
+
+    kinds = {"file": stat.S_IFREG, "dir": stat.S_IFDIR, "symlink": stat.S_IFLNK,
+             "char": stat.S_IFCHR, "block": stat.S_IFBLK, "fifo": stat.S_IFIFO,
+             "socket": stat.S_IFSOCK}
+    return stat.filemode(kinds.get(f.kind, 0) | f.mode)
+
+
+def describe_file(f: FileFact) -> str:
+    """``-rw-r--r-- 0:0 1.2 KiB`` or ``lrwxrwxrwx 0:0 → target``: one file, as ``inspect --files`` lists it."""
+    text = f"{file_mode(f)} {f.uid}:{f.gid}"
+    if f.kind == "file":
+        text += f" {human_size(f.size)}"
+    if f.kind == "symlink":
+        text += f" → {f.target}"
+    return text

@@ -1,1 +1,1 @@
-"""TODO-DOC."""
+"""The registry: SQLite storage, generations and their inputs, generation specs, git import."""

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import libvirt
 
-from vmfleet.deploy import domain_xml
 from vmfleet.errors import LibvirtError, NotFound
+from vmfleet.tools import domain_xml
 
 
 def _quiet(_ctx, _err) -> None:
