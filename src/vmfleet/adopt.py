@@ -47,10 +47,13 @@ def adopt_image(reg, path, system: str, *, current_from: str | None = None,
         if facts.channels_scm is None and facts.provenance is None:
             missing.append("channels.scm")
         if missing:
+            known = _registry_generation(reg, path)
             raise ImageError(
                 f"{path} has no provenance: {' and '.join(missing)} missing from its system "
-                f"directory ({facts.system or 'no system found'})",
-                NO_PROVENANCE_HINT)
+                f"directory ({facts.system or 'no system found'}); images of Guix before "
+                "2019-12-07 never have it",
+                f"the registry already knows it as the image of {known}: use {known}" if known
+                else NO_PROVENANCE_HINT)
         config = facts.configuration
         channels_text = facts.channels_scm or channels_text_of(facts.provenance.channels)
         rels = os_config.local_files(config, "configuration.scm")
@@ -81,6 +84,20 @@ def adopt_image(reg, path, system: str, *, current_from: str | None = None,
         reg, system, inputs, current_from=when, source="adopted",
         message=message or f"adopted from {os.path.basename(str(path))}")
     return Adoption(gen, created, when, source, tuple(sorted(files)))
+
+
+def _registry_generation(reg, path) -> str | None:
+    """The generation (``web@3``) a build of the registry made this very image for, if any."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            digest.update(chunk)
+    row = reg.query_one("SELECT g.system || '@' || g.number AS label FROM builds b JOIN "
+                        "generations g ON g.id = b.generation_id WHERE b.image_sha256 = ? "
+                        "AND b.status = 'succeeded' ORDER BY b.id LIMIT 1", (digest.hexdigest(),))
+    return row["label"] if row else None
 
 
 def channels_text_of(channels) -> str:

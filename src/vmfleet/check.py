@@ -168,9 +168,11 @@ def check_generation(reg: Registry, home: Home, gen: Generation, *, builder: str
                             "seconds": round(time.monotonic() - t0, 3)})
         detail["reference_built_now"] = True
     image_size = (reference.options or {}).get("image_size")
+    image_type = (reference.options or {}).get("image_type")
     try:
         rebuilt = build.ensure_image(reg, home, gen, builder=builder, image_size=image_size,
-                                     timeout=timeout, on_line=on_line, check=True)
+                                     timeout=timeout, on_line=on_line, check=True,
+                                     image_type=image_type)
     except BuildError as e:
         detail |= {"error": e.message, "hint": e.hint, "seconds": round(time.monotonic() - t0, 3)}
         if e.kind is guix.Failure.NOT_DETERMINISTIC:

@@ -64,10 +64,12 @@ class Busy(VmfleetError):
 class BuildError(VmfleetError):
     """A build failed, timed out or was interrupted (the build record says which).
 
-    ``kind`` is guix's failure class (guix.Failure) when guix itself failed, else None.
+    ``kind`` is guix's failure class (guix.Failure) when guix itself failed, else None;
+    ``drv`` the derivation guix named (the one a ``--check`` found not deterministic).
     """
 
     kind = None
+    drv: str | None = None
 
 
 class DeployError(VmfleetError):

@@ -33,6 +33,100 @@ def test_invalid_image_sizes(size):
         guix.check_image_size(size)
 
 
+# guix/ui.scm size->number: 'k'/'K'/'KiB' are 2^10, 'kB' is 10^3, and 'KB' or 'Ki' are unknown
+# units (before this fix vmfleet refused '4k' and passed '4KB' on to guix, which refused it).
+@pytest.mark.parametrize("size,bytes_", [("4k", 4096), ("4K", 4096), ("4KiB", 4096),
+                                          ("4kB", 4000), ("1.5G", 1610612736), ("2T", 2 ** 41),
+                                          ("3MB", 3_000_000), ("512", 512), (".5M", 2 ** 19)])
+def test_image_size_units_are_guix_size_to_number(size, bytes_):
+    assert guix.size_to_number(size) == bytes_
+    assert guix.check_image_size(size) == size
+
+
+@pytest.mark.parametrize("size,why", [("4KB", "unknown unit 'KB'"), ("4Ki", "unknown unit 'Ki'"),
+                                      ("4kiB", "unknown unit 'kiB'"), ("4gb", "unknown unit"),
+                                      ("G", "not a number")])
+def test_image_sizes_guix_refuses_are_refused_before_it_runs(size, why):
+    with pytest.raises(UsageError, match=why):
+        guix.check_image_size(size)
+
+
+def test_old_pins_get_no_save_provenance():
+    argv = guix.image_command("c.scm", "w.scm", vm_image=True, save_provenance=False,
+                              guix=["guix"])
+    assert argv[5:] == ["system", "vm-image", "w.scm"]
+
+
+def test_image_type_is_passed():
+    argv = guix.image_command("c.scm", "w.scm", image_type="efi-raw", guix=["guix"])
+    assert argv[5:] == ["system", "image", "-t", "efi-raw", "--save-provenance", "w.scm"]
+
+
+# --- error texts as Guix prints them ------------------------------------------------------------
+
+def test_unknown_package_has_no_location_in_guix():
+    err = guix.parse_error("guix system: error: nginxx: unknown package\n")
+    assert err.kind is guix.Failure.UNKNOWN_PACKAGE
+    assert err.message == "guix system: error: nginxx: unknown package"
+
+
+def test_a_read_error_has_no_error_prefix():
+    err = guix.parse_error("/tmp/vmfleet/web.scm:14:2: missing closing parenthesis\n")
+    assert err.kind is guix.Failure.CONFIG_ERROR
+    assert err.message == "/tmp/vmfleet/web.scm:14:2: missing closing parenthesis"
+
+
+def test_unrecognized_option_names_the_option():
+    err = guix.parse_error("guix system: error: save-provenance: unrecognized option\n")
+    assert err.kind is guix.Failure.UNRECOGNIZED_OPTION and err.option == "save-provenance"
+
+
+@pytest.mark.parametrize("text", [
+    "guix build: error: `/gnu/store/aaa-partition.img.drv' is missing outputs; build it "
+    "normally before using `--check'",
+    "guix build: error: some outputs of `/gnu/store/aaa-partition.img.drv' are not valid, so "
+    "checking is not possible"])
+def test_check_of_a_never_built_derivation(text):
+    err = guix.parse_error(text + "\n")
+    assert err.kind is guix.Failure.MISSING_OUTPUTS
+    assert err.drv == "/gnu/store/aaa-partition.img.drv"
+
+
+def test_not_deterministic_names_the_derivation():
+    err = guix.parse_error("guix build: error: derivation `/gnu/store/bbb-partition.img.drv' "
+                           "may not be deterministic: output `/gnu/store/ccc-partition.img' "
+                           "differs\n")
+    assert err.kind is guix.Failure.NOT_DETERMINISTIC
+    assert err.drv == "/gnu/store/bbb-partition.img.drv"
+
+
+def test_efi_with_qcow2_is_recognised():
+    err = guix.parse_error("guix system: error: EFI bootloader required with GPT "
+                           "partitioning\n")
+    assert err.kind is guix.Failure.EFI_NEEDS_GPT
+
+
+# --- the locale of every guix run ---------------------------------------------------------------
+
+def test_guix_runs_with_english_messages_and_utf8_characters():
+    env = guix.guix_environment({"LC_ALL": "de_DE.UTF-8", "LANGUAGE": "de:fr", "LANG": "fr_FR.UTF-8",
+                                 "PATH": "/bin"})
+    assert "LC_ALL" not in env and "LANGUAGE" not in env
+    assert env["LC_MESSAGES"] == "C" and env["LC_CTYPE"] == "de_DE.UTF-8"
+    assert env["PATH"] == "/bin" and env["LANG"] == "fr_FR.UTF-8"
+    assert guix.guix_environment({"LANG": "C"})["LC_CTYPE"] == "C.UTF-8"
+
+
+def test_the_remote_prelude_does_the_same_in_sh():
+    import subprocess
+
+    out = subprocess.run(
+        ["sh", "-c", guix.REMOTE_ENVIRONMENT_SH + 'echo "[$LC_ALL][$LANGUAGE][$LC_MESSAGES][$LC_CTYPE]"'],
+        env={"LC_ALL": "de_DE.UTF-8", "LANGUAGE": "de", "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[][][C][de_DE.UTF-8]"
+
+
 def test_store_path_is_the_one_stdout_line():
     assert guix.parse_store_path("/gnu/store/z39g0vfbsdzyzi1x2n6my0qvfpc25ilw-image.qcow2\n") == \
         "/gnu/store/z39g0vfbsdzyzi1x2n6my0qvfpc25ilw-image.qcow2"

@@ -185,3 +185,41 @@ def test_cli_adopt(tmp_path, capsys):
     assert main(["--home", home, "adopt", str(image("web-a").path), "--system", "legacy",
                  "--file", "nonsense"]) == 2
     assert "bad --file" in capsys.readouterr().err
+
+
+def _record_build_of(reg, path):
+    """The registry knows ``path`` as the image of a build of web@1."""
+    lay = layout_web_a()
+    reg.migrate()
+    gen, _ = generations.record(reg, "web", generations.Inputs("web.scm", lay.config_text,
+                                                               lay.channels_text),
+                                current_from="2019-06-01T00:00:00Z")
+    digest = hashlib.sha256(open(path, "rb").read()).hexdigest()
+    reg.execute("INSERT INTO images (sha256, size, path, created) VALUES (?,?,?,?)",
+                (digest, 1, str(path), "2019-06-01T00:00:00Z"))
+    reg.execute("INSERT INTO builds (generation_id, inputs_key, options, builder, command, status,"
+                " started, image_sha256) VALUES (?,?,?,?,?,?,?,?)",
+                (gen.id, "k", "{}", "local", "[]", "succeeded", "2019-06-01T00:00:00Z", digest))
+    return gen, lay
+
+
+def test_adopt_without_provenance_names_the_generation_the_registry_knows(reg):
+    path = image("no-provenance").path
+    gen, _ = _record_build_of(reg, path)
+    with pytest.raises(ImageError, match="before 2019-12-07") as e:
+        adopt_image(reg, path, "found")
+    assert gen.label in e.value.hint
+
+
+def test_a_side_without_provenance_takes_channels_and_config_from_the_registry(reg):
+    from vmfleet.diff.operands import load_side
+
+    path = image("no-provenance").path
+    gen, lay = _record_build_of(reg, path)
+    side = load_side(str(path), files=False, registry=lambda: reg)
+    assert side.config_text == lay.config_text and side.channels[0].commit == C_OLD
+    assert "channels" not in side.missing and "config" not in side.missing
+    assert side.notes and "registry's record of web@1" in side.notes[0]
+    # Without a registry that knows it, the layers stay unknown, with the reason.
+    alone = load_side(str(path), files=False, registry=None)
+    assert "--save-provenance" in alone.missing["channels"]

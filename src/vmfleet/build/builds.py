@@ -24,11 +24,12 @@ from vmfleet.build.builders import parse_builder
 from vmfleet.build.runner import Outcome
 from vmfleet.errors import BuildError, NotFound, VmfleetError
 from vmfleet.guix import command as guix
+from vmfleet.guix import image_types, revisions
 from vmfleet.home import Home
 from vmfleet.registry import generations
 from vmfleet.registry.db import Registry, dumps
 from vmfleet.registry.generations import Generation
-from vmfleet.tools import locks
+from vmfleet.tools import locks, qemu_img
 
 TAIL_LINES = 15
 
@@ -60,11 +61,17 @@ class Build:
     error: str | None
     options: dict
     cached: bool = False            # True when ensure_image reused it
+    image_type: str | None = None   # what guix made: qcow2, efi-raw, qcow2-gpt, vm-image
+
+    @property
+    def firmware(self) -> str:
+        """'efi' or 'bios': how the image boots."""
+        return image_types.firmware_of(self.image_type or self.options.get("image_type"))
 
 
 _COLUMNS = ("b.id, b.generation_id, b.inputs_key, b.options, b.builder, b.command, b.status, "
             "b.store_path, b.image_sha256, b.image_size, b.started, b.finished, b.duration, "
-            "b.exit_status, b.error")  # not the log: it can be megabytes; log_of() reads it
+            "b.exit_status, b.error, b.image_type")  # not the log: it can be megabytes; log_of() reads it
 _SELECT = (f"SELECT {_COLUMNS}, g.system || '@' || g.number AS label, i.path AS stored_path FROM builds b "
            "JOIN generations g ON g.id = b.generation_id LEFT JOIN images i ON i.sha256 = b.image_sha256 ")
 
@@ -77,11 +84,25 @@ def _from_row(row: dict, cached: bool = False) -> Build:
         store_path=row["store_path"], image_sha256=row["image_sha256"], image_size=row["image_size"],
         image_path=path if path and Path(path).exists() else None, started=row["started"],
         finished=row["finished"], duration=row["duration"], exit_status=row["exit_status"],
-        error=row["error"], options=json.loads(row["options"]), cached=cached)
+        error=row["error"], options=json.loads(row["options"]), cached=cached,
+        image_type=row.get("image_type"))
 
 
-def options_of(image_size: str | None) -> dict:
-    return {"image_size": image_size} if image_size else {}
+def options_of(image_size: str | None, image_type: str | None = None) -> dict:
+    """The image options that change the image, as part of the cache key. The default image
+    types (qcow2, and vm-image for pins before 'image') are left out, so the keys of builds
+    recorded before vmfleet knew image types stay valid."""
+    options: dict = {"image_size": image_size} if image_size else {}
+    if image_type and image_type not in (image_types.QCOW2, image_types.VM_IMAGE):
+        options["image_type"] = image_type
+    return options
+
+
+def plan_image(gen: Generation, image_type: str | None = None) -> image_types.ImagePlan:
+    """The image type and provenance flag for ``gen`` at its pin, from its config's bootloader;
+    a combination Guix would refuse raises UsageError here, before guix runs."""
+    return image_types.plan(revisions.revision(gen.guix_commit), gen.summary.get("bootloader"),
+                            image_type)
 
 
 def inputs_key(gen: Generation, options: dict) -> str:
@@ -100,7 +121,7 @@ def cached_build(reg: Registry, key: str) -> Build | None:
 def ensure_image(reg: Registry, home: Home, gen: Generation, *, builder: str | None = None,
                  image_size: str | None = None, rebuild: bool = False, timeout: float | None = None,
                  on_line: Callable[[str], None] | None = None, trust_new_host: bool = False,
-                 check: bool = False) -> Build:
+                 check: bool = False, image_type: str | None = None) -> Build:
     """Return a successful build of ``gen`` with its image in the store, building if needed.
 
     ``builder``: None or 'local', or 'ssh://user@host[:port]' (see remote_build.py).
@@ -108,7 +129,8 @@ def ensure_image(reg: Registry, home: Home, gen: Generation, *, builder: str | N
     image's derivation, for ``vmfleet check``); a result that is not bit-identical raises
     BuildError with ``kind`` NOT_DETERMINISTIC.
     """
-    options = options_of(guix.check_image_size(image_size))
+    plan = plan_image(gen, image_type)  # refused here, before guix runs, when Guix would refuse
+    options = options_of(guix.check_image_size(image_size), plan.type)
     key = inputs_key(gen, options)
     runner = parse_builder(builder, home, trust_new_host=trust_new_host)  # a typo fails, cached or not
     with locks.lock(home, f"build-{key[:32]}"):
@@ -118,11 +140,12 @@ def ensure_image(reg: Registry, home: Home, gen: Generation, *, builder: str | N
             reg.execute("UPDATE builds SET status = 'interrupted', error = 'vmfleet was killed' "
                         "WHERE inputs_key = ? AND status = 'running'", (key,))
         return run_build(reg, home, gen, key, options, runner, timeout,
-                         on_line or (lambda line: None), check=check)
+                         on_line or (lambda line: None), check=check, plan=plan)
 
 
 def run_build(reg, home: Home, gen: Generation, key: str, options: dict, builder, timeout,
-              on_line, *, check: bool = False) -> Build:
+              on_line, *, check: bool = False,
+              plan: image_types.ImagePlan | None = None) -> Build:
     home.work.mkdir(parents=True, exist_ok=True)
     home.logs.mkdir(parents=True, exist_ok=True)
     started_at, t0 = timeutil.now(), time.monotonic()
@@ -144,10 +167,12 @@ def run_build(reg, home: Home, gen: Generation, key: str, options: dict, builder
     try:
         config, channels = generations.materialize(reg, gen, workdir)
         remote_dir = builder.prepare(workdir)
-        argv, outcome = _run_guix(builder, config.name, channels.name, options, check, remote_dir,
-                                  line, timeout)
-        fields["command"] = dumps(argv)
+        ran = _run_guix(builder, config.name, channels.name, options, check, remote_dir,
+                        line, timeout, plan or plan_image(gen))
+        outcome = ran.outcome
+        fields["command"] = dumps(ran.argv)
         fields["exit_status"] = outcome.returncode
+        fields["image_type"] = ran.image_type
         if outcome.timed_out:
             status = Status.TIMEOUT
             error = BuildError(f"build of {gen.label} did not finish within {timeout:g} s",
@@ -160,7 +185,11 @@ def run_build(reg, home: Home, gen: Generation, key: str, options: dict, builder
                 error = BuildError(f"guix printed no image file name (stdout: {outcome.stdout.strip()[:200]!r})",
                                    f"is that really guix? see {log_path}")
             else:
-                stored = images.store(reg, home, builder.fetch(store_path, workdir))
+                fetched = builder.fetch(store_path, workdir)
+                if image_types.ImagePlan(ran.image_type, None).raw_output:
+                    line(f"vmfleet: converting the raw {ran.image_type} image to qcow2")
+                    fetched = qemu_img.convert_to_qcow2(fetched, workdir / "image.qcow2")
+                stored = images.store(reg, home, fetched)
                 status = Status.SUCCEEDED
                 fields |= {"store_path": store_path, "image_sha256": stored.sha256,
                            "image_size": stored.size}
@@ -185,10 +214,22 @@ def run_build(reg, home: Home, gen: Generation, key: str, options: dict, builder
     return get(reg, build_id)
 
 
+@dataclass(frozen=True)
+class GuixRun:
+    """What ``_run_guix`` ran: the last argv and its outcome, the image type guix made, and
+    whether the image has provenance."""
+
+    argv: list[str]
+    outcome: Outcome
+    image_type: str
+    provenance: bool
+    checked: tuple[str, ...] = ()   # the derivations 'guix build --check' rebuilt
+
+
 def _run_guix(builder, config: str, channels: str, options: dict, check: bool, cwd, line,
-              timeout: float | None):
-    """Run guix for a build: the image; for a check also its derivation (``-d``) and
-    ``build --check`` of it. Returns the last argv and its outcome (a failure stops early)."""
+              timeout: float | None, plan: image_types.ImagePlan) -> GuixRun:
+    """Run guix for a build: the image; for a check also its derivation (``-d``), the
+    derivations that make its bytes, and ``build --check`` of each. A failure stops early."""
     deadline = None if timeout is None else time.monotonic() + timeout
     guix_cmd = getattr(builder, "guix", None)
 
@@ -199,27 +240,82 @@ def _run_guix(builder, config: str, channels: str, options: dict, check: bool, c
         line("$ " + " ".join(argv))
         return argv, builder.execute(argv, cwd, line, left)
 
+    image_type, provenance = plan.type, plan.save_provenance is not False
+
     def image(**kw):
         return guix.image_command(channels, config, image_size=options.get("image_size"),
-                                  guix=guix_cmd, **kw)
+                                  guix=guix_cmd, vm_image=image_type == image_types.VM_IMAGE,
+                                  image_type=image_type, save_provenance=provenance, **kw)
 
     def failed(outcome) -> bool:
         return outcome.returncode != 0 or outcome.timed_out
 
-    vm_image = False
+    def failure(outcome) -> guix.Failure | None:
+        return None if not failed(outcome) or outcome.timed_out else \
+            guix.parse_error(outcome.stderr).kind
+
+    def done(argv, outcome, checked=()) -> GuixRun:
+        return GuixRun(argv, outcome, image_type, provenance, tuple(checked))
+
     argv, outcome = attempt(image())
-    if failed(outcome) and not outcome.timed_out and \
-            guix.parse_error(outcome.stderr).kind is guix.Failure.NO_IMAGE_ACTION:
+    if failure(outcome) is guix.Failure.NO_IMAGE_ACTION:
         line("vmfleet: this Guix revision predates 'guix system image'; using 'system vm-image'")
-        vm_image = True
-        argv, outcome = attempt(image(vm_image=True))
+        image_type = image_types.VM_IMAGE
+        argv, outcome = attempt(image())
+    if failure(outcome) is guix.Failure.UNRECOGNIZED_OPTION and provenance and \
+            guix.parse_error(outcome.stderr).option == "save-provenance":
+        line("vmfleet: this Guix revision predates --save-provenance (2019-12-07); building "
+             "without it: the image will not record its channels and config")
+        provenance = False
+        argv, outcome = attempt(image())
     if not check or failed(outcome):
-        return argv, outcome
-    argv, outcome = attempt(image(vm_image=vm_image, derivation=True))
+        return done(argv, outcome)
+    argv, outcome = attempt(image(derivation=True))
     drv = None if failed(outcome) else guix.parse_store_path(outcome.stdout)
     if drv is None:
-        return argv, outcome
-    return attempt(guix.check_command(channels, drv, guix=guix_cmd))
+        return done(argv, outcome)
+    argv, outcome = attempt(guix.references_command(drv, guix=guix_cmd))
+    if failed(outcome):
+        return done(argv, outcome)
+    checked: list[str] = []
+    for target in [*byte_making_inputs(outcome.stdout, lambda d: attempt(
+            guix.references_command(d, guix=guix_cmd))[1]), drv]:
+        argv, outcome = attempt(guix.check_command(channels, target, guix=guix_cmd))
+        if failure(outcome) is guix.Failure.MISSING_OUTPUTS:
+            line(f"vmfleet: {target} was never built here; building it before checking it")
+            argv, outcome = attempt(guix.build_command(channels, target, guix=guix_cmd))
+            if not failed(outcome):
+                argv, outcome = attempt(guix.check_command(channels, target, guix=guix_cmd))
+        if failed(outcome):
+            return done(argv, outcome, checked)
+        checked.append(target)
+        line(f"vmfleet: {target}: rebuilt bit-identical")
+    return done(argv, outcome, checked)
+
+
+PARTITION_SUFFIX = "partition.img.drv"   # gnu/system/image.scm: (computed-file "partition.img" …)
+GENIMAGE_SUFFIX = "genimage.cfg.drv"     # …which reaches the image through (computed-file "genimage.cfg" …)
+
+
+def byte_making_inputs(references: str, references_of) -> list[str]:
+    """The partition-image derivations among an image derivation's inputs.
+
+    gnu/system/image.scm makes each file system in its own ``partition.img`` derivation and
+    hands them to genimage through a ``genimage.cfg`` derivation, which the image derivation
+    takes as input: so the partitions are the image's inputs, or its genimage.cfg's.
+    ``references_of(drv)`` returns the outcome of ``guix gc --references drv``.
+    """
+    found: dict[str, None] = {}
+    for item in guix.parse_store_paths(references):
+        if item.endswith(PARTITION_SUFFIX):
+            found.setdefault(item, None)
+        elif item.endswith(GENIMAGE_SUFFIX):
+            inner = references_of(item)
+            if inner.returncode == 0:
+                for sub in guix.parse_store_paths(inner.stdout):
+                    if sub.endswith(PARTITION_SUFFIX):
+                        found.setdefault(sub, None)
+    return list(found)
 
 
 def _failure(gen: Generation, outcome, log_path: Path) -> BuildError:
@@ -231,7 +327,12 @@ def _failure(gen: Generation, outcome, log_path: Path) -> BuildError:
         guix.Failure.GIT_ERROR: "the pinned commit or channel URL cannot be fetched: check "
                                 "channels.scm ('vmfleet show SPEC --channels')",
         guix.Failure.CONFIG_ERROR: "fix the config and record it again ('vmfleet add')",
-        guix.Failure.NOT_DETERMINISTIC: "the rebuild gave other bytes than the first build",
+        guix.Failure.NOT_DETERMINISTIC: f"rebuilding {err.drv or 'the image'} gave other bytes "
+                                        "than the first build",
+        guix.Failure.EFI_NEEDS_GPT: "build with --image-type efi-raw (or qcow2-gpt where the "
+                                    "pin has it)",
+        guix.Failure.UNKNOWN_PACKAGE: "the pinned guix has no such package: fix the package "
+                                      "name, or pin a guix that has it",
         guix.Failure.BUILD_FAILED: f"guix's build log is at {err.log_file}" if err.log_file else
                                    "see the full log",
     }
@@ -241,6 +342,7 @@ def _failure(gen: Generation, outcome, log_path: Path) -> BuildError:
     error = BuildError(f"build of {gen.label} failed: {err.message}",
                        f"{hint}; full log: vmfleet build-log {gen.label} ({log_path})", details=tail)
     error.kind = err.kind
+    error.drv = err.drv
     return error
 
 

@@ -1,4 +1,5 @@
-"""The local builder: guix runs here, in its own process group so a timeout or Ctrl-C ends it whole."""
+"""The local builder: guix runs here, in its own process group so a timeout or Ctrl-C ends it
+whole, with messages in English (``guix_environment``) so vmfleet can read them."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from vmfleet.build.runner import LineSink, Outcome, stream
 from vmfleet.errors import ToolMissing
+from vmfleet.guix.command import guix_environment
 from vmfleet.tools.run import kill_group
 
 
@@ -26,7 +28,7 @@ class LocalBuilder:
         try:
             self.proc = subprocess.Popen(list(argv), cwd=cwd, stdin=subprocess.DEVNULL,
                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                         start_new_session=True)
+                                         env=guix_environment(), start_new_session=True)
         except FileNotFoundError:
             raise ToolMissing(f"{argv[0]} not found",
                               "install Guix (https://guix.gnu.org/manual/en/html_node/Installation.html), "

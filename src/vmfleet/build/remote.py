@@ -3,6 +3,7 @@
 The inputs go up over SFTP into a fresh ``mktemp -d`` directory, the same guix command runs
 there with its stderr streamed back line by line, the image comes back over SFTP and its sha256
 is checked against the host's ``sha256sum``; the remote directory is removed in every case.
+Guix's messages are read in English there too (``REMOTE_ENVIRONMENT_SH``).
 The build runs in its own session (``setsid``), so a timeout or Ctrl-C ends its whole process
 group on the host. The host key must be known (keys/known_hosts); ``--trust-new-host`` records
 an unknown one, a changed one is always refused.
@@ -19,6 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from vmfleet.build.runner import LineSink, LineSplitter, Outcome
 from vmfleet.errors import BuildError, SshError, UnknownHostKey, UsageError
+from vmfleet.guix.command import REMOTE_ENVIRONMENT_SH
 from vmfleet.home import Home
 from vmfleet.tools import ssh
 
@@ -73,7 +75,8 @@ class RemoteBuilder:
         assert self.conn is not None
         self.runs += 1  # one pid file per command: a late kill never hits an earlier one's group
         pid_file = f"{cwd}/.vmfleet-build-{self.runs}.pid"
-        inner = f"echo $$ > {shlex.quote(pid_file)}; cd {shlex.quote(cwd)} && exec {shlex.join(argv)}"
+        inner = (f"echo $$ > {shlex.quote(pid_file)}; {REMOTE_ENVIRONMENT_SH}"
+                 f"cd {shlex.quote(cwd)} && exec {shlex.join(argv)}")
         command = f"exec setsid --wait sh -c {shlex.quote(inner)}"
         stdout, sink = io.BytesIO(), LineSplitter(on_line)
         timed_out = threading.Event()

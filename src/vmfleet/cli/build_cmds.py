@@ -61,6 +61,8 @@ def parse_duration(text: str | None) -> float | None:
 def build(
     spec_text: str = typer.Argument(..., metavar="SPEC", help="A generation spec, e.g. web@2023-10."),
     image_size: str = typer.Option(None, "--image-size", help="Image size: bytes or 4G, 4096M, 5GB."),
+    image_type: str = typer.Option(
+        None, "--image-type", help="qcow2, efi-raw or qcow2-gpt (default: by bootloader and pin)."),
     rebuild: bool = typer.Option(False, "--rebuild", help="Build even when a cached image exists."),
     builder: str = typer.Option("local", "--builder", help="local, or ssh://user@host[:port] (a Guix build host)."),
     timeout: str = typer.Option(None, "--timeout", help="Give up after this long: 90s, 30m, 3h."),
@@ -75,7 +77,8 @@ def build(
     try:
         result = build_mod.ensure_image(reg, home(), gen, builder=builder, image_size=image_size,
                                         rebuild=rebuild, timeout=parse_duration(timeout),
-                                        on_line=progress, trust_new_host=trust_new_host)
+                                        on_line=progress, trust_new_host=trust_new_host,
+                                        image_type=image_type)
     finally:
         progress.done()
     say(f"{gen.label}: {'cached' if result.cached else 'built'} image {result.image_sha256[:16]} "
@@ -145,7 +148,8 @@ def _build_json(b: build_mod.Build) -> dict:
             "cached": b.cached, "command": list(b.command), "store_path": b.store_path,
             "image_sha256": b.image_sha256, "image_size": b.image_size, "image_path": b.image_path,
             "started": b.started, "finished": b.finished, "duration": b.duration,
-            "exit_status": b.exit_status, "error": b.error, "options": b.options}
+            "exit_status": b.exit_status, "error": b.error, "options": b.options,
+            "image_type": b.image_type, "firmware": b.firmware}
 
 
 def _image_json(i: images_mod.ImageUse) -> dict:

@@ -108,6 +108,8 @@ def inspect(
         print_json(report_mod.facts_to_json(facts))
         return
     sys.stdout.write(report_mod.render_facts(facts, items=items, files=files))
+    for n in side.notes:
+        say(f"note: {n}")
     for w in facts.warnings:
         say(f"warning: {w}")
 

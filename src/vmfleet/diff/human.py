@@ -35,6 +35,7 @@ def render(d: Diff, *, colour: bool = False) -> str:
         f"--- a: {d.a.label}" + (f"  ({d.a.system})" if d.a.system else ""),
         f"+++ b: {d.b.label}" + (f"  ({d.b.system})" if d.b.system else ""),
     ]
+    out += [f"note: {n}" for n in (*d.a.notes, *d.b.notes)]
     skipped = {s.layer: s.reason for s in d.skipped}
 
     def heading(name: str, extra: str = "") -> None:

@@ -29,11 +29,13 @@ def load_side(text: str, *, files: bool = True, texts: bool = False, registry=No
     if text.startswith("vm:"):
         if vm_reader is None:
             raise UsageError(f"cannot read {text}", "vm: operands need the registry")
-        return side_from_facts(text, vm_reader(text[3:]), kind="vm")
+        side = side_from_facts(text, vm_reader(text[3:]), kind="vm")
+        return _registry_provenance(side, registry, vm=text[3:])
     if looks_like_file(text):
         if not os.path.exists(text):
             raise ImageError(f"{text}: no such image file", "check the path")
-        return side_from_facts(text, inspect_image(text, files=files, texts=texts))
+        side = side_from_facts(text, inspect_image(text, files=files, texts=texts))
+        return _registry_provenance(side, registry, image=text)
     if registry is None:
         raise UsageError(f"{text!r} is neither an image file nor vm:NAME",
                          "generation specs need a registry")
@@ -66,6 +68,56 @@ def load_sides(a: str, b: str, **kwargs) -> tuple[Side, Side]:
     with ThreadPoolExecutor(max_workers=2) as pool:
         fa, fb = pool.submit(one, a), pool.submit(one, b)
         return fa.result(), fb.result()
+
+
+def _registry_provenance(side: Side, registry, *, vm: str | None = None,
+                         image: str | None = None) -> Side:
+    """An image or VM without provenance (built without --save-provenance, as pins before
+    2019-12-07 must be): take its channels and config from the generation the registry says it
+    was made from (a VM's record, or a build whose image has the file's sha256), and say so."""
+    if side.channels is not None and side.config_text is not None:
+        return side
+    if registry is None:
+        return side
+    import dataclasses
+    import hashlib
+
+    from vmfleet.errors import VmfleetError
+    from vmfleet.registry import generations
+
+    try:
+        reg = registry()
+    except VmfleetError:  # no registry (an image inspected outside any vmfleet home)
+        return side
+    row = None
+    if vm is not None:
+        row = reg.query_one("SELECT generation_id FROM vms WHERE name = ?", (vm,))
+    elif image is not None:
+        digest = hashlib.sha256()
+        with open(image, "rb") as f:
+            while chunk := f.read(1 << 22):
+                digest.update(chunk)
+        row = reg.query_one("SELECT generation_id FROM builds WHERE image_sha256 = ? "
+                            "AND status = 'succeeded' ORDER BY id LIMIT 1", (digest.hexdigest(),))
+    if row is None:
+        return side
+    gen = generations.get(reg, row["generation_id"])
+    missing = dict(side.missing)
+    changes: dict = {}
+    if side.channels is None:
+        changes["channels"] = tuple(ChannelPin(p.get("name", ""), p.get("url", ""),
+                                               p.get("branch"), p.get("commit")) for p in gen.pins)
+        missing.pop("channels", None)
+    if side.config_text is None:
+        inputs = generations.inputs_of(reg, gen)
+        changes |= {"config_text": inputs.config_text, "config_name": inputs.config_name,
+                    "summary": gen.summary or None}
+        missing.pop("config", None)
+    taken = " and ".join(k for k, key in (("channels", "channels"), ("config", "config_text"))
+                         if key in changes)
+    note = (f"{side.label} carries no provenance (built without --save-provenance): its "
+            f"{taken} come from the registry's record of {gen.label}")
+    return dataclasses.replace(side, missing=missing, notes=(*side.notes, note), **changes)
 
 
 def generation_side(reg, text: str, *, files: bool = True, texts: bool = False) -> Side:

@@ -30,6 +30,7 @@ class Side:
     config_name: str = "configuration.scm"
     summary: dict | None = None              # vmfleet.scheme.OsSummary.to_dict()
     missing: Mapping[str, str] = field(default_factory=dict)   # layer -> why it is unknown
+    notes: tuple[str, ...] = ()              # where a layer came from when not from the side itself
 
     @property
     def system(self) -> str | None:

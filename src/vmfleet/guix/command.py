@@ -24,20 +24,25 @@ def guix_program() -> list[str]:
 
 def image_command(channels: str, config: str, *, image_size: str | None = None,
                   vm_image: bool = False, derivation: bool = False,
-                  guix: list[str] | None = None) -> list[str]:
-    """``guix time-machine -C CHANNELS -- system image -t qcow2 [--image-size=…] --save-provenance CONFIG``.
+                  guix: list[str] | None = None, image_type: str = "qcow2",
+                  save_provenance: bool = True) -> list[str]:
+    """``guix time-machine -C CHANNELS -- system image -t TYPE [--image-size=…] [--save-provenance] CONFIG``.
 
     Revisions before Guix 1.3.0 have no ``system image``: for them (``vm_image``) the same build
     is ``system vm-image``, which makes a qcow2 and has no ``-t``. ``derivation`` adds ``-d``:
     print the image's .drv file name and build nothing (see ``check_command``).
+    ``save_provenance`` is False for revisions before b85836d3067 (2019-12-07), which answer
+    ``save-provenance: unrecognized option``.
     """
     argv = [*(guix or guix_program()), "time-machine", "-C", channels, "--", "system"]
-    argv += ["vm-image"] if vm_image else ["image", "-t", "qcow2"]
+    argv += ["vm-image"] if vm_image else ["image", "-t", image_type]
     if image_size:
         argv.append(f"--image-size={image_size}")
     if derivation:
         argv.append("-d")
-    argv += ["--save-provenance", config]
+    if save_provenance:
+        argv.append("--save-provenance")
+    argv.append(config)
     return argv
 
 
@@ -47,29 +52,109 @@ def check_command(channels: str, drv: str, *, guix: list[str] | None = None) -> 
 
     ``--check`` belongs to ``guix build``, not to ``guix system`` (guix/scripts/build.scm), so a
     reproducibility check of an image goes through its derivation (``image_command(…,
-    derivation=True)``).
+    derivation=True)``). It rebuilds only DRV itself (nix/libstore/build.cc): an image's
+    partitions are separate derivations, each checked on its own (``references_command``).
     """
     return [*(guix or guix_program()), "time-machine", "-C", channels, "--", "build", "--check", drv]
 
 
-_SIZE = re.compile(r"^\d+(\.\d+)?([KMGT]i?B?|[kMGT]B)?$")
+def build_command(channels: str, drv: str, *, guix: list[str] | None = None) -> list[str]:
+    """``guix time-machine -C CHANNELS -- build DRV``: build (or substitute) a derivation
+    normally, as ``--check`` requires of a derivation never built."""
+    return [*(guix or guix_program()), "time-machine", "-C", channels, "--", "build", drv]
+
+
+def references_command(item: str, *, guix: list[str] | None = None) -> list[str]:
+    """``guix gc --references ITEM``: a store item's references, one per line on stdout; for a
+    ``.drv`` file, the derivations and sources it takes as inputs (guix/scripts/gc.scm
+    ``list-references``; the daemon registers a derivation's inputs as its references)."""
+    return [*(guix or guix_program()), "gc", "--references", item]
+
+
+# --- the environment every guix run gets --------------------------------------------------------
+
+_DROPPED_LOCALE = ("LC_ALL", "LANGUAGE")
+
+
+def guix_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for a guix run: messages in English (guix's are translated with
+    gettext, and vmfleet matches their text), characters still UTF-8.
+
+    ``LC_ALL`` and ``LANGUAGE`` would override ``LC_MESSAGES`` (gettext gives ``LANGUAGE``
+    precedence), so they go; ``LC_CTYPE`` keeps what ``LC_ALL``/``LANG`` gave, so file names
+    and store items with non-ASCII characters still decode.
+    """
+    env = dict(os.environ if environ is None else environ)
+    ctype = env.get("LC_CTYPE") or env.get("LC_ALL") or env.get("LANG") or ""
+    for name in _DROPPED_LOCALE:
+        env.pop(name, None)
+    env["LC_MESSAGES"] = "C"
+    if "utf-8" not in ctype.lower() and "utf8" not in ctype.lower():
+        ctype = "C.UTF-8"
+    env["LC_CTYPE"] = ctype
+    return env
+
+
+# The same, in sh, for a command run on a build host (its own environment is unknown here).
+REMOTE_ENVIRONMENT_SH = (
+    'LC_CTYPE="${LC_CTYPE:-${LC_ALL:-${LANG:-C.UTF-8}}}"; '
+    'case "$LC_CTYPE" in *[Uu][Tt][Ff]-8*|*[Uu][Tt][Ff]8*) ;; *) LC_CTYPE=C.UTF-8;; esac; '
+    "unset LC_ALL LANGUAGE; export LC_CTYPE LC_MESSAGES=C; "
+)
+
+
+# --- --image-size -------------------------------------------------------------------------------
+
+# guix/ui.scm size->number: the unit is everything after the last digit or '.'; these units
+# and no others (case matters: 'k' and 'K' are KiB, 'kB' is 1000, 'KB' is an unknown unit).
+_BINARY = {"": 0, "K": 1, "M": 2, "G": 3, "T": 4, "P": 5, "E": 6, "Z": 7, "Y": 8}
+SIZE_UNITS: dict[str, int] = {"": 1}
+for _prefix, _power in _BINARY.items():
+    if _prefix:
+        SIZE_UNITS[_prefix] = SIZE_UNITS[_prefix + "iB"] = 1024 ** _power
+        SIZE_UNITS[("k" if _prefix == "K" else _prefix) + "B"] = 1000 ** _power
+SIZE_UNITS["k"] = 1024
+_NUMBER = re.compile(r"^(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$")
+
+
+def size_to_number(text: str) -> int:
+    """Bytes that ``--image-size=TEXT`` means to guix (guix/ui.scm ``size->number``), or
+    UsageError for what guix would refuse (``invalid number``, ``unknown unit``)."""
+    from vmfleet.errors import UsageError
+
+    cut = max(text.rfind(c) for c in "0123456789.")
+    number, unit = (text[:cut + 1], text[cut + 1:]) if cut >= 0 else (text, "")
+    if not _NUMBER.match(number):
+        raise UsageError(f"invalid image size {text!r}: {number or text!r} is not a number",
+                         "write bytes or a number with a unit: 4G, 4096M, 5GB, 300k")
+    if unit not in SIZE_UNITS:
+        raise UsageError(f"invalid image size {text!r}: unknown unit {unit!r}",
+                         "guix knows K/k, M, G, T (or KiB, MiB, GiB, TiB: powers of 2) and kB, "
+                         "MB, GB, TB (powers of 10); KB is not one of them")
+    size = round(float(number) * SIZE_UNITS[unit])
+    if size <= 0:
+        raise UsageError(f"invalid image size {text!r}: it must be more than 0 bytes",
+                         "write a size such as 4G")
+    return size
 
 
 def check_image_size(size: str | None) -> str | None:
-    """``--image-size`` takes bytes or units (K/M/G powers of 2, kB/MB/GB powers of 10)."""
-    if size is None or _SIZE.match(size):
-        return size
-    from vmfleet.errors import UsageError
-
-    raise UsageError(f"invalid image size {size!r}", "write bytes or a unit: 4G, 4096M, 5GB")
+    """``--image-size`` as guix reads it (``size_to_number``); the text is passed on unchanged."""
+    if size is not None:
+        size_to_number(size)
+    return size
 
 
 class Failure(StrEnum):
     NO_IMAGE_ACTION = "no-image-action"    # a revision before 1.3.0: use 'system vm-image'
+    UNRECOGNIZED_OPTION = "unrecognized-option"  # e.g. --save-provenance before 2019-12-07
     TOO_OLD = "too-old"                    # time-machine cannot travel that far back
     NOT_DETERMINISTIC = "not-deterministic"  # --check built other bytes
+    MISSING_OUTPUTS = "missing-outputs"    # --check of a derivation never built
     GIT_ERROR = "git-error"                # unknown commit or URL
     BUILD_FAILED = "build-failed"          # a derivation failed to build
+    EFI_NEEDS_GPT = "efi-needs-gpt"        # grub-efi* with an MBR image type (qcow2)
+    UNKNOWN_PACKAGE = "unknown-package"    # the config names a package the pin does not have
     CONFIG_ERROR = "config-error"          # an error with a source location
     OTHER = "other"
 
@@ -81,16 +166,29 @@ class GuixError:
     hints: tuple[str, ...]
     log_file: str | None         # "View build log at '…'."
     failed_drv: str | None
+    option: str | None = None    # UNRECOGNIZED_OPTION: the option's name ('save-provenance')
+    drv: str | None = None       # NOT_DETERMINISTIC / MISSING_OUTPUTS: the derivation named
 
 
+# The texts below are guix's own, in the C locale (guix_environment() makes sure of it):
+# ui.scm's ``report-error`` writes ``PROGRAM: error: …`` or ``FILE:LINE:COL: error: …``;
+# a read error of a config is ``FILE:LINE:COL: MESSAGE`` without ``error:`` (guix/ui.scm);
+# ``NAME: unknown package`` has no location (gnu/packages.scm); the daemon's texts come from
+# nix/libstore/build.cc and are never translated.
 _ERROR = re.compile(r"^(?:guix(?: [\w-]+)?|[^\s:]+:\d+:\d+): error: (.*)$")
+_LOCATED = re.compile(r"^([^\s:]+):(\d+):(\d+): (.*)$")
 _HINT = re.compile(r"^hint: (.*)$")
 _BUILD_FAILED = re.compile(r"build of (/\S+\.drv) failed")
 _LOG = re.compile(r"View build log at '([^']+)'")
+_UNRECOGNIZED = re.compile(r"error: ([\w-]+): unrecognized option")
+_UNKNOWN_PACKAGE = re.compile(r"error: (\S+): unknown package")
+_NOT_DETERMINISTIC = re.compile(r"derivation [`'](/\S+\.drv)' may not be deterministic")
+_MISSING_OUTPUTS = re.compile(r"[`'](/\S+\.drv)' is missing outputs|"
+                              r"some outputs of [`'](/\S+\.drv)' are not valid, so checking")
 
 
 def parse_error(stderr: str) -> GuixError:
-    errors, hints, drv, log_file = [], [], None, None
+    errors, located, hints, drv, log_file = [], [], [], None, None
     for line in stderr.splitlines():
         line = line.rstrip()
         if m := _ERROR.match(line):
@@ -99,24 +197,42 @@ def parse_error(stderr: str) -> GuixError:
             hints.append(m.group(1))
         elif m := _BUILD_FAILED.search(line):
             drv = drv or m.group(1)
+        elif _LOCATED.match(line) and not line.startswith("/gnu/store/"):
+            located.append(line)   # a read error: FILE:LINE:COL: MESSAGE
         if m := _LOG.search(line):
             log_file = m.group(1)
-    message = errors[0] if errors else _last_line(stderr)
+    message = errors[0] if errors else located[0] if located else _last_line(stderr)
+    option = named = None
     if re.search(r"error: image: unknown action", message):
         kind = Failure.NO_IMAGE_ACTION
+    elif m := _UNRECOGNIZED.search(message):
+        kind, option = Failure.UNRECOGNIZED_OPTION, m.group(1)
+    elif m := _NOT_DETERMINISTIC.search(stderr):
+        kind, named = Failure.NOT_DETERMINISTIC, m.group(1)
     elif "may not be deterministic" in stderr:
         kind = Failure.NOT_DETERMINISTIC
+    elif m := _MISSING_OUTPUTS.search(stderr):
+        kind, named = Failure.MISSING_OUTPUTS, m.group(1) or m.group(2)
     elif "cannot travel past" in message:
         kind = Failure.TOO_OLD
     elif "Git error" in message:
         kind = Failure.GIT_ERROR
+    elif "EFI bootloader required with GPT partitioning" in stderr:
+        kind = Failure.EFI_NEEDS_GPT
     elif drv:
         kind = Failure.BUILD_FAILED
-    elif errors and re.match(r"^[^\s:]+:\d+:\d+: error:", errors[0]):
+    elif _UNKNOWN_PACKAGE.search(message):
+        kind = Failure.UNKNOWN_PACKAGE
+    elif (errors and re.match(r"^[^\s:]+:\d+:\d+: error:", errors[0])) or (not errors and located):
         kind = Failure.CONFIG_ERROR
     else:
         kind = Failure.OTHER
-    return GuixError(kind, message, tuple(hints), log_file, drv)
+    return GuixError(kind, message, tuple(hints), log_file, drv, option, named)
+
+
+def parse_store_paths(stdout: str) -> list[str]:
+    """Every absolute file name guix printed, one per line (``gc --references``, ``-d``)."""
+    return [line.strip() for line in stdout.splitlines() if line.strip().startswith("/")]
 
 
 def parse_store_path(stdout: str) -> str | None:

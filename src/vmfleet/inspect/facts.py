@@ -38,7 +38,8 @@ PROFILES = "/var/guix/profiles"
 EXCLUDED = (STORE, "/var/guix/db")
 TEXT_LIMIT = 256 * 1024
 NO_PROVENANCE_HINT = ("rebuild it with provenance: guix system image -t qcow2 --save-provenance "
-                      "CONFIG.scm (vmfleet build always passes --save-provenance)")
+                      "CONFIG.scm (vmfleet build passes --save-provenance wherever the pinned "
+                      "guix has it: from 2019-12-07)")
 
 
 @dataclass(frozen=True)

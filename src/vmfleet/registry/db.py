@@ -148,10 +148,22 @@ def _m0002_deploy_runtime(db: sqlite_utils.Database) -> None:
     )
 
 
+def _issue9_image_types_logins(db: sqlite_utils.Database) -> None:
+    """The image type guix made for each build (qcow2, efi-raw, qcow2-gpt, vm-image: how it
+    boots), and the user vmfleet logs into each VM as (root only where the config permits)."""
+    db.executescript(
+        """
+        ALTER TABLE builds ADD COLUMN image_type TEXT;
+        ALTER TABLE vms ADD COLUMN ssh_user TEXT;
+        """
+    )
+
+
 # Named, ordered, append-only. Never edit a migration that has shipped: add a new one.
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_initial", _m0001_initial),
     ("0002_deploy_runtime", _m0002_deploy_runtime),
+    ("issue9_image_types_logins", _issue9_image_types_logins),
 ]
 
 

@@ -64,3 +64,13 @@ def full_copy(source: str | os.PathLike, dest: str | os.PathLike) -> Path:
     run(["qemu-img", "convert", "-O", "qcow2", os.fspath(source), os.fspath(dest)],
         hint="check that the disk is not full")
     return dest
+
+
+def convert_to_qcow2(source: str | os.PathLike, dest: str | os.PathLike) -> Path:
+    """A qcow2 made from a raw disk (guix's ``efi-raw`` image): ``-f raw`` is given, never
+    guessed (a guessed format is how a disk's content gets to choose its own backing file)."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", os.fspath(source), os.fspath(dest)],
+        hint="check that the disk is not full")
+    return dest
