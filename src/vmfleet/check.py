@@ -7,7 +7,11 @@ was recorded):
 - ``reproducible``: the same image, byte for byte (sha256);
 - ``image-differs``: the same system (the same ``…-system`` store item and the same closure,
   compared by store file names) in an image whose bytes differ, e.g. a file system hash seed
-  that is not pinned (guix-facts.md: Guix does not promise bit-identical images);
+  that is not pinned (guix-facts.md: Guix does not promise bit-identical images). The rebuild
+  goes through ``guix build --check`` of every derivation that makes the image's bytes: each
+  ``partition.img`` (found among the image derivation's inputs) and the image itself, since
+  ``--check`` rebuilds only the derivation named; the one that differed is kept in the detail
+  (``differing_derivation``);
 - ``drifted``: the system or its closure differs (a substitute or source changed under the
   same pins); the packages and files diff is kept in the check's detail;
 - ``fails``: the generation no longer builds (a source that vanished, a pin too old); the
@@ -181,6 +185,7 @@ def check_generation(reg: Registry, home: Home, gen: Generation, *, builder: str
             detail["reference"] = {"build": reference.id, "image_sha256": reference.image_sha256,
                                    "store_path": reference.store_path}
             detail["same_system"] = detail["same_closure"] = True
+            detail["differing_derivation"] = e.drv
             return _record(reg, gen, Result.IMAGE_DIFFERS, _last_build_id(reg, gen),
                            reference.id, started, detail)
         return _record(reg, gen, Result.FAILS, _last_build_id(reg, gen), reference.id, started,
@@ -252,6 +257,10 @@ def summary_line(c: Check) -> str:
         return f"{c.label}: reproducible (image {str(d['rebuild']['image_sha256'])[:12]})"
     if c.result is Result.IMAGE_DIFFERS:
         if "rebuild" not in d:
+            which = d.get("differing_derivation")
+            if which:
+                return (f"{c.label}: same system, different image bytes: rebuilding {which} "
+                        "gave other bytes")
             return f"{c.label}: same system, different image bytes (guix build --check: {d['error']})"
         return (f"{c.label}: same system, different image bytes "
                 f"({str(d['reference']['image_sha256'])[:12]} → "

@@ -23,7 +23,10 @@ import os, shutil, sys
 if "-d" in sys.argv:
     print("/gnu/store/xyz-image.qcow2.drv")
     sys.exit(0)
-if "--references" in sys.argv:  # the image derivation's inputs: no partition derivations here
+if "--references" in sys.argv:  # the image derivation's inputs, partitions when asked for
+    if os.environ.get("FAKE_GUIX_PARTITIONS"):
+        print("/gnu/store/ppp-partition.img.drv")
+        print("/gnu/store/qqq-guile-3.0.9.drv")
     sys.exit(0)
 plan = os.environ["FAKE_GUIX_PLAN"]
 lines = open(plan).read().splitlines()
@@ -31,7 +34,7 @@ step, rest = lines[0], lines[1:]
 open(plan, "w").write("\\n".join(rest) + ("\\n" if rest else ""))
 print("building /gnu/store/xyz-image.qcow2.drv...", file=sys.stderr)
 if step == "NONDET":
-    print("guix system: error: derivation `/gnu/store/x-image.qcow2.drv' may not be "
+    print(f"guix build: error: derivation `{{sys.argv[-1]}}' may not be "
           "deterministic: output `/gnu/store/y-image.qcow2' differs", file=sys.stderr)
     sys.exit(1)
 if step == "FAIL":
@@ -119,6 +122,24 @@ def test_check_results(fleet, images):
     assert len({c["reference_build"] for c in history}) == 1
     code, out, err = fleet("checks")
     assert "no longer builds" in out and "same system, different image bytes" in out
+
+
+def test_a_partition_that_does_not_rebuild_the_same_is_named(fleet, images, monkeypatch):
+    # guix build --check rebuilds only the derivation named: the image derivation alone would
+    # have said "reproducible" here, where the root partition's derivation differs.
+    monkeypatch.setenv("FAKE_GUIX_PARTITIONS", "1")
+    code, out, err = fleet("check", "web@1", "--json",
+                           steps=[images["a1"], images["a1"], "NONDET"])
+    assert code == 1, err
+    [result] = json.loads(out)
+    assert result["result"] == "image-differs"
+    assert result["detail"]["differing_derivation"] == "/gnu/store/ppp-partition.img.drv", result["detail"]
+    code, out, err = fleet("check", "web@1", steps=[images["a1"], "NONDET"])
+    assert code == 1
+    assert "rebuilding /gnu/store/ppp-partition.img.drv gave other bytes" in out
+    # Both pass: the partition, then the image, each rebuilt bit-identical.
+    code, out, err = fleet("check", "web@1", steps=[images["a1"], images["a1"], images["a1"]])
+    assert code == 0 and out.startswith("web@1: reproducible"), out + err
 
 
 def test_drift_diff_is_shown_in_the_human_output(fleet, images):
