@@ -89,7 +89,10 @@ def make_fleet(tmp_path: Path, monkeypatch) -> Iterator[Fleet]:
     for d in home.dirs():
         d.mkdir(parents=True, exist_ok=True)
     reg = Registry.create(home.registry)
-    old, new = record_web(reg)
+    from vmfleet.tools import ssh
+
+    ssh.ensure_keypair(home.keys)  # the configs give vmfleet's own key to root (guix.logins)
+    old, new = record_web(reg, ssh.public_key(home.keys))
     conn = libvirt.open("test:///default")
     try:
         yield Fleet(home, reg, old, new, tiny_image(home), conn)

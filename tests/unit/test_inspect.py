@@ -139,7 +139,7 @@ def test_remote_reading_works_with_busybox_alone(tmp_path):
     bindir = tmp_path / "bin"
     bindir.mkdir()
     for applet in ("sh", "find", "stat", "sha256sum", "readlink", "tar", "wc", "mktemp", "tr",
-                   "cat", "ls", "rm", "printf", "echo"):
+                   "cat", "ls", "rm", "printf", "echo", "xargs"):
         (bindir / applet).symlink_to("/bin/busybox")
     tree = tmp_path / "tree"
     tree.mkdir()
@@ -164,6 +164,56 @@ def test_remote_reading_works_with_busybox_alone(tmp_path):
     files = {x.path: x for x in f.files}
     assert files["/etc/secret"].mode == 0o600 and files["/etc/secret"].text == "s3cret\n"
     assert files["/var/guix/profiles/system-1-link"].target == system
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/usr/bin/setpriv"),
+                    reason="needs root to become another user")
+def test_remote_reading_works_unprivileged_and_names_what_it_could_not_read():
+    """vmfleet logs into VMs as the user the config lets in, often not root: /etc/secret (0600
+    root) is listed as unreadable, everything else is read, nothing fails."""
+    import shutil
+    import tempfile
+
+    top = tempfile.mkdtemp(prefix="vmfleet-unpriv-")
+    try:
+        os.chmod(top, 0o755)
+        tree = os.path.join(top, "tree")
+        os.mkdir(tree)
+        lay = layout_web_a()
+        system, sizes, _refs, _paths = make_tree(__import__("pathlib").Path(tree), lay)
+        os.makedirs(os.path.join(tree, "root"), exist_ok=True)
+        open(os.path.join(tree, "root", "hidden"), "w").write("x\n")
+        os.chmod(os.path.join(tree, "root"), 0o700)
+        for d, dirs, _files in os.walk(tree):
+            for x in dirs:
+                p = os.path.join(d, x)
+                if not p.endswith("/root"):
+                    os.chmod(p, os.stat(p).st_mode | 0o055)
+
+        class NobodyConn:
+            host, port = "local", 0
+
+            def stream(self, command, out, err, input=None):
+                p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                    "sh", "-c", command], capture_output=True,
+                                   env={"PATH": "/usr/bin:/bin", "TMPDIR": "/tmp"})
+                out.write(p.stdout)
+                err.write(p.stderr)
+                return p.returncode
+
+        f = read_remote_facts(NobodyConn(), source="vm:web", root=tree, files=True, texts=True)
+        assert f.system == system and f.configuration == lay.config_text
+        assert {i.path: i.nar_size for i in f.items} == sizes
+        assert set(f.unreadable) == {"/etc/secret", "/root"}
+        files = {x.path: x for x in f.files}
+        assert files["/etc/secret"].sha256 is None and files["/etc/secret"].mode == 0o600
+        assert files["/etc/hostname"].text == "web\n"
+        assert any("could not be read by the login user" in w for w in f.warnings)
+        from vmfleet.diff.sides import side_from_facts
+
+        assert "/etc/secret" in side_from_facts("vm:web", f, kind="vm").notes[0]
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
 
 
 def test_cli_adopt(tmp_path, capsys):

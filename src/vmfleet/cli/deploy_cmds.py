@@ -60,7 +60,8 @@ def _uptime(seconds: float | None) -> str:
 def _vm_json(vm: vm_records_mod.Vm) -> dict:
     return {"name": vm.name, "system": vm.system, "generation": vm.label,
             "generation_id": vm.generation_id, "host": vm.host, "state": str(vm.state),
-            "ssh": f"root@{vm.ssh_host}:{vm.ssh_port}" if vm.ssh_port else None,
+            "ssh": f"{vm.ssh_user}@{vm.ssh_host}:{vm.ssh_port}" if vm.ssh_port else None,
+            "ssh_user": vm.ssh_user,
             "image_sha256": vm.image_sha256, "overlay": vm.overlay, "replaces": vm.replaces,
             "memory_mib": vm.memory_mib, "vcpus": vm.vcpus, "network": vm.network}
 
@@ -120,16 +121,23 @@ def deploy(
     timeout: str = typer.Option("5m", "--timeout", help=TIMEOUT_HELP),
     builder: str = typer.Option(None, "--builder", help="Where to build the image if it is not "
                                 "in the store: local or ssh://user@host[:port]."),
+    image_type: str = typer.Option(
+        None, "--image-type", help="qcow2, efi-raw or qcow2-gpt (default: by bootloader and pin)."),
+    ssh_user: str = typer.Option(
+        None, "--ssh-user", help="Log in as this user (default: the one the config's openssh "
+        "service lets in with vmfleet's key)."),
     as_json: bool = JSON,
 ) -> None:
     """Boot a VM from any generation (building its image first if needed)."""
     options = vm_records_mod.Options(memory_mib=parse_memory(memory), vcpus=vcpus, network=network,
-                                 accel=accel, wait=not no_wait, timeout=parse_duration(timeout))
+                                 accel=accel, wait=not no_wait, timeout=parse_duration(timeout),
+                                 ssh_user=ssh_user)
     reg = open_registry()
     vm = lifecycle_mod.deploy(reg, home(), spec, name=name, host=host, options=options,
-                           builder=builder, notify=say, on_line=lambda line: say(f"  {line}"))
+                           builder=builder, notify=say, on_line=lambda line: say(f"  {line}"),
+                           image_type=image_type)
     say(f"deployed {vm.name} ({vm.label}) on {vm.host}"
-        + (f", ssh root@{vm.ssh_host}:{vm.ssh_port}" if vm.ssh_port else ""))
+        + (f", ssh {vm.ssh_user}@{vm.ssh_host}:{vm.ssh_port}" if vm.ssh_port else ""))
     emit(_vm_json(vm), as_json, lambda v: None)
 
 
@@ -190,10 +198,12 @@ def ssh(
     vm: str = typer.Argument(..., metavar="VM", help="The VM."),
     command: list[str] = typer.Argument(None, help="Command to run (after --); none: a shell."),
     stdin: bool = typer.Option(False, "--stdin", help="Pass standard input to the command."),
+    ssh_user: str = typer.Option(None, "--ssh-user", help="Log in as this user (default: the "
+                                 "VM's login, recorded at deploy)."),
 ) -> None:
-    """Log into a VM as root, or run a command there; its exit status passes through."""
+    """Log into a VM as its login user, or run a command there; its exit status passes through."""
     reg = open_registry()
-    with vm_access_mod.connect_ssh(reg, home(), vm, notify=say) as conn:
+    with vm_access_mod.connect_ssh(reg, home(), vm, notify=say, ssh_user=ssh_user) as conn:
         if command:
             data = sys.stdin.buffer.read() if stdin else None
             text = command[0] if len(command) == 1 else command

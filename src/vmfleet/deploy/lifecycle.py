@@ -43,7 +43,8 @@ from vmfleet.tools import domain_xml, virt
 
 def deploy(reg: Registry, home: Home, spec_text: str, *, name: str | None = None,
            host: str = hosts.LOCAL, options: Options = Options(), builder: str | None = None,
-           notify: Notify = _quiet, on_line: Callable[[str], None] | None = None) -> Vm:
+           notify: Notify = _quiet, on_line: Callable[[str], None] | None = None,
+           image_type: str | None = None) -> Vm:
     """Resolve a generation spec, build its image (or reuse it) and deploy a VM from it."""
     from vmfleet.build import builds as build
     from vmfleet.registry import spec
@@ -53,8 +54,11 @@ def deploy(reg: Registry, home: Home, spec_text: str, *, name: str | None = None
     check_name(name or gen.system, "VM")
     hosts.get(reg, host)
     _check_options(options)
+    login_user(reg, home, gen, options)  # nor a config nobody can log into
+    build.plan_image(gen, image_type)     # nor an image type Guix would refuse
     notify(f"image of {gen.label}: building or reusing")
-    built = build.ensure_image(reg, home, gen, builder=builder, on_line=on_line)
+    built = build.ensure_image(reg, home, gen, builder=builder, on_line=on_line,
+                               image_type=image_type)
     image = Image(built.image_sha256, Path(built.image_path))
     return deploy_image(reg, home, gen, image, name=name, host=host, options=options,
                         notify=notify)
@@ -72,8 +76,9 @@ def deploy_image(reg: Registry, home: Home, gen: Generation, image: Image, *,
     name = check_name(name or gen.system, "VM")
     h = hosts.get(reg, host)
     _check_options(options)
+    user = login_user(reg, home, gen, options)  # before anything boots: who can log in?
     with _vm_lock(home, name):
-        _reserve(reg, name, gen, h, image, options, replaces)
+        _reserve(reg, name, gen, h, image, options, replaces, user)
         try:
             vm = _create(reg, home, name, gen, h, image, options, notify)
         except BaseException as e:
@@ -106,8 +111,25 @@ def _check_options(options: Options) -> None:
     accel_mod.setting(options.accel)
 
 
+def login_user(reg: Registry, home: Home, gen: Generation, options: Options) -> str:
+    """Who vmfleet logs into a VM of ``gen`` as: ``--ssh-user``, else what the config's openssh
+    service allows vmfleet's key (guix.logins); DeployError when nobody can log in."""
+    from vmfleet.guix import logins, os_config
+    from vmfleet.registry import generations
+    from vmfleet.tools import ssh
+
+    if options.ssh_user:
+        return check_name(options.ssh_user, "SSH user")
+    inputs = generations.inputs_of(reg, gen)
+    summary = os_config.summarize_os(inputs.config_text, inputs.config_name)
+    key_file = ssh.ensure_keypair(home.keys)
+    return logins.choose(summary, inputs.files, ssh.public_key(home.keys),
+                         config=f"{gen.label} ({inputs.config_name})",
+                         key_file=f"{key_file}.pub").user
+
+
 def _reserve(reg: Registry, name: str, gen: Generation, host: hosts.Host, image: Image,
-             options: Options, replaces: str | None) -> None:
+             options: Options, replaces: str | None, ssh_user: str = "root") -> None:
     now = timeutil.now()
     with reg.write():
         row = reg.query_one("SELECT state FROM vms WHERE name = ?", (name,))
@@ -116,10 +138,10 @@ def _reserve(reg: Registry, name: str, gen: Generation, host: hosts.Host, image:
                              f"pick another name with --name, or remove it: vmfleet destroy {name}")
         reg.execute(
             "INSERT INTO vms (name, system, generation_id, host, image_sha256, overlay, state,"
-            " network, memory_mib, vcpus, replaces, created, updated)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " network, memory_mib, vcpus, replaces, created, updated, ssh_user)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (name, gen.system, gen.id, host.name, image.sha256, "", VmState.DEPLOYING,
-             options.network, options.memory_mib, options.vcpus, replaces, now, now))
+             options.network, options.memory_mib, options.vcpus, replaces, now, now, ssh_user))
 
 
 def _create(reg: Registry, home: Home, name: str, gen: Generation, host: hosts.Host,

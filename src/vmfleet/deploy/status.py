@@ -56,13 +56,13 @@ def ps(reg: Registry, home: Home) -> list[VmStatus]:
                 name=dom.name, system=meta.system, generation=f"{meta.system}@{meta.generation}",
                 host=host_name, state="orphan", registry_state=None,
                 domain_state=str(dom.state), uptime=None,
-                ssh=f"root@{endpoint[0]}:{endpoint[1]}" if endpoint else None,
+                ssh=f"{endpoint[0]}:{endpoint[1]}" if endpoint else None,  # user: unknown
                 note=f"domain not in the registry: 'vmfleet destroy {dom.name}' removes it"))
     return out
 
 
 def _status(home: Home, vm: Vm, domains, unreachable, now) -> VmStatus:
-    ssh_text = f"root@{vm.ssh_host}:{vm.ssh_port}" if vm.ssh_host and vm.ssh_port else None
+    ssh_text = f"{vm.ssh_user}@{vm.ssh_host}:{vm.ssh_port}" if vm.ssh_host and vm.ssh_port else None
     if vm.host in unreachable:
         return VmStatus(vm.name, vm.system, vm.label, vm.host, "unknown", str(vm.state), None,
                         None, ssh_text, f"host unreachable: {unreachable[vm.host]}")

@@ -42,8 +42,9 @@ def _endpoint(vm: Vm) -> tuple[str, int] | None:
 
 
 def connect_ssh(reg: Registry, home: Home, name: str, *, timeout: float = 15.0,
-                notify: Notify | None = None) -> ssh.Connection:
-    """An SSH session to a running VM as root, with its pinned host key checked.
+                notify: Notify | None = None, ssh_user: str | None = None) -> ssh.Connection:
+    """An SSH session to a running VM as its login user (``ssh_user``, else the VM's recorded
+    one), with its pinned host key checked.
 
     A retired VM's name leads to the VM that replaced it (redeploy gives the new VM a new
     name, but users keep thinking of "web"), with a notice.
@@ -67,7 +68,7 @@ def connect_ssh(reg: Registry, home: Home, name: str, *, timeout: float = 15.0,
     try:
         try:
             conn = ssh.connect(endpoint[0], endpoint[1], key=_key(home), pinned=vm.host_key,
-                               timeout=timeout, via=via)
+                               timeout=timeout, via=via, user=ssh_user or vm.ssh_user)
         except HostKeyMismatch as e:
             raise _mismatch(vm, e) from None
     except BaseException:
@@ -105,7 +106,7 @@ def wait_ssh(reg: Registry, home: Home, vm: Vm, host: hosts.Host, conn: virt.Con
     via = _jump(home, host)
     try:
         session = ssh.wait_until_ready(address, port, key=_key(home), pinned=vm.host_key,
-                                       timeout=timeout, alive=alive, via=via)
+                                       timeout=timeout, alive=alive, via=via, user=vm.ssh_user)
     except HostKeyMismatch as e:
         raise _mismatch(vm, e) from None
     except SshError as e:

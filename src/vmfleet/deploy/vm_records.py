@@ -57,6 +57,7 @@ class Vm:
     created: str
     updated: str
     started: str | None
+    ssh_user: str = "root"  # who vmfleet logs in as (from the config's openssh service)
 
     @property
     def label(self) -> str:
@@ -71,6 +72,7 @@ class Options:
     accel: str | None = None  # auto|kvm|tcg; None: $VMFLEET_ACCEL, else auto
     wait: bool = True
     timeout: float = DEFAULT_TIMEOUT
+    ssh_user: str | None = None  # None: the login the config allows vmfleet (guix.logins)
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,7 @@ def _vm(row: dict) -> Vm:
         ssh_host=row["ssh_host"], ssh_port=row["ssh_port"], host_key=row["host_key"],
         memory_mib=row["memory_mib"], vcpus=row["vcpus"], replaces=row["replaces"],
         created=row["created"], updated=row["updated"], started=row.get("started"),
+        ssh_user=row.get("ssh_user") or "root",
     )
 
 

@@ -59,8 +59,13 @@ def side_from_facts(label: str, facts: ImageFacts, kind: str = "image") -> Side:
         missing["config"] = f"{label} has no configuration.scm (built without --save-provenance)"
     if facts.files is None:
         missing["files"] = f"{label}: files were not read"
+    notes: tuple[str, ...] = ()
+    if facts.unreadable:
+        shown = ", ".join(facts.unreadable[:10]) + (" …" if len(facts.unreadable) > 10 else "")
+        notes = (f"{label}: {len(facts.unreadable)} files or directories could not be read by "
+                 f"the login user, so their contents are not compared: {shown}",)
     return Side(label=label, kind=kind, source=facts.source, facts=facts, channels=channels,
-                config_text=facts.configuration, summary=summary, missing=missing)
+                config_text=facts.configuration, summary=summary, missing=missing, notes=notes)
 
 
 def _summarize(text: str, filename: str, missing: dict[str, str]) -> dict | None:

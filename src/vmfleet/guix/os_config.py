@@ -68,6 +68,11 @@ class OsSummary:
     authorized_keys: tuple[tuple[str, str], ...] = ()
     local_files: tuple[str, ...] = ()
     fields: dict[str, str] = field(default_factory=dict, hash=False)
+    # openssh's permit-root-login as written ('#t', '#f', 'prohibit-password'); None: not
+    # written (gnu/services/ssh.scm's default is #f: no root logins).
+    permit_root_login: str | None = None
+    # (user, its group and supplementary groups) for each user-account the config declares.
+    user_groups: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def to_dict(self) -> dict:
         return {
@@ -77,6 +82,8 @@ class OsSummary:
             "services": [s.to_dict() for s in self.services],
             "authorized_keys": [list(k) for k in self.authorized_keys],
             "local_files": list(self.local_files), "fields": dict(self.fields),
+            "permit_root_login": self.permit_root_login,
+            "user_groups": [[u, list(g)] for u, g in self.user_groups],
         }
 
 
@@ -133,6 +140,8 @@ def summarize_os(text: str, filename: str = "<string>") -> OsSummary:
         authorized_keys=tuple(_authorized_keys(os_form, values.get("services"), env)),
         local_files=tuple(_local_files(forms)),
         fields=fields,
+        permit_root_login=_permit_root_login(values.get("services"), env),
+        user_groups=tuple(_user_groups(values.get("users"), env)),
     )
 
 
@@ -369,6 +378,59 @@ def _authorized_keys(os_form, services, env) -> list[tuple[str, str]]:
             if kind == "item":
                 out.extend(_key_entry(_unquote(entry), ee))
     return out
+
+
+def _permit_root_login(services, env) -> str | None:
+    """The last ``permit-root-login`` written in an openssh configuration, as text."""
+    found = None
+    if services:
+        for value, _e in _openssh_fields(services[0], env, "permit-root-login"):
+            v = _unquote(value)
+            found = str(v) if isinstance(v, Symbol) else ("#t" if v is True else "#f" if v is False
+                                                            else render(v))
+    return found
+
+
+def _user_groups(values, env) -> list[tuple[str, tuple[str, ...]]]:
+    """(name, groups) of each ``user-account`` form: its ``group`` and ``supplementary-groups``."""
+    out = []
+    if not values:
+        return out
+    for kind, d, e in _elements(values[0], env):
+        if kind == "item" and isinstance(d, Symbol) and str(d) in e:
+            d = e[str(d)]
+        if kind != "item" or head(d) != "user-account":
+            continue
+        fields = {head(f): f[1:] for f in d[1:] if head(f)}
+        name = fields.get("name", [None])[0]
+        if not _is_string(name):
+            continue
+        groups = []
+        if fields.get("group") and _is_string(fields["group"][0]):
+            groups.append(fields["group"][0])
+        for kind2, g, _ in _elements(fields.get("supplementary-groups", [[]])[0], e):
+            g = _unquote(g)
+            if kind2 == "item" and _is_string(g):
+                groups.append(g)
+        out.append((name, tuple(groups)))
+    return out
+
+
+def _openssh_fields(root, env, name: str):
+    """Every ``(NAME value)`` field of openssh configurations reachable from ``root``."""
+    stack, seen_names = [root], set()
+    while stack:
+        x = stack.pop()
+        if isinstance(x, Symbol):
+            if str(x) in env and str(x) not in seen_names:
+                seen_names.add(str(x))
+                stack.append(env[str(x)])
+        elif head(x) == "openssh-configuration":
+            for f in x[1:]:
+                if head(f) == name and len(f) == 2:
+                    yield f[1], env
+        elif isinstance(x, (list, tuple)):
+            stack.extend(reversed(x))
 
 
 def _openssh_key_lists(root, env):

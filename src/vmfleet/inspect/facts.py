@@ -85,6 +85,7 @@ class ImageFacts:
     format: str | None = None                  # qcow2, raw (images only)
     partition_table: str | None = None         # dos, gpt, none
     root_partition: int | None = None
+    unreadable: tuple[str, ...] = ()           # vm: paths the login user could not read
 
     @property
     def has_provenance(self) -> bool:

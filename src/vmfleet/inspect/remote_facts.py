@@ -18,6 +18,11 @@ from vmfleet.inspect.facts import _LINK, DB_PATH, TEXT_LIMIT, FileFact, ImageFac
 
 # --- a running system, over SSH -----------------------------------------------------------
 
+# vmfleet logs in as whom the config lets in (guix.logins), often not root: every read below
+# works unprivileged. A file it may not read (/etc/shadow, a private key, a 0700 home) is
+# listed as unreadable, never a failure; the store, the system directory and the store database
+# (0644 in Guix) are world-readable.
+
 # One shell script gathers everything in one round trip; POSIX sh with find, stat, sha256sum,
 # readlink, tar, wc and mktemp (coreutils or busybox). Each piece comes back as
 # "@@KIND NAME SIZE\n" followed by SIZE bytes and a newline, so binary files (the store
@@ -29,6 +34,7 @@ R=${VMFLEET_ROOT%/}
 d=$(mktemp -d) || exit 3
 trap 'rm -rf "$d"' EXIT
 emit() { [ -f "$3" ] || return 0
+  if [ ! -r "$3" ]; then printf '@@unreadable %s 0\n\n' "$2"; return 0; fi
   printf '@@%s %s %s\n' "$1" "$2" "$(wc -c < "$3" | tr -d ' ')"; cat "$3"; echo; }
 rp() {
   p=$1; n=0
@@ -66,19 +72,27 @@ if [ -n "$sys" ]; then
 fi
 emit file db "$R/var/guix/db/db.sqlite"
 emit file db-wal "$R/var/guix/db/db.sqlite-wal"
-if [ ! -f "$R/var/guix/db/db.sqlite" ]; then
+if [ ! -r "$R/var/guix/db/db.sqlite" ]; then
   ls -1 "$R/gnu/store" > "$d/store" 2>/dev/null && emit list store "$d/store"
 fi
 if [ "$FILES" = 1 ]; then
   cd "$R/" || exit 4
   F='find . -xdev ( -path ./gnu/store -o -path ./var/guix/db ) -prune -o'
-  $F -exec stat -c '%f %u %g %s %n' {} + > "$d/stat" || exit 5
-  $F -type f -exec sha256sum {} + > "$d/sha" || exit 5
-  $F -type l -print | while IFS= read -r f; do
+  # find says 'Permission denied' for directories it may not open, and exits 1: not an error.
+  $F -exec stat -c '%f %u %g %s %n' {} + > "$d/stat" 2>/dev/null
+  [ -s "$d/stat" ] || exit 5
+  $F \( -type f -o -type d \) -exec sh -c 'for f; do
+    if [ -d "$f" ]; then [ -r "$f" ] && [ -x "$f" ] || printf "%s\n" "$f"
+    else [ -r "$f" ] || printf "%s\n" "$f"; fi; done' sh {} + > "$d/unread" 2>/dev/null
+  $F -type f -exec sh -c 'for f; do [ -r "$f" ] && printf "%s\n" "$f"; done' sh {} + \
+    2>/dev/null | while IFS= read -r f; do printf '%s\0' "$f"; done > "$d/readable"
+  [ -s "$d/readable" ] && xargs -0 sha256sum < "$d/readable" > "$d/sha" 2>/dev/null
+  $F -type l -print 2>/dev/null | while IFS= read -r f; do
     printf '%s\t%s\n' "$f" "$(readlink "$f")"; done > "$d/link"
   emit list stat "$d/stat"; emit list sha "$d/sha"; emit list link "$d/link"
+  emit list unread "$d/unread"
   if [ "$TEXTS" = 1 ]; then
-    $F -type f -size -513 -exec tar -cf - {} + > "$d/tar" 2>/dev/null
+    $F -type f -size -513 -exec tar -cf - {} + > "$d/tar" 2>/dev/null  # skips unreadable ones
     emit list tar "$d/tar"
   fi
 fi
@@ -182,12 +196,24 @@ def read_remote_facts(conn, *, source: str, root: str = "/", files: bool = False
         closure_size, store_source = None, "listing"
         warnings.append(f"no store database ({DB_PATH}): store items come from the "
                         f"{STORE} listing, without sizes or references")
+    for kind, name in got:
+        if kind == "unreadable":
+            warnings.append(f"{name}: not readable by the login user")
     file_facts = tuple(_remote_files(got, texts)) if files else None
+    unreadable: tuple[str, ...] = ()
+    if files:
+        listed = got.get(("list", "unread"), b"").decode("utf-8", "surrogateescape")
+        unreadable = tuple(sorted(p[1:] if p.startswith("./") else p
+                                  for p in listed.split("\n") if p))
+        if unreadable:
+            warnings.append(f"{len(unreadable)} files or directories could not be read by the "
+                            f"login user (their contents are not compared): "
+                            f"{', '.join(unreadable[:5])}{' …' if len(unreadable) > 5 else ''}")
     return ImageFacts(source=source, kind="vm", system=system, generation=generation,
                       provenance=provenance, channels_scm=channels_scm,
                       configuration=configuration, packages=packages, items=items,
                       closure_size=closure_size, store_source=store_source, files=file_facts,
-                      warnings=tuple(warnings))
+                      warnings=tuple(warnings), unreadable=unreadable)
 
 
 def _remote_files(got: dict, texts: bool) -> list[FileFact]:

@@ -1,0 +1,140 @@
+"""Who vmfleet logs in as: what the config's openssh service allows vmfleet's key
+(gnu/services/ssh.scm: permit-root-login defaults to #f), decided before anything boots."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers.deploy_env import Fleet, make_fleet
+from tests.helpers.diskimage import C_OLD
+from tests.helpers.fleet import channels_scm
+from vmfleet.deploy import lifecycle, vm_access
+from vmfleet.deploy.vm_records import Options, get_vm
+from vmfleet.errors import DeployError
+from vmfleet.guix import logins
+from vmfleet.guix.os_config import summarize_os
+from vmfleet.registry import generations
+from vmfleet.tools import ssh
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOKaMyyonMd9dlllWat8LSt1WLVewcuk6XdOn7pDTFhz vmfleet\n"
+OTHER = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2n1jeq3y0HHqkYGmXkJj5cSgu0kDm2Jz3wPE3oqJ1E alice\n"
+
+
+def config(keys: str, permit: str | None = None, users: str = "") -> str:
+    permit_line = f"\n      (permit-root-login {permit})" if permit else ""
+    return f"""(use-modules (gnu))
+(use-service-modules networking ssh)
+(operating-system
+  (host-name "web")
+  (timezone "Europe/Berlin")
+  (bootloader (bootloader-configuration (bootloader grub-bootloader) (targets '("/dev/vda"))))
+  (file-systems %base-file-systems)
+  (users (append (list {users}) %base-user-accounts))
+  (services (append (list (service openssh-service-type
+    (openssh-configuration{permit_line}
+      (authorized-keys `({keys})))))
+    %base-services)))
+"""
+
+
+DEPLOY = '(user-account (name "deploy") (group "users") (supplementary-groups \'("wheel" "audio")))'
+ALICE = '(user-account (name "alice") (group "users"))'
+
+
+def choose(text, files=None, key=KEY):
+    return logins.choose(summarize_os(text), files or {"vmfleet.pub": KEY.encode(),
+                                                       "alice.pub": OTHER.encode()}, key)
+
+
+def test_root_only_where_permitted():
+    root = '("root" ,(local-file "vmfleet.pub"))'
+    assert choose(config(root, "'prohibit-password")).user == "root"
+    assert choose(config(root, "#t")).user == "root"
+    for permit in (None, "#f"):   # not written: Guix's default is #f
+        with pytest.raises(DeployError) as e:
+            choose(config(root, permit))
+        assert "root may not log in" in e.value.message
+
+
+def test_an_ordinary_wheel_user_with_vmfleets_key():
+    keys = '("alice" ,(local-file "vmfleet.pub")) ("deploy" ,(local-file "vmfleet.pub"))'
+    login = choose(config(keys, users=f"{ALICE} {DEPLOY}"))
+    assert login.user == "deploy" and "wheel" in login.why     # wheel first
+    keys = '("alice" ,(local-file "vmfleet.pub")) ("deploy" ,(local-file "alice.pub"))'
+    assert choose(config(keys, users=f"{ALICE} {DEPLOY}")).user == "alice"
+
+
+def test_root_not_permitted_falls_to_the_user():
+    keys = '("root" ,(local-file "vmfleet.pub")) ("deploy" ,(local-file "vmfleet.pub"))'
+    assert choose(config(keys, users=DEPLOY)).user == "deploy"
+
+
+def test_a_key_that_is_not_vmfleets_lets_nobody_in():
+    with pytest.raises(DeployError) as e:
+        choose(config('("deploy" ,(local-file "alice.pub"))', users=DEPLOY))
+    assert "no authorized-keys entry" in e.value.message
+    # The exact lines to add name the wheel user.
+    assert '`(("deploy" ,(local-file "vmfleet.pub")))' in e.value.hint
+    assert "(service openssh-service-type" in e.value.hint
+
+
+def test_an_undeclared_user_lets_nobody_in():
+    with pytest.raises(DeployError, match="key to ghost, which it declares no user-account for"):
+        choose(config('("ghost" ,(local-file "vmfleet.pub"))'))
+
+
+def test_no_openssh_service():
+    text = config('("root" ,(local-file "vmfleet.pub"))', "#t").replace(
+        "openssh-service-type", "dropbear-service-type")
+    with pytest.raises(DeployError, match="runs no openssh-service-type") as e:
+        choose(text)
+    assert "(permit-root-login 'prohibit-password)" in e.value.hint
+
+
+def test_keys_match_by_type_and_key_not_comment():
+    keys = f'("deploy" ,(plain-file "k" "{KEY.replace(" vmfleet", " other-comment").strip()}"))'
+    assert choose(config(keys, users=DEPLOY)).user == "deploy"
+
+
+# --- deploy: refused before booting; the login recorded per VM ---------------------------------
+
+@pytest.fixture
+def fleet(tmp_path, monkeypatch):
+    yield from make_fleet(tmp_path, monkeypatch)
+
+
+def record(f: Fleet, text: str, system="desk") -> generations.Generation:
+    inputs = generations.Inputs("desk.scm", text, channels_scm(C_OLD),
+                                {"vmfleet.pub": ssh.public_key(f.home.keys).encode()})
+    return generations.record(f.reg, system, inputs, current_from="2024-01-01T00:00:00Z")[0]
+
+
+def test_deploy_refuses_a_config_nobody_can_log_into_before_booting(fleet):
+    gen = record(fleet, config('("root" ,(local-file "vmfleet.pub"))'))
+    with pytest.raises(DeployError, match="nobody can log into desk@1"):
+        lifecycle.deploy_image(fleet.reg, fleet.home, gen, fleet.image, options=Options(wait=False))
+    assert fleet.domains() == [] and fleet.reg.query("SELECT * FROM vms") == []
+
+
+def test_deploy_records_the_login_and_ssh_uses_it(fleet, monkeypatch):
+    gen = record(fleet, config('("deploy" ,(local-file "vmfleet.pub"))', users=DEPLOY))
+    vm = lifecycle.deploy_image(fleet.reg, fleet.home, gen, fleet.image,
+                                options=Options(wait=False))
+    assert vm.ssh_user == "deploy" and get_vm(fleet.reg, vm.name).ssh_user == "deploy"
+    seen = []
+    monkeypatch.setattr(vm_access.ssh, "connect",
+                        lambda *a, **k: seen.append(k["user"]) or (_ for _ in ()).throw(
+                            DeployError("stop", "here")))
+    fleet.reg.execute("UPDATE vms SET state = 'running', ssh_host = '127.0.0.1', ssh_port = 2 "
+                      "WHERE name = ?", (vm.name,))
+    for user in (None, "alice"):
+        with pytest.raises(DeployError, match="stop"):
+            vm_access.connect_ssh(fleet.reg, fleet.home, vm.name, ssh_user=user)
+    assert seen == ["deploy", "alice"]
+
+
+def test_ssh_user_overrides_the_config(fleet):
+    gen = record(fleet, config('("root" ,(local-file "vmfleet.pub"))'))
+    vm = lifecycle.deploy_image(fleet.reg, fleet.home, gen, fleet.image,
+                                options=Options(wait=False, ssh_user="admin"))
+    assert vm.ssh_user == "admin"
