@@ -2,7 +2,7 @@
 ;; %desktop-services with remove, after modify-services changed the
 ;; substitute servers and the VPN plugins.  Written for vmfleet's test corpus.
 
-(use-modules (gnu) (srfi srfi-1))
+(use-modules (gnu) (gnu system nss) (srfi srfi-1))
 (use-service-modules desktop networking ssh xorg)
 (use-package-modules certs gnome)
 
@@ -36,7 +36,7 @@
                %base-user-accounts))
 
   (packages (append (list gnome-tweaks
-                          (specification->package "firefox")
+                          (specification->package "icecat")
                           (specification->package "git"))
                     %base-packages))
 

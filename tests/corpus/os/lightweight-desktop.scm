@@ -30,7 +30,7 @@
                 (supplementary-groups '("wheel" "audio" "video")))
                %base-user-accounts))
 
-  (packages (cons* ratpoison xfce4-terminal %base-packages))
+  (packages (cons* i3-wm xfce4-terminal %base-packages))
 
   (services (cons* (service xfce-desktop-service-type)
                    %desktop-services))

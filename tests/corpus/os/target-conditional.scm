@@ -1,7 +1,7 @@
 ;; One config for two architectures: the bootloader, the kernel arguments
 ;; and a service depend on (target-x86-64?).  Written for vmfleet's test corpus.
 
-(use-modules (gnu) (gnu system))
+(use-modules (gnu) (guix utils))
 (use-service-modules networking ssh virtualization)
 (use-package-modules linux)
 
