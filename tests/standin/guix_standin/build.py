@@ -262,7 +262,7 @@ class Build:
             image.build_image(work, self.closure, extras, image_size=self.opts.image_size,
                               epoch=self.rev.epoch, grub_config=grub_config, out=out,
                               log=self.log, nondeterministic=self.knobs.nondeterministic,
-                              progress=lambda line: None)
+                              progress=lambda line: None, zstd=self.rev.has("zstd-qcow2"))
         except image.BuildFailed as e:
             self.log(f"error: {e}")
             raise self.fail(self.drv_in_store, self.log_lines, []) from None

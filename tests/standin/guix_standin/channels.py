@@ -17,11 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vmfleet.errors import SchemeError
-from vmfleet.scheme import Channel, canonical_channel_url, parse_channels
+from vmfleet.scheme import Channel, parse_channels
 
 from . import history
 from .errors import GuixError
-from .history import GUIX_URL, INTRODUCTION_COMMIT, INTRODUCTION_SIGNER, Revision
+from .history import GUIX_URLS, INTRODUCTION_COMMIT, INTRODUCTION_SIGNER, Revision
+
+GUIX_INTRODUCTION = (INTRODUCTION_COMMIT, INTRODUCTION_SIGNER)
 
 
 @dataclass(frozen=True)
@@ -45,11 +47,18 @@ class Travel:
 
 
 def default_channels(rev: Revision) -> tuple[Resolved, ...]:
-    return (Resolved("guix", GUIX_URL, "master", rev.commit,
-                     (INTRODUCTION_COMMIT, INTRODUCTION_SIGNER)),)
+    """%default-channels of a revision (guix/channels.scm): its default URL, with the
+    introduction."""
+    return (Resolved("guix", rev.default_url, "master", rev.commit, GUIX_INTRODUCTION),)
 
 
-def read_channels_file(path: str) -> list[Channel]:
+def _is_guix_url(url: str) -> bool:
+    """One of the URLs the guix channel has lived at (Savannah, Codeberg, git.guix.gnu.org)."""
+    u = url.rstrip("/")
+    return u in GUIX_URLS or u + ".git" in GUIX_URLS
+
+
+def read_channels_file(path: str, host: Revision) -> list[Channel]:
     p = Path(path)
     try:
         text = p.read_text()
@@ -81,7 +90,7 @@ def scheme_error(e: SchemeError, program: str) -> GuixError:
 
 def _guix_commit(channel: Channel) -> Revision:
     url = channel.url
-    if canonical_channel_url(url) != GUIX_URL and not re.search(r"/guix(\.git)?/?$", url):
+    if not _is_guix_url(url):
         host = re.sub(r"^[a-z+]+://([^/]*).*$", r"\1", url)
         raise GuixError(f"Git error: failed to resolve address for {host}: Name or service "
                         "not known", program="guix time-machine")
@@ -100,8 +109,13 @@ def _guix_commit(channel: Channel) -> Revision:
     return rev
 
 
-def resolve(channels: list[Channel], is_cached) -> Travel:
-    """Resolve a channel list (what time-machine does before building anything)."""
+def resolve(channels: list[Channel], is_cached, host: Revision, *,
+            authenticate: bool = True) -> Travel:
+    """Resolve a channel list (what time-machine does before building anything).
+
+    ``host`` is the guix running time-machine: its ``ensure-default-introduction``
+    (guix/channels.scm) gives the guix channel the default introduction only when the URL is
+    exactly its %default-channel-url; a guix channel left without one is refused."""
     guix = [c for c in channels if c.name == "guix"]
     if not guix:
         # Without a guix channel, time-machine has no Guix to run.
@@ -111,10 +125,19 @@ def resolve(channels: list[Channel], is_cached) -> Travel:
     out, fetched, rev = [], [], None
     for c in channels:
         if c.name == "guix":
-            rev = _guix_commit(c)
+            rev = _guix_commit(c)      # Git errors and "cannot travel" come first
             commit = rev.commit
             intro = ((c.introduction.commit, c.introduction.fingerprint)
                      if c.introduction else None)
+            if intro is None and c.url == host.default_url:
+                intro = GUIX_INTRODUCTION
+            if intro is None and authenticate:
+                raise GuixError("channel 'guix' lacks an introduction and cannot be "
+                                "authenticated", program="guix time-machine",
+                                hints=("Add the missing introduction to your channels file "
+                                       "to address the issue.  Alternatively, you can pass "
+                                       "`--disable-authentication', at the risk of running "
+                                       "unauthenticated and thus potentially malicious code.",))
         else:
             commit = (c.commit or hashlib.sha1(f"{c.url} {c.branch}".encode()).hexdigest())
             intro = ((c.introduction.commit, c.introduction.fingerprint)
@@ -126,9 +149,11 @@ def resolve(channels: list[Channel], is_cached) -> Travel:
     return Travel(rev, tuple(out), tuple(fetched))
 
 
-def travel_to_commit(commit: str, url: str | None, branch: str | None) -> list[Channel]:
-    """``time-machine --commit=C [--url=U] [--branch=B]``: a guix channel at that commit."""
-    return [Channel("guix", url or GUIX_URL, branch or "master", commit, None)]
+def travel_to_commit(commit: str, url: str | None, branch: str | None,
+                     host: Revision) -> list[Channel]:
+    """``time-machine --commit=C [--url=U] [--branch=B]``: the host's default guix channel
+    at that commit (guix/scripts/pull.scm, channel-list)."""
+    return [Channel("guix", url or host.default_url, branch or "master", commit, None)]
 
 
 # --- writing channels (describe, channels.scm, provenance) -----------------------------------

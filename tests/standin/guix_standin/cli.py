@@ -144,6 +144,8 @@ def system(args: list[str], travel: Travel) -> int:
     flags = dict(_SYSTEM_FLAGS)
     if not rev.image_action:
         del flags["--list-image-types"]
+    if not rev.has("save-provenance"):        # b85836d3067, guix/scripts/system.scm
+        del flags["--save-provenance"]
     opts, rest = _options(args, "guix system", _SYSTEM_ARG_OPTS, flags)
     keys = {k for k, _ in opts}
     if "list-image-types" in keys:
@@ -173,6 +175,8 @@ def system(args: list[str], travel: Travel) -> int:
         if image_type != "qcow2":
             raise Unsupported(f"stand-in: image type '{image_type}' is not supported; it "
                               "builds qcow2 images only")
+    elif image_type != "qcow2":
+        raise GuixError(f"{image_type}: unsupported image type")
     size = None
     if "image-size" in values:
         text = values["image-size"]
@@ -186,6 +190,10 @@ def system(args: list[str], travel: Travel) -> int:
                             hints=("Try `guix system --help' for more information.",))
         raise GuixError(f"wrong number of arguments for action '{action}'")
     config = osconfig.load(params[0], rev)
+    if action == "image" and image_type == "qcow2" and config.efi_bootloader \
+            and rev.has("efi-needs-gpt"):
+        # e5078ff3210 (gnu/system/image.scm): qcow2 has an MBR partition table.
+        raise GuixError("EFI bootloader required with GPT partitioning")
     try:
         knobs = settings.Knobs.from_env()
     except ValueError as e:
@@ -279,25 +287,29 @@ def time_machine(args: list[str], travel: Travel) -> int:
          "--verbosity": "ignore", "-c": "ignore", "--cores": "ignore", "-M": "ignore",
          "--max-jobs": "ignore", "--substitute-urls": "ignore"},
         {"-q": "no-channel-files", "--no-channel-files": "no-channel-files",
-         "--disable-authentication": "ignore", "--no-offload": "ignore",
+         "--disable-authentication": "no-auth", "--no-offload": "ignore",
          "--no-substitutes": "ignore", "--fallback": "ignore", "--no-grafts": "ignore"})
     values = dict(opts)
+    host = travel.revision
     if "channels" in values:
-        channel_list = chans.read_channels_file(values["channels"])
+        channel_list = chans.read_channels_file(values["channels"], host)
     elif "commit" in values or "url" in values or "branch" in values:
         channel_list = chans.travel_to_commit(values.get("commit"), values.get("url"),
-                                              values.get("branch"))
+                                              values.get("branch"), host)
     else:
         user_file = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") \
             / "guix" / "channels.scm"
         if "no-channel-files" not in values and user_file.exists():
-            channel_list = chans.read_channels_file(str(user_file))
+            channel_list = chans.read_channels_file(str(user_file), host)
         else:
-            channel_list = chans.travel_to_commit(None, None, None)
+            channel_list = chans.travel_to_commit(None, None, None, host)
     if "commit" in values and "channels" in values:
         raise GuixError("'--channels' and '--commit' cannot be used together",
                         program="guix time-machine")
-    target = chans.resolve(channel_list, lambda c: _checkout_marker(c).exists())
+    if "no-auth" in values:
+        say("guix time-machine: warning: channel authentication disabled")
+    target = chans.resolve(channel_list, lambda c: _checkout_marker(c).exists(), host,
+                           authenticate="no-auth" not in values)
     for c in target.fetched:
         say(f"Updating channel '{c.name}' from Git repository at '{c.url}'...")
     if target.fetched:

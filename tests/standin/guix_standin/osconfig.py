@@ -67,6 +67,7 @@ class SystemConfig:
     users: tuple[str, ...]
     authorized_keys: tuple[tuple[str, str], ...]  # (user, key text)
     local_files: tuple[LocalFile, ...]
+    efi_bootloader: bool = False                  # a grub-efi* bootloader (gnu/bootloader/grub.scm)
 
 
 def _walk_forms(datum):
@@ -287,6 +288,8 @@ def load(config_path: str, rev: Revision, *, text: str | None = None,
         keys.append((user, f.data.decode("utf-8", "replace") if f else key))
 
     users = tuple(u for u in summary.users if re.fullmatch(r"[a-z_][a-z0-9_-]*", u))
+    efi = any(head(f) == "bootloader" and len(f) == 2 and isinstance(f[1], Symbol)
+              and str(f[1]).startswith("grub-efi") for f in _walk_forms(forms))
     return SystemConfig(
         path=path, text=text,
         host_name=summary.host_name or "guix",
@@ -300,6 +303,7 @@ def load(config_path: str, rev: Revision, *, text: str | None = None,
         users=users,
         authorized_keys=tuple(keys),
         local_files=tuple(files),
+        efi_bootloader=efi,
     )
 
 
