@@ -291,7 +291,7 @@ class Build:
     def root_extras(self) -> image.RootExtras:
         c = self.closure
         system = c.system.path
-        etc_item = next(i for i in c.items.values() if i.name == "etc")
+        etc_item = c.etc          # not by name: a local-file may be called "etc" too
         etc_node = etc_item.node
         files: dict = {}
         owners: dict[str, tuple[int, int]] = {}

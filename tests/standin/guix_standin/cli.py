@@ -29,7 +29,7 @@ _SYSTEM_ARG_OPTS = {"-t": "image-type", "--image-type": "image-type",
                     "--image-size": "image-size", "-r": "root", "--root": "root",
                     "-c": "ignore", "--cores": "ignore", "-M": "ignore", "--max-jobs": "ignore",
                     "-v": "ignore", "--verbosity": "ignore", "--timeout": "ignore",
-                    "--max-silent-time": "ignore", "-L": "ignore", "--load-path": "ignore",
+                    "--max-silent-time": "ignore", "-L": "load-path", "--load-path": "load-path",
                     "-s": "ignore", "--system": "ignore", "--target": "ignore",
                     "--file-system-type": "ignore", "--label": "ignore",
                     "--substitute-urls": "ignore", "-e": "expression", "--expression": "expression"}
@@ -189,7 +189,8 @@ def system(args: list[str], travel: Travel) -> int:
             raise GuixError("no configuration specified",
                             hints=("Try `guix system --help' for more information.",))
         raise GuixError(f"wrong number of arguments for action '{action}'")
-    config = osconfig.load(params[0], rev)
+    load_path = tuple(v for k, v in opts if k == "load-path")     # repeatable, in order
+    config = osconfig.load(params[0], rev, load_path=load_path)
     if action == "image" and image_type == "qcow2" and config.efi_bootloader \
             and rev.has("efi-needs-gpt"):
         # e5078ff3210 (gnu/system/image.scm): qcow2 has an MBR partition table.

@@ -38,8 +38,15 @@ def text(build) -> str:
                       "introduction": list(c.introduction) if c.introduction else None}
                      for c in build.travel.channels],
         "configuration": {"file": str(cfg.path), "text": cfg.text},
+        "load-path": list(cfg.load_path),
+        # every module, include and load the config read, so a rebuild needs none of them
+        "sources": [{"file": src.path, "kind": src.kind,
+                     "base64": base64.b64encode(src.data).decode()}
+                    for src in cfg.sources[1:]],
         "local-files": [{"file": str(f.path), "written": f.written,
-                         "base64": base64.b64encode(f.data).decode()}
+                         "base64": base64.b64encode(f.data).decode(),
+                         "tree": [[rel, base64.b64encode(d).decode()] for rel, d in f.tree]
+                         if f.tree is not None else None}
                         for f in cfg.local_files],
         "image": {"action": opts.action, "type": opts.image_type, "size": opts.image_size,
                   "save-provenance": opts.save_provenance},
@@ -93,9 +100,18 @@ def read(drv: Path, knobs: Knobs) -> Loaded:
     chans = tuple(Resolved(c["name"], c["url"], c["branch"], c["commit"],
                            tuple(c["introduction"]) if c["introduction"] else None)
                   for c in doc["channels"])
-    files = {f["file"]: base64.b64decode(f["base64"]) for f in doc["local-files"]}
+    files = {}
+    for f in doc["local-files"]:
+        if f.get("tree") is not None:
+            for rel, data in f["tree"]:
+                files[f"{f['file']}/{rel}"] = base64.b64decode(data)
+        else:
+            files[f["file"]] = base64.b64decode(f["base64"])
+    for src in doc.get("sources", []):
+        files[src["file"]] = base64.b64decode(src["base64"])
     conf = doc["configuration"]
-    config = osconfig.load(conf["file"], rev, text=conf["text"], file_data=files)
+    config = osconfig.load(conf["file"], rev, text=conf["text"], file_data=files,
+                           load_path=tuple(doc.get("load-path", ())))
     k = doc["knobs"]
     knobs = dataclasses.replace(knobs, drift=frozenset(k["drift"]), big_items=k["big-items"],
                                 big_bytes=k["big-bytes"])

@@ -305,16 +305,30 @@ def test_time_machine_errors(tmp_path, commit, message):
     assert _error(r) == message
 
 
-@pytest.mark.parametrize("old, new, message, token", [
+@pytest.mark.parametrize("old, new, line", [
+    # gnu/packages.scm: specification->package leaves without a location
     ('(specification->package "htop")', '(specification->package "htopp")',
-     "htopp: unknown package", "htopp"),
+     "guix system: error: htopp: unknown package"),
+    ('(specification->package "htop")', '(specification->package "htop@9")',
+     "guix system: error: htop: package not found for version 9"),
+    # guix/ui.scm, report-load-error: a missing parenthesis has no "error:"
+    ("%base-services)))", "%base-services))", "{dir}/config.scm:6:0: missing closing parenthesis"),
+])
+def test_config_errors_without_error_locations(tmp_path, old, new, line):
+    text = CONFIG.format(host="web").replace(old, new)
+    write_system(tmp_path, text=text)
+    r = build(tmp_path, tmp_path / "store")
+    assert r.returncode == 1 and r.stdout == ""
+    assert r.stderr.splitlines()[-1] == line.format(dir=tmp_path)
+
+
+@pytest.mark.parametrize("old, new, message, token", [
     ("(list nginx", "(list nginx-extra", "nginx-extra: unbound variable", "nginx-extra"),
     ("(use-package-modules web admin)", "(use-package-modules admin)",
      "nginx: unbound variable", "nginx"),
     ("openssh-service-type", "opensshd-service-type", "opensshd-service-type: unbound variable",
      "opensshd-service-type"),
     ('"id.pub"', '"missing.pub"', "/missing.pub: file not found", "missing.pub"),
-    ("%base-services)))", "%base-services))", "missing closing parenthesis", None),
 ])
 def test_config_errors_have_guile_locations(tmp_path, old, new, message, token):
     text = CONFIG.format(host="web").replace(old, new)

@@ -166,7 +166,8 @@ def _inittab(tmp_path, text):
 def test_guest_runs_only_the_services_the_config_has(tmp_path):
     inittab, daemons = _inittab(tmp_path, CONFIG)
     assert "udhcpc" not in inittab and "no networking service" in inittab   # no dhcp-client
-    assert len(daemons) == 1 and " -p 22 " in daemons[0] and " -w" not in daemons[0]
+    # gnu/services/ssh.scm: permit-root-login defaults to #f
+    assert len(daemons) == 1 and " -p 22 " in daemons[0] and " -w" in daemons[0]
     text = CONFIG.replace(
         "(service openssh-service-type)",
         "(service dhcp-client-service-type) (service openssh-service-type "
@@ -174,5 +175,9 @@ def test_guest_runs_only_the_services_the_config_has(tmp_path):
     inittab, daemons = _inittab(tmp_path, text)
     assert "udhcpc -f -i eth0" in inittab
     assert " -p 2222 -w " in daemons[0]
+    for allowed in ("#t", "'prohibit-password"):
+        _, daemons = _inittab(tmp_path, text.replace("(permit-root-login #f)",
+                                                     f"(permit-root-login {allowed})"))
+        assert " -w" not in daemons[0]
     inittab, daemons = _inittab(tmp_path, CONFIG.replace("(service openssh-service-type)", ""))
     assert daemons == [] and "ssh-daemon" not in inittab
