@@ -262,6 +262,7 @@ def build(args: list[str], travel: Travel) -> int:
                                 derivation="derivation" in keys, dry_run="dry-run" in keys,
                                 check="check" in keys, root_link=values.get("root"))
         b = Build(loaded.travel, loaded.config, opts_rec, loaded.knobs)
+        b.set_role(loaded.role)
         if b.drv.name != drv.name or b.out.name != loaded.output:
             raise GuixError(f"stand-in: {drv} no longer matches its inputs (was the guest "
                             "kernel in the cache replaced?)", program="guix build")
@@ -269,6 +270,41 @@ def build(args: list[str], travel: Travel) -> int:
         result = b.run()
         if result is not None:
             print(result, flush=True)
+    return 0
+
+
+# --- gc (references of the derivations the stand-in wrote) ----------------------------------
+
+
+def gc(args: list[str], travel: Travel) -> int:
+    """``guix gc --references|--requisites ITEM…`` (guix/scripts/gc.scm) for the stand-in's
+    .drv files: an image derivation refers to its partition derivation."""
+    from . import derivation
+
+    opts, rest = _options(args, "guix gc", {}, {"--references": "references",
+                                                 "--requisites": "requisites",
+                                                 "-R": "requisites"})
+    keys = {k for k, _ in opts}
+    if not keys:
+        raise Unsupported("stand-in: 'guix gc' supports --references and --requisites only",
+                          program="guix gc")
+    store = settings.store_dir().resolve()
+    for arg in rest:
+        p = Path(arg).resolve()
+        if p.parent != store or not p.exists():
+            raise GuixError(f"path `{arg}' is not valid", program="guix gc")
+        if "references" in keys:
+            for ref in sorted(derivation.inputs(p)):
+                print(ref)
+        else:
+            seen, todo = {str(p)}, [p]
+            while todo:
+                for ref in derivation.inputs(todo.pop()):
+                    if ref not in seen:
+                        seen.add(ref)
+                        todo.append(Path(ref))
+            for ref in sorted(seen):
+                print(ref)
     return 0
 
 
@@ -367,6 +403,8 @@ def dispatch(argv: list[str], travel: Travel) -> int:
         return describe(args, travel)
     if cmd == "build":
         return build(args, travel)
+    if cmd == "gc":
+        return gc(args, travel)
     if cmd.startswith("-"):
         raise GuixError(f"{cmd}: unrecognized option", program="guix")
     print(f"guix: {cmd}: command not found", file=sys.stderr)

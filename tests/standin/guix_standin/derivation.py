@@ -23,16 +23,23 @@ from .channels import Resolved, Travel
 from .errors import GuixError
 from .settings import Knobs
 
-FORMAT = "vmfleet-standin-derivation/1"
+FORMAT = "vmfleet-standin-derivation/2"
 
 
-def text(build) -> str:
-    """The .drv's contents for a ``build.Build`` (deterministic: sorted keys, fixed layout)."""
+def text(build, role: str) -> str:
+    """The .drv's contents for a ``build.Build`` (deterministic: sorted keys, fixed layout).
+
+    ``role`` is 'partition' (the root partition image) or 'image' (assembles it): the image
+    derivation lists the partition derivation among its inputs, as in Guix."""
     cfg, opts, knobs = build.config, build.opts, build.knobs
+    inputs = [build.closure.system.drv, build.closure.grub.drv]
+    if role == "image":
+        inputs = [str(build.part_drv), *inputs]
     doc = {
         "format": FORMAT,
-        "output": build.out.name,
-        "inputs": [build.closure.system.drv, build.closure.grub.drv],
+        "role": role,
+        "output": (build.part_out if role == "partition" else build.image_out).name,
+        "inputs": inputs,
         "guix": build.rev.commit,
         "channels": [{"name": c.name, "url": c.url, "branch": c.branch, "commit": c.commit,
                       "introduction": list(c.introduction) if c.introduction else None}
@@ -57,20 +64,29 @@ def text(build) -> str:
 
 
 def write(build) -> None:
-    """Write the build's .drv into the store unless it is there (store items never change;
-    a .drv from before they held their inputs is replaced)."""
-    drv: Path = build.drv
-    drv.parent.mkdir(parents=True, exist_ok=True)
+    """Write the build's two .drv files into the store unless they are there (store items
+    never change)."""
+    for role, drv in (("partition", build.part_drv), ("image", build.image_drv)):
+        drv.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(drv, "rb") as f:
+                if f.read(1) == b"{":
+                    continue
+        except FileNotFoundError:
+            pass
+        tmp = drv.with_name(drv.name + f".tmp{os.getpid()}")
+        tmp.write_text(text(build, role))
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, drv)
+
+
+def inputs(drv: Path) -> list[str]:
+    """The derivation's inputs that are files in this store (``guix gc --references``)."""
     try:
-        with open(drv, "rb") as f:
-            if f.read(1) == b"{":
-                return
-    except FileNotFoundError:
-        pass
-    tmp = drv.with_name(drv.name + f".tmp{os.getpid()}")
-    tmp.write_text(text(build))
-    os.chmod(tmp, 0o444)
-    os.replace(tmp, drv)
+        doc = json.loads(drv.read_text())
+    except (OSError, ValueError):
+        return []
+    return [i for i in doc.get("inputs", []) if Path(i).is_file()]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,6 +99,7 @@ class Loaded:
     save_provenance: bool
     knobs: Knobs
     output: str
+    role: str = "image"
 
 
 def read(drv: Path, knobs: Knobs) -> Loaded:
@@ -117,4 +134,4 @@ def read(drv: Path, knobs: Knobs) -> Loaded:
                                 big_bytes=k["big-bytes"])
     img = doc["image"]
     return Loaded(Travel(rev, chans, ()), config, img["action"], img["type"], img["size"],
-                  img["save-provenance"], knobs, doc["output"])
+                  img["save-provenance"], knobs, doc["output"], doc.get("role", "image"))

@@ -610,13 +610,52 @@ def test_build_check_rebuilds_and_reports_a_nondeterministic_output(built):
     assert sha256(image) == digest              # the store keeps the output it had
 
 
+def test_image_derivation_refers_to_its_partition_derivation(built):
+    """gnu/system/image.scm: the root file system is a separate "partition.img" derivation;
+    the image derivation assembles it (guix gc --references lists it)."""
+    d, store, image, _, _ = built
+    drv = drv_of(d, store)
+    r = guix("gc", "--references", drv, env={"VMFLEET_STANDIN_STORE": str(store)})
+    assert r.returncode == 0, r.stderr
+    [part_drv] = [Path(x) for x in r.stdout.split()]
+    assert part_drv.name.endswith("-partition.img.drv") and part_drv.parent == store
+    r = guix("gc", "-R", drv, env={"VMFLEET_STANDIN_STORE": str(store)})
+    assert sorted(r.stdout.split()) == sorted([str(drv), str(part_drv)])
+    r = guix_build(store, part_drv)
+    assert r.returncode == 0 and "building" not in r.stderr       # built with the image
+    part = store_line(r.stdout, store, "partition.img")
+    assert subprocess.run(["debugfs", "-R", "ls -p /var/guix/db", str(part)],
+                          capture_output=True, text=True).stdout.count("db.sqlite") == 1
+
+
+@pytest.mark.parametrize("knob, differs", [("partition", "partition"), ("image", "image"),
+                                           ("1", "both")])
+def test_check_catches_nondeterminism_only_where_it_is(built, tmp_path, knob, differs):
+    d, _, _, _, _ = built
+    store = tmp_path / "store"
+    assert build(d, store).returncode == 0
+    image_drv = drv_of(d, store)
+    [part_drv] = guix("gc", "--references", image_drv,
+                      env={"VMFLEET_STANDIN_STORE": str(store)}).stdout.split()
+    env = {"VMFLEET_STANDIN_NONDETERMINISTIC": knob}
+    r_part = guix_build(store, "--check", part_drv, env=env)
+    r_image = guix_build(store, "--check", image_drv, env=env)
+    assert (r_part.returncode == 1) == (differs in ("partition", "both")), r_part.stderr
+    assert (r_image.returncode == 1) == (differs in ("image", "both")), r_image.stderr
+    if r_part.returncode:
+        assert _error(r_part).startswith(f"guix build: error: derivation `{part_drv}' may not be "
+                                         "deterministic: output `")
+        assert _error(r_part).endswith("-partition.img' differs")
+
+
 def test_build_check_needs_a_built_output(tmp_path):
     write_system(tmp_path)
     store = tmp_path / "store"
     drv = drv_of(tmp_path, store)
     r = guix_build(store, "--check", drv)
-    assert _error(r) == (f"guix build: error: some outputs of `{drv}' are not valid, so "
-                         "checking is not possible")
+    # nix/libstore/build.cc, since 82b06436 (2022-05-29)
+    assert _error(r) == (f"guix build: error: `{drv}' is missing outputs; build it normally "
+                         "before using `--check'")
     assert "building" not in r.stderr and not list(store.glob("*-image.qcow2"))
 
 

@@ -118,7 +118,7 @@ def _closure(tmp_path, commit, **knobs):
     cfg_file.write_text(CONFIG)
     rev = history.by_commit()[commit]
     config = load(str(cfg_file), rev)
-    k = Knobs(nondeterministic=False, slow=0, drift=frozenset(knobs.get("drift", ())),
+    k = Knobs(nondeterministic=frozenset(), slow=0, drift=frozenset(knobs.get("drift", ())),
               vanish=frozenset(), big_items=0, big_bytes=0)
     b = Builder(rev, config, default_channels(rev), save_provenance=True, knobs=k,
                 host=lambda: None, kernel=lambda: None)
@@ -153,7 +153,7 @@ def _inittab(tmp_path, text):
     cfg_file = tmp_path / "config.scm"
     cfg_file.write_text(text)
     rev = history.by_commit()[C_2024_05]
-    k = Knobs(nondeterministic=False, slow=0, drift=frozenset(), vanish=frozenset(),
+    k = Knobs(nondeterministic=frozenset(), slow=0, drift=frozenset(), vanish=frozenset(),
               big_items=0, big_bytes=0)
     c = Builder(rev, load(str(cfg_file), rev), default_channels(rev), save_provenance=False,
                 knobs=k, host=lambda: None, kernel=lambda: None).build()
