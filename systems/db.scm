@@ -22,6 +22,15 @@
                         (type "ext4"))
                       %base-file-systems))
 
+  ;; vmfleet logs in as dba: root may not log in over SSH (permit-root-login is #f by
+  ;; default in Guix), and dba is the one user whose authorized keys hold vmfleet's key.
+  (users (cons (user-account
+                 (name "dba")
+                 (comment "Database administration")
+                 (group "users")
+                 (supplementary-groups '("wheel")))
+               %base-user-accounts))
+
   (packages (append (list postgresql-15
                           (specification->package "rsync"))
                     %base-packages))
@@ -30,10 +39,9 @@
    (append (list (service dhcp-client-service-type)
                  (service openssh-service-type
                           (openssh-configuration
-                           (permit-root-login 'prohibit-password)
                            (password-authentication? #f)
                            (authorized-keys
-                            `(("root" ,(local-file "vmfleet.pub"))))))
+                            `(("dba" ,(local-file "vmfleet.pub"))))))
                  (service postgresql-service-type
                           (postgresql-configuration
                            (postgresql postgresql-15)

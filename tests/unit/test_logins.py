@@ -138,3 +138,17 @@ def test_ssh_user_overrides_the_config(fleet):
     vm = lifecycle.deploy_image(fleet.reg, fleet.home, gen, fleet.image,
                                 options=Options(wait=False, ssh_user="admin"))
     assert vm.ssh_user == "admin"
+
+
+def test_the_example_systems_let_vmfleet_in():
+    """db.scm gives vmfleet's key to an ordinary wheel user (Guix's default: no root logins);
+    web.scm permits root with a key."""
+    from pathlib import Path
+
+    systems = Path(__file__).resolve().parents[2] / "systems"
+    key = (systems / "vmfleet.pub").read_text()
+    files = {"vmfleet.pub": key.encode()}
+    db = summarize_os((systems / "db.scm").read_text())
+    assert db.permit_root_login is None
+    assert logins.choose(db, files, key).user == "dba"
+    assert logins.choose(summarize_os((systems / "web.scm").read_text()), files, key).user == "root"

@@ -13,6 +13,8 @@ import shlex
 from dataclasses import dataclass
 from enum import StrEnum
 
+from vmfleet import units
+
 DEFAULT_GUIX = "guix"
 
 
@@ -103,45 +105,12 @@ REMOTE_ENVIRONMENT_SH = (
 )
 
 
-# --- --image-size -------------------------------------------------------------------------------
-
-# guix/ui.scm size->number: the unit is everything after the last digit or '.'; these units
-# and no others (case matters: 'k' and 'K' are KiB, 'kB' is 1000, 'KB' is an unknown unit).
-_BINARY = {"": 0, "K": 1, "M": 2, "G": 3, "T": 4, "P": 5, "E": 6, "Z": 7, "Y": 8}
-SIZE_UNITS: dict[str, int] = {"": 1}
-for _prefix, _power in _BINARY.items():
-    if _prefix:
-        SIZE_UNITS[_prefix] = SIZE_UNITS[_prefix + "iB"] = 1024 ** _power
-        SIZE_UNITS[("k" if _prefix == "K" else _prefix) + "B"] = 1000 ** _power
-SIZE_UNITS["k"] = 1024
-_NUMBER = re.compile(r"^(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$")
-
-
-def size_to_number(text: str) -> int:
-    """Bytes that ``--image-size=TEXT`` means to guix (guix/ui.scm ``size->number``), or
-    UsageError for what guix would refuse (``invalid number``, ``unknown unit``)."""
-    from vmfleet.errors import UsageError
-
-    cut = max(text.rfind(c) for c in "0123456789.")
-    number, unit = (text[:cut + 1], text[cut + 1:]) if cut >= 0 else (text, "")
-    if not _NUMBER.match(number):
-        raise UsageError(f"invalid image size {text!r}: {number or text!r} is not a number",
-                         "write bytes or a number with a unit: 4G, 4096M, 5GB, 300k")
-    if unit not in SIZE_UNITS:
-        raise UsageError(f"invalid image size {text!r}: unknown unit {unit!r}",
-                         "guix knows K/k, M, G, T (or KiB, MiB, GiB, TiB: powers of 2) and kB, "
-                         "MB, GB, TB (powers of 10); KB is not one of them")
-    size = round(float(number) * SIZE_UNITS[unit])
-    if size <= 0:
-        raise UsageError(f"invalid image size {text!r}: it must be more than 0 bytes",
-                         "write a size such as 4G")
-    return size
-
+# --- --image-size: Guix's size->number (guix/ui.scm), in vmfleet.units ------------------
 
 def check_image_size(size: str | None) -> str | None:
-    """``--image-size`` as guix reads it (``size_to_number``); the text is passed on unchanged."""
+    """``--image-size`` as Guix's ``size->number`` reads it (vmfleet.units); given as written."""
     if size is not None:
-        size_to_number(size)
+        units.parse_size(size, option="--image-size")
     return size
 
 
