@@ -502,3 +502,27 @@ def test_a_malformed_port_range_says_how_to_write_it(monkeypatch, text):
     with pytest.raises(UsageError, match="VMFLEET_PORT_RANGE must look like") as exc:
         ports.port_range()
     assert "VMFLEET_PORT_RANGE=22200-22999" in exc.value.hint
+
+
+# --- UEFI: EFI images boot with OVMF; the VM's NVRAM goes with its overlay -----------------------
+
+def test_an_efi_image_gets_ovmf_and_its_nvram_goes_with_the_vm(fleet: Fleet):
+    f = fleet
+    f.reg.execute("INSERT OR IGNORE INTO images (sha256, size, path, created) VALUES (?,?,?,?)",
+                  (f.image.sha256, 1, str(f.image.path), "2024-01-01T00:00:00Z"))
+    f.reg.execute("INSERT INTO builds (generation_id, inputs_key, options, builder, command, "
+                  "status, started, image_sha256, image_type) VALUES (?,?,?,?,?,?,?,?,?)",
+                  (f.old.id, "k", '{"image_type": "efi-raw"}', "local", "[]", "succeeded",
+                   "2024-01-01T00:00:00Z", f.image.sha256, "efi-raw"))
+    vm = up(f)
+    xml = f.conn.lookupByName(vm.name).XMLDesc(0)
+    nvram = f.home.overlays / f"{vm.name}.nvram.fd"
+    assert domain_xml.OVMF_CODE in xml and f">{nvram}</nvram>" in xml
+    nvram.write_bytes(b"vars")  # what libvirt makes from the template at first start
+    lifecycle.destroy(f.reg, f.home, vm.name)
+    assert not nvram.exists()
+
+
+def test_a_bios_image_gets_no_firmware(fleet: Fleet):
+    vm = up(fleet)
+    assert "<loader" not in fleet.conn.lookupByName(vm.name).XMLDesc(0)

@@ -38,6 +38,7 @@ CASES = {
     "remote-pool-uuid": spec(disk="/var/lib/vmfleet/pool/web-old.qcow2",
                              console_log="/var/lib/vmfleet/pool/web-old.console",
                              uuid="6b1c2f4e-0c8e-4c55-9a43-5f0b3b8f9e11"),
+    "uefi-user-net": spec(firmware=dx.Uefi(nvram="/srv/vmfleet/overlays/web-old.nvram.fd")),
 }
 
 
@@ -110,3 +111,17 @@ def test_with_ssh_port_moves_only_the_forward():
 def test_same_spec_same_text():
     assert dx.to_xml(spec()) == dx.to_xml(spec())
     assert dx.to_xml(spec()) != dx.to_xml(spec(vcpus=2))
+
+
+def test_uefi_uses_debian_ovmf_and_a_per_vm_nvram():
+    xml = dx.to_xml(CASES["uefi-user-net"])
+    assert "<loader readonly=\"yes\" type=\"pflash\">/usr/share/OVMF/OVMF_CODE_4M.fd</loader>" in xml
+    assert ('<nvram template="/usr/share/OVMF/OVMF_VARS_4M.fd">'
+            "/srv/vmfleet/overlays/web-old.nvram.fd</nvram>") in xml
+    assert "<loader" not in dx.to_xml(spec())  # BIOS otherwise
+
+
+@pytest.mark.skipif(not os.path.exists(dx.OVMF_CODE), reason="needs Debian's ovmf package")
+def test_the_firmware_files_debian_12_ships_are_where_the_xml_says():
+    # The 4 MiB flash layout: code and variable store together fill 4 MiB.
+    assert os.path.getsize(dx.OVMF_CODE) + os.path.getsize(dx.OVMF_VARS) == 4 * 1024 * 1024

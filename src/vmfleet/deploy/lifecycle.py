@@ -162,6 +162,10 @@ def _create(reg: Registry, home: Home, name: str, gen: Generation, host: hosts.H
             _update(reg, name, overlay=overlay)
             port = (allocate_port(reg, host, exclude=busy_ports(conn))
                     if options.network == "user" else None)
+            firmware = None
+            if image_firmware(reg, image.sha256) == "efi":
+                firmware = domain_xml.Uefi(nvram=place.nvram_path(name))
+                _check_uefi(host, firmware)
             spec = domain_xml.DomainSpec(
                 name=name, memory_mib=options.memory_mib, vcpus=options.vcpus, disk=overlay,
                 console_log=place.console_path(name),
@@ -172,6 +176,7 @@ def _create(reg: Registry, home: Home, name: str, gen: Generation, host: hosts.H
                     image_sha256=image.sha256, overlay=overlay,
                     controller=controller_id(home)),
                 domain_type=dtype,
+                firmware=firmware,
             )
             conn.define(domain_xml.to_xml(spec))
             if port:
@@ -181,6 +186,33 @@ def _create(reg: Registry, home: Home, name: str, gen: Generation, host: hosts.H
         if options.wait:
             vm = vm_access.wait_ssh(reg, home, vm, host, conn, place, options.timeout, notify)
         return vm
+
+
+def image_firmware(reg: Registry, sha256: str) -> str:
+    """'efi' or 'bios': how an image boots, from the image type its build recorded (guix's
+    efi-raw and qcow2-gpt are UEFI disks; qcow2 and vm-image boot with BIOS)."""
+    from vmfleet.guix import image_types
+
+    row = reg.query_one("SELECT image_type, options FROM builds WHERE image_sha256 = ? AND "
+                        "status = 'succeeded' ORDER BY id DESC LIMIT 1", (sha256,))
+    if row is None:
+        return "bios"
+    import json
+
+    return image_types.firmware_of(row["image_type"] or json.loads(row["options"] or "{}")
+                                   .get("image_type"))
+
+
+def _check_uefi(host: hosts.Host, firmware: domain_xml.Uefi) -> None:
+    """On this machine, the firmware files must be there (a remote host's libvirt checks its own)."""
+    from vmfleet.errors import ToolMissing
+
+    if host.remote:
+        return
+    for path in (firmware.loader, firmware.template):
+        if not os.path.exists(path):
+            raise ToolMissing(f"UEFI firmware {path} not found (the image boots with UEFI)",
+                              "install it: apt-get install ovmf")
 
 
 def _virtual_size(image: Image) -> int:

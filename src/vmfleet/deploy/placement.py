@@ -43,6 +43,7 @@ class Placement(Protocol):
     def base(self, image: Image) -> str: ...
     def create_overlay(self, vm: str, base: str, virtual_size: int) -> str: ...
     def remove_overlay(self, vm: str, overlay: str) -> None: ...
+    def nvram_path(self, vm: str) -> str: ...
     def console_path(self, vm: str) -> str: ...
     def console_tail(self, vm: str, lines: int = 20) -> list[str]: ...
     def remove_console(self, vm: str) -> None: ...
@@ -70,9 +71,14 @@ class LocalPlacement:
         return os.fspath(qemu_img.create_overlay(base, self.home.overlays / f"{vm}.qcow2"))
 
     def remove_overlay(self, vm: str, overlay: str) -> None:
-        for path in {overlay, os.fspath(self.home.overlays / f"{vm}.qcow2")}:
+        """The VM's disk, and its UEFI variable store when it has one."""
+        for path in {overlay, os.fspath(self.home.overlays / f"{vm}.qcow2"), self.nvram_path(vm)}:
             if path:
                 Path(path).unlink(missing_ok=True)
+
+    def nvram_path(self, vm: str) -> str:
+        """Where an EFI VM's variable store lives: next to its overlay."""
+        return os.fspath(self.home.overlays / f"{vm}.nvram.fd")
 
     def console_path(self, vm: str) -> str:
         self.home.logs.mkdir(parents=True, exist_ok=True)
@@ -124,6 +130,10 @@ class RemotePlacement:
 
     def remove_overlay(self, vm: str, overlay: str) -> None:
         self.conn.delete_volume(self.pool, f"{vm}.qcow2", refresh=True)
+        self.conn.delete_volume(self.pool, f"{vm}.nvram.fd", refresh=True)
+
+    def nvram_path(self, vm: str) -> str:
+        return f"{self._ready().rstrip('/')}/{vm}.nvram.fd"
 
     def console_path(self, vm: str) -> str:
         return f"{self._ready().rstrip('/')}/{vm}.console"

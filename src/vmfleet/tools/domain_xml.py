@@ -7,6 +7,13 @@ console logged to a file (so a deploy that times out can show what the guest pri
 network, either QEMU user-mode networking with SSH forwarded to a port on 127.0.0.1 or a
 libvirt network.
 
+An EFI image (guix's ``efi-raw`` or ``qcow2-gpt``) boots with UEFI firmware: OVMF from Debian's
+``ovmf`` package, as a read-only pflash ``<loader>`` plus a per-VM ``<nvram>`` made by libvirt
+from the package's variable-store template at first start. Explicit paths rather than libvirt
+9.0's ``<os firmware='efi'>`` autoselection: the XML says exactly what boots, and the 4 MiB
+build without Secure Boot works on the i440fx machine vmfleet uses (the secure-boot builds need
+q35 and SMM). The NVRAM file lives next to the VM's overlay and goes with it.
+
 User-mode networking goes through ``<qemu:commandline>`` because libvirt 9.0 has no
 ``<interface type='user'>`` with port forwarding (and rejects the passt backend). The NIC gets an
 explicit PCI address on the i440fx root bus (``pci.0``, slot 0x10); without one QEMU would pick
@@ -52,6 +59,20 @@ class LibvirtNet:
     mac: str | None = None
 
 
+# Debian 12's ovmf package (2022.11): the 4 MiB builds without Secure Boot.
+OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+OVMF_VARS = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+
+
+@dataclass(frozen=True)
+class Uefi:
+    """UEFI firmware: a read-only code image and this VM's own variable store."""
+
+    nvram: str                # the VM's NVRAM file (libvirt copies the template there)
+    loader: str = OVMF_CODE
+    template: str = OVMF_VARS
+
+
 @dataclass(frozen=True)
 class VmMetadata:
     """What vmfleet writes into a domain's <metadata>; every value is text."""
@@ -76,6 +97,7 @@ class DomainSpec:
     metadata: VmMetadata
     domain_type: DomainType = DomainType.QEMU
     uuid: str | None = None
+    firmware: Uefi | None = None  # None: BIOS (SeaBIOS), what qcow2 images boot with
 
 
 def to_xml(spec: DomainSpec) -> str:
@@ -94,6 +116,9 @@ def to_xml(spec: DomainSpec) -> str:
     _text(root, "vcpu", str(spec.vcpus))
     os_ = ET.SubElement(root, "os")
     _text(os_, "type", "hvm", arch="x86_64", machine="pc")
+    if spec.firmware is not None:
+        _text(os_, "loader", spec.firmware.loader, readonly="yes", type="pflash")
+        _text(os_, "nvram", spec.firmware.nvram, template=spec.firmware.template)
     ET.SubElement(os_, "boot", dev="hd")
     ET.SubElement(root, "features").append(ET.Element("acpi"))
     ET.SubElement(root, "clock", offset="utc")
