@@ -1,5 +1,6 @@
 """The layered diff: classification, each layer, JSON schema, stored expected outputs, CLI."""
 
+import dataclasses
 import json
 import os
 import shutil
@@ -378,3 +379,27 @@ def test_links_moving_into_a_new_store_item_are_one_line():
     assert "4 symlinks (/bin/w, /bin/x, /bin/y, …)  target busybox-1.36.0 → busybox-1.36.1" \
         in text
     assert "/etc/static  target" in text  # a single moved link is shown as itself
+
+
+def test_packages_never_pair_with_an_unrelated_package():
+    """Guix's rule splits emacs-2048-game as emacs / 2048-game-…: paired with emacs, a new game
+    looked like an emacs downgrade. Outputs (-lib) are their own rows, not versions."""
+    a = facts({"emacs-29.1": 100, "guile-3.0.9": 50, "gcc-11.3.0-lib": 10})
+    b = facts({"emacs-29.1": 100, "emacs-2048-game-20151026.1233": 5, "guile-3.0.9": 50,
+               "guile-8sync-0.4.2": 7, "gcc-12.3.0-lib": 11})
+    d = package_diff.diff_packages(a, b)
+    got = {c.name: (c.change, c.versions_a, c.versions_b) for c in d.changes}
+    assert got == {"emacs-2048-game": ("added", (), ("20151026.1233",)),
+                   "guile-8sync": ("added", (), ("0.4.2",)),
+                   "gcc:lib": ("upgraded", ("11.3.0",), ("12.3.0",))}
+
+
+def test_the_manifest_names_what_it_lists():
+    """Where the profile manifest lists an item, its (NAME VERSION OUTPUT) is the name."""
+    item = f"/gnu/store/{_hash(7)}-chicken-srfi-1-0.5.1"
+    a = facts({})
+    b = dataclasses.replace(facts({"chicken-srfi-1-0.5.1": 5}), packages=(
+        Package("chicken-srfi-1", "0.5.1", "out", item),))
+    b = dataclasses.replace(b, items=(StoreItem(item, 5),))
+    [change] = package_diff.diff_packages(a, b).changes
+    assert (change.name, change.versions_b, change.requested) == ("chicken-srfi-1", ("0.5.1",), True)

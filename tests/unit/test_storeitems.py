@@ -192,3 +192,33 @@ def test_a_database_that_is_not_a_store_database(tmp_path):
     junk.write_bytes(b"not sqlite at all" * 100)
     with pytest.raises(ImageError, match="store database"):
         read_store_db(junk)
+
+
+# --- which package an item belongs to, for pairing in diffs ------------------------------------
+
+@pytest.mark.parametrize("name, package, version, output", [
+    # Guix's rule would give emacs / guile / go-github-com / chicken-srfi / font: unrelated.
+    ("emacs-2048-game-20151026.1233", "emacs-2048-game", "20151026.1233", "out"),
+    ("guile-8sync-0.4.2", "guile-8sync", "0.4.2", "out"),
+    ("go-github-com-99designs-keyring-1.2.2", "go-github-com-99designs-keyring", "1.2.2", "out"),
+    ("chicken-srfi-1-0.5.1", "chicken-srfi-1", "0.5.1", "out"),
+    ("font-0xproto-2.300", "font-0xproto", "2.300", "out"),
+    # Outputs are outputs, not part of the version.
+    ("gcc-11.3.0-lib", "gcc", "11.3.0", "lib"),
+    ("glibc-2.35-static", "glibc", "2.35", "static"),
+    ("guile-3.0.9-debug", "guile", "3.0.9", "debug"),
+    ("git-2.41.0-send-email", "git", "2.41.0", "send-email"),
+    # What the rule gets right stays right.
+    ("linux-libre-6.1.2", "linux-libre", "6.1.2", "out"),
+    ("foo-1.2.3-0.abc1234", "foo", "1.2.3-0.abc1234", "out"),
+    ("ncurses-6.1-20190609", "ncurses", "6.1-20190609", "out"),
+    ("mg-20180408", "mg", "20180408", "out"),
+    ("kmod-26", "kmod", "26", "out"),
+    ("openssh-9.1p1", "openssh", "9.1p1", "out"),
+    ("system", "system", "", "out"),
+])
+def test_item_names_never_split_where_the_version_is_a_word(name, package, version, output):
+    from vmfleet.guix.store import item_name
+
+    n = item_name(name)
+    assert (n.package, n.version, n.output) == (package, version, output)

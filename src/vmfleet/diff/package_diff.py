@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from vmfleet.guix.store import StoreItem, compare_versions
+from vmfleet.guix.store import ItemName, StoreItem, compare_versions
 from vmfleet.inspect.facts import ImageFacts
 
 # --- packages --------------------------------------------------------------------------------
@@ -54,14 +54,24 @@ class PackagesDiff:
         return self.size_b - self.size_a
 
 
-def _group(items: Iterable[StoreItem]) -> dict[str, list[StoreItem]]:
-    groups: dict[str, list[StoreItem]] = {}
+def _group(items: Iterable[StoreItem], named: dict[str, ItemName]
+           ) -> dict[str, list[tuple[StoreItem, ItemName]]]:
+    """Items by what they are an output of: the profile manifest's (NAME VERSION OUTPUT) where
+    it names the item, else ``item_name`` (Guix's rule, checked). ``gcc`` and ``gcc:lib`` are
+    apart; ``emacs-2048-game`` never joins ``emacs``."""
+    groups: dict[str, list[tuple[StoreItem, ItemName]]] = {}
     for item in items:
-        groups.setdefault(item.package, []).append(item)
+        name = named.get(item.path) or item.item_name
+        groups.setdefault(name.key, []).append((item, name))
     return groups
 
 
-def _size(items: list[StoreItem]) -> int | None:
+def _manifest_names(facts: ImageFacts) -> dict[str, ItemName]:
+    return {p.path: ItemName(p.name, p.version, p.output or "out") for p in facts.packages}
+
+
+def _size(pairs: list[tuple[StoreItem, ItemName]]) -> int | None:
+    items = [i for i, _n in pairs]
     if not items:
         return 0
     if any(i.nar_size is None for i in items):
@@ -96,20 +106,21 @@ def classify(versions_a: Sequence[str], versions_b: Sequence[str], paths_equal: 
 
 
 def diff_packages(a: ImageFacts, b: ImageFacts) -> PackagesDiff:
-    ga, gb = _group(a.items), _group(b.items)
-    requested = {p.name for p in (*a.packages, *b.packages)}
+    ga, gb = _group(a.items, _manifest_names(a)), _group(b.items, _manifest_names(b))
+    requested = {p.name if p.output in ("out", "") else f"{p.name}:{p.output}"
+                 for p in (*a.packages, *b.packages)}
     requested_paths = {p.path for p in (*a.packages, *b.packages)}
     changes = []
     unchanged = 0
     for name in sorted(set(ga) | set(gb)):
         ia, ib = ga.get(name, []), gb.get(name, [])
-        pa = tuple(sorted(i.path for i in ia))
-        pb = tuple(sorted(i.path for i in ib))
+        pa = tuple(sorted(i.path for i, _n in ia))
+        pb = tuple(sorted(i.path for i, _n in ib))
         if pa == pb:  # the same file names: the same items (most of a closure)
             unchanged += 1
             continue
-        va = tuple(sorted((i.version for i in ia), key=_version_key))
-        vb = tuple(sorted((i.version for i in ib), key=_version_key))
+        va = tuple(sorted((n.version for _i, n in ia), key=_version_key))
+        vb = tuple(sorted((n.version for _i, n in ib), key=_version_key))
         kind = classify(va, vb, False)
         asked = name in requested or bool(requested_paths & {*pa, *pb})
         changes.append(PackageChange(name, kind, va, vb, _size(ia), _size(ib), asked, pa, pb))

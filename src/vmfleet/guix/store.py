@@ -55,11 +55,72 @@ class StoreName:
 
 
 def split_name(name: str) -> tuple[str, str]:
-    """Split a store item name at the first hyphen followed by a digit: (package, version)."""
+    """Split a store item name at the first hyphen followed by a digit: (package, version).
+
+    Guix's own rule (guix/build/utils.scm ``package-name->name+version``), lossy by design:
+    ``emacs-2048-game-…`` gives ``emacs``. ``item_name`` is the one to pair items with.
+    """
     m = _VERSION_START.search(name)
     if m is None:
         return name, ""
     return name[:m.start()], name[m.end():]
+
+
+# Outputs a package commonly has besides "out" (the item of output O is NAME-VERSION-O).
+OUTPUTS = frozenset({"lib", "doc", "static", "debug", "out", "bin", "dev", "include", "man",
+                     "info", "python", "gui", "tools", "utils", "tests", "cli", "gtk", "tk",
+                     "jdk", "send-email", "svn", "credential-netrc", "subtree", "fonts",
+                     "examples", "html", "pdf", "devel", "runtime", "server", "client"})
+_WORD_AFTER_DIGITS = re.compile(r"^[0-9]+[A-Za-z]{2,}")   # 8sync, 0xproto, 99designs
+
+
+@dataclass(frozen=True)
+class ItemName:
+    """What a store item is an output of: package name, version and output."""
+
+    package: str
+    version: str
+    output: str = "out"
+
+    @property
+    def key(self) -> str:
+        """How diffs pair items: ``gcc`` and ``gcc:lib`` are different things."""
+        return self.package if self.output == "out" else f"{self.package}:{self.output}"
+
+
+def item_name(name: str) -> ItemName:
+    """Guix's rule (the first hyphen followed by a digit), checked: a split whose "version"
+    holds a word (``emacs``/``2048-game-…``, ``guile``/``8sync-0.4.2``,
+    ``go-github-com``/``99designs-keyring-1.2.2``) or a short number before a real version
+    (``chicken-srfi``/``1-0.5.1``) is not taken, the next hyphen-digit is; a trailing
+    output (``-lib``, ``-doc``, ``-static``, ``-debug``…) is the output, not the version.
+    A name no split fits keeps no version, so it never pairs with an unrelated package."""
+    starts = [m.start() for m in _VERSION_START.finditer(name)]
+    for i, pos in enumerate(starts):
+        version, output = _strip_output(name[pos + 1:])
+        if _version_like(version, more=i + 1 < len(starts)):
+            return ItemName(name[:pos], version, output)
+    return ItemName(name, "")
+
+
+def _strip_output(rest: str) -> tuple[str, str]:
+    for output in sorted(OUTPUTS, key=len, reverse=True):   # send-email before email
+        if rest.endswith("-" + output) and len(rest) > len(output) + 1:
+            return rest[:-len(output) - 1], output
+    return rest, "out"
+
+
+def _version_like(version: str, *, more: bool) -> bool:
+    segments = version.split("-")
+    if not all(s[:1].isdigit() for s in segments):
+        return False                        # emacs-2048-game-…: "game" is no version
+    first = segments[0]
+    if "." not in first and _WORD_AFTER_DIGITS.match(first):
+        return False                        # guile-8sync-0.4.2, font-0xproto-2.300
+    if more and first.isdigit() and len(first) <= 3 and len(segments) > 1 \
+            and "." in segments[1]:
+        return False                        # chicken-srfi-1-0.5.1
+    return True
 
 
 def is_store_path(path: str) -> bool:
@@ -146,12 +207,20 @@ class StoreItem:
         return parse_store_path(self.path)
 
     @property
+    def item_name(self) -> ItemName:
+        return item_name(self.path.rsplit("/", 1)[-1][HASH_LEN + 1:])
+
+    @property
     def package(self) -> str:
-        return split_name(self.path.rsplit("/", 1)[-1][HASH_LEN + 1:])[0]
+        return self.item_name.package
 
     @property
     def version(self) -> str:
-        return split_name(self.path.rsplit("/", 1)[-1][HASH_LEN + 1:])[1]
+        return self.item_name.version
+
+    @property
+    def output(self) -> str:
+        return self.item_name.output
 
 
 def read_store_db(db_file: str | Path, *, label: str | None = None) -> dict[str, StoreItem]:
