@@ -172,9 +172,9 @@ def system(args: list[str], travel: Travel) -> int:
             raise GuixError(f"{image_type}: no such image type",
                             hints=("Run `guix system --list-image-types' to list the "
                                    "available image types.",))
-        if image_type != "qcow2":
+        if image_type not in ("qcow2", "efi-raw", "qcow2-gpt"):
             raise Unsupported(f"stand-in: image type '{image_type}' is not supported; it "
-                              "builds qcow2 images only")
+                              "builds qcow2, efi-raw and qcow2-gpt images only")
     elif image_type != "qcow2":
         raise GuixError(f"{image_type}: unsupported image type")
     size = None
@@ -199,7 +199,7 @@ def system(args: list[str], travel: Travel) -> int:
         knobs = settings.Knobs.from_env()
     except ValueError as e:
         raise GuixError(f"stand-in: {e}") from None
-    opts_rec = ImageOptions(action=action, image_type="qcow2", image_size=size,
+    opts_rec = ImageOptions(action=action, image_type=image_type, image_size=size,
                             save_provenance="save-provenance" in keys,
                             derivation="derivation" in keys, dry_run="dry-run" in keys,
                             root_link=values.get("root"))
