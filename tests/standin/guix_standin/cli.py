@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import signal
 import sys
 from pathlib import Path
@@ -179,11 +178,10 @@ def system(args: list[str], travel: Travel) -> int:
         raise GuixError(f"{image_type}: unsupported image type")
     size = None
     if "image-size" in values:
-        text = values["image-size"]
-        size = settings.parse_size(text)
-        if size is None:
-            m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(\S*)\s*", text)
-            raise GuixError(f"unknown unit: {m.group(2)}" if m else f"invalid number: {text}")
+        try:
+            size = settings.size_to_number(values["image-size"])    # guix/ui.scm
+        except settings.SizeError as e:
+            raise GuixError(str(e)) from None
     if len(params) != 1:
         if not params:
             raise GuixError("no configuration specified",

@@ -157,6 +157,16 @@ class Builder:
         self._pkg_cache[key] = item
         return self.closure.add(item)
 
+    def output_item(self, spec: PackageSpec, output: str, out_item: Item) -> Item:
+        """A package's other output (``gcc:lib`` -> ``gcc-11.3.0-lib``): Guix names it
+        NAME-VERSION-OUTPUT, from the same derivation as the ``out`` output."""
+        h = store_hash("output", out_item.hash, output)
+        item = Item(f"{spec.full_name}-{output}", h, out_item.refs, deps=out_item.deps)
+        files = {f"share/doc/{spec.full_name}-{output}/README": File(data=(
+            f"{spec.name} {spec.version}, output {output}: a stand-in placeholder\n").encode())}
+        item.make = lambda: tree.build(files)
+        return self.closure.add(item)
+
     def source_hash(self, spec: PackageSpec) -> str:
         salt = "drifted" if spec.name in self.knobs.drift else ""
         return store_hash("source", spec.name, spec.version, salt)
@@ -217,6 +227,8 @@ class Builder:
         seen = set()
         for req in cfg.packages:
             item = self.package(req.spec)
+            if req.output != "out":
+                item = self.output_item(req.spec, req.output, item)
             if (item.path, req.output) not in seen:
                 seen.add((item.path, req.output))
                 manifest.append((req.spec, req.output, item))

@@ -357,6 +357,8 @@ def test_missing_module_hint_names_it(tmp_path):
     (["system", "image", "nothere.scm"],
      "guix system: error: failed to load 'nothere.scm': No such file or directory"),
     (["system", "image", "--image-size=4X", "config.scm"], "guix system: error: unknown unit: X"),
+    (["system", "image", "--image-size=4KB", "config.scm"], "guix system: error: unknown unit: KB"),
+    (["system", "image", "--image-size=x4", "config.scm"], "guix system: error: invalid number: x4"),
     (["system", "image", "-t", "floppy", "config.scm"],
      "guix system: error: floppy: no such image type"),
     (["system", "frobnicate", "config.scm"], "guix system: error: frobnicate: unknown action"),
