@@ -169,8 +169,9 @@ for f in /etc/static/*; do
   case "$n" in
     passwd|group) $B cp -f "$f" "/etc/$n"; $B chmod 644 "/etc/$n" ;;
     shadow) $B cp -f "$f" /etc/shadow; $B chmod 600 /etc/shadow ;;
-    ssh) $B mkdir -p /etc/ssh
-         $B ln -sfn /etc/static/ssh/authorized_keys.d /etc/ssh/authorized_keys.d ;;
+    ssh) $B mkdir -p /etc/ssh; $B rm -rf /etc/ssh/authorized_keys.d   # openssh-activation
+         $B cp -r /etc/static/ssh/authorized_keys.d /etc/ssh/authorized_keys.d
+         $B chmod 555 /etc/ssh/authorized_keys.d ;;
     *) $B ln -sfn "/etc/static/$n" "/etc/$n" ;;
   esac
 done
