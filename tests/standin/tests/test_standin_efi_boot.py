@@ -59,7 +59,11 @@ def test_efi_raw_image_boots_with_uefi_to_ssh(tmp_path):
         seen = banner(vm.port, timeout=240)
         assert seen and seen.startswith("SSH-2.0-dropbear"), (
             seen, vm.serial.read_text(errors="replace")[-3000:])
-        out, _ = ssh(vm.port, tmp_path / "id_ed25519", "id -un; cat /etc/hostname")
+        try:
+            out, _ = ssh(vm.port, tmp_path / "id_ed25519", "id -un; cat /etc/hostname")
+        except Exception as e:
+            raise AssertionError(f"{e!r}; console:\n"
+                                 f"{vm.serial.read_text(errors='replace')[-3000:]}") from e
         assert out.split() == ["alice", "standin-boot"]
         print(f"UEFI boot: SSH banner after {time.monotonic() - started:.1f} s")
     finally:
