@@ -361,7 +361,8 @@ def time_machine(args: list[str], travel: Travel) -> int:
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.touch()
     if not rest:
-        print(f"{settings.store_dir()}/{target.revision.commit[:8]}-profile")
+        # guix/scripts/time-machine.scm: the channels are fetched and built, then nothing runs
+        say("guix time-machine: warning: no command specified; nothing to do")
         return 0
     return dispatch(rest, target)
 
