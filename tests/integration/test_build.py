@@ -262,3 +262,23 @@ def test_check_rebuilds_what_guix_already_has(fleet, monkeypatch):
     code, out, err = vm("check", "web", "--json")
     assert code == 1, err
     assert json.loads(out)[0]["result"] == "image-differs"
+
+
+@pytest.mark.parametrize("knob, suffix", [("partition", "-partition.img.drv"),
+                                          ("image", ".drv")])
+def test_check_names_the_derivation_that_differs(fleet, monkeypatch, knob, suffix):
+    """`guix build --check` rebuilds only the derivation named: the stand-in, like Guix, makes
+    the root file system in its own partition.img derivation, so vmfleet re-checks it too and
+    says which one gave other bytes."""
+    vm = fleet[0]
+    assert vm("build", "web")[0] == 0
+    monkeypatch.setenv("VMFLEET_STANDIN_NONDETERMINISTIC", knob)
+    code, out, err = vm("check", "web", "--json")
+    assert code == 1, err
+    [result] = json.loads(out)
+    assert result["result"] == "image-differs"
+    differing = result["detail"]["differing_derivation"]
+    assert differing.endswith(suffix)
+    assert differing.endswith("-partition.img.drv") == (knob == "partition")
+    log = vm("build-log", "web")[1]
+    assert " gc --references " in log
