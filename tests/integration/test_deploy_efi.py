@@ -9,7 +9,6 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers.deploy_env import boot_home, unique_vm_name
-from tests.helpers.fleet import channels_scm
 from vmfleet.build import builds as build
 from vmfleet.deploy import hosts, lifecycle, vm_access
 from vmfleet.deploy.vm_records import Options, VmState
@@ -47,9 +46,25 @@ CONFIG = """(use-modules (gnu))
 """
 
 
+def channels(commit: str) -> str:
+    """As 'guix describe -f channels' writes it: with the introduction, which guix since
+    2025-05-23 (default URL git.guix.gnu.org) requires of the savannah URL."""
+    return f"""(list (channel
+        (name 'guix)
+        (url "https://git.savannah.gnu.org/git/guix.git")
+        (branch "master")
+        (commit "{commit}")
+        (introduction
+          (make-channel-introduction
+            "9edb3f66fd807b096b48283debdcddccfea34bad"
+            (openpgp-fingerprint
+              "BBB0 2DDF 2CEA F6A8 0D1D  E643 A2A0 6DF2 A33A 54FA")))))
+"""
+
+
 def test_a_grub_efi_config_deploys_boots_with_uefi_and_logs_in_as_its_wheel_user():
     with boot_home("vmfleet-test-efi-") as (home, reg, _old, _new):
-        inputs = generations.Inputs("desk.scm", CONFIG, channels_scm(KNOWN_COMMITS["2024-05"][0]),
+        inputs = generations.Inputs("desk.scm", CONFIG, channels(KNOWN_COMMITS["2024-05"][0]),
                                     {"vmfleet.pub": ssh.public_key(home.keys).encode()})
         gen, _ = generations.record(reg, "desk", inputs, current_from="2024-06-01T00:00:00Z")
         with pytest.raises(UsageError, match="EFI bootloader required"):
