@@ -10,6 +10,14 @@ def reg():
     r.close()
 
 
+@pytest.fixture
+def git_fleet(tmp_path):
+    """A git repository of configs with a dated history (tests.helpers.fleet.dated_fleet_repo)."""
+    from tests.helpers.fleet import dated_fleet_repo
+
+    return dated_fleet_repo(tmp_path / "fleet")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def nothing_left_behind(request, tmp_path_factory):
     """The run fails if it leaves a domain, storage pool or volume, /tmp directory, sshd or QEMU
