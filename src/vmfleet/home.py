@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from vmfleet import settings
+
 
 @dataclass(frozen=True)
 class Home:
@@ -19,7 +21,7 @@ class Home:
     def locate(cls, explicit: str | os.PathLike | None = None) -> Home:
         if explicit:
             return cls(Path(explicit).expanduser().absolute())
-        env = os.environ.get("VMFLEET_HOME")
+        env = settings.get(settings.HOME)
         if env:
             return cls(Path(env).expanduser().absolute())
         xdg = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable
 from pathlib import Path
 
-from vmfleet import timeutil
+from vmfleet import settings, timeutil
 from vmfleet.deploy import accel as accel_mod
 from vmfleet.deploy import hosts, placement, vm_access
 from vmfleet.deploy.placement import Image
@@ -17,7 +16,6 @@ from vmfleet.deploy.vm_records import (
     DEFAULT_SHUTDOWN_TIMEOUT,
     DEFAULT_TIMEOUT,
     PORT_RANGE_ENV,
-    SHUTDOWN_TIMEOUT_ENV,
     Notify,
     Options,
     Vm,
@@ -316,10 +314,7 @@ def _destroy_orphan(reg: Registry, home: Home, name: str, notify: Notify) -> str
 
 
 def _shutdown_timeout() -> float:
-    try:
-        return float(os.environ.get(SHUTDOWN_TIMEOUT_ENV, DEFAULT_SHUTDOWN_TIMEOUT))
-    except ValueError:
-        return DEFAULT_SHUTDOWN_TIMEOUT
+    return settings.shutdown_timeout(DEFAULT_SHUTDOWN_TIMEOUT)
 
 
 def _power_off(conn: virt.Conn, name: str, notify: Notify, *, force: bool = False) -> None:

@@ -9,15 +9,15 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from vmfleet import timeutil
+from vmfleet import settings, timeutil
 from vmfleet.errors import NotFound
 from vmfleet.home import Home
 from vmfleet.registry.db import Registry
 from vmfleet.tools import locks
 
-PORT_RANGE_ENV = "VMFLEET_PORT_RANGE"  # 'LOW-HIGH' of host ports for SSH forwards
+PORT_RANGE_ENV = settings.PORT_RANGE  # 'LOW-HIGH' of host ports for SSH forwards
 DEFAULT_PORT_RANGE = (22200, 22999)
-SHUTDOWN_TIMEOUT_ENV = "VMFLEET_SHUTDOWN_TIMEOUT"  # seconds a guest gets to power off
+SHUTDOWN_TIMEOUT_ENV = settings.SHUTDOWN_TIMEOUT  # seconds a guest gets to power off
 DEFAULT_SHUTDOWN_TIMEOUT = 30.0
 DEFAULT_TIMEOUT = 300.0
 PS_HOST_TIMEOUT = 10.0  # seconds ps waits for a remote host's libvirtd

@@ -7,20 +7,19 @@ lines on stderr with ``hint: …`` lines, exit status 1.
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 from dataclasses import dataclass
 from enum import StrEnum
 
-from vmfleet import units
+from vmfleet import settings, units
 
 DEFAULT_GUIX = "guix"
 
 
 def guix_program() -> list[str]:
     """The guix command: $VMFLEET_GUIX (may hold arguments) or ``guix`` from PATH."""
-    configured = os.environ.get("VMFLEET_GUIX")
+    configured = settings.get(settings.GUIX)
     return shlex.split(configured) if configured else [DEFAULT_GUIX]
 
 
