@@ -175,8 +175,7 @@ def run_build(reg, home: Home, gen: Generation, key: str, options: dict, builder
         fields |= {"status": status, "finished": timeutil.now(), "duration": round(time.monotonic() - t0, 3),
                    "error": error.message if error else None, "log": log_path.read_text(errors="replace")}
         with reg.write():  # recorded first: cleaning up may fail too (a lost build host)
-            reg.execute(f"UPDATE builds SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?",
-                        (*fields.values(), build_id))
+            reg.update("builds", ("id", build_id), fields)
         with contextlib.suppress(VmfleetError):
             builder.cleanup()
         shutil.rmtree(workdir, ignore_errors=True)

@@ -109,7 +109,7 @@ def add(reg: Registry, name: str, uri: str, *, pool: str | None = None,
         check_name(pool, "pool")
     if pool_dir is not None and not pool_dir.startswith("/"):
         raise UsageError(f"--pool-dir must be an absolute path, not {pool_dir!r}",
-                         "give the directory as the remote host sees it, e.g. /var/lib/vmfleet")
+                         f"give the directory as the remote host sees it, e.g. {DEFAULT_POOL_DIR}")
     if reg.query_one("SELECT 1 FROM hosts WHERE name = ?", (name,)):
         raise UsageError(f"host {name} already exists", "pick another name, or "
                          f"'vmfleet host remove {name}' first")

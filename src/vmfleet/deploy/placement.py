@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from vmfleet.deploy import hosts
 from vmfleet.deploy.hosts import Host
 from vmfleet.home import Home
 from vmfleet.tools import qemu_img, virt
@@ -50,7 +51,7 @@ class Placement(Protocol):
 
 def for_host(home: Home, host: Host, conn: virt.Conn) -> Placement:
     if host.remote:
-        return RemotePlacement(conn, host.pool or "vmfleet", host.pool_dir or "/var/lib/vmfleet")
+        return RemotePlacement(conn, host.pool or hosts.DEFAULT_POOL, host.pool_dir or hosts.DEFAULT_POOL_DIR)
     return LocalPlacement(home)
 
 

@@ -11,8 +11,6 @@ from vmfleet.deploy.vm_records import PS_HOST_TIMEOUT, Vm, VmState, VmStatus, li
 from vmfleet.errors import VmfleetError
 from vmfleet.home import Home
 from vmfleet.registry.db import Registry
-from vmfleet.registry.generations import Generation
-from vmfleet.registry.generations import get as get_generation
 from vmfleet.tools import domain_xml, locks, virt
 
 # --- ps ----------------------------------------------------------------------------------------
@@ -93,5 +91,3 @@ def _status(home: Home, vm: Vm, domains, unreachable, now) -> VmStatus:
                     uptime, ssh_text, note)
 
 
-def generation_of(reg: Registry, vm: Vm) -> Generation:
-    return get_generation(reg, vm.generation_id)

@@ -17,7 +17,6 @@ from vmfleet.tools import locks
 
 PORT_RANGE_ENV = settings.PORT_RANGE  # 'LOW-HIGH' of host ports for SSH forwards
 DEFAULT_PORT_RANGE = (22200, 22999)
-SHUTDOWN_TIMEOUT_ENV = settings.SHUTDOWN_TIMEOUT  # seconds a guest gets to power off
 DEFAULT_SHUTDOWN_TIMEOUT = 30.0
 DEFAULT_TIMEOUT = 300.0
 PS_HOST_TIMEOUT = 10.0  # seconds ps waits for a remote host's libvirtd
@@ -160,9 +159,8 @@ def images_in_use(reg: Registry) -> set[str]:
 
 def _update(reg: Registry, name: str, **cols) -> Vm:
     cols["updated"] = timeutil.now()
-    sets = ", ".join(f"{k} = ?" for k in cols)
     with reg.write():
-        reg.execute(f"UPDATE vms SET {sets} WHERE name = ?", (*cols.values(), name))
+        reg.update("vms", ("name", name), cols)
     return get_vm(reg, name)
 
 

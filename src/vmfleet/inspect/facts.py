@@ -18,7 +18,7 @@ import posixpath
 import re
 from dataclasses import dataclass
 
-from vmfleet.errors import ImageError, SchemeError
+from vmfleet.errors import SchemeError
 from vmfleet.guix.store import (
     STORE,
     ManifestEntry,
@@ -84,13 +84,6 @@ class ImageFacts:
     format: str | None = None                  # qcow2, raw (images only)
     partition_table: str | None = None         # dos, gpt, none
     root_partition: int | None = None
-
-    @property
-    def has_provenance(self) -> bool:
-        return self.provenance is not None
-
-    def item_map(self) -> dict[str, StoreItem]:
-        return {i.path: i for i in self.items}
 
     def summary(self) -> dict:
         """A short dict for listings and JSON (no item or file lists)."""
@@ -271,7 +264,3 @@ def _is_utf8(data: bytes) -> bool:
     return True
 
 
-def check_is_guix(facts: ImageFacts) -> None:
-    """Raise when an image has no system at all (nothing vmfleet can compare)."""
-    if facts.system is None and not facts.items:
-        raise ImageError(f"{facts.source}: not a Guix system image", NO_PROVENANCE_HINT)

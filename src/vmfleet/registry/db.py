@@ -271,6 +271,18 @@ class Registry:
         except sqlite3.DatabaseError as e:
             raise _translate_fault(e, self.path) from None
 
+    def update(self, table: str, key: tuple[str, object], values: dict) -> int:
+        """``UPDATE table SET col = ? ... WHERE key_col = ?``: values always as parameters, and
+        the column names (which SQL cannot take as parameters) checked against the table's own
+        columns, as sqlite-utils reads them, then quoted. Returns the number of rows changed."""
+        columns = self.db[table].columns_dict
+        unknown = [c for c in [key[0], *values] if c not in columns]
+        if unknown:
+            raise ValueError(f"{table} has no column {', '.join(unknown)}")
+        sets = ", ".join(f"{_quote(c)} = ?" for c in values)
+        sql = f"UPDATE {_quote(table)} SET {sets} WHERE {_quote(key[0])} = ?"  # names checked above
+        return self.execute(sql, (*values.values(), key[1])).rowcount
+
     # --- blobs -----------------------------------------------------------------------------
     def put_blob(self, data: bytes) -> str:
         digest = sha256_bytes(data)
@@ -290,6 +302,10 @@ class Registry:
             raise NotFound(f"blob {digest[:12]} is missing from the registry",
                            "the registry is damaged: restore it from a backup")
         return bytes(row[0])
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _connect(path: Path) -> sqlite3.Connection:

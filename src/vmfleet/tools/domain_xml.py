@@ -160,13 +160,6 @@ def read_metadata(xml: str) -> VmMetadata | None:
     return VmMetadata(**values)
 
 
-def read_metadata_element(element_xml: str) -> VmMetadata | None:
-    """Metadata as libvirt's virDomainGetMetadata returns it: the bare <vm .../> element."""
-    wrapped = (f"<domain><metadata><vmfleet:vm xmlns:vmfleet='{VMFLEET_NS}'"
-               + element_xml.strip()[len("<vm"):] + "</metadata></domain>")
-    return read_metadata(wrapped)
-
-
 def domain_type(xml: str) -> DomainType:
     return DomainType(ET.fromstring(xml).get("type", "qemu"))
 
