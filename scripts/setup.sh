@@ -11,6 +11,7 @@ APT_PACKAGES=(
   cpio kmod faketime openssh-server openssh-client fuse3 diffoscope-minimal
   netcat-openbsd  # qemu+ssh://…?socket= (tests aimed at a libvirtd of their own) goes through nc
   grub-pc-bin  # the guix stand-in's images boot with GRUB (tests/standin/README.md)
+  grub-efi-amd64-bin ovmf  # EFI images (efi-raw, qcow2-gpt): GRUB for UEFI, UEFI firmware
 )
 
 missing=()
