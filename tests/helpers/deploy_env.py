@@ -48,7 +48,8 @@ def record_web(reg: Registry, pubkey: str = "ssh-ed25519 AAAA test") -> tuple[Ge
     for when, commit, pkgs in (("2023-06-01T00:00:00Z", C_OLD, ("nginx",)),
                                ("2024-05-01T00:00:00Z", C_NEW, ("nginx", "git"))):
         inputs = generations.Inputs("web.scm", os_config("web", packages=pkgs),
-                                    channels_scm(commit), {"vmfleet.pub": pubkey.encode()})
+                                    channels_scm(commit, introduction=True),
+                                    {"vmfleet.pub": pubkey.encode()})
         gen, _ = generations.record(reg, "web", inputs, current_from=when)
         gens.append(gen)
     return tuple(gens)

@@ -9,12 +9,22 @@ from pathlib import Path
 GUIX_URL = "https://git.savannah.gnu.org/git/guix.git"
 
 
-def channels_scm(commit: str | None) -> str:
+# Guix's own channel introduction (the first signed commit and its signer's key), as users put it
+# in a channels file that names the savannah URL: a guix whose default URL is another one (2025
+# on) refuses to authenticate the channel without it.
+GUIX_INTRODUCTION = ("9edb3f66fd807b096b48283debdcddccfea34bad",
+                     "BBB0 2DDF 2CEA F6A8 0D1D  E643 A2A0 6DF2 A33A 54FA")
+
+
+def channels_scm(commit: str | None, introduction: bool = False) -> str:
     pin = f'\n          (commit "{commit}")' if commit else ""
+    intro = ("\n        (introduction\n          (make-channel-introduction\n"
+             f'            "{GUIX_INTRODUCTION[0]}"\n            (openpgp-fingerprint\n'
+             f'              "{GUIX_INTRODUCTION[1]}")))') if introduction else ""
     return f"""(list (channel
         (name 'guix)
         (url "{GUIX_URL}")
-        (branch "master"){pin}))
+        (branch "master"){pin}{intro}))
 """
 
 
