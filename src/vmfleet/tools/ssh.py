@@ -13,6 +13,15 @@ to ``host:port``; ``KnownHosts`` is the file-based store for long-lived machines
 Errors are kept apart as in testinfra: ``SshError`` means we could not get a working session
 (unreachable, refused, wrong key); a command that ran and failed is not an error for ``run``
 (it returns ``RemoteResult`` with the exit status), only for ``check_output``.
+
+Why a paramiko Transport and not ``paramiko.SSHClient``: SSHClient also checks a known key
+before it logs in and can take a jump host's channel as its socket, but its one ``connect()``
+does the handshake and the login together, and ``wait_until_ready`` needs them apart (retry a
+refused connection or a missing banner while the guest boots; never retry a changed host key or
+a refused login key). Its host keys are a ``host:port`` store, while pins here belong to a VM
+(user-mode ports are reused), so each call would build a throw-away store. The checks are the
+part below ``_connect``; the tests pin them (key checked before auth, jump hosts, exit status
+after EOF).
 """
 
 from __future__ import annotations
