@@ -25,7 +25,7 @@ def nothing_left_behind(request, tmp_path_factory):
     from tests.helpers import leaks
     from tests.helpers.deploy_env import system_uri
 
-    basetemp = str(tmp_path_factory.getbasetemp())
+    basetemp = str(tmp_path_factory.getbasetemp()) + "/"  # pytest-14/ is not pytest-145/
     yield
     ran_integration = any(item.get_closest_marker("integration") for item in request.session.items)
     found = leaks.leftovers([leaks.RUN, basetemp], system_uri() if ran_integration else None)
