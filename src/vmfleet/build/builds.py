@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from vmfleet.build.builders import parse_builder
 from vmfleet.build.runner import Outcome
 from vmfleet.errors import BuildError, NotFound, VmfleetError
 from vmfleet.guix import command as guix
-from vmfleet.home import Home
+from vmfleet.home import PRIVATE_FILE, Home
 from vmfleet.registry import generations
 from vmfleet.registry.db import Registry, dumps
 from vmfleet.registry.generations import Generation
@@ -69,8 +70,8 @@ _SELECT = (f"SELECT {_COLUMNS}, g.system || '@' || g.number AS label, i.path AS 
            "JOIN generations g ON g.id = b.generation_id LEFT JOIN images i ON i.sha256 = b.image_sha256 ")
 
 
-def _from_row(row: dict, cached: bool = False) -> Build:
-    path = row.get("stored_path")
+def _from_row(row: dict, reg: Registry, cached: bool = False) -> Build:
+    path = str(reg.resolve_path(row["stored_path"])) if row.get("stored_path") else None
     return Build(
         id=row["id"], generation_id=row["generation_id"], label=row["label"], builder=row["builder"],
         status=Status(row["status"]), command=tuple(json.loads(row["command"])),
@@ -91,7 +92,7 @@ def inputs_key(gen: Generation, options: dict) -> str:
 def cached_build(reg: Registry, key: str) -> Build | None:
     for row in reg.query(_SELECT + "WHERE b.inputs_key = ? AND b.status = 'succeeded' "
                          "ORDER BY b.id DESC", (key,)):
-        build = _from_row(row, cached=True)
+        build = _from_row(row, reg, cached=True)
         if build.image_path:
             return build
     return None
@@ -135,6 +136,7 @@ def run_build(reg, home: Home, gen: Generation, key: str, options: dict, builder
     workdir = home.work / f"build-{build_id}"
     status, fields, error = Status.FAILED, {}, None
     log_file = open(log_path, "w")
+    os.chmod(log_path, PRIVATE_FILE)
 
     def line(text: str) -> None:
         log_file.write(text + "\n")
@@ -248,7 +250,7 @@ def get(reg: Registry, build_id: int) -> Build:
     row = reg.query_one(_SELECT + "WHERE b.id = ?", (build_id,))
     if row is None:
         raise NotFound(f"no build {build_id}", "list them with 'vmfleet builds'")
-    return _from_row(row)
+    return _from_row(row, reg)
 
 
 def list_builds(reg: Registry, system: str | None = None) -> list[Build]:
@@ -256,14 +258,14 @@ def list_builds(reg: Registry, system: str | None = None) -> list[Build]:
         rows = reg.query(_SELECT + "WHERE g.system = ? ORDER BY b.id", (system,))
     else:
         rows = reg.query(_SELECT + "ORDER BY b.id")
-    return [_from_row(r) for r in rows]
+    return [_from_row(r, reg) for r in rows]
 
 
 def last_build(reg: Registry, gen: Generation) -> Build:
     row = reg.query_one(_SELECT + "WHERE b.generation_id = ? ORDER BY b.id DESC LIMIT 1", (gen.id,))
     if row is None:
         raise NotFound(f"{gen.label} was never built", f"build it: vmfleet build {gen.label}")
-    return _from_row(row)
+    return _from_row(row, reg)
 
 
 def log_of(reg: Registry, build_id: int) -> str:

@@ -23,6 +23,7 @@ from vmfleet.deploy.vm_records import (
     Vm,
     VmState,
     _audit,
+    _audit_outcome,
     _host_lock,
     _quiet,
     _update,
@@ -35,7 +36,7 @@ from vmfleet.home import Home
 from vmfleet.names import check_name
 from vmfleet.registry.db import Registry
 from vmfleet.registry.generations import Generation
-from vmfleet.tools import domain_xml, virt
+from vmfleet.tools import domain_xml, killpoint, virt
 
 # --- deploy ------------------------------------------------------------------------------------
 
@@ -73,16 +74,22 @@ def deploy_image(reg: Registry, home: Home, gen: Generation, image: Image, *,
     h = hosts.get(reg, host)
     _check_options(options)
     with _vm_lock(home, name):
+        _preflight(reg, h, options)  # every option checked before anything is recorded
         _reserve(reg, name, gen, h, image, options, replaces)
+        # The entry is written when the deploy starts and completed with its outcome, so a
+        # deploy killed half-way is in the log too.
+        entry = _audit(reg, audit, name, None, gen.id,
+                       f"on {h.name}: started, not finished") if audit else None
+        killpoint.reached("deploy:reserved")
         try:
             vm = _create(reg, home, name, gen, h, image, options, notify)
         except BaseException as e:
             _mark_failed(reg, home, name, h)
-            if audit:
-                _audit(reg, audit, name, None, gen.id, f"failed: {_reason(e)}")
+            if entry:
+                _audit_outcome(reg, entry, f"failed: {_reason(e)}")
             raise
-    if audit:
-        _audit(reg, audit, name, None, gen.id, f"on {h.name}")
+        if entry:
+            _audit_outcome(reg, entry, f"on {h.name}")
     return vm
 
 
@@ -104,6 +111,22 @@ def _check_options(options: Options) -> None:
     if options.network != "user":
         check_name(options.network, "network")
     accel_mod.setting(options.accel)
+
+
+def _preflight(reg: Registry, host: hosts.Host, options: Options) -> None:
+    """What only the host can tell, asked before the VM is recorded: a deploy refused here
+    leaves no row, overlay or audit entry behind."""
+    with virt.connect(host.uri) as conn:
+        if options.network != "user" and not conn.has_network(options.network):
+            raise UsageError(f"host {host.name} has no libvirt network {options.network!r}",
+                             "use --network user, or name an existing network "
+                             "(virsh net-list --all)")
+        total = conn.host_memory_mib()
+        if total is not None and options.memory_mib > total:
+            raise UsageError(f"--memory {options.memory_mib} MiB is more than host {host.name} "
+                             f"has ({total} MiB)", "give less memory, e.g. --memory 512M")
+        if options.network == "user":
+            allocate_port(reg, host, exclude=busy_ports(conn))  # raises when the range is full
 
 
 def _reserve(reg: Registry, name: str, gen: Generation, host: hosts.Host, image: Image,
@@ -137,7 +160,8 @@ def _create(reg: Registry, home: Home, name: str, gen: Generation, host: hosts.H
             base = place.base(image)
             size = _virtual_size(image) if host.remote else 0
             overlay = place.create_overlay(name, base, size)
-            _update(reg, name, overlay=overlay)
+            _update(reg, name, overlay=overlay if host.remote else reg.relative_path(overlay))
+            killpoint.reached("deploy:overlay")
             port = (allocate_port(reg, host, exclude=busy_ports(conn))
                     if options.network == "user" else None)
             spec = domain_xml.DomainSpec(
@@ -154,10 +178,16 @@ def _create(reg: Registry, home: Home, name: str, gen: Generation, host: hosts.H
             conn.define(domain_xml.to_xml(spec))
             if port:
                 _update(reg, name, ssh_host="127.0.0.1", ssh_port=port)
+            killpoint.reached("deploy:defined")
             notify(f"starting {name} ({gen.label}, {dtype})")
-            vm = _start_domain(reg, host, conn, get_vm(reg, name))
+            # 'deploying' until it answers SSH: a kill during the wait leaves a deploy that ps
+            # calls interrupted, and that 'vmfleet start' finishes.
+            vm = _start_domain(reg, host, conn, get_vm(reg, name),
+                               state=VmState.DEPLOYING if options.wait else VmState.RUNNING)
         if options.wait:
+            killpoint.reached("deploy:ssh-wait")
             vm = vm_access.wait_ssh(reg, home, vm, host, conn, place, options.timeout, notify)
+            vm = _update(reg, name, state=VmState.RUNNING)
         return vm
 
 
@@ -167,7 +197,8 @@ def _virtual_size(image: Image) -> int:
     return qemu_img.info(image.path).virtual_size
 
 
-def _start_domain(reg: Registry, host: hosts.Host, conn: virt.Conn, vm: Vm) -> Vm:
+def _start_domain(reg: Registry, host: hosts.Host, conn: virt.Conn, vm: Vm,
+                  state: VmState = VmState.RUNNING) -> Vm:
     """Start a defined domain (under the host lock), moving its SSH forward to a free port
     when its own is taken; the row becomes ``running``."""
     tried: set[int] = set()
@@ -185,7 +216,7 @@ def _start_domain(reg: Registry, host: hosts.Host, conn: virt.Conn, vm: Vm) -> V
                 vm = _move_port(reg, host, conn, vm, tried)
                 continue
             raise
-        return _update(reg, vm.name, state=VmState.RUNNING, started=timeutil.now())
+        return _update(reg, vm.name, state=state, started=timeutil.now())
     raise DeployError(f"could not find a free SSH port for {vm.name} on {host.name}",
                       f"set ${PORT_RANGE_ENV} to a range nothing else uses")
 
@@ -347,5 +378,6 @@ def _boot(reg: Registry, home: Home, host: hosts.Host, conn: virt.Conn, vm: Vm, 
         else:
             vm = _start_domain(reg, host, conn, vm)
     if wait:
+        killpoint.reached("deploy:ssh-wait")
         vm = vm_access.wait_ssh(reg, home, vm, host, conn, place, timeout, notify)
     return vm
