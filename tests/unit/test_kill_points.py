@@ -14,11 +14,22 @@ import shlex
 import pytest
 
 from tests.helpers import killsim
-from tests.unit.test_deploy import NO_WAIT, by_name, ensure_image_stub, fake_ssh, up  # noqa: F401
-from tests.unit.test_deploy import fleet  # noqa: F401  (fixture)
+from tests.helpers.deploy_env import make_fleet
+from tests.unit import test_deploy
+from tests.unit.test_deploy import ensure_image_stub, up
 from vmfleet.cli import main
 from vmfleet.deploy import lifecycle, rollout, status, vm_records
 from vmfleet.deploy.vm_records import Options, VmState
+
+
+@pytest.fixture
+def fleet(tmp_path, monkeypatch):
+    yield from make_fleet(tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def fake_ssh(monkeypatch):
+    return test_deploy.fake_ssh.__wrapped__(monkeypatch)
 
 
 def finish_hint(f) -> str:
