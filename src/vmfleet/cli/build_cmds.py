@@ -12,6 +12,7 @@ from vmfleet.build import builds as build_mod
 from vmfleet.build import store as images_mod
 from vmfleet.cli.app import app, emit, home, open_registry, print_table, say
 from vmfleet.registry import spec
+from vmfleet.errors import VmfleetError
 
 JSON = typer.Option(False, "--json", help="Print JSON (stable keys, see docs/reference.md).")
 
@@ -78,6 +79,9 @@ def build(
                                         on_line=progress, trust_new_host=trust_new_host)
     finally:
         progress.done()
+    if result.image_path is None:
+        raise VmfleetError(f"the image of build {result.id} was removed by 'vmfleet images gc' "
+                           "as soon as it was stored", "build again once the gc is over")
     say(f"{gen.label}: {'cached' if result.cached else 'built'} image {result.image_sha256[:16]} "
         f"({result.image_size / 2**20:.1f} MiB)")
     emit(_build_json(result), as_json, lambda b: sys.stdout.write(f"{b['image_path']}\n"))

@@ -36,7 +36,7 @@ from vmfleet.home import Home
 from vmfleet.names import check_name
 from vmfleet.registry.db import Registry
 from vmfleet.registry.generations import Generation
-from vmfleet.tools import domain_xml, killpoint, virt
+from vmfleet.tools import domain_xml, killpoint, locks, virt
 
 # --- deploy ------------------------------------------------------------------------------------
 
@@ -54,11 +54,23 @@ def deploy(reg: Registry, home: Home, spec_text: str, *, name: str | None = None
     check_name(name or gen.system, "VM")
     hosts.get(reg, host)
     _check_options(options)
-    notify(f"image of {gen.label}: building or reusing")
-    built = build.ensure_image(reg, home, gen, builder=builder, on_line=on_line)
-    image = Image(built.image_sha256, Path(built.image_path))
-    return deploy_image(reg, home, gen, image, name=name, host=host, options=options,
-                        notify=notify)
+    for _attempt in range(3):
+        notify(f"image of {gen.label}: building or reusing")
+        built = build.ensure_image(reg, home, gen, builder=builder, on_line=on_line)
+        if built.image_path is None:  # removed by 'images gc' as soon as it was stored
+            continue
+        image = Image(built.image_sha256, Path(built.image_path))
+        try:
+            return deploy_image(reg, home, gen, image, name=name, host=host, options=options,
+                                notify=notify)
+        except ImageGone:
+            notify(f"the image of {gen.label} was removed by 'vmfleet images gc' meanwhile")
+    raise ImageGone(f"the image of {gen.label} kept being removed by 'vmfleet images gc'",
+                    "run the deploy again when no gc runs")
+
+
+class ImageGone(DeployError):
+    """The image was removed from the store (by ``images gc``) before the VM row could hold it."""
 
 
 def deploy_image(reg: Registry, home: Home, gen: Generation, image: Image, *,
@@ -75,7 +87,13 @@ def deploy_image(reg: Registry, home: Home, gen: Generation, image: Image, *,
     _check_options(options)
     with _vm_lock(home, name):
         _preflight(reg, h, options)  # every option checked before anything is recorded
-        _reserve(reg, name, gen, h, image, options, replaces)
+        # gc removes images no VM row names, under the exclusive store lock: from the check
+        # that the image is there to the row that names it, a shared hold keeps gc out.
+        with locks.lock(home, "images", shared=True):
+            if not image.path.exists():
+                raise ImageGone(f"the image {image.sha256[:16]} was removed from the store",
+                                "run the command again: the image is rebuilt")
+            _reserve(reg, name, gen, h, image, options, replaces)
         # The entry is written when the deploy starts and completed with its outcome, so a
         # deploy killed half-way is in the log too.
         entry = _audit(reg, audit, name, None, gen.id,
