@@ -11,8 +11,8 @@ import typer
 from vmfleet.build import builds as build_mod
 from vmfleet.build import store as images_mod
 from vmfleet.cli.app import app, emit, home, open_registry, print_table, say
-from vmfleet.registry import spec
 from vmfleet.errors import VmfleetError
+from vmfleet.registry import spec
 
 JSON = typer.Option(False, "--json", help="Print JSON (stable keys, see docs/reference.md).")
 

@@ -25,8 +25,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
@@ -80,8 +82,10 @@ def image_info(path: str | os.PathLike) -> ImageInfo:
         raise ImageError(f"{path}: no such file", "check the path of the image")
     if path.is_dir():
         raise ImageError(f"{path} is a directory, not a disk image", "give the image file")
-    res = run([which("qemu-img"), "info", "--output=json", "-U", str(path)], check=False,
-              timeout=60)
+    # Absolute, so that no file name ('--help.qcow2') reads as an option; a short timeout, as
+    # for every call on an image that may be hostile.
+    res = run([which("qemu-img"), "info", "--output=json", "-U", str(path.absolute())],
+              check=False, timeout=UNTRUSTED_TIMEOUT)
     if res.returncode != 0:
         raise ImageError(f"{path} is not a readable disk image: {_qemu_message(res.stderr)}",
                          "is it truncated or corrupt? 'qemu-img check' tells more")
@@ -90,11 +94,35 @@ def image_info(path: str | os.PathLike) -> ImageInfo:
     if specific.get("corrupt"):
         raise ImageError(f"{path}: qcow2 image is marked corrupt",
                          f"try 'qemu-img check -r all' on a copy of {path}")
+    backing = data.get("backing-filename")
+    if backing and not is_store_image(path, backing):
+        raise ImageError(f"{path} has a backing file ({backing}): vmfleet reads only "
+                         "self-contained images, or overlays of images in a vmfleet store",
+                         f"make a self-contained copy first: qemu-img convert -O qcow2 "
+                         f"{path} FLAT.qcow2 (only if you trust its backing file)")
     return ImageInfo(path=path, format=data.get("format", "raw"),
                      virtual_size=int(data.get("virtual-size", 0)),
                      actual_size=int(data.get("actual-size", 0)),
                      backing_file=data.get("backing-filename"),
                      cluster_size=int(data.get("cluster-size") or 65536))
+
+
+UNTRUSTED_TIMEOUT = 30  # seconds for qemu-img and sfdisk on an image that may be hostile
+STORE_IMAGE = re.compile(r"^[0-9a-f]{64}\.qcow2$")
+
+
+def is_store_image(image: Path, backing: str) -> bool:
+    """Whether ``backing`` is an image of a vmfleet store (``…/images/<sha256>.qcow2``, a
+    regular file): the one backing file an image vmfleet reads may have. Any other host path
+    named in an untrusted image would be opened by qemu (a FIFO stalls it, a device leaks)."""
+    target = Path(backing)
+    if not target.is_absolute():
+        target = image.absolute().parent / target
+    try:
+        return (STORE_IMAGE.match(target.name) is not None and target.parent.name == "images"
+                and stat.S_ISREG(os.stat(target).st_mode))
+    except OSError:
+        return False
 
 
 def check_image(info: ImageInfo) -> None:
@@ -105,8 +133,8 @@ def check_image(info: ImageInfo) -> None:
     """
     if info.format != "qcow2":
         return
-    res = run([which("qemu-img"), "check", "--output=json", "-U", str(info.path)], check=False,
-              timeout=300)
+    res = run([which("qemu-img"), "check", "--output=json", "-U", str(info.path.absolute())],
+              check=False, timeout=UNTRUSTED_TIMEOUT * 4)
     data = {}
     with contextlib.suppress(ValueError):
         data = json.loads(res.stdout) if res.stdout.strip() else {}
@@ -286,7 +314,8 @@ def read_partition_table(raw: Path, shown: Path | None = None) -> PartitionTable
     image) reads as one partition covering the disk, label 'none'.
     """
     shown = shown or raw
-    res = run([which("sfdisk"), "--json", str(raw)], check=False, timeout=60,
+    res = run([which("sfdisk"), "--json", str(Path(raw).absolute())], check=False,
+              timeout=UNTRUSTED_TIMEOUT,
               env={"LC_ALL": "C"})
     if res.returncode != 0 or not res.stdout.strip():
         with open(raw, "rb") as f:
