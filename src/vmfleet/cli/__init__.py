@@ -11,7 +11,8 @@ import errno
 import os
 import signal
 
-import click
+import typer
+from typer._click import exceptions as click_errors  # typer's own copy of Click's errors
 
 from vmfleet.errors import UsageError, VmfleetError
 from vmfleet.home import UMASK
@@ -42,14 +43,14 @@ def _main(argv: list[str] | None) -> int:
         # Not standalone: Click's own usage errors come here and go through the one handler.
         code = app(args=argv, prog_name="vmfleet", standalone_mode=False)
         code = code if isinstance(code, int) else 0
-    except click.exceptions.NoArgsIsHelpError as e:
+    except click_errors.NoArgsIsHelpError as e:
         e.show()
         return e.exit_code
-    except click.ClickException as e:
+    except click_errors.ClickException as e:
         command = e.ctx.command_path if getattr(e, "ctx", None) else "vmfleet"
         return report_error(UsageError(e.format_message().replace("\n", " "),
                                        f"see '{command} --help'"))
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt):
         code = 130
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
