@@ -20,7 +20,7 @@ def fleet(tmp_path, monkeypatch):
 
     for f in make_fleet(tmp_path, monkeypatch):
         built = types.SimpleNamespace(image_sha256=f.image.sha256, image_path=str(f.image.path))
-        monkeypatch.setattr(vmfleet.build.builds, "ensure_image", lambda *a, **k: built)
+        monkeypatch.setattr(vmfleet.build.builds, "ensure_image", lambda *a, built=built, **k: built)
         yield f
 
 
