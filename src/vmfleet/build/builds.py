@@ -29,7 +29,7 @@ from vmfleet.home import PRIVATE_FILE, Home
 from vmfleet.registry import generations
 from vmfleet.registry.db import Registry, dumps
 from vmfleet.registry.generations import Generation
-from vmfleet.tools import locks
+from vmfleet.tools import killpoint, locks
 
 TAIL_LINES = 15
 
@@ -115,11 +115,33 @@ def ensure_image(reg: Registry, home: Home, gen: Generation, *, builder: str | N
     with locks.lock(home, f"build-{key[:32]}"):
         if not (rebuild or check) and (hit := cached_build(reg, key)):
             return hit
-        with reg.write():  # builds left 'running' by a process that died hold no lock: mark them
-            reg.execute("UPDATE builds SET status = 'interrupted', error = 'vmfleet was killed' "
-                        "WHERE inputs_key = ? AND status = 'running'", (key,))
+        reap(reg, home)  # builds left 'running' by a process that died hold no lock: mark them
         return run_build(reg, home, gen, key, options, runner, timeout,
                          on_line or (lambda line: None), check=check)
+
+
+def reap(reg: Registry, home: Home, *, remove_dirs: bool = True) -> list[Path]:
+    """What killed builds left: their records say ``running`` although nobody holds their build
+    lock (the kernel dropped it with the process): they become ``interrupted``; and the work
+    directories (work/build-N) of builds that do not run any more are removed. Returns those."""
+    for row in reg.query("SELECT id, inputs_key FROM builds WHERE status = 'running'"):
+        if not locks.is_locked(home, f"build-{row['inputs_key'][:32]}"):
+            with reg.write():
+                reg.execute("UPDATE builds SET status = 'interrupted', error = 'vmfleet was "
+                            "killed', finished = ? WHERE id = ? AND status = 'running'",
+                            (timeutil.now(), row["id"]))
+    removed: list[Path] = []
+    if remove_dirs and home.work.is_dir():
+        running = {r["id"] for r in reg.query("SELECT id FROM builds WHERE status = 'running'")}
+        for d in sorted(home.work.glob("build-*")):
+            try:
+                number = int(d.name.split("-", 1)[1])
+            except ValueError:
+                continue
+            if number not in running:
+                shutil.rmtree(d, ignore_errors=True)
+                removed.append(d)
+    return removed
 
 
 def run_build(reg, home: Home, gen: Generation, key: str, options: dict, builder, timeout,
@@ -132,6 +154,7 @@ def run_build(reg, home: Home, gen: Generation, key: str, options: dict, builder
             "INSERT INTO builds (generation_id, inputs_key, options, builder, command, status, started)"
             " VALUES (?,?,?,?,?,?,?)",
             (gen.id, key, dumps(options), builder.name, "[]", Status.RUNNING, started_at)).lastrowid
+    killpoint.reached("build:recorded")
     log_path = home.logs / f"build-{build_id}.log"
     workdir = home.work / f"build-{build_id}"
     status, fields, error = Status.FAILED, {}, None
@@ -145,6 +168,7 @@ def run_build(reg, home: Home, gen: Generation, key: str, options: dict, builder
 
     try:
         config, channels = generations.materialize(reg, gen, workdir)
+        killpoint.reached("build:materialized")
         remote_dir = builder.prepare(workdir)
         argv, outcome = _run_guix(builder, config.name, channels.name, options, check, remote_dir,
                                   line, timeout)
@@ -162,7 +186,9 @@ def run_build(reg, home: Home, gen: Generation, key: str, options: dict, builder
                 error = BuildError(f"guix printed no image file name (stdout: {outcome.stdout.strip()[:200]!r})",
                                    f"is that really guix? see {log_path}")
             else:
+                killpoint.reached("build:guix-done")
                 stored = images.store(reg, home, builder.fetch(store_path, workdir))
+                killpoint.reached("build:stored")
                 status = Status.SUCCEEDED
                 fields |= {"store_path": store_path, "image_sha256": stored.sha256,
                            "image_size": stored.size}

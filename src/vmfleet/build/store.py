@@ -18,7 +18,7 @@ from vmfleet import timeutil
 from vmfleet.errors import BuildError, NotFound, VmfleetError
 from vmfleet.home import Home
 from vmfleet.registry.db import Registry
-from vmfleet.tools import locks
+from vmfleet.tools import killpoint, locks
 from vmfleet.tools.run import pid_alive
 
 CHUNK = 4 * 1024 * 1024
@@ -176,6 +176,7 @@ def gc(reg: Registry, home: Home, *, dry_run: bool = False) -> list[ImageUse]:
             # Only this home's own files: a row's recorded path is never trusted for a removal.
             for path in [image_path(home, i.sha256) for i in doomed] + stray:
                 path.unlink(missing_ok=True)
+                killpoint.reached("gc:unlinking")
     return doomed + stray_uses
 
 

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vmfleet.errors import CommandFailed, ImageError, ToolMissing
+from vmfleet.tools import killpoint
 from vmfleet.tools.run import pid_alive, run, which
 
 EXT_MAGIC_OFFSET = 1024 + 0x38     # s_magic in the ext2/3/4 superblock
@@ -353,6 +354,55 @@ def read_partition_table(raw: Path, shown: Path | None = None) -> PartitionTable
                           sector_size=sector, partitions=tuple(parts))
 
 
+WORKDIR_PREFIX = "vmfleet-disk-"
+OWNER = "owner.pid"  # in each work directory: the PID of the vmfleet that made it
+ABANDONED_AFTER = 600  # seconds: a work directory without an owner file is abandoned after that
+
+
+def reap_abandoned() -> list[Path]:
+    """Remove what killed vmfleet processes left of their open disks: the qemu-storage-daemon
+    (by the PID it recorded, and only when that process still serves this mount point), its
+    FUSE mount and the temporary directory. Returns the directories removed.
+
+    Found by the owner PID each work directory records: a directory whose owner is gone (or,
+    made by an older vmfleet, that has no owner file and is old) is abandoned. Never by name.
+    """
+    removed = []
+    for workdir in Path(tempfile.gettempdir()).glob(WORKDIR_PREFIX + "*"):
+        try:
+            st = workdir.lstat()
+            if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+                continue
+            owner = workdir / OWNER
+            if owner.exists():
+                if pid_alive(int(owner.read_text().strip() or 0)):
+                    continue
+            elif time.time() - st.st_mtime < ABANDONED_AFTER:
+                continue
+        except (OSError, ValueError):
+            continue
+        view = workdir / "view.raw"
+        export = _FuseExport(None, view, workdir / "qsd.pid")  # type: ignore[arg-type]
+        export._read_pid()
+        if export.pid is not None and not _serves(export.pid, view):
+            export.pid = None  # that PID is another process now: leave it alone
+        export.stop()
+        if not _is_mounted(view):
+            shutil.rmtree(workdir, ignore_errors=True)
+            removed.append(workdir)
+    return removed
+
+
+def _serves(pid: int, mountpoint: Path) -> bool:
+    """Whether process ``pid`` is a qemu-storage-daemon exporting onto ``mountpoint``."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return (bool(argv) and os.path.basename(argv[0]) == b"qemu-storage-daemon"
+            and any(f"mountpoint={mountpoint},".encode() in a for a in argv))
+
+
 @contextlib.contextmanager
 def open_disk(path: str | os.PathLike, *, method: str = "auto") -> Iterator[Disk]:
     """Open an image read-only and yield a :class:`Disk` whose ``raw`` reads as the raw disk.
@@ -360,9 +410,11 @@ def open_disk(path: str | os.PathLike, *, method: str = "auto") -> Iterator[Disk
     ``method``: 'auto' (raw files directly, else FUSE, else convert), 'fuse' or 'convert'.
     Everything started or written is undone on exit, also on errors.
     """
+    reap_abandoned()
     info = image_info(path)  # overlays: qemu follows the backing file by itself
     check_image(info)
-    workdir = Path(tempfile.mkdtemp(prefix="vmfleet-disk-"))
+    workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
+    (workdir / OWNER).write_text(f"{os.getpid()}\n")
     export: _FuseExport | None = None
     try:
         if info.format == "raw" and method in ("auto", "direct"):
@@ -378,6 +430,7 @@ def open_disk(path: str | os.PathLike, *, method: str = "auto") -> Iterator[Disk
                 try:
                     export.start()
                     used = "fuse"
+                    killpoint.reached("inspect:exported")
                 except (CommandFailed, ToolMissing):
                     if method == "fuse":
                         raise
