@@ -91,3 +91,14 @@ def test_no_fifo_reaches_qemu_img_check(tmp_path):
                            "except Exception as e: print(type(e).__name__)", str(evil)],
                           capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.strip() == "ImageError", proc.stderr
+
+
+def test_an_absurd_nar_size_is_reported_as_such_not_summed():
+    from vmfleet.guix.store import StoreItem
+    from vmfleet.inspect.facts import closure_of
+
+    warnings: list[str] = []
+    items = [StoreItem("/gnu/store/aaa-ok", 1000), StoreItem("/gnu/store/bbb-evil", 2 ** 62),
+             StoreItem("/gnu/store/ccc-neg", -5)]
+    assert closure_of(items, warnings) == 1000
+    assert len(warnings) == 2 and "bbb-evil claims a NAR size of 4611686018427387904" in warnings[0]
