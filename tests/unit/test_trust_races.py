@@ -100,3 +100,43 @@ def test_deploy_options_the_host_refuses_leave_nothing_recorded(fleet, monkeypat
     assert [v.name for v in vm_records.list_vms(fleet.reg)] == ["web"]
     assert [e.vm for e in vm_records.audit_log(fleet.reg)] == ["web"]
     assert sorted(p.name for p in fleet.home.overlays.iterdir()) == ["web.qcow2"]
+
+
+def test_a_copied_home_never_acts_on_the_original_homes_domains(fleet, tmp_path):
+    from vmfleet.deploy.vm_records import Options as Opts
+    from vmfleet.errors import DeployError
+    from vmfleet.home import Home
+
+    lifecycle.deploy_image(fleet.reg, fleet.home, fleet.old, fleet.image, name="web",
+                           options=Opts(wait=False))
+    fleet.reg.close()
+    copy = Home(tmp_path / "copy")
+    shutil.copytree(fleet.home.root, copy.root)
+    reg = Registry.open(copy.registry)
+    for action in (lambda: lifecycle.destroy(reg, copy, "web"),
+                   lambda: lifecycle.stop(reg, copy, "web")):
+        with pytest.raises(DeployError, match="belongs to another vmfleet home"):
+            action()
+    assert fleet.conn.lookupByName("web").isActive()
+    assert (fleet.home.overlays / "web.qcow2").exists()
+    fleet.reg = Registry.open(fleet.home.registry)
+
+
+def test_a_moved_home_takes_its_domains_along(fleet, tmp_path):
+    from vmfleet.deploy.vm_records import Options as Opts
+    from vmfleet.home import Home
+
+    lifecycle.deploy_image(fleet.reg, fleet.home, fleet.old, fleet.image, name="web",
+                           options=Opts(wait=False))
+    fleet.reg.close()
+    moved = Home(tmp_path / "moved")
+    fleet.home.root.rename(moved.root)
+    reg = Registry.open(moved.registry)
+    lifecycle.stop(reg, moved, "web")
+    xml = fleet.conn.lookupByName("web").XMLDesc(0)
+    assert str(moved.overlays / "web.qcow2") in xml and str(fleet.home.root) + "/" not in xml
+    vm = lifecycle.start(reg, moved, "web", wait=False)
+    assert vm.state is VmState.RUNNING and vm.overlay == str(moved.overlays / "web.qcow2")
+    lifecycle.destroy(reg, moved, "web")
+    assert not (moved.overlays / "web.qcow2").exists()
+    fleet.reg = reg

@@ -282,6 +282,7 @@ def stop(reg: Registry, home: Home, name: str, *, force: bool = False,
     vm = get_vm(reg, name)
     host = hosts.get(reg, vm.host)
     with _vm_lock(home, name), virt.connect(host.uri) as conn:
+        _claim(home, host, conn, name)
         _power_off(conn, name, notify, force=force)
     state = vm.state if vm.state in (VmState.RETIRED, VmState.FAILED) else VmState.STOPPED
     vm = _update(reg, name, state=state, started=None)
@@ -328,6 +329,7 @@ def _remove(reg: Registry, home: Home, name: str, *, keep_console: bool = False)
     vm = get_vm(reg, name)
     host = hosts.get(reg, vm.host)
     with virt.connect(host.uri) as conn:
+        _claim(home, host, conn, name)
         conn.destroy(name)
         conn.undefine(name)
         place = placement.for_host(home, host, conn)
@@ -380,9 +382,30 @@ def _power_off(conn: virt.Conn, name: str, notify: Notify, *, force: bool = Fals
     conn.destroy(name)
 
 
+def _claim(home: Home, host: hosts.Host, conn: virt.Conn, name: str) -> None:
+    """Act only on this home's domains. A domain whose metadata names another home is that
+    home's when it still exists (this home is a copy: refused); when it is gone, the home was
+    moved here, and the domain follows it (its disk and log paths, its controller)."""
+    info = conn.domain(name)
+    if info is None or info.metadata is None:
+        return
+    me = controller_id(home)
+    if info.metadata.controller == me:
+        return
+    _machine, _, root = info.metadata.controller.partition(":")
+    if root and (Path(root) / "registry.db").exists():
+        raise DeployError(f"the domain {name} on {host.name} belongs to another vmfleet home "
+                          f"({root}); this home ({home.root}) is a copy of it",
+                          f"work on {name} from that home (--home {root}), or deploy under "
+                          "another name here")
+    conn.define(domain_xml.with_home(conn.domain_xml(name), info.metadata.controller, me,
+                                     root, os.fspath(home.root)))
+
+
 def _boot(reg: Registry, home: Home, host: hosts.Host, conn: virt.Conn, vm: Vm, *, wait: bool,
           timeout: float, notify: Notify) -> Vm:
     """Start an existing VM's domain (re-defining it if only the registry still knows it)."""
+    _claim(home, host, conn, vm.name)
     info = conn.domain(vm.name)
     if info is None:
         raise DeployError(f"the domain of VM {vm.name} is gone from host {host.name}",

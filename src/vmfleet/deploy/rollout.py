@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from vmfleet.deploy import hosts
-from vmfleet.deploy.lifecycle import _boot, _power_off, _reason, _remove, deploy_image
+from vmfleet.deploy.lifecycle import _boot, _claim, _power_off, _reason, _remove, deploy_image
 from vmfleet.deploy.placement import Image
 from vmfleet.deploy.vm_records import (
     ACTIVE,
@@ -54,7 +54,8 @@ from vmfleet.tools import killpoint, virt
 
 
 
-def _retire(reg: Registry, conn: virt.Conn, vm: Vm, notify: Notify) -> Vm:
+def _retire(reg: Registry, home: Home, conn: virt.Conn, vm: Vm, notify: Notify) -> Vm:
+    _claim(home, hosts.get(reg, vm.host), conn, vm.name)
     notify(f"retiring {vm.name} (kept for rollback)")
     _power_off(conn, vm.name, notify)
     killpoint.reached("retire:powered-off")
@@ -174,7 +175,7 @@ def _replace(reg: Registry, home: Home, old: Vm, gen: Generation, image: Image, 
         if old.state is not VmState.RETIRED:
             host = hosts.get(reg, old.host)
             with virt.connect(host.uri) as conn:
-                _retire(reg, conn, old, notify)
+                _retire(reg, home, conn, old, notify)
         rollout_step(reg, rid, RolloutStep.DONE, status="done")
     _audit(reg, "redeploy", new_name, old.generation_id, gen.id, f"replaces {old.name}")
     return RedeployResult(old.name, new_name, old.label, gen.label, "replaced")
@@ -297,10 +298,10 @@ def _run_rollback(reg: Registry, home: Home, rid: int, target_name: str,
                     continue
                 other_host = hosts.get(reg, other.host)
                 if other_host.name == host.name:
-                    _retire(reg, conn, other, notify)
+                    _retire(reg, home, conn, other, notify)
                 else:
                     with virt.connect(other_host.uri) as other_conn:
-                        _retire(reg, other_conn, other, notify)
+                        _retire(reg, home, other_conn, other, notify)
             rollout_step(reg, rid, RolloutStep.DONE, status="done")
     from_gen = current[0].generation_id if current else None
     _audit(reg, "rollback", target.name, from_gen, target.generation_id,
