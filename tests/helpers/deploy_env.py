@@ -155,6 +155,7 @@ def boot_home(prefix: str) -> Iterator[tuple[Home, Registry, Generation, Generat
     os.environ.pop("VMFLEET_LOCAL_URI", None)
     root = traversable_dir(prefix)
     home, reg, old, new = new_home(root)
+    home.secure()  # private, as the CLI makes it: QEMU must still reach the disks (home.py)
     try:
         yield home, reg, old, new
     finally:
