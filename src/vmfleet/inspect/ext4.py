@@ -27,6 +27,7 @@ from vmfleet.tools.run import run, which
 ROOT_INO = 2
 MAX_SYMLINKS = 40
 BATCH = 500          # commands per debugfs run
+DEBUGFS_TIMEOUT = 120  # seconds per debugfs run (a batch): the file system is untrusted
 FAST_LINK_MAX = 60            # shorter symlink targets are kept in the inode
 CAT_FILE_BYTES = 4 << 20      # files up to this size are read through batched cat
 CAT_BATCH_BYTES = 32 << 20    # at most this much file content per debugfs run
@@ -183,7 +184,8 @@ class Ext4:
             argv = [which("debugfs"), "-c", "-f", "-", self._spec]
             stdin = ("\n".join(commands) + "\n").encode()
         try:
-            res = run(argv, check=False, input=stdin, env=DEBUGFS_ENV, text=False, timeout=600)
+            res = run(argv, check=False, input=stdin, env=DEBUGFS_ENV, text=False,
+                      timeout=DEBUGFS_TIMEOUT)
         except CommandFailed as e:
             raise ImageError(f"{self.label}: debugfs failed: {e.message}",
                              "is the image corrupt?") from None
