@@ -192,4 +192,4 @@ def get(reg: Registry, sha256_prefix: str) -> dict:
     rows = reg.query("SELECT * FROM images WHERE sha256 LIKE ?", (sha256_prefix + "%",))
     if len(rows) != 1:
         raise NotFound(f"no single image matches {sha256_prefix!r}", "list them with 'vmfleet images'")
-    return rows[0]
+    return {**rows[0], "path": str(reg.resolve_path(rows[0]["path"]))}
