@@ -104,9 +104,14 @@ def wait_ssh(reg: Registry, home: Home, vm: Vm, host: hosts.Host, conn: virt.Con
     address, port = _endpoint(vm)
     notify(f"waiting for SSH of {vm.name} on {address}:{port}")
     via = _jump(home, host)
+
+    def pin(host_key: str) -> None:  # at first contact: a kill after it keeps the pin
+        _update(reg, vm.name, host_key=host_key)
+
     try:
         session = ssh.wait_until_ready(address, port, key=_key(home), pinned=vm.host_key,
-                                       timeout=timeout, alive=alive, via=via, user=vm.ssh_user)
+                                       timeout=timeout, alive=alive, via=via, user=vm.ssh_user,
+                                       on_first_key=pin if vm.host_key is None else None)
     except HostKeyMismatch as e:
         raise _mismatch(vm, e) from None
     except SshError as e:
@@ -118,6 +123,7 @@ def wait_ssh(reg: Registry, home: Home, vm: Vm, host: hosts.Host, conn: virt.Con
             "raise --timeout if it is only slow",
         ) from None
     with session:
+        vm = get_vm(reg, vm.name)
         if vm.host_key is None:
             vm = _update(reg, vm.name, host_key=session.host_key)
     return vm
