@@ -215,7 +215,7 @@ def run_build(reg, home: Home, gen: Generation, key: str, options: dict, builder
                 fetched = builder.fetch(store_path, workdir)
                 if image_types.ImagePlan(ran.image_type, None).raw_output:
                     line(f"vmfleet: converting the raw {ran.image_type} image to qcow2")
-                    fetched = qemu_img.convert_to_qcow2(fetched, workdir / "image.qcow2")
+                    fetched = qemu_img.convert_to_qcow2(fetched, workdir / "from-raw.qcow2")
                 stored = images.store(reg, home, fetched)
                 killpoint.reached("build:stored")
                 status = Status.SUCCEEDED
