@@ -42,7 +42,7 @@ def fleet(tmp_path, monkeypatch, capsys):
         d = tmp_path / f"src-{system}-{commit[:7]}-{len(packages)}"
         d.mkdir()
         (d / "web.scm").write_text(os_config(system, packages, key_file=None))
-        (d / "channels.scm").write_text(channels_scm(commit))
+        (d / "channels.scm").write_text(channels_scm(commit, introduction=True))
         assert vm("add", system, str(d / "web.scm"), "--channels", str(d / "channels.scm"),
                   "--at", at)[0] == 0
 
@@ -271,7 +271,8 @@ def test_check_names_the_derivation_that_differs(fleet, monkeypatch, knob, suffi
     the root file system in its own partition.img derivation, so vmfleet re-checks it too and
     says which one gave other bytes."""
     vm = fleet[0]
-    assert vm("build", "web")[0] == 0
+    code, _out, err = vm("build", "web")
+    assert code == 0, err
     monkeypatch.setenv("VMFLEET_STANDIN_NONDETERMINISTIC", knob)
     code, out, err = vm("check", "web", "--json")
     assert code == 1, err
