@@ -148,10 +148,43 @@ def _m0002_deploy_runtime(db: sqlite_utils.Database) -> None:
     )
 
 
+def _fleet_history(db: sqlite_utils.Database) -> None:
+    """The fleet file's recorded versions, each apply of it, and the apply id of audit entries
+    (vmfleet.fleet)."""
+    db.executescript(
+        """
+        CREATE TABLE fleet_versions (
+            id INTEGER PRIMARY KEY,
+            number INTEGER NOT NULL UNIQUE,
+            current_from TEXT NOT NULL,          -- UTC, like generations
+            git_commit TEXT,
+            message TEXT NOT NULL DEFAULT '',
+            path TEXT NOT NULL,                  -- repo-relative path of the fleet file
+            content_sha256 TEXT NOT NULL REFERENCES blobs(sha256),
+            recorded TEXT NOT NULL
+        );
+        CREATE INDEX fleet_versions_by_time ON fleet_versions(current_from);
+        CREATE TABLE fleet_applies (
+            id TEXT PRIMARY KEY,                 -- 'a' + UTC time + random, e.g. a20261201t2130-3f9c
+            started TEXT NOT NULL,
+            finished TEXT,
+            status TEXT NOT NULL,                -- running, succeeded, failed, rolled-back
+            user TEXT NOT NULL,
+            fleet TEXT NOT NULL,                 -- which fleet file (label)
+            fingerprint TEXT NOT NULL,           -- of the plan it executed
+            plan TEXT NOT NULL,                  -- the plan, JSON
+            summary TEXT NOT NULL DEFAULT ''
+        );
+        ALTER TABLE audit ADD COLUMN apply_id TEXT;
+        """
+    )
+
+
 # Named, ordered, append-only. Never edit a migration that has shipped: add a new one.
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_initial", _m0001_initial),
     ("0002_deploy_runtime", _m0002_deploy_runtime),
+    ("fleet_history", _fleet_history),
 ]
 
 
