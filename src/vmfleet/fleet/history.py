@@ -83,8 +83,10 @@ def import_fleet(reg: Registry, repo: str | Path, path: str = DEFAULT_PATH) -> I
                 except UnicodeDecodeError:
                     skipped.append(f"{commit.sha[:7]}: {rel} is not UTF-8 text")
                     continue
-                except UsageError as e:
-                    skipped.append(f"{commit.sha[:7]}: {e.message}")
+                except UsageError as e:  # the label names the commit already
+                    first = e.details.splitlines()[0] if e.details else e.message
+                    more = len(e.details.splitlines()) - 1 if e.details else 0
+                    skipped.append(first + (f" (and {more} more)" if more else ""))
                     continue
                 when = timeutil.from_epoch(commit.time)
                 before = reg.query_one("SELECT content_sha256 FROM fleet_versions WHERE "
