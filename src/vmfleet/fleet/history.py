@@ -158,23 +158,27 @@ def _no_version(reg: Registry, text: str) -> NotFound:
                     f"{first.current_from[:10]} (vmfleet fleet history)")
 
 
-def fleet_at(reg: Registry, ref: str) -> tuple[fleet_file.FleetFile, FleetVersion, str]:
+def fleet_at(reg: Registry, ref: str) -> tuple[fleet_file.FleetFile, FleetVersion, str | None]:
     """The fleet file of ``ref``, each unpinned system pinned to the generation of then."""
     version, moment = find_version(reg, ref)
     label = f"{version.path}@{version.number}" + (
         f" ({version.git_commit[:7]})" if version.git_commit else "")
     parsed = fleet_file.parse(text_of(reg, version), label)
     pin = _moment_spec(ref, moment)
+    if pin is None:  # @latest: the newest version, with each system's newest generation
+        return parsed, version, None
     vms = tuple(vm if vm.pinned else dataclasses.replace(vm, system=f"{vm.system_name}@{pin}")
                 for vm in parsed.vms)
     return dataclasses.replace(parsed, vms=vms), version, pin
 
 
-def _moment_spec(ref: str, moment: str) -> str:
+def _moment_spec(ref: str, moment: str) -> str | None:
     """What to put after 'SYSTEM@' to name the generation current at ``moment``: the date as
     the user wrote it, else the version's own time to the second."""
     text = ref[1:] if ref.startswith("@") else ref
     kind = spec_mod.parse(f"fleet@{text}").kind
+    if kind is spec_mod.Kind.LATEST:
+        return None
     if kind in (spec_mod.Kind.MONTH, spec_mod.Kind.DAY, spec_mod.Kind.MOMENT):
         return text.replace(" ", "T")
     return moment.rstrip("Z")
