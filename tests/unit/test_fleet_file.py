@@ -115,3 +115,12 @@ def test_selection_by_tag_and_name():
     assert fleet_file.select(fleet, ["@front,db", "gone"]) == ({"web-1", "db"}, {"db", "gone"})
     with pytest.raises(UsageError, match="no VM has the tag 'back'"):
         fleet_file.select(fleet, ["@back"])
+
+
+def test_the_example_fleet_file_is_valid():
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "systems" / "fleet.toml"
+    fleet = fleet_file.read(example)
+    assert [(v.name, v.system, v.host) for v in fleet.vms] == [
+        ("web-1", "web", "local"), ("web-2", "web", "local"), ("db", "db@2024-05", "local")]

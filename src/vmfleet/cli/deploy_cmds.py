@@ -173,7 +173,8 @@ def rollback(
 def ps(as_json: bool = JSON) -> None:
     """List VMs: system, generation, host, state, uptime, SSH endpoint (registry and libvirt
     reconciled)."""
-    rows = status_mod.ps(open_registry(), home())
+    reg = open_registry()
+    rows = status_mod.ps(reg, home())
 
     def human(rows):
         print_table([(r.name, r.generation, r.host, r.state, _uptime(r.uptime), r.ssh)
@@ -181,6 +182,12 @@ def ps(as_json: bool = JSON) -> None:
         for r in rows:
             if r.note:
                 say(f"{r.name}: {r.note}")
+        from vmfleet.fleet import plan as fleet_plan
+
+        stuck = fleet_plan.interrupted_apply(reg, home())
+        if stuck:
+            say(f"apply {stuck} was interrupted: 'vmfleet plan' shows what is left, "
+                "'vmfleet apply' finishes it")
 
     emit(rows, as_json, human)
 
