@@ -34,7 +34,7 @@ def vms(monkeypatch, fleet):
     import vmfleet.build.builds
 
     state = types.SimpleNamespace(sick=set(), down=set(), running=0, peak=0, per_host={},
-                                  peak_host={}, lock=threading.Lock(), delay=0.0)
+                                  peak_host={}, lock=threading.Lock(), delay=0.0, interrupt=set())
 
     def wait(reg, home, vm, host, conn, place, timeout, notify):
         with state.lock:
@@ -45,6 +45,8 @@ def vms(monkeypatch, fleet):
                                              state.per_host[host.name])
         try:
             time.sleep(state.delay)
+            if vm.name in state.interrupt:
+                raise KeyboardInterrupt
             if vm.name in state.down:
                 raise DeployError(f"VM {vm.name} did not come up: timeout", "console")
         finally:
@@ -168,3 +170,21 @@ def test_one_apply_at_a_time(fleet, vms):
     with locks.lock(fleet.home, plan_mod.APPLY_LOCK):
         with pytest.raises(Busy, match="another 'vmfleet apply' is running"):
             run(fleet, [{"name": "a", "system": "web"}])
+
+
+def test_an_interrupted_apply_is_reported_and_finished_by_the_next(fleet, vms):
+    rows = [{"name": "a", "system": "web"}, {"name": "b", "system": "web"}]
+    vms.interrupt.add("b")
+    with pytest.raises(KeyboardInterrupt):
+        run(fleet, rows, max_parallel=1)
+    [record] = fleet_apply.list_applies(fleet.reg, fleet.home)
+    assert record.status == "interrupted"
+    plan = plan_of(fleet, rows)
+    assert plan.interrupted_apply == record.id
+    assert [(s.name, s.action, s.discard) for s in plan.steps] == [
+        ("a", Action.KEEP, ()), ("b", Action.CREATE, ("b",))]
+    vms.interrupt.clear()
+    assert fleet_apply.apply(fleet.reg, fleet.home, plan).status == "succeeded"
+    again = plan_of(fleet, rows)
+    assert again.exit_code == 0 and again.interrupted_apply is None
+    assert vm_records.get_vm(fleet.reg, "b").state is VmState.RUNNING

@@ -360,10 +360,13 @@ def summarize_changes(changes) -> str:
 # --- interrupted applies, fingerprints, JSON ----------------------------------------------------
 
 def interrupted_apply(reg: Registry, home: Home) -> str | None:
-    """The id of an apply recorded as running that nobody runs any more (killed)."""
-    row = reg.query_one("SELECT id FROM fleet_applies WHERE status = 'running' "
-                        "ORDER BY started DESC LIMIT 1")
-    if row is None or locks.is_locked(home, APPLY_LOCK):
+    """The id of the last apply when it was cut short: killed (recorded as running, but nobody
+    holds the apply lock) or interrupted (Ctrl-C, SIGTERM); None once another apply ran."""
+    row = reg.query_one("SELECT id, status FROM fleet_applies ORDER BY started DESC, rowid DESC "
+                        "LIMIT 1")
+    if row is None or row["status"] not in ("running", "interrupted"):
+        return None
+    if row["status"] == "running" and locks.is_locked(home, APPLY_LOCK):
         return None
     return row["id"]
 
