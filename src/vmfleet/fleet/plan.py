@@ -374,16 +374,15 @@ def interrupted_apply(reg: Registry, home: Home) -> str | None:
 def _with_fingerprint(plan: Plan, vms: Sequence[Vm], states) -> Plan:
     import dataclasses
 
-    names = {v.name for v in vms}
     h = hashlib.sha256()
     h.update(json.dumps({
         "fleet": plan.fleet_sha256, "on": sorted(plan.on), "prune": plan.prune,
         "steps": [[s.name, s.action.value, s.vm, s.current_generation_id,
                    s.target_generation_id, s.host, s.retire, s.discard] for s in plan.steps],
         "vms": [[v.name, v.state.value, v.generation_id, v.host, v.replaces] for v in vms],
-        # Only vmfleet's VMs: other domains on a host do not make a plan stale.
-        "domains": {h: sorted((n, str(s)) for n, s in d.items() if n in names)
-                    for h, d in sorted(states.items())},
+        # Each VM's own domain only: other domains on a host do not make a plan stale.
+        "domains": [[v.name, str(states[v.host].get(v.name)) if v.host in states else "?"]
+                    for v in vms],
     }, sort_keys=True).encode())
     return dataclasses.replace(plan, fingerprint=h.hexdigest())
 
