@@ -102,3 +102,19 @@ def test_plan_json_follows_the_documented_schema(fleet, vmfleet, tmp_path):
     assert code == 2
     assert [s["action"] for s in data["steps"]] == ["replace", "create", "unknown", "remove"]
     jsonschema.validate(data, schema, cls=jsonschema.Draft202012Validator)
+
+
+def test_live_progress_rewrites_one_line_per_vm(capsys):
+    from vmfleet.cli.fleet_cmds import Progress
+
+    plan = types.SimpleNamespace(steps=[
+        types.SimpleNamespace(name=n, action=types.SimpleNamespace(value=a))
+        for n, a in (("web-1", "replace"), ("db", "keep"), ("web-2", "create"))])
+    view = Progress(plan, live=True)
+    view.update("web-1", "deploying web-1-g3")
+    view.update("web-2", "waiting")
+    view.update("web-1", "health check: true")
+    err = capsys.readouterr().err
+    frames = err.split("\x1b[F\x1b[F")  # each redraw first moves up over the two VM lines
+    assert len(frames) == 3
+    assert frames[-1] == "\x1b[2Kweb-1  health check: true\n\x1b[2Kweb-2  waiting\n"
