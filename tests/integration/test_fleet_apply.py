@@ -109,7 +109,7 @@ def test_apply_two_systems_three_vms_two_hosts_then_a_failed_health_check_rolls_
     assert plan_of(w, rows).exit_code == 0
     entries = fleet_apply.apply_log(w.reg, result.apply_id)
     placed = sorted(e.detail.split(":")[0] for e in entries if e.action == "apply-place")
-    assert placed == ["on hv", "on local", "on local"]  # (host, image) pairs, once each
+    assert placed == ["on hv", "on local"]  # once per host and image (db@1 has web@1's)
     assert sum(e.action == "apply-image" for e in entries) == 2  # web@1 and db@1: one image
 
     # More memory for both web VMs; web-2 (on hv, first in line) is replaced fine, then web-1's

@@ -246,26 +246,28 @@ class _Run:
         _parallel(one, wanted, self.build_jobs)
 
     def _place(self, steps: list[Step]) -> None:
-        pairs = sorted({(s.host, s.target_generation_id) for s in steps
-                        if s.target_generation_id in self.images})
-        by_host: dict[str, list[int]] = {}
-        for host, gen_id in pairs:
-            by_host.setdefault(host, []).append(gen_id)
+        # Once per (host, image): generations with the same inputs share one image.
+        by_host: dict[str, dict[str, list[Step]]] = {}
+        for s in steps:
+            if s.target_generation_id in self.images:
+                sha = self.images[s.target_generation_id].sha256
+                by_host.setdefault(s.host, {}).setdefault(sha, []).append(s)
         self.place_errors: dict[tuple[str, int], str] = {}
 
         def one(host: str) -> None:
             reg = Registry.open(self.home.registry)
             try:
-                for gen_id in by_host[host]:
-                    image = self.images[gen_id]
-                    for s in steps:
-                        if s.host == host and s.target_generation_id == gen_id:
-                            self.progress(s.name, f"placing the image on {host}")
+                for _sha, users in sorted(by_host[host].items()):
+                    image = self.images[users[0].target_generation_id]
+                    for s in users:
+                        self.progress(s.name, f"placing the image on {host}")
                     try:
                         where = lifecycle.place_image(reg, self.home, host, image)
-                        self.audit(reg, "place", None, None, gen_id, f"on {host}: {where}")
+                        self.audit(reg, "place", None, None, users[0].target_generation_id,
+                                   f"on {host}: {where}")
                     except VmfleetError as e:
-                        self.place_errors[(host, gen_id)] = e.message
+                        for s in users:
+                            self.place_errors[(host, s.target_generation_id)] = e.message
             finally:
                 reg.close()
 
