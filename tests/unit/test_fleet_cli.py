@@ -118,3 +118,16 @@ def test_live_progress_rewrites_one_line_per_vm(capsys):
     frames = err.split("\x1b[F\x1b[F")  # each redraw first moves up over the two VM lines
     assert len(frames) == 3
     assert frames[-1] == "\x1b[2Kweb-1  health check: true\n\x1b[2Kweb-2  waiting\n"
+
+
+def test_ps_and_plan_explain_an_interrupted_apply(fleet, vmfleet, tmp_path):
+    with fleet.reg.write():
+        fleet.reg.execute("INSERT INTO fleet_applies (id, started, status, user, fleet, "
+                          "fingerprint, plan) VALUES ('a1', '2024-01-02T00:00:00Z', 'running', "
+                          "'root', 'fleet.toml', '', '{}')")
+    code, _, err = vmfleet("ps")
+    assert code == 0 and "apply a1 was interrupted: 'vmfleet plan' shows what is left" in err
+    f = tmp_path / "fleet.toml"
+    f.write_text(fleet_text([{"name": "web-1", "system": "web"}]))
+    _, _, err = vmfleet("plan", "--file", str(f))
+    assert "apply a1 was interrupted; 'vmfleet apply' finishes it" in err
