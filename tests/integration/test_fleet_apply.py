@@ -45,13 +45,14 @@ SICK = "test -e /run/no-such-service"
 
 @pytest.fixture(scope="module")
 def world():
-    """web@1, web@2 and db@1 (web@1's inputs) recorded, web@1's image built; a remote host."""
+    """web@1, web@2 and db@1 (web@1's inputs) recorded, their images built; a remote host."""
     if not STANDIN.exists():
         pytest.skip("the guix stand-in (tests/standin/bin/guix) is not there")
     with boot_home("vmfleet-test-fleet-") as (home, reg, old, new):
         db, _ = generations.record(reg, "db", generations.inputs_of(reg, old),
                                    current_from="2023-06-01T00:00:00Z")
         build.ensure_image(reg, home, old)
+        build.ensure_image(reg, home, new)  # never booted: for plan's package summary
         server = Sshd(home.root / "sshd", [ssh.public_key(home.keys)]).start()
         pool = unique_vm_name().replace("vmfleet-test-", "vmfleet-test-pool-")
         try:
@@ -107,6 +108,9 @@ def test_apply_two_systems_three_vms_two_hosts_then_a_failed_health_check_rolls_
     vms = {v.name: v for v in vm_records.list_vms(w.reg)}
     assert (vms[f"{p}-db"].memory_mib, vms[f"{p}-web-2"].host) == (384, "hv")
     assert plan_of(w, rows).exit_code == 0
+    newer = plan_of(w, [{**rows[0], "system": "web"}, *rows[1:]]).steps[0]
+    assert (newer.action, newer.current, newer.target) == (Action.REPLACE, "web@1", "web@2")
+    assert "git" in newer.packages and "config only" not in newer.packages  # from both images
     entries = fleet_apply.apply_log(w.reg, result.apply_id)
     placed = sorted(e.detail.split(":")[0] for e in entries if e.action == "apply-place")
     assert placed == ["on hv", "on local"]  # once per host and image (db@1 has web@1's)

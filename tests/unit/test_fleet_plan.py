@@ -147,3 +147,18 @@ def test_a_saved_plan_goes_stale_when_state_or_fleet_changes(fleet):
         fleet_apply.check_fresh(saved, make(fleet, rows + [{"name": "b", "system": "web"}]))
     with pytest.raises(UsageError, match="not a vmfleet plan"):
         plan_mod.from_json({"format": 1})
+
+
+def test_package_summary_of_two_built_images_counts_and_names_requested_packages():
+    from vmfleet.diff.package_diff import PackageChange
+
+    def change(name, kind, requested=False):
+        return PackageChange(name, kind, (), (), None, None, requested)
+
+    changes = [change(f"lib{i}", "upgraded") for i in range(12)] + [
+        change("openssl", "downgraded"), change("curl", "added", requested=True),
+        change("libfoo", "added"), change("vim", "removed", requested=True),
+        change("glibc", "rebuilt")]
+    assert plan_mod.summarize_changes(changes) == (
+        "12 upgraded, 1 downgraded, 1 added, 1 rebuilt, +curl, -vim")
+    assert plan_mod.summarize_changes([]) == "same packages"
