@@ -115,11 +115,13 @@ def repo_root(path: str | Path) -> Path:
 
 
 def commits(repo: Path, paths: Iterable[str], since: str | None = None) -> list[Commit]:
-    """First-parent commits, oldest first, that changed any of ``paths`` (repo-relative)."""
+    """First-parent commits, oldest first, that changed any of ``paths`` (repo-relative), made
+    at or after ``since`` (a date as users write it, vmfleet.timeutil; compared here with the
+    committer date, not by git's ``--since``, which reads a bare day as that day at the
+    current time of day in the local zone)."""
     args = ["log", "--first-parent", "--diff-merges=first-parent", "--raw", "--no-abbrev",
             "--no-renames", "--reverse", "--format=%x01%H %ct %s"]
-    if since:
-        args.append(f"--since={since}")
+    start = timeutil.parse_user_time(timeutil.parse_date(since, "--since")).timestamp() if since else None
     out = _git(repo, *args, "--", *sorted(set(paths)))
     result = []
     for chunk in out.split("\x01")[1:]:
@@ -133,7 +135,8 @@ def commits(repo: Path, paths: Iterable[str], since: str | None = None) -> list[
             fields = meta.split()
             new_sha = "" if fields[4].startswith("D") else fields[3]
             changes.append((path, new_sha))
-        result.append(Commit(sha, int(ctime), subject, tuple(changes)))
+        if start is None or int(ctime) >= start:
+            result.append(Commit(sha, int(ctime), subject, tuple(changes)))
     return result
 
 
