@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from vmfleet.cli import options
 from vmfleet.cli.app import app, emit, home, lazy, open_registry, print_json, print_table, say
 from vmfleet.errors import UsageError, VmfleetError
 
@@ -16,7 +17,7 @@ fleet_history_mod = lazy("vmfleet.fleet.history")
 plan_mod = lazy("vmfleet.fleet.plan")
 apply_mod = lazy("vmfleet.fleet.apply")
 
-JSON = typer.Option(False, "--json", help="Print JSON (stable keys, see docs/reference.md).")
+JSON = options.json_flag()
 FILE = typer.Option(None, "--file", "-f", help="The fleet file (default: ./fleet.toml).")
 FLEET = typer.Option(None, "--fleet", help="The fleet as it was: @DATE (2023-10, 2023-10-15), "
                      "@N (version) or @COMMIT, from the recorded history.")
@@ -132,17 +133,15 @@ def apply(
     build_jobs: int = typer.Option(2, "--build-jobs", help="Images built at once."),
     keep_going: bool = typer.Option(False, "--keep-going", help="On a failure, go on with the "
                                     "other VMs instead of stopping and rolling back."),
-    timeout: str = typer.Option("5m", "--timeout", help="How long each VM gets to answer SSH."),
-    health_timeout: str = typer.Option("60s", "--health-timeout", help="How long a health "
-                                       "command may keep failing after boot."),
+    timeout: float = options.duration("--timeout", "5m", "How long each VM gets to answer SSH."),
+    health_timeout: float = options.duration("--health-timeout", "60s", "How long a health "
+                                             "command may keep failing after boot."),
     builder: str = typer.Option(None, "--builder", help="Where to build images: local or "
                                 "ssh://user@host[:port]."),
     as_json: bool = JSON,
 ) -> None:
     """Bring the hosts to the fleet: build, place, replace (healthy before the old VM retires),
     roll back on failure. Prints the plan it executes first. Exit 0 done, 1 a VM failed."""
-    from vmfleet.cli.deploy_cmds import parse_duration
-
     reg = open_registry()
     if plan_file is not None:
         if file or fleet or on or prune:
@@ -163,8 +162,8 @@ def apply(
     try:
         result = apply_mod.apply(
             reg, home(), p, max_parallel=max_parallel, per_host=max_per_host,
-            build_jobs=build_jobs, keep_going=keep_going, timeout=parse_duration(timeout),
-            health_timeout=parse_duration(health_timeout), builder=builder, progress=view.update)
+            build_jobs=build_jobs, keep_going=keep_going, timeout=timeout,
+            health_timeout=health_timeout, builder=builder, progress=view.update)
     finally:
         view.close()
     emit(result, as_json, _render_result)

@@ -23,6 +23,7 @@ import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from vmfleet import units
 from vmfleet.errors import UsageError, VmfleetError
 from vmfleet.names import NAME_RE
 from vmfleet.registry import spec as spec_mod
@@ -215,17 +216,17 @@ def _vm(entry: dict, defaults: dict, start: int | None, end: int | None, lines: 
 
 
 def _memory(value) -> int | None:
-    """'512M', '2G', '1.5G', '2048M' or an integer (MiB) -> MiB; None when not a size."""
+    """'512M', '2G', '1.5G', '2048' or an integer (MiB) -> MiB; None when not a size."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
     if not isinstance(value, str):
         return None
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([MmGg])(?:i?[Bb])?\s*", value)
-    if not m:
+    try:  # the grammar every memory option has (a bare number counts in MiB)
+        return units.parse_size(value, bare_unit="M") // 2**20
+    except UsageError:
         return None
-    return int(float(m.group(1)) * (1024 if m.group(2).upper() == "G" else 1))
 
 
 def _did_you_mean(key: str, known: Iterable[str]) -> str:
