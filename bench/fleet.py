@@ -106,22 +106,30 @@ def bench_plan(vms: int, host_count: int) -> dict:
 
 
 def bench_apply() -> dict:
-    from tests.helpers.deploy_env import boot_home, cleanup_fleet, unique_vm_name
+    from tests.helpers.deploy_env import (
+        boot_home,
+        cleanup_fleet,
+        system_uri,
+        unique_pool_name,
+        unique_vm_name,
+    )
+    from tests.helpers.fleet_env import record_site
     from tests.helpers.sshd import Sshd
 
     from vmfleet.build import builds
     from vmfleet.deploy import hosts
     from vmfleet.tools import ssh, virt
 
-    with boot_home("vmfleet-bench-fleet-") as (home, reg, old, _new):
+    with boot_home("vmfleet-bench-fleet-") as (home, reg, _web1, _web2):
+        old, _new, _db = record_site(reg, ssh.public_key(home.keys))
         builds.ensure_image(reg, home, old)
         server = Sshd(home.root / "sshd", [ssh.public_key(home.keys)]).start()
-        pool = unique_vm_name().replace("vmfleet-test-", "vmfleet-test-pool-")
+        pool = unique_pool_name()
         try:
             hosts.add(reg, "hv", server.libvirt_uri(home.keys / "id_ed25519"), pool=pool,
                       pool_dir=f"/tmp/{pool}", home=home, trust_new_host=True)
             prefix = unique_vm_name()
-            base = [{"name": f"{prefix}-{i}", "system": "web@1",
+            base = [{"name": f"{prefix}-{i}", "system": "site@1",
                      "host": "local" if i % 2 else "hv", "health": "test -s /etc/hostname"}
                     for i in range(4)]
 
@@ -145,7 +153,7 @@ def bench_apply() -> dict:
                     "accel": os.environ.get("VMFLEET_ACCEL", "tcg")}
         finally:
             cleanup_fleet(reg, home)
-            with contextlib.suppress(Exception), virt.connect("qemu:///system") as conn:
+            with contextlib.suppress(Exception), virt.connect(system_uri()) as conn:
                 conn.delete_pool(pool)
             shutil.rmtree(f"/tmp/{pool}", ignore_errors=True)
             server.stop()

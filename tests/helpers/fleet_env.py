@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import libvirt
 
+from tests.helpers.fleet import channels_scm, os_config
 from vmfleet import timeutil
 from vmfleet.deploy import hosts
 from vmfleet.deploy.vm_access import controller_id
 from vmfleet.home import Home
+from vmfleet.registry import generations
 from vmfleet.registry.db import Registry
 from vmfleet.registry.generations import Generation
 from vmfleet.tools import domain_xml
@@ -60,3 +62,36 @@ def fleet_text(rows: list[dict]) -> str:
     body = ",\n".join("  { " + ", ".join(f"{k} = {value(v)}" for k, v in r.items()) + " }"
                       for r in rows)
     return f"vm = [\n{body},\n]\n"
+
+
+# Guix revisions the stand-in knows (tests/standin/guix_standin/history.py, guix-history.md).
+GUIX_2023_06 = "76e39909e886bb51cf9b2fa03a1523545faca880"
+GUIX_2024_05 = "dc4c48f10281007a0ab3541b8a64198c60c6d5b0"
+
+
+def channels_with_introduction(commit: str) -> str:
+    """A guix channel pinned to ``commit`` with Guix's channel introduction (the commit and key
+    fingerprint of guix/channels.scm's %guix-channel-introduction), as ``guix describe -f
+    channels`` writes it: time-machine refuses a guix channel it cannot authenticate."""
+    return channels_scm(commit).rstrip().removesuffix("))") + """
+        (introduction
+          (make-channel-introduction
+            "9edb3f66fd807b096b48283debdcddccfea34bad"
+            (openpgp-fingerprint
+              "BBB0 2DDF 2CEA F6A8 0D1D  E643 A2A0 6DF2 A33A 54FA")))))
+"""
+
+
+def record_site(reg, pubkey: str):
+    """For real builds and boots: site@1 (2023-07, nginx) and site@2 (2024-06, nginx and git), and db@1 with site@1's
+    inputs (so both systems share one image)."""
+    gens = []
+    for when, commit, pkgs in (("2023-07-02T00:00:00Z", GUIX_2023_06, ("nginx",)),
+                               ("2024-06-01T00:00:00Z", GUIX_2024_05, ("nginx", "git"))):
+        inputs = generations.Inputs("site.scm", os_config("site", packages=pkgs),
+                                    channels_with_introduction(commit),
+                                    {"vmfleet.pub": pubkey.encode()})
+        gens.append(generations.record(reg, "site", inputs, current_from=when)[0])
+    db, _ = generations.record(reg, "db", generations.inputs_of(reg, gens[0]),
+                               current_from="2023-07-02T00:00:00Z")
+    return gens[0], gens[1], db

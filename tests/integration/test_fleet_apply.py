@@ -2,7 +2,7 @@
 'remote' host (qemu+ssh:// through an sshd on 127.0.0.1), with health checks over SSH.
 
 Boots are kept few (each costs ~8 CPU-seconds on two shared cores): one image serves every VM
-(db@1 is recorded with web@1's inputs, and builds are cached by inputs, so both systems share
+(db@1 is recorded with site@1's inputs, and builds are cached by inputs, so both systems share
 it), and each test boots only what it asserts on.
 """
 
@@ -19,9 +19,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.deploy_env import boot_home, cleanup_fleet, unique_vm_name
+from tests.helpers.deploy_env import (
+    boot_home,
+    cleanup_fleet,
+    system_uri,
+    unique_pool_name,
+    unique_vm_name,
+)
 from tests.helpers.fleet import commit_files, new_repo
-from tests.helpers.fleet_env import fleet_text
+from tests.helpers.fleet_env import fleet_text, record_site
 from tests.helpers.sshd import Sshd
 from vmfleet.build import builds as build
 from vmfleet.deploy import hosts, vm_records
@@ -31,7 +37,6 @@ from vmfleet.fleet import file as fleet_file
 from vmfleet.fleet import history
 from vmfleet.fleet import plan as plan_mod
 from vmfleet.fleet.plan import Action
-from vmfleet.registry import generations
 from vmfleet.tools import ssh, virt
 
 pytestmark = pytest.mark.integration
@@ -45,16 +50,15 @@ SICK = "test -e /run/no-such-service"
 
 @pytest.fixture(scope="module")
 def world():
-    """web@1, web@2 and db@1 (web@1's inputs) recorded, their images built; a remote host."""
+    """site@1, site@2 and db@1 (site@1's inputs) recorded, their images built; a remote host."""
     if not STANDIN.exists():
         pytest.skip("the guix stand-in (tests/standin/bin/guix) is not there")
-    with boot_home("vmfleet-test-fleet-") as (home, reg, old, new):
-        db, _ = generations.record(reg, "db", generations.inputs_of(reg, old),
-                                   current_from="2023-06-01T00:00:00Z")
+    with boot_home("vmfleet-test-fleet-") as (home, reg, _web1, _web2):
+        old, new, db = record_site(reg, ssh.public_key(home.keys))
         build.ensure_image(reg, home, old)
         build.ensure_image(reg, home, new)  # never booted: for plan's package summary
         server = Sshd(home.root / "sshd", [ssh.public_key(home.keys)]).start()
-        pool = unique_vm_name().replace("vmfleet-test-", "vmfleet-test-pool-")
+        pool = unique_pool_name()
         try:
             hosts.add(reg, "hv", server.libvirt_uri(home.keys / "id_ed25519"), pool=pool,
                       pool_dir=f"/tmp/{pool}", home=home, trust_new_host=True)
@@ -62,7 +66,7 @@ def world():
                                      "prefix": unique_vm_name()})()
         finally:
             cleanup_fleet(reg, home)
-            with contextlib.suppress(Exception), virt.connect("qemu:///system") as conn:
+            with contextlib.suppress(Exception), virt.connect(system_uri()) as conn:
                 conn.delete_pool(pool)
             shutil.rmtree(f"/tmp/{pool}", ignore_errors=True)
             server.stop()
@@ -97,24 +101,24 @@ def hostname(w, vm: str) -> str:
 
 def test_apply_two_systems_three_vms_two_hosts_then_a_failed_health_check_rolls_back(w):
     p = w.prefix
-    rows = [{"name": f"{p}-web-1", "system": "web@2023-06", "health": HEALTHY},
-            {"name": f"{p}-web-2", "system": "web@1", "host": "hv", "health": HEALTHY},
+    rows = [{"name": f"{p}-web-1", "system": "site@2023-07", "health": HEALTHY},
+            {"name": f"{p}-web-2", "system": "site@1", "host": "hv", "health": HEALTHY},
             {"name": f"{p}-db", "system": "db", "memory": "384M", "health": HEALTHY}]
     result = apply(w, rows)
     assert result.status == "succeeded", result.outcomes
     assert [(o.result, o.generation, o.host) for o in result.outcomes] == [
-        ("done", "web@1", "local"), ("done", "web@1", "hv"), ("done", "db@1", "local")]
-    assert hostname(w, f"{p}-web-2") == "web"  # through the remote host's sshd
+        ("done", "site@1", "local"), ("done", "site@1", "hv"), ("done", "db@1", "local")]
+    assert hostname(w, f"{p}-web-2") == "site"  # through the remote host's sshd
     vms = {v.name: v for v in vm_records.list_vms(w.reg)}
     assert (vms[f"{p}-db"].memory_mib, vms[f"{p}-web-2"].host) == (384, "hv")
     assert plan_of(w, rows).exit_code == 0
-    newer = plan_of(w, [{**rows[0], "system": "web"}, *rows[1:]]).steps[0]
-    assert (newer.action, newer.current, newer.target) == (Action.REPLACE, "web@1", "web@2")
+    newer = plan_of(w, [{**rows[0], "system": "site"}, *rows[1:]]).steps[0]
+    assert (newer.action, newer.current, newer.target) == (Action.REPLACE, "site@1", "site@2")
     assert "git" in newer.packages and "config only" not in newer.packages  # from both images
     entries = fleet_apply.apply_log(w.reg, result.apply_id)
     placed = sorted(e.detail.split(":")[0] for e in entries if e.action == "apply-place")
-    assert placed == ["on hv", "on local"]  # once per host and image (db@1 has web@1's)
-    assert sum(e.action == "apply-image" for e in entries) == 2  # web@1 and db@1: one image
+    assert placed == ["on hv", "on local"]  # once per host and image (db@1 has site@1's)
+    assert sum(e.action == "apply-image" for e in entries) == 2  # site@1 and db@1: one image
 
     # More memory for both web VMs; web-2 (on hv, first in line) is replaced fine, then web-1's
     # replacement fails its health check: the rollout stops and web-2 is rolled back.
@@ -128,24 +132,24 @@ def test_apply_two_systems_three_vms_two_hosts_then_a_failed_health_check_rolls_
     states = {v.name: v.state for v in vm_records.list_vms(w.reg)}
     assert states == {f"{p}-web-1": VmState.RUNNING, f"{p}-web-2": VmState.RUNNING,
                       f"{p}-web-2-g1": VmState.RETIRED, f"{p}-db": VmState.RUNNING}
-    assert hostname(w, f"{p}-web-2") == "web"  # the old VM answers again, same pinned key
+    assert hostname(w, f"{p}-web-2") == "site"  # the old VM answers again, same pinned key
     assert plan_of(w, rows).exit_code == 0     # back where the first apply left it
 
 
 def test_kill_9_during_apply_then_apply_again_converges_to_the_fleet_of_a_past_date(w, tmp_path):
     p = w.prefix
     repo = new_repo(tmp_path / "repo")
-    then = [{"name": f"{p}-web", "system": "web", "health": HEALTHY}]
+    then = [{"name": f"{p}-web", "system": "site", "health": HEALTHY}]
     commit_files(repo, {"fleet.toml": fleet_text(then)}, "fleet", "2023-07-01T00:00:00Z")
-    commit_files(repo, {"fleet.toml": fleet_text(then + [{"name": f"{p}-x", "system": "web"}])},
+    commit_files(repo, {"fleet.toml": fleet_text(then + [{"name": f"{p}-x", "system": "site"}])},
                  "a second VM", "2024-06-01T00:00:00Z")
     history.import_fleet(w.reg, repo)
     now = plan_mod.make_plan(w.reg, w.home, history.fleet_at(w.reg, "@latest")[0], source={})
-    assert [s.target for s in now.steps] == ["web@2", "web@2"]
+    assert [s.target for s in now.steps] == ["site@2", "site@2"]
     fleet, _version, _pin = history.fleet_at(w.reg, "@2023-10")
     past = plan_mod.make_plan(w.reg, w.home, fleet, source={"ref": "@2023-10"})
     assert [(s.name, s.action, s.target) for s in past.steps] == [
-        (f"{p}-web", Action.CREATE, "web@1")]  # web@2 came in 2024-05
+        (f"{p}-web", Action.CREATE, "site@1")]  # site@2 came in 2024-06
 
     env = {**os.environ, "VMFLEET_HOME": str(w.home.root)}
     proc = subprocess.Popen([sys.executable, "-m", "vmfleet", "apply", "--fleet", "@2023-10",
@@ -170,7 +174,7 @@ def test_kill_9_during_apply_then_apply_again_converges_to_the_fleet_of_a_past_d
                                health_timeout=10)
     assert result.status == "succeeded", result.outcomes
     vm = vm_records.get_vm(w.reg, f"{p}-web")
-    assert (vm.state, vm.label) == (VmState.RUNNING, "web@1")
-    assert hostname(w, f"{p}-web") == "web"
+    assert (vm.state, vm.label) == (VmState.RUNNING, "site@1")
+    assert hostname(w, f"{p}-web") == "site"
     final = plan_mod.make_plan(w.reg, w.home, fleet, source={"ref": "@2023-10"})
     assert final.exit_code == 0 and final.interrupted_apply is None
