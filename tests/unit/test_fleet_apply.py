@@ -188,3 +188,17 @@ def test_an_interrupted_apply_is_reported_and_finished_by_the_next(fleet, vms):
     again = plan_of(fleet, rows)
     assert again.exit_code == 0 and again.interrupted_apply is None
     assert vm_records.get_vm(fleet.reg, "b").state is VmState.RUNNING
+
+
+def test_a_stray_domain_left_by_a_killed_define_is_removed_and_the_deploy_retried(fleet, vms):
+    # What a vmfleet killed during a slow define leaves: the domain appears after the record of
+    # the half-made VM was cleaned up, so only the domain is there.
+    fake_vm(fleet.reg, fleet.conn, fleet.home, "b", fleet.old, "local", domain="shut off")
+    with fleet.reg.write():
+        fleet.reg.execute("DELETE FROM vms WHERE name = 'b'")
+    result = run(fleet, [{"name": "b", "system": "web"}])
+    assert result.status == "succeeded", result.outcomes
+    vm = vm_records.get_vm(fleet.reg, "b")
+    assert (vm.state, vm.label) == (VmState.RUNNING, "web@2")
+    assert any(e.action == "apply-discard" and "stray domain" in e.detail
+               for e in fleet_apply.apply_log(fleet.reg, result.apply_id))

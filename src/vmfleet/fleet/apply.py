@@ -37,7 +37,7 @@ from vmfleet import timeutil
 from vmfleet.deploy import lifecycle, rollout, vm_access
 from vmfleet.deploy.placement import Image
 from vmfleet.deploy.vm_records import DEFAULT_TIMEOUT, AuditEntry, Options, find_vm, get_vm, list_vms
-from vmfleet.errors import DeployError, UsageError, VmfleetError
+from vmfleet.errors import DeployError, LibvirtError, UsageError, VmfleetError
 from vmfleet.fleet import plan as plan_mod
 from vmfleet.fleet.plan import Action, Plan, Step
 from vmfleet.home import Home
@@ -338,9 +338,7 @@ class _Run:
         name = step.name if find_vm(reg, step.name) is None else _next_name(reg, step.name,
                                                                             gen.number)
         self.progress(step.name, f"deploying {name} ({gen.label}) on {step.host}")
-        lifecycle.deploy_image(reg, self.home, gen, self.images[gen.id], name=name,
-                               host=step.host, options=self._options(step), replaces=previous,
-                               notify=lambda m: self.progress(step.name, m), audit=None)
+        self._deploy(reg, step, gen, name, previous)
         try:
             self._health(reg, step, name)
         except BaseException:
@@ -357,10 +355,7 @@ class _Run:
         new = _next_name(reg, step.name, gen.number)
         self.progress(step.name, f"deploying {new} ({gen.label}) on {step.host}")
         try:
-            lifecycle.deploy_image(reg, self.home, gen, self.images[gen.id], name=new,
-                                   host=step.host, options=self._options(step),
-                                   replaces=old.name, audit=None,
-                                   notify=lambda m: self.progress(step.name, m))
+            self._deploy(reg, step, gen, new, old.name)
             self._health(reg, step, new)
         except BaseException:
             self._discard(reg, new)
@@ -372,6 +367,26 @@ class _Run:
         self.audit(reg, "replace", new, old.generation_id, gen.id,
                    f"replaces {old.name} on {step.host}")
         self.outcome(step, "done", new, gen.label, t0, f"{old.label} → {gen.label}")
+
+    def _deploy(self, reg: Registry, step: Step, gen, name: str, replaces: str | None) -> None:
+        """deploy_image, once more after removing a stray domain of the same name: a vmfleet
+        killed while libvirtd was defining its domain leaves a domain that appears only after
+        the leftover's record was removed (defines take tens of seconds on some hosts)."""
+        for attempt in (1, 2):
+            try:
+                lifecycle.deploy_image(reg, self.home, gen, self.images[gen.id], name=name,
+                                       host=step.host, options=self._options(step),
+                                       replaces=replaces, audit=None,
+                                       notify=lambda m: self.progress(step.name, m))
+                return
+            except LibvirtError as e:
+                if attempt == 2 or "already exists" not in e.message:
+                    raise
+                self.progress(step.name, f"a stray domain {name} (left by an interrupted "
+                              "apply) is in the way: removing it")
+                lifecycle.destroy(reg, self.home, name)  # the failed record and that domain
+                self.audit(reg, "discard", name, None, None, "stray domain of an interrupted "
+                           "apply")
 
     def _discard(self, reg: Registry, name: str) -> None:
         vm = find_vm(reg, name)
