@@ -411,10 +411,23 @@ def _shadowed(env: Env, name: str) -> bool:
 _GUIX_SUFFIXES = ("-bootloader", "-configuration", "-service", "-file-system", "-layout")
 
 
+# Guile procedures and syntax configs use that the evaluator does not model (opaque values).
+_GUILE = frozenset("""string-join string-split string-prefix string-suffix format getenv
+assoc-ref assq-ref assoc assq length reverse last list-ref iota apply for-each append-map
+filter-map find any every fold reduce cut cute match match-lambda lambda* define-syntax
+define-syntax-rule syntax-rules case string-upcase string-downcase substring string-length
+string-index string-contains symbol-append number->string string->number call-with-output-file
+with-output-to-file display newline error throw catch raise guard false-if-exception
+cons-all delete-duplicates sort stable-sort hash-ref identity const negate compose
+gexp ungexp local-file file-append plain-file mixed-text-file computed-file program-file
+scheme-file nss-certs make-regexp regexp-exec search-path""".split())
+
+
 def _looks_like_guix_binding(name: str) -> bool:
     """A binding of Guix itself the stand-in does not model (``grub-efi-bootloader``,
     ``file-system-label``, ``%base-file-systems`` …): evaluated as an opaque value."""
-    return name.endswith(_GUIX_SUFFIXES) or "->" in name or name.endswith("?") \
+    return name in _GUILE or name.endswith(_GUIX_SUFFIXES) or "->" in name \
+        or name.endswith("?") \
         or name.startswith(("make-", "file-", "user-", "keyboard-", "uuid", "mapped-",
                             "swap-", "nss-", "plain-", "mixed-", "computed-", "program-",
                             "scheme-", "gexp", "file-append", "openpgp-", "luks-", "host",

@@ -231,6 +231,7 @@ def load(config_path: str, rev: Revision, *, text: str | None = None,
     service_pkgs: list[PackageSpec] = []
     base = False
     ssh_conf = None
+    dropbear_root = False
     for s in _flat(fields.get("services", [])):
         if not isinstance(s, Service):
             continue
@@ -240,6 +241,9 @@ def load(config_path: str, rev: Revision, *, text: str | None = None,
         services.append((s.type, show(s.value) if s.value is not None else ""))
         if s.type == "openssh-service-type":
             ssh_conf = s.value
+        if s.type == "dropbear-service-type" and isinstance(s.value, Record) \
+                and s.value.fields.get("root-login?") is True:
+            dropbear_root = True         # gnu/services/ssh.scm: root-login? defaults to #f
         for var in history.SERVICE_PACKAGES.get(s.type, ()):
             chosen = None
             if var == "postgresql" and isinstance(s.value, Record):
@@ -271,6 +275,8 @@ def load(config_path: str, rev: Revision, *, text: str | None = None,
                     keys.append((str(user), key))
         if "permit-root-login" in ssh_conf.fields:
             root_login = show(ssh_conf.fields["permit-root-login"])
+    elif dropbear_root:
+        root_login = "#t"
 
     accounts = []
     for u in _flat(fields.get("users", [])):

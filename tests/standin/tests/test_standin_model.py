@@ -207,3 +207,14 @@ def test_digit_led_names_and_outputs_reach_the_closure(tmp_path):
             "go-github-com-99designs-keyring-1.2.2", "gcc-11.3.0-lib"} <= names
     manifest = [(spec.name, spec.version, output) for spec, output, _ in c.packages]
     assert ("gcc", "11.3.0", "lib") in manifest
+
+
+def test_dropbear_root_login_follows_its_own_field(tmp_path):
+    """dropbear-configuration's root-login? (default #f), gnu/services/ssh.scm."""
+    base = CONFIG.replace("(service openssh-service-type)", "(service dropbear-service-type)")
+    _, daemons = _inittab(tmp_path, base)
+    assert " -w" in daemons[0]
+    _, daemons = _inittab(tmp_path, base.replace(
+        "(service dropbear-service-type)",
+        "(service dropbear-service-type (dropbear-configuration (root-login? #t)))"))
+    assert " -w" not in daemons[0]
