@@ -60,15 +60,26 @@ def test_not_an_operating_system(reg):
 def test_read_inputs_reports_missing_local_file(tmp_path):
     (tmp_path / "web.scm").write_text(os_config("web"))
     (tmp_path / "channels.scm").write_text(channels_scm(C1))
-    with pytest.raises(UsageError, match="local-file 'vmfleet.pub' not found"):
+    with pytest.raises(UsageError, match=r'local-file "vmfleet.pub" not found \(looked for /'):
         generations.read_inputs(tmp_path / "web.scm", tmp_path / "channels.scm")
 
 
-def test_local_file_outside_config_dir_is_refused(tmp_path):
-    (tmp_path / "web.scm").write_text(os_config("web", key_file="../key.pub"))
+def test_local_file_outside_config_dir_is_recorded_and_laid_out(reg, tmp_path):
+    """Guix reads ../ names (guix/gexp.scm: relative to the config's directory): so does
+    vmfleet, and a build finds the file at the same relative place."""
+    (tmp_path / "sys").mkdir()
+    (tmp_path / "sys" / "web.scm").write_text(os_config("web", key_file="../keys/key.pub"))
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "key.pub").write_bytes(KEY)
     (tmp_path / "channels.scm").write_text(channels_scm(C1))
-    with pytest.raises(UsageError, match="outside the config's directory"):
-        generations.read_inputs(tmp_path / "web.scm", tmp_path / "channels.scm")
+    got = generations.read_inputs(tmp_path / "sys" / "web.scm", tmp_path / "channels.scm",
+                                  cwd=tmp_path / "sys")
+    assert got.config_name == "sys/web.scm" and got.files == {"keys/key.pub": KEY}
+    gen, _ = generations.record(reg, "web", got, current_from="2023-06-01T00:00:00Z")
+    lay = generations.layout(reg, gen, tmp_path / "out")
+    assert lay.run_dir == "sys" and lay.config == "web.scm"
+    assert (tmp_path / "out" / "sys" / "../keys/key.pub").read_bytes() == KEY
+    assert lay.channels == "../vmfleet-pinned-channels.scm"
 
 
 def test_describe_change(reg):

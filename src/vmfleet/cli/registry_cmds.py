@@ -17,6 +17,10 @@ from vmfleet.registry.db import Registry
 from vmfleet.registry.generations import Generation
 
 JSON = typer.Option(False, "--json", help="Print JSON (stable keys, see docs/reference.md).")
+LOAD_PATH = typer.Option(None, "-L", "--load-path",
+                         help="A directory of Guile modules, as for guix system -L (repeatable).")
+STRICT = typer.Option(False, "--strict",
+                      help="Refuse a config that names a file vmfleet cannot compute.")
 
 
 @app.command()
@@ -66,20 +70,27 @@ def add(
     at: str = typer.Option(None, "--at", help="When it became current (default: now), e.g. 2024-01-15."),
     message: str = typer.Option("", "-m", "--message", help="Why it changed."),
     allow_unpinned: bool = typer.Option(False, "--allow-unpinned", help="Record channels without a commit."),
+    load_path: list[str] = LOAD_PATH,
+    strict: bool = STRICT,
     as_json: bool = JSON,
 ) -> None:
-    """Record a config and its channels as a new generation (no-op when nothing changed)."""
+    """Record a config, every file it reads and its channels as a new generation (no-op when
+    nothing changed)."""
     check_name(system)
     when = timeutil.to_stamp(_check_date(at)) if at else timeutil.now()
     if when > timeutil.now():
         raise UsageError(f"--at {at} is in the future",
                          "a generation is current from when it was recorded or earlier")
-    inputs = generations.read_inputs(config, channels)
+    inputs = generations.read_inputs(config, channels, load_path=load_path or (), strict=strict)
     analysis = generations.analyse(inputs, config_label=str(config), channels_label=str(channels))
     reg = open_registry()
     gen, created = generations.record(reg, system, inputs, current_from=when, source="manual",
                                       message=message, allow_unpinned=allow_unpinned,
                                       analysis=analysis)
+    for w in inputs.warnings:
+        say(f"warning: {w}")
+    if inputs.warnings:
+        say(f"warning: {gen.label} is recorded with its inputs incomplete; --strict refuses this")
     say(f"recorded {gen.label}" if created else f"unchanged: {gen.label} has the same inputs")
     emit(_gen_json(gen) | {"created": created}, as_json, lambda v: None)
 
@@ -113,7 +124,10 @@ def generations_(system: str = typer.Argument(..., help="System name."), as_json
     rows = []
     previous = None
     for g in sorted(gens, key=lambda g: (g.current_from, g.number)):
-        rows.append(_gen_json(g) | {"change": generations.describe_change(previous, g)})
+        change = generations.describe_change(previous, g)
+        if g.incomplete:
+            change = "[inputs incomplete] " + change
+        rows.append(_gen_json(g) | {"change": change})
         previous = g
     emit(rows, as_json, lambda rs: print_table(
         [[r["generation"], r["current_from"].replace("T", " ")[:16], (r["git_commit"] or r["source"])[:10],
@@ -127,6 +141,8 @@ def show(
     config: bool = typer.Option(False, "--config", help="Print the config text."),
     channels: bool = typer.Option(False, "--channels", help="Print the channels text."),
     files: bool = typer.Option(False, "--files", help="List the local files the config refers to."),
+    inputs_: bool = typer.Option(False, "--inputs", help="List every recorded input: config, "
+                                 "modules, included and local files (path, size, sha256)."),
     as_json: bool = JSON,
 ) -> None:
     """Show one generation: its dates, source, pins, summary; or its config, channels or files."""
@@ -141,6 +157,19 @@ def show(
         return
     file_rows = [{"path": p, "size": len(c), "sha256": generations.sha256(c)}
                  for p, c in sorted(inputs.files.items())]
+    if inputs_:
+        config_bytes = inputs.config_text.encode()
+        rows = [{"role": "config", "path": inputs.config_name, "size": len(config_bytes),
+                 "sha256": generations.sha256(config_bytes), "mode": "0644"}]
+        rows += [{"role": inputs.roles.get(r["path"], "local-file"), **r,
+                  "mode": f"{inputs.modes.get(r['path'], 0o644):04o}"} for r in file_rows]
+        emit(rows, as_json, lambda rs: print_table(
+            [[r["role"], r["path"], r["size"], r["mode"], r["sha256"][:16]] for r in rs],
+            ["role", "path", "size", "mode", "sha256"]))
+        if gen.warnings and not as_json:
+            for w in gen.warnings:
+                say(f"warning: inputs incomplete: {w}")
+        return
     if files:
         emit(file_rows, as_json, lambda rs: print_table(
             [[r["path"], r["size"], r["sha256"][:16]] for r in rs], ["path", "size", "sha256"]))
@@ -162,7 +191,9 @@ def _gen_json(g: Generation) -> dict:
     return {"system": g.system, "generation": g.number, "label": g.label,
             "current_from": g.current_from, "source": g.source, "git_commit": g.git_commit,
             "message": g.message, "guix_commit": g.guix_commit, "unpinned": g.unpinned,
-            "config": g.config_path, "inputs_sha256": g.inputs_sha256}
+            "config": g.config_path, "inputs_sha256": g.inputs_sha256,
+            "load_path": list(g.layout.get("load_path", [])), "expression": g.layout.get("expression"),
+            "inputs_incomplete": g.incomplete, "warnings": list(g.warnings)}
 
 
 def _print_generation(d: dict) -> None:
@@ -177,6 +208,11 @@ def _print_generation(d: dict) -> None:
         "services:  " + (", ".join(x["type"] for x in s.get("services", [])) or "-"),
         "files:     " + (", ".join(f["path"] for f in d["files"]) or "-"),
     ]
+    if d["load_path"] or d["expression"]:
+        lines.append("load path: " + (" ".join(f"-L {p}" for p in d["load_path"]) or "-")
+                     + (f"  (built with -e {d['expression']})" if d["expression"] else ""))
+    if d["inputs_incomplete"]:
+        lines.append("inputs:    INCOMPLETE: " + "; ".join(d["warnings"]))
     sys.stdout.write("\n".join(lines) + "\n")
 
 

@@ -75,6 +75,7 @@ def canonical_channel_url(url: str) -> str:
     return f"{scheme}://{host}{path}"
 
 
+_FULL_COMMIT = re.compile(r"[0-9a-fA-F]{40}")
 _CHANNEL_FORMS = ("(list (channel …)), %default-channels, or cons/cons*/append of channels "
                   "and %default-channels")
 
@@ -158,6 +159,12 @@ class _ChannelReader:
             if name == "%default-guix-channel":
                 return DEFAULT_GUIX_CHANNEL
             raise self.fail(expr, f"not a channel: unknown variable {name}")
+        if head(expr) in ("car", "first") and len(expr) == 2:
+            # (car %default-channels): the manual's idiom for the guix channel.
+            found = self.channels(expr[1], env, seen)
+            if found:
+                return found[0]
+            raise self.fail(expr, "(car …) of an empty channel list")
         if head(expr) == "channel-with-substitutes-available" and len(expr) >= 2:
             # (guix ci): the channel at the newest commit with substitutes, chosen when guix
             # runs; the file itself pins nothing.
@@ -177,8 +184,10 @@ class _ChannelReader:
                           "commit": base.commit, "introduction": base.introduction, **values}
             elif key == "name":
                 values["name"] = self.name(value, f)
-            elif key in ("url", "branch", "commit"):
+            elif key in ("url", "branch"):
                 values[key] = self.text(value, f, key)
+            elif key == "commit":
+                values[key] = self.commit(value, f)
             elif key == "introduction":
                 values["introduction"] = self.introduction(value, env, seen, f)
         for required in ("name", "url"):
@@ -193,6 +202,21 @@ class _ChannelReader:
         if isinstance(value, str):  # a string, or a bare symbol written without its quote
             return str(value)
         raise self.fail(where, f"channel name must be a symbol like 'guix, not {_short(value)}")
+
+    def commit(self, value, where) -> str | None:
+        """A pinned commit: 40 hex digits. Guix itself also takes an abbreviated commit
+        (guix/channels.scm passes it as ``(commit . STR)``; guix/git.scm looks a shorter
+        string up with ``object-lookup-prefix``), but a prefix that is unique today can become
+        ambiguous as the channel grows, and non-hex text is no commit at all: vmfleet records
+        only full commit ids."""
+        text = self.text(value, where, "commit")
+        if text is not None and not _FULL_COMMIT.fullmatch(text):
+            raise SchemeError(
+                f"{_where(self.filename, where, self.fallback)}: channel commit {text!r} is "
+                f"not a full commit id ({len(text)} characters; 40 hex digits expected)",
+                "write the full commit: 'git rev-parse PREFIX' in a checkout, or "
+                "'guix describe -f channels' prints it")
+        return text.lower() if text else text
 
     def text(self, value, where, key) -> str | None:
         if value is False:

@@ -94,7 +94,8 @@ def _local_files(forms) -> list[str]:
     return list(seen)
 
 
-def summarize_os(text: str, filename: str = "<string>") -> OsSummary:
+def summarize_os(text: str, filename: str = "<string>", *,
+                 extra_env: dict | None = None) -> OsSummary:
     """Summarise the ``operating-system`` a config file evaluates to.
 
     The declaration is found as the file's last expression (directly, as a ``define``d name,
@@ -105,12 +106,16 @@ def summarize_os(text: str, filename: str = "<string>") -> OsSummary:
     found", hint).
     """
     forms = _read(text, filename)[0]
-    env = _definitions(forms)
+    env = _definitions(forms, extra_env)
+    _refuse_other_kinds(forms, filename)
     found = _find_os(forms, env)
     if found is None:
-        raise SchemeError(f"{filename}: no operating-system declaration found",
+        raise SchemeError(f"{filename}: no operating-system declaration found"
+                          + (" (a helper module)" if forms and head(forms[0]) == "define-module"
+                             else ""),
                           "a system config evaluates to (operating-system (host-name …) "
-                          "(bootloader …) (file-systems …) (timezone …) …)")
+                          "(bootloader …) (file-systems …) (timezone …) …); point vmfleet at "
+                          "the config that uses this file")
     os_form, env = found
     values = _os_fields(os_form, env, set())
     fields = {k: _render_field(v) for k, v in values.items()}
@@ -134,6 +139,40 @@ def summarize_os(text: str, filename: str = "<string>") -> OsSummary:
         local_files=tuple(_local_files(forms)),
         fields=fields,
     )
+
+
+_MANIFEST_FORMS = ("specifications->manifest", "packages->manifest", "concatenate-manifests",
+                   "manifest")
+
+
+def _refuse_other_kinds(forms, filename: str) -> None:
+    """A file guix would not take as a system: its last form gives a ``guix deploy`` machine
+    list, a Guix Home environment or a profile manifest."""
+    if not forms:
+        raise SchemeError(f"{filename}: empty file: no operating system declaration",
+                          "a system config evaluates to (operating-system …)")
+    last = forms[-1]
+    env = _definitions(forms)
+    if isinstance(last, Symbol) and str(last) in env:
+        last = env[str(last)]
+    heads = {head(x) for x in _walk(last)}
+    if "machine" in heads and head(last) in ("list", "cons", "cons*", "append", "machine"):
+        raise SchemeError(
+            f"{filename}: a 'guix deploy' file (a list of machines), not an operating-system "
+            "config",
+            "point vmfleet at the config that defines each machine's operating-system "
+            "(move it into a file of its own that ends with it)")
+    if head(last) == "home-environment" or ("home-environment" in heads
+                                            and "operating-system" not in heads):
+        raise SchemeError(f"{filename}: a Guix Home config (home-environment), not an "
+                          "operating-system config",
+                          "vmfleet records system configs: point it at the file 'guix system' "
+                          "builds")
+    if head(last) in _MANIFEST_FORMS:
+        raise SchemeError(f"{filename}: a profile manifest ({head(last)}), not an "
+                          "operating-system config",
+                          "vmfleet records system configs: point it at the file 'guix system' "
+                          "builds")
 
 
 def _render_field(values: list) -> str:

@@ -388,6 +388,9 @@ class _Prepass:
         nxt = text[i + 1] if i + 1 < n else ""
         if nxt == "|":
             return self.block_comment(i, "#|", "|#", nested=True)
+        if nxt == "<":  # how Guile *prints* an object it cannot read back: a reader error
+            raise self.error(i, "unreadable object `#<…>` (Guile prints objects it cannot "
+                             "read back this way)", "write the expression that makes the value")
         if nxt == ";":
             self.push_marker(i, "#;", _DatumComment())
             return i + 2

@@ -148,10 +148,23 @@ def _m0002_deploy_runtime(db: sqlite_utils.Database) -> None:
     )
 
 
+def _issue8_inputs(db: sqlite_utils.Database) -> None:
+    """Config repositories (issue 8): each recorded file's role, a generation's layout (load
+    path, working directory, -e expression) and the names vmfleet could not resolve."""
+    db.executescript(
+        """
+        ALTER TABLE generation_files ADD COLUMN role TEXT NOT NULL DEFAULT 'local-file';
+        ALTER TABLE generations ADD COLUMN layout TEXT NOT NULL DEFAULT '{}';
+        ALTER TABLE generations ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]';
+        """
+    )
+
+
 # Named, ordered, append-only. Never edit a migration that has shipped: add a new one.
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_initial", _m0001_initial),
     ("0002_deploy_runtime", _m0002_deploy_runtime),
+    ("issue8_inputs", _issue8_inputs),
 ]
 
 
