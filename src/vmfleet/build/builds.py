@@ -103,7 +103,7 @@ def ensure_image(reg: Registry, home: Home, gen: Generation, *, builder: str | N
                  check: bool = False) -> Build:
     """Return a successful build of ``gen`` with its image in the store, building if needed.
 
-    ``builder``: None or 'local', or 'ssh://user@host[:port]' (see remote_build.py).
+    ``builder``: None or 'local', or 'ssh://user@host[:port]' (see build/remote.py).
     ``check``: build, then rebuild what guix's own store has (``guix build --check`` of the
     image's derivation, for ``vmfleet check``); a result that is not bit-identical raises
     BuildError with ``kind`` NOT_DETERMINISTIC.

@@ -16,7 +16,7 @@ Partitions come from ``sfdisk --json`` (MBR and GPT). File systems inside are re
 :mod:`vmfleet.inspect.ext4` (debugfs). The root of a Guix system is found by its content: the ext4
 partition that has ``/gnu/store``, not by a partition number or label.
 
-This module and imagefs are where images are read: they run qemu-img (info, check, convert),
+This module and inspect/ext4.py are where images are read: they run qemu-img (info, check, convert),
 qemu-storage-daemon, sfdisk, fusermount and debugfs (qemu_img.py makes overlays and copies).
 """
 

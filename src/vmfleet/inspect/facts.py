@@ -1,6 +1,6 @@
 """What an image (or a running VM) is: provenance, config, packages, closure, files.
 
-``inspect_image(path)`` reads a qcow2 or raw Guix image offline (vmfleet.disk, vmfleet.imagefs)
+``inspect_image(path)`` reads a qcow2 or raw Guix image offline (vmfleet.inspect.disk, vmfleet.inspect.ext4)
 and returns frozen :class:`ImageFacts`: everything ``vmfleet inspect`` shows and ``vmfleet
 diff`` compares. Only the few files needed are read: the profile links, the system directory's
 provenance, channels.scm, configuration.scm and profile manifest, and the store database, which

@@ -1,0 +1,2 @@
+;; Just the defaults: unpinned guix.
+%default-channels
