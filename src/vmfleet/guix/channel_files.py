@@ -147,11 +147,31 @@ class _ChannelReader:
                 return self.channels(body, inner_env, seen)
         if h == "begin" and args:
             return self.channels(args[-1], env, seen)
+        if h == "map" and len(args) == 2 and head(args[0]) == "lambda" and len(args[0]) == 3 \
+                and isinstance(args[0][1], list) and len(args[0][1]) == 1:
+            # (map (lambda (c) (if (eq? (channel-name c) 'guix) (channel (inherit c) …) c))
+            #      %default-channels): pin one channel of a list.
+            param, body = str(args[0][1][0]), args[0][2]
+            return [self.channel(self._choose(body, param, c), {**env, param: c}, seen)
+                    for c in self.channels(args[1], env, seen)]
         if h == "channel":
             raise self.fail(expr, "a single channel, not a list of channels: wrap it in (list …)")
         raise self.fail(expr, f"not a channel list: {_short(expr)}")
 
+    def _choose(self, body, param: str, c: Channel):
+        """The branch of ``(if (eq? (channel-name PARAM) 'NAME) A B)`` taken for ``c``."""
+        if head(body) == "if" and len(body) == 4:
+            test = body[1]
+            if head(test) in ("eq?", "eqv?", "equal?") and len(test) == 3 \
+                    and head(test[1]) == "channel-name" and test[1][1:] == [Symbol(param)] \
+                    and head(test[2]) == "quote" and len(test[2]) == 2:
+                return body[2] if str(test[2][1]) == c.name else body[3]
+            raise self.fail(body, f"cannot tell which channel this gives: {_short(test)}")
+        return body
+
     def channel(self, expr, env, seen) -> Channel:
+        if isinstance(expr, Symbol) and isinstance(env.get(str(expr)), Channel):
+            return env[str(expr)]
         if isinstance(expr, Symbol):
             name = str(expr)
             if name in env and name not in seen:

@@ -124,6 +124,8 @@ def summarize_os(text: str, filename: str = "<string>", *,
         if key not in values or not values[key]:
             return None
         v = values[key][0]
+        if isinstance(v, Symbol) and _is_string(env.get(str(v))):
+            v = env[str(v)]  # a name defined as a string in the file
         return v if _is_string(v) else render(v)
 
     return OsSummary(

@@ -1,0 +1,118 @@
+"""Every corpus config (tests/corpus/manifest.toml) recorded through the library, checked
+against the manifest: every input file (with its bytes), warnings, the -e expression,
+refusals; and every channel file read as the manifest says."""
+
+import os
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.corpus import CORPUS, copy_corpus
+from tests.helpers.fleet import channels_scm
+from vmfleet.errors import UsageError
+from vmfleet.guix import channel_files
+from vmfleet.registry import generations
+
+MANIFEST = tomllib.loads((CORPUS / "manifest.toml").read_text())
+CONFIGS = MANIFEST["config"]
+CHANNELS = MANIFEST["channels"]
+C1 = "a" * 40
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    base = tmp_path_factory.mktemp("corpus")
+    abs_dir = base / "abs"
+    root = copy_corpus(base / "corpus", abs_dir)
+    (base / "channels.scm").write_text(channels_scm(C1))
+    return root, abs_dir, base / "channels.scm"
+
+
+def _norm(text: str) -> str:
+    return text.lower().replace("-", " ")
+
+
+def _read(corpus, entry):
+    root, _, channels = corpus
+    cwd = root / entry["cwd"]
+    load_path = [os.path.relpath(root / d, cwd) for d in entry.get("load_path", [])]
+    inputs = generations.read_inputs(os.path.relpath(root / entry["path"], cwd), channels,
+                                     load_path=load_path, cwd=cwd)
+    analysis = generations.analyse(inputs)
+    return inputs, analysis
+
+
+def _recorded_files(root: Path, entry, inputs) -> dict[str, bytes]:
+    """The recorded inputs as corpus-relative paths (absolute names kept as they are)."""
+    config_abs = os.path.normpath(root / entry["path"])
+    tree_root = config_abs[: -len(inputs.config_name)] if inputs.config_name != "." else config_abs
+    out = {entry["path"]: inputs.config_text.encode()}
+    for key, content in inputs.files.items():
+        if key.startswith("/"):
+            out[key] = content
+        else:
+            out[os.path.relpath(os.path.normpath(os.path.join(tree_root, key)), root)] = content
+    return out
+
+
+@pytest.mark.parametrize("entry", CONFIGS, ids=[c["path"] for c in CONFIGS])
+def test_corpus_config(corpus, entry, reg):
+    root, abs_dir, _ = corpus
+    if "refusal" in entry:
+        with pytest.raises(UsageError) as e:
+            inputs, analysis = _read(corpus, entry)
+            generations.record(reg, "sys", inputs, current_from="2024-01-01T00:00:00Z",
+                               analysis=analysis)
+        assert _norm(entry["refusal"]) in _norm(e.value.message), e.value.message
+        if "refusal_hint" in entry:
+            assert entry["refusal_hint"] in (e.value.hint or "")
+        if "refusal_line" in entry:
+            assert f":{entry['refusal_line']}:" in e.value.message
+        assert reg.query("SELECT * FROM generations") == []
+        assert "Traceback" not in e.value.message
+        return
+    inputs, analysis = _read(corpus, entry)
+    gen, created = generations.record(reg, "sys", inputs, current_from="2024-01-01T00:00:00Z",
+                                      analysis=analysis)
+    assert created
+    recorded = _recorded_files(root, entry, generations.inputs_of(reg, gen))
+    expected = {p: (root / p).read_bytes() for p in entry["inputs"]}
+    for a in entry.get("absolute_inputs", []):
+        expected[a["written"].replace(MANIFEST["abs_placeholder"], str(abs_dir))] = \
+            (root / a["source"]).read_bytes()
+    assert recorded == expected
+    got_warnings = set()
+    for w in gen.warnings:
+        m = re.search(r":(\d+): cannot tell which file (.*) reads$", w)
+        got_warnings.add((int(m.group(1)), m.group(2)))
+    assert got_warnings == {(w["line"], w["expression"]) for w in entry.get("warnings", [])}
+    assert gen.incomplete == bool(entry.get("warnings"))
+    assert gen.layout.get("expression") == entry.get("expression")
+    for name in entry.get("modules", []):
+        rel = "/".join(name.strip("()").split()) + ".scm"
+        assert any(p.endswith("/" + rel) for p in recorded), f"module {name} not recorded"
+    summary = entry.get("summary", {})
+    if "host_name" in summary:
+        assert gen.summary["host_name"] == summary["host_name"]
+
+
+@pytest.mark.parametrize("entry", CHANNELS, ids=[c["path"] for c in CHANNELS])
+def test_corpus_channels(entry):
+    text = (CORPUS / entry["path"]).read_text()
+    if "refusal" in entry:
+        with pytest.raises(UsageError) as e:
+            channel_files.parse_channels(text, entry["path"])
+        assert _norm(entry["refusal"]) in _norm(e.value.message)
+        return
+    got = channel_files.parse_channels(text, entry["path"])
+    assert [c.name for c in got] == [c["name"] for c in entry["channels"]]
+    for channel, want in zip(got, entry["channels"], strict=True):
+        if want["url"] == "%default":
+            assert channel.canonical_url == channel_files.GUIX_URL
+        else:
+            assert channel.url == want["url"]
+        assert channel.commit == want.get("commit")
+        assert (channel.introduction.commit if channel.introduction else None) == \
+            want.get("introduction")
