@@ -326,7 +326,8 @@ class _Prepass:
         if self.opens:
             offset, opener = self.opens[-1]
             raise self.error(offset, f"unclosed '{opener}': the file ends before its "
-                             f"'{_CLOSER[opener]}' (missing closing parenthesis)", f"add the missing '{_CLOSER[opener]}'")
+                             f"'{_CLOSER[opener]}' (missing closing parenthesis)",
+                             f"add the missing '{_CLOSER[opener]}'")
         if self.pending[0]:
             self.dangling(self.pending[0][-1])
         return "".join(self.out), self.objs, self.top_starts
