@@ -45,6 +45,10 @@ def import_(
     channels: str = typer.Option(..., "--channels", help="The pinned channels file, relative to REPO."),
     since: str = typer.Option(None, "--since", help="Only commits after this date (YYYY-MM-DD)."),
     allow_unpinned: bool = typer.Option(False, "--allow-unpinned", help="Record channels without a commit."),
+    load_path: list[str] = typer.Option(
+        None, "-L", "--load-path",
+        help="A directory of Guile modules, relative to REPO, as for guix system -L (repeatable)."),
+    strict: bool = STRICT,
     as_json: bool = JSON,
 ) -> None:
     """Record a generation for every commit that changed a system's inputs."""
@@ -53,7 +57,8 @@ def import_(
         _check_date(since)
     reg = open_registry()
     results = [history.import_system(reg, repo, name, path, channels, since=since,
-                                     allow_unpinned=allow_unpinned) for name, path in pairs]
+                                     allow_unpinned=allow_unpinned, load_path=load_path or (),
+                                     strict=strict) for name, path in pairs]
     for r in results:
         for line in r.skipped:
             say(f"warning: {r.system}: skipped {line}")

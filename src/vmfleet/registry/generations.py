@@ -178,8 +178,13 @@ def read_inputs(config_file: str | os.PathLike, channels_file: str | os.PathLike
 
 
 def inputs_from_closure(found: closure.Closure, channels_text: str, *, load_path, cwd: str,
-                        strict: bool = False) -> Inputs:
-    """Lay a closure out as a tree rooted at the deepest directory holding all of it."""
+                        strict: bool = False, keep_cwd: bool = False) -> Inputs:
+    """Lay a closure out as a tree rooted at the deepest directory holding all of it.
+
+    The working directory is part of the tree (and guix runs there at build time) when it
+    matters: a computed relative name resolves against it, ``-L`` is given, or ``keep_cwd``
+    (an import: the repository); otherwise guix runs in the config's directory, as before
+    issue 8, so a plain config keeps the inputs digest it had."""
     if found.warnings and strict:
         w = found.warnings[0]
         raise UsageError(f"{w} (--strict)",
@@ -189,7 +194,8 @@ def inputs_from_closure(found: closure.Closure, channels_text: str, *, load_path
     config = found.config
     dirs = [posixpath.dirname(config), *load_path]
     dirs += [posixpath.dirname(i.path) for i in found.inputs if not i.absolute]
-    if found.uses_cwd:
+    in_cwd = found.uses_cwd or bool(load_path) or keep_cwd
+    if in_cwd:
         dirs.append(cwd)
     root = posixpath.commonpath(dirs)
 
@@ -207,7 +213,7 @@ def inputs_from_closure(found: closure.Closure, channels_text: str, *, load_path
         roles[key] = i.role
         if i.mode != 0o644:
             modes[key] = i.mode
-    run_dir = rel(cwd) if found.uses_cwd else rel(posixpath.dirname(config))
+    run_dir = rel(cwd) if in_cwd else rel(posixpath.dirname(config))
     warnings = tuple(str(closure.Unresolved(rel(w.file) if w.file.startswith(root) else w.file,
                                             w.line, w.expression)) for w in found.warnings)
     return Inputs(rel(config), config_text, channels_text, files, modes, roles,
