@@ -728,6 +728,9 @@ def _definitions(forms, env: dict | None = None) -> dict:
     for f in forms:
         if head(f) in _DEFINERS and len(f) == 3 and isinstance(f[1], Symbol):
             env[str(f[1])] = f[2]
+        elif head(f) in _DEFINERS and len(f) >= 3 and isinstance(f[1], list) and f[1] \
+                and isinstance(f[1][0], Symbol):  # (define (proc args…) body…)
+            env[str(f[1][0])] = Form([Symbol("lambda"), Form(f[1][1:]), *f[2:]])
     return env
 
 
