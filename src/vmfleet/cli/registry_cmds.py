@@ -206,7 +206,8 @@ def _print_generation(d: dict) -> None:
     lines = [
         f"{d['label']}  current from {d['current_from']}",
         f"source:    {d['source']} {d['git_commit'] or ''} {d['message']}".rstrip(),
-        f"config:    {d['config']}  (host-name {s.get('host_name')!r}, timezone {s.get('timezone')!r})",
+        f"config:    {d['config']}  (host-name {_scheme(s.get('host_name'))}, "
+        f"timezone {_scheme(s.get('timezone'))})",
         "channels:  " + "; ".join(f"{p['name']} {p.get('commit') or 'UNPINNED'} ({p.get('url')})"
                                   for p in d["pins"]),
         "packages:  " + (", ".join(s.get("packages", [])) or "-"),
@@ -219,6 +220,13 @@ def _print_generation(d: dict) -> None:
     if d["inputs_incomplete"]:
         lines.append("inputs:    INCOMPLETE: " + "; ".join(d["warnings"]))
     sys.stdout.write("\n".join(lines) + "\n")
+
+
+def _scheme(value: str | None) -> str:
+    """A summary's text field as Scheme: a string literal, or ``#f`` when absent."""
+    from vmfleet.guix.reader import render
+
+    return "#f" if value is None else render(value)
 
 
 def _name_path(text: str) -> tuple[str, str]:
