@@ -147,3 +147,35 @@ def test_corpus_channels(entry):
         assert channel.commit == want.get("commit")
         assert (channel.introduction.commit if channel.introduction else None) == \
             want.get("introduction")
+
+
+def _record(corpus, reg, path):
+    entry = next(c for c in CONFIGS if c["path"] == path)
+    inputs, analysis = _read(corpus, entry)
+    gen, _ = generations.record(reg, "sys", inputs, current_from="2024-01-01T00:00:00Z",
+                                analysis=analysis)
+    return gen, inputs
+
+
+def test_absolute_names_are_laid_out_so_guix_reads_the_recorded_bytes(corpus, reg, tmp_path):
+    root, abs_dir, _ = corpus
+    gen, inputs = _record(corpus, reg, "os/absolute-key.scm")
+    written = f"{abs_dir}/etc/vmfleet/root-ops.pub"
+    assert f'"{written}"' in inputs.config_text          # what show --config prints
+    lay = generations.layout(reg, gen, tmp_path / "build")
+    copy = (tmp_path / "build" / lay.run_dir / lay.config).read_text()
+    assert f'"{written}"' not in copy                  # the build copy reads the recorded file
+    rel = f".vmfleet-absolute{written}"
+    assert f'"{rel}"' in copy
+    assert (tmp_path / "build" / lay.run_dir / rel).read_bytes() == \
+        (root / "absroot/etc/vmfleet/root-ops.pub").read_bytes()
+
+
+def test_the_configs_own_channels_file_is_never_replaced(corpus, reg, tmp_path):
+    root, _, channels = corpus
+    gen, _ = _record(corpus, reg, "os/pinned/config.scm")
+    lay = generations.layout(reg, gen, tmp_path / "build")
+    run = tmp_path / "build" / lay.run_dir
+    assert (run / "channels.scm").read_bytes() == (root / "os/pinned/channels.scm").read_bytes()
+    assert (run / lay.channels).read_text() == channels.read_text()
+    assert lay.channels.endswith("vmfleet-pinned-channels.scm")
