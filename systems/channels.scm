@@ -6,7 +6,7 @@
         (url "https://git.savannah.gnu.org/git/guix.git")
         (branch "master")
         (commit
-          "b4d6ce5a8f0e2d17c0a3e7b8c1f94a2d6e5b3c70")
+          "dc4c48f10281007a0ab3541b8a64198c60c6d5b0")
         (introduction
           (make-channel-introduction
             "9edb3f66fd807b096b48283debdcddccfea34bad"

@@ -41,9 +41,12 @@
                           (openssh-configuration
                            (permit-root-login 'prohibit-password)
                            (password-authentication? #f)
-                           ;; vmfleet logs in with this key (the demo writes its own).
+                           ;; vmfleet logs in with this key (the demo writes its own):
+                           ;; as the wheel user "deploy"; root keeps it while vmfleet
+                           ;; still logs in as root.
                            (authorized-keys
-                            `(("root" ,(local-file "vmfleet.pub"))))))
+                            `(("deploy" ,(local-file "vmfleet.pub"))
+                              ("root" ,(local-file "vmfleet.pub"))))))
                  (service nginx-service-type
                           (nginx-configuration
                            (server-blocks

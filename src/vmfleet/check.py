@@ -27,7 +27,7 @@ from pathlib import Path
 
 from vmfleet import timeutil
 from vmfleet.diff import compare, human, json_out, sides
-from vmfleet.errors import BuildError, NotFound, UsageError
+from vmfleet.errors import BuildError, NotFound
 from vmfleet.guix import command as guix
 from vmfleet.home import Home
 from vmfleet.registry import generations
@@ -125,11 +125,7 @@ def select(reg: Registry, specs: Iterable[str], *, all_: bool = False,
         systems = [r["name"] for r in reg.query("SELECT name FROM systems ORDER BY name")]
     start = None
     if since:
-        try:
-            start = timeutil.to_stamp(timeutil.parse_user_time(_month_start(since)))
-        except ValueError:
-            raise UsageError(f"invalid --since {since!r}",
-                             "write a month or a day: 2024-01, 2024-01-15") from None
+        start = timeutil.parse_date(since, "--since")
     out = []
     for system in dict.fromkeys(systems):
         gens = generations.list_for(reg, system)
@@ -141,10 +137,6 @@ def select(reg: Registry, specs: Iterable[str], *, all_: bool = False,
         before = [g for g in gens if g.current_from < start]
         out += ([before[-1]] if before else []) + [g for g in gens if g.current_from >= start]
     return out
-
-
-def _month_start(text: str) -> str:
-    return text + "-01" if len(text) == 7 else text
 
 
 def check_generation(reg: Registry, home: Home, gen: Generation, *, builder: str | None = None,

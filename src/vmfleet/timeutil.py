@@ -1,10 +1,27 @@
-"""Timestamps as vmfleet stores them: UTC, 'YYYY-MM-DDTHH:MM:SSZ', so they sort as text."""
+"""Time as vmfleet stores it and as users write it.
+
+Stored: UTC, 'YYYY-MM-DDTHH:MM:SSZ', so stamps sort as text. Written by users (every date
+option, docs/reference.md "Values"): ``2024-01`` (the month's first moment), ``2024-01-15``,
+``2024-01-15T12:00`` or ``2024-01-15 12:00:30``, with an optional ``Z`` or ``+HH:MM`` (none: UTC).
+Durations: a positive decimal number of seconds, or with a unit ``s``, ``m`` or ``h``.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import math
+import re
+
+from vmfleet.errors import UsageError
 
 UTC = dt.UTC
+
+DATE_HINT = "write a month, a day or a moment (UTC unless a zone is given): 2024-01, 2024-01-15, 2024-01-15T12:00"
+DURATION_HINT = "write a positive number of seconds, or with a unit: 90s, 1.5m, 5m, 3h"
+
+_DATE = re.compile(r"\d{4}-\d{2}(-\d{2}([T ]\d{2}:\d{2}(:\d{2})?(Z|[+-]\d{2}:\d{2})?)?)?")
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smh]?)")
+_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600}
 
 
 def to_stamp(moment: dt.datetime) -> str:
@@ -26,8 +43,35 @@ def parse_stamp(stamp: str) -> dt.datetime:
 
 
 def parse_user_time(text: str) -> dt.datetime:
-    """'2024-01-15', '2024-01-15T12:00', '2024-01-15 12:00:30', with or without a zone (UTC)."""
-    value = dt.datetime.fromisoformat(text.strip().replace(" ", "T").replace("Z", "+00:00"))
+    """A date as users write it (see the module docstring); ValueError when it is not one."""
+    text = text.strip()
+    if not _DATE.fullmatch(text):
+        raise ValueError(f"not a date: {text!r}")
+    if len(text) == 7:  # a month: its first day
+        text += "-01"
+    value = dt.datetime.fromisoformat(text.replace(" ", "T").replace("Z", "+00:00"))
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value
+
+
+def parse_date(text: str, option: str | None = None) -> str:
+    """A user's date as a stored stamp; UsageError (naming ``option``) when it is not one."""
+    try:
+        return to_stamp(parse_user_time(text))
+    except ValueError:
+        raise UsageError(f"invalid date {text!r}{_for(option)}", DATE_HINT) from None
+
+
+def parse_duration(text: str, option: str | None = None) -> float:
+    """Seconds, from ``90``, ``90s``, ``1.5m``, ``5m``, ``3h``. Zero is refused (it would read as
+    "no limit" in one place and "fail at once" in another), and so are signs and exponents."""
+    m = _DURATION.fullmatch(text or "")
+    seconds = float(m.group(1)) * _SECONDS[m.group(2)] if m else math.nan
+    if not seconds > 0:
+        raise UsageError(f"invalid duration {text!r}{_for(option)}", DURATION_HINT)
+    return seconds
+
+
+def _for(option: str | None) -> str:
+    return f" for {option}" if option else ""

@@ -100,6 +100,30 @@ def make_fleet(tmp_path: Path, monkeypatch) -> Iterator[Fleet]:
 
 # --- real libvirtd (integration) ---------------------------------------------------------------
 
+TEST_URI_ENV = "VMFLEET_TEST_LIBVIRT_URI"
+
+
+def system_uri() -> str:
+    """The libvirtd integration tests use: qemu:///system, or $VMFLEET_TEST_LIBVIRT_URI (e.g.
+    ``qemu+unix:///system?socket=/tmp/lv/run/libvirt-sock``, a libvirtd of one's own when the
+    machine's is slow; scripts/start-services.sh explains when it is)."""
+    return os.environ.get(TEST_URI_ENV) or "qemu:///system"
+
+
+def system_socket() -> str | None:
+    """The socket path in ``system_uri()``, if it names one (remote-host tests reach it over SSH)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    return (parse_qs(urlsplit(system_uri()).query).get("socket") or [None])[0]
+
+
+def aim_local_at_system(environ=os.environ) -> None:
+    """Point vmfleet's 'local' host at ``system_uri()``."""
+    if system_uri() == "qemu:///system":
+        environ.pop("VMFLEET_LOCAL_URI", None)
+    else:
+        environ["VMFLEET_LOCAL_URI"] = system_uri()
+
 def traversable_dir(prefix: str) -> Path:
     """A new directory under /tmp that QEMU (user libvirt-qemu) can reach.
 
@@ -108,16 +132,26 @@ def traversable_dir(prefix: str) -> Path:
     """
     import tempfile
 
-    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    from tests.helpers.leaks import RUN
+
+    path = Path(tempfile.mkdtemp(prefix=f"{prefix}{RUN}-", dir="/tmp"))
     path.chmod(0o755)
     return path
 
 
 def unique_vm_name() -> str:
-    """Test domains are named vmfleet-test-<random>, so they are recognisable and never clash."""
+    """Test domains are named vmfleet-test-<run>-<random>: recognisable, never clashing, and
+    found by the leak check of their own run only (tests.helpers.leaks)."""
     import secrets
 
-    return f"vmfleet-test-{secrets.token_hex(3)}"
+    from tests.helpers.leaks import DOMAIN_PREFIX
+
+    return f"{DOMAIN_PREFIX}{secrets.token_hex(3)}"
+
+
+def unique_pool_name() -> str:
+    """A storage pool name of this run (its directory is /tmp/<name>)."""
+    return unique_vm_name().replace("vmfleet-test-", "vmfleet-test-pool-")
 
 
 def cleanup_fleet(reg: Registry, home: Home) -> None:
@@ -152,7 +186,7 @@ def boot_home(prefix: str) -> Iterator[tuple[Home, Registry, Generation, Generat
 
     saved = {k: os.environ.get(k) for k in [*BOOT_ENV, "VMFLEET_LOCAL_URI"]}
     os.environ.update(BOOT_ENV)
-    os.environ.pop("VMFLEET_LOCAL_URI", None)
+    aim_local_at_system()
     root = traversable_dir(prefix)
     home, reg, old, new = new_home(root)
     try:

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tests.helpers.fleet import commit_files, new_repo  # noqa: E402
 
 SYSTEMS = Path(__file__).resolve().parents[2] / "systems"
-NEWEST_GUIX = "b4d6ce5a8f0e2d17c0a3e7b8c1f94a2d6e5b3c70"
+NEWEST_GUIX = "dc4c48f10281007a0ab3541b8a64198c60c6d5b0"   # 2024-05-31
 
 # (date, message, guix commit, {file: [(old text, new text), ...]}) applied to the newest files.
 STEPS = [
@@ -45,10 +45,10 @@ STEPS = [
     ("2024-05-28T16:00:00+00:00", "web: drop wget; db: add rsync; guix pull", NEWEST_GUIX, {}),
 ]
 
-# The guix commits of the older steps: revisions the stand-in knows (tests/standin), as a real
-# fleet's channels.scm would hold revisions of the real guix channel.
-GUIX_COMMITS = {"GUIX_2023_06": "aa45ee8d9978e53520fa6d2604572f634a292507",   # 2023-03-14
-                "GUIX_2023_10": "e0fa68c7718fffd33d81af415279d6ddb518f727"}   # 2023-10-09
+# The guix commits of the older steps: real commits of the guix channel (guix-history.md), as
+# a real fleet's channels.scm holds them.
+GUIX_COMMITS = {"GUIX_2023_06": "76e39909e886bb51cf9b2fa03a1523545faca880",   # 2023-07-01
+                "GUIX_2023_10": "60c97924e9519361494aaf0686e28eb831a42315"}   # 2023-11-01
 
 
 def build(dest: Path, key_text: str | None = None) -> Path:

@@ -115,9 +115,13 @@ class Sshd:
         self.pid = None
 
     def libvirt_uri(self, keyfile: Path, user: str = "root") -> str:
-        """A qemu+ssh URI through this sshd; no_verify=1 because its host key is throwaway."""
+        """A qemu+ssh URI through this sshd; no_verify=1 because its host key is throwaway; to the
+        tests' libvirtd (tests.helpers.deploy_env.system_uri) through its socket."""
+        from tests.helpers.deploy_env import system_socket
+
+        socket_path = system_socket()
         return (f"qemu+ssh://{user}@127.0.0.1:{self.port}/system"
-                f"?keyfile={keyfile}&no_verify=1")
+                f"?keyfile={keyfile}&no_verify=1" + (f"&socket={socket_path}" if socket_path else ""))
 
     def __enter__(self) -> Sshd:
         return self.start()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.deploy_env import boot_home, cleanup_fleet, unique_vm_name
+from tests.helpers.deploy_env import boot_home, cleanup_fleet, system_uri, unique_pool_name, unique_vm_name
 from tests.helpers.sshd import Sshd
 from vmfleet.build import builds as build
 from vmfleet.cli import main
@@ -118,7 +118,7 @@ def test_deploy_redeploy_rollback_locally(fleet, capsys):
 
 def test_deploy_redeploy_rollback_on_a_remote_host(fleet, tmp_path):
     server = Sshd(tmp_path / "sshd", [ssh.public_key(fleet.home.keys)]).start()
-    pool = unique_vm_name().replace("vmfleet-test-", "vmfleet-test-pool-")
+    pool = unique_pool_name()
     try:
         hosts.add(fleet.reg, "hv", server.libvirt_uri(fleet.home.keys / "id_ed25519"),
                   pool=pool, pool_dir=f"/tmp/{pool}", home=fleet.home, trust_new_host=True)
@@ -130,7 +130,7 @@ def test_deploy_redeploy_rollback_on_a_remote_host(fleet, tmp_path):
         cleanup_fleet(fleet.reg, fleet.home)
         with contextlib.suppress(Exception):
             hosts.remove(fleet.reg, "hv")
-        with contextlib.suppress(Exception), virt.connect("qemu:///system") as conn:
+        with contextlib.suppress(Exception), virt.connect(system_uri()) as conn:
             conn.delete_pool(pool)
         shutil.rmtree(f"/tmp/{pool}", ignore_errors=True)
         server.stop()

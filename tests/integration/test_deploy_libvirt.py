@@ -13,8 +13,10 @@ import pytest
 from tests.helpers.deploy_env import (
     cleanup_fleet,
     record_web,
+    system_uri,
     tiny_image,
     traversable_dir,
+    unique_pool_name,
     unique_vm_name,
 )
 from tests.helpers.sshd import Sshd
@@ -33,6 +35,8 @@ NO_WAIT = Options(wait=False, memory_mib=64)
 @pytest.fixture
 def real(monkeypatch):
     monkeypatch.delenv("VMFLEET_LOCAL_URI", raising=False)
+    if system_uri() != "qemu:///system":
+        monkeypatch.setenv("VMFLEET_LOCAL_URI", system_uri())
     monkeypatch.setenv("VMFLEET_ACCEL", "tcg")
     monkeypatch.setenv("VMFLEET_SHUTDOWN_TIMEOUT", "1")
     root = traversable_dir("vmfleet-test-home-")
@@ -56,7 +60,7 @@ def real(monkeypatch):
 def remote(real, tmp_path):
     """A 'remote' host: this machine's libvirtd through a private sshd on 127.0.0.1."""
     server = Sshd(tmp_path / "sshd", [ssh.public_key(real.home.keys)]).start()
-    pool = unique_vm_name().replace("vmfleet-test-", "vmfleet-test-pool-")
+    pool = unique_pool_name()
     pool_dir = f"/tmp/{pool}"
     try:
         uri = server.libvirt_uri(real.home.keys / "id_ed25519")
@@ -65,7 +69,7 @@ def remote(real, tmp_path):
         yield type("Remote", (), {"server": server, "pool": pool, "pool_dir": pool_dir})()
     finally:
         cleanup_fleet(real.reg, real.home)
-        with contextlib.suppress(Exception), virt.connect("qemu:///system") as conn:
+        with contextlib.suppress(Exception), virt.connect(system_uri()) as conn:
             conn.delete_pool(pool)
         shutil.rmtree(pool_dir, ignore_errors=True)
         server.stop()
@@ -82,7 +86,7 @@ def test_local_deploy_runs_qemu_with_ssh_forwarded_on_loopback(real):
     vm = lifecycle.deploy_image(real.reg, real.home, real.old, real.image, name=name,
                              options=NO_WAIT)
     assert listening(vm.ssh_port)  # QEMU's user-mode forward is up
-    with virt.connect("qemu:///system") as conn:
+    with virt.connect(system_uri()) as conn:
         info = conn.domain(name)
         assert info.state is virt.DomainState.RUNNING
         assert domain_xml.domain_type(info.xml) is domain_xml.DomainType.QEMU  # TCG
@@ -104,7 +108,7 @@ def test_local_deploy_runs_qemu_with_ssh_forwarded_on_loopback(real):
     assert again.ssh_port != vm.ssh_port and listening(again.ssh_port)
 
     lifecycle.destroy(real.reg, real.home, name)
-    with virt.connect("qemu:///system") as conn:
+    with virt.connect(system_uri()) as conn:
         assert conn.domain(name) is None
     assert not (real.home.overlays / f"{name}.qcow2").exists()
 
@@ -117,7 +121,7 @@ def test_a_guest_that_never_answers_fails_with_its_console_log(real):
     assert f"{name}.console" in exc.value.hint
     vm = vm_records.get_vm(real.reg, name)
     assert vm.state is VmState.FAILED
-    with virt.connect("qemu:///system") as conn:
+    with virt.connect(system_uri()) as conn:
         assert not conn.domain(name).state.active
 
 
@@ -148,7 +152,7 @@ def test_remote_host_gets_the_image_once_and_overlays_in_its_pool(real, remote):
                                options=NO_WAIT)
     base = f"{remote.pool_dir}/{real.image.sha256}.qcow2"
     assert vm_a.overlay == f"{remote.pool_dir}/{a}.qcow2"
-    with virt.connect("qemu:///system") as conn:
+    with virt.connect(system_uri()) as conn:
         pool = conn.raw.storagePoolLookupByName(remote.pool)
         pool.refresh(0)
         volumes = sorted(pool.listVolumes())
@@ -163,7 +167,7 @@ def test_remote_host_gets_the_image_once_and_overlays_in_its_pool(real, remote):
     assert rows[a].host == "hv" and rows[a].state == "running"
 
     lifecycle.destroy(real.reg, real.home, a)
-    with virt.connect("qemu:///system") as conn:
+    with virt.connect(system_uri()) as conn:
         pool = conn.raw.storagePoolLookupByName(remote.pool)
         pool.refresh(0)
         assert f"{a}.qcow2" not in pool.listVolumes()
@@ -173,7 +177,7 @@ def test_remote_host_gets_the_image_once_and_overlays_in_its_pool(real, remote):
 
 def test_an_upload_cut_short_is_redone(real, remote):
     # A volume of the image's name without its completion marker: vmfleet died mid-upload.
-    with virt.connect("qemu:///system") as conn:
+    with virt.connect(system_uri()) as conn:
         conn.ensure_pool(remote.pool, remote.pool_dir)
         truncated = real.home.work / "truncated"
         truncated.write_bytes(real.image.path.read_bytes()[:4096])
@@ -228,7 +232,7 @@ def test_a_deploy_killed_at_any_point_is_explained_and_cleaned_up(real, kill_aft
     if row.state != "running":
         assert "vmfleet destroy" in row.note
     lifecycle.destroy(real.reg, real.home, name)
-    with virt.connect("qemu:///system") as conn:
+    with virt.connect(system_uri()) as conn:
         assert conn.domain(name) is None
     assert not (real.home.overlays / f"{name}.qcow2").exists()
     assert vm_records.find_vm(real.reg, name) is None

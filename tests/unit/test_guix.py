@@ -27,7 +27,7 @@ def test_valid_image_sizes(size):
     assert guix.check_image_size(size) == size
 
 
-@pytest.mark.parametrize("size", ["4 G", "-1", "big", "4X"])
+@pytest.mark.parametrize("size", ["4 G", "-1", "big", "4X", "4Gi", "4KB", "1e3", "0"])
 def test_invalid_image_sizes(size):
     with pytest.raises(UsageError):
         guix.check_image_size(size)

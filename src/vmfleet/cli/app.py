@@ -1,23 +1,20 @@
 """The typer app and what every command shares: --home/--debug, the error handler, output.
 
 Commands live in cli/<area>.py modules that register on ``app``; each one parses its
-arguments, calls one library function and renders its result with ``emit`` (a table, or JSON
-with ``--json``). Nothing below the CLI prints to stdout.
+arguments (values through cli/options.py), calls one library function and renders its result
+with ``emit`` (cli/output.py: a table, or JSON with ``--json``). Nothing below the CLI prints to
+stdout.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import enum
 import importlib
-import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any
 
 import typer
 
+from vmfleet.cli.output import emit, print_json, print_table, say  # noqa: F401 (commands use them from here)
 from vmfleet.errors import VmfleetError
 from vmfleet.home import Home
 
@@ -77,50 +74,6 @@ def open_registry():
     from vmfleet.registry.db import Registry
 
     return Registry.open(home().registry)
-
-
-def to_jsonable(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
-    if hasattr(value, "__fspath__"):
-        return str(value)
-    return value
-
-
-def print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(to_jsonable(value), indent=2, sort_keys=False) + "\n")
-
-
-def print_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
-    """Plain aligned columns; empty cells as '-'."""
-    cells = [[("-" if c is None or c == "" else str(c)) for c in row] for row in rows]
-    widths = [len(h) for h in headers]
-    for row in cells:
-        for i, c in enumerate(row):
-            widths[i] = max(widths[i], len(c))
-    def line(items):
-        return "  ".join(c.ljust(w) for c, w in zip(items, widths, strict=True)).rstrip()
-    out = [line([h.upper() for h in headers])]
-    out += [line(r) for r in cells]
-    sys.stdout.write("\n".join(out) + "\n")
-
-
-def emit(value: Any, as_json: bool, human: Callable[[Any], None]) -> None:
-    if as_json:
-        print_json(value)
-    else:
-        human(value)
-
-
-def say(message: str) -> None:
-    """A message for the user, on stderr (stdout is for results)."""
-    sys.stderr.write(message + "\n")
 
 
 def report_error(e: VmfleetError) -> int:

@@ -2,68 +2,27 @@
 
 from __future__ import annotations
 
-import math
-import shutil
 import sys
 
 import typer
 
 from vmfleet.build import builds as build_mod
 from vmfleet.build import store as images_mod
+from vmfleet.cli import options
 from vmfleet.cli.app import app, emit, home, open_registry, print_table, say
+from vmfleet.cli.output import Progress
 from vmfleet.registry import spec
 
-JSON = typer.Option(False, "--json", help="Print JSON (stable keys, see docs/reference.md).")
-
-
-class Progress:
-    """guix's stderr as one live status line on a terminal, or plain lines when piped."""
-
-    def __init__(self, stream=None):
-        self.stream = stream or sys.stderr
-        self.live = self.stream.isatty()
-        self.width = shutil.get_terminal_size((100, 20)).columns - 1
-
-    def __call__(self, line: str) -> None:
-        if not line.strip():
-            return
-        if self.live:
-            self.stream.write("\r\033[K" + line[: self.width])
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
-
-    def done(self) -> None:
-        if self.live:
-            self.stream.write("\r\033[K")
-            self.stream.flush()
-
-
-def parse_duration(text: str | None) -> float | None:
-    """'90', '90s', '5m', '3h' → seconds (None: no limit). Zero, negative or not finite is an
-    error: a limit of 0 would silently mean "no limit", a negative one fail every build."""
-    if not text:
-        return None
-    units = {"s": 1, "m": 60, "h": 3600}
-    try:
-        seconds = float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text)
-    except ValueError:
-        seconds = float("nan")
-    if not math.isfinite(seconds) or seconds <= 0:
-        from vmfleet.errors import UsageError
-
-        raise UsageError(f"invalid duration {text!r}",
-                         "write a positive number of seconds or a unit: 90s, 5m, 3h")
-    return seconds
+JSON = options.json_flag()
 
 
 @app.command()
 def build(
     spec_text: str = typer.Argument(..., metavar="SPEC", help="A generation spec, e.g. web@2023-10."),
-    image_size: str = typer.Option(None, "--image-size", help="Image size: bytes or 4G, 4096M, 5GB."),
+    image_size: str = options.image_size("--image-size", None, "Image size: bytes or 4G, 4096M, 5GB."),
     rebuild: bool = typer.Option(False, "--rebuild", help="Build even when a cached image exists."),
     builder: str = typer.Option("local", "--builder", help="local, or ssh://user@host[:port] (a Guix build host)."),
-    timeout: str = typer.Option(None, "--timeout", help="Give up after this long: 90s, 30m, 3h."),
+    timeout: float = options.duration("--timeout", None, "Give up after this long: 90s, 30m, 3h."),
     trust_new_host: bool = typer.Option(
         False, "--trust-new-host", help="Accept and record an SSH build host's unknown host key."),
     as_json: bool = JSON,
@@ -71,13 +30,10 @@ def build(
     """Build a generation's qcow2 image with guix time-machine (cached by inputs)."""
     reg = open_registry()
     gen = spec.resolve(reg, spec_text)
-    progress = Progress()
-    try:
+    with Progress() as progress:
         result = build_mod.ensure_image(reg, home(), gen, builder=builder, image_size=image_size,
-                                        rebuild=rebuild, timeout=parse_duration(timeout),
+                                        rebuild=rebuild, timeout=timeout,
                                         on_line=progress, trust_new_host=trust_new_host)
-    finally:
-        progress.done()
     say(f"{gen.label}: {'cached' if result.cached else 'built'} image {result.image_sha256[:16]} "
         f"({result.image_size / 2**20:.1f} MiB)")
     emit(_build_json(result), as_json, lambda b: sys.stdout.write(f"{b['image_path']}\n"))
@@ -155,6 +111,3 @@ def _image_json(i: images_mod.ImageUse) -> dict:
 
 def _mib(size) -> str | None:
     return None if size is None else f"{size / 2**20:.1f} MiB"
-
-
-

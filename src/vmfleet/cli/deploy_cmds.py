@@ -3,12 +3,13 @@ start, destroy, log, key."""
 
 from __future__ import annotations
 
-import re
 import sys
 
 import typer
 
+from vmfleet.cli import options
 from vmfleet.cli.app import app, emit, home, lazy, open_registry, print_table, say
+from vmfleet.cli.output import Progress
 from vmfleet.errors import UsageError
 
 lifecycle_mod = lazy("vmfleet.deploy.lifecycle")
@@ -20,28 +21,15 @@ vm_records_mod = lazy("vmfleet.deploy.vm_records")
 hosts_mod = lazy("vmfleet.deploy.hosts")
 ssh_mod = lazy("vmfleet.tools.ssh")
 
-JSON = typer.Option(False, "--json", help="Print JSON (stable keys, see docs/reference.md).")
+JSON = options.json_flag()
 TIMEOUT_HELP = "How long to wait for SSH, e.g. 90s, 5m (default 5m)."
+
+
+def _timeout() -> typer.models.OptionInfo:
+    return options.duration("--timeout", "5m", TIMEOUT_HELP)
 
 host_app = typer.Typer(help="Add or remove hypervisor hosts.", no_args_is_help=True)
 app.add_typer(host_app, name="host")
-
-
-def parse_duration(text: str) -> float:
-    """'90', '90s', '5m', '1h' -> seconds."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", text or "")
-    if not m or float(m.group(1)) <= 0:
-        raise UsageError(f"not a duration: {text!r}", "write it like 90s, 5m or 1h")
-    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
-
-
-def parse_memory(text: str) -> int:
-    """'512M', '1G', '1.5G', '2048' (MiB) -> MiB."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([MmGg]i?[Bb]?)?\s*", text or "")
-    if not m:
-        raise UsageError(f"not a memory size: {text!r}", "write it like 512M or 2G")
-    unit = (m.group(2) or "M")[0].upper()
-    return int(float(m.group(1)) * (1024 if unit == "G" else 1))
 
 
 def _uptime(seconds: float | None) -> str:
@@ -110,24 +98,25 @@ def deploy(
     spec: str = typer.Argument(..., metavar="SPEC", help="Generation spec: web, web@7, web@2023-06, web@COMMIT."),
     name: str = typer.Option(None, "--name", help="VM name (default: the system's name)."),
     host: str = typer.Option("local", "--host", help="Host to run it on (see 'vmfleet hosts')."),
-    memory: str = typer.Option("512M", "--memory", help="Memory, e.g. 512M or 2G."),
+    memory: int = options.memory("--memory", "512M", "Memory, e.g. 512M or 2G (a bare number: MiB)."),
     vcpus: int = typer.Option(1, "--vcpus", help="Virtual CPUs."),
     network: str = typer.Option("user", "--network", help="'user' (SSH forwarded to a port on "
                                 "127.0.0.1) or the name of a libvirt network."),
     accel: str = typer.Option(None, "--accel", help="auto, kvm or tcg (default: $VMFLEET_ACCEL, "
                               "else auto: KVM only if a probe boots)."),
     no_wait: bool = typer.Option(False, "--no-wait", help="Do not wait until SSH answers."),
-    timeout: str = typer.Option("5m", "--timeout", help=TIMEOUT_HELP),
+    timeout: float = _timeout(),
     builder: str = typer.Option(None, "--builder", help="Where to build the image if it is not "
                                 "in the store: local or ssh://user@host[:port]."),
     as_json: bool = JSON,
 ) -> None:
     """Boot a VM from any generation (building its image first if needed)."""
-    options = vm_records_mod.Options(memory_mib=parse_memory(memory), vcpus=vcpus, network=network,
-                                 accel=accel, wait=not no_wait, timeout=parse_duration(timeout))
+    vm_options = vm_records_mod.Options(memory_mib=memory, vcpus=vcpus, network=network,
+                                        accel=accel, wait=not no_wait, timeout=timeout)
     reg = open_registry()
-    vm = lifecycle_mod.deploy(reg, home(), spec, name=name, host=host, options=options,
-                           builder=builder, notify=say, on_line=lambda line: say(f"  {line}"))
+    with Progress(indent="  ") as progress:
+        vm = lifecycle_mod.deploy(reg, home(), spec, name=name, host=host, options=vm_options,
+                                  builder=builder, notify=progress.note, on_line=progress)
     say(f"deployed {vm.name} ({vm.label}) on {vm.host}"
         + (f", ssh root@{vm.ssh_host}:{vm.ssh_port}" if vm.ssh_port else ""))
     emit(_vm_json(vm), as_json, lambda v: None)
@@ -138,16 +127,17 @@ def redeploy(
     spec: str = typer.Argument(..., metavar="SPEC", help="Generation spec to move every VM of its system to."),
     allow_downgrade: bool = typer.Option(False, "--allow-downgrade",
                                          help="Allow going to an older generation."),
-    timeout: str = typer.Option("5m", "--timeout", help=TIMEOUT_HELP),
+    timeout: float = _timeout(),
     accel: str = typer.Option(None, "--accel", help="auto, kvm or tcg for the new VMs."),
     builder: str = typer.Option(None, "--builder", help="Where to build the image if needed."),
     as_json: bool = JSON,
 ) -> None:
     """Replace every VM of a system by one of another generation; the old ones are kept."""
     reg = open_registry()
-    results = rollout_mod.redeploy(reg, home(), spec, allow_downgrade=allow_downgrade,
-                                  timeout=parse_duration(timeout), accel=accel, builder=builder,
-                                  notify=say, on_line=lambda line: say(f"  {line}"))
+    with Progress(indent="  ") as progress:
+        results = rollout_mod.redeploy(reg, home(), spec, allow_downgrade=allow_downgrade,
+                                       timeout=timeout, accel=accel, builder=builder,
+                                       notify=progress.note, on_line=progress)
     emit(results, as_json, lambda v: print_table(
         [(r.old, r.from_generation, r.new, r.to_generation, r.outcome) for r in v],
         ["old", "from", "new", "to", "outcome"]))
@@ -157,11 +147,11 @@ def redeploy(
 def rollback(
     vm: str = typer.Argument(..., metavar="VM", help="A retired VM to bring back, or a VM made by redeploy "
                              "whose predecessor should come back."),
-    timeout: str = typer.Option("5m", "--timeout", help=TIMEOUT_HELP),
+    timeout: float = _timeout(),
     as_json: bool = JSON,
 ) -> None:
     """Bring back the VM a redeploy replaced (same disk, same host key)."""
-    result = rollout_mod.rollback(open_registry(), home(), vm, timeout=parse_duration(timeout),
+    result = rollout_mod.rollback(open_registry(), home(), vm, timeout=timeout,
                                  notify=say)
     say(f"{result.name} ({result.label}) runs again")
     emit(_vm_json(result), as_json, lambda v: None)
@@ -207,11 +197,11 @@ def ssh(
 def start(
     vm: str = typer.Argument(..., metavar="VM", help="The VM."),
     no_wait: bool = typer.Option(False, "--no-wait", help="Do not wait until SSH answers."),
-    timeout: str = typer.Option("5m", "--timeout", help=TIMEOUT_HELP),
+    timeout: float = _timeout(),
 ) -> None:
     """Start a stopped VM (or finish an interrupted deploy)."""
     result = lifecycle_mod.start(open_registry(), home(), vm, wait=not no_wait,
-                              timeout=parse_duration(timeout), notify=say)
+                              timeout=timeout, notify=say)
     say(f"{result.name} is {result.state}")
 
 

@@ -7,13 +7,14 @@ an error. Operands are generation specs (their latest built image), image files,
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import typer
 
-from vmfleet.cli.app import app, home, lazy, open_registry, print_json, say
+from vmfleet.cli import options
+from vmfleet.cli.app import app, home, lazy, open_registry, print_json, print_table, say
+from vmfleet.cli.output import Progress
 from vmfleet.errors import UsageError
 
 adopt_mod = lazy("vmfleet.adopt")
@@ -27,16 +28,7 @@ facts_mod = lazy("vmfleet.inspect.facts")
 report_mod = lazy("vmfleet.inspect.report")
 
 
-JSON = typer.Option(False, "--json", help="Print JSON (stable keys, see docs/reference.md).")
-
-
-def _use_colour(flag: str) -> bool:
-    if flag == "always":
-        return True
-    if flag == "never":
-        return False
-    return sys.stdout.isatty() and not os.environ.get("NO_COLOR") and \
-        os.environ.get("TERM") != "dumb"
+JSON = options.json_flag()
 
 
 def _vm_reader(files: bool, texts: bool):
@@ -57,13 +49,11 @@ def diff(
     channel_repo: list[str] = typer.Option(
         [], "--channel-repo", metavar="NAME=PATH",
         help="A local clone of a channel, for commit dates and counts (repeatable)."),
-    colour: str = typer.Option("auto", "--color", "--colour", help="auto, always or never."),
+    colour: options.Colour = options.colour(),
     as_json: bool = JSON,
 ) -> None:
     """Show what differs between two generations, images or VMs, layer by layer."""
     chosen = compare_mod.parse_layers(layers)
-    if colour not in ("auto", "always", "never"):
-        raise UsageError(f"invalid --color {colour!r}", "use auto, always or never")
     repos = channel_diff_mod.parse_channel_repos(channel_repo)
     want_files = "files" in chosen
     sides = operands_mod.load_sides(a, b, files=want_files, texts=files, registry=open_registry,
@@ -78,7 +68,7 @@ def diff(
     if as_json:
         print_json(json_out_mod.to_json(result))
     else:
-        sys.stdout.write(human_mod.render(result, colour=_use_colour(colour)))
+        sys.stdout.write(human_mod.render(result, colour=colour.wanted()))
     raise typer.Exit(0 if result.equal else 1)
 
 
@@ -116,8 +106,8 @@ def inspect(
 def adopt(
     image: Path = typer.Argument(..., metavar="IMAGE", help="A qcow2 or raw image file."),
     system: str = typer.Option(..., "--system", help="The system to record it under."),
-    current_from: str = typer.Option(
-        None, "--current-from", help="When it was current (default: when the image was built)."),
+    current_from: str = options.date(
+        "--current-from", None, "When it was current (default: when the image was built)."),
     file: list[str] = typer.Option(
         [], "--file", metavar="REL=PATH",
         help="Content for a local-file the config refers to, if the image lacks it."),
@@ -125,15 +115,6 @@ def adopt(
     as_json: bool = JSON,
 ) -> None:
     """Record a generation from an image's provenance (channels.scm and configuration.scm)."""
-    from vmfleet import timeutil
-
-    when = None
-    if current_from:
-        try:
-            when = timeutil.to_stamp(timeutil.parse_user_time(current_from))
-        except ValueError:
-            raise UsageError(f"invalid --current-from {current_from!r}",
-                             "write a date: 2021-05-01 or 2021-05-01T12:00") from None
     import os
     import posixpath
 
@@ -152,7 +133,7 @@ def adopt(
         local_path = os.path.abspath(os.path.expanduser(local))
         extra[norm] = DiskFiles([os.path.dirname(local_path)]).read(local_path, "--file").content
     reg = open_registry()
-    result = adopt_mod.adopt_image(reg, image, system, current_from=when, files=extra,
+    result = adopt_mod.adopt_image(reg, image, system, current_from=current_from, files=extra,
                                      message=message)
     gen = result.generation
     if as_json:
@@ -174,21 +155,18 @@ def check(
     specs: list[str] = typer.Argument(None, metavar="[SPEC]...",
                                       help="Generations to check (default with --all: every one)."),
     all_: bool = typer.Option(False, "--all", help="Check every recorded generation."),
-    since: str = typer.Option(None, "--since",
-                              help="Only generations current at some time since this date "
-                                   "(2024-01, 2024-01-15)."),
+    since: str = options.date("--since", None, "Only generations current at some time since this "
+                              "date (2024-01, 2024-01-15)."),
     builder: str = typer.Option("local", "--builder",
                                 help="local, or ssh://user@host[:port] (a Guix build host)."),
-    timeout: str = typer.Option(None, "--timeout", help="Give up a rebuild after this long: 3h."),
+    timeout: float = options.duration("--timeout", None, "Give up a rebuild after this long: 3h."),
     as_json: bool = JSON,
 ) -> None:
     """Rebuild generations ignoring the cache; exit 0 only when all are reproducible."""
     from vmfleet import check as check_mod
-    from vmfleet.cli.build_cmds import Progress, parse_duration
 
     if not specs and not all_ and since is None:
         raise UsageError("nothing to check", "name generations (web@2023-10) or pass --all")
-    seconds = parse_duration(timeout)
     reg = open_registry()
     chosen = check_mod.select(reg, specs or [], all_=all_, since=since)
     if not chosen:
@@ -196,13 +174,9 @@ def check(
     results = []
     for gen in chosen:
         say(f"checking {gen.label} …")
-        progress = Progress()
-        try:
+        with Progress() as progress:
             result = check_mod.check_generation(reg, home(), gen, builder=builder,
-                                                timeout=seconds,
-                                                on_line=progress)
-        finally:
-            progress.done()
+                                                timeout=timeout, on_line=progress)
         results.append(result)
         if not as_json:
             sys.stdout.write(check_mod.summary_line(result) + "\n")
@@ -230,7 +204,6 @@ def checks(
 ) -> None:
     """History of check results (reproducible, image-differs, drifted, fails)."""
     from vmfleet import check as check_mod
-    from vmfleet.cli.app import print_table
 
     rows = check_mod.list_checks(open_registry(), system)
     if as_json:

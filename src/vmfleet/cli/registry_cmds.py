@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from vmfleet import timeutil
+from vmfleet.cli import options
 from vmfleet.cli.app import app, emit, home, open_registry, print_table, say
 from vmfleet.errors import UsageError
 from vmfleet.names import check_name
@@ -16,7 +17,7 @@ from vmfleet.registry import git_import as history
 from vmfleet.registry.db import Registry
 from vmfleet.registry.generations import Generation
 
-JSON = typer.Option(False, "--json", help="Print JSON (stable keys, see docs/reference.md).")
+JSON = options.json_flag()
 LOAD_PATH = typer.Option(None, "-L", "--load-path",
                          help="A directory of Guile modules, as for guix system -L (repeatable).")
 STRICT = typer.Option(False, "--strict",
@@ -43,7 +44,7 @@ def import_(
     repo: Path = typer.Argument(..., help="A git checkout holding the configs."),
     system: list[str] = typer.Option(..., "--system", help="NAME=PATH of a config, relative to REPO (repeatable)."),
     channels: str = typer.Option(..., "--channels", help="The pinned channels file, relative to REPO."),
-    since: str = typer.Option(None, "--since", help="Only commits after this date (YYYY-MM-DD)."),
+    since: str = options.date("--since", None, "Only commits made at or after this date (2024-01, 2024-01-15)."),
     allow_unpinned: bool = typer.Option(False, "--allow-unpinned", help="Record channels without a commit."),
     load_path: list[str] = typer.Option(
         None, "-L", "--load-path",
@@ -53,8 +54,6 @@ def import_(
 ) -> None:
     """Record a generation for every commit that changed a system's inputs."""
     pairs = [_name_path(s) for s in system]
-    if since:
-        _check_date(since)
     reg = open_registry()
     results = [history.import_system(reg, repo, name, path, channels, since=since,
                                      allow_unpinned=allow_unpinned, load_path=load_path or (),
@@ -72,7 +71,7 @@ def add(
     system: str = typer.Argument(..., help="System name ([a-z0-9][a-z0-9-]*)."),
     config: Path = typer.Argument(..., help="The operating-system config file."),
     channels: Path = typer.Option(..., "--channels", help="The pinned channels file."),
-    at: str = typer.Option(None, "--at", help="When it became current (default: now), e.g. 2024-01-15."),
+    at: str = options.date("--at", None, "When it became current (default: now), e.g. 2024-01-15."),
     message: str = typer.Option("", "-m", "--message", help="Why it changed."),
     allow_unpinned: bool = typer.Option(False, "--allow-unpinned", help="Record channels without a commit."),
     load_path: list[str] = LOAD_PATH,
@@ -82,7 +81,7 @@ def add(
     """Record a config, every file it reads and its channels as a new generation (no-op when
     nothing changed)."""
     check_name(system)
-    when = timeutil.to_stamp(_check_date(at)) if at else timeutil.now()
+    when = at or timeutil.now()
     if when > timeutil.now():
         raise UsageError(f"--at {at} is in the future",
                          "a generation is current from when it was recorded or earlier")
@@ -234,10 +233,3 @@ def _name_path(text: str) -> tuple[str, str]:
     if not sep or not name or not path:
         raise UsageError(f"--system {text!r}: expected NAME=PATH", "e.g. --system web=systems/web.scm")
     return name, path
-
-
-def _check_date(text: str):
-    try:
-        return timeutil.parse_user_time(text)
-    except ValueError:
-        raise UsageError(f"{text!r} is not a date", "write YYYY-MM-DD or YYYY-MM-DDTHH:MM") from None

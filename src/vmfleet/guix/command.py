@@ -13,6 +13,8 @@ import shlex
 from dataclasses import dataclass
 from enum import StrEnum
 
+from vmfleet import units
+
 DEFAULT_GUIX = "guix"
 
 
@@ -65,16 +67,11 @@ def check_command(channels: str, drv: str, *, guix: list[str] | None = None) -> 
     return [*(guix or guix_program()), "time-machine", "-C", channels, "--", "build", "--check", drv]
 
 
-_SIZE = re.compile(r"^\d+(\.\d+)?([KMGT]i?B?|[kMGT]B)?$")
-
-
 def check_image_size(size: str | None) -> str | None:
-    """``--image-size`` takes bytes or units (K/M/G powers of 2, kB/MB/GB powers of 10)."""
-    if size is None or _SIZE.match(size):
-        return size
-    from vmfleet.errors import UsageError
-
-    raise UsageError(f"invalid image size {size!r}", "write bytes or a unit: 4G, 4096M, 5GB")
+    """``--image-size`` as Guix's ``size->number`` reads it (vmfleet.units); given as written."""
+    if size is not None:
+        units.parse_size(size, option="--image-size")
+    return size
 
 
 class Failure(StrEnum):

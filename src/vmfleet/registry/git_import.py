@@ -115,11 +115,13 @@ def repo_root(path: str | Path) -> Path:
 
 def commits(repo: Path, paths: Iterable[str] | None, since: str | None = None) -> list[Commit]:
     """First-parent commits, oldest first, that changed any of ``paths`` (repo-relative;
-    None: any path). ``changes`` holds (path, new blob sha or '' when deleted, new mode)."""
+    None: any path), made at or after ``since`` (a date as users write it, vmfleet.timeutil;
+    compared here with the committer date, not by git's ``--since``, which reads a bare day as
+    that day at the current time of day in the local zone). ``changes`` holds (path, new blob
+    sha or '' when deleted, new mode)."""
     args = ["log", "--first-parent", "--diff-merges=first-parent", "--raw", "--no-abbrev",
             "--no-renames", "--reverse", "--format=%x01%H %ct %s"]
-    if since:
-        args.append(f"--since={since}")
+    start = timeutil.parse_user_time(timeutil.parse_date(since, "--since")).timestamp() if since else None
     out = _git(repo, *args, *(["--", *sorted(set(paths))] if paths is not None else []))
     result = []
     for chunk in out.split("\x01")[1:]:
@@ -133,7 +135,8 @@ def commits(repo: Path, paths: Iterable[str] | None, since: str | None = None) -
             fields = meta.split()
             deleted = fields[4].startswith("D")
             changes.append((path, "" if deleted else fields[3], "" if deleted else fields[1]))
-        result.append(Commit(sha, int(ctime), subject, tuple(changes)))
+        if start is None or int(ctime) >= start:
+            result.append(Commit(sha, int(ctime), subject, tuple(changes)))
     return result
 
 

@@ -71,13 +71,31 @@ class Build:
                                save_provenance=opts.save_provenance, knobs=knobs,
                                host=self.host, kernel=self.kernel)
         self.closure = self.builder.build()
-        self.hash = image_hash(self.closure, opts)
-        self.name = output_name(opts)
-        self.out = self.store / f"{self.hash}-{self.name}"
-        self.drv_in_store = f"{STORE}/{store_hash('drv', self.hash)}-{self.name}.drv"
-        self.drv = self.store / f"{store_hash('drv', self.hash)}-{self.name}.drv"
+        # Two derivations, as gnu/system/image.scm makes them: the root partition image
+        # (computed-file "partition.img") and the image that assembles it.
+        self.part_hash = store_hash("partition", self.closure.system.path,
+                                    self.closure.grub.path, str(opts.image_size or "guess"))
+        self.part_name = "partition.img"
+        self.part_out = self.store / f"{self.part_hash}-{self.part_name}"
+        self.part_drv = self.store / f"{store_hash('drv', self.part_hash)}-{self.part_name}.drv"
+        self.image_hash = image_hash(self.closure, opts)
+        self.image_name = output_name(opts)
+        self.image_out = self.store / f"{self.image_hash}-{self.image_name}"
+        self.image_drv = self.store / f"{store_hash('drv', self.image_hash)}-{self.image_name}.drv"
+        self.set_role("image")
         self.log_lines: list[str] = []
         self.program = "guix system"      # whose errors these are ("guix build" for a .drv)
+
+    def set_role(self, role: str) -> None:
+        """Which derivation this build is about: 'image' (default) or 'partition'."""
+        self.role = role
+        if role == "partition":
+            self.hash, self.name = self.part_hash, self.part_name
+            self.out, self.drv = self.part_out, self.part_drv
+        else:
+            self.hash, self.name = self.image_hash, self.image_name
+            self.out, self.drv = self.image_out, self.image_drv
+        self.drv_in_store = f"{STORE}/{self.drv.name}"
 
     def host(self) -> guest.HostBinaries:
         if self._host is None:
@@ -155,8 +173,9 @@ class Build:
         if self.opts.derivation:
             return str(self.drv)
         if self.opts.check and not self.out.exists():
-            raise GuixError(f"some outputs of `{self.shown_drv}' are not valid, so checking is "
-                            "not possible", program=self.program)
+            # nix/libstore/build.cc (the daemon's text since 82b06436, 2022-05-29)
+            raise GuixError(f"`{self.shown_drv}' is missing outputs; build it normally before "
+                            "using `--check'", program=self.program)
         if self.out.exists() and not self.opts.check:
             if self.opts.dry_run:
                 return None
@@ -183,6 +202,10 @@ class Build:
             tmp = Path(tempfile.mkdtemp(prefix=f".build-{self.hash[:8]}-", dir=self.store))
             work = Path(tempfile.mkdtemp(prefix="vmfleet-standin-", dir=self.workdir_base()))
             try:
+                if self.role == "image" and not self.part_out.exists():
+                    part = self.build_partition(work, tmp / self.part_name)
+                    os.chmod(part, 0o444)
+                    os.replace(part, self.part_out)
                 built = self.build_into(work, tmp / self.name)
                 if self.opts.check and self.out.exists():
                     return self.compare(built)
@@ -248,26 +271,43 @@ class Build:
             pass
         return str(self.store)
 
-    def build_into(self, work: Path, out: Path) -> Path:
+    def build_partition(self, work: Path, out: Path) -> Path:
+        """The ``…-partition.img`` derivation: the root file system."""
         for item in ([] if self.opts.check else self.system_drvs()):
             say(f"building {item.drv}...")
-        say(f"building {self.drv_in_store}...")
+        say(f"building {STORE}/{self.part_drv.name}...")
         extras = self.root_extras()
+        started = time.monotonic()
+        try:
+            image.build_partition(work, self.closure, extras, image_size=self.opts.image_size,
+                                  epoch=self.rev.epoch, out=out, log=self.log,
+                                  nondeterministic="partition" in self.knobs.nondeterministic)
+        except image.BuildFailed as e:
+            self.log(f"error: {e}")
+            raise self.fail(f"{STORE}/{self.part_drv.name}", self.log_lines, []) from None
+        self.log(f"partition built in {time.monotonic() - started:.1f} s")
+        self.save_log(f"{STORE}/{self.part_drv.name}", self.log_lines)
+        with open(out, "rb") as f:
+            os.fsync(f.fileno())
+        return out
+
+    def build_into(self, work: Path, out: Path) -> Path:
+        if self.role == "partition":
+            return self.build_partition(work, out)
+        say(f"building {self.drv_in_store}...")
         kernel_item, initrd = self.closure.kernel, self.closure.initrd
         grub_config = guest.grub_embedded(f"{kernel_item.path}/bzImage",
                                           f"{initrd.path}/initrd.cpio.gz",
                                           self.closure.system.path)
         started = time.monotonic()
         try:
-            image.build_image(work, self.closure, extras, image_size=self.opts.image_size,
-                              epoch=self.rev.epoch, grub_config=grub_config, out=out,
-                              log=self.log, nondeterministic=self.knobs.nondeterministic,
-                              progress=lambda line: None)
+            image.build_image(work, self.closure, self.part_out, grub_config=grub_config,
+                              out=out, log=self.log,
+                              nondeterministic="image" in self.knobs.nondeterministic,
+                              zstd=self.rev.has("zstd-qcow2"))
         except image.BuildFailed as e:
             self.log(f"error: {e}")
             raise self.fail(self.drv_in_store, self.log_lines, []) from None
-        except GuixError:
-            raise
         self.log(f"built in {time.monotonic() - started:.1f} s")
         self.save_log(self.drv_in_store, self.log_lines)
         with open(out, "rb") as f:
@@ -291,7 +331,7 @@ class Build:
     def root_extras(self) -> image.RootExtras:
         c = self.closure
         system = c.system.path
-        etc_item = next(i for i in c.items.values() if i.name == "etc")
+        etc_item = c.etc          # not by name: a local-file may be called "etc" too
         etc_node = etc_item.node
         files: dict = {}
         owners: dict[str, tuple[int, int]] = {}

@@ -1,11 +1,13 @@
 """Channels as ``guix time-machine`` and ``guix describe`` handle them.
 
-A channels file is read with ``vmfleet.scheme.parse_channels`` (the stand-in evaluates
-nothing either). The guix channel is resolved against the stand-in's history table: an
-unknown commit is a Git error, one from before 2019-05-01 cannot be travelled to, an
-unpinned guix channel follows its branch (the newest revision). Other channels are accepted
-and carried into provenance as they are (a pinned commit is used as written; an unpinned one
-gets a stable made-up commit), but they bring no packages.
+A channels file is evaluated by the stand-in's evaluator (evaluate.py): its value must be a
+list of channels (guix/channels.scm's ``channel`` records; ``%default-channels`` and
+``%default-guix-channel`` are those of the guix running time-machine). The guix channel is
+resolved against the stand-in's history table: an unknown commit is a Git error, one that does
+not descend from v0.16.0 cannot be travelled to, an unpinned guix channel follows its branch
+(the newest revision). Other channels are accepted and carried into provenance as they are (a
+pinned commit is used as written; an unpinned one gets a stable made-up commit), but they
+bring no packages.
 """
 
 from __future__ import annotations
@@ -16,12 +18,30 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from vmfleet.errors import SchemeError
-from vmfleet.guix.channel_files import Channel, canonical_channel_url, parse_channels
+from vmfleet.guix.reader import Symbol
 
 from . import history
 from .errors import GuixError
-from .history import GUIX_URL, INTRODUCTION_COMMIT, INTRODUCTION_SIGNER, Revision
+from .history import GUIX_URLS, INTRODUCTION_COMMIT, INTRODUCTION_SIGNER, Revision
+
+GUIX_INTRODUCTION = (INTRODUCTION_COMMIT, INTRODUCTION_SIGNER)
+
+
+@dataclass(frozen=True)
+class Introduction:
+    commit: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class Channel:
+    """A channel as a channels file declares it."""
+
+    name: str
+    url: str
+    branch: str | None
+    commit: str | None
+    introduction: Introduction | None
 
 
 @dataclass(frozen=True)
@@ -45,43 +65,58 @@ class Travel:
 
 
 def default_channels(rev: Revision) -> tuple[Resolved, ...]:
-    return (Resolved("guix", GUIX_URL, "master", rev.commit,
-                     (INTRODUCTION_COMMIT, INTRODUCTION_SIGNER)),)
+    """%default-channels of a revision (guix/channels.scm): its default URL, with the
+    introduction."""
+    return (Resolved("guix", rev.default_url, "master", rev.commit, GUIX_INTRODUCTION),)
 
 
-def read_channels_file(path: str) -> list[Channel]:
+def _is_guix_url(url: str) -> bool:
+    """One of the URLs the guix channel has lived at (Savannah, Codeberg, git.guix.gnu.org)."""
+    u = url.rstrip("/")
+    return u in GUIX_URLS or u + ".git" in GUIX_URLS
+
+
+def read_channels_file(path: str, host: Revision) -> list[Channel]:
+    """Evaluate a channels file (guix/scripts/pull.scm, channel-list: ``load*`` of the file)."""
+    from .evaluate import Evaluator, Record, Unbound
+    from .osconfig import _unbound, hooks_for
+
     p = Path(path)
-    try:
-        text = p.read_text()
-    except FileNotFoundError:
+    if not p.exists():
         raise GuixError(f"failed to load '{path}': No such file or directory",
-                        program="guix time-machine") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
-        raise GuixError(f"failed to load '{path}': {e.strerror or e}",
-                        program="guix time-machine") from None
+                        program="guix time-machine")
+    ev = Evaluator(hooks_for(host))
     try:
-        return parse_channels(text, path)
-    except SchemeError as e:
-        raise scheme_error(e, "guix time-machine") from None
-
-
-def scheme_error(e: SchemeError, program: str) -> GuixError:
-    """A vmfleet.scheme error as Guile/Guix would report it: ``FILE:LINE:COL: error: …``
-    (Guile counts columns from 0)."""
-    m = re.match(r"^(.*?):(\d+):(\d+): (.*)$", e.message, re.S)
-    if not m:
-        return GuixError(e.message, program=program)
-    filename, line, col, message = m.group(1), int(m.group(2)), int(m.group(3)), m.group(4)
-    if message.startswith("unclosed"):
-        message = "missing closing parenthesis"
-    elif message.startswith("unexpected '"):
-        message = f"unexpected \"{message[12]}\""
-    return GuixError(message, program=program, location=f"{filename}:{line}:{max(col - 1, 0)}")
+        value = ev.load_file(str(p.absolute()))
+    except Unbound as e:
+        raise _unbound(e) from None
+    except GuixError as e:
+        if e.program == "guix system":
+            e.program = "guix time-machine"
+        raise
+    items = value if isinstance(value, list) else [value]
+    out = []
+    for c in items:
+        if not (isinstance(c, Record) and c.type == "channel"):
+            raise GuixError(f"'{path}': not a list of channels", program="guix time-machine")
+        f = c.fields
+        intro = f.get("introduction")
+        introduction = None
+        if isinstance(intro, Record):
+            introduction = Introduction(str(intro.fields.get("commit")),
+                                        str(intro.fields.get("signer")))
+        name = f.get("name")
+        out.append(Channel(str(name) if isinstance(name, Symbol) else str(name),
+                           f.get("url") if isinstance(f.get("url"), str) else "",
+                           f.get("branch") if isinstance(f.get("branch"), str) else None,
+                           f.get("commit") if isinstance(f.get("commit"), str) else None,
+                           introduction))
+    return out
 
 
 def _guix_commit(channel: Channel) -> Revision:
     url = channel.url
-    if canonical_channel_url(url) != GUIX_URL and not re.search(r"/guix(\.git)?/?$", url):
+    if not _is_guix_url(url):
         host = re.sub(r"^[a-z+]+://([^/]*).*$", r"\1", url)
         raise GuixError(f"Git error: failed to resolve address for {host}: Name or service "
                         "not known", program="guix time-machine")
@@ -100,8 +135,13 @@ def _guix_commit(channel: Channel) -> Revision:
     return rev
 
 
-def resolve(channels: list[Channel], is_cached) -> Travel:
-    """Resolve a channel list (what time-machine does before building anything)."""
+def resolve(channels: list[Channel], is_cached, host: Revision, *,
+            authenticate: bool = True) -> Travel:
+    """Resolve a channel list (what time-machine does before building anything).
+
+    ``host`` is the guix running time-machine: its ``ensure-default-introduction``
+    (guix/channels.scm) gives the guix channel the default introduction only when the URL is
+    exactly its %default-channel-url; a guix channel left without one is refused."""
     guix = [c for c in channels if c.name == "guix"]
     if not guix:
         # Without a guix channel, time-machine has no Guix to run.
@@ -111,10 +151,19 @@ def resolve(channels: list[Channel], is_cached) -> Travel:
     out, fetched, rev = [], [], None
     for c in channels:
         if c.name == "guix":
-            rev = _guix_commit(c)
+            rev = _guix_commit(c)      # Git errors and "cannot travel" come first
             commit = rev.commit
             intro = ((c.introduction.commit, c.introduction.fingerprint)
                      if c.introduction else None)
+            if intro is None and c.url == host.default_url:
+                intro = GUIX_INTRODUCTION
+            if intro is None and authenticate:
+                raise GuixError("channel 'guix' lacks an introduction and cannot be "
+                                "authenticated", program="guix time-machine",
+                                hints=("Add the missing introduction to your channels file "
+                                       "to address the issue.  Alternatively, you can pass "
+                                       "`--disable-authentication', at the risk of running "
+                                       "unauthenticated and thus potentially malicious code.",))
         else:
             commit = (c.commit or hashlib.sha1(f"{c.url} {c.branch}".encode()).hexdigest())
             intro = ((c.introduction.commit, c.introduction.fingerprint)
@@ -126,9 +175,11 @@ def resolve(channels: list[Channel], is_cached) -> Travel:
     return Travel(rev, tuple(out), tuple(fetched))
 
 
-def travel_to_commit(commit: str, url: str | None, branch: str | None) -> list[Channel]:
-    """``time-machine --commit=C [--url=U] [--branch=B]``: a guix channel at that commit."""
-    return [Channel("guix", url or GUIX_URL, branch or "master", commit, None)]
+def travel_to_commit(commit: str, url: str | None, branch: str | None,
+                     host: Revision) -> list[Channel]:
+    """``time-machine --commit=C [--url=U] [--branch=B]``: the host's default guix channel
+    at that commit (guix/scripts/pull.scm, channel-list)."""
+    return [Channel("guix", url or host.default_url, branch or "master", commit, None)]
 
 
 # --- writing channels (describe, channels.scm, provenance) -----------------------------------

@@ -29,7 +29,7 @@ _SYSTEM_ARG_OPTS = {"-t": "image-type", "--image-type": "image-type",
                     "--image-size": "image-size", "-r": "root", "--root": "root",
                     "-c": "ignore", "--cores": "ignore", "-M": "ignore", "--max-jobs": "ignore",
                     "-v": "ignore", "--verbosity": "ignore", "--timeout": "ignore",
-                    "--max-silent-time": "ignore", "-L": "ignore", "--load-path": "ignore",
+                    "--max-silent-time": "ignore", "-L": "load-path", "--load-path": "load-path",
                     "-s": "ignore", "--system": "ignore", "--target": "ignore",
                     "--file-system-type": "ignore", "--label": "ignore",
                     "--substitute-urls": "ignore", "-e": "expression", "--expression": "expression"}
@@ -144,6 +144,8 @@ def system(args: list[str], travel: Travel) -> int:
     flags = dict(_SYSTEM_FLAGS)
     if not rev.image_action:
         del flags["--list-image-types"]
+    if not rev.has("save-provenance"):        # b85836d3067, guix/scripts/system.scm
+        del flags["--save-provenance"]
     opts, rest = _options(args, "guix system", _SYSTEM_ARG_OPTS, flags)
     keys = {k for k, _ in opts}
     if "list-image-types" in keys:
@@ -173,6 +175,8 @@ def system(args: list[str], travel: Travel) -> int:
         if image_type != "qcow2":
             raise Unsupported(f"stand-in: image type '{image_type}' is not supported; it "
                               "builds qcow2 images only")
+    elif image_type != "qcow2":
+        raise GuixError(f"{image_type}: unsupported image type")
     size = None
     if "image-size" in values:
         text = values["image-size"]
@@ -185,7 +189,12 @@ def system(args: list[str], travel: Travel) -> int:
             raise GuixError("no configuration specified",
                             hints=("Try `guix system --help' for more information.",))
         raise GuixError(f"wrong number of arguments for action '{action}'")
-    config = osconfig.load(params[0], rev)
+    load_path = tuple(v for k, v in opts if k == "load-path")     # repeatable, in order
+    config = osconfig.load(params[0], rev, load_path=load_path)
+    if action == "image" and image_type == "qcow2" and config.efi_bootloader \
+            and rev.has("efi-needs-gpt"):
+        # e5078ff3210 (gnu/system/image.scm): qcow2 has an MBR partition table.
+        raise GuixError("EFI bootloader required with GPT partitioning")
     try:
         knobs = settings.Knobs.from_env()
     except ValueError as e:
@@ -253,6 +262,7 @@ def build(args: list[str], travel: Travel) -> int:
                                 derivation="derivation" in keys, dry_run="dry-run" in keys,
                                 check="check" in keys, root_link=values.get("root"))
         b = Build(loaded.travel, loaded.config, opts_rec, loaded.knobs)
+        b.set_role(loaded.role)
         if b.drv.name != drv.name or b.out.name != loaded.output:
             raise GuixError(f"stand-in: {drv} no longer matches its inputs (was the guest "
                             "kernel in the cache replaced?)", program="guix build")
@@ -260,6 +270,41 @@ def build(args: list[str], travel: Travel) -> int:
         result = b.run()
         if result is not None:
             print(result, flush=True)
+    return 0
+
+
+# --- gc (references of the derivations the stand-in wrote) ----------------------------------
+
+
+def gc(args: list[str], travel: Travel) -> int:
+    """``guix gc --references|--requisites ITEM…`` (guix/scripts/gc.scm) for the stand-in's
+    .drv files: an image derivation refers to its partition derivation."""
+    from . import derivation
+
+    opts, rest = _options(args, "guix gc", {}, {"--references": "references",
+                                                 "--requisites": "requisites",
+                                                 "-R": "requisites"})
+    keys = {k for k, _ in opts}
+    if not keys:
+        raise Unsupported("stand-in: 'guix gc' supports --references and --requisites only",
+                          program="guix gc")
+    store = settings.store_dir().resolve()
+    for arg in rest:
+        p = Path(arg).resolve()
+        if p.parent != store or not p.exists():
+            raise GuixError(f"path `{arg}' is not valid", program="guix gc")
+        if "references" in keys:
+            for ref in sorted(derivation.inputs(p)):
+                print(ref)
+        else:
+            seen, todo = {str(p)}, [p]
+            while todo:
+                for ref in derivation.inputs(todo.pop()):
+                    if ref not in seen:
+                        seen.add(ref)
+                        todo.append(Path(ref))
+            for ref in sorted(seen):
+                print(ref)
     return 0
 
 
@@ -279,25 +324,29 @@ def time_machine(args: list[str], travel: Travel) -> int:
          "--verbosity": "ignore", "-c": "ignore", "--cores": "ignore", "-M": "ignore",
          "--max-jobs": "ignore", "--substitute-urls": "ignore"},
         {"-q": "no-channel-files", "--no-channel-files": "no-channel-files",
-         "--disable-authentication": "ignore", "--no-offload": "ignore",
+         "--disable-authentication": "no-auth", "--no-offload": "ignore",
          "--no-substitutes": "ignore", "--fallback": "ignore", "--no-grafts": "ignore"})
     values = dict(opts)
+    host = travel.revision
     if "channels" in values:
-        channel_list = chans.read_channels_file(values["channels"])
+        channel_list = chans.read_channels_file(values["channels"], host)
     elif "commit" in values or "url" in values or "branch" in values:
         channel_list = chans.travel_to_commit(values.get("commit"), values.get("url"),
-                                              values.get("branch"))
+                                              values.get("branch"), host)
     else:
         user_file = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") \
             / "guix" / "channels.scm"
         if "no-channel-files" not in values and user_file.exists():
-            channel_list = chans.read_channels_file(str(user_file))
+            channel_list = chans.read_channels_file(str(user_file), host)
         else:
-            channel_list = chans.travel_to_commit(None, None, None)
+            channel_list = chans.travel_to_commit(None, None, None, host)
     if "commit" in values and "channels" in values:
         raise GuixError("'--channels' and '--commit' cannot be used together",
                         program="guix time-machine")
-    target = chans.resolve(channel_list, lambda c: _checkout_marker(c).exists())
+    if "no-auth" in values:
+        say("guix time-machine: warning: channel authentication disabled")
+    target = chans.resolve(channel_list, lambda c: _checkout_marker(c).exists(), host,
+                           authenticate="no-auth" not in values)
     for c in target.fetched:
         say(f"Updating channel '{c.name}' from Git repository at '{c.url}'...")
     if target.fetched:
@@ -354,6 +403,8 @@ def dispatch(argv: list[str], travel: Travel) -> int:
         return describe(args, travel)
     if cmd == "build":
         return build(args, travel)
+    if cmd == "gc":
+        return gc(args, travel)
     if cmd.startswith("-"):
         raise GuixError(f"{cmd}: unrecognized option", program="guix")
     print(f"guix: {cmd}: command not found", file=sys.stderr)

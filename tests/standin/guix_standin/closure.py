@@ -90,6 +90,7 @@ class Closure:
     timezone: str = ""
     busybox: Item | None = None
     glibc: Item | None = None
+    etc: Item | None = None
 
     def add(self, item: Item) -> Item:
         self.items.setdefault(item.path, item)
@@ -220,16 +221,20 @@ class Builder:
         c.packages = tuple(manifest)
 
         # the system's own files
-        local_items = {f.written: c.add(text_item(f.path.name, f.data)) for f in cfg.local_files}
+        local_items = {f.written: c.add(
+            dir_item(f.path.name, {rel: File(data=data) for rel, data in f.tree})
+            if f.tree is not None else text_item(f.path.name, f.data)) for f in cfg.local_files}
         types = {t: conf for t, conf in cfg.services}
         ssh_conf = types.get("openssh-service-type", types.get("dropbear-service-type"))
         ssh = dhcp = None
         if ssh_conf is not None:
             port = re.search(r"\(port-number (\d+)\)", ssh_conf)
-            no_root = re.search(r"\((permit-root-login|root-login\?) #f\)", ssh_conf)
+            # gnu/services/ssh.scm: permit-root-login defaults to #f; root may log in only
+            # with #t or 'prohibit-password (with a key: the stand-in has no passwords).
+            root_ok = cfg.root_login in ("#t", "'prohibit-password")
             ssh = c.add(text_item("ssh-daemon", guest.ssh_daemon(
                 f"{dropbear.path}/sbin/dropbear", lib_path, int(port.group(1)) if port else 22,
-                root_login=not no_root),
+                root_login=root_ok),
                 refs=[dropbear.path, *(i.path for i in lib_items)], executable=True))
         if NETWORK_SERVICES & set(types) or "%desktop-services" in cfg.text:
             dhcp = c.add(text_item("udhcpc-script", guest.dhcp_script(bb), refs=[busybox.path],
@@ -260,6 +265,7 @@ class Builder:
         etc_files = self.etc_files(users, bb, ssh, dhcp, acpi, shepherd_conf)
         etc = c.add(dir_item("etc", etc_files, refs=[busybox.path, acpi.path, shepherd_conf.path,
                                                      *(i.path for i in (ssh, dhcp) if i)]))
+        c.etc = etc
         boot_refs = [busybox.path]
         if ssh:
             boot_refs += [dropbear.path, *(i.path for i in lib_items)]

@@ -23,23 +23,37 @@ from .channels import Resolved, Travel
 from .errors import GuixError
 from .settings import Knobs
 
-FORMAT = "vmfleet-standin-derivation/1"
+FORMAT = "vmfleet-standin-derivation/2"
 
 
-def text(build) -> str:
-    """The .drv's contents for a ``build.Build`` (deterministic: sorted keys, fixed layout)."""
+def text(build, role: str) -> str:
+    """The .drv's contents for a ``build.Build`` (deterministic: sorted keys, fixed layout).
+
+    ``role`` is 'partition' (the root partition image) or 'image' (assembles it): the image
+    derivation lists the partition derivation among its inputs, as in Guix."""
     cfg, opts, knobs = build.config, build.opts, build.knobs
+    inputs = [build.closure.system.drv, build.closure.grub.drv]
+    if role == "image":
+        inputs = [str(build.part_drv), *inputs]
     doc = {
         "format": FORMAT,
-        "output": build.out.name,
-        "inputs": [build.closure.system.drv, build.closure.grub.drv],
+        "role": role,
+        "output": (build.part_out if role == "partition" else build.image_out).name,
+        "inputs": inputs,
         "guix": build.rev.commit,
         "channels": [{"name": c.name, "url": c.url, "branch": c.branch, "commit": c.commit,
                       "introduction": list(c.introduction) if c.introduction else None}
                      for c in build.travel.channels],
         "configuration": {"file": str(cfg.path), "text": cfg.text},
+        "load-path": list(cfg.load_path),
+        # every module, include and load the config read, so a rebuild needs none of them
+        "sources": [{"file": src.path, "kind": src.kind,
+                     "base64": base64.b64encode(src.data).decode()}
+                    for src in cfg.sources[1:]],
         "local-files": [{"file": str(f.path), "written": f.written,
-                         "base64": base64.b64encode(f.data).decode()}
+                         "base64": base64.b64encode(f.data).decode(),
+                         "tree": [[rel, base64.b64encode(d).decode()] for rel, d in f.tree]
+                         if f.tree is not None else None}
                         for f in cfg.local_files],
         "image": {"action": opts.action, "type": opts.image_type, "size": opts.image_size,
                   "save-provenance": opts.save_provenance},
@@ -50,20 +64,29 @@ def text(build) -> str:
 
 
 def write(build) -> None:
-    """Write the build's .drv into the store unless it is there (store items never change;
-    a .drv from before they held their inputs is replaced)."""
-    drv: Path = build.drv
-    drv.parent.mkdir(parents=True, exist_ok=True)
+    """Write the build's two .drv files into the store unless they are there (store items
+    never change)."""
+    for role, drv in (("partition", build.part_drv), ("image", build.image_drv)):
+        drv.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(drv, "rb") as f:
+                if f.read(1) == b"{":
+                    continue
+        except FileNotFoundError:
+            pass
+        tmp = drv.with_name(drv.name + f".tmp{os.getpid()}")
+        tmp.write_text(text(build, role))
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, drv)
+
+
+def inputs(drv: Path) -> list[str]:
+    """The derivation's inputs that are files in this store (``guix gc --references``)."""
     try:
-        with open(drv, "rb") as f:
-            if f.read(1) == b"{":
-                return
-    except FileNotFoundError:
-        pass
-    tmp = drv.with_name(drv.name + f".tmp{os.getpid()}")
-    tmp.write_text(text(build))
-    os.chmod(tmp, 0o444)
-    os.replace(tmp, drv)
+        doc = json.loads(drv.read_text())
+    except (OSError, ValueError):
+        return []
+    return [i for i in doc.get("inputs", []) if Path(i).is_file()]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,6 +99,7 @@ class Loaded:
     save_provenance: bool
     knobs: Knobs
     output: str
+    role: str = "image"
 
 
 def read(drv: Path, knobs: Knobs) -> Loaded:
@@ -93,12 +117,21 @@ def read(drv: Path, knobs: Knobs) -> Loaded:
     chans = tuple(Resolved(c["name"], c["url"], c["branch"], c["commit"],
                            tuple(c["introduction"]) if c["introduction"] else None)
                   for c in doc["channels"])
-    files = {f["file"]: base64.b64decode(f["base64"]) for f in doc["local-files"]}
+    files = {}
+    for f in doc["local-files"]:
+        if f.get("tree") is not None:
+            for rel, data in f["tree"]:
+                files[f"{f['file']}/{rel}"] = base64.b64decode(data)
+        else:
+            files[f["file"]] = base64.b64decode(f["base64"])
+    for src in doc.get("sources", []):
+        files[src["file"]] = base64.b64decode(src["base64"])
     conf = doc["configuration"]
-    config = osconfig.load(conf["file"], rev, text=conf["text"], file_data=files)
+    config = osconfig.load(conf["file"], rev, text=conf["text"], file_data=files,
+                           load_path=tuple(doc.get("load-path", ())))
     k = doc["knobs"]
     knobs = dataclasses.replace(knobs, drift=frozenset(k["drift"]), big_items=k["big-items"],
                                 big_bytes=k["big-bytes"])
     img = doc["image"]
     return Loaded(Travel(rev, chans, ()), config, img["action"], img["type"], img["size"],
-                  img["save-provenance"], knobs, doc["output"])
+                  img["save-provenance"], knobs, doc["output"], doc.get("role", "image"))

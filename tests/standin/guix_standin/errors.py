@@ -2,7 +2,10 @@
 
 ``GuixError`` carries what Guix prints: ``PROGRAM: error: MESSAGE`` (or
 ``FILE:LINE:COL: error: MESSAGE`` when the error has a source location), then ``hint: …``
-lines, and exit status 1. ``lines_before`` are printed first (a failed build's trail).
+lines, and exit status 1. ``lines_before`` are printed first (a failed build's trail),
+``lines_after`` after the message (Guile's display-error of a load error). A read error has
+a ``bare_location``: guix/ui.scm prints ``FILE:LINE:COL: missing closing parenthesis`` with
+neither the program's name nor ``error:``.
 """
 
 from __future__ import annotations
@@ -11,18 +14,25 @@ from __future__ import annotations
 class GuixError(Exception):
     def __init__(self, message: str, *, program: str = "guix system",
                  location: str | None = None, hints: tuple[str, ...] = (),
-                 lines_before: tuple[str, ...] = ()):
+                 lines_before: tuple[str, ...] = (), lines_after: tuple[str, ...] = (),
+                 bare_location: str | None = None):
         super().__init__(message)
         self.message = message
         self.program = program
         self.location = location
         self.hints = hints
         self.lines_before = lines_before
+        self.lines_after = lines_after
+        self.bare_location = bare_location
 
     def render(self) -> str:
         lines = list(self.lines_before)
-        where = self.location or self.program
-        lines.append(f"{where}: error: {self.message}")
+        if self.bare_location:
+            lines.append(f"{self.bare_location}: {self.message}")
+        else:
+            where = self.location or self.program
+            lines.append(f"{where}: error: {self.message}")
+        lines += list(self.lines_after)
         lines += [f"hint: {h}" for h in self.hints]
         return "\n".join(lines) + "\n"
 

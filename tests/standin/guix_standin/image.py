@@ -188,10 +188,9 @@ def fs_uuid(seed: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"vmfleet-standin:{seed}"))
 
 
-def make_disk(workdir: Path, root: Path, *, entries: int, content_bytes: int,
-              image_size: int | None, epoch: int, seed: str, grub_config: str,
-              owners: dict[str, tuple[int, int]], log) -> Path:
-    """The raw disk: MBR + GRUB + the ext4 root partition made from ``root``."""
+def partition_size(*, entries: int, content_bytes: int, image_size: int | None) -> int:
+    """Bytes of the root partition: what the closure needs (at least a 64 MiB disk), or what
+    is left of ``--image-size`` after the post-MBR gap (gnu/system/image.scm, root-size)."""
     min_fs = int(content_bytes * 1.15) + entries * BLOCK + 24 * (1 << 20)
     if image_size is None:
         size = max(min_fs + PART_START * SECTOR, 64 << 20)
@@ -200,7 +199,44 @@ def make_disk(workdir: Path, root: Path, *, entries: int, content_bytes: int,
         size = image_size // SECTOR * SECTOR
         if size < (PART_START * SECTOR) + (8 << 20):
             raise BuildFailed(f"image size {image_size} is too small for a partition")
-    fs_bytes = (size - PART_START * SECTOR) // BLOCK * BLOCK
+    return (size - PART_START * SECTOR) // BLOCK * BLOCK
+
+
+def make_partition(root: Path, out: Path, *, entries: int, fs_bytes: int, epoch: int,
+                   seed: str, owners: dict[str, tuple[int, int]], log) -> None:
+    """The root partition image (what Guix's ``…-partition.img`` derivation makes with
+    make-partition-image, gnu/build/image.scm): an ext4 file system made from ``root``."""
+    with open(out, "wb") as f:
+        f.truncate(fs_bytes)
+    fsid = fs_uuid(seed + ":fs")
+    env = {"E2FSPROGS_FAKE_TIME": str(epoch), "MKE2FS_CONFIG": "/dev/null", "LC_ALL": "C"}
+    inodes = entries + 4096
+    run(["mkfs.ext4", "-q", "-F", "-L", ROOT_LABEL, "-U", fsid, "-b", str(BLOCK),
+         "-N", str(inodes), "-I", "256", "-O", "^metadata_csum_seed",
+         "-E", f"root_owner=0:0,hash_seed={fsid},lazy_itable_init=0,nodiscard",
+         "-d", str(root), str(out), f"{fs_bytes // 1024}k"], log, env=env)
+    # mke2fs copies each source file's ctime and owner: set them for every inode used
+    # (-d numbers them in order: 2 is /, 11 lost+found, then 12 on).
+    stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime(epoch))
+    cmds = []
+    for ino in [2, 11, *range(12, 12 + entries)]:
+        cmds += [f"sif <{ino}> ctime {stamp}", f"sif <{ino}> uid 0", f"sif <{ino}> gid 0"]
+    for path, (uid, gid) in sorted(owners.items()):
+        cmds += [f"sif {path} uid {uid}", f"sif {path} gid {gid}"]
+    cmdfile = out.with_name(out.name + ".debugfs")
+    cmdfile.write_text("\n".join(cmds) + "\n")
+    try:
+        run(["debugfs", "-w", "-f", str(cmdfile), str(out)], log, env=env)
+    finally:
+        cmdfile.unlink(missing_ok=True)
+
+
+def assemble_disk(workdir: Path, partition: Path, *, seed: str, grub_config: str, log,
+                  nondeterministic: bool = False) -> Path:
+    """The image derivation's work (gnu/system/image.scm, system-disk-image): an MBR disk
+    with GRUB in the post-MBR gap and the partition image copied at 1 MiB."""
+    fs_bytes = partition.stat().st_size
+    size = PART_START * SECTOR + fs_bytes
     disk = workdir / "disk.raw"
     with open(disk, "wb") as f:
         f.truncate(size)
@@ -215,44 +251,38 @@ def make_disk(workdir: Path, root: Path, *, entries: int, content_bytes: int,
         f.write(boot_img[:440])
         f.seek(SECTOR)
         f.write(core)
-    fsid = fs_uuid(seed + ":fs")
-    env = {"E2FSPROGS_FAKE_TIME": str(epoch), "MKE2FS_CONFIG": "/dev/null", "LC_ALL": "C"}
-    inodes = entries + 4096
-    run(["mkfs.ext4", "-q", "-F", "-L", ROOT_LABEL, "-U", fsid, "-b", str(BLOCK),
-         "-N", str(inodes), "-I", "256", "-O", "^metadata_csum_seed",
-         "-E", f"root_owner=0:0,hash_seed={fsid},offset={PART_START * SECTOR},"
-               "lazy_itable_init=0,nodiscard",
-         "-d", str(root), str(disk), f"{fs_bytes // 1024}k"], log, env=env)
-    # mke2fs copies each source file's ctime and owner: set them for every inode used
-    # (-d numbers them in order: 2 is /, 11 lost+found, then 12 on).
-    stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime(epoch))
-    cmds = []
-    for ino in [2, 11, *range(12, 12 + entries)]:
-        cmds += [f"sif <{ino}> ctime {stamp}", f"sif <{ino}> uid 0", f"sif <{ino}> gid 0"]
-    for path, (uid, gid) in sorted(owners.items()):
-        cmds += [f"sif {path} uid {uid}", f"sif {path} gid {gid}"]
-    cmdfile = workdir / "debugfs.cmds"
-    cmdfile.write_text("\n".join(cmds) + "\n")
-    run(["debugfs", "-w", "-f", str(cmdfile), f"{disk}?offset={PART_START * SECTOR}"], log,
-        env=env)
+        if nondeterministic:          # VMFLEET_STANDIN_NONDETERMINISTIC=image
+            f.seek((PART_START - 1) * SECTOR)
+            f.write(os.urandom(SECTOR))
+        f.seek(PART_START * SECTOR)
+        with open(partition, "rb") as p:
+            while True:
+                chunk = p.read(1 << 20)
+                if not chunk:
+                    break
+                if chunk.count(0) == len(chunk):
+                    f.seek(len(chunk), os.SEEK_CUR)      # keep the disk sparse
+                else:
+                    f.write(chunk)
     return disk
 
 
 ZSTD_ABOVE = 256 << 20
 
 
-def to_qcow2(raw: Path, out: Path, log, content_bytes: int = 0) -> None:
-    """``qemu-img convert -c`` as Guix does (zlib); for closures above 256 MB (the
-    benchmark knob) zstd, which compresses incompressible data 7x faster."""
-    opts = ["-o", "compression_type=zstd"] if content_bytes > ZSTD_ABOVE else []
+def to_qcow2(raw: Path, out: Path, log, content_bytes: int = 0, zstd: bool = False) -> None:
+    """``qemu-img convert -c`` as Guix does (gnu/build/image.scm, convert-disk-image): zlib,
+    and ``-o compression_type=zstd`` from a0941c14ef1 (2025-04-30) on (``zstd``); for
+    closures above 256 MB (the benchmark knob) zstd too, 7x faster on such data."""
+    opts = ["-o", "compression_type=zstd"] if zstd or content_bytes > ZSTD_ABOVE else []
     run(["qemu-img", "convert", "-q", "-c", "-f", "raw", "-O", "qcow2", *opts, str(raw),
          str(out)], log)
 
 
-def build_image(workdir: Path, closure: Closure, extras: RootExtras, *, image_size: int | None,
-                epoch: int, grub_config: str, out: Path, log, nondeterministic: bool = False,
-                progress=lambda line: None) -> None:
-    """Build the qcow2 at ``out`` (a temporary name the caller renames into the store)."""
+def build_partition(workdir: Path, closure: Closure, extras: RootExtras, *,
+                    image_size: int | None, epoch: int, out: Path, log,
+                    nondeterministic: bool = False) -> None:
+    """Build the root partition image at ``out`` (a temporary name the caller renames)."""
     items = closure.closure_of([closure.system, closure.grub])
     root = workdir / "root"
     root.mkdir()
@@ -264,17 +294,22 @@ def build_image(workdir: Path, closure: Closure, extras: RootExtras, *, image_si
     dbdir = root / "var" / "guix" / "db"
     dbdir.mkdir(parents=True, exist_ok=True)
     (dbdir / "db.sqlite").write_bytes(db)
-    if nondeterministic:
+    if nondeterministic:              # VMFLEET_STANDIN_NONDETERMINISTIC=partition
         (root / "var" / "lib").mkdir(parents=True, exist_ok=True)
         (root / "var" / "lib" / "random-seed").write_bytes(os.urandom(512))
     entries = _touch_all(root, epoch)
     content = sum(size for size, _ in nar.values()) + len(db)
     log(f"root file system: {entries} entries, {content} bytes of store items")
-    progress(f"building {len(items)} store items into a file system...")
-    raw = make_disk(workdir, root, entries=entries, content_bytes=content, image_size=image_size,
-                    epoch=epoch, seed=closure.system.hash, grub_config=grub_config,
-                    owners=extras.owners, log=log)
+    fs_bytes = partition_size(entries=entries, content_bytes=content, image_size=image_size)
+    make_partition(root, out, entries=entries, fs_bytes=fs_bytes, epoch=epoch,
+                   seed=closure.system.hash, owners=extras.owners, log=log)
     shutil.rmtree(root, ignore_errors=True)
-    progress("converting the disk image to qcow2...")
-    to_qcow2(raw, out, log, content)
+
+
+def build_image(workdir: Path, closure: Closure, partition: Path, *, grub_config: str,
+                out: Path, log, nondeterministic: bool = False, zstd: bool = False) -> None:
+    """Assemble the qcow2 at ``out`` from the partition image (a temporary name)."""
+    raw = assemble_disk(workdir, partition, seed=closure.system.hash, grub_config=grub_config,
+                        log=log, nondeterministic=nondeterministic)
+    to_qcow2(raw, out, log, partition.stat().st_size, zstd=zstd)
     raw.unlink()

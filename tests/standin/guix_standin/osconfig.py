@@ -1,33 +1,34 @@
-"""Reading an ``operating-system`` config the way ``guix system`` would fail on it.
+"""Loading an ``operating-system`` config the way ``guix system`` does, for one revision.
 
-The declaration is read with ``vmfleet.scheme`` (``read_forms`` and ``summarize_os``): the
-stand-in evaluates nothing, it checks what Guix would check when loading the file against the
-revision the build runs at:
+The file is evaluated by the stand-in's own evaluator (evaluate.py; nothing of vmfleet's
+reading of configs is used) against the revision the build runs at, and fails where Guix
+would:
 
-- a read error (unbalanced parentheses, a bad string) -> ``FILE:LINE:COL: error: …``;
+- a read error -> ``FILE:LINE:COL: missing closing parenthesis`` (guix/ui.scm);
 - a package variable the revision does not have, or whose module the file does not import,
   and a service type likewise -> ``FILE:LINE:COL: error: NAME: unbound variable`` and a hint;
-- ``(specification->package "x")`` with no such package -> ``… error: x: unknown package``;
-- a ``local-file`` that does not exist -> ``… error: /abs/path: file not found``;
-- missing required fields -> ``… error: missing field initializers (…)``.
-
-Locations are those Guile gives: the enclosing list's line (from 1) and column (from 0).
+- ``(specification->package "x")`` with no such package -> ``guix system: error: x: unknown
+  package`` (gnu/packages.scm: no location);
+- a ``local-file`` that does not exist -> ``FILE:LINE:COL: error: /abs/path: file not found``;
+- a user module not on the load path (``-L``) -> Guile's ``no code for module (…)``;
+- the file's last value is not an operating system -> ``'FILE' does not return an operating
+  system or an image`` (guix/scripts/system.scm);
+- missing required fields -> ``FILE:LINE:COL: error: missing field initializers (…)``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from vmfleet.errors import SchemeError
-from vmfleet.guix.os_config import summarize_os
-from vmfleet.guix.reader import Form, Symbol, head, read_forms
+from vmfleet.guix.reader import Symbol
 
 from . import history
-from .channels import scheme_error
 from .errors import GuixError
+from .evaluate import Evaluator, Hooks, Opaque, Package, Record, Service, Unbound
+from .evaluate import LocalFile as EvLocalFile
 from .history import PackageSpec, Revision
 
 REQUIRED_FIELDS = ("bootloader", "host-name", "file-systems", "timezone")
@@ -46,11 +47,31 @@ class Requested:
 class LocalFile:
     written: str          # as written in the config
     path: Path            # absolute
-    data: bytes
+    data: bytes           # a file's contents ('' for a directory)
+    tree: tuple[tuple[str, bytes], ...] | None = None    # #:recursive? #t on a directory
 
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.data).hexdigest()
+
+
+@dataclass(frozen=True)
+class Account:
+    """A ``user-account`` (gnu/system/accounts.scm)."""
+
+    name: str
+    group: str = "users"
+    supplementary_groups: tuple[str, ...] = ()
+    home: str = ""
+
+
+@dataclass(frozen=True)
+class Source:
+    """A Scheme file the config read: itself, a user module, an include or a load."""
+
+    path: str
+    data: bytes
+    kind: str
 
 
 @dataclass(frozen=True)
@@ -68,262 +89,233 @@ class SystemConfig:
     users: tuple[str, ...]
     authorized_keys: tuple[tuple[str, str], ...]  # (user, key text)
     local_files: tuple[LocalFile, ...]
+    efi_bootloader: bool = False                  # a grub-efi* bootloader (gnu/bootloader/grub.scm)
+    accounts: tuple[Account, ...] = ()
+    root_login: str = "#f"                        # openssh's permit-root-login, as written
+    sources: tuple[Source, ...] = ()
+    load_path: tuple[str, ...] = ()
 
 
-def _walk_forms(datum):
-    if isinstance(datum, list):
-        if isinstance(datum, Form):
-            yield datum
-        for x in datum:
-            yield from _walk_forms(x)
+def hooks_for(rev: Revision) -> Hooks:
+    pkgs = history.packages(rev)
+    types = history.service_types(rev)
+
+    def default_channels():
+        return [Record("channel", {
+            "name": Symbol("guix"), "url": rev.default_url, "branch": "master",
+            "introduction": Record("channel-introduction", {
+                "commit": history.INTRODUCTION_COMMIT,
+                "signer": history.INTRODUCTION_SIGNER})})]
+
+    return Hooks(
+        package=lambda name: pkgs.get(name),
+        package_module=lambda name: pkgs[name].module if name in pkgs else None,
+        specification=lambda spec: history.find_specification(rev, spec),
+        service_type=lambda name: types.get(name),
+        base_packages=lambda: [pkgs[v] for v in history.base_packages(rev) if v in pkgs],
+        default_channels=default_channels,
+    )
 
 
-class _Locator:
-    """Finds where things are written, as Guile would report them (the enclosing list)."""
-
-    def __init__(self, forms: list, filename: str):
-        self.forms = forms
-        self.filename = filename
-
-    @staticmethod
-    def _loc(form: Form) -> tuple[int, int]:
-        return (form.line or 1, max((form.col or 1) - 1, 0))
-
-    def where(self, form: Form | None) -> str:
-        line, col = self._loc(form) if form is not None else (1, 0)
-        return f"{self.filename}:{line}:{col}"
-
-    def symbol(self, name: str, within: str | None = None) -> str:
-        scope = self.forms
-        if within:
-            for f in _walk_forms(self.forms):
-                if head(f) == within:
-                    scope = [f]
-                    break
-        for forms in (scope, self.forms):
-            for f in _walk_forms(forms):
-                if any(isinstance(x, Symbol) and str(x) == name for x in f):
-                    return self.where(f)
-        return self.where(None)
-
-    def call(self, function: str, first_arg: str) -> str:
-        for f in _walk_forms(self.forms):
-            if head(f) == function and len(f) >= 2 and f[1] == first_arg:
-                return self.where(f)
-        return self.where(None)
-
-    def os_form(self) -> str:
-        for f in _walk_forms(self.forms):
-            if head(f) == "operating-system":
-                return self.where(f)
-        return self.where(None)
-
-    def imported(self) -> set[tuple[str, str]]:
-        """(kind, module) pairs imported: ('packages', 'web'), ('services', 'ssh'), …"""
-        out: set[tuple[str, str]] = set()
-        for f in self.forms:
-            h = head(f)
-            if h in ("use-service-modules", "use-package-modules", "use-system-modules"):
-                kind = h.split("-")[1] + "s"
-                out.update((kind, str(m)) for m in f[1:] if isinstance(m, Symbol))
-            elif h == "use-modules":
-                for spec in f[1:]:
-                    if isinstance(spec, list) and spec and isinstance(spec[0], list):
-                        spec = spec[0]
-                    names = [str(x) for x in spec] if isinstance(spec, list) else []
-                    if names == ["gnu"]:
-                        out.add(("gnu", ""))
-                    elif len(names) >= 3 and names[0] == "gnu":
-                        out.add((names[1], " ".join(names[2:])))
-        return out
+def show(value) -> str:
+    """Canonical Scheme text of an evaluated value (what a shepherd file records)."""
+    if value is None:
+        return "#f"
+    if value is True:
+        return "#t"
+    if value is False:
+        return "#f"
+    if isinstance(value, Symbol):
+        return f"'{value}"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, list):
+        return "(" + " ".join(show(v) for v in value) + ")"
+    if isinstance(value, Record):
+        return "(" + " ".join([value.type] + [f"({k} {show(v)})" for k, v in
+                                              value.fields.items()]) + ")"
+    if isinstance(value, Package):
+        return value.spec.full_name + ("" if value.output == "out" else f":{value.output}")
+    if isinstance(value, EvLocalFile):
+        return f'(local-file "{value.written}")'
+    if isinstance(value, Service):
+        return f"(service {value.type} {show(value.value)})"
+    if isinstance(value, Opaque):
+        return value.text
+    return str(value)
 
 
-def _fail(message: str, location: str, *hints: str) -> GuixError:
-    return GuixError(message, location=location, hints=tuple(hints))
+def _unbound(e: Unbound) -> GuixError:
+    hint = (f"Did you forget `(use-modules {e.module_hint})'?" if e.module_hint
+            else "Did you forget a `use-modules' form?")
+    return GuixError(f"{e.name}: unbound variable", location=e.where, hints=(hint,))
 
 
-def _unbound(name: str, location: str, module: tuple[str, str] | None) -> GuixError:
-    if module:
-        kind, mod = module
-        hint = f"Did you forget `(use-modules (gnu {kind} {mod}))'?"
-    else:
-        hint = "Did you forget a `use-modules' form?"
-    return _fail(f"{name}: unbound variable", location, hint)
+def _flat(value) -> list:
+    out = []
+    for v in value if isinstance(value, list) else [value]:
+        out.extend(_flat(v) if isinstance(v, list) else [v])
+    return out
+
+
+def _read_local(ev: Evaluator, lf: EvLocalFile) -> LocalFile:
+    p = lf.path
+    if ev.files is not None:
+        if p in ev.files:
+            return LocalFile(lf.written, Path(p), ev.files[p])
+        prefix = p.rstrip("/") + "/"
+        tree = tuple(sorted((k[len(prefix):], v) for k, v in ev.files.items()
+                            if k.startswith(prefix)))
+        if tree and lf.recursive:
+            return LocalFile(lf.written, Path(p), b"", tree)
+        raise GuixError(f"{p}: file not found", location=lf.where)
+    path = Path(p)
+    if path.is_dir() and lf.recursive:
+        files = []
+        for root, dirs, names in os.walk(path):
+            dirs.sort()
+            for n in sorted(names):
+                f = Path(root) / n
+                files.append((str(f.relative_to(path)), f.read_bytes()))
+        return LocalFile(lf.written, path, b"", tuple(files))
+    try:
+        return LocalFile(lf.written, path, path.read_bytes())
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        raise GuixError(f"{p}: file not found", location=lf.where) from None
 
 
 def load(config_path: str, rev: Revision, *, text: str | None = None,
-         file_data: dict[str, bytes] | None = None) -> SystemConfig:
-    """Read and check a config for a revision; GuixError the way Guix reports problems.
+         file_data: dict[str, bytes] | None = None,
+         load_path: tuple[str, ...] = ()) -> SystemConfig:
+    """Evaluate and check a config for a revision; GuixError the way Guix reports problems.
 
-    ``text`` and ``file_data`` (absolute file name -> contents of its local files) stand in for
-    the files on disk: a derivation holds them, so ``guix build DRV`` rebuilds the same
-    system after the config's folder is gone."""
-    path = Path(config_path).absolute()
+    ``file_data`` (absolute file name -> contents: the config, its modules, includes and
+    local files) stands in for the files on disk: a derivation holds them, so ``guix build
+    DRV`` rebuilds the same system after the config's folder is gone."""
+    path = str(Path(config_path).absolute())
+    if text is not None:
+        file_data = {**(file_data or {}), path: text.encode()}
+    ev = Evaluator(hooks_for(rev), load_path=tuple(load_path), files=file_data)
+    if file_data is None and not Path(path).exists():
+        raise GuixError(f"failed to load '{config_path}': No such file or directory")
     try:
-        if text is None:
-            text = path.read_text()
-    except FileNotFoundError:
-        raise GuixError(f"failed to load '{config_path}': No such file or directory") from None
-    except (IsADirectoryError, PermissionError) as e:
-        raise GuixError(f"failed to load '{config_path}': {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise GuixError(f"failed to load '{config_path}': Decoding error") from None
-    try:
-        forms = read_forms(text, config_path)
-        summary = summarize_os(text, config_path)
-    except SchemeError as e:
-        if "no operating-system declaration" in e.message:
-            raise GuixError(f"'{config_path}' does not return an operating system or an image",
-                            hints=("Make sure the file's last expression evaluates to an "
-                                   "`operating-system' record.",)) from None
-        raise scheme_error(e, "guix system") from None
-    loc = _Locator(forms, config_path)
-    imported = loc.imported()
-
-    missing = [f for f in REQUIRED_FIELDS if f not in summary.fields]
+        os_value = ev.load_file(path)
+    except Unbound as e:
+        raise _unbound(e) from None
+    except RecursionError:
+        raise GuixError(f"failed to load '{config_path}': stack overflow") from None
+    if not (isinstance(os_value, Record) and os_value.type == "operating-system"):
+        raise GuixError(f"'{config_path}' does not return an operating system or an image")
+    fields = os_value.fields
+    missing = [f for f in REQUIRED_FIELDS if f not in fields]
     if missing:
-        raise _fail(f"missing field initializers ({' '.join(missing)})", loc.os_form())
+        raise GuixError(f"missing field initializers ({' '.join(missing)})",
+                        location=os_value.where)
+    text = ev.sources[0].data.decode("utf-8", "replace")
+
+    kernel = history.packages(rev)["linux-libre"]
+    k = fields.get("kernel")
+    if isinstance(k, Package):
+        if k.spec.name != "linux-libre":
+            raise GuixError(f"{k.variable}: not a Linux-libre kernel package",
+                            location=os_value.where)
+        kernel = k.spec
+
+    requested = [Requested(p.spec, p.output) for p in _flat(fields.get("packages", []))
+                 if isinstance(p, Package)]
 
     pkgs = history.packages(rev)
-    defined = _defined(forms)
-
-    def variable(name: str, within: str | None) -> PackageSpec:
-        if name in defined and name not in pkgs:
-            # A package the file defines, e.g. (define my-nginx (package (inherit nginx) …)):
-            # the stand-in stands in with the package it inherits from.
-            base = _inherited(defined[name])
-            if base is None:
-                raise _fail(f"{name}: not a package the stand-in can build",
-                            loc.symbol(name, within),
-                            "the stand-in knows packages that inherit from a Guix package")
-            return variable(base, None)
-        spec = pkgs.get(name)
-        if spec is None:
-            raise _unbound(name, loc.symbol(name, within), None)
-        if ("packages", spec.module) not in imported:
-            raise _unbound(name, loc.symbol(name, within), ("packages", spec.module))
-        return spec
-
-    # kernel
-    kernel = pkgs["linux-libre"]
-    if summary.kernel and re.fullmatch(r"[\w+.-]+", summary.kernel):
-        kernel = variable(summary.kernel, "kernel")
-        if kernel.name != "linux-libre":
-            raise _fail(f"{summary.kernel}: not a Linux-libre kernel package",
-                        loc.symbol(summary.kernel, "kernel"))
-
-    # packages
-    requested: list[Requested] = []
-    spec_calls = {f[1] for f in _walk_forms(forms)
-                  if head(f) in ("specification->package", "specification->package+output")
-                  and len(f) >= 2 and isinstance(f[1], str) and not isinstance(f[1], Symbol)}
-    spec_calls |= {s for f in _walk_forms(forms) if head(f) == "specifications->packages"
-                   for s in _strings(f)}
-    for entry in summary.packages:
-        if entry in ("%base-packages", "%base-packages-interactive"):
-            requested += [Requested(pkgs[v]) for v in history.base_packages(rev) if v in pkgs]
-            continue
-        if entry.startswith(("(", "%", "#")):
-            continue  # computed, or another list: nothing the stand-in can check
-        if entry in spec_calls:
-            found = history.find_specification(rev, entry)
-            if found is None:
-                where = loc.call("specification->package", entry)
-                raise _fail(f"{entry.split(':')[0]}: unknown package", where)
-            output = entry.split(":", 1)[1] if ":" in entry else "out"
-            requested.append(Requested(found, output))
-        else:
-            name, _, output = entry.partition(":")
-            requested.append(Requested(variable(name, "packages"), output or "out"))
-
-    # services
-    types = history.service_types(rev)
     services: list[tuple[str, str]] = []
-    base = False
     service_pkgs: list[PackageSpec] = []
-    for s in summary.services:
-        if s.kind == "base":
-            if s.type in BASE_MARKERS:
-                base = True
+    base = False
+    ssh_conf = None
+    for s in _flat(fields.get("services", [])):
+        if not isinstance(s, Service):
             continue
-        if s.kind == "other" or not re.fullmatch(r"[^\s()#\"']+", s.type) \
-                or s.type in defined:
+        if s.type in BASE_MARKERS:
+            base = True
             continue
-        module = types.get(s.type)
-        where = loc.symbol(s.type)
-        if module is None:
-            raise _unbound(s.type, where, None)
-        if module != "base" and ("services", module) not in imported:
-            raise _unbound(s.type, where, ("services", module))
-        if s.kind in ("deleted",):
-            continue
-        services.append((s.type, s.config))
+        services.append((s.type, show(s.value) if s.value is not None else ""))
+        if s.type == "openssh-service-type":
+            ssh_conf = s.value
         for var in history.SERVICE_PACKAGES.get(s.type, ()):
-            if var == "postgresql":
-                m = re.search(r"\(postgresql ([^\s()]+)\)", s.config)
-                if m:
-                    service_pkgs.append(variable(m.group(1), None))
-                    continue
-            if var in pkgs:
-                service_pkgs.append(pkgs[var])
+            chosen = None
+            if var == "postgresql" and isinstance(s.value, Record):
+                v = s.value.fields.get("postgresql")
+                if isinstance(v, Package):
+                    chosen = v.spec
+            if chosen is None and var in pkgs:
+                chosen = pkgs[var]
+            if chosen is not None:
+                service_pkgs.append(chosen)
     if base:
         service_pkgs += [pkgs[v] for v in history.BASE_SERVICE_PACKAGES if v in pkgs]
         if "rottlog" in pkgs:      # %base-services rotated logs with rottlog until 2024
             service_pkgs.append(pkgs["rottlog"])
 
-    # local files
-    files: list[LocalFile] = []
-    for written in summary.local_files:
-        p = Path(written) if written.startswith("/") else path.parent / written
-        try:
-            data = file_data[str(p)] if file_data is not None else p.read_bytes()
-        except (KeyError, FileNotFoundError, IsADirectoryError, PermissionError):
-            raise _fail(f"{p}: file not found", loc.call("local-file", written)) from None
-        files.append(LocalFile(written, p, data))
-    by_written = {f.written: f for f in files}
+    files = [_read_local(ev, lf) for lf in ev.local_files]
+    by_path = {str(f.path): f for f in files}
 
-    keys = []
-    for user, key in summary.authorized_keys:
-        f = by_written.get(key)
-        keys.append((user, f.data.decode("utf-8", "replace") if f else key))
+    keys: list[tuple[str, str]] = []
+    root_login = "#f"                      # gnu/services/ssh.scm: permit-root-login #f
+    if isinstance(ssh_conf, Record):
+        for entry in _flat_pairs(ssh_conf.fields.get("authorized-keys", [])):
+            user, *rest = entry
+            for key in rest:
+                if isinstance(key, EvLocalFile):
+                    f = by_path.get(key.path)
+                    keys.append((str(user), f.data.decode("utf-8", "replace") if f else ""))
+                elif isinstance(key, str):
+                    keys.append((str(user), key))
+        if "permit-root-login" in ssh_conf.fields:
+            root_login = show(ssh_conf.fields["permit-root-login"])
 
-    users = tuple(u for u in summary.users if re.fullmatch(r"[a-z_][a-z0-9_-]*", u))
+    accounts = []
+    for u in _flat(fields.get("users", [])):
+        if isinstance(u, Record) and u.type == "user-account" \
+                and isinstance(u.fields.get("name"), str):
+            name = u.fields["name"]
+            groups = u.fields.get("supplementary-groups", [])
+            home = u.fields.get("home-directory")
+            accounts.append(Account(
+                name, u.fields.get("group") if isinstance(u.fields.get("group"), str)
+                else "users",
+                tuple(g for g in groups if isinstance(g, str)) if isinstance(groups, list)
+                else (),
+                home if isinstance(home, str) else f"/home/{name}"))
+
+    bootloader = fields.get("bootloader")
+    efi = isinstance(bootloader, Record) and \
+        show(bootloader.fields.get("bootloader")).startswith("grub-efi")
+
+    def text_of(name: str, default: str) -> str:
+        v = fields.get(name)
+        return v if isinstance(v, str) else default
+
     return SystemConfig(
-        path=path, text=text,
-        host_name=summary.host_name or "guix",
-        timezone=summary.timezone or "UTC",
-        locale=summary.locale or "en_US.utf8",
+        path=Path(path), text=text,
+        host_name=text_of("host-name", "guix"),
+        timezone=text_of("timezone", "UTC"),
+        locale=text_of("locale", "en_US.utf8"),
         kernel=kernel,
         packages=tuple(requested),
         services=tuple(services),
         base_services=base,
         service_packages=tuple(service_pkgs),
-        users=users,
+        users=tuple(a.name for a in accounts),
         authorized_keys=tuple(keys),
         local_files=tuple(files),
+        efi_bootloader=efi,
+        accounts=tuple(accounts),
+        root_login=root_login,
+        sources=tuple(Source(s.path, s.data, s.kind) for s in ev.sources),
+        load_path=tuple(load_path),
     )
 
 
-def _strings(form) -> list[str]:
-    out = []
-    for x in form[1:]:
-        if isinstance(x, list):
-            out += [s for s in x if isinstance(s, str) and not isinstance(s, Symbol)]
-            out += _strings(x)
-    return out
-
-
-def _defined(forms) -> dict:
-    """Top-level ``(define NAME EXPR)`` forms of the file: {NAME: EXPR}."""
-    out = {}
-    for f in forms:
-        if head(f) in ("define", "define-public") and len(f) == 3 and isinstance(f[1], Symbol):
-            out[str(f[1])] = f[2]
-    return out
-
-
-def _inherited(expr) -> str | None:
-    for f in _walk_forms([expr]):
-        if head(f) == "inherit" and len(f) == 2 and isinstance(f[1], Symbol):
-            return str(f[1])
-    return None
+def _flat_pairs(value) -> list[list]:
+    """authorized-keys entries: ``("user" KEY …)`` lists."""
+    return [e for e in value if isinstance(e, list) and e and isinstance(e[0], str)] \
+        if isinstance(value, list) else []

@@ -55,9 +55,19 @@ def parse_size(text: str) -> int | None:
     return int(float(m.group(1)) * _UNITS[unit])
 
 
+def _nondeterministic(value: str) -> frozenset[str]:
+    """Which derivations write random bytes: ``partition``, ``image``, or both (``1``)."""
+    value = value.strip().lower()
+    if value in ("", "0", "no", "false"):
+        return frozenset()
+    if value in ("partition", "image"):
+        return frozenset({value})
+    return frozenset({"partition", "image"})
+
+
 @dataclass(frozen=True)
 class Knobs:
-    nondeterministic: bool        # VMFLEET_STANDIN_NONDETERMINISTIC=1
+    nondeterministic: frozenset[str]   # VMFLEET_STANDIN_NONDETERMINISTIC=partition|image|1
     slow: float                   # VMFLEET_STANDIN_SLOW=SECONDS
     drift: frozenset[str]         # VMFLEET_STANDIN_DRIFT=pkg,pkg
     vanish: frozenset[str]        # VMFLEET_STANDIN_VANISH=pkg,pkg
@@ -76,7 +86,7 @@ class Knobs:
                 raise ValueError("VMFLEET_STANDIN_BIG must be ITEMS:SIZE, e.g. 2000:1G")
             items, size = int(m.group(1)), size_v
         return cls(
-            nondeterministic=os.environ.get("VMFLEET_STANDIN_NONDETERMINISTIC", "") not in
-            ("", "0", "no", "false"),
+            nondeterministic=_nondeterministic(os.environ.get("VMFLEET_STANDIN_NONDETERMINISTIC",
+                                                              "")),
             slow=slow, drift=_names("VMFLEET_STANDIN_DRIFT"),
             vanish=_names("VMFLEET_STANDIN_VANISH"), big_items=items, big_bytes=size)

@@ -21,16 +21,24 @@ import pytest
 
 from vmfleet.guix.channel_files import parse_channels
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 GUIX = REPO / "tests" / "standin" / "bin" / "guix"
 NIX32 = "0123456789abcdfghijklmnpqrsvwxyz"
 GUIX_URL = "https://git.savannah.gnu.org/git/guix.git"
-C_2023_10 = "e0fa68c7718fffd33d81af415279d6ddb518f727"
-C_2023_11 = "b92df6ccfdc04473af9d1cad86a99aac035fc3fc"
-C_2024_05 = "b4d6ce5a8f0e2d17c0a3e7b8c1f94a2d6e5b3c70"
-C_2020_11 = "477d56a8d8b1b44b8802d2ce7d90ed430ae636ee"
-C_2018 = "afded13d580159e49313562195e5623ca1078cbd"
-NEWEST = "8250fd1a78d6a5da6ac1723e107a6df899e7d351"
+GNU_URL = "https://git.guix.gnu.org/guix.git"
+# Real commits of the guix channel (../shared/guix-history.md).
+C_V1_0 = "6298c3ffd9654d3231a6f25390b056483e8f407c"       # 2019-05-01: no --save-provenance
+C_2019_12 = "b94cf161d066b0fc1f3830ac38fbc98597a1f922"    # --save-provenance, no `image'
+C_2023_10 = "60c97924e9519361494aaf0686e28eb831a42315"
+C_2024_05 = "dc4c48f10281007a0ab3541b8a64198c60c6d5b0"    # grub-efi + qcow2 refused
+C_2020_11 = "a099685659b4bfa6b3218f84953cbb7ff9e88063"    # v1.2.0
+C_2025_06 = "dd7e39ccfdd23a388dfa6b7665de466691bc6cda"    # zstd qcow2
+C_2018 = "359fdda40f754bbf1b5dc261e7427b75463b59be"       # v0.15.0: before v0.16.0
+NEWEST = "230aa373f315f247852ee07dff34146e9b480aec"       # v1.5.0
+INTRO = ("\n        (introduction\n          (make-channel-introduction\n"
+         "            \"9edb3f66fd807b096b48283debdcddccfea34bad\"\n"
+         "            (openpgp-fingerprint\n"
+         "              \"BBB0 2DDF 2CEA F6A8 0D1D  E643 A2A0 6DF2 A33A 54FA\")))")
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHYoQ9U2bE6n6U5x1mYbq2pQ5lqQ3rZ4dT1QnW0bXtQ7 test@standin"
 
 CONFIG = """;; a small web server
@@ -61,10 +69,11 @@ CONFIG = """;; a small web server
 """
 
 
-def channels(commit: str | None) -> str:
+def channels(commit: str | None, *, url: str = GUIX_URL, intro: bool = True) -> str:
+    """A channels file as `guix describe -f channels` writes it (with the introduction)."""
     pin = f'\n        (commit "{commit}")' if commit else ""
-    return (f"(list (channel\n        (name 'guix)\n        (url \"{GUIX_URL}\")\n"
-            f"        (branch \"master\"){pin}))\n")
+    return (f"(list (channel\n        (name 'guix)\n        (url \"{url}\")\n"
+            f"        (branch \"master\"){pin}{INTRO if intro else ''}))\n")
 
 
 def guix(*args, env=None, cwd=None, timeout=120) -> subprocess.CompletedProcess:
@@ -129,7 +138,7 @@ def test_describe_channels_is_a_pinned_channels_file():
     r = guix("describe", "-f", "channels")
     assert r.returncode == 0 and r.stderr == ""
     [ch] = parse_channels(r.stdout, "describe")
-    assert (ch.name, ch.url, ch.branch, ch.commit) == ("guix", GUIX_URL, "master", NEWEST)
+    assert (ch.name, ch.url, ch.branch, ch.commit) == ("guix", GNU_URL, "master", NEWEST)
     assert ch.introduction.commit == "9edb3f66fd807b096b48283debdcddccfea34bad"
 
 
@@ -218,6 +227,62 @@ def test_vm_image_for_revisions_before_1_3(tmp_path):
     assert store_line(r.stdout, store, "qemu-image").read_bytes()[:4] == b"QFI\xfb"
 
 
+def test_save_provenance_is_unknown_before_2019_12(tmp_path):
+    """b85836d3067 (2019-12-07) added --save-provenance (guix/scripts/system.scm)."""
+    write_system(tmp_path, commit=C_V1_0)
+    store = tmp_path / "store"
+    r = guix("time-machine", "-C", tmp_path / "channels.scm", "--", "system", "vm-image",
+             "--save-provenance", tmp_path / "config.scm",
+             env={"VMFLEET_STANDIN_STORE": str(store)})
+    assert _error(r) == "guix system: error: save-provenance: unrecognized option"
+    write_system(tmp_path, commit=C_2019_12)
+    r = guix("time-machine", "-C", tmp_path / "channels.scm", "--", "system", "vm-image",
+             "-d", "--save-provenance", tmp_path / "config.scm",
+             env={"VMFLEET_STANDIN_STORE": str(store)})
+    assert r.returncode == 0, r.stderr
+    r = build(tmp_path, store, "-d")
+    assert _error(r) == "guix system: error: image: unknown action"
+
+
+def test_guix_channel_without_introduction(tmp_path):
+    """ensure-default-introduction (guix/channels.scm) adds the introduction only for the
+    running guix's %default-channel-url: git.guix.gnu.org since 3b6e499d5e6."""
+    write_system(tmp_path)
+    store = tmp_path / "store"
+    (tmp_path / "channels.scm").write_text(channels(C_2024_05, intro=False))
+    r = build(tmp_path, store, "-d")
+    assert _error(r) == ("guix time-machine: error: channel 'guix' lacks an introduction and "
+                         "cannot be authenticated")
+    assert r.stderr.splitlines()[-1].startswith("hint: Add the missing introduction")
+    (tmp_path / "channels.scm").write_text(channels(C_2024_05, url=GNU_URL, intro=False))
+    assert build(tmp_path, store, "-d").returncode == 0
+    (tmp_path / "channels.scm").write_text(channels(C_2024_05, intro=False))
+    r = build(tmp_path, store, "-d", env={"VMFLEET_STANDIN_CURRENT": C_2024_05})
+    assert r.returncode == 0, r.stderr        # a 2024 guix's default URL is Savannah's
+
+
+def test_grub_efi_with_qcow2_is_refused_from_2024_05(tmp_path):
+    """e5078ff3210 (2024-05-22): qcow2 is MBR, and a grub-efi bootloader needs GPT."""
+    text = CONFIG.format(host="web").replace("grub-bootloader", "grub-efi-bootloader")
+    write_system(tmp_path, text=text, commit=C_2024_05)
+    assert _error(build(tmp_path, tmp_path / "store", "-d")) == \
+        "guix system: error: EFI bootloader required with GPT partitioning"
+    write_system(tmp_path, text=text, commit=C_2023_10)
+    assert build(tmp_path, tmp_path / "store", "-d").returncode == 0
+
+
+def test_qcow2_is_zstd_compressed_from_2025_04(tmp_path):
+    """a0941c14ef1 (2025-04-30): qemu-img convert -c -o compression_type=zstd."""
+    write_system(tmp_path, commit=C_2025_06)
+    store = tmp_path / "store"
+    r = build(tmp_path, store)
+    assert r.returncode == 0, r.stderr
+    info = json.loads(subprocess.run(["qemu-img", "info", "--output=json",
+                                      store_line(r.stdout, store)],
+                                     capture_output=True, text=True, check=True).stdout)
+    assert info["format-specific"]["data"]["compression-type"] == "zstd"
+
+
 # --- errors, as Guix prints them --------------------------------------------------------------
 
 
@@ -228,9 +293,9 @@ def _error(r) -> str:
 
 
 @pytest.mark.parametrize("commit, message", [
-    ("b4d6ce5a8f0e2d17c0a3e7b8c1f94a2d6e5b3c71",
+    ("dc4c48f10281007a0ab3541b8a64198c60c6d5b1",
      "guix time-machine: error: Git error: object not found - no match for id "
-     "(b4d6ce5a8f0e2d17c0a3e7b8c1f94a2d6e5b3c71)"),
+     "(dc4c48f10281007a0ab3541b8a64198c60c6d5b1)"),
     (C_2018, "guix time-machine: error: cannot travel past commit `4a0b87f0ec5b' from "
              "May 1st, 2019"),
 ])
@@ -240,16 +305,30 @@ def test_time_machine_errors(tmp_path, commit, message):
     assert _error(r) == message
 
 
-@pytest.mark.parametrize("old, new, message, token", [
+@pytest.mark.parametrize("old, new, line", [
+    # gnu/packages.scm: specification->package leaves without a location
     ('(specification->package "htop")', '(specification->package "htopp")',
-     "htopp: unknown package", "htopp"),
+     "guix system: error: htopp: unknown package"),
+    ('(specification->package "htop")', '(specification->package "htop@9")',
+     "guix system: error: htop: package not found for version 9"),
+    # guix/ui.scm, report-load-error: a missing parenthesis has no "error:"
+    ("%base-services)))", "%base-services))", "{dir}/config.scm:6:0: missing closing parenthesis"),
+])
+def test_config_errors_without_error_locations(tmp_path, old, new, line):
+    text = CONFIG.format(host="web").replace(old, new)
+    write_system(tmp_path, text=text)
+    r = build(tmp_path, tmp_path / "store")
+    assert r.returncode == 1 and r.stdout == ""
+    assert r.stderr.splitlines()[-1] == line.format(dir=tmp_path)
+
+
+@pytest.mark.parametrize("old, new, message, token", [
     ("(list nginx", "(list nginx-extra", "nginx-extra: unbound variable", "nginx-extra"),
     ("(use-package-modules web admin)", "(use-package-modules admin)",
      "nginx: unbound variable", "nginx"),
     ("openssh-service-type", "opensshd-service-type", "opensshd-service-type: unbound variable",
      "opensshd-service-type"),
     ('"id.pub"', '"missing.pub"', "/missing.pub: file not found", "missing.pub"),
-    ("%base-services)))", "%base-services))", "missing closing parenthesis", None),
 ])
 def test_config_errors_have_guile_locations(tmp_path, old, new, message, token):
     text = CONFIG.format(host="web").replace(old, new)
@@ -445,7 +524,7 @@ def test_image_has_a_guix_system_layout(raw, tmp_path):
     profile = _readlink(raw, f"{system}/profile")
     manifest = _dump(raw, f"{profile}/manifest", tmp_path).read_text()
     assert "(version 4)" in manifest
-    assert re.search(r'\("nginx"\s+"1\.25\.5"\s+"out"\s+"/gnu/store/[0-9a-z]{32}-nginx-1\.25\.5"',
+    assert re.search(r'\("nginx"\s+"1\.23\.3"\s+"out"\s+"/gnu/store/[0-9a-z]{32}-nginx-1\.23\.3"',
                      manifest)
     assert '("htop"' in manifest and '("coreutils"' in manifest
     assert _dump(raw, "/etc/hostname", tmp_path).read_text() == "web\n"
@@ -463,7 +542,7 @@ def test_store_database_lists_every_store_item(raw, tmp_path):
     refs = db.execute("SELECT count(*) FROM Refs").fetchone()[0]
     assert refs > len(paths)
     # a package's references include glibc, as a real C program's do
-    nginx = db.execute("SELECT id FROM ValidPaths WHERE path LIKE '%-nginx-1.25.5'").fetchone()[0]
+    nginx = db.execute("SELECT id FROM ValidPaths WHERE path LIKE '%-nginx-1.23.3'").fetchone()[0]
     deps = [p for (p,) in db.execute("SELECT v.path FROM Refs r JOIN ValidPaths v "
                                      "ON v.id = r.reference WHERE r.referrer = ?", (nginx,))]
     assert any(p.endswith("-glibc-2.35") for p in deps)
@@ -531,13 +610,52 @@ def test_build_check_rebuilds_and_reports_a_nondeterministic_output(built):
     assert sha256(image) == digest              # the store keeps the output it had
 
 
+def test_image_derivation_refers_to_its_partition_derivation(built):
+    """gnu/system/image.scm: the root file system is a separate "partition.img" derivation;
+    the image derivation assembles it (guix gc --references lists it)."""
+    d, store, image, _, _ = built
+    drv = drv_of(d, store)
+    r = guix("gc", "--references", drv, env={"VMFLEET_STANDIN_STORE": str(store)})
+    assert r.returncode == 0, r.stderr
+    [part_drv] = [Path(x) for x in r.stdout.split()]
+    assert part_drv.name.endswith("-partition.img.drv") and part_drv.parent == store
+    r = guix("gc", "-R", drv, env={"VMFLEET_STANDIN_STORE": str(store)})
+    assert sorted(r.stdout.split()) == sorted([str(drv), str(part_drv)])
+    r = guix_build(store, part_drv)
+    assert r.returncode == 0 and "building" not in r.stderr       # built with the image
+    part = store_line(r.stdout, store, "partition.img")
+    assert subprocess.run(["debugfs", "-R", "ls -p /var/guix/db", str(part)],
+                          capture_output=True, text=True).stdout.count("db.sqlite") == 1
+
+
+@pytest.mark.parametrize("knob, differs", [("partition", "partition"), ("image", "image"),
+                                           ("1", "both")])
+def test_check_catches_nondeterminism_only_where_it_is(built, tmp_path, knob, differs):
+    d, _, _, _, _ = built
+    store = tmp_path / "store"
+    assert build(d, store).returncode == 0
+    image_drv = drv_of(d, store)
+    [part_drv] = guix("gc", "--references", image_drv,
+                      env={"VMFLEET_STANDIN_STORE": str(store)}).stdout.split()
+    env = {"VMFLEET_STANDIN_NONDETERMINISTIC": knob}
+    r_part = guix_build(store, "--check", part_drv, env=env)
+    r_image = guix_build(store, "--check", image_drv, env=env)
+    assert (r_part.returncode == 1) == (differs in ("partition", "both")), r_part.stderr
+    assert (r_image.returncode == 1) == (differs in ("image", "both")), r_image.stderr
+    if r_part.returncode:
+        assert _error(r_part).startswith(f"guix build: error: derivation `{part_drv}' may not be "
+                                         "deterministic: output `")
+        assert _error(r_part).endswith("-partition.img' differs")
+
+
 def test_build_check_needs_a_built_output(tmp_path):
     write_system(tmp_path)
     store = tmp_path / "store"
     drv = drv_of(tmp_path, store)
     r = guix_build(store, "--check", drv)
-    assert _error(r) == (f"guix build: error: some outputs of `{drv}' are not valid, so "
-                         "checking is not possible")
+    # nix/libstore/build.cc, since 82b06436 (2022-05-29)
+    assert _error(r) == (f"guix build: error: `{drv}' is missing outputs; build it normally "
+                         "before using `--check'")
     assert "building" not in r.stderr and not list(store.glob("*-image.qcow2"))
 
 

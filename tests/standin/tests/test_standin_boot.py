@@ -3,7 +3,8 @@
 QEMU runs directly (no libvirt): user-mode networking with SSH forwarded to a free port on
 127.0.0.1 (the only address this test talks to), the serial console to a file. The guest is
 booted from a qcow2 overlay of the built image, as vmfleet deploys it; it must show the
-dropbear banner, accept the key the config authorizes, have /run/current-system with the
+dropbear banner, accept the key the config authorizes for the ordinary wheel user (and refuse
+root, as openssh's default permit-root-login #f does), have /run/current-system with the
 image's provenance, power off on the ACPI power button, and keep its SSH host key when the
 same overlay boots again.
 """
@@ -21,9 +22,9 @@ from pathlib import Path
 import paramiko
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 GUIX = REPO / "tests" / "standin" / "bin" / "guix"
-COMMIT = "e0fa68c7718fffd33d81af415279d6ddb518f727"
+COMMIT = "60c97924e9519361494aaf0686e28eb831a42315"      # guix, 2023-11-01
 
 CONFIG = """(use-modules (gnu))
 (use-service-modules networking ssh)
@@ -40,12 +41,16 @@ CONFIG = """(use-modules (gnu))
                         (device (file-system-label "Guix_image"))
                         (type "ext4"))
                       %base-file-systems))
+  (users (cons (user-account (name "alice") (group "users")
+                             (supplementary-groups '("wheel")))
+               %base-user-accounts))
   (packages (cons htop %base-packages))
   (services (append (list (service dhcp-client-service-type)
                           (service openssh-service-type
                                    (openssh-configuration
                                     (authorized-keys
-                                     `(("root" ,(local-file "id_ed25519.pub")))))))
+                                     `(("alice" ,(local-file "id_ed25519.pub"))
+                                       ("root" ,(local-file "id_ed25519.pub")))))))
                     %base-services)))
 """
 
@@ -53,7 +58,12 @@ CHANNELS = f"""(list (channel
         (name 'guix)
         (url "https://git.savannah.gnu.org/git/guix.git")
         (branch "master")
-        (commit "{COMMIT}")))
+        (commit "{COMMIT}")
+        (introduction
+          (make-channel-introduction
+            "9edb3f66fd807b096b48283debdcddccfea34bad"
+            (openpgp-fingerprint
+              "BBB0 2DDF 2CEA F6A8 0D1D  E643 A2A0 6DF2 A33A 54FA")))))
 """
 
 pytestmark = pytest.mark.integration
@@ -125,12 +135,12 @@ class Qemu:
             self.proc.stderr.close()
 
 
-def ssh(port: int, key: Path, command: str) -> tuple[str, str]:
-    """Run a command as root; return (stdout, the server's host key fingerprint)."""
+def ssh(port: int, key: Path, command: str, user: str = "alice") -> tuple[str, str]:
+    """Run a command as USER; return (stdout, the server's host key fingerprint)."""
     client = paramiko.SSHClient()
     client.set_missing_host_key_policy(paramiko.AutoAddPolicy())   # a fresh local test VM
     try:
-        client.connect("127.0.0.1", port=port, username="root", key_filename=str(key),
+        client.connect("127.0.0.1", port=port, username=user, key_filename=str(key),
                        look_for_keys=False, allow_agent=False, timeout=20, banner_timeout=20,
                        auth_timeout=20)
         fingerprint = client.get_transport().get_remote_server_key().fingerprint
@@ -175,6 +185,9 @@ def test_standin_image_boots_to_ssh_and_keeps_its_host_key(tmp_path):
             assert hostname == "standin-boot"
             assert system.startswith("/gnu/store/") and system.endswith("-system")
             assert f'(commit "{COMMIT}")' in provenance
+            if boot == 1:     # root has the key too, but permit-root-login is #f
+                with pytest.raises(paramiko.AuthenticationException):
+                    ssh(vm.port, tmp_path / "id_ed25519", "true", user="root")
             vm.powerdown()
             assert vm.wait(timeout=60) == 0, "the guest did not power off on the ACPI button"
             print(f"boot {boot}: build {build_seconds:.1f} s, SSH banner after "

@@ -8,13 +8,18 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "standin"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests" / "standin"))
 
 from guix_standin import history, nix, tree  # noqa: E402
 from guix_standin.channels import default_channels  # noqa: E402
 from guix_standin.closure import Builder  # noqa: E402
 from guix_standin.osconfig import load  # noqa: E402
 from guix_standin.settings import Knobs, parse_size  # noqa: E402
+
+# Real commits of the guix channel (../shared/guix-history.md).
+C_2023_06 = "76e39909e886bb51cf9b2fa03a1523545faca880"
+C_2023_10 = "60c97924e9519361494aaf0686e28eb831a42315"
+C_2024_05 = "dc4c48f10281007a0ab3541b8a64198c60c6d5b0"
 
 CONFIG = """(use-modules (gnu))
 (use-service-modules networking ssh web)
@@ -51,6 +56,37 @@ def test_nar_depends_on_names_modes_and_link_targets():
     assert len({tree.nar(n)[1] for n in (a, b, c)}) == 3
 
 
+def test_history_is_guix_history_real_commits_and_versions():
+    """The catalog is guix-history.md's table: real commits, dates, versions it lists."""
+    by_label = {r.label: r for r in history.REVISIONS}
+    for label, commit, date in (("v1.0.0", "6298c3ffd9654d3231a6f25390b056483e8f407c",
+                                 "2019-05-01"),
+                                ("2023-10", C_2023_10, "2023-11-01"),
+                                ("2024-05", C_2024_05, "2024-05-31"),
+                                ("v1.5.0", "230aa373f315f247852ee07dff34146e9b480aec",
+                                 "2026-01-21")):
+        assert by_label[label].commit == commit
+        assert by_label[label].date.strftime("%Y-%m-%d") == date
+    assert history.packages(by_label["2023-06"])["openssh"].version == "9.3p1"
+    assert history.packages(by_label["v1.0.0"])["bash"].version == "4.4"
+    assert history.packages(by_label["2024-11"])["glibc"].version == "2.39"
+    assert history.packages(by_label["2025-12"])["nginx"].version == "1.28.0"
+
+
+def test_features_follow_the_commits_that_introduced_them():
+    by_label = {r.label: r for r in history.REVISIONS}
+    assert not by_label["v1.0.0"].has("save-provenance")
+    assert by_label["2019-12"].has("save-provenance") and not by_label["v1.2.0"].image_action
+    assert by_label["v1.3.0"].image_action and "efi-raw" in by_label["v1.3.0"].image_types
+    assert not by_label["2023-10"].has("efi-needs-gpt") and by_label["2024-05"].has("efi-needs-gpt")
+    assert not by_label["2024-11"].has("zstd-qcow2") and by_label["2025-06"].has("zstd-qcow2")
+    assert by_label["2024-11"].default_url == "https://git.savannah.gnu.org/git/guix.git"
+    assert by_label["2025-06"].default_url == "https://git.guix.gnu.org/guix.git"
+    assert "qcow2-gpt" not in by_label["2025-06"].image_types
+    assert "qcow2-gpt" in by_label["2025-12"].image_types
+    assert by_label["v0.16.0"].reachable and not by_label["v0.15.0"].reachable
+
+
 def test_history_spans_2023_to_2025_with_versions():
     reachable = [r for r in history.REVISIONS if r.reachable and r.date.year >= 2023]
     assert len(reachable) >= 4 and {r.date.year for r in reachable} >= {2023, 2024, 2025}
@@ -65,7 +101,7 @@ def test_history_spans_2023_to_2025_with_versions():
 
 
 def test_specification_picks_the_newest_matching_version():
-    rev = history.by_commit()["b4d6ce5a8f0e2d17c0a3e7b8c1f94a2d6e5b3c70"]
+    rev = history.by_commit()[C_2024_05]
     assert history.find_specification(rev, "postgresql").version == "16.2"
     assert history.find_specification(rev, "postgresql@15").version == "15.6"
     assert history.find_specification(rev, "nope") is None
@@ -82,7 +118,7 @@ def _closure(tmp_path, commit, **knobs):
     cfg_file.write_text(CONFIG)
     rev = history.by_commit()[commit]
     config = load(str(cfg_file), rev)
-    k = Knobs(nondeterministic=False, slow=0, drift=frozenset(knobs.get("drift", ())),
+    k = Knobs(nondeterministic=frozenset(), slow=0, drift=frozenset(knobs.get("drift", ())),
               vanish=frozenset(), big_items=0, big_bytes=0)
     b = Builder(rev, config, default_channels(rev), save_provenance=True, knobs=k,
                 host=lambda: None, kernel=lambda: None)
@@ -91,24 +127,24 @@ def _closure(tmp_path, commit, **knobs):
 
 
 def test_neighbouring_pins_differ_only_where_packages_changed(tmp_path):
-    old, c_old = _closure(tmp_path, "e0fa68c7718fffd33d81af415279d6ddb518f727")
-    new, c_new = _closure(tmp_path, "b92df6ccfdc04473af9d1cad86a99aac035fc3fc")
-    assert "nginx-1.25.2" in old and "nginx-1.25.3" in new
+    old, c_old = _closure(tmp_path, C_2023_06)
+    new, c_new = _closure(tmp_path, C_2023_10)
+    assert "openssh-9.3p1" in old and "openssh-9.4p1" in new      # guix-history.md
     assert old["glibc-2.35"] == new["glibc-2.35"]
-    assert old["openssh-9.4p1"] == new["openssh-9.4p1"]
+    assert old["nginx-1.23.3"] == new["nginx-1.23.3"]
     assert c_old.system.path != c_new.system.path
 
 
 def test_upgrading_a_dependency_renames_its_dependents(tmp_path):
-    plain, _ = _closure(tmp_path, "e0fa68c7718fffd33d81af415279d6ddb518f727")
-    drifted, _ = _closure(tmp_path, "e0fa68c7718fffd33d81af415279d6ddb518f727", drift=["pcre2"])
-    assert plain["pcre2-10.42"] != drifted["pcre2-10.42"]
-    assert plain["nginx-1.25.2"] != drifted["nginx-1.25.2"]       # nginx links pcre2
+    plain, _ = _closure(tmp_path, C_2023_10)
+    drifted, _ = _closure(tmp_path, C_2023_10, drift=["pcre2"])
+    assert plain["pcre2-10.40"] != drifted["pcre2-10.40"]
+    assert plain["nginx-1.23.3"] != drifted["nginx-1.23.3"]       # nginx links pcre2
     assert plain["openssh-9.4p1"] == drifted["openssh-9.4p1"]     # openssh does not
 
 
 def test_service_packages_join_the_closure(tmp_path):
-    names, _ = _closure(tmp_path, "b4d6ce5a8f0e2d17c0a3e7b8c1f94a2d6e5b3c70")
+    names, _ = _closure(tmp_path, C_2024_05)
     assert "openssh-9.7p1" in names and "shepherd-nginx.scm" in names
     assert any(n.startswith("guix-1.4.0") for n in names)
 
@@ -116,8 +152,8 @@ def test_service_packages_join_the_closure(tmp_path):
 def _inittab(tmp_path, text):
     cfg_file = tmp_path / "config.scm"
     cfg_file.write_text(text)
-    rev = history.by_commit()["b4d6ce5a8f0e2d17c0a3e7b8c1f94a2d6e5b3c70"]
-    k = Knobs(nondeterministic=False, slow=0, drift=frozenset(), vanish=frozenset(),
+    rev = history.by_commit()[C_2024_05]
+    k = Knobs(nondeterministic=frozenset(), slow=0, drift=frozenset(), vanish=frozenset(),
               big_items=0, big_bytes=0)
     c = Builder(rev, load(str(cfg_file), rev), default_channels(rev), save_provenance=False,
                 knobs=k, host=lambda: None, kernel=lambda: None).build()
@@ -130,7 +166,8 @@ def _inittab(tmp_path, text):
 def test_guest_runs_only_the_services_the_config_has(tmp_path):
     inittab, daemons = _inittab(tmp_path, CONFIG)
     assert "udhcpc" not in inittab and "no networking service" in inittab   # no dhcp-client
-    assert len(daemons) == 1 and " -p 22 " in daemons[0] and " -w" not in daemons[0]
+    # gnu/services/ssh.scm: permit-root-login defaults to #f
+    assert len(daemons) == 1 and " -p 22 " in daemons[0] and " -w" in daemons[0]
     text = CONFIG.replace(
         "(service openssh-service-type)",
         "(service dhcp-client-service-type) (service openssh-service-type "
@@ -138,5 +175,9 @@ def test_guest_runs_only_the_services_the_config_has(tmp_path):
     inittab, daemons = _inittab(tmp_path, text)
     assert "udhcpc -f -i eth0" in inittab
     assert " -p 2222 -w " in daemons[0]
+    for allowed in ("#t", "'prohibit-password"):
+        _, daemons = _inittab(tmp_path, text.replace("(permit-root-login #f)",
+                                                     f"(permit-root-login {allowed})"))
+        assert " -w" not in daemons[0]
     inittab, daemons = _inittab(tmp_path, CONFIG.replace("(service openssh-service-type)", ""))
     assert daemons == [] and "ssh-daemon" not in inittab

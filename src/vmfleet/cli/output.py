@@ -1,0 +1,96 @@
+"""What commands print: results on stdout (JSON or a table), messages and progress on stderr."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import shutil
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from tabulate import tabulate
+
+
+def to_jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if hasattr(value, "__fspath__"):
+        return str(value)
+    return value
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(to_jsonable(value), indent=2, sort_keys=False) + "\n")
+
+
+def print_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
+    """Aligned columns under upper-case headers (tabulate's plain format); empty cells as '-'."""
+    cells = [[("-" if c is None or c == "" else str(c)) for c in row] for row in rows]
+    text = tabulate(cells, [h.upper() for h in headers], tablefmt="plain", disable_numparse=True,
+                    stralign="left")
+    sys.stdout.write("\n".join(line.rstrip() for line in text.splitlines()) + "\n")
+
+
+def emit(value: Any, as_json: bool, human: Callable[[Any], None]) -> None:
+    if as_json:
+        print_json(value)
+    else:
+        human(value)
+
+
+def say(message: str) -> None:
+    """A message for the user, on stderr (stdout is for results)."""
+    sys.stderr.write(message + "\n")
+
+
+class Progress:
+    """Every long command's progress (build, check, deploy, redeploy): guix's status lines as one
+    live line on a terminal, or plain lines when piped; ``note`` prints a message that stays.
+
+    Use as a context manager so that the live line is cleared however the command ends.
+    """
+
+    def __init__(self, stream=None, indent: str = ""):
+        self.stream = stream or sys.stderr
+        self.live = self.stream.isatty()
+        self.indent = indent
+        self.width = shutil.get_terminal_size((100, 20)).columns - 1
+        self._shown = False
+
+    def __call__(self, line: str) -> None:
+        """A status line (a guix progress refresh): it replaces the last one on a terminal."""
+        line = line.rstrip()
+        if not line.strip():
+            return
+        if self.live:
+            self.stream.write("\r\033[K" + (self.indent + line)[: self.width])
+            self._shown = True
+        else:
+            self.stream.write(self.indent + line + "\n")
+        self.stream.flush()
+
+    def note(self, message: str) -> None:
+        """A message that stays (a step done, a warning), printed above the live line."""
+        self.done()
+        self.stream.write(message + "\n")
+        self.stream.flush()
+
+    def done(self) -> None:
+        if self._shown:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+            self._shown = False
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.done()

@@ -1,0 +1,166 @@
+"""The stand-in loads configs like Guix: its own evaluator, user modules through -L, include,
+load, local-file relative to the file that holds it; a .drv carries every file it read."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.standin.tests.test_standin_cli import C_2024_05, INTRO, KEY, guix
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+BASE = """(define-module (me systems base)
+  #:use-module (gnu)
+  #:use-module (gnu services ssh)
+  #:use-module (gnu services networking)
+  #:export (base-os %admin))
+
+(define %admin "alice")
+(include "../../common/packages.scm")
+
+(define base-os
+  (operating-system
+    (host-name "base")
+    (timezone "Etc/UTC")
+    (bootloader (bootloader-configuration (bootloader grub-bootloader)
+                                          (targets '("/dev/vda"))))
+    (file-systems %base-file-systems)
+    (users (cons (user-account (name %admin) (group "users")
+                               (supplementary-groups '("wheel")))
+                 %base-user-accounts))
+    (packages (append common-packages %base-packages))
+    (services (cons* (service dhcp-client-service-type)
+                     (service openssh-service-type
+                              (openssh-configuration
+                               (authorized-keys
+                                `((,%admin ,(local-file "../../keys/admin.pub"))))))
+                     %base-services))))
+"""
+
+COMMON = """(use-package-modules admin)
+(define common-packages (list htop (specification->package "guile-8sync")))
+"""
+
+LAPTOP = """(define-module (me systems laptop)
+  #:use-module (gnu)
+  #:use-module ((me systems base) #:prefix base:)
+  #:use-module (gnu services web))
+
+(define here (dirname (current-filename)))
+
+(operating-system
+  (inherit base:base-os)
+  (host-name "laptop")
+  (services (cons (service nginx-service-type)
+                  (remove (lambda (s) (eq? (service-kind s) dhcp-client-service-type))
+                          (operating-system-services base:base-os))))
+  (packages (cons (local-file (string-append here "/../../etc") #:recursive? #t)
+                  (operating-system-packages base:base-os))))
+"""
+
+
+def channels_file(d: Path) -> Path:
+    f = d / "channels.scm"
+    f.write_text(f"""(list (channel (inherit (car %default-channels))
+                       (url "https://git.savannah.gnu.org/git/guix.git")
+                       (commit "{C_2024_05}")))
+""")
+    return f
+
+
+def repo(tmp_path: Path) -> Path:
+    r = tmp_path / "repo"
+    (r / "me" / "systems").mkdir(parents=True)
+    (r / "me" / "systems" / "base.scm").write_text(BASE)
+    (r / "me" / "systems" / "laptop.scm").write_text(LAPTOP)
+    (r / "common").mkdir()
+    (r / "common" / "packages.scm").write_text(COMMON)
+    (r / "keys").mkdir()
+    (r / "keys" / "admin.pub").write_text(KEY + "\n")
+    (r / "etc").mkdir()
+    (r / "etc" / "motd").write_text("hello\n")
+    (r / "etc" / "issue").write_text("guix\n")
+    return r
+
+
+def system(tmp_path, store, *args):
+    return guix("time-machine", "-C", channels_file(tmp_path), "--", "system", "image",
+                "-t", "qcow2", *args, env={"VMFLEET_STANDIN_STORE": str(store)})
+
+
+def test_module_without_load_path_fails_like_guile(tmp_path):
+    r = repo(tmp_path)
+    res = system(tmp_path, tmp_path / "store", "-d", r / "me/systems/laptop.scm")
+    assert res.returncode == 1 and res.stdout == ""
+    lines = res.stderr.splitlines()
+    assert lines[-3:] == [f"guix system: error: failed to load '{r}/me/systems/laptop.scm':",
+                          "ice-9/boot-9.scm:3330:6: In procedure resolve-interface:",
+                          "no code for module (me systems base)"]
+
+
+def test_module_config_through_load_path_and_drv_carries_every_file(tmp_path):
+    r = repo(tmp_path)
+    store = tmp_path / "store"
+    res = system(tmp_path, store, "-d", "-L", r, r / "me/systems/laptop.scm")
+    assert res.returncode == 0, res.stderr
+    drv = Path(res.stdout.strip())
+    doc = json.loads(drv.read_text())
+    files = {Path(s["file"]).relative_to(r).as_posix(): s["kind"] for s in doc["sources"]}
+    assert files == {"me/systems/base.scm": "module", "common/packages.scm": "include"}
+    local = {Path(f["file"]).relative_to(r).as_posix(): f for f in doc["local-files"]}
+    assert set(local) == {"keys/admin.pub", "etc"}
+    assert sorted(rel for rel, _ in local["etc"]["tree"]) == ["issue", "motd"]
+    assert doc["load-path"] == [str(r)]
+    # the sources are gone: the .drv alone builds the image
+    shutil.rmtree(r)
+    built = guix("build", drv, env={"VMFLEET_STANDIN_STORE": str(store)})
+    assert built.returncode == 0, built.stderr
+    assert built.stdout.strip().endswith("-image.qcow2")
+
+
+def test_inherit_takes_the_base_fields_and_names_defined_in_modules(tmp_path):
+    from guix_standin import history, osconfig
+
+    r = repo(tmp_path)
+    rev = history.by_commit()[C_2024_05]
+    cfg = osconfig.load(str(r / "me/systems/laptop.scm"), rev, load_path=(str(r),))
+    assert cfg.host_name == "laptop" and cfg.timezone == "Etc/UTC"
+    assert [s for s, _ in cfg.services] == ["openssh-service-type", "nginx-service-type"] or \
+        [s for s, _ in cfg.services] == ["nginx-service-type", "openssh-service-type"]
+    assert cfg.authorized_keys == (("alice", KEY + "\n"),)
+    assert [a.name for a in cfg.accounts] == ["alice"]
+    assert cfg.accounts[0].supplementary_groups == ("wheel",)
+    names = {req.spec.full_name for req in cfg.packages}
+    assert "guile-8sync-0.4.2" in names and "htop-3.3.0" in names
+    assert cfg.root_login == "#f"
+
+
+def test_a_module_that_returns_no_os(tmp_path):
+    r = repo(tmp_path)
+    res = system(tmp_path, tmp_path / "store", "-d", "-L", r, r / "me/systems/base.scm")
+    assert res.returncode == 1
+    assert res.stderr.splitlines()[-1] == (f"guix system: error: '{r}/me/systems/base.scm' "
+                                           "does not return an operating system or an image")
+
+
+@pytest.mark.parametrize("text", [
+    "%default-channels",
+    "(list (channel (inherit %default-guix-channel) (commit \"{c}\")))",
+    "(cons* (channel (name 'mine) (url \"https://example.org/x.git\")) %default-channels)",
+    "(list (channel (name 'guix) (url \"https://git.savannah.gnu.org/git/guix.git\")"
+    " (commit \"{c}\")" + INTRO + "))",
+])
+def test_channel_file_idioms(tmp_path, text):
+    f = tmp_path / "ch.scm"
+    f.write_text(text.format(c=C_2024_05))
+    res = guix("time-machine", "-C", f, "--", "describe", "-f", "json",
+               env={"VMFLEET_STANDIN_STORE": str(tmp_path / "store")})
+    assert res.returncode == 0, res.stderr
+    chans = json.loads(res.stdout)
+    guix_ch = next(c for c in chans if c["name"] == "guix")
+    assert guix_ch["introduction"]["commit"] == "9edb3f66fd807b096b48283debdcddccfea34bad"
