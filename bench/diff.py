@@ -36,8 +36,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import drop_caches  # noqa: E402
 
-OLD_GUIX = "aa45ee8d9978e53520fa6d2604572f634a292507"   # stand-in revision of 2023-03
-NEW_GUIX = "b4d6ce5a8f0e2d17c0a3e7b8c1f94a2d6e5b3c70"   # stand-in revision of 2024-05
+OLD_GUIX = "76e39909e886bb51cf9b2fa03a1523545faca880"   # stand-in revision of 2023-03
+NEW_GUIX = "dc4c48f10281007a0ab3541b8a64198c60c6d5b0"   # stand-in revision of 2024-05
 VMFLEET = str(ROOT / ".venv/bin/vmfleet")
 
 

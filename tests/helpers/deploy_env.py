@@ -26,8 +26,8 @@ from vmfleet.registry.db import Registry
 from vmfleet.registry.generations import Generation
 from vmfleet.tools.run import run
 
-C_OLD = "aa45ee8d9978e53520fa6d2604572f634a292507"  # guix revisions the stand-in knows
-C_NEW = "b4d6ce5a8f0e2d17c0a3e7b8c1f94a2d6e5b3c70"
+C_OLD = "76e39909e886bb51cf9b2fa03a1523545faca880"  # guix revisions the stand-in knows
+C_NEW = "dc4c48f10281007a0ab3541b8a64198c60c6d5b0"
 
 
 @dataclass

@@ -24,7 +24,7 @@ from tests.helpers.fleet import channels_scm, os_config
 
 NIX32 = "0123456789abcdfghijklmnpqrsvwxyz"
 GUIX_URL = "https://git.savannah.gnu.org/git/guix.git"
-C_OLD = "e0fa68c7718fffd33d81af415279d6ddb518f727"
+C_OLD = "60c97924e9519361494aaf0686e28eb831a42315"
 C_NEW = "4a0b87f0ec5b6c2dcf82b372dd20ca7ea6acdd9c"
 TEST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2n1jeq3y0HHqkYGmXkJj5cSgu0kDm2Jz3wPE3oqJ1E test\n"
 

@@ -19,9 +19,9 @@ from vmfleet.cli import main
 
 pytestmark = pytest.mark.integration
 
-NEW = "b4d6ce5a8f0e2d17c0a3e7b8c1f94a2d6e5b3c70"     # revisions the stand-in knows
-PRE_1_3 = "477d56a8d8b1b44b8802d2ce7d90ed430ae636ee"  # 2020-11: no 'guix system image' yet
-TOO_OLD = "afded13d580159e49313562195e5623ca1078cbd"  # 2018: before time-machine's horizon
+NEW = "dc4c48f10281007a0ab3541b8a64198c60c6d5b0"     # revisions the stand-in knows
+PRE_1_3 = "a099685659b4bfa6b3218f84953cbb7ff9e88063"  # 2020-11: no 'guix system image' yet
+TOO_OLD = "359fdda40f754bbf1b5dc261e7427b75463b59be"  # 2018: before time-machine's horizon
 UNKNOWN = "0123456789abcdef0123456789abcdef01234567"
 
 

@@ -29,7 +29,7 @@ from vmfleet.guix.os_config import ServiceSummary, local_files, summarize_os
 from vmfleet.guix.reader import Char, Form, Keyword, Opaque, Symbol, Tagged, Vector, read_forms, render
 
 SYSTEMS = Path(__file__).resolve().parents[2] / "systems"
-COMMIT = "b4d6ce5a8f0e2d17c0a3e7b8c1f94a2d6e5b3c70"
+COMMIT = "dc4c48f10281007a0ab3541b8a64198c60c6d5b0"
 S = Symbol
 
 
@@ -193,7 +193,7 @@ DESCRIBE_OUTPUT = """(list (channel
         (url "https://git.savannah.gnu.org/git/guix.git")
         (branch "master")
         (commit
-          "e0fa68c7718fffd33d81af415279d6ddb518f727")
+          "60c97924e9519361494aaf0686e28eb831a42315")
         (introduction
           (make-channel-introduction
             "9edb3f66fd807b096b48283debdcddccfea34bad"
@@ -214,12 +214,12 @@ NONGUIX = """(channel
 
 def test_canonical_describe_output_is_pinned_with_introduction():
     [guix] = parse_channels(DESCRIBE_OUTPUT, "channels.scm")
-    assert guix == Channel("guix", GUIX_URL, "master", "e0fa68c7718fffd33d81af415279d6ddb518f727",
+    assert guix == Channel("guix", GUIX_URL, "master", "60c97924e9519361494aaf0686e28eb831a42315",
                            GUIX_INTRODUCTION)
     assert guix.pinned
     assert guix.to_dict() == {
         "name": "guix", "url": GUIX_URL, "branch": "master",
-        "commit": "e0fa68c7718fffd33d81af415279d6ddb518f727",
+        "commit": "60c97924e9519361494aaf0686e28eb831a42315",
         "introduction": {"commit": "9edb3f66fd807b096b48283debdcddccfea34bad",
                          "fingerprint": "BBB0 2DDF 2CEA F6A8 0D1D  E643 A2A0 6DF2 A33A 54FA"}}
 
@@ -715,7 +715,9 @@ def test_example_systems(name, service):
     types = [x.type for x in s.services]
     assert types[:2] == ["dhcp-client-service-type", "openssh-service-type"]
     assert service in types and types[-1] == "%base-services"
-    assert s.authorized_keys == (("root", "vmfleet.pub"),)
+    expected_keys = {"web": (("deploy", "vmfleet.pub"), ("root", "vmfleet.pub")),
+                     "db": (("root", "vmfleet.pub"),)}
+    assert s.authorized_keys == expected_keys[name]
     assert s.local_files == ("vmfleet.pub",)
     assert "(permit-root-login 'prohibit-password)" in s.services[1].config
     assert (SYSTEMS / "vmfleet.pub").read_text().startswith("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5")

@@ -143,7 +143,7 @@ PROVENANCE = """(provenance
  (version 0)
  (channels
   (channel (name guix) (url "https://git.savannah.gnu.org/git/guix.git") (branch "master")
-           (commit "e0fa68c7718fffd33d81af415279d6ddb518f727"))
+           (commit "60c97924e9519361494aaf0686e28eb831a42315"))
   (channel (name nonguix) (url "https://gitlab.com/nonguix/nonguix")
            (commit "1234567890123456789012345678901234567890")))
  (configuration-file "/gnu/store/z39g0vfbsdzyzi1x2n6my0qvfpc25ilw-configuration.scm"))
@@ -154,7 +154,7 @@ def test_provenance():
     p = parse_provenance(PROVENANCE)
     assert p.version == 0
     assert [(c.name, c.branch, c.commit[:7]) for c in p.channels] == [
-        ("guix", "master", "e0fa68c"), ("nonguix", None, "1234567")]
+        ("guix", "master", "60c9792"), ("nonguix", None, "1234567")]
     assert p.configuration_file.endswith("-configuration.scm")
 
 
