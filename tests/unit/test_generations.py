@@ -88,3 +88,29 @@ def test_describe_change(reg):
                                current_from="2023-07-01T00:00:00Z")
     change = generations.describe_change(g1, g2)
     assert "guix aaaaaaa→bbbbbbb" in change and "+git" in change and "-curl" in change
+
+
+def test_a_plain_config_keeps_the_digest_it_had_before_issue_8():
+    """Registries recorded before config repositories were supported: re-adding the same
+    files must find the same generation, so the digest of a plain config is unchanged."""
+    import hashlib
+
+    from vmfleet.registry.db import dumps
+
+    i = inputs()
+    old = hashlib.sha256(dumps({
+        "config": hashlib.sha256(i.config_text.encode()).hexdigest(),
+        "channels": hashlib.sha256(i.channels_text.encode()).hexdigest(),
+        "files": {p: hashlib.sha256(c).hexdigest() for p, c in sorted(i.files.items())},
+    }).encode()).hexdigest()
+    assert i.digest() == old
+    assert Inputs(i.config_name, i.config_text, i.channels_text, i.files,
+                  load_path=("modules",)).digest() != old
+
+
+def test_a_config_named_like_an_option_reaches_guix_as_a_file(reg, tmp_path):
+    named = Inputs("--expression=(x).scm", os_config("web", key_file=None), channels_scm(C1))
+    gen, _ = generations.record(reg, "web", named, current_from="2023-06-01T00:00:00Z")
+    lay = generations.layout(reg, gen, tmp_path / "out")
+    assert lay.config == "./--expression=(x).scm"
+    assert (tmp_path / "out" / lay.config).is_file()

@@ -439,7 +439,9 @@ def layout(reg: Registry, gen: Generation, directory: str | os.PathLike) -> Layo
     (directory / run_dir).mkdir(parents=True, exist_ok=True)
 
     def from_run(p: str) -> str:
-        return posixpath.relpath(p, run_dir)
+        rel = posixpath.relpath(p, run_dir)
+        # A file named like an option (--expression=….scm) must reach guix as a file.
+        return f"./{rel}" if rel.startswith("-") else rel
 
     return Layout(directory, run_dir, None if inputs.expression else from_run(config_rel),
                   from_run(channels), tuple(from_run(_check_tree_path(d, "load path"))
