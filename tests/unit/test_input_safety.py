@@ -144,3 +144,22 @@ def test_unresolvable_name_warns_marks_incomplete_and_strict_refuses(setup):
     assert shown["inputs_incomplete"] and "getenv" in shown["warnings"][0]
     gens = vmfleet(home, "generations", "web", cwd=repo).stdout
     assert "[inputs incomplete]" in gens
+
+
+@pytest.mark.parametrize("body", [
+    '(local-file "a\\x00b")',                 # a NUL in the name
+    f'(local-file "{"x" * 300}/{"y" * 300}")',  # a name too long for the file system
+    "(local-file 42)",                        # not a name at all: a warning, not a crash
+    "(local-file)", "(include)", "(use-modules ((me x) #:prefix))",
+    '(include "no-such-file.scm")',
+])
+def test_odd_names_give_an_error_or_a_warning_never_a_traceback(tmp_path, body):
+    from vmfleet.errors import VmfleetError
+    from vmfleet.registry import generations
+
+    (tmp_path / "web.scm").write_text(body + "\n" + os_config("web", key_file=None))
+    (tmp_path / "channels.scm").write_text(channels_scm(C1))
+    try:
+        generations.read_inputs("web.scm", "channels.scm", cwd=tmp_path)
+    except VmfleetError as e:
+        assert e.hint

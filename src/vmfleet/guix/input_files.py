@@ -75,10 +75,11 @@ class DiskFiles:
         """'file', 'dir', 'other' or None (absent), following links that stay inside."""
         try:
             st = os.stat(self._checked(path))
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return None
-        except NotADirectoryError:
-            return None
+        except OSError as e:
+            raise UsageError(f"cannot read {path}: {e.strerror}",
+                             "check the file name and its permissions") from None
         if stat.S_ISREG(st.st_mode):
             return "file"
         if stat.S_ISDIR(st.st_mode):
@@ -90,8 +91,11 @@ class DiskFiles:
         real = self._checked(path)
         try:
             st = os.lstat(real)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             raise UsageError(f"{what} {path} not found", "create the file, or fix the path") from None
+        except OSError as e:
+            raise UsageError(f"cannot read {what} {path}: {e.strerror}",
+                             "check the file name and its permissions") from None
         if stat.S_ISDIR(st.st_mode):
             raise UsageError(f"{what} {path} is a directory",
                              "name a file (a directory is an input only with #:recursive? #t)")
@@ -154,6 +158,9 @@ class DiskFiles:
     # --- checks ----------------------------------------------------------------------------
     def _checked(self, path: str) -> str:
         """``path`` with its symlinks resolved, refused when a link leads out of the roots."""
+        if "\0" in path:
+            raise UsageError(f"file name {path!r} contains a NUL character",
+                             "no file can have that name: fix the name in the config")
         real = os.path.realpath(path)
         if real == path or self._inside(real, self.real_roots):
             return real
