@@ -10,6 +10,7 @@ APT_PACKAGES=(
   e2fsprogs fdisk dosfstools mtools syslinux syslinux-common busybox-static dropbear-bin
   cpio kmod faketime openssh-server openssh-client fuse3 diffoscope-minimal
   grub-pc-bin  # the guix stand-in's images boot with GRUB (tests/standin/README.md)
+  grub-efi-amd64-bin ovmf  # EFI images (efi-raw, qcow2-gpt): GRUB for UEFI, UEFI firmware
 )
 
 missing=()

@@ -21,14 +21,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import derivation, guest, image, kernel, settings
+from . import derivation, guest, history, image, kernel, settings
 from .channels import Travel
 from .closure import STORE, Builder, Closure, Item
 from .errors import GuixError
 from .nix import store_hash
 from .osconfig import SystemConfig
 from .settings import Knobs
-from .tree import Dir, Link
+from .tree import Link
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,11 @@ def say(line: str) -> None:
 
 
 def output_name(opts: ImageOptions) -> str:
-    return "qemu-image" if opts.action == "vm-image" else "image.qcow2"
+    """The image's store name: system-disk-image's default "disk-image" for efi-raw (a raw
+    disk), the qcow2 types' image-name "image.qcow2", old vm-image's "qemu-image"."""
+    if opts.action == "vm-image":
+        return "qemu-image"
+    return "disk-image" if opts.image_type == "efi-raw" else "image.qcow2"
 
 
 def image_hash(closure: Closure, opts: ImageOptions) -> str:
@@ -78,6 +82,12 @@ class Build:
         self.part_name = "partition.img"
         self.part_out = self.store / f"{self.part_hash}-{self.part_name}"
         self.part_drv = self.store / f"{store_hash('drv', self.part_hash)}-{self.part_name}.drv"
+        self.layout = self.rev.partition_layout(opts.action, opts.image_type)
+        self.table = "gpt" if opts.image_type in ("efi-raw", "qcow2-gpt") else "dos"
+        grub = history.packages(self.rev)["grub"].full_name
+        self.esp_hash = store_hash("esp-partition", grub, "x86_64-efi", str(self.rev.epoch))
+        self.esp_out = self.store / f"{self.esp_hash}-{self.part_name}"
+        self.esp_drv = self.store / f"{store_hash('drv', self.esp_hash)}-{self.part_name}.drv"
         self.image_hash = image_hash(self.closure, opts)
         self.image_name = output_name(opts)
         self.image_out = self.store / f"{self.image_hash}-{self.image_name}"
@@ -89,7 +99,10 @@ class Build:
     def set_role(self, role: str) -> None:
         """Which derivation this build is about: 'image' (default) or 'partition'."""
         self.role = role
-        if role == "partition":
+        if role == "esp":
+            self.hash, self.name = self.esp_hash, self.part_name
+            self.out, self.drv = self.esp_out, self.esp_drv
+        elif role == "partition":
             self.hash, self.name = self.part_hash, self.part_name
             self.out, self.drv = self.part_out, self.part_drv
         else:
@@ -202,6 +215,10 @@ class Build:
             tmp = Path(tempfile.mkdtemp(prefix=f".build-{self.hash[:8]}-", dir=self.store))
             work = Path(tempfile.mkdtemp(prefix="vmfleet-standin-", dir=self.workdir_base()))
             try:
+                if self.role == "image" and "esp" in self.layout and not self.esp_out.exists():
+                    part = self.build_esp(work, tmp / f"esp-{self.part_name}")
+                    os.chmod(part, 0o444)
+                    os.replace(part, self.esp_out)
                 if self.role == "image" and not self.part_out.exists():
                     part = self.build_partition(work, tmp / self.part_name)
                     os.chmod(part, 0o444)
@@ -291,18 +308,37 @@ class Build:
             os.fsync(f.fileno())
         return out
 
+    def build_esp(self, work: Path, out: Path) -> Path:
+        """The ESP's ``…-partition.img`` derivation."""
+        drv = f"{STORE}/{self.esp_drv.name}"
+        say(f"building {drv}...")
+        try:
+            image.build_esp(work, out, epoch=self.rev.epoch, log=self.log)
+        except image.BuildFailed as e:
+            self.log(f"error: {e}")
+            raise self.fail(drv, self.log_lines, []) from None
+        self.save_log(drv, self.log_lines)
+        return out
+
     def build_into(self, work: Path, out: Path) -> Path:
         if self.role == "partition":
             return self.build_partition(work, out)
+        if self.role == "esp":
+            return self.build_esp(work, out)
         say(f"building {self.drv_in_store}...")
         kernel_item, initrd = self.closure.kernel, self.closure.initrd
         grub_config = guest.grub_embedded(f"{kernel_item.path}/bzImage",
                                           f"{initrd.path}/initrd.cpio.gz",
-                                          self.closure.system.path)
+                                          self.closure.system.path,
+                                          root_index=1 + self.layout.index("root"))
+        partitions = [("esp", self.esp_out) if k == "esp" else ("root", self.part_out)
+                      for k in self.layout]
         started = time.monotonic()
         try:
-            image.build_image(work, self.closure, self.part_out, grub_config=grub_config,
+            image.build_image(work, self.closure, partitions, table=self.table,
+                              grub_config=grub_config if self.table == "dos" else None,
                               out=out, log=self.log,
+                              fmt="raw" if self.opts.image_type == "efi-raw" else "qcow2",
                               nondeterministic="image" in self.knobs.nondeterministic,
                               zstd=self.rev.has("zstd-qcow2"))
         except image.BuildFailed as e:
@@ -329,50 +365,25 @@ class Build:
 
     # --- the root file system outside the store ----------------------------------------------
     def root_extras(self) -> image.RootExtras:
+        """What gnu/build/install.scm's populate-root-file-system and install-boot-config
+        write outside the store: directories, the system-1-link, gcroots and grub.cfg.
+        Nothing else of /etc exists until the first boot (the boot script activates)."""
         c = self.closure
-        system = c.system.path
-        etc_item = c.etc          # not by name: a local-file may be called "etc" too
-        etc_node = etc_item.node
-        files: dict = {}
-        owners: dict[str, tuple[int, int]] = {}
-        modes: dict[str, int] = {
-            "/tmp": 0o1777, "/root": 0o700, "/var/empty": 0o555, "/etc/dropbear": 0o700,
-            "/proc": 0o555, "/sys": 0o555, "/dev": 0o755, "/run": 0o755, "/home": 0o755,
-            "/mnt": 0o755, "/var/log": 0o755, "/var/guix/gcroots": 0o755,
-            "/var/guix/profiles/per-user/root": 0o755,
+        files: dict = {
+            "/var/guix/profiles/system-1-link": Link(c.system.path),
+            "/var/guix/profiles/system": Link("system-1-link"),
+            "/var/guix/gcroots/booted-system": Link("/run/booted-system"),
+            "/var/guix/gcroots/current-system": Link("/run/current-system"),
+            "/var/guix/gcroots/profiles": Link("/var/guix/profiles"),
+            "/boot/grub/grub.cfg": c.grub.node,
         }
-        for name in ("hostname", "hosts", "passwd", "group", "shadow", "timezone", "profile"):
-            files[f"/etc/{name}"] = etc_node.entries[name]
-        modes["/etc/shadow"] = 0o600
-        files["/etc/static"] = Link(etc_item.path)
-        for name in ("inittab", "shells"):
-            files[f"/etc/{name}"] = Link(f"/etc/static/{name}")
-        ssh_dir = etc_node.entries.get("ssh")
-        if isinstance(ssh_dir, Dir):
-            for user, node in ssh_dir.entries["authorized_keys.d"].entries.items():
-                files[f"/etc/ssh/authorized_keys.d/{user}"] = node
-                home = "/root" if user == "root" else f"/home/{user}"
-                files[f"{home}/.ssh/authorized_keys"] = node
-                modes[f"{home}/.ssh"] = 0o700
-                modes[f"{home}/.ssh/authorized_keys"] = 0o600
-        for user, uid in c.users:
-            if user == "root":
-                continue
-            home = f"/home/{user}"
-            modes.setdefault(home, 0o700)
-            owners[home] = (uid, 100)
-            if f"{home}/.ssh/authorized_keys" in files:
-                owners[f"{home}/.ssh"] = (uid, 100)
-                owners[f"{home}/.ssh/authorized_keys"] = (uid, 100)
-        # Guix has only /bin/sh; here all of busybox's applets are on PATH through /bin.
-        files["/bin"] = Link(f"{c.busybox.path}/bin")
-        files["/usr/bin"] = Link("/run/current-system/profile/bin")
-        files["/usr/sbin"] = Link("/run/current-system/profile/sbin")
-        files["/lib64/ld-linux-x86-64.so.2"] = Link(f"{c.glibc.path}/lib/ld-linux-x86-64.so.2")
-        files["/var/guix/profiles/system-1-link"] = Link(system)
-        files["/var/guix/profiles/system"] = Link("system-1-link")
-        files["/boot/grub/grub.cfg"] = c.grub.node
-        return image.RootExtras(files=files, owners=owners, modes=modes)
+        modes: dict[str, int] = {
+            "/etc": 0o755, "/var/log": 0o755, "/var/guix/gcroots": 0o755,
+            "/var/empty": 0o755, "/var/db": 0o755, "/mnt": 0o755,
+            "/var/guix/profiles/per-user/root": 0o755, "/bin": 0o755, "/tmp": 0o1777,
+            "/var/tmp": 0o1777, "/var/lock": 0o1777, "/home": 0o755,
+        }
+        return image.RootExtras(files=files, owners={}, modes=modes)
 
 
 def _source_url(spec) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import signal
 import sys
 from pathlib import Path
@@ -172,18 +171,17 @@ def system(args: list[str], travel: Travel) -> int:
             raise GuixError(f"{image_type}: no such image type",
                             hints=("Run `guix system --list-image-types' to list the "
                                    "available image types.",))
-        if image_type != "qcow2":
+        if image_type not in ("qcow2", "efi-raw", "qcow2-gpt"):
             raise Unsupported(f"stand-in: image type '{image_type}' is not supported; it "
-                              "builds qcow2 images only")
+                              "builds qcow2, efi-raw and qcow2-gpt images only")
     elif image_type != "qcow2":
         raise GuixError(f"{image_type}: unsupported image type")
     size = None
     if "image-size" in values:
-        text = values["image-size"]
-        size = settings.parse_size(text)
-        if size is None:
-            m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(\S*)\s*", text)
-            raise GuixError(f"unknown unit: {m.group(2)}" if m else f"invalid number: {text}")
+        try:
+            size = settings.size_to_number(values["image-size"])    # guix/ui.scm
+        except settings.SizeError as e:
+            raise GuixError(str(e)) from None
     if len(params) != 1:
         if not params:
             raise GuixError("no configuration specified",
@@ -199,7 +197,7 @@ def system(args: list[str], travel: Travel) -> int:
         knobs = settings.Knobs.from_env()
     except ValueError as e:
         raise GuixError(f"stand-in: {e}") from None
-    opts_rec = ImageOptions(action=action, image_type="qcow2", image_size=size,
+    opts_rec = ImageOptions(action=action, image_type=image_type, image_size=size,
                             save_provenance="save-provenance" in keys,
                             derivation="derivation" in keys, dry_run="dry-run" in keys,
                             root_link=values.get("root"))
@@ -363,7 +361,8 @@ def time_machine(args: list[str], travel: Travel) -> int:
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.touch()
     if not rest:
-        print(f"{settings.store_dir()}/{target.revision.commit[:8]}-profile")
+        # guix/scripts/time-machine.scm: the channels are fetched and built, then nothing runs
+        say("guix time-machine: warning: no command specified; nothing to do")
         return 0
     return dispatch(rest, target)
 

@@ -29,6 +29,9 @@ from .settings import Knobs
 from .tree import File, Link, Node
 
 STORE = "/gnu/store"
+# %base-groups (gnu/system/shadow.scm), the ones users name: gid by group
+_GIDS = {"root": 0, "wheel": 1, "users": 100, "audio": 17, "video": 26, "kvm": 27,
+         "netdev": 28, "input": 22, "dialout": 20}
 NETWORK_SERVICES = {"dhcp-client-service-type", "dhcpcd-service-type",
                     "network-manager-service-type", "static-networking-service-type",
                     "connman-service-type"}
@@ -154,6 +157,16 @@ class Builder:
         self._pkg_cache[key] = item
         return self.closure.add(item)
 
+    def output_item(self, spec: PackageSpec, output: str, out_item: Item) -> Item:
+        """A package's other output (``gcc:lib`` -> ``gcc-11.3.0-lib``): Guix names it
+        NAME-VERSION-OUTPUT, from the same derivation as the ``out`` output."""
+        h = store_hash("output", out_item.hash, output)
+        item = Item(f"{spec.full_name}-{output}", h, out_item.refs, deps=out_item.deps)
+        files = {f"share/doc/{spec.full_name}-{output}/README": File(data=(
+            f"{spec.name} {spec.version}, output {output}: a stand-in placeholder\n").encode())}
+        item.make = lambda: tree.build(files)
+        return self.closure.add(item)
+
     def source_hash(self, spec: PackageSpec) -> str:
         salt = "drifted" if spec.name in self.knobs.drift else ""
         return store_hash("source", spec.name, spec.version, salt)
@@ -214,6 +227,8 @@ class Builder:
         seen = set()
         for req in cfg.packages:
             item = self.package(req.spec)
+            if req.output != "out":
+                item = self.output_item(req.spec, req.output, item)
             if (item.path, req.output) not in seen:
                 seen.add((item.path, req.output))
                 manifest.append((req.spec, req.output, item))
@@ -260,17 +275,21 @@ class Builder:
         users = [("root", 0)] + [(u, 1000 + i) for i, u in enumerate(
             u for u in cfg.users if u != "root")]
         c.users = tuple(users)
+        accounts = {a.name: a for a in cfg.accounts}
+        homes = tuple((name, uid, _GIDS.get(accounts[name].group, 100),
+                       accounts[name].home) for name, uid in users[1:] if name in accounts)
         c.authorized_keys = cfg.authorized_keys
         c.host_name, c.timezone = cfg.host_name, cfg.timezone
         etc_files = self.etc_files(users, bb, ssh, dhcp, acpi, shepherd_conf)
         etc = c.add(dir_item("etc", etc_files, refs=[busybox.path, acpi.path, shepherd_conf.path,
                                                      *(i.path for i in (ssh, dhcp) if i)]))
         c.etc = etc
-        boot_refs = [busybox.path]
+        boot_refs = [busybox.path, glibc.path]
         if ssh:
             boot_refs += [dropbear.path, *(i.path for i in lib_items)]
         boot = c.add(text_item("boot", guest.boot_script(
-            bb, f"{dropbear.path}/bin/dropbearkey" if ssh else None, lib_path),
+            bb, f"{dropbear.path}/bin/dropbearkey" if ssh else None, lib_path,
+            busybox_bin=f"{busybox.path}/bin", glibc_lib=f"{glibc.path}/lib", accounts=homes),
             refs=boot_refs, executable=True))
         init_text = guest.initrd_init((), tuple(_modules()))
         initrd_key = store_hash("raw-initrd", busybox.path, kernel.path, init_text)
@@ -310,13 +329,22 @@ class Builder:
         return c
 
     def etc_files(self, users, bb, ssh, dhcp, acpi, shepherd_conf) -> dict[str, Node]:
+        """The etc item; passwd, group and shadow are what activation writes from the
+        config's user accounts (gnu/system/accounts.scm, gnu/build/accounts.scm)."""
         cfg = self.config
+        accounts = {a.name: a for a in cfg.accounts}
         passwd = ["root:x:0:0:System administrator:/root:/bin/sh"]
-        group = ["root:x:0:", "wheel:x:1:" + ",".join(u for u, _ in users[1:]), "users:x:100:"]
         shadow = ["root:*:1::::::"]
+        members: dict[str, list[str]] = {}
         for name, uid in users[1:]:
-            passwd.append(f"{name}:x:{uid}:100::/home/{name}:/bin/sh")
+            a = accounts.get(name)
+            gid = _GIDS.get(a.group if a else "users", 100)
+            home = a.home if a else f"/home/{name}"
+            passwd.append(f"{name}:x:{uid}:{gid}::{home}:/bin/sh")
             shadow.append(f"{name}:*:1::::::")
+            for g in (a.supplementary_groups if a else ()):
+                members.setdefault(g, []).append(name)
+        group = [f"{g}:x:{gid}:{','.join(members.get(g, []))}" for g, gid in _GIDS.items()]
         passwd.append("nobody:x:65534:65534:Unprivileged user:/var/empty:/bin/false")
         group.append("nogroup:x:65534:")
         files: dict[str, Node] = {

@@ -33,12 +33,16 @@ def text(build, role: str) -> str:
     derivation lists the partition derivation among its inputs, as in Guix."""
     cfg, opts, knobs = build.config, build.opts, build.knobs
     inputs = [build.closure.system.drv, build.closure.grub.drv]
+    if role == "esp":
+        inputs = []
     if role == "image":
-        inputs = [str(build.part_drv), *inputs]
+        inputs = [str(build.esp_drv if k == "esp" else build.part_drv) for k in build.layout] \
+            + inputs
     doc = {
         "format": FORMAT,
         "role": role,
-        "output": (build.part_out if role == "partition" else build.image_out).name,
+        "output": {"partition": build.part_out, "esp": build.esp_out,
+                   "image": build.image_out}[role].name,
         "inputs": inputs,
         "guix": build.rev.commit,
         "channels": [{"name": c.name, "url": c.url, "branch": c.branch, "commit": c.commit,
@@ -66,7 +70,10 @@ def text(build, role: str) -> str:
 def write(build) -> None:
     """Write the build's two .drv files into the store unless they are there (store items
     never change)."""
-    for role, drv in (("partition", build.part_drv), ("image", build.image_drv)):
+    roles = [("partition", build.part_drv), ("image", build.image_drv)]
+    if "esp" in build.layout:
+        roles.insert(0, ("esp", build.esp_drv))
+    for role, drv in roles:
         drv.parent.mkdir(parents=True, exist_ok=True)
         try:
             with open(drv, "rb") as f:

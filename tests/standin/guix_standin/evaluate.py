@@ -356,9 +356,8 @@ class Evaluator:
                 elif isinstance(s, Symbol):
                     picked[str(s)] = exported.get(str(s))
             exported = picked
-        for k, v in exported.items():
-            env.vars[prefix + k] = v
-        imports.update(_imports(module_env))
+        for k, v in exported.items():       # (every top-level definition: lenient about
+            env.vars[prefix + k] = v        # #:export; imports are not transitive, as in Guile)
 
     def user_module(self, name: tuple, filename: str, form) -> Env:
         if name in self.modules:

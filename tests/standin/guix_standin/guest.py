@@ -119,25 +119,37 @@ if [ -z "$dev" ] || ! $B mount -t ext4 "$dev" /root; then
   exec $B sh
 fi
 $B umount /proc /sys
+$B mkdir -p /root/dev            # the image holds only what gnu/build/install.scm makes
 $B mount --move /dev /root/dev
 exec $B switch_root /root "$system/boot"
 """
 
 
-def boot_script(busybox: str, dropbearkey: str | None, lib_path: str) -> str:
-    """``<system>/boot``: the first program on the root file system (PID 1 until init)."""
+def boot_script(busybox: str, dropbearkey: str | None, lib_path: str, *,
+                busybox_bin: str, glibc_lib: str,
+                accounts: tuple[tuple[str, int, int, str], ...]) -> str:
+    """``<system>/boot``: the first program on the root file system (PID 1 until init).
+
+    It activates the system as Guix's activation scripts do at every boot (gnu/system.scm,
+    gnu/build/activation.scm): the image at rest holds only what gnu/build/install.scm
+    writes, so /etc/static, the /etc files, /etc/passwd, group and shadow, /bin/sh, /root,
+    each user's home (owned by the user) and the SSH host key are made here, from the
+    system's store items. ``accounts`` is (name, uid, gid, home) per user. dropbear reads only
+    ``~/.ssh/authorized_keys`` (Guix's sshd reads /etc/ssh/authorized_keys.d/%u), so the
+    keys openssh-service-type lists for a user are copied there too."""
     keygen = "" if dropbearkey is None else f"""key=/etc/dropbear/dropbear_ed25519_host_key
 if [ ! -s $key ]; then
   LD_LIBRARY_PATH={lib_path} {dropbearkey} -t ed25519 -f $key >/dev/null 2>&1
   $B sync
 fi
 """
+    homes = "".join(f"home {name} {uid} {gid} {home}\n" for name, uid, gid, home in accounts)
     return f"""#!{busybox} sh
 # boot: mount the API file systems, activate the system named on the kernel command line,
 # then hand over to init.
 B={busybox}
 export PATH=/bin
-$B mkdir -p /proc /sys /dev /run /tmp /etc/dropbear /var/log /root
+$B mkdir -p /proc /sys /dev /run /tmp /etc/dropbear /var/log
 $B mount -t proc proc /proc
 $B mount -t sysfs sysfs /sys
 $B mkdir -p /dev/pts /dev/shm
@@ -150,11 +162,37 @@ for arg in $($B cat /proc/cmdline); do
 done
 $B ln -sfn "$system" /run/current-system
 $B ln -sfn "$system" /run/booted-system
-$B mkdir -p /var/guix/gcroots
-$B ln -sfn /run/booted-system /var/guix/gcroots/booted-system
+# activation: /etc from the system's etc item
 $B ln -sfn "$system/etc" /etc/static
-for f in inittab shells; do $B ln -sfn /etc/static/$f /etc/$f; done
-$B hostname "$($B cat /etc/hostname)"
+for f in /etc/static/*; do
+  n="${{f##*/}}"
+  case "$n" in
+    passwd|group) $B cp -f "$f" "/etc/$n"; $B chmod 644 "/etc/$n" ;;
+    shadow) $B cp -f "$f" /etc/shadow; $B chmod 600 /etc/shadow ;;
+    ssh) $B mkdir -p /etc/ssh; $B rm -rf /etc/ssh/authorized_keys.d   # openssh-activation
+         $B cp -r /etc/static/ssh/authorized_keys.d /etc/ssh/authorized_keys.d
+         $B chmod 555 /etc/ssh/authorized_keys.d ;;
+    *) $B ln -sfn "/etc/static/$n" "/etc/$n" ;;
+  esac
+done
+# special files: /bin/sh (here all of busybox's applets), /usr/bin, the ELF interpreter
+$B mkdir -p /bin /usr /lib64
+$B ln -sf {busybox_bin}/* /bin/
+$B ln -sfn /run/current-system/profile/bin /usr/bin
+$B ln -sfn /run/current-system/profile/sbin /usr/sbin
+$B ln -sfn {glibc_lib}/ld-linux-x86-64.so.2 /lib64/ld-linux-x86-64.so.2
+# accounts: homes and authorized keys
+home() {{
+  $B mkdir -p "$4"
+  if [ -f "/etc/ssh/authorized_keys.d/$1" ]; then
+    $B mkdir -p "$4/.ssh"
+    $B cp -f "/etc/ssh/authorized_keys.d/$1" "$4/.ssh/authorized_keys"
+    $B chmod 700 "$4/.ssh"; $B chmod 600 "$4/.ssh/authorized_keys"
+  fi
+  $B chown -R "$2:$3" "$4"; $B chmod 700 "$4"
+}}
+home root 0 0 /root
+{homes}$B hostname "$($B cat /etc/hostname)"
 $B ifconfig lo 127.0.0.1 up
 {keygen}echo "boot: system $system"
 exec $B init
@@ -215,9 +253,9 @@ def inittab(busybox: str, ssh_daemon_path: str | None, dhcp_script_path: str | N
     return "\n".join(lines) + "\n"
 
 
-def grub_embedded(kernel: str, initrd: str, system: str) -> str:
+def grub_embedded(kernel: str, initrd: str, system: str, root_index: int = 1) -> str:
     """GRUB's config, built into core.img (no modules to load from the disk: fast under TCG)."""
-    return f"""set root=(hd0,msdos1)
+    return f"""set root=(hd0,msdos{root_index})
 linux {kernel} --root={ROOT_LABEL} --system={system} --load={system}/boot console=ttyS0 quiet
 initrd {initrd}
 boot

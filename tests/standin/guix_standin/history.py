@@ -102,6 +102,19 @@ class Revision:
             types = types + ("qcow2-gpt",)
         return types
 
+    def partition_layout(self, action: str, image_type: str) -> tuple[str, ...]:
+        """The partitions of an image (gnu/system/image.scm): efi-raw and qcow2-gpt are GPT
+        with an ESP then the root; qcow2 is MBR with the ESP (GNU-ESP, 40 MiB) then the root
+        as partition 2, except from mid-2023 to 2023-10, when it had the root alone
+        (guix-facts.md; see the README). vm-image (before 1.3.0) had the root alone."""
+        if action == "vm-image":
+            return ("root",)
+        if image_type in ("efi-raw", "qcow2-gpt"):
+            return ("esp", "root")
+        if _d("2023-06-01") <= self.date < _d("2023-10-01"):
+            return ("root",)
+        return ("esp", "root")
+
     @property
     def version_string(self) -> str:
         """``1.4.0-12.60c9792`` (master) or ``1.4.0`` (a release): the guix package's version."""

@@ -170,14 +170,14 @@ def populate(root: Path, closure: Closure, items: list[Item], extras: RootExtras
     os.chmod(store, 0o1775)
 
 
-def grub_core(workdir: Path, config: str, log) -> bytes:
+def grub_core(workdir: Path, config: str, log, root_index: int = 1) -> bytes:
     if not (GRUB_DIR / "boot.img").exists():
         raise BuildFailed(f"{GRUB_DIR}/boot.img not found: apt-get install grub-pc-bin")
     cfg = workdir / "grub-early.cfg"
     cfg.write_text(config)
     core = workdir / "core.img"
     run(["grub-mkimage", "-O", "i386-pc", "-d", str(GRUB_DIR), "-o", str(core),
-         "-p", "(hd0,msdos1)/boot/grub", "-c", str(cfg), *GRUB_MODULES], log)
+         "-p", f"(hd0,msdos{root_index})/boot/grub", "-c", str(cfg), *GRUB_MODULES], log)
     data = core.read_bytes()
     if len(data) > (PART_START - 1) * SECTOR:
         raise BuildFailed(f"GRUB core.img is {len(data)} bytes: too big for the MBR gap")
@@ -231,39 +231,95 @@ def make_partition(root: Path, out: Path, *, entries: int, fs_bytes: int, epoch:
         cmdfile.unlink(missing_ok=True)
 
 
-def assemble_disk(workdir: Path, partition: Path, *, seed: str, grub_config: str, log,
-                  nondeterministic: bool = False) -> Path:
-    """The image derivation's work (gnu/system/image.scm, system-disk-image): an MBR disk
-    with GRUB in the post-MBR gap and the partition image copied at 1 MiB."""
-    fs_bytes = partition.stat().st_size
-    size = PART_START * SECTOR + fs_bytes
+ESP_BYTES = 40 << 20                   # gnu/system/image.scm, esp-partition: 40 MiB
+ESP_LABEL = "GNU-ESP"
+GRUB_EFI_DIR = Path("/usr/lib/grub/x86_64-efi")
+GRUB_EFI_MODULES = ("part_gpt", "part_msdos", "fat", "ext2", "search", "search_label",
+                    "configfile", "normal", "linux", "boot", "echo", "test")
+GPT_ESP = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
+GPT_LINUX = "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
+
+
+def build_esp(workdir: Path, out: Path, *, epoch: int, log) -> None:
+    """The EFI system partition (gnu/system/image.scm's esp-partition, filled by
+    initialize-efi-partition): vfat, label GNU-ESP, 40 MiB, GRUB for x86_64 EFI as
+    EFI/BOOT/BOOTX64.EFI. Its built-in commands find the root by label and read
+    /boot/grub/grub.cfg from it, as Guix's EFI GRUB does."""
+    if not (GRUB_EFI_DIR / "linux.mod").exists():
+        raise BuildFailed(f"{GRUB_EFI_DIR} not found: apt-get install grub-efi-amd64-bin")
+    cfg = workdir / "grub-efi-early.cfg"
+    cfg.write_text(f"search --label --set=root {ROOT_LABEL}\nset prefix=($root)/boot/grub\n"
+                   "configfile ($root)/boot/grub/grub.cfg\n")
+    tree = workdir / "esp"
+    (tree / "EFI" / "BOOT").mkdir(parents=True)
+    efi = tree / "EFI" / "BOOT" / "BOOTX64.EFI"
+    run(["grub-mkimage", "-O", "x86_64-efi", "-d", str(GRUB_EFI_DIR), "-o", str(efi),
+         "-p", "/EFI/BOOT", "-c", str(cfg), *GRUB_EFI_MODULES], log)
+    _touch_all(tree, epoch)
+    with open(out, "wb") as f:
+        f.truncate(ESP_BYTES)
+    run(["mkfs.vfat", "--invariant", "-n", ESP_LABEL, str(out)], log)
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch))
+    run(["faketime", "-f", stamp, "mcopy", "-s", "-m", "-i", str(out),  # frozen clock
+         str(tree / "EFI"), "::/"], log, env={"TZ": "UTC", "MTOOLS_SKIP_CHECK": "1"})
+    shutil.rmtree(tree, ignore_errors=True)
+
+
+def _copy_sparse(src: Path, f, offset: int) -> None:
+    f.seek(offset)
+    with open(src, "rb") as p:
+        while True:
+            chunk = p.read(1 << 20)
+            if not chunk:
+                break
+            if chunk.count(0) == len(chunk):
+                f.seek(len(chunk), os.SEEK_CUR)      # keep the disk sparse
+            else:
+                f.write(chunk)
+
+
+def assemble_disk(workdir: Path, partitions: list[tuple[str, Path]], *, table: str, seed: str,
+                  grub_config: str | None, log, nondeterministic: bool = False) -> Path:
+    """The image derivation's work (gnu/system/image.scm, system-disk-image): a disk with
+    the partition images from 1 MiB on (``esp`` then ``root``, as genimage lays them out),
+    an MBR (``table="dos"``, GRUB for BIOS in the post-MBR gap, the root bootable) or a GPT
+    (``table="gpt"``, booted by UEFI firmware from the ESP)."""
+    starts, pos = [], PART_START * SECTOR
+    for _, path in partitions:
+        starts.append(pos)
+        pos += (path.stat().st_size + (1 << 20) - 1) // (1 << 20) * (1 << 20)
+    size = pos + ((1 << 20) if table == "gpt" else 0)       # room for the backup GPT
     disk = workdir / "disk.raw"
     with open(disk, "wb") as f:
         f.truncate(size)
-    label_id = "0x" + fs_uuid(seed)[:8]
-    table = (f"label: dos\nlabel-id: {label_id}\nunit: sectors\n\n"
-             f"start={PART_START}, size={fs_bytes // SECTOR}, type=83, bootable\n")
+    ident = fs_uuid(seed)
+    lines = [f"label: {table}", f"label-id: {ident.upper() if table == 'gpt' else '0x' + ident[:8]}",
+             "unit: sectors", ""]
+    for (kind, path), start in zip(partitions, starts, strict=True):
+        n = path.stat().st_size // SECTOR
+        if table == "gpt":
+            ptype = GPT_ESP if kind == "esp" else GPT_LINUX
+            uuid_ = fs_uuid(f"{seed}:{kind}").upper()
+            lines.append(f"start={start // SECTOR}, size={n}, type={ptype}, uuid={uuid_}")
+        else:
+            ptype = "ef" if kind == "esp" else "83"
+            boot = ", bootable" if kind == "root" else ""
+            lines.append(f"start={start // SECTOR}, size={n}, type={ptype}{boot}")
     run(["sfdisk", "--no-reread", "--no-tell-kernel", "-q", str(disk)], log,
-        stdin=table.encode())
-    boot_img = (GRUB_DIR / "boot.img").read_bytes()
-    core = grub_core(workdir, grub_config, log)
+        stdin=("\n".join(lines) + "\n").encode())
     with open(disk, "r+b") as f:
-        f.write(boot_img[:440])
-        f.seek(SECTOR)
-        f.write(core)
+        if table == "dos" and grub_config is not None:
+            boot_img = (GRUB_DIR / "boot.img").read_bytes()
+            root_index = 1 + [k for k, _ in partitions].index("root")
+            core = grub_core(workdir, grub_config, log, root_index)
+            f.write(boot_img[:440])
+            f.seek(SECTOR)
+            f.write(core)
         if nondeterministic:          # VMFLEET_STANDIN_NONDETERMINISTIC=image
-            f.seek((PART_START - 1) * SECTOR)
+            f.seek((PART_START - 1) * SECTOR if table == "dos" else size - (1 << 20) // 2)
             f.write(os.urandom(SECTOR))
-        f.seek(PART_START * SECTOR)
-        with open(partition, "rb") as p:
-            while True:
-                chunk = p.read(1 << 20)
-                if not chunk:
-                    break
-                if chunk.count(0) == len(chunk):
-                    f.seek(len(chunk), os.SEEK_CUR)      # keep the disk sparse
-                else:
-                    f.write(chunk)
+        for (_, path), start in zip(partitions, starts, strict=True):
+            _copy_sparse(path, f, start)
     return disk
 
 
@@ -306,10 +362,16 @@ def build_partition(workdir: Path, closure: Closure, extras: RootExtras, *,
     shutil.rmtree(root, ignore_errors=True)
 
 
-def build_image(workdir: Path, closure: Closure, partition: Path, *, grub_config: str,
-                out: Path, log, nondeterministic: bool = False, zstd: bool = False) -> None:
-    """Assemble the qcow2 at ``out`` from the partition image (a temporary name)."""
-    raw = assemble_disk(workdir, partition, seed=closure.system.hash, grub_config=grub_config,
-                        log=log, nondeterministic=nondeterministic)
-    to_qcow2(raw, out, log, partition.stat().st_size, zstd=zstd)
+def build_image(workdir: Path, closure: Closure, partitions: list[tuple[str, Path]], *,
+                table: str, grub_config: str | None, out: Path, log, fmt: str = "qcow2",
+                nondeterministic: bool = False, zstd: bool = False) -> None:
+    """Assemble the image at ``out`` (a temporary name) from the partition images: a
+    compressed qcow2 (``fmt="qcow2"``) or the raw disk (``efi-raw``)."""
+    raw = assemble_disk(workdir, partitions, table=table, seed=closure.system.hash,
+                        grub_config=grub_config, log=log, nondeterministic=nondeterministic)
+    if fmt == "raw":
+        run(["cp", "--sparse=always", str(raw), str(out)], log)
+        raw.unlink()
+        return
+    to_qcow2(raw, out, log, raw.stat().st_size, zstd=zstd)
     raw.unlink()

@@ -39,20 +39,40 @@ def _names(var: str) -> frozenset[str]:
     return frozenset(x for x in re.split(r"[,\s]+", os.environ.get(var, "")) if x)
 
 
-_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40,
-          "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
-          "KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40}
+# guix/ui.scm, size->number: exactly these units (case matters: "k" and "kB" but not "KB").
+_UNITS = {"": 1}
+for _i, (_bin, _dec) in enumerate((("K", "kB"), ("M", "MB"), ("G", "GB"), ("T", "TB"),
+                                   ("P", "PB"), ("E", "EB"), ("Z", "ZB"), ("Y", "YB")), 1):
+    _UNITS[_bin] = _UNITS[_bin + "iB"] = 1 << (10 * _i)
+    _UNITS[_dec] = 10 ** (3 * _i)
+_UNITS["k"] = 1 << 10
+
+
+class SizeError(ValueError):
+    """What size->number says: ``invalid number: N`` or ``unknown unit: U``."""
 
 
 def parse_size(text: str) -> int | None:
-    """``4G`` / ``4GiB`` / ``4096M`` (powers of 2), ``5GB`` / ``5kB`` (powers of 10), bytes."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", text)
-    if not m:
+    """``--image-size`` as guix/ui.scm's size->number reads it: the number is what precedes
+    the last digit or dot, the unit what follows it; None when Guix would refuse it."""
+    try:
+        return size_to_number(text)
+    except SizeError:
         return None
-    unit = m.group(2).upper()
+
+
+def size_to_number(text: str) -> int:
+    pos = max((i for i, c in enumerate(text) if c.isdigit() or c == "."), default=-1)
+    numstr, unit = (text[:pos + 1], text[pos + 1:]) if pos >= 0 else (text, "")
+    try:
+        num = float(numstr) if re.fullmatch(r"[0-9]*\.?[0-9]+|[0-9]+\.", numstr) else None
+    except ValueError:
+        num = None
+    if num is None:
+        raise SizeError(f"invalid number: {numstr}")
     if unit not in _UNITS:
-        return None
-    return int(float(m.group(1)) * _UNITS[unit])
+        raise SizeError(f"unknown unit: {unit}")
+    return round(num * _UNITS[unit])
 
 
 def _nondeterministic(value: str) -> frozenset[str]:

@@ -94,7 +94,7 @@ def banner(port: int, timeout: float) -> str | None:
 class Qemu:
     """One qemu-system-x86_64 process, ended by its PID however the test ends."""
 
-    def __init__(self, disk: Path, workdir: Path):
+    def __init__(self, disk: Path, workdir: Path, firmware: list[str] = ()):
         self.port = free_port()
         self.serial = workdir / f"serial-{self.port}.log"
         self.qmp_path = workdir / f"qmp-{self.port}.sock"
@@ -103,7 +103,7 @@ class Qemu:
                 "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
                 "-drive", f"file={disk},if=virtio,format=qcow2",
                 "-netdev", f"user,id=n0,hostfwd=tcp:127.0.0.1:{self.port}-:22",
-                "-device", "virtio-net-pci,netdev=n0"]
+                "-device", "virtio-net-pci,netdev=n0", *firmware]
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, start_new_session=True)
 

@@ -14,12 +14,15 @@ import re
 import shutil
 import sqlite3
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from vmfleet.guix.channel_files import parse_channels
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 REPO = Path(__file__).resolve().parents[3]
 GUIX = REPO / "tests" / "standin" / "bin" / "guix"
@@ -354,6 +357,8 @@ def test_missing_module_hint_names_it(tmp_path):
     (["system", "image", "nothere.scm"],
      "guix system: error: failed to load 'nothere.scm': No such file or directory"),
     (["system", "image", "--image-size=4X", "config.scm"], "guix system: error: unknown unit: X"),
+    (["system", "image", "--image-size=4KB", "config.scm"], "guix system: error: unknown unit: KB"),
+    (["system", "image", "--image-size=x4", "config.scm"], "guix system: error: invalid number: x4"),
     (["system", "image", "-t", "floppy", "config.scm"],
      "guix system: error: floppy: no such image type"),
     (["system", "frobnicate", "config.scm"], "guix system: error: frobnicate: unknown action"),
@@ -469,7 +474,8 @@ def test_big_closure_knob(tmp_path):
 
 # --- what the image holds ---------------------------------------------------------------------
 
-OFFSET = 1 << 20
+# gnu/system/image.scm: qcow2 since 2023-10 is the ESP (40 MiB from 1 MiB) then the root
+OFFSET = (1 << 20) + (40 << 20)
 
 
 def _debugfs(raw: Path, cmd: str) -> str:
@@ -482,6 +488,12 @@ def _dump(raw: Path, path: str, d: Path) -> Path:
     subprocess.run(["debugfs", "-R", f"dump {path} {out}", f"{raw}?offset={OFFSET}"],
                    capture_output=True, check=True)
     return out
+
+
+def _names(raw: Path, path: str) -> set[str]:
+    """Entries of a directory of the root file system (without . and ..)."""
+    out = _debugfs(raw, f"ls -p {path}")
+    return {line.split("/")[5] for line in out.splitlines() if line.count("/") >= 6} - {".", ".."}
 
 
 def _readlink(raw: Path, path: str) -> str:
@@ -499,14 +511,31 @@ def raw(built, tmp_path_factory):
     return out
 
 
-def test_image_is_an_mbr_disk_with_grub_and_one_ext4_root(raw):
+def test_image_is_an_mbr_disk_with_grub_an_esp_and_the_root_as_partition_2(raw):
     table = json.loads(subprocess.run(["sfdisk", "--json", str(raw)], capture_output=True,
                                       text=True, check=True).stdout)["partitiontable"]
     assert table["label"] == "dos"
-    [part] = table["partitions"]
-    assert part["start"] * 512 == OFFSET and part["bootable"]
+    esp, root = table["partitions"]
+    assert esp["start"] * 512 == 1 << 20 and esp["size"] * 512 == 40 << 20
+    assert esp["type"] == "ef" and not esp.get("bootable")
+    assert root["start"] * 512 == OFFSET and root["bootable"] and root["type"] == "83"
     assert b"GRUB" in raw.read_bytes()[:512]
     assert re.search(r"volume name:\s+Guix_image$", _debugfs(raw, "stats"), re.M)
+    with open(raw, "rb") as f:
+        f.seek(1 << 20)
+        assert b"GNU-ESP" in f.read(512)
+
+
+def test_partition_layout_follows_the_revision(tmp_path):
+    """Mid-2023 to 2023-10 the qcow2 held the root alone; efi-raw is GPT (ESP + root)."""
+    from guix_standin import history
+
+    by_label = {r.label: r for r in history.REVISIONS}
+    assert by_label["2023-06"].partition_layout("image", "qcow2") == ("root",)
+    assert by_label["2023-10"].partition_layout("image", "qcow2") == ("esp", "root")
+    assert by_label["v1.3.0"].partition_layout("image", "qcow2") == ("esp", "root")
+    assert by_label["2023-06"].partition_layout("image", "efi-raw") == ("esp", "root")
+    assert by_label["v1.2.0"].partition_layout("vm-image", "qcow2") == ("root",)
 
 
 def test_image_has_a_guix_system_layout(raw, tmp_path):
@@ -527,8 +556,15 @@ def test_image_has_a_guix_system_layout(raw, tmp_path):
     assert re.search(r'\("nginx"\s+"1\.23\.3"\s+"out"\s+"/gnu/store/[0-9a-z]{32}-nginx-1\.23\.3"',
                      manifest)
     assert '("htop"' in manifest and '("coreutils"' in manifest
-    assert _dump(raw, "/etc/hostname", tmp_path).read_text() == "web\n"
-    assert _dump(raw, "/root/.ssh/authorized_keys", tmp_path).read_text() == KEY + "\n"
+    # gnu/build/install.scm: /etc is empty at rest; activation fills it at boot
+    assert _names(raw, "/etc") == set()
+    assert {"bin", "etc", "gnu", "home", "mnt", "tmp", "var", "boot"} <= _names(raw, "/")
+    assert "root" not in _names(raw, "/") and _names(raw, "/home") == set()
+    assert _names(raw, "/bin") == set()
+    assert _readlink(raw, "/var/guix/gcroots/booted-system") == "/run/booted-system"
+    etc = _readlink(raw, f"{system}/etc")
+    keys = _dump(raw, f"{etc}/ssh/authorized_keys.d/root", tmp_path).read_text()
+    assert keys == KEY + "\n"             # the data activation copies at boot
 
 
 def test_store_database_lists_every_store_item(raw, tmp_path):
@@ -610,22 +646,35 @@ def test_build_check_rebuilds_and_reports_a_nondeterministic_output(built):
     assert sha256(image) == digest              # the store keeps the output it had
 
 
-def test_image_derivation_refers_to_its_partition_derivation(built):
-    """gnu/system/image.scm: the root file system is a separate "partition.img" derivation;
-    the image derivation assembles it (guix gc --references lists it)."""
+def _partition_drvs(store: Path, image_drv: Path) -> tuple[Path, Path]:
+    """(ESP, root) partition derivations of an image derivation, by their .drv contents."""
+    r = guix("gc", "--references", image_drv, env={"VMFLEET_STANDIN_STORE": str(store)})
+    assert r.returncode == 0, r.stderr
+    drvs = [Path(x) for x in r.stdout.split()]
+    assert all(d.name.endswith("-partition.img.drv") and d.parent == store for d in drvs)
+    roles = {json.loads(d.read_text())["role"]: d for d in drvs}
+    assert set(roles) == {"esp", "partition"}
+    return roles["esp"], roles["partition"]
+
+
+def test_image_derivation_refers_to_its_partition_derivations(built):
+    """gnu/system/image.scm: each file system is a separate "partition.img" derivation (the
+    ESP and the root); the image derivation assembles them (guix gc --references)."""
     d, store, image, _, _ = built
     drv = drv_of(d, store)
-    r = guix("gc", "--references", drv, env={"VMFLEET_STANDIN_STORE": str(store)})
-    assert r.returncode == 0, r.stderr
-    [part_drv] = [Path(x) for x in r.stdout.split()]
-    assert part_drv.name.endswith("-partition.img.drv") and part_drv.parent == store
+    esp_drv, root_drv = _partition_drvs(store, drv)
     r = guix("gc", "-R", drv, env={"VMFLEET_STANDIN_STORE": str(store)})
-    assert sorted(r.stdout.split()) == sorted([str(drv), str(part_drv)])
-    r = guix_build(store, part_drv)
+    assert sorted(r.stdout.split()) == sorted(map(str, (drv, esp_drv, root_drv)))
+    r = guix_build(store, root_drv)
     assert r.returncode == 0 and "building" not in r.stderr       # built with the image
     part = store_line(r.stdout, store, "partition.img")
     assert subprocess.run(["debugfs", "-R", "ls -p /var/guix/db", str(part)],
                           capture_output=True, text=True).stdout.count("db.sqlite") == 1
+    esp = store_line(guix_build(store, esp_drv).stdout, store, "partition.img")
+    assert esp.stat().st_size == 40 << 20
+    listing = subprocess.run(["mdir", "-i", str(esp), "-/", "::/"], capture_output=True,
+                             text=True, env={**os.environ, "MTOOLS_SKIP_CHECK": "1"}).stdout
+    assert "BOOTX64" in listing
 
 
 @pytest.mark.parametrize("knob, differs", [("partition", "partition"), ("image", "image"),
@@ -635,11 +684,11 @@ def test_check_catches_nondeterminism_only_where_it_is(built, tmp_path, knob, di
     store = tmp_path / "store"
     assert build(d, store).returncode == 0
     image_drv = drv_of(d, store)
-    [part_drv] = guix("gc", "--references", image_drv,
-                      env={"VMFLEET_STANDIN_STORE": str(store)}).stdout.split()
+    esp_drv, part_drv = _partition_drvs(store, image_drv)
     env = {"VMFLEET_STANDIN_NONDETERMINISTIC": knob}
     r_part = guix_build(store, "--check", part_drv, env=env)
     r_image = guix_build(store, "--check", image_drv, env=env)
+    assert guix_build(store, "--check", esp_drv, env=env).returncode == 0
     assert (r_part.returncode == 1) == (differs in ("partition", "both")), r_part.stderr
     assert (r_image.returncode == 1) == (differs in ("image", "both")), r_image.stderr
     if r_part.returncode:

@@ -107,9 +107,12 @@ def test_specification_picks_the_newest_matching_version():
     assert history.find_specification(rev, "nope") is None
 
 
-@pytest.mark.parametrize("text, size", [("4G", 4 << 30), ("4GiB", 4 << 30), ("5GB", 5 * 10**9),
-                                        ("1024", 1024), ("512M", 512 << 20), ("3kB", 3000)])
-def test_image_sizes(text, size):
+@pytest.mark.parametrize("text, size", [
+    ("4G", 4 << 30), ("4GiB", 4 << 30), ("5GB", 5 * 10**9), ("1024", 1024),
+    ("512M", 512 << 20), ("3kB", 3000), ("4k", 4096), ("4K", 4096), ("1.5G", 3 << 29),
+    # guix/ui.scm's size->number matches units exactly: no "KB", "Ki", "mb", no spaces
+    ("4KB", None), ("4Ki", None), ("5mb", None), ("4 G", None), ("G", None)])
+def test_image_sizes_as_guix_reads_them(text, size):
     assert parse_size(text) == size
 
 
@@ -181,3 +184,26 @@ def test_guest_runs_only_the_services_the_config_has(tmp_path):
         assert " -w" not in daemons[0]
     inittab, daemons = _inittab(tmp_path, CONFIG.replace("(service openssh-service-type)", ""))
     assert daemons == [] and "ssh-daemon" not in inittab
+
+
+def test_digit_led_names_and_outputs_reach_the_closure(tmp_path):
+    """Store names the product must split with the manifest: guile-8sync-0.4.2,
+    emacs-2048-game-…, go-github-com-99designs-keyring-…, and gcc's "lib" output."""
+    text = CONFIG.replace(
+        "(packages (cons nginx %base-packages))",
+        '(packages (append (list (specification->package "guile-8sync")'
+        ' (specification->package "emacs-2048-game")'
+        ' (specification->package "go-github-com-99designs-keyring")'
+        ' (specification->package+output "gcc:lib")) %base-packages))')
+    cfg_file = tmp_path / "config.scm"
+    cfg_file.write_text(text)
+    rev = history.by_commit()[C_2024_05]
+    k = Knobs(nondeterministic=frozenset(), slow=0, drift=frozenset(), vanish=frozenset(),
+              big_items=0, big_bytes=0)
+    c = Builder(rev, load(str(cfg_file), rev), default_channels(rev), save_provenance=False,
+                knobs=k, host=lambda: None, kernel=lambda: None).build()
+    names = {i.name for i in c.items.values()}
+    assert {"guile-8sync-0.4.2", "emacs-2048-game-20151026.1233",
+            "go-github-com-99designs-keyring-1.2.2", "gcc-11.3.0-lib"} <= names
+    manifest = [(spec.name, spec.version, output) for spec, output, _ in c.packages]
+    assert ("gcc", "11.3.0", "lib") in manifest

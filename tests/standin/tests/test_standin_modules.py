@@ -49,6 +49,7 @@ COMMON = """(use-package-modules admin)
 LAPTOP = """(define-module (me systems laptop)
   #:use-module (gnu)
   #:use-module ((me systems base) #:prefix base:)
+  #:use-module (gnu services networking)
   #:use-module (gnu services web))
 
 (define here (dirname (current-filename)))
@@ -138,6 +139,18 @@ def test_inherit_takes_the_base_fields_and_names_defined_in_modules(tmp_path):
     names = {req.spec.full_name for req in cfg.packages}
     assert "guile-8sync-0.4.2" in names and "htop-3.3.0" in names
     assert cfg.root_login == "#f"
+
+
+def test_imports_are_not_transitive(tmp_path):
+    """The base module imports (gnu services networking); the laptop must import it too to
+    name dhcp-client-service-type (Guile modules do not re-export their imports)."""
+    r = repo(tmp_path)
+    laptop = r / "me/systems/laptop.scm"
+    laptop.write_text(LAPTOP.replace("  #:use-module (gnu services networking)\n", ""))
+    res = system(tmp_path, tmp_path / "store", "-d", "-L", r, laptop)
+    assert res.returncode == 1
+    assert "error: dhcp-client-service-type: unbound variable" in res.stderr
+    assert "hint: Did you forget `(use-modules (gnu services networking))'?" in res.stderr
 
 
 def test_a_module_that_returns_no_os(tmp_path):
