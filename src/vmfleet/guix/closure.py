@@ -269,8 +269,23 @@ def scheme_text(data: bytes, path: str) -> str:
                           "give the path of a .scm text file, saved as UTF-8") from None
 
 
-def module_refs(forms):
-    """(module name, prefix or None, form) for every module a file uses."""
+_REFS: dict[int, tuple[list, list]] = {}
+
+
+def module_refs(forms) -> list:
+    """(module name, prefix or None, form) for every module a file uses (memoised per forms
+    object: the reader caches forms by text, and a summary asks again for the same file)."""
+    hit = _REFS.get(id(forms))
+    if hit is not None and hit[0] is forms:
+        return hit[1]
+    refs = list(_module_refs(forms))
+    if len(_REFS) >= 256:
+        _REFS.pop(next(iter(_REFS)))
+    _REFS[id(forms)] = (forms, refs)
+    return refs
+
+
+def _module_refs(forms):
     for f in forms:
         h = head(f)
         if h == "define-module":

@@ -188,15 +188,15 @@ def _refuse_other_kinds(forms, filename: str) -> None:
     env = _definitions(forms)
     if isinstance(last, Symbol) and str(last) in env:
         last = env[str(last)]
-    heads = {head(x) for x in _walk(last)}
-    if "machine" in heads and head(last) in ("list", "cons", "cons*", "append", "machine"):
+    h = head(last)
+    parts = last[1:] if h in ("list", "cons", "cons*", "append") else []
+    if h == "machine" or any(head(p) == "machine" for p in parts):
         raise SchemeError(
             f"{filename}: a 'guix deploy' file (a list of machines), not an operating-system "
             "config",
             "point vmfleet at the config that defines each machine's operating-system "
             "(move it into a file of its own that ends with it)")
-    if head(last) == "home-environment" or ("home-environment" in heads
-                                            and "operating-system" not in heads):
+    if h == "home-environment":
         raise SchemeError(f"{filename}: a Guix Home config (home-environment), not an "
                           "operating-system config",
                           "vmfleet records system configs: point it at the file 'guix system' "

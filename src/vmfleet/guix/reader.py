@@ -576,8 +576,30 @@ def _form(items: list, linecol, offset: int | None) -> Form:
     return form
 
 
+_CACHE: dict[str, tuple[list, list[tuple[int, int]]]] = {}
+_CACHE_ENTRIES = 512
+_CACHE_MAX_TEXT = 1 << 20
+
+
 def _read(text: str, filename: str) -> tuple[list, list[tuple[int, int]]]:
-    """Forms and the (line, col) where each top-level form starts."""
+    """Forms and the (line, col) where each top-level form starts.
+
+    Results are cached by text (the file name only appears in errors, which are not cached):
+    an import reads the same config, modules and channels file at many commits, and the
+    summary reads the text the closure just read. Callers never modify the forms."""
+    if isinstance(text, str) and len(text) <= _CACHE_MAX_TEXT:
+        hit = _CACHE.get(text)
+        if hit is not None:
+            return hit
+        result = _read_uncached(text, filename)
+        if len(_CACHE) >= _CACHE_ENTRIES:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[text] = result
+        return result
+    return _read_uncached(text, filename)
+
+
+def _read_uncached(text: str, filename: str) -> tuple[list, list[tuple[int, int]]]:
     if not isinstance(text, str):
         raise SchemeError(f"{filename}: not text", "pass the file's text as a str")
     pre = _Prepass(text, filename)
