@@ -625,9 +625,10 @@ def _read_uncached(text: str, filename: str) -> tuple[list, list[tuple[int, int]
 def read_forms(text: str, filename: str = "<string>") -> list:
     """All top-level forms of ``text``, as described in the module docstring.
 
-    Raises SchemeError("FILE:LINE:COL: message", hint) on malformed input.
+    Raises SchemeError("FILE:LINE:COL: message", hint) on malformed input. The forms are the
+    caller's own (not shared with vmfleet's cache), so the caller may change them.
     """
-    return _read(text, filename)[0]
+    return _read_uncached(text, filename)[0]
 
 
 # --- rendering --------------------------------------------------------------------------------
