@@ -9,6 +9,7 @@ APT_PACKAGES=(
   qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients
   e2fsprogs fdisk dosfstools mtools syslinux syslinux-common busybox-static dropbear-bin
   cpio kmod faketime openssh-server openssh-client fuse3 diffoscope-minimal
+  netcat-openbsd  # qemu+ssh://…?socket= (tests aimed at a libvirtd of their own) goes through nc
   grub-pc-bin  # the guix stand-in's images boot with GRUB (tests/standin/README.md)
   grub-efi-amd64-bin ovmf  # EFI images (efi-raw, qcow2-gpt): GRUB for UEFI, UEFI firmware
 )

@@ -7,9 +7,12 @@
 # src/vmfleet/deploy/accel.py), libvirtd re-probes QEMU's capabilities at every domain define
 # (20-77 s each here), because what it finds at /dev/kvm never matches what its cached probe
 # says. A libvirtd this script starts on such a host runs in a private mount namespace where
-# /dev/kvm is an empty file no one may open: libvirt then sees no usable KVM, its cache stays
-# valid and a define takes ~0.1 s (measured; hiding it behind /dev/null, which everyone may
-# open, still re-probed every time). That libvirtd's PID is also kept in
+# /dev/kvm is a device node no one but root may open (mode 000; /dev/null's numbers, so a
+# guest's QEMU that opens it anyway gets nothing): libvirt then finds KVM unusable for its QEMU
+# user, its cache stays valid and a define takes ~0.15 s instead of 20-77 s (measured here).
+# Bind-mounting /dev/null itself, which everyone may open, still re-probed at every define; an
+# empty regular file made every domain start fail (libvirt moves the /dev/kvm mount into the
+# guest's /dev). That libvirtd's PID is also kept in
 # /run/vmfleet-libvirtd.pid. A libvirtd that was already running is never stopped: if it sees
 # the unusable /dev/kvm this script says so and how to fix it.
 set -euo pipefail
@@ -27,8 +30,7 @@ kvm_unusable() {  # /dev/kvm is there, and a guest does not boot under it
 
 start_libvirtd() {
   if kvm_unusable; then
-    : > "$NOKVM"
-    chmod 000 "$NOKVM"
+    [ -c "$NOKVM" ] || mknod -m 000 "$NOKVM" c 1 3
     unshare -m --propagation private sh -c "mount --bind $NOKVM /dev/kvm && exec libvirtd -d"
     for _ in $(seq 50); do alive /run/libvirtd.pid && break; sleep 0.1; done
     cp /run/libvirtd.pid "$MINE"

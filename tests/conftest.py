@@ -10,6 +10,14 @@ def reg():
     r.close()
 
 
+@pytest.fixture
+def git_fleet(tmp_path):
+    """A git repository of configs with a dated history (tests.helpers.fleet.dated_fleet_repo)."""
+    from tests.helpers.fleet import dated_fleet_repo
+
+    return dated_fleet_repo(tmp_path / "fleet")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def nothing_left_behind(request, tmp_path_factory):
     """The run fails if it leaves a domain, storage pool or volume, /tmp directory, sshd or QEMU
@@ -17,7 +25,7 @@ def nothing_left_behind(request, tmp_path_factory):
     from tests.helpers import leaks
     from tests.helpers.deploy_env import system_uri
 
-    basetemp = str(tmp_path_factory.getbasetemp())
+    basetemp = str(tmp_path_factory.getbasetemp()) + "/"  # pytest-14/ is not pytest-145/
     yield
     ran_integration = any(item.get_closest_marker("integration") for item in request.session.items)
     found = leaks.leftovers([leaks.RUN, basetemp], system_uri() if ran_integration else None)

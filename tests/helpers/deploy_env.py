@@ -48,7 +48,8 @@ def record_web(reg: Registry, pubkey: str = "ssh-ed25519 AAAA test") -> tuple[Ge
     for when, commit, pkgs in (("2023-06-01T00:00:00Z", C_OLD, ("nginx",)),
                                ("2024-05-01T00:00:00Z", C_NEW, ("nginx", "git"))):
         inputs = generations.Inputs("web.scm", os_config("web", packages=pkgs),
-                                    channels_scm(commit), {"vmfleet.pub": pubkey.encode()})
+                                    channels_scm(commit, introduction=True),
+                                    {"vmfleet.pub": pubkey.encode()})
         gen, _ = generations.record(reg, "web", inputs, current_from=when)
         gens.append(gen)
     return tuple(gens)
@@ -189,6 +190,7 @@ def boot_home(prefix: str) -> Iterator[tuple[Home, Registry, Generation, Generat
     aim_local_at_system()
     root = traversable_dir(prefix)
     home, reg, old, new = new_home(root)
+    home.secure()  # private, as the CLI makes it: QEMU must still reach the disks (home.py)
     try:
         yield home, reg, old, new
     finally:

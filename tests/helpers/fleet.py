@@ -9,12 +9,22 @@ from pathlib import Path
 GUIX_URL = "https://git.savannah.gnu.org/git/guix.git"
 
 
-def channels_scm(commit: str | None) -> str:
+# Guix's own channel introduction (the first signed commit and its signer's key), as users put it
+# in a channels file that names the savannah URL: a guix whose default URL is another one (2025
+# on) refuses to authenticate the channel without it.
+GUIX_INTRODUCTION = ("9edb3f66fd807b096b48283debdcddccfea34bad",
+                     "BBB0 2DDF 2CEA F6A8 0D1D  E643 A2A0 6DF2 A33A 54FA")
+
+
+def channels_scm(commit: str | None, introduction: bool = False) -> str:
     pin = f'\n          (commit "{commit}")' if commit else ""
+    intro = ("\n        (introduction\n          (make-channel-introduction\n"
+             f'            "{GUIX_INTRODUCTION[0]}"\n            (openpgp-fingerprint\n'
+             f'              "{GUIX_INTRODUCTION[1]}")))') if introduction else ""
     return f"""(list (channel
         (name 'guix)
         (url "{GUIX_URL}")
-        (branch "master"){pin}))
+        (branch "master"){pin}{intro}))
 """
 
 
@@ -75,3 +85,24 @@ def new_repo(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     git(path, "init", "-q", "-b", "main")
     return path
+
+
+# A fleet repository with a dated history: five commits, four of which change web's inputs
+# (the conftest fixture ``git_fleet``).
+C1, C2, C3 = "1" * 40, "2" * 40, "3" * 40
+KEY1 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2n1jeq3y0HHqkYGmXkJj5cSgu0kDm2Jz3wPE3oqJ1E one\n"
+KEY2 = KEY1.replace("one", "two")
+
+
+def dated_fleet_repo(path: Path) -> Path:
+    repo = new_repo(path)
+    commit_files(repo, {"systems/web.scm": os_config("web"), "systems/vmfleet.pub": KEY1,
+                        "channels.scm": channels_scm(C1), "README": "fleet\n"},
+                 "web: first version", "2023-06-12T10:00:00+00:00")
+    commit_files(repo, {"README": "unrelated\n"}, "docs only", "2023-07-01T10:00:00+00:00")
+    commit_files(repo, {"channels.scm": channels_scm(C2),
+                        "systems/web.scm": os_config("web", ("nginx", "curl"))},
+                 "upgrade guix, add curl", "2023-10-20T09:30:00+00:00")
+    commit_files(repo, {"systems/vmfleet.pub": KEY2}, "rotate key", "2024-01-05T08:00:00+02:00")
+    commit_files(repo, {"channels.scm": channels_scm(C3)}, "upgrade guix", "2024-05-14T16:00:00+00:00")
+    return repo

@@ -38,6 +38,18 @@ def _gone(pid: int) -> bool:
         return True
 
 
+def _children(pid: int | None) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return out
+
+
 class Sshd:
     def __init__(self, workdir: Path, authorized_keys: list[str], port: int | None = None):
         self.dir = Path(workdir)
@@ -91,6 +103,15 @@ class Sshd:
         self.stop()
         raise RuntimeError(f"sshd did not start on 127.0.0.1:{self.port}: "
                            f"{self.log_file.read_text() if self.log_file.exists() else ''}")
+
+    def wait_idle(self, timeout: float = 10) -> None:
+        """Wait (polling, with a deadline) until no connection is being served: sshd forks a
+        child per connection, which has written its last log line once it is gone."""
+        deadline = time.monotonic() + timeout
+        while _children(self.pid):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"sshd {self.pid} still serves a connection after {timeout} s")
+            time.sleep(0.02)
 
     def stop(self) -> None:
         """End this sshd (by its recorded PID) and wait until it is gone."""

@@ -248,4 +248,5 @@ def test_the_kvm_probe_guest_boots_and_exits_under_tcg():
     t0 = time.monotonic()
     works, why = accel._probe("kvm")
     assert time.monotonic() - t0 < accel.PROBE_BUDGET + 3
-    assert works or why  # a 'no' always says why
+    assert works == (why == "ok")  # 'ok' only with a yes; a no says why
+    assert why.strip()

@@ -73,7 +73,7 @@ def test_a_different_host_key_is_refused_before_logging_in(server, keys, tmp_pat
         with pytest.raises(HostKeyMismatch):
             ssh.wait_until_ready("127.0.0.1", server.port, key=keys, pinned=pinned, timeout=20)
         assert time.monotonic() - t0 < 5
-        time.sleep(0.2)
+        impostor.wait_idle()  # every connection ended and logged
         assert impostor.log_file.read_text().count("Accepted publickey") == logins_before
     finally:
         impostor.stop()

@@ -17,7 +17,7 @@ import pytest
 from vmfleet.cli import main
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from tests.helpers import example_history  # noqa: E402
+from tests.helpers import example_history, golden  # noqa: E402
 
 pytestmark = [
     pytest.mark.integration,
@@ -27,8 +27,6 @@ pytestmark = [
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIX = ROOT / "tests" / "standin" / "bin" / "guix"
-EXPECTED = ROOT / "tests" / "unit" / "expected" / "diff"
-UPDATE = os.environ.get("VMFLEET_UPDATE_EXPECTED") == "1"
 
 
 @pytest.fixture(scope="module")
@@ -66,26 +64,18 @@ def cli(capsys, home, *argv):
     return code, out, err
 
 
-def _check_expected(name: str, text: str) -> None:
-    path = EXPECTED / name
-    if UPDATE or not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    assert text == path.read_text(), f"differs from {path}; VMFLEET_UPDATE_EXPECTED=1 rewrites it"
-
-
 def test_diff_between_the_oldest_and_the_newest_web(fleet, capsys):
     home, _where = fleet
     code, out, err = cli(capsys, home, "diff", "web@2023-06", "web", "--files")
     assert code == 1, err
-    _check_expected("standin-web-2023-06-latest.txt", out)
+    golden.check("diff/standin-web-2023-06-latest.txt", out)
     assert "upgraded   nginx*" in out
     code, out, err = cli(capsys, home, "diff", "web@2023-06", "web", "--json")
     assert code == 1
     data = json.loads(out)
     for side in ("a", "b"):  # image files live in a temporary home
         data[side]["source"] = Path(data[side]["source"]).name[:12] + "….qcow2"
-    _check_expected("standin-web-2023-06-latest.json", json.dumps(data, indent=2) + "\n")
+    golden.check("diff/standin-web-2023-06-latest.json", json.dumps(data, indent=2) + "\n")
     code, out, _ = cli(capsys, home, "diff", "web", "web")
     assert code == 0
 

@@ -13,7 +13,6 @@ import sqlite3
 import pytest
 
 from tests.helpers.fleet import channels_scm, os_config
-from tests.unit.test_history import fleet  # noqa: F401  (fixture)
 from vmfleet.cli import main
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2n1jeq3y0HHqkYGmXkJj5cSgu0kDm2Jz3wPE3oqJ1E k\n"
@@ -118,14 +117,14 @@ def test_check_timeout_must_be_a_positive_duration(recorded, value):
     ("web=systems/web.scm", "nosuch.scm", "nosuch.scm"),
     ("web=systems/nosuch.scm", "nosuch.scm", "nosuch.scm"),
 ])
-def test_import_of_a_path_no_commit_has_is_an_error(vm, fleet, system, channels,  # noqa: F811
+def test_import_of_a_path_no_commit_has_is_an_error(vm, git_fleet, system, channels,  # noqa: F811
                                                     missing):
-    assert_error(vm("import", str(fleet), "--system", system, "--channels", channels), missing)
+    assert_error(vm("import", str(git_fleet), "--system", system, "--channels", channels), missing)
     assert json.loads(vm("systems", "--json")[1]) == []
 
 
-def test_import_since_after_the_last_change_still_is_no_error(vm, fleet):  # noqa: F811
-    args = ("import", str(fleet), "--system", "web=systems/web.scm", "--channels", "channels.scm")
+def test_import_since_after_the_last_change_still_is_no_error(vm, git_fleet):  # noqa: F811
+    args = ("import", str(git_fleet), "--system", "web=systems/web.scm", "--channels", "channels.scm")
     assert vm(*args)[0] == 0
     code, _, err = vm(*args, "--since", "2030-01-01")
     assert code == 0 and "0 new generations" in err

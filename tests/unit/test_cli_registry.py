@@ -5,7 +5,6 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.fleet import channels_scm, os_config
-from tests.unit.test_history import fleet  # noqa: F401  (fixture)
 from vmfleet.cli import main
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2n1jeq3y0HHqkYGmXkJj5cSgu0kDm2Jz3wPE3oqJ1E k\n"
@@ -25,8 +24,8 @@ def vm(tmp_path, capsys):
     return run
 
 
-def test_import_then_list(vm, fleet):  # noqa: F811
-    code, out, err = vm("import", str(fleet), "--system", "web=systems/web.scm", "--channels", "channels.scm")
+def test_import_then_list(vm, git_fleet):  # noqa: F811
+    code, out, err = vm("import", str(git_fleet), "--system", "web=systems/web.scm", "--channels", "channels.scm")
     assert code == 0 and "4 new generations" in err
     code, out, _ = vm("systems", "--json")
     systems = json.loads(out)
@@ -88,10 +87,10 @@ def test_corrupt_registry(tmp_path, capsys):
     (tmp_path / "registry.db").write_bytes(b"this is not sqlite" * 100)
     code = main(["--home", str(tmp_path), "systems"])
     err = capsys.readouterr().err
-    assert code == 2 and "not a vmfleet registry" in err or "corrupt" in err
+    assert code == 2 and ("not a vmfleet registry" in err or "corrupt" in err), err
 
 
-def test_read_only_registry(fleet):  # noqa: F811
+def test_read_only_registry(git_fleet):  # noqa: F811
     """A registry the user cannot write: a clear error, and nothing recorded."""
     import shutil
     import subprocess
@@ -101,7 +100,7 @@ def test_read_only_registry(fleet):  # noqa: F811
     home = Path(tempfile.mkdtemp(prefix="vmfleet-ro-"))
     try:
         assert main(["--home", str(home), "init"]) == 0
-        shutil.copytree(fleet, home / "fleet")
+        shutil.copytree(git_fleet, home / "fleet")
         for p in [home, *home.rglob("*")]:
             p.chmod(0o755 if p.is_dir() else 0o644)
         argv = [sys.executable, "-m", "vmfleet", "--home", str(home), "import", str(home / "fleet"),

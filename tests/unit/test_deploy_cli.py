@@ -105,10 +105,10 @@ def test_ssh_to_a_stopped_vm_says_start_it(vm):
 
 
 def test_host_add_asks_before_trusting_a_remote_hosts_ssh_key(vm, fleet, monkeypatch):
-    from tests.unit.test_deploy_hosts import HV_URI, _Sshd
+    from tests.helpers.fake_host_sshd import HV_URI, FakeHostSshd
     from vmfleet.tools import ssh, virt
 
-    fake = _Sshd()
+    fake = FakeHostSshd()
     monkeypatch.setattr(ssh, "connect", fake.connect)
     monkeypatch.setattr(virt, "connect",
                         lambda uri, **kw: types.SimpleNamespace(close=lambda: None))
@@ -116,4 +116,4 @@ def test_host_add_asks_before_trusting_a_remote_hosts_ssh_key(vm, fleet, monkeyp
     assert code != 0 and "not a known host" in err and "--trust-new-host" in err
     assert vm("host", "add", "hv1", HV_URI, "--trust-new-host")[0] == 0
     known = ssh.KnownHosts(fleet.home.keys / ssh.KNOWN_HOSTS_FILE)
-    assert known.get("hv1.example", 2222) == _Sshd.KEY
+    assert known.get("hv1.example", 2222) == FakeHostSshd.KEY

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers.deploy_env import make_fleet
+from tests.helpers.fake_host_sshd import HV_URI, FakeHostSshd
 from vmfleet.deploy import accel, hosts, lifecycle, vm_access, vm_records
 from vmfleet.deploy.vm_records import Options
 from vmfleet.errors import DeployError, LibvirtError, NotFound, UsageError
@@ -105,9 +106,14 @@ def test_deploy_to_a_host_without_libvirtd_fails_cleanly(fleet):
     with pytest.raises(LibvirtError, match="libvirtd is not running"):
         lifecycle.deploy_image(fleet.reg, fleet.home, fleet.old, fleet.image, host="dead",
                             options=Options(wait=False))
-    vm = vm_records.get_vm(fleet.reg, "web")
-    assert vm.state is vm_records.VmState.FAILED  # explained, and removable:
-    assert vm_records.audit_log(fleet.reg)[-1].detail.startswith("failed: libvirtd is not running")
+    # Found before anything is recorded (issue 12): no row, no audit entry, no overlay.
+    assert vm_records.list_vms(fleet.reg) == []
+    assert vm_records.audit_log(fleet.reg) == []
+    assert list(fleet.home.overlays.iterdir()) == []
+    # A VM whose host died later: destroy explains, --forget drops the record.
+    lifecycle.deploy_image(fleet.reg, fleet.home, fleet.old, fleet.image, options=Options(wait=False))
+    with fleet.reg.write():
+        fleet.reg.execute("UPDATE vms SET host = 'dead'")
     with pytest.raises(LibvirtError) as exc:
         lifecycle.destroy(fleet.reg, fleet.home, "web")
     assert "--forget" in exc.value.hint
@@ -167,38 +173,14 @@ def test_a_remote_host_that_never_answers_is_given_up_on():
 
 # --- the remote host's SSH host key -------------------------------------------------------------
 
-class _Sshd:
-    """Stands in for ssh.connect to a remote host's sshd whose host key is KEY."""
-
-    KEY = "ssh-ed25519 AAAAhostkey"
-
-    def __init__(self):
-        self.calls = []
-
-    def connect(self, host, port, *, known_hosts=None, trust_new=False, **kw):
-        from vmfleet.errors import UnknownHostKey
-        from vmfleet.tools import ssh
-
-        self.calls.append((host, port, trust_new))
-        pinned = known_hosts.get(host, port)
-        if pinned is None and not trust_new:
-            raise UnknownHostKey(f"{host}:{port} is not a known host", "check the fingerprint")
-        if pinned is None:
-            known_hosts.add(host, port, self.KEY)
-        return ssh.Connection(None, host, port, "root", self.KEY)
-
-
 @pytest.fixture
 def sshd(monkeypatch):
     from vmfleet.tools import ssh
 
-    fake = _Sshd()
+    fake = FakeHostSshd()
     monkeypatch.setattr(ssh, "connect", fake.connect)
     monkeypatch.setattr(virt, "connect", lambda uri, **kw: type("C", (), {"close": lambda self: None})())
     return fake
-
-
-HV_URI = "qemu+ssh://root@hv1.example:2222/system"
 
 
 def test_host_add_pins_the_hosts_ssh_key_only_when_trusted_explicitly(fleet, sshd):
@@ -212,7 +194,7 @@ def test_host_add_pins_the_hosts_ssh_key_only_when_trusted_explicitly(fleet, ssh
     assert [h.name for h in hosts.list_hosts(fleet.reg)] == ["local"]  # not recorded
     assert known.get("hv1.example", 2222) is None
     hosts.add(fleet.reg, "hv1", HV_URI, home=fleet.home, trust_new_host=True)
-    assert known.get("hv1.example", 2222) == _Sshd.KEY
+    assert known.get("hv1.example", 2222) == FakeHostSshd.KEY
     assert sshd.calls[-1] == ("hv1.example", 2222, True)
 
 

@@ -35,6 +35,7 @@ CHILD = textwrap.dedent("""
     from vmfleet.registry.db import Registry
 
     home, name, go = Home(Path(sys.argv[1])), sys.argv[2], Path(sys.argv[3])
+    ready = go.with_name(f"ready-{name}-{os.getpid()}")
     real = ports.allocate_port
     def slow(*a, **k):
         port = real(*a, **k)
@@ -44,6 +45,7 @@ CHILD = textwrap.dedent("""
     reg = Registry.open(home.registry)
     gen = generations.get(reg, int(sys.argv[4]))
     image = Image(sys.argv[5], Path(sys.argv[6]))
+    ready.touch()  # imported and set up: at the start line
     while not go.exists():
         time.sleep(0.005)
     try:
@@ -63,7 +65,11 @@ def run_children(fleet, names, tmp_path: Path) -> list[dict]:
          fleet.image.sha256, str(fleet.image.path)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for name in names]
     try:
-        time.sleep(1.0)  # let every child import and reach the start line
+        deadline = time.monotonic() + 60  # every child at the start line, then all go at once
+        while len(list(tmp_path.glob("ready-*"))) < len(procs):
+            assert time.monotonic() < deadline and all(p.poll() is None for p in procs), \
+                [p.communicate() for p in procs if p.poll() is not None]
+            time.sleep(0.01)
         go.touch()
         results = []
         for p in procs:

@@ -1,13 +1,13 @@
 """The layered diff: classification, each layer, JSON schema, stored expected outputs, CLI."""
 
 import json
-import os
 import shutil
 from pathlib import Path
 
 import jsonschema
 import pytest
 
+from tests.helpers import golden
 from tests.helpers.diskimage import C_NEW, C_OLD, image
 from tests.helpers.fleet import commit_files, git, new_repo, os_config
 from vmfleet.cli import main
@@ -19,8 +19,6 @@ from vmfleet.registry.db import Registry
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "docs" / "diff.schema.json").read_text())
-EXPECTED = Path(__file__).parent / "expected" / "diff"
-UPDATE = os.environ.get("VMFLEET_UPDATE_EXPECTED") == "1"
 URL = "https://git.savannah.gnu.org/git/guix.git"
 
 
@@ -275,24 +273,16 @@ def run_cli(capsys, *argv):
     return code, out, err
 
 
-def _check_expected(name: str, text: str) -> None:
-    path = EXPECTED / name
-    if UPDATE or not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    assert text == path.read_text(), f"differs from {path}; VMFLEET_UPDATE_EXPECTED=1 rewrites it"
-
-
 def test_cli_diff_matches_the_stored_outputs(pair, capsys, monkeypatch):
     monkeypatch.chdir(pair)
     code, out, err = run_cli(capsys, "diff", "a.qcow2", "b.qcow2", "--files", "--text")
     assert code == 1, err
     assert "\x1b[" not in out  # no colour when stdout is not a terminal
-    _check_expected("web-a-b.txt", out)
+    golden.check("diff/web-a-b.txt", out)
     code, out, _ = run_cli(capsys, "diff", "a.qcow2", "b.qcow2", "--json")
     assert code == 1
     validate(json.loads(out))
-    _check_expected("web-a-b.json", out)
+    golden.check("diff/web-a-b.json", out)
 
 
 def test_cli_diff_exit_status_and_errors(pair, capsys, monkeypatch):

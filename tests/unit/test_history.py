@@ -5,33 +5,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.fleet import channels_scm, commit_files, new_repo, os_config
+from tests.helpers.fleet import C1, KEY1, KEY2, commit_files, os_config
 from vmfleet.registry import generations, spec
 from vmfleet.registry import git_import as history
 from vmfleet.registry.db import Registry
 
-C1, C2, C3 = "1" * 40, "2" * 40, "3" * 40
-KEY1 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2n1jeq3y0HHqkYGmXkJj5cSgu0kDm2Jz3wPE3oqJ1E one\n"
-KEY2 = KEY1.replace("one", "two")
 
-
-@pytest.fixture
-def fleet(tmp_path):
-    repo = new_repo(tmp_path / "fleet")
-    commit_files(repo, {"systems/web.scm": os_config("web"), "systems/vmfleet.pub": KEY1,
-                        "channels.scm": channels_scm(C1), "README": "fleet\n"},
-                 "web: first version", "2023-06-12T10:00:00+00:00")
-    commit_files(repo, {"README": "unrelated\n"}, "docs only", "2023-07-01T10:00:00+00:00")
-    commit_files(repo, {"channels.scm": channels_scm(C2),
-                        "systems/web.scm": os_config("web", ("nginx", "curl"))},
-                 "upgrade guix, add curl", "2023-10-20T09:30:00+00:00")
-    commit_files(repo, {"systems/vmfleet.pub": KEY2}, "rotate key", "2024-01-05T08:00:00+02:00")
-    commit_files(repo, {"channels.scm": channels_scm(C3)}, "upgrade guix", "2024-05-14T16:00:00+00:00")
-    return repo
-
-
-def test_each_commit_that_changed_inputs_is_a_generation(reg, fleet):
-    result = history.import_system(reg, fleet, "web", "systems/web.scm", "channels.scm")
+def test_each_commit_that_changed_inputs_is_a_generation(reg, git_fleet):
+    result = history.import_system(reg, git_fleet, "web", "systems/web.scm", "channels.scm")
     assert result.recorded == ("web@1", "web@2", "web@3", "web@4")
     gens = generations.list_for(reg, "web")
     assert [g.current_from for g in gens] == ["2023-06-12T10:00:00Z", "2023-10-20T09:30:00Z",
@@ -42,14 +23,14 @@ def test_each_commit_that_changed_inputs_is_a_generation(reg, fleet):
     assert spec.resolve(reg, "web@2023-12").number == 2
 
 
-def test_reimport_is_a_no_op(reg, fleet):
-    history.import_system(reg, fleet, "web", "systems/web.scm", "channels.scm")
-    again = history.import_system(reg, fleet, "web", "systems/web.scm", "channels.scm")
+def test_reimport_is_a_no_op(reg, git_fleet):
+    history.import_system(reg, git_fleet, "web", "systems/web.scm", "channels.scm")
+    again = history.import_system(reg, git_fleet, "web", "systems/web.scm", "channels.scm")
     assert again.recorded == () and len(generations.list_for(reg, "web")) == 4
 
 
-def test_since(reg, fleet):
-    result = history.import_system(reg, fleet, "web", "systems/web.scm", "channels.scm",
+def test_since(reg, git_fleet):
+    result = history.import_system(reg, git_fleet, "web", "systems/web.scm", "channels.scm",
                                    since="2024-01-01")
     assert len(result.recorded) == 2
     gens = generations.list_for(reg, "web")
@@ -57,12 +38,12 @@ def test_since(reg, fleet):
     assert "curl" in gens[0].summary["packages"]
 
 
-def test_a_broken_commit_is_skipped_with_its_reason(reg, fleet):
-    commit_files(fleet, {"systems/web.scm": "(operating-system (host-name \"web\"\n"}, "oops",
+def test_a_broken_commit_is_skipped_with_its_reason(reg, git_fleet):
+    commit_files(git_fleet, {"systems/web.scm": "(operating-system (host-name \"web\"\n"}, "oops",
                  "2024-06-01T00:00:00+00:00")
-    commit_files(fleet, {"systems/web.scm": os_config("web", ("nginx", "git"))}, "fix",
+    commit_files(git_fleet, {"systems/web.scm": os_config("web", ("nginx", "git"))}, "fix",
                  "2024-06-02T00:00:00+00:00")
-    result = history.import_system(reg, fleet, "web", "systems/web.scm", "channels.scm")
+    result = history.import_system(reg, git_fleet, "web", "systems/web.scm", "channels.scm")
     assert len(result.recorded) == 5
     assert len(result.skipped) == 1 and "web.scm:1:" in result.skipped[0]
 
@@ -74,7 +55,7 @@ def test_not_a_repository(reg, tmp_path):
         history.import_system(reg, tmp_path, "web", "web.scm", "channels.scm")
 
 
-def test_parallel_imports_and_adds_never_lose_or_duplicate(tmp_path, fleet):
+def test_parallel_imports_and_adds_never_lose_or_duplicate(tmp_path, git_fleet):
     """Four processes import the same history and add generations at once."""
     db = tmp_path / "registry.db"
     Registry.create(db).close()
@@ -85,7 +66,7 @@ def test_parallel_imports_and_adds_never_lose_or_duplicate(tmp_path, fleet):
         from vmfleet.registry.db import Registry
         from pathlib import Path
         reg = Registry.open(Path({str(db)!r}))
-        history.import_system(reg, {str(fleet)!r}, "web", "systems/web.scm", "channels.scm")
+        history.import_system(reg, {str(git_fleet)!r}, "web", "systems/web.scm", "channels.scm")
         n = int(sys.argv[1])
         from tests.helpers.fleet import channels_scm, os_config
         inputs = generations.Inputs("db.scm", os_config("db", ("postgresql", f"p{{n}}"), key_file=None),

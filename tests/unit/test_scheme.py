@@ -179,7 +179,7 @@ def test_render_escapes_symbols_that_would_not_read_back():
 
 
 def test_sexpdata_alone_cannot_read_what_we_read():
-    # The reason for the pre-pass (measured with sexpdata 1.0.2, see DESIGN.md).
+    # The reason for the pre-pass: sexpdata 1.0.2 alone raises on quasiquote with unquote.
     import sexpdata
     with pytest.raises(Exception):  # noqa: B017 - sexpdata raises AssertionError here
         sexpdata.loads('`(("root" ,key))')

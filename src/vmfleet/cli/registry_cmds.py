@@ -28,8 +28,7 @@ STRICT = typer.Option(False, "--strict",
 def init() -> None:
     """Create the registry, vmfleet's state directory and its SSH key pair (idempotent)."""
     h = home()
-    for d in h.dirs():
-        d.mkdir(parents=True, exist_ok=True)
+    h.secure()
     existed = h.registry.exists()
     Registry.create(h.registry).close()
     from vmfleet.tools import ssh

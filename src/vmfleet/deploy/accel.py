@@ -21,11 +21,12 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from vmfleet import settings
 from vmfleet.errors import CommandFailed, CommandTimeout, DeployError, ToolMissing, UsageError
 from vmfleet.tools.domain_xml import DomainType
 from vmfleet.tools.run import run
 
-ENV = "VMFLEET_ACCEL"
+ENV = settings.ACCEL
 PROBE_BUDGET = 2.0
 # mov dx,0x3f8; mov al,'K'; out dx,al; mov al,1; out 0xf4,al; hlt; jmp $-1 ... 0x55 0xaa
 _BOOT_SECTOR = bytes([0xBA, 0xF8, 0x03, 0xB0, 0x4B, 0xEE, 0xB0, 0x01, 0xE6, 0xF4, 0xF4, 0xEB,
@@ -44,7 +45,7 @@ _verdict: tuple[bool, str] | None = None
 
 def setting(value: str | None) -> Accel:
     """The accelerator asked for: the option, else $VMFLEET_ACCEL, else auto."""
-    text = (value or os.environ.get(ENV) or "auto").strip().lower()
+    text = (value or settings.get(ENV) or "auto").strip().lower()
     try:
         return Accel(text)
     except ValueError:

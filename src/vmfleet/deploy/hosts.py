@@ -14,7 +14,7 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-from vmfleet import timeutil
+from vmfleet import settings, timeutil
 from vmfleet.errors import NotFound, UsageError
 from vmfleet.home import Home
 from vmfleet.names import check_name
@@ -22,7 +22,7 @@ from vmfleet.registry.db import Registry
 from vmfleet.tools import virt
 
 LOCAL = "local"
-LOCAL_URI_ENV = "VMFLEET_LOCAL_URI"  # where 'local' points; tests may aim it at test:///default
+LOCAL_URI_ENV = settings.LOCAL_URI  # where 'local' points; tests may aim it at test:///default
 DEFAULT_POOL = "vmfleet"
 DEFAULT_POOL_DIR = "/var/lib/vmfleet/pool"
 
@@ -60,7 +60,7 @@ class Host:
 
 
 def local_host() -> Host:
-    return Host(LOCAL, os.environ.get(LOCAL_URI_ENV) or virt.DEFAULT_URI, False, None, None, None)
+    return Host(LOCAL, settings.get(LOCAL_URI_ENV) or virt.DEFAULT_URI, False, None, None, None)
 
 
 def _from_row(row: dict) -> Host:
@@ -109,7 +109,7 @@ def add(reg: Registry, name: str, uri: str, *, pool: str | None = None,
         check_name(pool, "pool")
     if pool_dir is not None and not pool_dir.startswith("/"):
         raise UsageError(f"--pool-dir must be an absolute path, not {pool_dir!r}",
-                         "give the directory as the remote host sees it, e.g. /var/lib/vmfleet")
+                         f"give the directory as the remote host sees it, e.g. {DEFAULT_POOL_DIR}")
     if reg.query_one("SELECT 1 FROM hosts WHERE name = ?", (name,)):
         raise UsageError(f"host {name} already exists", "pick another name, or "
                          f"'vmfleet host remove {name}' first")

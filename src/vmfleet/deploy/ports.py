@@ -4,9 +4,9 @@ under the host lock and never one a running domain already forwards.
 
 from __future__ import annotations
 
-import os
 import socket
 
+from vmfleet import settings
 from vmfleet.deploy import hosts
 from vmfleet.deploy.vm_records import DEFAULT_PORT_RANGE, PORT_RANGE_ENV
 from vmfleet.errors import DeployError, UsageError
@@ -16,7 +16,7 @@ from vmfleet.tools import domain_xml, virt
 # --- ports -------------------------------------------------------------------------------------
 
 def port_range() -> tuple[int, int]:
-    text = os.environ.get(PORT_RANGE_ENV)
+    text = settings.get(PORT_RANGE_ENV)
     if not text:
         return DEFAULT_PORT_RANGE
     try:

@@ -7,20 +7,19 @@ lines on stderr with ``hint: …`` lines, exit status 1.
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 from dataclasses import dataclass
 from enum import StrEnum
 
-from vmfleet import units
+from vmfleet import settings, units
 
 DEFAULT_GUIX = "guix"
 
 
 def guix_program() -> list[str]:
     """The guix command: $VMFLEET_GUIX (may hold arguments) or ``guix`` from PATH."""
-    configured = os.environ.get("VMFLEET_GUIX")
+    configured = settings.get(settings.GUIX)
     return shlex.split(configured) if configured else [DEFAULT_GUIX]
 
 
@@ -40,7 +39,7 @@ def image_command(channels: str, config: str | None, *, image_size: str | None =
     ``-e EXPR`` (guix/scripts/system.scm: a file and an expression cannot both be given),
     for a module that only defines its operating-system.
     """
-    argv = [*(guix or guix_program()), "time-machine", "-C", channels, "--", "system"]
+    argv = [*(guix or guix_program()), "time-machine", "-C", as_operand(channels), "--", "system"]
     argv += ["vm-image"] if vm_image else ["image", "-t", "qcow2"]
     if image_size:
         argv.append(f"--image-size={image_size}")
@@ -52,8 +51,17 @@ def image_command(channels: str, config: str | None, *, image_size: str | None =
     if expression:
         argv += ["-e", expression]
     else:
-        argv.append(config)
+        argv.append(as_operand(config))
     return argv
+
+
+def as_operand(path: str) -> str:
+    """A file name guix cannot take for an option: a config named '--expression=…' is a file.
+
+    (Guix parses options with SRFI-37's args-fold, which reads anything starting with '-' as an
+    option wherever it stands; './' makes it a plain relative file name.)
+    """
+    return "./" + path if path.startswith("-") else path
 
 
 def check_command(channels: str, drv: str, *, guix: list[str] | None = None) -> list[str]:

@@ -26,6 +26,7 @@ import re
 import stat
 from dataclasses import dataclass
 
+from vmfleet import settings
 from vmfleet.errors import UsageError
 
 DEFAULT_MAX_INPUT = 16 * 1024 * 1024
@@ -40,12 +41,12 @@ class Limits:
 
     @classmethod
     def from_env(cls) -> Limits:
-        return cls(_size_setting("VMFLEET_MAX_INPUT_SIZE", DEFAULT_MAX_INPUT),
-                   _size_setting("VMFLEET_MAX_GENERATION_SIZE", DEFAULT_MAX_GENERATION))
+        return cls(_size_setting(settings.MAX_INPUT_SIZE, DEFAULT_MAX_INPUT),
+                   _size_setting(settings.MAX_GENERATION_SIZE, DEFAULT_MAX_GENERATION))
 
 
 def _size_setting(name: str, default: int) -> int:
-    text = os.environ.get(name, "").strip()
+    text = (settings.get(name) or "").strip()
     if not text:
         return default
     m = re.fullmatch(r"(\d+)\s*([kKmMgG]?)(?:i?B)?", text)

@@ -18,7 +18,7 @@ import posixpath
 import re
 from dataclasses import dataclass
 
-from vmfleet.errors import ImageError, SchemeError
+from vmfleet.errors import SchemeError
 from vmfleet.guix.store import (
     STORE,
     ManifestEntry,
@@ -85,13 +85,6 @@ class ImageFacts:
     partition_table: str | None = None         # dos, gpt, none
     root_partition: int | None = None
 
-    @property
-    def has_provenance(self) -> bool:
-        return self.provenance is not None
-
-    def item_map(self) -> dict[str, StoreItem]:
-        return {i.path: i for i in self.items}
-
     def summary(self) -> dict:
         """A short dict for listings and JSON (no item or file lists)."""
         return {
@@ -118,6 +111,24 @@ def inspect_image(path, *, files: bool = False, texts: bool = False,
         table = disk.partition_table()
         return _replace(facts, format=disk.info.format, partition_table=table.label,
                         root_partition=part.number)
+
+
+NAR_SIZE_MAX = 1 << 40  # 1 TiB: no store item of a VM image is that large
+
+
+def closure_of(items, warnings: list[str]) -> int:
+    """The closure's size from the store database's NAR sizes. The database comes from an
+    untrusted image: a size no store item can have (negative, or beyond NAR_SIZE_MAX) is not
+    added up, and a warning names the item and what it claims."""
+    total = 0
+    for i in items:
+        size = i.nar_size or 0
+        if 0 <= size <= NAR_SIZE_MAX:
+            total += size
+        else:
+            warnings.append(f"implausible size in the store database: {i.path} claims a NAR "
+                            f"size of {size} bytes; not counted in the closure size")
+    return total
 
 
 def _replace(facts: ImageFacts, **changes) -> ImageFacts:
@@ -147,7 +158,7 @@ def read_facts(fs: Ext4, *, source: str, kind: str, files: bool, texts: bool,
                 fs.copy_out(DB_PATH + extra, workdir / f"db.sqlite{extra}")
         by_path = read_store_db(db_copy, label=f"{source}:{DB_PATH}")
         items = tuple(by_path[p] for p in sorted(by_path))
-        closure_size: int | None = sum(i.nar_size or 0 for i in items)
+        closure_size: int | None = closure_of(items, warnings)
         store_source = "database"
     else:
         warnings.append(f"no store database ({DB_PATH}): store items come from the "
@@ -271,7 +282,3 @@ def _is_utf8(data: bytes) -> bool:
     return True
 
 
-def check_is_guix(facts: ImageFacts) -> None:
-    """Raise when an image has no system at all (nothing vmfleet can compare)."""
-    if facts.system is None and not facts.items:
-        raise ImageError(f"{facts.source}: not a Guix system image", NO_PROVENANCE_HINT)

@@ -345,6 +345,13 @@ class Conn:
                 return found
         return []
 
+    def host_memory_mib(self) -> int | None:
+        """The host's physical memory in MiB (None when libvirt does not say)."""
+        try:
+            return int(self.raw.getInfo()[1])
+        except (libvirt.libvirtError, IndexError, TypeError, ValueError):
+            return None
+
     def has_network(self, name: str) -> bool:
         try:
             self.raw.networkLookupByName(name)
