@@ -98,7 +98,7 @@ def test_corpus_config(corpus, entry, reg):
 
 SUMMARY_KEYS = ("host_name", "users", "packages", "packages_conditional", "packages_removed",
                 "services", "services_conditional", "services_removed", "services_modified",
-                "bases", "bootloader", "ssh_key_users")
+                "bases", "bootloader", "bootloader_conditional", "ssh_key_users")
 
 
 def expected_summary(want: dict) -> dict:
@@ -122,6 +122,7 @@ def summary_view(s: dict) -> dict:
             "users": named(s.get("users", [])), "packages": named(s.get("packages", [])),
             "packages_conditional": sorted(s.get("packages_conditional", [])),
             "packages_removed": sorted(s.get("packages_removed", [])),
+            "bootloader_conditional": sorted(s.get("bootloader_conditional", [])),
             "services": types(("service", "simple-service")),
             "services_conditional": types(("conditional",)),
             "services_removed": types(("deleted",)), "services_modified": types(("modified",)),

@@ -71,6 +71,7 @@ class OsSummary:
     fields: dict[str, str] = field(default_factory=dict, hash=False)
     packages_conditional: tuple[str, ...] = ()   # in a branch of an `if`
     packages_removed: tuple[str, ...] = ()       # taken out with `delete`
+    bootloader_conditional: tuple[str, ...] = ()  # each branch's, when an `if` chooses it
 
     def to_dict(self) -> dict:
         extra = {}
@@ -78,6 +79,8 @@ class OsSummary:
             extra["packages_conditional"] = list(self.packages_conditional)
         if self.packages_removed:
             extra["packages_removed"] = list(self.packages_removed)
+        if self.bootloader_conditional:
+            extra["bootloader_conditional"] = list(self.bootloader_conditional)
         return extra | {
             "host_name": self.host_name, "timezone": self.timezone, "locale": self.locale,
             "kernel": self.kernel, "bootloader": self.bootloader, "users": list(self.users),
@@ -163,7 +166,15 @@ def summarize_os(text: str, filename: str = "<string>", *,
         fields=fields,
         packages_conditional=tuple(plain(n) for kind, n in packages if kind == "cond-item"),
         packages_removed=tuple(plain(n) for kind, n in packages if kind == "removed"),
+        bootloader_conditional=_bootloader_branches(values.get("bootloader")),
     )
+
+
+def _bootloader_branches(values) -> tuple[str, ...]:
+    """The bootloader of each branch when ``(if (target-…?) A B)`` chooses it."""
+    if not values or head(values[0]) != "if" or len(values[0]) != 4:
+        return ()
+    return tuple(b for b in (_bootloader([branch]) for branch in values[0][2:]) if b)
 
 
 def _import_prefixes(forms) -> list[str]:
