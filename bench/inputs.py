@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.helpers.fleet import channels_scm  # noqa: E402
 
+from vmfleet.guix import closure, reader
 from vmfleet.registry import generations
 from vmfleet.registry.db import Registry
 
@@ -56,6 +57,8 @@ def make_repo(root: Path, modules: int, files: int) -> Path:
 
 
 def add_once(repo: Path, home: Path, n: int) -> float:
+    reader._CACHE.clear()    # each run as a fresh `vmfleet add` process: nothing parsed yet
+    closure._REFS.clear()
     reg = Registry.create(home / f"registry-{n}.db")
     t0 = time.perf_counter()
     inputs = generations.read_inputs("systems/web.scm", "channels.scm", load_path=["."], cwd=repo)

@@ -247,11 +247,14 @@ class Analysis:
 
 
 def analyse(inputs: Inputs, *, config_label: str | None = None,
-            channels_label: str = "channels.scm") -> Analysis:
-    """Parse and validate inputs; raise SchemeError/UsageError with file:line:col on bad ones."""
+            channels_label: str = "channels.scm", pins: tuple[dict, ...] | None = None) -> Analysis:
+    """Parse and validate inputs; raise SchemeError/UsageError with file:line:col on bad ones.
+    ``pins``: the channels already read (an import reads each channels file once)."""
     summary = os_config.summarize_os(inputs.config_text, config_label or inputs.config_name,
                                      extra_env=_visible_definitions(inputs))
-    return Analysis.of(read_pins(inputs.channels_text, channels_label), summary)
+    if pins is None:
+        pins = read_pins(inputs.channels_text, channels_label)
+    return Analysis.of(pins, summary)
 
 
 def _visible_definitions(inputs: Inputs) -> dict:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from vmfleet import timeutil
 from vmfleet.errors import CommandFailed, SchemeError, UsageError, VmfleetError
-from vmfleet.guix import channel_files, closure, input_files, os_config
+from vmfleet.guix import closure, input_files, os_config
 from vmfleet.names import check_name
 from vmfleet.registry import generations
 from vmfleet.registry.db import Registry
@@ -302,11 +302,10 @@ def _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel
         when = max(commit.time, last_time + 1)
         try:
             label = f"{commit.sha[:7]}:{config_rel}"
-            channels_text = _text(blobs.get(state[channels_rel][0]), channels_rel)
-            try:
-                names = {c.name for c in channel_files.parse_channels(channels_text, channels_rel)}
-            except SchemeError:
-                names = set()
+            channels_sha = state[channels_rel][0]
+            channels_text = _text(blobs.get(channels_sha), channels_rel)
+            pins = blobs.pins(channels_sha, f"{commit.sha[:7]}:{channels_rel}")
+            names = {p["name"] for p in pins}
             files = GitFiles(root_s, state, blobs, limits)
             found = closure.gather(files, f"{root_s}/{config_rel}",
                                    load_path=[posixpath.normpath(f"{root_s}/{d}") for d in lp_rel],
@@ -317,8 +316,7 @@ def _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel
                 found, channels_text,
                 load_path=[posixpath.normpath(f"{root_s}/{d}") for d in lp_rel],
                 cwd=posixpath.normpath(f"{root_s}/{cwd_rel}"), strict=strict, keep_cwd=bool(lp_rel))
-            analysis = generations.analyse(inputs, config_label=label,
-                                           channels_label=f"{commit.sha[:7]}:{channels_rel}")
+            analysis = generations.analyse(inputs, config_label=label, pins=pins)
             gen, created = generations.record(
                 reg, system, inputs, current_from=timeutil.from_epoch(when),
                 source="git", git_commit=commit.sha, message=commit.subject,
