@@ -49,9 +49,12 @@ def import_(
         None, "-L", "--load-path",
         help="A directory of Guile modules, relative to REPO, as for guix system -L (repeatable)."),
     strict: bool = STRICT,
+    fleet_file: str = typer.Option(None, "--fleet-file", help="The fleet file, relative to REPO "
+                                   "(default: fleet.toml at the repository root, if committed)."),
     as_json: bool = JSON,
 ) -> None:
-    """Record a generation for every commit that changed a system's inputs."""
+    """Record a generation for every commit that changed a system's inputs (and a version for
+    every commit that changed the fleet file)."""
     pairs = [_name_path(s) for s in system]
     reg = open_registry()
     results = [history.import_system(reg, repo, name, path, channels, since=since,
@@ -61,8 +64,29 @@ def import_(
         for line in r.skipped:
             say(f"warning: {r.system}: skipped {line}")
         say(f"{r.system}: {r.commits_seen} commits, {len(r.recorded)} new generations")
-    emit([{"system": r.system, "commits": r.commits_seen, "recorded": list(r.recorded),
-           "skipped": list(r.skipped)} for r in results], as_json, lambda v: None)
+    out = [{"system": r.system, "commits": r.commits_seen, "recorded": list(r.recorded),
+            "skipped": list(r.skipped)} for r in results]
+    fleet = _import_fleet(reg, repo, fleet_file)
+    if fleet is not None:
+        for line in fleet.skipped:
+            say(f"warning: fleet file: skipped {line}")
+        say(f"fleet file {fleet.path}: {fleet.commits_seen} commits, "
+            f"{len(fleet.recorded)} new versions")
+        out.append({"fleet_file": fleet.path, "commits": fleet.commits_seen,
+                    "recorded": list(fleet.recorded), "skipped": list(fleet.skipped)})
+    emit(out, as_json, lambda v: None)
+
+
+def _import_fleet(reg, repo: Path, fleet_file: str | None):
+    """The fleet file's versions (vmfleet.fleet.history), when named or at the repo root."""
+    from vmfleet.fleet import history as fleet_history
+
+    if fleet_file is None:
+        root = history.repo_root(repo)
+        if not history.tree_state(root, "HEAD", [fleet_history.DEFAULT_PATH]):
+            return None
+        fleet_file = str(root / fleet_history.DEFAULT_PATH)
+    return fleet_history.import_fleet(reg, repo, fleet_file)
 
 
 @app.command()

@@ -254,6 +254,30 @@ def _mark_failed(reg: Registry, home: Home, name: str, host: hosts.Host) -> None
 
 
 
+def place_image(reg: Registry, home: Home, host_name: str, image: Image, *,
+                notify: Notify = _quiet) -> str:
+    """Put a stored image on a host ahead of deploys (a no-op when it is there already; the
+    deploys that follow find it): where it is on the host."""
+    h = hosts.get(reg, host_name)
+    with virt.connect(h.uri) as conn:
+        place = placement.for_host(home, h, conn)
+        with _host_lock(home, h.name):
+            notify(f"placing image {image.sha256[:12]} on {h.name}")
+            return place.base(image)
+
+
+def retire(reg: Registry, home: Home, name: str, *, notify: Notify = _quiet) -> Vm:
+    """Power a VM off and mark it retired (kept for ``rollback``), as redeploy does with the VM
+    it replaced; a VM whose domain is gone is only marked."""
+    vm = get_vm(reg, name)
+    h = hosts.get(reg, vm.host)
+    with _vm_lock(home, name), virt.connect(h.uri) as conn:
+        if conn.domain(name) is not None:
+            notify(f"retiring {name} (kept for rollback)")
+            _power_off(conn, name, notify)
+        return _update(reg, name, state=VmState.RETIRED, started=None)
+
+
 # --- start, stop, destroy ----------------------------------------------------------------------
 
 def start(reg: Registry, home: Home, name: str, *, wait: bool = True,

@@ -171,6 +171,38 @@ def _trust_rollouts(db: sqlite_utils.Database) -> None:
     )
 
 
+def _fleet_history(db: sqlite_utils.Database) -> None:
+    """The fleet file's recorded versions, each apply of it, and the apply id of audit entries
+    (vmfleet.fleet)."""
+    db.executescript(
+        """
+        CREATE TABLE fleet_versions (
+            id INTEGER PRIMARY KEY,
+            number INTEGER NOT NULL UNIQUE,
+            current_from TEXT NOT NULL,          -- UTC, like generations
+            git_commit TEXT,
+            message TEXT NOT NULL DEFAULT '',
+            path TEXT NOT NULL,                  -- repo-relative path of the fleet file
+            content_sha256 TEXT NOT NULL REFERENCES blobs(sha256),
+            recorded TEXT NOT NULL
+        );
+        CREATE INDEX fleet_versions_by_time ON fleet_versions(current_from);
+        CREATE TABLE fleet_applies (
+            id TEXT PRIMARY KEY,                 -- 'a' + UTC time + random, e.g. a20261201t2130-3f9c
+            started TEXT NOT NULL,
+            finished TEXT,
+            status TEXT NOT NULL,                -- running, succeeded, failed, rolled-back
+            user TEXT NOT NULL,
+            fleet TEXT NOT NULL,                 -- which fleet file (label)
+            fingerprint TEXT NOT NULL,           -- of the plan it executed
+            plan TEXT NOT NULL,                  -- the plan, JSON
+            summary TEXT NOT NULL DEFAULT ''
+        );
+        ALTER TABLE audit ADD COLUMN apply_id TEXT;
+        """
+    )
+
+
 def _trust_home_relative_paths(db: sqlite_utils.Database) -> None:
     """Image and local overlay paths are stored relative to the home, so a copied or moved home
     uses (and removes) its own files, never the original's. Old rows held absolute paths of the
@@ -203,6 +235,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0002_deploy_runtime", _m0002_deploy_runtime),
     ("trust_rollouts", _trust_rollouts),
     ("trust_home_relative_paths", _trust_home_relative_paths),
+    ("fleet_history", _fleet_history),
     ("issue8_inputs", _issue8_inputs),
 ]
 

@@ -33,6 +33,7 @@ class Commit:
     time: int
     subject: str
     changes: tuple[tuple[str, str], ...]     # (path, new blob sha or '' when deleted)
+    modes: tuple[tuple[str, str], ...] = ()  # (path, new git mode) of the files it changed
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ def commits(repo: Path, paths: Iterable[str] | None, since: str | None = None) -
     None: any path), made at or after ``since`` (a date as users write it, vmfleet.timeutil;
     compared here with the committer date, not by git's ``--since``, which reads a bare day as
     that day at the current time of day in the local zone). ``changes`` holds (path, new blob
-    sha or '' when deleted, new mode)."""
+    sha or '' when deleted); ``modes`` their new git modes."""
     args = ["log", "--first-parent", "--diff-merges=first-parent", "--raw", "--no-abbrev",
             "--no-renames", "--reverse", "--format=%x01%H %ct %s"]
     start = timeutil.parse_user_time(timeutil.parse_date(since, "--since")).timestamp() if since else None
@@ -127,22 +128,36 @@ def commits(repo: Path, paths: Iterable[str] | None, since: str | None = None) -
     for chunk in out.split("\x01")[1:]:
         head, _, body = chunk.partition("\n")
         sha, ctime, subject = (head.split(" ", 2) + [""])[:3]
-        changes = []
+        changes, modes = [], []
         for line in body.splitlines():
             if not line.startswith(":"):
                 continue
             meta, _, path = line.partition("\t")
             fields = meta.split()
             deleted = fields[4].startswith("D")
-            changes.append((path, "" if deleted else fields[3], "" if deleted else fields[1]))
+            changes.append((path, "" if deleted else fields[3]))
+            if not deleted:
+                modes.append((path, fields[1]))
         if start is None or int(ctime) >= start:
-            result.append(Commit(sha, int(ctime), subject, tuple(changes)))
+            result.append(Commit(sha, int(ctime), subject, tuple(changes), tuple(modes)))
     return result
 
 
-def tree_state(repo: Path, commit: str) -> dict[str, tuple[str, str]]:
+def tree_state(repo: Path, commit: str, paths: Iterable[str]) -> dict[str, str]:
+    """path -> blob sha of ``paths`` at ``commit`` (absent paths left out)."""
+    paths = sorted(set(paths))
+    if not paths:
+        return {}
+    return {p: sha for p, (sha, _mode) in _ls_tree(repo, commit, paths).items()}
+
+
+def tree_files(repo: Path, commit: str) -> dict[str, tuple[str, str]]:
     """path -> (blob sha, mode) of every file at ``commit``."""
-    out = _git(repo, "ls-tree", "-r", "--full-tree", commit)
+    return _ls_tree(repo, commit, [])
+
+
+def _ls_tree(repo: Path, commit: str, paths: list[str]) -> dict[str, tuple[str, str]]:
+    out = _git(repo, "ls-tree", "-r", "--full-tree", commit, *(["--", *paths] if paths else []))
     state = {}
     for line in out.splitlines():
         meta, _, path = line.partition("\t")
@@ -246,7 +261,7 @@ def import_system(reg: Registry, repo: str | Path, system: str, config: str, cha
                 _check_in_history(root, repo, [], {}, config_rel, channels_rel)
             return ImportResult(system, 0, (), ())
         start = _parent(root, history[0].sha)
-        state = tree_state(root, start) if start else {}
+        state = tree_files(root, start) if start else {}
         _check_in_history(root, repo, history, state, config_rel, channels_rel)
         with reg.write():  # one transaction: an import lands whole or not at all
             return _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel,
@@ -259,7 +274,7 @@ def _check_in_history(root: Path, repo, history: list[Commit], state: dict,
                       config_rel: str, channels_rel: str) -> None:
     """A config or channels path that is a file in no commit is a mistake: say so, rather than
     import nothing and succeed."""
-    seen = set(state) | {c[0] for commit in history for c in commit.changes if c[1]}
+    seen = set(state) | {path for commit in history for path, sha in commit.changes if sha}
     for rel in (config_rel, channels_rel):
         if rel not in seen:
             raise UsageError(f"{rel} is not a file in any commit of {root}",
@@ -284,9 +299,10 @@ def _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel
     seen_commits = 0
     limits = input_files.Limits.from_env()
     for commit in history:
-        for path, sha, mode in commit.changes:
+        modes = dict(commit.modes)
+        for path, sha in commit.changes:
             if sha:
-                state[path] = (sha, mode)
+                state[path] = (sha, modes.get(path, "100644"))
             else:
                 state.pop(path, None)
         changed = {c[0] for c in commit.changes}
