@@ -2,6 +2,13 @@
 
 Chosen by ``--home``, else ``$VMFLEET_HOME``, else ``$XDG_DATA_HOME/vmfleet`` (default
 ``~/.local/share/vmfleet``). Everything vmfleet writes lives below this one directory.
+
+Private by default: files are 0600 (images 0400), directories 0700, except the three QEMU must
+pass through to open a local VM's disk (the home itself, images/ and overlays/), which are 0711:
+other users may traverse them but not list them, and every file in them is readable by its
+owner only. QEMU (user libvirt-qemu under qemu:///system) still opens the disks because
+libvirt's DAC driver (``dynamic_ownership``, on by default) chowns a domain's disk and its
+backing image to that user while the domain runs and gives them back afterwards.
 """
 
 from __future__ import annotations
@@ -62,3 +69,20 @@ class Home:
 
     def dirs(self) -> list[Path]:
         return [self.root, self.images, self.overlays, self.keys, self.logs, self.locks, self.work]
+
+    def mode_of(self, directory: Path) -> int:
+        """The permissions a directory of the home gets (see the module docstring)."""
+        return TRAVERSE if directory in (self.root, self.images, self.overlays) else PRIVATE_DIR
+
+    def secure(self) -> None:
+        """Create the home's directories with their private modes, and tighten existing ones."""
+        for d in self.dirs():
+            d.mkdir(parents=True, exist_ok=True)
+            if d.stat().st_uid == os.geteuid():
+                os.chmod(d, self.mode_of(d))
+
+
+PRIVATE_DIR = 0o700
+TRAVERSE = 0o711  # others may pass through to a file libvirt has chowned to QEMU, not list it
+PRIVATE_FILE = 0o600
+UMASK = 0o077

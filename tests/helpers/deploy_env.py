@@ -190,6 +190,7 @@ def boot_home(prefix: str) -> Iterator[tuple[Home, Registry, Generation, Generat
     aim_local_at_system()
     root = traversable_dir(prefix)
     home, reg, old, new = new_home(root)
+    home.secure()  # private, as the CLI makes it: QEMU must still reach the disks (home.py)
     try:
         yield home, reg, old, new
     finally:

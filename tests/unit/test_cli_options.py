@@ -115,7 +115,7 @@ def test_every_duration_option_reads_the_same(cmd, param):
     assert parsed(cmd, param, "1.5m") == 90
     with pytest.raises(UsageError) as e:
         parsed(cmd, param, "1e3")
-    assert e.value.message == "invalid duration '1e3' for --timeout"
+    assert e.value.message == f"invalid duration '1e3' for {param.opts[0]}"
 
 
 @pytest.mark.parametrize("cmd, param", typed_options("DATE"), ids=ids(typed_options("DATE")))

@@ -106,9 +106,14 @@ def test_deploy_to_a_host_without_libvirtd_fails_cleanly(fleet):
     with pytest.raises(LibvirtError, match="libvirtd is not running"):
         lifecycle.deploy_image(fleet.reg, fleet.home, fleet.old, fleet.image, host="dead",
                             options=Options(wait=False))
-    vm = vm_records.get_vm(fleet.reg, "web")
-    assert vm.state is vm_records.VmState.FAILED  # explained, and removable:
-    assert vm_records.audit_log(fleet.reg)[-1].detail.startswith("failed: libvirtd is not running")
+    # Found before anything is recorded (issue 12): no row, no audit entry, no overlay.
+    assert vm_records.list_vms(fleet.reg) == []
+    assert vm_records.audit_log(fleet.reg) == []
+    assert list(fleet.home.overlays.iterdir()) == []
+    # A VM whose host died later: destroy explains, --forget drops the record.
+    lifecycle.deploy_image(fleet.reg, fleet.home, fleet.old, fleet.image, options=Options(wait=False))
+    with fleet.reg.write():
+        fleet.reg.execute("UPDATE vms SET host = 'dead'")
     with pytest.raises(LibvirtError) as exc:
         lifecycle.destroy(fleet.reg, fleet.home, "web")
     assert "--forget" in exc.value.hint

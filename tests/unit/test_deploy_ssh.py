@@ -184,3 +184,30 @@ def test_interactive_stops_reading_stdin_after_its_eof(monkeypatch, tmp_path):
     threading.Timer(0.3, server_ends).start()
     assert _interactive(monkeypatch, tmp_path, chan, b"") == 0
     assert reads == [b""] and chan.shutdowns == 1  # no spinning on os.read -> b""
+
+
+def test_wait_until_ready_pins_the_host_key_at_first_contact(monkeypatch, tmp_path):
+    """Issue 12: a deploy killed while its VM boots had seen the VM's key and not pinned it."""
+    import types
+
+    seen_pins, pinned = [], []
+
+    class Session:
+        host_key = "ssh-ed25519 FIRST"
+        transport = types.SimpleNamespace(close=lambda: None)
+
+        def run(self, command, timeout):
+            if len(seen_pins) == 1:
+                raise SshError("the guest is still starting", "wait")
+            raise KeyboardInterrupt  # killed during the wait
+
+    def connect(host, port, *, pinned, **kw):
+        seen_pins.append(pinned)
+        return Session()
+
+    monkeypatch.setattr(ssh, "_connect", connect)
+    with pytest.raises(KeyboardInterrupt):
+        ssh.wait_until_ready("127.0.0.1", 22, key=ssh.ensure_keypair(tmp_path), timeout=30,
+                             interval=0.01, on_first_key=pinned.append)
+    assert pinned == ["ssh-ed25519 FIRST"]  # recorded before the kill
+    assert seen_pins == [None, "ssh-ed25519 FIRST"]  # and required from then on

@@ -87,3 +87,11 @@ def test_check_rebuilds_and_reports_other_bytes():
         "guix system: error: derivation `/gnu/store/abc-image.qcow2.drv' may not be deterministic: "
         "output `/gnu/store/xyz-image.qcow2' differs\n")
     assert err.kind is guix.Failure.NOT_DETERMINISTIC
+
+
+def test_a_config_named_like_an_option_reaches_guix_as_a_file():
+    from vmfleet.guix.command import image_command
+
+    argv = image_command("-C.scm", "--expression=(exit 1).scm", guix=["guix"])
+    assert argv[:4] == ["guix", "time-machine", "-C", "./-C.scm"]
+    assert argv[-1] == "./--expression=(exit 1).scm"

@@ -21,7 +21,7 @@ def test_add_file_is_content_addressed_and_read_only(home, tmp_path):
     assert stored.sha256 == hashlib.sha256(data).hexdigest() and stored.size == len(data)
     assert stored.path == home.images / f"{stored.sha256}.qcow2"
     assert stored.path.read_bytes() == data
-    assert oct(stored.path.stat().st_mode & 0o777) == "0o444"
+    assert oct(stored.path.stat().st_mode & 0o777) == "0o400"
     assert [p.name for p in home.images.iterdir()] == [stored.path.name]
 
 

@@ -32,7 +32,7 @@ def web(reg):
 @pytest.mark.parametrize("text,number", [
     ("web", 3), ("web@latest", 3), ("web@1", 1), ("web@2", 2),
     ("web@2023-06", 1), ("web@2023-09", 1), ("web@2023-10", 2), ("web@2024-04", 2),
-    ("web@2024-05", 3), ("web@2030-01", 3),
+    ("web@2024-05", 3), ("web@2025-01", 3),
     ("web@2023-10-20", 2), ("web@2023-10-19", 1),
     ("web@2023-10-20T09:29", 1), ("web@2023-10-20T09:30", 2), ("web@2023-10-20T09:30:00", 2),
     ("web@1111aa", 1), ("web@ab12b", 2), ("web@1111AAAA", 1), ("web@1111aaaa0000", 1),
@@ -91,7 +91,10 @@ def test_month_spec_is_last_generation_before_month_end(times, year, month):
     end = timeutil.to_stamp(dt.datetime(year + month // 12, month % 12 + 1, 1, tzinfo=dt.UTC))
     expected = [i + 1 for i, s in enumerate(stamps) if s < end]
     text = f"web@{year:04d}-{month:02d}"
-    if expected:
+    if f"{year:04d}-{month:02d}-01T00:00:00Z" > timeutil.now():  # issue 12: said, not guessed
+        with pytest.raises(UsageError, match="is in the future"):
+            spec.resolve(reg, text)
+    elif expected:
         assert spec.resolve(reg, text).number == expected[-1]
     else:
         with pytest.raises(NotFound):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -24,11 +25,11 @@ from vmfleet.build.builders import parse_builder
 from vmfleet.build.runner import Outcome
 from vmfleet.errors import BuildError, NotFound, VmfleetError
 from vmfleet.guix import command as guix
-from vmfleet.home import Home
+from vmfleet.home import PRIVATE_FILE, Home
 from vmfleet.registry import generations
 from vmfleet.registry.db import Registry, dumps
 from vmfleet.registry.generations import Generation
-from vmfleet.tools import locks
+from vmfleet.tools import killpoint, locks
 
 TAIL_LINES = 15
 
@@ -69,8 +70,8 @@ _SELECT = (f"SELECT {_COLUMNS}, g.system || '@' || g.number AS label, i.path AS 
            "JOIN generations g ON g.id = b.generation_id LEFT JOIN images i ON i.sha256 = b.image_sha256 ")
 
 
-def _from_row(row: dict, cached: bool = False) -> Build:
-    path = row.get("stored_path")
+def _from_row(row: dict, reg: Registry, cached: bool = False) -> Build:
+    path = str(reg.resolve_path(row["stored_path"])) if row.get("stored_path") else None
     return Build(
         id=row["id"], generation_id=row["generation_id"], label=row["label"], builder=row["builder"],
         status=Status(row["status"]), command=tuple(json.loads(row["command"])),
@@ -91,7 +92,7 @@ def inputs_key(gen: Generation, options: dict) -> str:
 def cached_build(reg: Registry, key: str) -> Build | None:
     for row in reg.query(_SELECT + "WHERE b.inputs_key = ? AND b.status = 'succeeded' "
                          "ORDER BY b.id DESC", (key,)):
-        build = _from_row(row, cached=True)
+        build = _from_row(row, reg, cached=True)
         if build.image_path:
             return build
     return None
@@ -114,11 +115,33 @@ def ensure_image(reg: Registry, home: Home, gen: Generation, *, builder: str | N
     with locks.lock(home, f"build-{key[:32]}"):
         if not (rebuild or check) and (hit := cached_build(reg, key)):
             return hit
-        with reg.write():  # builds left 'running' by a process that died hold no lock: mark them
-            reg.execute("UPDATE builds SET status = 'interrupted', error = 'vmfleet was killed' "
-                        "WHERE inputs_key = ? AND status = 'running'", (key,))
+        reap(reg, home)  # builds left 'running' by a process that died hold no lock: mark them
         return run_build(reg, home, gen, key, options, runner, timeout,
                          on_line or (lambda line: None), check=check)
+
+
+def reap(reg: Registry, home: Home, *, remove_dirs: bool = True) -> list[Path]:
+    """What killed builds left: their records say ``running`` although nobody holds their build
+    lock (the kernel dropped it with the process): they become ``interrupted``; and the work
+    directories (work/build-N) of builds that do not run any more are removed. Returns those."""
+    for row in reg.query("SELECT id, inputs_key FROM builds WHERE status = 'running'"):
+        if not locks.is_locked(home, f"build-{row['inputs_key'][:32]}"):
+            with reg.write():
+                reg.execute("UPDATE builds SET status = 'interrupted', error = 'vmfleet was "
+                            "killed', finished = ? WHERE id = ? AND status = 'running'",
+                            (timeutil.now(), row["id"]))
+    removed: list[Path] = []
+    if remove_dirs and home.work.is_dir():
+        running = {r["id"] for r in reg.query("SELECT id FROM builds WHERE status = 'running'")}
+        for d in sorted(home.work.glob("build-*")):
+            try:
+                number = int(d.name.split("-", 1)[1])
+            except ValueError:
+                continue
+            if number not in running:
+                shutil.rmtree(d, ignore_errors=True)
+                removed.append(d)
+    return removed
 
 
 def run_build(reg, home: Home, gen: Generation, key: str, options: dict, builder, timeout,
@@ -131,10 +154,12 @@ def run_build(reg, home: Home, gen: Generation, key: str, options: dict, builder
             "INSERT INTO builds (generation_id, inputs_key, options, builder, command, status, started)"
             " VALUES (?,?,?,?,?,?,?)",
             (gen.id, key, dumps(options), builder.name, "[]", Status.RUNNING, started_at)).lastrowid
+    killpoint.reached("build:recorded")
     log_path = home.logs / f"build-{build_id}.log"
     workdir = home.work / f"build-{build_id}"
     status, fields, error = Status.FAILED, {}, None
     log_file = open(log_path, "w")
+    os.chmod(log_path, PRIVATE_FILE)
 
     def line(text: str) -> None:
         log_file.write(text + "\n")
@@ -143,6 +168,7 @@ def run_build(reg, home: Home, gen: Generation, key: str, options: dict, builder
 
     try:
         config, channels = generations.materialize(reg, gen, workdir)
+        killpoint.reached("build:materialized")
         remote_dir = builder.prepare(workdir)
         argv, outcome = _run_guix(builder, config.name, channels.name, options, check, remote_dir,
                                   line, timeout)
@@ -160,7 +186,9 @@ def run_build(reg, home: Home, gen: Generation, key: str, options: dict, builder
                 error = BuildError(f"guix printed no image file name (stdout: {outcome.stdout.strip()[:200]!r})",
                                    f"is that really guix? see {log_path}")
             else:
+                killpoint.reached("build:guix-done")
                 stored = images.store(reg, home, builder.fetch(store_path, workdir))
+                killpoint.reached("build:stored")
                 status = Status.SUCCEEDED
                 fields |= {"store_path": store_path, "image_sha256": stored.sha256,
                            "image_size": stored.size}
@@ -247,7 +275,7 @@ def get(reg: Registry, build_id: int) -> Build:
     row = reg.query_one(_SELECT + "WHERE b.id = ?", (build_id,))
     if row is None:
         raise NotFound(f"no build {build_id}", "list them with 'vmfleet builds'")
-    return _from_row(row)
+    return _from_row(row, reg)
 
 
 def list_builds(reg: Registry, system: str | None = None) -> list[Build]:
@@ -255,14 +283,14 @@ def list_builds(reg: Registry, system: str | None = None) -> list[Build]:
         rows = reg.query(_SELECT + "WHERE g.system = ? ORDER BY b.id", (system,))
     else:
         rows = reg.query(_SELECT + "ORDER BY b.id")
-    return [_from_row(r) for r in rows]
+    return [_from_row(r, reg) for r in rows]
 
 
 def last_build(reg: Registry, gen: Generation) -> Build:
     row = reg.query_one(_SELECT + "WHERE b.generation_id = ? ORDER BY b.id DESC LIMIT 1", (gen.id,))
     if row is None:
         raise NotFound(f"{gen.label} was never built", f"build it: vmfleet build {gen.label}")
-    return _from_row(row)
+    return _from_row(row, reg)
 
 
 def log_of(reg: Registry, build_id: int) -> str:

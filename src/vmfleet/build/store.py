@@ -18,7 +18,7 @@ from vmfleet import timeutil
 from vmfleet.errors import BuildError, NotFound, VmfleetError
 from vmfleet.home import Home
 from vmfleet.registry.db import Registry
-from vmfleet.tools import locks
+from vmfleet.tools import killpoint, locks
 from vmfleet.tools.run import pid_alive
 
 CHUNK = 4 * 1024 * 1024
@@ -46,7 +46,7 @@ def add_file(home: Home, source: str | os.PathLike) -> StoredImage:
             os.fsync(dst.fileno())
         sha = digest.hexdigest()
         final = image_path(home, sha)
-        os.chmod(tmp, 0o444)
+        os.chmod(tmp, 0o400)  # private (see home.py); libvirt lends it to QEMU while a VM runs
         os.replace(tmp, final)
         _fsync_dir(home.images)
         return StoredImage(sha, size, final)
@@ -119,7 +119,7 @@ def store(reg: Registry, home: Home, source: str | os.PathLike) -> StoredImage:
 
 def register(reg: Registry, image: StoredImage) -> None:
     reg.execute("INSERT OR IGNORE INTO images (sha256, size, path, created) VALUES (?,?,?,?)",
-                (image.sha256, image.size, str(image.path), timeutil.now()))
+                (image.sha256, image.size, reg.relative_path(image.path), timeutil.now()))
 
 
 def _fsync_dir(path: Path) -> None:
@@ -149,8 +149,8 @@ def list_images(reg: Registry) -> list[ImageUse]:
             (row["sha256"],)))
         vms = tuple(r["name"] for r in reg.query(
             "SELECT name FROM vms WHERE image_sha256 = ? ORDER BY name", (row["sha256"],)))
-        out.append(ImageUse(row["sha256"], row["size"], row["path"], Path(row["path"]).exists(),
-                            gens, vms))
+        path = reg.resolve_path(row["path"])
+        out.append(ImageUse(row["sha256"], row["size"], str(path), path.exists(), gens, vms))
     return out
 
 
@@ -165,7 +165,7 @@ def gc(reg: Registry, home: Home, *, dry_run: bool = False) -> list[ImageUse]:
     """
     with locks.lock(home, "images"):
         images = list_images(reg)
-        doomed = [i for i in images if i.present and not i.vms]
+        doomed = [i for i in images if image_path(home, i.sha256).exists() and not i.vms]
         known = {Path(i.path).name for i in images}
         stray = []
         if home.images.exists():
@@ -173,8 +173,10 @@ def gc(reg: Registry, home: Home, *, dry_run: bool = False) -> list[ImageUse]:
             stray += [p for p in home.images.glob(".incoming-*") if not _writer_alive(p.name)]
         stray_uses = [ImageUse(p.stem, p.stat().st_size, str(p), True, (), ()) for p in stray]
         if not dry_run:
-            for path in [Path(i.path) for i in doomed] + stray:
+            # Only this home's own files: a row's recorded path is never trusted for a removal.
+            for path in [image_path(home, i.sha256) for i in doomed] + stray:
                 path.unlink(missing_ok=True)
+                killpoint.reached("gc:unlinking")
     return doomed + stray_uses
 
 
@@ -190,4 +192,4 @@ def get(reg: Registry, sha256_prefix: str) -> dict:
     rows = reg.query("SELECT * FROM images WHERE sha256 LIKE ?", (sha256_prefix + "%",))
     if len(rows) != 1:
         raise NotFound(f"no single image matches {sha256_prefix!r}", "list them with 'vmfleet images'")
-    return rows[0]
+    return {**rows[0], "path": str(reg.resolve_path(rows[0]["path"]))}

@@ -7,14 +7,20 @@ errors that typer reports itself.
 
 from __future__ import annotations
 
+import errno
+import os
 import signal
 
-from vmfleet.errors import VmfleetError
+import typer
+from typer._click import exceptions as click_errors  # typer's own copy of Click's errors
+
+from vmfleet.errors import UsageError, VmfleetError
+from vmfleet.home import UMASK
 
 # Each module registers its commands on ``app`` when imported; --help lists them in this order,
 # which follows the workflow: record, build, run, look back.
 # isort: off
-from vmfleet.cli import registry_cmds, build_cmds, deploy_cmds, diff_cmds  # noqa: F401
+from vmfleet.cli import registry_cmds, build_cmds, deploy_cmds, diff_cmds, fleet_cmds  # noqa: F401
 # isort: on
 from vmfleet.cli.app import app, report_error, say, state
 
@@ -25,18 +31,55 @@ def _sigterm(signum, frame):
 
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _sigterm)
+    old_umask = os.umask(UMASK)  # private by default: what vmfleet writes is its user's alone
     try:
-        app(args=argv, prog_name="vmfleet")  # standalone: usage errors exit through SystemExit
+        return _main(argv)
+    finally:
+        os.umask(old_umask)  # (for callers that run main() in-process, like the tests)
+
+
+def _main(argv: list[str] | None) -> int:
+    try:
+        # Not standalone: Click's own usage errors come here and go through the one handler.
+        code = app(args=argv, prog_name="vmfleet", standalone_mode=False)
+        code = code if isinstance(code, int) else 0
+    except click_errors.NoArgsIsHelpError as e:
+        e.show()
+        return e.exit_code
+    except click_errors.ClickException as e:
+        command = e.ctx.command_path if getattr(e, "ctx", None) else "vmfleet"
+        return report_error(UsageError(e.format_message().replace("\n", " "),
+                                       f"see '{command} --help'"))
+    except (typer.Abort, KeyboardInterrupt):
+        code = 130
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-        if code == 130:  # typer's exit for Ctrl-C (and SIGTERM, see _sigterm)
-            say("error: interrupted")
-            say("hint: a build under way is recorded as 'interrupted'; 'vmfleet ps' explains a deploy cut short")
-        return code
     except VmfleetError as e:
         if state.debug:
             import traceback
 
             traceback.print_exc()
         return report_error(e)
-    return 0
+    except OSError as e:
+        if state.debug:
+            import traceback
+
+            traceback.print_exc()
+        return report_error(os_error(e))
+    if code == 130:  # typer's exit for Ctrl-C (and SIGTERM, see _sigterm)
+        say("error: interrupted")
+        say("hint: a build under way is recorded as 'interrupted'; 'vmfleet ps' explains a deploy cut short")
+    return code
+
+
+def os_error(e: OSError) -> VmfleetError:
+    """An operating-system failure vmfleet did not foresee, as one error that names the fix."""
+    where = f" ({e.filename})" if e.filename else ""
+    if e.errno == errno.ENOSPC:
+        return VmfleetError(f"no space left on the device{where}",
+                            "free some space (vmfleet images gc removes unused images), then run "
+                            "the command again")
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return VmfleetError(f"permission denied{where}: {e.strerror}",
+                            "run vmfleet as a user who can write its home, or pass another --home")
+    return VmfleetError(f"{e.strerror or e}{where}", "run with --debug for details")

@@ -73,7 +73,10 @@ def home() -> Home:
 def open_registry():
     from vmfleet.registry.db import Registry
 
-    return Registry.open(home().registry)
+    h = home()
+    reg = Registry.open(h.registry)
+    h.secure()  # a home made by an older vmfleet (0755, 0644) becomes private
+    return reg
 
 
 def report_error(e: VmfleetError) -> int:

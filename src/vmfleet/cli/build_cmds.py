@@ -11,6 +11,7 @@ from vmfleet.build import store as images_mod
 from vmfleet.cli import options
 from vmfleet.cli.app import app, emit, home, open_registry, print_table, say
 from vmfleet.cli.output import Progress
+from vmfleet.errors import VmfleetError
 from vmfleet.registry import spec
 
 JSON = options.json_flag()
@@ -34,6 +35,9 @@ def build(
         result = build_mod.ensure_image(reg, home(), gen, builder=builder, image_size=image_size,
                                         rebuild=rebuild, timeout=timeout,
                                         on_line=progress, trust_new_host=trust_new_host)
+    if result.image_path is None:
+        raise VmfleetError(f"the image of build {result.id} was removed by 'vmfleet images gc' "
+                           "as soon as it was stored", "build again once the gc is over")
     say(f"{gen.label}: {'cached' if result.cached else 'built'} image {result.image_sha256[:16]} "
         f"({result.image_size / 2**20:.1f} MiB)")
     emit(_build_json(result), as_json, lambda b: sys.stdout.write(f"{b['image_path']}\n"))
@@ -47,6 +51,7 @@ def builds(system: str = typer.Argument(None, help="Only this system's builds.")
         from vmfleet.registry import generations
 
         generations.list_for(reg, system)  # an unknown system is an error, not an empty list
+    build_mod.reap(reg, home(), remove_dirs=False)  # a killed build is not 'running'
     rows = [_build_json(b) for b in build_mod.list_builds(reg, system)]
     emit(rows, as_json, lambda rs: print_table(
         [[r["id"], r["generation"], r["builder"], r["status"],
@@ -89,7 +94,13 @@ def images(ctx: typer.Context, as_json: bool = JSON) -> None:
 def images_gc(dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would be removed."),
               as_json: bool = JSON) -> None:
     """Remove images no VM uses (they are rebuilt from their pins when needed)."""
-    removed = images_mod.gc(open_registry(), home(), dry_run=dry_run)
+    reg = open_registry()
+    if not dry_run:  # work directories of killed builds and of killed image readers go too
+        from vmfleet.inspect import disk
+
+        for path in build_mod.reap(reg, home()) + disk.reap_abandoned():
+            say(f"removed {path} (left by a killed vmfleet)")
+    removed = images_mod.gc(reg, home(), dry_run=dry_run)
     freed = sum(i.size for i in removed)
     say(f"{'would remove' if dry_run else 'removed'} {len(removed)} images, {_mib(freed)}")
     emit([_image_json(i) for i in removed], as_json,

@@ -163,7 +163,8 @@ def rollback(
 def ps(as_json: bool = JSON) -> None:
     """List VMs: system, generation, host, state, uptime, SSH endpoint (registry and libvirt
     reconciled)."""
-    rows = status_mod.ps(open_registry(), home())
+    reg = open_registry()
+    rows = status_mod.ps(reg, home())
 
     def human(rows):
         print_table([(r.name, r.generation, r.host, r.state, _uptime(r.uptime), r.ssh)
@@ -171,6 +172,12 @@ def ps(as_json: bool = JSON) -> None:
         for r in rows:
             if r.note:
                 say(f"{r.name}: {r.note}")
+        from vmfleet.fleet import plan as fleet_plan
+
+        stuck = fleet_plan.interrupted_apply(reg, home())
+        if stuck:
+            say(f"apply {stuck} was interrupted: 'vmfleet plan' shows what is left, "
+                "'vmfleet apply' finishes it")
 
     emit(rows, as_json, human)
 
@@ -234,10 +241,19 @@ def destroy(
 @app.command()
 def log(
     vm: str = typer.Argument(None, help="Only entries about this VM."),
+    apply_id: str = typer.Option(None, "--apply", help="Only the steps of this apply (its id "
+                                 "or a prefix: see 'vmfleet fleet applies')."),
     as_json: bool = JSON,
 ) -> None:
     """The audit trail: who deployed, redeployed, rolled back or destroyed what, and when."""
-    entries = vm_records_mod.audit_log(open_registry(), vm)
+    if apply_id:
+        from vmfleet.fleet import apply as fleet_apply
+
+        entries = fleet_apply.apply_log(open_registry(), apply_id)
+        if vm:
+            entries = [e for e in entries if e.vm == vm]
+    else:
+        entries = vm_records_mod.audit_log(open_registry(), vm)
     emit(entries, as_json, lambda v: print_table(
         [(e.at, e.user, e.action, e.vm, e.from_generation, e.to_generation, e.detail) for e in v],
         ["when", "user", "action", "vm", "from", "to", "detail"]))

@@ -24,8 +24,7 @@ JSON = options.json_flag()
 def init() -> None:
     """Create the registry, vmfleet's state directory and its SSH key pair (idempotent)."""
     h = home()
-    for d in h.dirs():
-        d.mkdir(parents=True, exist_ok=True)
+    h.secure()
     existed = h.registry.exists()
     Registry.create(h.registry).close()
     from vmfleet.tools import ssh
@@ -42,9 +41,12 @@ def import_(
     channels: str = typer.Option(..., "--channels", help="The pinned channels file, relative to REPO."),
     since: str = options.date("--since", None, "Only commits made at or after this date (2024-01, 2024-01-15)."),
     allow_unpinned: bool = typer.Option(False, "--allow-unpinned", help="Record channels without a commit."),
+    fleet_file: str = typer.Option(None, "--fleet-file", help="The fleet file, relative to REPO "
+                                   "(default: fleet.toml at the repository root, if committed)."),
     as_json: bool = JSON,
 ) -> None:
-    """Record a generation for every commit that changed a system's inputs."""
+    """Record a generation for every commit that changed a system's inputs (and a version for
+    every commit that changed the fleet file)."""
     pairs = [_name_path(s) for s in system]
     reg = open_registry()
     results = [history.import_system(reg, repo, name, path, channels, since=since,
@@ -53,8 +55,29 @@ def import_(
         for line in r.skipped:
             say(f"warning: {r.system}: skipped {line}")
         say(f"{r.system}: {r.commits_seen} commits, {len(r.recorded)} new generations")
-    emit([{"system": r.system, "commits": r.commits_seen, "recorded": list(r.recorded),
-           "skipped": list(r.skipped)} for r in results], as_json, lambda v: None)
+    out = [{"system": r.system, "commits": r.commits_seen, "recorded": list(r.recorded),
+            "skipped": list(r.skipped)} for r in results]
+    fleet = _import_fleet(reg, repo, fleet_file)
+    if fleet is not None:
+        for line in fleet.skipped:
+            say(f"warning: fleet file: skipped {line}")
+        say(f"fleet file {fleet.path}: {fleet.commits_seen} commits, "
+            f"{len(fleet.recorded)} new versions")
+        out.append({"fleet_file": fleet.path, "commits": fleet.commits_seen,
+                    "recorded": list(fleet.recorded), "skipped": list(fleet.skipped)})
+    emit(out, as_json, lambda v: None)
+
+
+def _import_fleet(reg, repo: Path, fleet_file: str | None):
+    """The fleet file's versions (vmfleet.fleet.history), when named or at the repo root."""
+    from vmfleet.fleet import history as fleet_history
+
+    if fleet_file is None:
+        root = history.repo_root(repo)
+        if not history.tree_state(root, "HEAD", [fleet_history.DEFAULT_PATH]):
+            return None
+        fleet_file = str(root / fleet_history.DEFAULT_PATH)
+    return fleet_history.import_fleet(reg, repo, fleet_file)
 
 
 @app.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from vmfleet.deploy.vm_records import (
     Vm,
     VmState,
     _audit,
+    _audit_outcome,
     _host_lock,
     _quiet,
     _update,
@@ -33,7 +35,7 @@ from vmfleet.home import Home
 from vmfleet.names import check_name
 from vmfleet.registry.db import Registry
 from vmfleet.registry.generations import Generation
-from vmfleet.tools import domain_xml, virt
+from vmfleet.tools import domain_xml, killpoint, locks, virt
 
 # --- deploy ------------------------------------------------------------------------------------
 
@@ -51,11 +53,23 @@ def deploy(reg: Registry, home: Home, spec_text: str, *, name: str | None = None
     check_name(name or gen.system, "VM")
     hosts.get(reg, host)
     _check_options(options)
-    notify(f"image of {gen.label}: building or reusing")
-    built = build.ensure_image(reg, home, gen, builder=builder, on_line=on_line)
-    image = Image(built.image_sha256, Path(built.image_path))
-    return deploy_image(reg, home, gen, image, name=name, host=host, options=options,
-                        notify=notify)
+    for _attempt in range(3):
+        notify(f"image of {gen.label}: building or reusing")
+        built = build.ensure_image(reg, home, gen, builder=builder, on_line=on_line)
+        if built.image_path is None:  # removed by 'images gc' as soon as it was stored
+            continue
+        image = Image(built.image_sha256, Path(built.image_path))
+        try:
+            return deploy_image(reg, home, gen, image, name=name, host=host, options=options,
+                                notify=notify)
+        except ImageGone:
+            notify(f"the image of {gen.label} was removed by 'vmfleet images gc' meanwhile")
+    raise ImageGone(f"the image of {gen.label} kept being removed by 'vmfleet images gc'",
+                    "run the deploy again when no gc runs")
+
+
+class ImageGone(DeployError):
+    """The image was removed from the store (by ``images gc``) before the VM row could hold it."""
 
 
 def deploy_image(reg: Registry, home: Home, gen: Generation, image: Image, *,
@@ -71,16 +85,28 @@ def deploy_image(reg: Registry, home: Home, gen: Generation, image: Image, *,
     h = hosts.get(reg, host)
     _check_options(options)
     with _vm_lock(home, name):
-        _reserve(reg, name, gen, h, image, options, replaces)
+        _preflight(reg, h, options)  # every option checked before anything is recorded
+        # gc removes images no VM row names, under the exclusive store lock: from the check
+        # that the image is there to the row that names it, a shared hold keeps gc out.
+        with locks.lock(home, "images", shared=True):
+            if not image.path.exists():
+                raise ImageGone(f"the image {image.sha256[:16]} was removed from the store",
+                                "run the command again: the image is rebuilt")
+            _reserve(reg, name, gen, h, image, options, replaces)
+        # The entry is written when the deploy starts and completed with its outcome, so a
+        # deploy killed half-way is in the log too.
+        entry = _audit(reg, audit, name, None, gen.id,
+                       f"on {h.name}: started, not finished") if audit else None
+        killpoint.reached("deploy:reserved")
         try:
             vm = _create(reg, home, name, gen, h, image, options, notify)
         except BaseException as e:
             _mark_failed(reg, home, name, h)
-            if audit:
-                _audit(reg, audit, name, None, gen.id, f"failed: {_reason(e)}")
+            if entry:
+                _audit_outcome(reg, entry, f"failed: {_reason(e)}")
             raise
-    if audit:
-        _audit(reg, audit, name, None, gen.id, f"on {h.name}")
+        if entry:
+            _audit_outcome(reg, entry, f"on {h.name}")
     return vm
 
 
@@ -102,6 +128,22 @@ def _check_options(options: Options) -> None:
     if options.network != "user":
         check_name(options.network, "network")
     accel_mod.setting(options.accel)
+
+
+def _preflight(reg: Registry, host: hosts.Host, options: Options) -> None:
+    """What only the host can tell, asked before the VM is recorded: a deploy refused here
+    leaves no row, overlay or audit entry behind."""
+    with virt.connect(host.uri) as conn:
+        if options.network != "user" and not conn.has_network(options.network):
+            raise UsageError(f"host {host.name} has no libvirt network {options.network!r}",
+                             "use --network user, or name an existing network "
+                             "(virsh net-list --all)")
+        total = conn.host_memory_mib()
+        if total is not None and options.memory_mib > total:
+            raise UsageError(f"--memory {options.memory_mib} MiB is more than host {host.name} "
+                             f"has ({total} MiB)", "give less memory, e.g. --memory 512M")
+        if options.network == "user":
+            allocate_port(reg, host, exclude=busy_ports(conn))  # raises when the range is full
 
 
 def _reserve(reg: Registry, name: str, gen: Generation, host: hosts.Host, image: Image,
@@ -135,7 +177,8 @@ def _create(reg: Registry, home: Home, name: str, gen: Generation, host: hosts.H
             base = place.base(image)
             size = _virtual_size(image) if host.remote else 0
             overlay = place.create_overlay(name, base, size)
-            _update(reg, name, overlay=overlay)
+            _update(reg, name, overlay=overlay if host.remote else reg.relative_path(overlay))
+            killpoint.reached("deploy:overlay")
             port = (allocate_port(reg, host, exclude=busy_ports(conn))
                     if options.network == "user" else None)
             spec = domain_xml.DomainSpec(
@@ -152,10 +195,16 @@ def _create(reg: Registry, home: Home, name: str, gen: Generation, host: hosts.H
             conn.define(domain_xml.to_xml(spec))
             if port:
                 _update(reg, name, ssh_host="127.0.0.1", ssh_port=port)
+            killpoint.reached("deploy:defined")
             notify(f"starting {name} ({gen.label}, {dtype})")
-            vm = _start_domain(reg, host, conn, get_vm(reg, name))
+            # 'deploying' until it answers SSH: a kill during the wait leaves a deploy that ps
+            # calls interrupted, and that 'vmfleet start' finishes.
+            vm = _start_domain(reg, host, conn, get_vm(reg, name),
+                               state=VmState.DEPLOYING if options.wait else VmState.RUNNING)
         if options.wait:
+            killpoint.reached("deploy:ssh-wait")
             vm = vm_access.wait_ssh(reg, home, vm, host, conn, place, options.timeout, notify)
+            vm = _update(reg, name, state=VmState.RUNNING)
         return vm
 
 
@@ -165,7 +214,8 @@ def _virtual_size(image: Image) -> int:
     return qemu_img.info(image.path).virtual_size
 
 
-def _start_domain(reg: Registry, host: hosts.Host, conn: virt.Conn, vm: Vm) -> Vm:
+def _start_domain(reg: Registry, host: hosts.Host, conn: virt.Conn, vm: Vm,
+                  state: VmState = VmState.RUNNING) -> Vm:
     """Start a defined domain (under the host lock), moving its SSH forward to a free port
     when its own is taken; the row becomes ``running``."""
     tried: set[int] = set()
@@ -183,7 +233,7 @@ def _start_domain(reg: Registry, host: hosts.Host, conn: virt.Conn, vm: Vm) -> V
                 vm = _move_port(reg, host, conn, vm, tried)
                 continue
             raise
-        return _update(reg, vm.name, state=VmState.RUNNING, started=timeutil.now())
+        return _update(reg, vm.name, state=state, started=timeutil.now())
     raise DeployError(f"could not find a free SSH port for {vm.name} on {host.name}",
                       f"set ${PORT_RANGE_ENV} to a range nothing else uses")
 
@@ -202,6 +252,30 @@ def _mark_failed(reg: Registry, home: Home, name: str, host: hosts.Host) -> None
     with contextlib.suppress(VmfleetError):
         _update(reg, name, state=VmState.FAILED, started=None)
 
+
+
+def place_image(reg: Registry, home: Home, host_name: str, image: Image, *,
+                notify: Notify = _quiet) -> str:
+    """Put a stored image on a host ahead of deploys (a no-op when it is there already; the
+    deploys that follow find it): where it is on the host."""
+    h = hosts.get(reg, host_name)
+    with virt.connect(h.uri) as conn:
+        place = placement.for_host(home, h, conn)
+        with _host_lock(home, h.name):
+            notify(f"placing image {image.sha256[:12]} on {h.name}")
+            return place.base(image)
+
+
+def retire(reg: Registry, home: Home, name: str, *, notify: Notify = _quiet) -> Vm:
+    """Power a VM off and mark it retired (kept for ``rollback``), as redeploy does with the VM
+    it replaced; a VM whose domain is gone is only marked."""
+    vm = get_vm(reg, name)
+    h = hosts.get(reg, vm.host)
+    with _vm_lock(home, name), virt.connect(h.uri) as conn:
+        if conn.domain(name) is not None:
+            notify(f"retiring {name} (kept for rollback)")
+            _power_off(conn, name, notify)
+        return _update(reg, name, state=VmState.RETIRED, started=None)
 
 
 # --- start, stop, destroy ----------------------------------------------------------------------
@@ -231,6 +305,7 @@ def stop(reg: Registry, home: Home, name: str, *, force: bool = False,
     vm = get_vm(reg, name)
     host = hosts.get(reg, vm.host)
     with _vm_lock(home, name), virt.connect(host.uri) as conn:
+        _claim(home, host, conn, name)
         _power_off(conn, name, notify, force=force)
     state = vm.state if vm.state in (VmState.RETIRED, VmState.FAILED) else VmState.STOPPED
     vm = _update(reg, name, state=state, started=None)
@@ -277,6 +352,7 @@ def _remove(reg: Registry, home: Home, name: str, *, keep_console: bool = False)
     vm = get_vm(reg, name)
     host = hosts.get(reg, vm.host)
     with virt.connect(host.uri) as conn:
+        _claim(home, host, conn, name)
         conn.destroy(name)
         conn.undefine(name)
         place = placement.for_host(home, host, conn)
@@ -326,9 +402,30 @@ def _power_off(conn: virt.Conn, name: str, notify: Notify, *, force: bool = Fals
     conn.destroy(name)
 
 
+def _claim(home: Home, host: hosts.Host, conn: virt.Conn, name: str) -> None:
+    """Act only on this home's domains. A domain whose metadata names another home is that
+    home's when it still exists (this home is a copy: refused); when it is gone, the home was
+    moved here, and the domain follows it (its disk and log paths, its controller)."""
+    info = conn.domain(name)
+    if info is None or info.metadata is None:
+        return
+    me = controller_id(home)
+    if info.metadata.controller == me:
+        return
+    _machine, _, root = info.metadata.controller.partition(":")
+    if root and (Path(root) / "registry.db").exists():
+        raise DeployError(f"the domain {name} on {host.name} belongs to another vmfleet home "
+                          f"({root}); this home ({home.root}) is a copy of it",
+                          f"work on {name} from that home (--home {root}), or deploy under "
+                          "another name here")
+    conn.define(domain_xml.with_home(conn.domain_xml(name), info.metadata.controller, me,
+                                     root, os.fspath(home.root)))
+
+
 def _boot(reg: Registry, home: Home, host: hosts.Host, conn: virt.Conn, vm: Vm, *, wait: bool,
           timeout: float, notify: Notify) -> Vm:
     """Start an existing VM's domain (re-defining it if only the registry still knows it)."""
+    _claim(home, host, conn, vm.name)
     info = conn.domain(vm.name)
     if info is None:
         raise DeployError(f"the domain of VM {vm.name} is gone from host {host.name}",
@@ -342,5 +439,6 @@ def _boot(reg: Registry, home: Home, host: hosts.Host, conn: virt.Conn, vm: Vm, 
         else:
             vm = _start_domain(reg, host, conn, vm)
     if wait:
+        killpoint.reached("deploy:ssh-wait")
         vm = vm_access.wait_ssh(reg, home, vm, host, conn, place, timeout, notify)
     return vm

@@ -26,7 +26,7 @@ from typing import Protocol
 
 from vmfleet.deploy import hosts
 from vmfleet.deploy.hosts import Host
-from vmfleet.home import Home
+from vmfleet.home import PRIVATE_FILE, Home
 from vmfleet.tools import qemu_img, virt
 
 CONSOLE_TAIL_BYTES = 16 * 1024
@@ -68,12 +68,17 @@ class LocalPlacement:
         return os.fspath(image.path)
 
     def create_overlay(self, vm: str, base: str, virtual_size: int) -> str:
-        return os.fspath(qemu_img.create_overlay(base, self.home.overlays / f"{vm}.qcow2"))
+        overlay = qemu_img.create_overlay(base, self.home.overlays / f"{vm}.qcow2")
+        os.chmod(overlay, PRIVATE_FILE)  # the VM's disk holds its host keys: its owner's only
+        return os.fspath(overlay)
 
     def remove_overlay(self, vm: str, overlay: str) -> None:
-        for path in {overlay, os.fspath(self.home.overlays / f"{vm}.qcow2")}:
-            if path:
-                Path(path).unlink(missing_ok=True)
+        """Remove the VM's overlay: only ever a file of this home's overlays/ (a copied home's
+        records may still name the original's)."""
+        mine = self.home.overlays / f"{vm}.qcow2"
+        mine.unlink(missing_ok=True)
+        if overlay and Path(overlay).is_absolute() and Path(overlay).parent == self.home.overlays:
+            Path(overlay).unlink(missing_ok=True)
 
     def console_path(self, vm: str) -> str:
         self.home.logs.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,12 @@
 """Redeploy (replace each VM of a system by a VM of another generation, new one healthy before
 the old one retires) and rollback (bring the retired VM back).
+
+Both are recorded as *rollouts* (vm_records.Rollout): the intent of each step (make the
+successor, boot the VM brought back, retire the old one) is written before the step is taken,
+and the outcome after. A vmfleet killed at any point leaves a rollout that is still
+``running`` with no process holding its lock; ``ps`` names the command that finishes it, and
+that command (the same redeploy, or a rollback by either name) continues the recorded rollout
+instead of starting another: it never makes a second successor.
 """
 
 from __future__ import annotations
@@ -10,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from vmfleet.deploy import hosts
-from vmfleet.deploy.lifecycle import _boot, _power_off, _reason, _remove, deploy_image
+from vmfleet.deploy.lifecycle import _boot, _claim, _power_off, _reason, _remove, deploy_image
 from vmfleet.deploy.placement import Image
 from vmfleet.deploy.vm_records import (
     ACTIVE,
@@ -18,6 +25,8 @@ from vmfleet.deploy.vm_records import (
     Notify,
     Options,
     RedeployResult,
+    Rollout,
+    RolloutStep,
     Vm,
     VmState,
     _audit,
@@ -25,15 +34,19 @@ from vmfleet.deploy.vm_records import (
     _quiet,
     _update,
     _vm_lock,
+    begin_rollout,
     find_vm,
     get_vm,
     list_vms,
+    open_rollouts,
+    rollout_in_progress,
+    rollout_step,
 )
 from vmfleet.errors import DeployError, NotFound, UsageError, VmfleetError
 from vmfleet.home import Home
 from vmfleet.registry.db import Registry
 from vmfleet.registry.generations import Generation
-from vmfleet.tools import virt
+from vmfleet.tools import killpoint, virt
 
 # --- redeploy and rollback ---------------------------------------------------------------------
 
@@ -41,9 +54,11 @@ from vmfleet.tools import virt
 
 
 
-def _retire(reg: Registry, conn: virt.Conn, vm: Vm, notify: Notify) -> Vm:
+def _retire(reg: Registry, home: Home, conn: virt.Conn, vm: Vm, notify: Notify) -> Vm:
+    _claim(home, hosts.get(reg, vm.host), conn, vm.name)
     notify(f"retiring {vm.name} (kept for rollback)")
     _power_off(conn, vm.name, notify)
+    killpoint.reached("retire:powered-off")
     return _update(reg, vm.name, state=VmState.RETIRED, started=None)
 
 
@@ -59,20 +74,36 @@ def _next_name(reg: Registry, old: str, number: int) -> str:
     return candidate
 
 
+def _interrupted(reg: Registry, home: Home, system: str) -> list[Rollout]:
+    return [r for r in open_rollouts(reg, system=system) if not rollout_in_progress(home, r)]
+
+
 def redeploy(reg: Registry, home: Home, spec_text: str, *, allow_downgrade: bool = False,
              timeout: float = DEFAULT_TIMEOUT, accel: str | None = None,
              builder: str | None = None, notify: Notify = _quiet,
              on_line: Callable[[str], None] | None = None) -> list[RedeployResult]:
-    """Move every deployed VM of the spec's system to that generation, one VM at a time."""
+    """Move every deployed VM of the spec's system to that generation, one VM at a time.
+
+    A redeploy to the same generation that was cut short is finished (same successor names);
+    one to another generation, or a rollback cut short, must be finished first.
+    """
     from vmfleet.build import builds as build
     from vmfleet.registry import spec
 
     gen = spec.resolve(reg, spec_text)
-    current = [vm for vm in list_vms(reg, system=gen.system) if vm.state in ACTIVE]
+    resumed: dict[str, Rollout] = {}
+    for r in _interrupted(reg, home, gen.system):
+        if r.kind != "redeploy" or r.generation_id != gen.id:
+            raise UsageError(f"the {r.kind} of {r.vm} to {r.label} was interrupted "
+                             f"(at step {r.step})", f"finish it first: {r.finish_command}")
+        resumed[r.vm] = r
+    successors = {r.successor for r in resumed.values()}
+    current = [vm for vm in list_vms(reg, system=gen.system)
+               if (vm.state in ACTIVE and vm.name not in successors) or vm.name in resumed]
     if not current:
         raise NotFound(f"no VM of system {gen.system} is deployed",
                        f"deploy one first: vmfleet deploy {spec_text}")
-    older = [vm for vm in current if vm.generation > gen.number]
+    older = [vm for vm in current if vm.generation > gen.number and vm.name not in resumed]
     if older and not allow_downgrade:
         raise UsageError(
             f"{gen.label} is older than what runs on {', '.join(v.name + ' (' + v.label + ')' for v in older)}",
@@ -81,52 +112,99 @@ def redeploy(reg: Registry, home: Home, spec_text: str, *, allow_downgrade: bool
     image: Image | None = None
     results = []
     for old in current:
-        if old.generation == gen.number:
+        if old.generation == gen.number and old.name not in resumed:
             results.append(RedeployResult(old.name, None, old.label, gen.label, "unchanged"))
             continue
         if image is None:
             notify(f"image of {gen.label}: building or reusing")
             built = build.ensure_image(reg, home, gen, builder=builder, on_line=on_line)
             image = Image(built.image_sha256, Path(built.image_path))
-        results.append(_replace(reg, home, old, gen, image, timeout, accel, notify))
+        results.append(_replace(reg, home, old, gen, image, timeout, accel, notify,
+                                resumed.get(old.name)))
     return results
 
 
 def _replace(reg: Registry, home: Home, old: Vm, gen: Generation, image: Image, timeout: float,
-             accel: str | None, notify: Notify) -> RedeployResult:
+             accel: str | None, notify: Notify, rollout: Rollout | None = None) -> RedeployResult:
     with _vm_lock(home, old.name):
         # ``old`` was read before the build, without a lock: another redeploy or rollback may
         # have retired or removed it since.
         now = find_vm(reg, old.name)
-        if now is None or now.state not in ACTIVE:
-            notify(f"{old.name} is {now.state if now else 'gone'} now (another vmfleet command "
-                   "changed it): skipped")
-            return RedeployResult(old.name, None, old.label, gen.label, "skipped")
-        old = now
-        # Chosen under the old VM's lock, so no other redeploy of it picks the same name.
-        new_name = _next_name(reg, old.name, gen.number)
-        options = Options(memory_mib=old.memory_mib, vcpus=old.vcpus, network=old.network,
-                          accel=accel, wait=True, timeout=timeout)
-        notify(f"redeploying {old.name} ({old.label}) as {new_name} ({gen.label})")
-        try:
-            deploy_image(reg, home, gen, image, name=new_name, host=old.host, options=options,
-                         notify=notify, replaces=old.name, audit=None)
-        except BaseException as e:
-            if _made_by_this_redeploy(reg, new_name, old):
-                notify(f"{new_name} failed; removing it, {old.name} stays")
-                with contextlib.suppress(VmfleetError):
-                    _remove(reg, home, new_name, keep_console=True)
-            _audit(reg, "redeploy", old.name, old.generation_id, gen.id,
-                   f"failed: {_reason(e)}; {old.name} kept")
-            if isinstance(e, VmfleetError):
-                raise DeployError(f"redeploy of {old.name} to {gen.label} failed, "
-                                  f"{old.name} keeps running: {e.message}", e.hint) from None
-            raise
-        host = hosts.get(reg, old.host)
-        with virt.connect(host.uri) as conn:
-            _retire(reg, conn, get_vm(reg, old.name), notify)
+        if rollout is None:
+            if now is None or now.state not in ACTIVE:
+                notify(f"{old.name} is {now.state if now else 'gone'} now (another vmfleet "
+                       "command changed it): skipped")
+                return RedeployResult(old.name, None, old.label, gen.label, "skipped")
+            old = now
+            # Chosen under the old VM's lock, so no other redeploy of it picks the same name;
+            # recorded before anything is made, so a retry after a kill uses the same one.
+            new_name = _next_name(reg, old.name, gen.number)
+            rid = begin_rollout(reg, "redeploy", old.name, gen.system, gen.id,
+                                RolloutStep.DEPLOY_NEW, successor=new_name)
+            step = RolloutStep.DEPLOY_NEW
+            notify(f"redeploying {old.name} ({old.label}) as {new_name} ({gen.label})")
+        else:
+            if now is None:
+                rollout_step(reg, rollout.id, rollout.step, status="failed")
+                raise NotFound(f"{old.name}, which the interrupted redeploy replaces, is gone",
+                               "see 'vmfleet ps'")
+            old, new_name, rid, step = now, rollout.successor, rollout.id, rollout.step
+            notify(f"finishing the interrupted redeploy of {old.name} as {new_name} "
+                   f"({gen.label}), at step {step}")
+        killpoint.reached("redeploy:intent")
+        if step is RolloutStep.DEPLOY_NEW:
+            options = Options(memory_mib=old.memory_mib, vcpus=old.vcpus, network=old.network,
+                              accel=accel, wait=True, timeout=timeout)
+            try:
+                _ensure_successor(reg, home, old, gen, image, new_name, options, timeout, notify)
+            except BaseException as e:
+                if _made_by_this_redeploy(reg, new_name, old):
+                    notify(f"{new_name} failed; removing it, {old.name} stays")
+                    with contextlib.suppress(VmfleetError):
+                        _remove(reg, home, new_name, keep_console=True)
+                rollout_step(reg, rid, RolloutStep.DEPLOY_NEW, status="failed")
+                _audit(reg, "redeploy", old.name, old.generation_id, gen.id,
+                       f"failed: {_reason(e)}; {old.name} kept")
+                if isinstance(e, VmfleetError):
+                    raise DeployError(f"redeploy of {old.name} to {gen.label} failed, "
+                                      f"{old.name} keeps running: {e.message}", e.hint) from None
+                raise
+            rollout_step(reg, rid, RolloutStep.RETIRE_OLD)
+            killpoint.reached("redeploy:retire-old")
+        old = get_vm(reg, old.name)
+        if old.state is not VmState.RETIRED:
+            host = hosts.get(reg, old.host)
+            with virt.connect(host.uri) as conn:
+                _retire(reg, home, conn, old, notify)
+        rollout_step(reg, rid, RolloutStep.DONE, status="done")
     _audit(reg, "redeploy", new_name, old.generation_id, gen.id, f"replaces {old.name}")
     return RedeployResult(old.name, new_name, old.label, gen.label, "replaced")
+
+
+def _ensure_successor(reg: Registry, home: Home, old: Vm, gen: Generation, image: Image,
+                      name: str, options: Options, timeout: float, notify: Notify) -> None:
+    """Make the successor ``name`` and see it answer; after a kill, finish the one begun."""
+    from vmfleet.deploy.lifecycle import _mark_failed
+
+    vm = find_vm(reg, name)
+    if vm is not None:
+        host = hosts.get(reg, vm.host)
+        with _vm_lock(home, name), virt.connect(host.uri) as conn:
+            if vm.replaces != old.name:
+                raise DeployError(f"VM {name} exists and does not replace {old.name}",
+                                  f"see 'vmfleet ps'; remove it with 'vmfleet destroy {name}'")
+            if conn.domain(name) is not None and vm.overlay:
+                notify(f"booting {name}, made before the interruption")
+                try:
+                    _boot(reg, home, host, conn, vm, wait=True, timeout=timeout, notify=notify)
+                except BaseException:
+                    _mark_failed(reg, home, name, host)
+                    raise
+                return
+            notify(f"{name} was cut short before its domain was defined: making it again")
+            _remove(reg, home, name)
+    deploy_image(reg, home, gen, image, name=name, host=old.host, options=options,
+                 notify=notify, replaces=old.name, audit=None)
 
 
 def _made_by_this_redeploy(reg: Registry, name: str, old: Vm) -> bool:
@@ -141,8 +219,6 @@ def _made_by_this_redeploy(reg: Registry, name: str, old: Vm) -> bool:
             and vm.state in (VmState.FAILED, VmState.DEPLOYING))
 
 
-
-
 def rollback(reg: Registry, home: Home, name: str, *, timeout: float = DEFAULT_TIMEOUT,
              notify: Notify = _quiet) -> Vm:
     """Bring a retired VM back in place of the one that replaced it.
@@ -150,9 +226,17 @@ def rollback(reg: Registry, home: Home, name: str, *, timeout: float = DEFAULT_T
     ``name`` is either the retired VM to bring back, or a running VM whose predecessor (the VM
     it replaced) should come back. The VM brought back boots from its kept overlay and must
     answer SSH with its pinned host key before the other one is retired; otherwise nothing
-    changes and the command fails.
+    changes and the command fails. A rollback that was cut short is finished by a rollback
+    naming either VM.
     """
     vm = get_vm(reg, name)
+    for r in _interrupted(reg, home, vm.system):
+        if r.involves(name) or any(r.involves(v.name) for v in _lineage(reg, vm)):
+            if r.kind != "rollback":
+                raise UsageError(f"the redeploy of {r.vm} to {r.label} was interrupted "
+                                 f"(at step {r.step})", f"finish it first: {r.finish_command}")
+            notify(f"finishing the interrupted rollback to {r.vm}, at step {r.step}")
+            return _run_rollback(reg, home, r.id, r.vm, r.retiring, r.step, timeout, notify)
     if vm.state is VmState.RETIRED:
         target = vm
         current = [v for v in _lineage(reg, vm) if v.state in ACTIVE or
@@ -169,38 +253,57 @@ def rollback(reg: Registry, home: Home, name: str, *, timeout: float = DEFAULT_T
             raise UsageError(f"{target.name}, the VM {name} replaced, is {target.state}",
                              "see 'vmfleet ps'")
         current = [vm]
+    retiring = tuple(v.name for v in current)
+    rid = begin_rollout(reg, "rollback", target.name, target.system, target.generation_id,
+                        RolloutStep.BOOT_TARGET, retiring=retiring)
+    return _run_rollback(reg, home, rid, target.name, retiring, RolloutStep.BOOT_TARGET,
+                         timeout, notify)
+
+
+def _run_rollback(reg: Registry, home: Home, rid: int, target_name: str,
+                  retiring: tuple[str, ...], step: RolloutStep, timeout: float,
+                  notify: Notify) -> Vm:
+    target = get_vm(reg, target_name)
+    current = [v for v in (find_vm(reg, n) for n in retiring) if v is not None]
     host = hosts.get(reg, target.host)
     with contextlib.ExitStack() as locks:
         for v in sorted([target, *current], key=lambda v: v.name):
             locks.enter_context(_vm_lock(home, v.name))
         with virt.connect(host.uri) as conn:
-            notify(f"bringing back {target.name} ({target.label})")
-            try:
-                target = _boot(reg, home, host, conn, target, wait=True, timeout=timeout,
-                               notify=notify)
-            except BaseException as e:
-                # Apart: a failed power-off must not leave the row saying 'running'.
-                with contextlib.suppress(VmfleetError):
-                    conn.destroy(target.name)
-                with contextlib.suppress(VmfleetError):
-                    _update(reg, target.name, state=VmState.RETIRED, started=None)
-                kept = ", ".join(v.name for v in current) or "nothing"
-                _audit(reg, "rollback", target.name, None, target.generation_id,
-                       f"failed: {_reason(e)}; {kept} kept")
-                if isinstance(e, VmfleetError):
-                    raise DeployError(f"rollback to {target.name} failed ({kept} unchanged): "
-                                      f"{e.message}", e.hint) from None
-                raise
+            if step is RolloutStep.BOOT_TARGET:
+                killpoint.reached("rollback:intent")
+                notify(f"bringing back {target.name} ({target.label})")
+                try:
+                    target = _boot(reg, home, host, conn, target, wait=True, timeout=timeout,
+                                   notify=notify)
+                except BaseException as e:
+                    # Apart: a failed power-off must not leave the row saying 'running'.
+                    with contextlib.suppress(VmfleetError):
+                        conn.destroy(target.name)
+                    with contextlib.suppress(VmfleetError):
+                        _update(reg, target.name, state=VmState.RETIRED, started=None)
+                    rollout_step(reg, rid, RolloutStep.BOOT_TARGET, status="failed")
+                    kept = ", ".join(v.name for v in current) or "nothing"
+                    _audit(reg, "rollback", target.name, None, target.generation_id,
+                           f"failed: {_reason(e)}; {kept} kept")
+                    if isinstance(e, VmfleetError):
+                        raise DeployError(f"rollback to {target.name} failed ({kept} unchanged): "
+                                          f"{e.message}", e.hint) from None
+                    raise
+                rollout_step(reg, rid, RolloutStep.RETIRE_OLD)
+                killpoint.reached("rollback:retire-old")
             for other in current:
+                other = get_vm(reg, other.name)
+                if other.state is VmState.RETIRED:
+                    continue
                 other_host = hosts.get(reg, other.host)
                 if other_host.name == host.name:
-                    _retire(reg, conn, other, notify)
+                    _retire(reg, home, conn, other, notify)
                 else:
                     with virt.connect(other_host.uri) as other_conn:
-                        _retire(reg, other_conn, other, notify)
+                        _retire(reg, home, other_conn, other, notify)
+            rollout_step(reg, rid, RolloutStep.DONE, status="done")
     from_gen = current[0].generation_id if current else None
     _audit(reg, "rollback", target.name, from_gen, target.generation_id,
            "retired " + (", ".join(v.name for v in current) or "nothing"))
     return get_vm(reg, target.name)
-
-

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 
 from vmfleet import timeutil
 from vmfleet.deploy import hosts
 from vmfleet.deploy.vm_access import controller_id
-from vmfleet.deploy.vm_records import PS_HOST_TIMEOUT, Vm, VmState, VmStatus, list_vms
+from vmfleet.deploy.vm_records import (
+    PS_HOST_TIMEOUT,
+    Vm,
+    VmState,
+    VmStatus,
+    list_vms,
+    open_rollouts,
+    rollout_in_progress,
+)
 from vmfleet.errors import VmfleetError
 from vmfleet.home import Home
 from vmfleet.registry.db import Registry
@@ -40,9 +49,16 @@ def ps(reg: Registry, home: Home) -> list[VmStatus]:
     with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(survey, survey_hosts))
     now = timeutil.parse_stamp(timeutil.now())
+    cut_short = [r for r in open_rollouts(reg) if not rollout_in_progress(home, r)]
     out = []
     for vm in vms:
-        out.append(_status(home, vm, domains, unreachable, now))
+        row = _status(home, vm, domains, unreachable, now)
+        rollout = next((r for r in reversed(cut_short) if r.involves(vm.name)), None)
+        if rollout is not None:
+            row = dataclasses.replace(row, state="interrupted", note=(
+                f"{rollout.kind} of {rollout.vm} to {rollout.label} was interrupted at step "
+                f"{rollout.step}: '{rollout.finish_command}' finishes it"))
+        out.append(row)
     known = {vm.name for vm in vms}
     for host_name, doms in sorted(domains.items()):
         for dom in sorted(doms.values(), key=lambda d: d.name):
@@ -70,6 +86,11 @@ def _status(home: Home, vm: Vm, domains, unreachable, now) -> VmStatus:
     if vm.state is VmState.DEPLOYING:
         if locks.is_locked(home, f"vm-{vm.name}"):
             note = "deploy in progress"
+        elif dom is None:  # cut short before its domain was defined: start cannot finish it
+            state = "interrupted"
+            note = (f"deploy was interrupted before its domain was defined: "
+                    f"'vmfleet destroy {vm.name}' removes it, then deploy again "
+                    f"('vmfleet deploy {vm.label} --name {vm.name}')")
         else:
             state = "interrupted"
             note = (f"deploy was interrupted: 'vmfleet start {vm.name}' finishes it, "

@@ -103,9 +103,14 @@ def wait_ssh(reg: Registry, home: Home, vm: Vm, host: hosts.Host, conn: virt.Con
     address, port = _endpoint(vm)
     notify(f"waiting for SSH of {vm.name} on {address}:{port}")
     via = _jump(home, host)
+
+    def pin(host_key: str) -> None:  # at first contact: a kill after it keeps the pin
+        _update(reg, vm.name, host_key=host_key)
+
     try:
         session = ssh.wait_until_ready(address, port, key=_key(home), pinned=vm.host_key,
-                                       timeout=timeout, alive=alive, via=via)
+                                       timeout=timeout, alive=alive, via=via,
+                                       on_first_key=pin if vm.host_key is None else None)
     except HostKeyMismatch as e:
         raise _mismatch(vm, e) from None
     except SshError as e:
@@ -117,6 +122,7 @@ def wait_ssh(reg: Registry, home: Home, vm: Vm, host: hosts.Host, conn: virt.Con
             "raise --timeout if it is only slow",
         ) from None
     with session:
+        vm = get_vm(reg, vm.name)
         if vm.host_key is None:
             vm = _update(reg, vm.name, host_key=session.host_key)
     return vm

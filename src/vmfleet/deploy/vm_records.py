@@ -115,11 +115,14 @@ _SELECT = ("SELECT v.*, g.number AS gen_number FROM vms v "
            "JOIN generations g ON g.id = v.generation_id ")
 
 
-def _vm(row: dict) -> Vm:
+def _vm(row: dict, reg: Registry) -> Vm:
+    overlay = row["overlay"]
+    if overlay and row["host"] == "local":  # recorded relative to the home
+        overlay = str(reg.resolve_path(overlay))
     return Vm(
         name=row["name"], system=row["system"], generation_id=row["generation_id"],
         generation=row["gen_number"], host=row["host"], image_sha256=row["image_sha256"],
-        overlay=row["overlay"], state=VmState(row["state"]), network=row["network"],
+        overlay=overlay, state=VmState(row["state"]), network=row["network"],
         ssh_host=row["ssh_host"], ssh_port=row["ssh_port"], host_key=row["host_key"],
         memory_mib=row["memory_mib"], vcpus=row["vcpus"], replaces=row["replaces"],
         created=row["created"], updated=row["updated"], started=row.get("started"),
@@ -128,7 +131,7 @@ def _vm(row: dict) -> Vm:
 
 def find_vm(reg: Registry, name: str) -> Vm | None:
     row = reg.query_one(_SELECT + "WHERE v.name = ?", (name,))
-    return _vm(row) if row else None
+    return _vm(row, reg) if row else None
 
 
 def get_vm(reg: Registry, name: str) -> Vm:
@@ -149,7 +152,7 @@ def list_vms(reg: Registry, *, system: str | None = None, host: str | None = Non
         where.append("v.host = ?")
         params.append(host)
     sql = _SELECT + (("WHERE " + " AND ".join(where)) if where else "") + " ORDER BY v.name"
-    return [_vm(r) for r in reg.query(sql, params)]
+    return [_vm(r, reg) for r in reg.query(sql, params)]
 
 
 def images_in_use(reg: Registry) -> set[str]:
@@ -169,12 +172,18 @@ def _user() -> str:
 
 
 def _audit(reg: Registry, action: str, vm: str | None, from_gen: int | None,
-           to_gen: int | None, detail: str = "") -> None:
+           to_gen: int | None, detail: str = "") -> int:
     with reg.write():
-        reg.execute(
+        return reg.execute(
             "INSERT INTO audit (at, user, action, vm, from_generation_id, to_generation_id, detail)"
             " VALUES (?,?,?,?,?,?,?)",
-            (timeutil.now(), _user(), action, vm, from_gen, to_gen, detail))
+            (timeutil.now(), _user(), action, vm, from_gen, to_gen, detail)).lastrowid
+
+
+def _audit_outcome(reg: Registry, entry_id: int, detail: str) -> None:
+    """The outcome of an action whose entry was written when it started (its intent)."""
+    with reg.write():
+        reg.execute("UPDATE audit SET detail = ? WHERE id = ?", (detail, entry_id))
 
 
 def audit_log(reg: Registry, vm: str | None = None) -> list[AuditEntry]:
@@ -220,3 +229,84 @@ def _lineage(reg: Registry, vm: Vm) -> list[Vm]:
 
 def _quiet(_message: str) -> None:
     pass
+
+
+# --- rollouts: redeploys and rollbacks as intent-then-outcome records ---------------------------
+
+class RolloutStep(enum.StrEnum):
+    """Each step's intent is recorded before it is taken; ``DONE`` is the outcome of the last."""
+
+    DEPLOY_NEW = "deploy-new"        # redeploy: make and boot the successor
+    BOOT_TARGET = "boot-target"      # rollback: boot the retired VM
+    RETIRE_OLD = "retire-old"        # both: power off and retire what is replaced
+    DONE = "done"
+
+
+@dataclass(frozen=True)
+class Rollout:
+    id: int
+    kind: str  # 'redeploy' or 'rollback'
+    vm: str  # redeploy: the VM replaced; rollback: the VM brought back
+    successor: str | None  # redeploy: the new VM
+    retiring: tuple[str, ...]  # rollback: the VMs it retires
+    system: str
+    generation_id: int
+    label: str  # 'web@2': the generation it moves to
+    step: RolloutStep
+    status: str  # running, done, failed
+
+    @property
+    def finish_command(self) -> str:
+        """The command that finishes this rollout when it was cut short."""
+        if self.kind == "redeploy":
+            return f"vmfleet redeploy {self.label}"
+        return f"vmfleet rollback {self.vm}"
+
+    def involves(self, name: str) -> bool:
+        return name == self.vm or name == self.successor or name in self.retiring
+
+
+def _rollout(row: dict) -> Rollout:
+    import json
+
+    return Rollout(row["id"], row["kind"], row["vm"], row["successor"],
+                   tuple(json.loads(row["retiring"])), row["system"], row["generation_id"],
+                   f"{row['system']}@{row['gen_number']}", RolloutStep(row["step"]), row["status"])
+
+
+def open_rollouts(reg: Registry, *, system: str | None = None) -> list[Rollout]:
+    """Redeploys and rollbacks that started and did not finish (running now, or killed)."""
+    sql = ("SELECT r.*, g.number AS gen_number FROM rollouts r "
+           "JOIN generations g ON g.id = r.generation_id WHERE r.status = 'running'")
+    params: tuple = ()
+    if system:
+        sql += " AND r.system = ?"
+        params = (system,)
+    return [_rollout(r) for r in reg.query(sql + " ORDER BY r.id", params)]
+
+
+def begin_rollout(reg: Registry, kind: str, vm: str, system: str, generation_id: int,
+                  step: RolloutStep, *, successor: str | None = None,
+                  retiring: tuple[str, ...] = ()) -> int:
+    import json
+
+    now = timeutil.now()
+    with reg.write():
+        return reg.execute(
+            "INSERT INTO rollouts (kind, vm, successor, retiring, system, generation_id, step,"
+            " status, started, updated) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (kind, vm, successor, json.dumps(list(retiring)), system, generation_id, step,
+             "running", now, now)).lastrowid
+
+
+def rollout_step(reg: Registry, rollout_id: int, step: RolloutStep, *,
+                 status: str = "running") -> None:
+    with reg.write():
+        reg.execute("UPDATE rollouts SET step = ?, status = ?, updated = ? WHERE id = ?",
+                    (step, status, timeutil.now(), rollout_id))
+
+
+def rollout_in_progress(home: Home, rollout: Rollout) -> bool:
+    """Whether a live process works on the rollout (both kinds hold the lock of ``vm``); a
+    ``running`` rollout nobody holds was cut short."""
+    return locks.is_locked(home, f"vm-{rollout.vm}")

@@ -32,14 +32,23 @@ def image_command(channels: str, config: str, *, image_size: str | None = None,
     is ``system vm-image``, which makes a qcow2 and has no ``-t``. ``derivation`` adds ``-d``:
     print the image's .drv file name and build nothing (see ``check_command``).
     """
-    argv = [*(guix or guix_program()), "time-machine", "-C", channels, "--", "system"]
+    argv = [*(guix or guix_program()), "time-machine", "-C", as_operand(channels), "--", "system"]
     argv += ["vm-image"] if vm_image else ["image", "-t", "qcow2"]
     if image_size:
         argv.append(f"--image-size={image_size}")
     if derivation:
         argv.append("-d")
-    argv += ["--save-provenance", config]
+    argv += ["--save-provenance", as_operand(config)]
     return argv
+
+
+def as_operand(path: str) -> str:
+    """A file name guix cannot take for an option: a config named '--expression=…' is a file.
+
+    (Guix parses options with SRFI-37's args-fold, which reads anything starting with '-' as an
+    option wherever it stands; './' makes it a plain relative file name.)
+    """
+    return "./" + path if path.startswith("-") else path
 
 
 def check_command(channels: str, drv: str, *, guix: list[str] | None = None) -> list[str]:

@@ -25,8 +25,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
@@ -34,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vmfleet.errors import CommandFailed, ImageError, ToolMissing
+from vmfleet.tools import killpoint
 from vmfleet.tools.run import pid_alive, run, which
 
 EXT_MAGIC_OFFSET = 1024 + 0x38     # s_magic in the ext2/3/4 superblock
@@ -80,8 +83,10 @@ def image_info(path: str | os.PathLike) -> ImageInfo:
         raise ImageError(f"{path}: no such file", "check the path of the image")
     if path.is_dir():
         raise ImageError(f"{path} is a directory, not a disk image", "give the image file")
-    res = run([which("qemu-img"), "info", "--output=json", "-U", str(path)], check=False,
-              timeout=60)
+    # Absolute, so that no file name ('--help.qcow2') reads as an option; a short timeout, as
+    # for every call on an image that may be hostile.
+    res = run([which("qemu-img"), "info", "--output=json", "-U", str(path.absolute())],
+              check=False, timeout=UNTRUSTED_TIMEOUT)
     if res.returncode != 0:
         raise ImageError(f"{path} is not a readable disk image: {_qemu_message(res.stderr)}",
                          "is it truncated or corrupt? 'qemu-img check' tells more")
@@ -90,11 +95,35 @@ def image_info(path: str | os.PathLike) -> ImageInfo:
     if specific.get("corrupt"):
         raise ImageError(f"{path}: qcow2 image is marked corrupt",
                          f"try 'qemu-img check -r all' on a copy of {path}")
+    backing = data.get("backing-filename")
+    if backing and not is_store_image(path, backing):
+        raise ImageError(f"{path} has a backing file ({backing}): vmfleet reads only "
+                         "self-contained images, or overlays of images in a vmfleet store",
+                         f"make a self-contained copy first: qemu-img convert -O qcow2 "
+                         f"{path} FLAT.qcow2 (only if you trust its backing file)")
     return ImageInfo(path=path, format=data.get("format", "raw"),
                      virtual_size=int(data.get("virtual-size", 0)),
                      actual_size=int(data.get("actual-size", 0)),
                      backing_file=data.get("backing-filename"),
                      cluster_size=int(data.get("cluster-size") or 65536))
+
+
+UNTRUSTED_TIMEOUT = 30  # seconds for qemu-img and sfdisk on an image that may be hostile
+STORE_IMAGE = re.compile(r"^[0-9a-f]{64}\.qcow2$")
+
+
+def is_store_image(image: Path, backing: str) -> bool:
+    """Whether ``backing`` is an image of a vmfleet store (``…/images/<sha256>.qcow2``, a
+    regular file): the one backing file an image vmfleet reads may have. Any other host path
+    named in an untrusted image would be opened by qemu (a FIFO stalls it, a device leaks)."""
+    target = Path(backing)
+    if not target.is_absolute():
+        target = image.absolute().parent / target
+    try:
+        return (STORE_IMAGE.match(target.name) is not None and target.parent.name == "images"
+                and stat.S_ISREG(os.stat(target).st_mode))
+    except OSError:
+        return False
 
 
 def check_image(info: ImageInfo) -> None:
@@ -105,8 +134,8 @@ def check_image(info: ImageInfo) -> None:
     """
     if info.format != "qcow2":
         return
-    res = run([which("qemu-img"), "check", "--output=json", "-U", str(info.path)], check=False,
-              timeout=300)
+    res = run([which("qemu-img"), "check", "--output=json", "-U", str(info.path.absolute())],
+              check=False, timeout=UNTRUSTED_TIMEOUT * 4)
     data = {}
     with contextlib.suppress(ValueError):
         data = json.loads(res.stdout) if res.stdout.strip() else {}
@@ -286,7 +315,8 @@ def read_partition_table(raw: Path, shown: Path | None = None) -> PartitionTable
     image) reads as one partition covering the disk, label 'none'.
     """
     shown = shown or raw
-    res = run([which("sfdisk"), "--json", str(raw)], check=False, timeout=60,
+    res = run([which("sfdisk"), "--json", str(Path(raw).absolute())], check=False,
+              timeout=UNTRUSTED_TIMEOUT,
               env={"LC_ALL": "C"})
     if res.returncode != 0 or not res.stdout.strip():
         with open(raw, "rb") as f:
@@ -324,6 +354,55 @@ def read_partition_table(raw: Path, shown: Path | None = None) -> PartitionTable
                           sector_size=sector, partitions=tuple(parts))
 
 
+WORKDIR_PREFIX = "vmfleet-disk-"
+OWNER = "owner.pid"  # in each work directory: the PID of the vmfleet that made it
+ABANDONED_AFTER = 600  # seconds: a work directory without an owner file is abandoned after that
+
+
+def reap_abandoned() -> list[Path]:
+    """Remove what killed vmfleet processes left of their open disks: the qemu-storage-daemon
+    (by the PID it recorded, and only when that process still serves this mount point), its
+    FUSE mount and the temporary directory. Returns the directories removed.
+
+    Found by the owner PID each work directory records: a directory whose owner is gone (or,
+    made by an older vmfleet, that has no owner file and is old) is abandoned. Never by name.
+    """
+    removed = []
+    for workdir in Path(tempfile.gettempdir()).glob(WORKDIR_PREFIX + "*"):
+        try:
+            st = workdir.lstat()
+            if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+                continue
+            owner = workdir / OWNER
+            if owner.exists():
+                if pid_alive(int(owner.read_text().strip() or 0)):
+                    continue
+            elif time.time() - st.st_mtime < ABANDONED_AFTER:
+                continue
+        except (OSError, ValueError):
+            continue
+        view = workdir / "view.raw"
+        export = _FuseExport(None, view, workdir / "qsd.pid")  # type: ignore[arg-type]
+        export._read_pid()
+        if export.pid is not None and not _serves(export.pid, view):
+            export.pid = None  # that PID is another process now: leave it alone
+        export.stop()
+        if not _is_mounted(view):
+            shutil.rmtree(workdir, ignore_errors=True)
+            removed.append(workdir)
+    return removed
+
+
+def _serves(pid: int, mountpoint: Path) -> bool:
+    """Whether process ``pid`` is a qemu-storage-daemon exporting onto ``mountpoint``."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return (bool(argv) and os.path.basename(argv[0]) == b"qemu-storage-daemon"
+            and any(f"mountpoint={mountpoint},".encode() in a for a in argv))
+
+
 @contextlib.contextmanager
 def open_disk(path: str | os.PathLike, *, method: str = "auto") -> Iterator[Disk]:
     """Open an image read-only and yield a :class:`Disk` whose ``raw`` reads as the raw disk.
@@ -331,9 +410,11 @@ def open_disk(path: str | os.PathLike, *, method: str = "auto") -> Iterator[Disk
     ``method``: 'auto' (raw files directly, else FUSE, else convert), 'fuse' or 'convert'.
     Everything started or written is undone on exit, also on errors.
     """
+    reap_abandoned()
     info = image_info(path)  # overlays: qemu follows the backing file by itself
     check_image(info)
-    workdir = Path(tempfile.mkdtemp(prefix="vmfleet-disk-"))
+    workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
+    (workdir / OWNER).write_text(f"{os.getpid()}\n")
     export: _FuseExport | None = None
     try:
         if info.format == "raw" and method in ("auto", "direct"):
@@ -349,6 +430,7 @@ def open_disk(path: str | os.PathLike, *, method: str = "auto") -> Iterator[Disk
                 try:
                     export.start()
                     used = "fuse"
+                    killpoint.reached("inspect:exported")
                 except (CommandFailed, ToolMissing):
                     if method == "fuse":
                         raise

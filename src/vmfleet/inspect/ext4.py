@@ -27,6 +27,7 @@ from vmfleet.tools.run import run, which
 ROOT_INO = 2
 MAX_SYMLINKS = 40
 BATCH = 500          # commands per debugfs run
+DEBUGFS_TIMEOUT = 120  # seconds per debugfs run (a batch): the file system is untrusted
 FAST_LINK_MAX = 60            # shorter symlink targets are kept in the inode
 CAT_FILE_BYTES = 4 << 20      # files up to this size are read through batched cat
 CAT_BATCH_BYTES = 32 << 20    # at most this much file content per debugfs run
@@ -83,22 +84,44 @@ class Entry:
         return statmod.S_ISREG(self.mode)
 
 
+# An ``ls -p`` entry, and the start of one whose name went on past a newline. Names hold any
+# byte but '/' and NUL, so debugfs's output can only be cut into lines safely by these shapes:
+# an entry line is complete only when it ends in '/NAME/SIZE/', and until then every following
+# line (even one that looks like a 'debugfs: …' echo) belongs to the name.
+_LS_ENTRY = re.compile(r"/(\d+)/([0-7]+)/(\d+)/(\d+)/([^/]*)/(\d*)/", re.S)
+_LS_START = re.compile(r"/\d+/[0-7]+/\d+/\d+/[^/]*", re.S)
+
+
+def _ls_records(lines: Iterable[str]) -> Iterator[str]:
+    """``ls -p`` output lines, joined back where a file name held newlines."""
+    pending: str | None = None
+    for line in lines:
+        if pending is not None:
+            pending += "\n" + line
+            if _LS_ENTRY.fullmatch(pending):
+                yield pending
+                pending = None
+            continue
+        if _LS_START.fullmatch(line) and not _LS_ENTRY.fullmatch(line):
+            pending = line
+            continue
+        yield line
+    if pending is not None:
+        yield pending
+
+
 def parse_ls_p(text: str) -> list[Entry]:
     """Parse ``ls -p`` lines ``/INO/MODE/UID/GID/NAME/SIZE/`` ('.' and '..' dropped).
 
-    Names cannot hold '/', so the name is everything between the fourth and the last field.
+    Names cannot hold '/', but they can hold newlines: see ``_ls_records``.
     """
     entries = []
-    for line in text.splitlines():
-        if not line.startswith("/") or not line.endswith("/"):
+    for record in _ls_records(text.split("\n")):
+        m = _LS_ENTRY.fullmatch(record)
+        if not m:
             continue
-        parts = line[1:-1].split("/")
-        if len(parts) < 6:
-            continue
-        ino, mode, uid, gid = parts[:4]
-        size = parts[-1]
-        name = "/".join(parts[4:-1])
-        if name in ("", ".", "..") or not ino.isdigit() or ino == "0":
+        ino, mode, uid, gid, name, size = m.groups()
+        if name in ("", ".", "..") or ino == "0":
             continue
         entries.append(Entry(name=name, ino=int(ino), mode=int(mode, 8), uid=int(uid),
                              gid=int(gid), size=int(size) if size.isdigit() else 0))
@@ -106,14 +129,35 @@ def parse_ls_p(text: str) -> list[Entry]:
 
 
 def _split_sections(out: str) -> list[tuple[str, str]]:
-    """Split the stdout of ``debugfs -f -`` into (command, output) pairs by its echo lines."""
+    """Split the stdout of ``debugfs -f -`` into (command, output) pairs by its echo lines.
+
+    Inside the output of an ``ls -p``, a line is an echo only where no entry is left open (a
+    file name with a newline and 'debugfs: …' after it is part of that entry, not a section).
+    """
     sections: list[tuple[str, list[str]]] = []
+    pending = False
     for line in out.split("\n"):
-        if line.startswith("debugfs: "):
+        if not pending and line.startswith("debugfs: "):
             sections.append((line[len("debugfs: "):], []))
-        elif sections:
-            sections[-1][1].append(line)
+            continue
+        if not sections:
+            continue
+        cmd, lines = sections[-1]
+        lines.append(line)
+        if cmd.startswith("ls -p"):
+            if pending:
+                pending = not _LS_ENTRY.fullmatch(_open_entry(lines))
+            else:
+                pending = bool(_LS_START.fullmatch(line)) and not _LS_ENTRY.fullmatch(line)
     return [(cmd, "\n".join(lines)) for cmd, lines in sections]
+
+
+def _open_entry(lines: list[str]) -> str:
+    """The entry still open at the end of ``lines`` (from its first line on)."""
+    for i in range(len(lines) - 1, -1, -1):
+        if _LS_START.fullmatch(lines[i].split("\n")[0]) and not _LS_ENTRY.fullmatch(lines[i]):
+            return "\n".join(lines[i:])
+    return ""
 
 
 class Ext4:
@@ -140,7 +184,8 @@ class Ext4:
             argv = [which("debugfs"), "-c", "-f", "-", self._spec]
             stdin = ("\n".join(commands) + "\n").encode()
         try:
-            res = run(argv, check=False, input=stdin, env=DEBUGFS_ENV, text=False, timeout=600)
+            res = run(argv, check=False, input=stdin, env=DEBUGFS_ENV, text=False,
+                      timeout=DEBUGFS_TIMEOUT)
         except CommandFailed as e:
             raise ImageError(f"{self.label}: debugfs failed: {e.message}",
                              "is the image corrupt?") from None

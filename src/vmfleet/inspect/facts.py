@@ -113,6 +113,24 @@ def inspect_image(path, *, files: bool = False, texts: bool = False,
                         root_partition=part.number)
 
 
+NAR_SIZE_MAX = 1 << 40  # 1 TiB: no store item of a VM image is that large
+
+
+def closure_of(items, warnings: list[str]) -> int:
+    """The closure's size from the store database's NAR sizes. The database comes from an
+    untrusted image: a size no store item can have (negative, or beyond NAR_SIZE_MAX) is not
+    added up, and a warning names the item and what it claims."""
+    total = 0
+    for i in items:
+        size = i.nar_size or 0
+        if 0 <= size <= NAR_SIZE_MAX:
+            total += size
+        else:
+            warnings.append(f"implausible size in the store database: {i.path} claims a NAR "
+                            f"size of {size} bytes; not counted in the closure size")
+    return total
+
+
 def _replace(facts: ImageFacts, **changes) -> ImageFacts:
     import dataclasses
 
@@ -140,7 +158,7 @@ def read_facts(fs: Ext4, *, source: str, kind: str, files: bool, texts: bool,
                 fs.copy_out(DB_PATH + extra, workdir / f"db.sqlite{extra}")
         by_path = read_store_db(db_copy, label=f"{source}:{DB_PATH}")
         items = tuple(by_path[p] for p in sorted(by_path))
-        closure_size: int | None = sum(i.nar_size or 0 for i in items)
+        closure_size: int | None = closure_of(items, warnings)
         store_source = "database"
     else:
         warnings.append(f"no store database ({DB_PATH}): store items come from the "

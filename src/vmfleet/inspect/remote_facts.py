@@ -14,7 +14,17 @@ from vmfleet.guix.store import (
     read_store_db,
 )
 from vmfleet.inspect.ext4 import Entry
-from vmfleet.inspect.facts import _LINK, DB_PATH, TEXT_LIMIT, FileFact, ImageFacts, Package, _is_utf8, packages_of
+from vmfleet.inspect.facts import (
+    _LINK,
+    DB_PATH,
+    TEXT_LIMIT,
+    FileFact,
+    ImageFacts,
+    Package,
+    _is_utf8,
+    closure_of,
+    packages_of,
+)
 
 # --- a running system, over SSH -----------------------------------------------------------
 
@@ -173,7 +183,7 @@ def read_remote_facts(conn, *, source: str, root: str = "/", files: bool = False
                 (Path(tmp) / "db.sqlite-wal").write_bytes(got[("file", "db-wal")])
             by_path = read_store_db(Path(tmp) / "db.sqlite", label=f"{source}:{DB_PATH}")
         items = tuple(by_path[p] for p in sorted(by_path))
-        closure_size: int | None = sum(i.nar_size or 0 for i in items)
+        closure_size: int | None = closure_of(items, warnings)
         store_source = "database"
     else:
         names = got.get(("list", "store"), b"").decode("utf-8", "surrogateescape").split("\n")

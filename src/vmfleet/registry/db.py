@@ -148,10 +148,84 @@ def _m0002_deploy_runtime(db: sqlite_utils.Database) -> None:
     )
 
 
+def _trust_rollouts(db: sqlite_utils.Database) -> None:
+    """Redeploys and rollbacks as records: each step's intent is written before it is taken, so
+    a retry after a kill finishes the same operation (see deploy/rollout.py)."""
+    db.executescript(
+        """
+        CREATE TABLE rollouts (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,                  -- 'redeploy' or 'rollback'
+            vm TEXT NOT NULL,                    -- redeploy: the VM replaced; rollback: brought back
+            successor TEXT,                      -- redeploy: the new VM's name
+            retiring TEXT NOT NULL DEFAULT '[]', -- rollback: JSON list of the VMs it retires
+            system TEXT NOT NULL,
+            generation_id INTEGER NOT NULL,      -- the generation it moves to
+            step TEXT NOT NULL,                  -- the step under way (its intent is recorded)
+            status TEXT NOT NULL,                -- 'running', 'done' or 'failed'
+            started TEXT NOT NULL,
+            updated TEXT NOT NULL
+        );
+        CREATE INDEX rollouts_open ON rollouts(status, system);
+        """
+    )
+
+
+def _fleet_history(db: sqlite_utils.Database) -> None:
+    """The fleet file's recorded versions, each apply of it, and the apply id of audit entries
+    (vmfleet.fleet)."""
+    db.executescript(
+        """
+        CREATE TABLE fleet_versions (
+            id INTEGER PRIMARY KEY,
+            number INTEGER NOT NULL UNIQUE,
+            current_from TEXT NOT NULL,          -- UTC, like generations
+            git_commit TEXT,
+            message TEXT NOT NULL DEFAULT '',
+            path TEXT NOT NULL,                  -- repo-relative path of the fleet file
+            content_sha256 TEXT NOT NULL REFERENCES blobs(sha256),
+            recorded TEXT NOT NULL
+        );
+        CREATE INDEX fleet_versions_by_time ON fleet_versions(current_from);
+        CREATE TABLE fleet_applies (
+            id TEXT PRIMARY KEY,                 -- 'a' + UTC time + random, e.g. a20261201t2130-3f9c
+            started TEXT NOT NULL,
+            finished TEXT,
+            status TEXT NOT NULL,                -- running, succeeded, failed, rolled-back
+            user TEXT NOT NULL,
+            fleet TEXT NOT NULL,                 -- which fleet file (label)
+            fingerprint TEXT NOT NULL,           -- of the plan it executed
+            plan TEXT NOT NULL,                  -- the plan, JSON
+            summary TEXT NOT NULL DEFAULT ''
+        );
+        ALTER TABLE audit ADD COLUMN apply_id TEXT;
+        """
+    )
+
+
+def _trust_home_relative_paths(db: sqlite_utils.Database) -> None:
+    """Image and local overlay paths are stored relative to the home, so a copied or moved home
+    uses (and removes) its own files, never the original's. Old rows held absolute paths of the
+    home they were made in (maybe another one, for a copied home): their home-relative tail is
+    what the file is called in every copy."""
+    for sha, path in db.execute("SELECT sha256, path FROM images").fetchall():
+        if path.endswith(f"/images/{sha}.qcow2"):
+            db.execute("UPDATE images SET path = ? WHERE sha256 = ?", (f"images/{sha}.qcow2", sha))
+    for name, overlay in db.execute(
+            "SELECT name, overlay FROM vms WHERE host = 'local'").fetchall():
+        if overlay.endswith(f"/overlays/{name}.qcow2"):
+            db.execute("UPDATE vms SET overlay = ? WHERE name = ?", (f"overlays/{name}.qcow2", name))
+
+
+
+
 # Named, ordered, append-only. Never edit a migration that has shipped: add a new one.
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_initial", _m0001_initial),
     ("0002_deploy_runtime", _m0002_deploy_runtime),
+    ("trust_rollouts", _trust_rollouts),
+    ("trust_home_relative_paths", _trust_home_relative_paths),
+    ("fleet_history", _fleet_history),
 ]
 
 
@@ -179,8 +253,16 @@ class Registry:
     # --- opening -------------------------------------------------------------------------
     @classmethod
     def create(cls, path: Path) -> Registry:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        """Create a registry, or open the one at ``path`` (never replacing another file)."""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise RegistryError(f"cannot create {path.parent}: {e.strerror}",
+                                "pass a --home in a directory you can write") from None
+        if path.exists():
+            return cls.open(path)
         reg = cls(_connect(path), path)
+        _make_private(path)
         reg.migrate()
         return reg
 
@@ -188,11 +270,19 @@ class Registry:
     def open(cls, path: Path) -> Registry:
         if not path.exists():
             raise RegistryError(f"no registry at {path}", "run 'vmfleet init' first (or pass --home)")
+        _refuse_foreign(path)
         reg = cls(_connect(path), path)
         try:
             reg.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            tables = {r[0] for r in reg.conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
         except sqlite3.DatabaseError as e:
             raise _translate(e, path) from None
+        if tables and "_migrations" not in tables:
+            reg.close()
+            raise RegistryError(f"{path} is an SQLite database, but not a vmfleet registry",
+                                "move it away, or pass another --home")
+        _make_private(path)
         reg.migrate()
         return reg
 
@@ -206,6 +296,24 @@ class Registry:
 
     def close(self) -> None:
         self.conn.close()
+
+    # --- paths below the home ------------------------------------------------------------
+    # The registry sits at the top of its home (Home.registry): files of the home are recorded
+    # relative to it, so the home can be copied or moved as a whole.
+    def resolve_path(self, value: str) -> Path:
+        """A path as recorded (relative to the home, or absolute) as a path to open."""
+        path = Path(value)
+        if path.is_absolute() or self.path is None:
+            return path
+        return self.path.parent.absolute() / path
+
+    def relative_path(self, path: str | os.PathLike) -> str:
+        """What to record for ``path``: relative to the home when it lies below it."""
+        path = Path(path).absolute()
+        if self.path is not None:
+            with contextlib.suppress(ValueError):
+                return str(path.relative_to(self.path.parent.absolute()))
+        return str(path)
 
     def migrate(self) -> list[str]:
         """Apply the migrations not yet applied; return their names."""
@@ -308,6 +416,37 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _refuse_foreign(path: Path) -> None:
+    """A registry is an SQLite file; an empty or foreign file in its place is someone's data
+    (or a registry truncated by accident), never something to replace with an empty one."""
+    try:
+        if not path.is_file():
+            raise RegistryError(f"{path} is not a file", "move it away, or pass another --home")
+        with open(path, "rb") as f:
+            head = f.read(len(SQLITE_MAGIC))
+    except OSError as e:
+        raise RegistryError(f"cannot read {path}: {e.strerror}",
+                            "run vmfleet as a user who can read it, or fix its permissions") from None
+    if not head:
+        raise RegistryError(f"{path} is empty: its history is gone (a truncated registry)",
+                            "restore it from a backup; if it is really new, remove the empty "
+                            "file and run 'vmfleet init'")
+    if head != SQLITE_MAGIC:
+        raise RegistryError(f"{path} is not a vmfleet registry (not an SQLite file)",
+                            "move it away, or pass another --home")
+
+
+def _make_private(path: Path) -> None:
+    """0600 for the registry and its WAL files: it holds configs and pinned host keys."""
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(OSError):
+            if p.stat().st_uid == os.geteuid():
+                os.chmod(p, 0o600)
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     try:
         conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
@@ -338,6 +477,10 @@ def _translate(e: sqlite3.Error, path: Path | None) -> RegistryError:
         return RegistryError(f"{where} is read-only", "run vmfleet as a user who can write it, or fix its permissions")
     if "locked" in msg or "busy" in msg:
         return RegistryError(f"{where} is locked by another vmfleet", "wait for the other command to finish")
+    if "disk is full" in msg or "No space left" in msg:
+        return RegistryError(f"no space left on the device of {where}",
+                             "free some space (vmfleet images gc removes unused images), "
+                             "then run the command again")
     if "not a database" in msg or "malformed" in msg:
         return RegistryError(f"{where} is not a vmfleet registry, or is corrupt ({msg})",
                              "restore it from a backup, or move it away and run 'vmfleet init'")

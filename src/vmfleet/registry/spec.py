@@ -90,6 +90,16 @@ def parse(text: str) -> Spec:
                      "or a git commit prefix (4+ hex digits)")
 
 
+def _period_start(spec: Spec) -> str:
+    if spec.kind is Kind.MONTH:
+        start = dt.datetime.fromisoformat(spec.value + "-01")
+    elif spec.kind is Kind.DAY:
+        start = dt.datetime.fromisoformat(spec.value)
+    else:
+        start = timeutil.parse_user_time(spec.value)
+    return timeutil.to_stamp(start.replace(tzinfo=timeutil.UTC))
+
+
 def resolve(reg: Registry, text: str | Spec) -> Generation:
     spec = text if isinstance(text, Spec) else parse(text)
     row = None
@@ -108,6 +118,10 @@ def resolve(reg: Registry, text: str | Spec) -> Generation:
                              f"give more digits of the commit; candidates: {listing}")
         row = rows[0] if rows else None
     else:
+        if _period_start(spec) > timeutil.now():
+            raise UsageError(f"{spec}: {spec.value} is in the future",
+                             f"name a date up to today, or the newest generation: "
+                             f"{spec.system}@latest")
         row = reg.query_one("SELECT * FROM generations WHERE system = ? AND current_from < ? "
                             "ORDER BY current_from DESC, number DESC LIMIT 1",
                             (spec.system, spec.period_end()))

@@ -187,5 +187,16 @@ def with_ssh_port(xml: str, port: int) -> str:
     return xml.replace(f"hostfwd=tcp:{host}:{old_port}-:22", f"hostfwd=tcp:{host}:{port}-:22")
 
 
+def with_home(xml: str, old_controller: str, new_controller: str, old_root: str,
+              new_root: str) -> str:
+    """The same domain XML for a vmfleet home that moved from ``old_root`` to ``new_root``: its
+    controller and every path below the old home (disk, console log, metadata) follow it.
+    A text substitution, like ``with_ssh_port``."""
+    from xml.sax.saxutils import escape
+
+    xml = xml.replace(f">{escape(old_controller)}<", f">{escape(new_controller)}<")
+    return xml.replace(escape(old_root.rstrip("/")) + "/", escape(new_root.rstrip("/")) + "/")
+
+
 def _qemu_args(root: ET.Element) -> list[str]:
     return [arg.get("value", "") for arg in root.iter(f"{{{QEMU_NS}}}arg")]

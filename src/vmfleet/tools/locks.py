@@ -12,12 +12,16 @@ from vmfleet.home import Home
 
 
 @contextlib.contextmanager
-def lock(home: Home, name: str, *, wait: bool = True, busy: str = "") -> Iterator[None]:
-    """Hold the lock ``name``; wait for it, or raise Busy (message ``busy``) when ``wait=False``."""
+def lock(home: Home, name: str, *, wait: bool = True, busy: str = "",
+         shared: bool = False) -> Iterator[None]:
+    """Hold the lock ``name``; wait for it, or raise Busy (message ``busy``) when ``wait=False``.
+
+    ``shared``: many holders at once, none while an exclusive holder has it."""
     home.locks.mkdir(parents=True, exist_ok=True)
     with open(home.locks / f"{name}.lock", "a") as f:
         try:
-            fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            fcntl.flock(f, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+                        | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             raise Busy(busy or f"{name} is locked by another vmfleet",
                        "wait for the other command to finish") from None

@@ -29,7 +29,9 @@ class ImageInfo:
 
 def info(path: str | os.PathLike) -> ImageInfo:
     """Read an image's header; ``-U`` because the image may be in use by a running VM."""
-    result = run(["qemu-img", "info", "-U", "--output=json", os.fspath(path)], check=False)
+    # Absolute: no file name ('--help.qcow2') reads as an option.
+    result = run(["qemu-img", "info", "-U", "--output=json", os.path.abspath(path)], check=False,
+                 timeout=60)
     if result.returncode != 0:
         raise ImageError(f"cannot read image {path}: {result.stderr.strip() or 'qemu-img failed'}",
                          "is it a disk image? rebuild it with 'vmfleet build'")
@@ -52,7 +54,8 @@ def create_overlay(base: str | os.PathLike, overlay: str | os.PathLike) -> Path:
     if overlay.exists():
         raise ImageError(f"{overlay} already exists",
                          "a VM of that name existed before: remove it with 'vmfleet destroy'")
-    run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", base, os.fspath(overlay)],
+    run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", base,
+         os.path.abspath(overlay)],
         hint="check that the base image exists and is readable, and that the disk is not full")
     return overlay
 
@@ -61,6 +64,6 @@ def full_copy(source: str | os.PathLike, dest: str | os.PathLike) -> Path:
     """A standalone qcow2 copy of ``source`` (what deploying without linked clones costs)."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    run(["qemu-img", "convert", "-O", "qcow2", os.fspath(source), os.fspath(dest)],
+    run(["qemu-img", "convert", "-O", "qcow2", os.path.abspath(source), os.path.abspath(dest)],
         hint="check that the disk is not full")
     return dest

@@ -456,18 +456,22 @@ def _connect(host: str, port: int, *, key: Path, user: str, pinned: str | None,
 def wait_until_ready(host: str, port: int, *, key: Path, user: str = "root",
                      pinned: str | None = None, timeout: float = 300.0, interval: float = 0.5,
                      alive: Callable[[], str | None] | None = None,
-                     via: Connection | None = None) -> Connection:
+                     via: Connection | None = None,
+                     on_first_key: Callable[[str], None] | None = None) -> Connection:
     """Try to connect until SSH answers and a command runs, or ``timeout`` seconds pass.
 
     Connection refused, reset, or no banner yet (QEMU's port forward accepts TCP before the
     guest listens) are retried. A host-key mismatch or a refused key is not: waiting would not
     change them. ``alive`` is asked between tries; a non-None answer (e.g. "the domain shut
     off") ends the wait at once with that reason. ``via``: as for ``connect``; it is closed
-    when the wait fails.
+    when the wait fails. ``on_first_key``: with ``pinned=None``, called with the host key the
+    first time one is seen (before logging in), so the caller pins it at first contact; later
+    tries must then present the same key.
     """
     try:
         return _wait_until_ready(host, port, key=key, user=user, pinned=pinned,
-                                 timeout=timeout, interval=interval, alive=alive, via=via)
+                                 timeout=timeout, interval=interval, alive=alive, via=via,
+                                 on_first_key=on_first_key)
     except BaseException:
         if via is not None:
             via.close()
@@ -476,7 +480,8 @@ def wait_until_ready(host: str, port: int, *, key: Path, user: str = "root",
 
 def _wait_until_ready(host: str, port: int, *, key: Path, user: str, pinned: str | None,
                       timeout: float, interval: float, alive: Callable[[], str | None] | None,
-                      via: Connection | None) -> Connection:
+                      via: Connection | None,
+                      on_first_key: Callable[[str], None] | None = None) -> Connection:
     deadline = time.monotonic() + timeout
     last: SshError | None = None
     while True:
@@ -494,6 +499,10 @@ def _wait_until_ready(host: str, port: int, *, key: Path, user: str, pinned: str
             last = e
         else:
             try:
+                if pinned is None:
+                    pinned = conn.host_key  # first contact: from now on only this key
+                    if on_first_key is not None:
+                        on_first_key(pinned)
                 if conn.run("true", timeout=max(1.0, remaining)).rc == 0:
                     return conn
             except SshError as e:

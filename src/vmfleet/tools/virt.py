@@ -243,6 +243,19 @@ class Conn:
                 continue  # vanished between listing and reading: not there any more
         return infos
 
+    def domain_states(self) -> dict[str, DomainState]:
+        """Every domain's name and state, without reading its XML (cheap for many domains)."""
+        with self._doing("list domains"):
+            raws = self.raw.listAllDomains(0)
+        states = {}
+        for dom in raws:
+            try:
+                state, _reason = dom.state(0)
+            except libvirt.libvirtError:
+                continue  # vanished between listing and reading
+            states[dom.name()] = _STATES.get(state, DomainState.OTHER)
+        return states
+
     def domain(self, name: str) -> DomainInfo | None:
         dom = self._lookup(name)
         if dom is None:
@@ -344,6 +357,13 @@ class Conn:
             if found:
                 return found
         return []
+
+    def host_memory_mib(self) -> int | None:
+        """The host's physical memory in MiB (None when libvirt does not say)."""
+        try:
+            return int(self.raw.getInfo()[1])
+        except (libvirt.libvirtError, IndexError, TypeError, ValueError):
+            return None
 
     def has_network(self, name: str) -> bool:
         try:

@@ -1,0 +1,104 @@
+"""Images are untrusted data: a hostile file name, backing file or option-like name changes
+nothing but what is reported (issue 12, item 8 and the qemu-img part of item 9)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vmfleet.errors import ImageError
+from vmfleet.inspect import disk
+from vmfleet.inspect.ext4 import Ext4, _split_sections, parse_ls_p
+from vmfleet.tools.run import run
+
+
+def test_a_name_with_a_newline_and_a_fake_echo_hides_nothing_in_the_parser():
+    out = ("debugfs: ls -p <12>\n"
+           "/12/040755/0/0/./\n/2/040755/0/0/../\n"
+           "/13/100644/0/0/x\ndebugfs: ls -p <2>\ny/5/\n"
+           "/14/100644/0/0/after/3/\n"
+           "debugfs: ls -p <2>\n/2/040755/0/0/./\n/12/040755/0/0/d/\n")
+    sections = _split_sections(out)
+    assert [cmd for cmd, _ in sections] == ["ls -p <12>", "ls -p <2>"]
+    names = [e.name for e in parse_ls_p(sections[0][1])]
+    assert names == ["x\ndebugfs: ls -p <2>\ny", "after"]
+
+
+def test_a_hostile_file_name_in_a_real_file_system_hides_no_entries(tmp_path):
+    tree = tmp_path / "tree"
+    (tree / "d").mkdir(parents=True)
+    for name in ("a", "x\ndebugfs: ls -p <2>\ny", "z"):
+        (tree / "d" / name).write_text("data")
+    (tree / "e").write_text("e")
+    raw = tmp_path / "fs.raw"
+    run(["mkfs.ext4", "-q", "-F", "-d", str(tree), str(raw), "8M"])
+    fs = Ext4(raw, 0, "test fs", workdir=tmp_path)
+    root = fs.listdir("/")
+    d = next(e for e in root if e.name == "d")
+    fs.load_dirs([d.ino, 2])  # several listings in one debugfs run: where an echo could be faked
+    assert sorted(e.name for e in fs.listdir("/d")) == ["a", "x\ndebugfs: ls -p <2>\ny", "z"]
+    assert {"d", "e"} <= {e.name for e in fs.listdir("/")}
+
+
+def test_an_image_whose_backing_file_is_a_host_path_is_refused_quickly(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    base = tmp_path / "base.qcow2"
+    run(["qemu-img", "create", "-q", "-f", "qcow2", str(base), "16M"])
+    evil = tmp_path / "evil.qcow2"
+    run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", str(fifo), "-u",
+         str(evil), "16M"])
+    ok_backed = tmp_path / "on-base.qcow2"
+    run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(base),
+         str(ok_backed)])
+    for image in (evil, ok_backed):
+        with pytest.raises(ImageError, match="has a backing file"):
+            with disk.open_disk(image):
+                pass
+
+
+def test_an_overlay_of_a_store_image_is_read(tmp_path):
+    store_dir = tmp_path / "images"
+    store_dir.mkdir()
+    base = store_dir / ("0" * 64 + ".qcow2")
+    run(["qemu-img", "create", "-q", "-f", "qcow2", str(base), "16M"])
+    overlay = tmp_path / "vm.qcow2"
+    run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(base), str(overlay)])
+    assert disk.image_info(overlay).backing_file == str(base)
+
+
+def test_an_image_named_like_an_option_is_a_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run(["qemu-img", "create", "-q", "-f", "qcow2", str(tmp_path / "--help.qcow2"), "16M"])
+    info = disk.image_info(Path("--help.qcow2"))
+    assert info.format == "qcow2" and info.virtual_size == 16 << 20
+
+
+def test_no_fifo_reaches_qemu_img_check(tmp_path):
+    # Before: 'qemu-img check' opened the FIFO backing file and hung (300 s timeout).
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    evil = tmp_path / "evil.qcow2"
+    run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", str(fifo), "-u",
+         str(evil), "16M"])
+    proc = subprocess.run(["timeout", "20", sys.executable, "-c",
+                           "import sys; from vmfleet.inspect import disk\n"
+                           "try:\n  disk.open_disk(sys.argv[1]).__enter__()\n"
+                           "except Exception as e: print(type(e).__name__)", str(evil)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ImageError", proc.stderr
+
+
+def test_an_absurd_nar_size_is_reported_as_such_not_summed():
+    from vmfleet.guix.store import StoreItem
+    from vmfleet.inspect.facts import closure_of
+
+    warnings: list[str] = []
+    items = [StoreItem("/gnu/store/aaa-ok", 1000), StoreItem("/gnu/store/bbb-evil", 2 ** 62),
+             StoreItem("/gnu/store/ccc-neg", -5)]
+    assert closure_of(items, warnings) == 1000
+    assert len(warnings) == 2 and "bbb-evil claims a NAR size of 4611686018427387904" in warnings[0]
