@@ -5,8 +5,11 @@ import types
 from vmfleet.build import builds as build
 from vmfleet.build.runner import Outcome
 from vmfleet.guix.image_types import ImagePlan
+from vmfleet.registry.generations import Layout
 
 QCOW2 = ImagePlan("qcow2", True)
+
+LAYOUT = Layout(None, ".", "web.scm", "channels.scm", (), None)
 
 
 class FakeClock:
@@ -40,7 +43,7 @@ class ScriptedBuilder:
 
 def test_a_check_runs_the_image_its_derivation_and_build_check():
     b = ScriptedBuilder()
-    ran = build._run_guix(b, "web.scm", "channels.scm", {}, True, "/w", lambda _: None, None,
+    ran = build._run_guix(b, LAYOUT, {}, True, "/w", lambda _: None, None,
                           QCOW2)
     steps = [call[0][call[0].index("--") + 1:] if "--" in call[0] else call[0][1:]
              for call in b.calls]
@@ -55,7 +58,7 @@ def test_no_step_starts_after_the_deadline(monkeypatch):
     clock = FakeClock()
     monkeypatch.setattr(build, "time", types.SimpleNamespace(monotonic=clock.monotonic))
     b = ScriptedBuilder(seconds=0.3, clock=clock)
-    ran = build._run_guix(b, "web.scm", "channels.scm", {}, True, "/w", lambda _: None, 0.2,
+    ran = build._run_guix(b, LAYOUT, {}, True, "/w", lambda _: None, 0.2,
                           QCOW2)
     assert len(b.calls) == 1 and ran.outcome.timed_out  # -d and build --check never ran
     assert round(b.calls[0][1], 6) == 0.2  # the first step got all of the time
@@ -65,7 +68,7 @@ def test_each_step_gets_what_is_left_of_the_time(monkeypatch):
     clock = FakeClock()
     monkeypatch.setattr(build, "time", types.SimpleNamespace(monotonic=clock.monotonic))
     b = ScriptedBuilder(seconds=1.0, clock=clock)
-    build._run_guix(b, "web.scm", "channels.scm", {}, True, "/w", lambda _: None, 10.0, QCOW2)
+    build._run_guix(b, LAYOUT, {}, True, "/w", lambda _: None, 10.0, QCOW2)
     # image, -d, gc --references, build --check
     assert [round(call[1], 6) for call in b.calls] == [10.0, 9.0, 8.0, 7.0]
 
@@ -111,7 +114,7 @@ def image_drv_answers(extra=()):
 def test_an_old_unknown_pin_falls_back_on_unrecognized_save_provenance():
     refused = Outcome(1, "", "guix system: error: save-provenance: unrecognized option\n", False)
     b = GuixScript([(lambda a: "--save-provenance" in a, refused)])
-    ran = build._run_guix(b, "web.scm", "c.scm", {}, False, "/w", lambda _: None, None,
+    ran = build._run_guix(b, LAYOUT, {}, False, "/w", lambda _: None, None,
                           ImagePlan("qcow2", None))
     assert b.steps() == [["system", "image", "-t", "qcow2", "--save-provenance", "web.scm"],
                          ["system", "image", "-t", "qcow2", "web.scm"]]
@@ -120,7 +123,7 @@ def test_an_old_unknown_pin_falls_back_on_unrecognized_save_provenance():
 
 def test_a_known_old_pin_never_passes_save_provenance():
     b = GuixScript([])
-    ran = build._run_guix(b, "web.scm", "c.scm", {}, False, "/w", lambda _: None, None,
+    ran = build._run_guix(b, LAYOUT, {}, False, "/w", lambda _: None, None,
                           ImagePlan("vm-image", False))
     assert b.steps() == [["system", "vm-image", "web.scm"]]
     assert ran.image_type == "vm-image" and ran.provenance is False
@@ -128,7 +131,7 @@ def test_a_known_old_pin_never_passes_save_provenance():
 
 def test_a_check_rebuilds_every_partition_derivation_then_the_image():
     b = GuixScript(image_drv_answers())
-    ran = build._run_guix(b, "web.scm", "c.scm", {}, True, "/w", lambda _: None, None, QCOW2)
+    ran = build._run_guix(b, LAYOUT, {}, True, "/w", lambda _: None, None, QCOW2)
     checks = [s[-1] for s in b.steps() if s[:2] == ["build", "--check"]]
     assert checks == [ESP, ROOT, IMAGE_DRV]
     assert ran.checked == (ESP, ROOT, IMAGE_DRV) and ran.outcome.returncode == 0
@@ -138,7 +141,7 @@ def test_a_partition_that_differs_is_named_and_stops_the_check():
     nondet = Outcome(1, "", f"guix build: error: derivation `{ROOT}' may not be deterministic: "
                             "output `/gnu/store/ffff-partition.img' differs\n", False)
     b = GuixScript(image_drv_answers([(lambda a: "--check" in a and a[-1] == ROOT, nondet)]))
-    ran = build._run_guix(b, "web.scm", "c.scm", {}, True, "/w", lambda _: None, None, QCOW2)
+    ran = build._run_guix(b, LAYOUT, {}, True, "/w", lambda _: None, None, QCOW2)
     assert ran.checked == (ESP,)
     assert "--check" in ran.argv and ran.argv[-1] == ROOT
     error = build._failure(_gen(), ran.outcome, __import__("pathlib").Path("/tmp/log"))
@@ -153,7 +156,7 @@ def test_check_of_a_never_built_derivation_builds_it_first():
     b = GuixScript(image_drv_answers([
         (lambda a: "--check" in a and a[-1] == ESP,
          lambda: next(answers, Outcome(0, "/gnu/store/x-partition.img\n", "", False)))]))
-    ran = build._run_guix(b, "web.scm", "c.scm", {}, True, "/w", lambda _: None, None, QCOW2)
+    ran = build._run_guix(b, LAYOUT, {}, True, "/w", lambda _: None, None, QCOW2)
     esp_steps = [s for s in b.steps() if s[-1] == ESP and s[0] == "build"]
     assert esp_steps == [["build", "--check", ESP], ["build", ESP], ["build", "--check", ESP]]
     assert ran.checked == (ESP, ROOT, IMAGE_DRV)

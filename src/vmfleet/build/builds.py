@@ -190,11 +190,14 @@ def run_build(reg, home: Home, gen: Generation, key: str, options: dict, builder
         on_line(text)
 
     try:
-        config, channels = generations.materialize(reg, gen, workdir)
+        lay = generations.layout(reg, gen, workdir)
         killpoint.reached("build:materialized")
         remote_dir = builder.prepare(workdir)
-        ran = _run_guix(builder, config.name, channels.name, options, check, remote_dir,
-                        line, timeout, plan or plan_image(gen))
+        run_dir = remote_dir if lay.run_dir == "." else (
+            remote_dir / lay.run_dir if isinstance(remote_dir, Path)
+            else f"{remote_dir}/{lay.run_dir}")
+        ran = _run_guix(builder, lay, options, check, run_dir, line, timeout,
+                        plan or plan_image(gen))
         outcome = ran.outcome
         fields["command"] = dumps(ran.argv)
         fields["exit_status"] = outcome.returncode
@@ -253,7 +256,7 @@ class GuixRun:
     checked: tuple[str, ...] = ()   # the derivations 'guix build --check' rebuilt
 
 
-def _run_guix(builder, config: str, channels: str, options: dict, check: bool, cwd, line,
+def _run_guix(builder, lay: generations.Layout, options: dict, check: bool, cwd, line,
               timeout: float | None, plan: image_types.ImagePlan) -> GuixRun:
     """Run guix for a build: the image; for a check also its derivation (``-d``), the
     derivations that make its bytes, and ``build --check`` of each. A failure stops early."""
@@ -268,10 +271,13 @@ def _run_guix(builder, config: str, channels: str, options: dict, check: bool, c
         return argv, builder.execute(argv, cwd, line, left)
 
     image_type, provenance = plan.type, plan.save_provenance is not False
+    channels = lay.channels
 
     def image(**kw):
-        return guix.image_command(channels, config, image_size=options.get("image_size"),
-                                  guix=guix_cmd, vm_image=image_type == image_types.VM_IMAGE,
+        return guix.image_command(channels, lay.config, image_size=options.get("image_size"),
+                                  guix=guix_cmd, load_path=lay.load_path,
+                                  expression=lay.expression,
+                                  vm_image=image_type == image_types.VM_IMAGE,
                                   image_type=image_type, save_provenance=provenance, **kw)
 
     def failed(outcome) -> bool:

@@ -24,9 +24,10 @@ def guix_program() -> list[str]:
     return shlex.split(configured) if configured else [DEFAULT_GUIX]
 
 
-def image_command(channels: str, config: str, *, image_size: str | None = None,
+def image_command(channels: str, config: str | None, *, image_size: str | None = None,
                   vm_image: bool = False, derivation: bool = False,
-                  guix: list[str] | None = None, image_type: str = "qcow2",
+                  guix: list[str] | None = None, load_path: tuple[str, ...] = (),
+                  expression: str | None = None, image_type: str = "qcow2",
                   save_provenance: bool = True) -> list[str]:
     """``guix time-machine -C CHANNELS -- system image -t TYPE [--image-size=…] [--save-provenance] CONFIG``.
 
@@ -35,6 +36,12 @@ def image_command(channels: str, config: str, *, image_size: str | None = None,
     print the image's .drv file name and build nothing (see ``check_command``).
     ``save_provenance`` is False for revisions before b85836d3067 (2019-12-07), which answer
     ``save-provenance: unrecognized option``.
+
+    ``load_path`` becomes ``-L DIR`` options of the inner ``guix system`` (a standard build
+    option of guix/scripts/build.scm that ``system`` accepts; ``time-machine`` passes
+    everything after ``--`` to it). ``expression`` replaces the config file with
+    ``-e EXPR`` (guix/scripts/system.scm: a file and an expression cannot both be given),
+    for a module that only defines its operating-system.
     """
     argv = [*(guix or guix_program()), "time-machine", "-C", as_operand(channels), "--", "system"]
     argv += ["vm-image"] if vm_image else ["image", "-t", image_type]
@@ -44,7 +51,12 @@ def image_command(channels: str, config: str, *, image_size: str | None = None,
         argv.append("-d")
     if save_provenance:
         argv.append("--save-provenance")
-    argv.append(as_operand(config))
+    for d in load_path:
+        argv += ["-L", d]
+    if expression:
+        argv += ["-e", expression]
+    else:
+        argv.append(as_operand(config))
     return argv
 
 
