@@ -15,8 +15,11 @@ ACCEL = "VMFLEET_ACCEL"                # auto|kvm|tcg for new local VMs (else au
 LOCAL_URI = "VMFLEET_LOCAL_URI"        # where the 'local' host points (else qemu:///system)
 PORT_RANGE = "VMFLEET_PORT_RANGE"      # LOW-HIGH host ports for SSH forwards (else 22200-22999)
 SHUTDOWN_TIMEOUT = "VMFLEET_SHUTDOWN_TIMEOUT"  # seconds a guest gets to power off (else 30)
+MAX_INPUT_SIZE = "VMFLEET_MAX_INPUT_SIZE"            # bytes or 16M: one input file (else 16M)
+MAX_GENERATION_SIZE = "VMFLEET_MAX_GENERATION_SIZE"  # all of a generation's inputs (else 64M)
 
-ALL = (HOME, GUIX, ACCEL, LOCAL_URI, PORT_RANGE, SHUTDOWN_TIMEOUT)
+ALL = (HOME, GUIX, ACCEL, LOCAL_URI, PORT_RANGE, SHUTDOWN_TIMEOUT, MAX_INPUT_SIZE,
+       MAX_GENERATION_SIZE)
 
 
 def get(name: str) -> str | None:

@@ -42,7 +42,7 @@ def fleet(tmp_path, monkeypatch, capsys):
         d = tmp_path / f"src-{system}-{commit[:7]}-{len(packages)}"
         d.mkdir()
         (d / "web.scm").write_text(os_config(system, packages, key_file=None))
-        (d / "channels.scm").write_text(channels_scm(commit))
+        (d / "channels.scm").write_text(channels_scm(commit, introduction=True))
         assert vm("add", system, str(d / "web.scm"), "--channels", str(d / "channels.scm"),
                   "--at", at)[0] == 0
 

@@ -60,15 +60,26 @@ def test_not_an_operating_system(reg):
 def test_read_inputs_reports_missing_local_file(tmp_path):
     (tmp_path / "web.scm").write_text(os_config("web"))
     (tmp_path / "channels.scm").write_text(channels_scm(C1))
-    with pytest.raises(UsageError, match="local-file 'vmfleet.pub' not found"):
+    with pytest.raises(UsageError, match=r'local-file "vmfleet.pub" not found \(looked for /'):
         generations.read_inputs(tmp_path / "web.scm", tmp_path / "channels.scm")
 
 
-def test_local_file_outside_config_dir_is_refused(tmp_path):
-    (tmp_path / "web.scm").write_text(os_config("web", key_file="../key.pub"))
+def test_local_file_outside_config_dir_is_recorded_and_laid_out(reg, tmp_path):
+    """Guix reads ../ names (guix/gexp.scm: relative to the config's directory): so does
+    vmfleet, and a build finds the file at the same relative place."""
+    (tmp_path / "sys").mkdir()
+    (tmp_path / "sys" / "web.scm").write_text(os_config("web", key_file="../keys/key.pub"))
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "key.pub").write_bytes(KEY)
     (tmp_path / "channels.scm").write_text(channels_scm(C1))
-    with pytest.raises(UsageError, match="outside the config's directory"):
-        generations.read_inputs(tmp_path / "web.scm", tmp_path / "channels.scm")
+    got = generations.read_inputs(tmp_path / "sys" / "web.scm", tmp_path / "channels.scm",
+                                  cwd=tmp_path / "sys")
+    assert got.config_name == "sys/web.scm" and got.files == {"keys/key.pub": KEY}
+    gen, _ = generations.record(reg, "web", got, current_from="2023-06-01T00:00:00Z")
+    lay = generations.layout(reg, gen, tmp_path / "out")
+    assert lay.run_dir == "sys" and lay.config == "web.scm"
+    assert (tmp_path / "out" / "sys" / "../keys/key.pub").read_bytes() == KEY
+    assert lay.channels == "../vmfleet-pinned-channels.scm"
 
 
 def test_describe_change(reg):
@@ -77,3 +88,29 @@ def test_describe_change(reg):
                                current_from="2023-07-01T00:00:00Z")
     change = generations.describe_change(g1, g2)
     assert "guix aaaaaaa→bbbbbbb" in change and "+git" in change and "-curl" in change
+
+
+def test_a_plain_config_keeps_the_digest_it_had_before_issue_8():
+    """Registries recorded before config repositories were supported: re-adding the same
+    files must find the same generation, so the digest of a plain config is unchanged."""
+    import hashlib
+
+    from vmfleet.registry.db import dumps
+
+    i = inputs()
+    old = hashlib.sha256(dumps({
+        "config": hashlib.sha256(i.config_text.encode()).hexdigest(),
+        "channels": hashlib.sha256(i.channels_text.encode()).hexdigest(),
+        "files": {p: hashlib.sha256(c).hexdigest() for p, c in sorted(i.files.items())},
+    }).encode()).hexdigest()
+    assert i.digest() == old
+    assert Inputs(i.config_name, i.config_text, i.channels_text, i.files,
+                  load_path=("modules",)).digest() != old
+
+
+def test_a_config_named_like_an_option_reaches_guix_as_a_file(reg, tmp_path):
+    named = Inputs("--expression=(x).scm", os_config("web", key_file=None), channels_scm(C1))
+    gen, _ = generations.record(reg, "web", named, current_from="2023-06-01T00:00:00Z")
+    lay = generations.layout(reg, gen, tmp_path / "out")
+    assert lay.config == "./--expression=(x).scm"
+    assert (tmp_path / "out" / lay.config).is_file()

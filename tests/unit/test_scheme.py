@@ -661,7 +661,9 @@ my-os
 def test_missing_required_fields_are_none_and_the_caller_decides():
     s = summarize_os('(operating-system (host-name "x"))', "min.scm")
     assert (s.host_name, s.timezone, s.bootloader, s.locale) == ("x", None, None, None)
-    assert s.packages == () and s.services == () and s.fields == {"host-name": '"x"'}
+    # Absent packages and services are Guix's defaults (gnu/system.scm): the base lists.
+    assert s.packages == ("%base-packages",) and s.fields == {"host-name": '"x"'}
+    assert [(x.type, x.kind) for x in s.services] == [("%base-services", "base")]
 
 
 def test_computed_values_are_kept_as_canonical_text():

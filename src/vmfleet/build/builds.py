@@ -167,11 +167,13 @@ def run_build(reg, home: Home, gen: Generation, key: str, options: dict, builder
         on_line(text)
 
     try:
-        config, channels = generations.materialize(reg, gen, workdir)
+        lay = generations.layout(reg, gen, workdir)
         killpoint.reached("build:materialized")
         remote_dir = builder.prepare(workdir)
-        argv, outcome = _run_guix(builder, config.name, channels.name, options, check, remote_dir,
-                                  line, timeout)
+        run_dir = remote_dir if lay.run_dir == "." else (
+            remote_dir / lay.run_dir if isinstance(remote_dir, Path)
+            else f"{remote_dir}/{lay.run_dir}")
+        argv, outcome = _run_guix(builder, lay, options, check, run_dir, line, timeout)
         fields["command"] = dumps(argv)
         fields["exit_status"] = outcome.returncode
         if outcome.timed_out:
@@ -212,7 +214,7 @@ def run_build(reg, home: Home, gen: Generation, key: str, options: dict, builder
     return get(reg, build_id)
 
 
-def _run_guix(builder, config: str, channels: str, options: dict, check: bool, cwd, line,
+def _run_guix(builder, lay: generations.Layout, options: dict, check: bool, cwd, line,
               timeout: float | None):
     """Run guix for a build: the image; for a check also its derivation (``-d``) and
     ``build --check`` of it. Returns the last argv and its outcome (a failure stops early)."""
@@ -226,9 +228,12 @@ def _run_guix(builder, config: str, channels: str, options: dict, check: bool, c
         line("$ " + " ".join(argv))
         return argv, builder.execute(argv, cwd, line, left)
 
+    channels = lay.channels
+
     def image(**kw):
-        return guix.image_command(channels, config, image_size=options.get("image_size"),
-                                  guix=guix_cmd, **kw)
+        return guix.image_command(channels, lay.config, image_size=options.get("image_size"),
+                                  guix=guix_cmd, load_path=lay.load_path,
+                                  expression=lay.expression, **kw)
 
     def failed(outcome) -> bool:
         return outcome.returncode != 0 or outcome.timed_out

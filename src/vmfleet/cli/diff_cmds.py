@@ -115,16 +115,23 @@ def adopt(
     as_json: bool = JSON,
 ) -> None:
     """Record a generation from an image's provenance (channels.scm and configuration.scm)."""
+    import os
+    import posixpath
+
+    from vmfleet.guix.input_files import DiskFiles
+
     extra = {}
     for item in file:
         rel, sep, local = item.partition("=")
         if not sep or not rel or not local:
             raise UsageError(f"bad --file {item!r}", "write REL=PATH, e.g. vmfleet.pub=./key.pub")
-        try:
-            extra[rel] = Path(local).expanduser().read_bytes()
-        except OSError as e:
-            raise UsageError(f"--file {rel}: cannot read {local} ({e.strerror})",
-                             "check the path") from None
+        norm = posixpath.normpath(rel)
+        if norm.startswith("/") or norm == ".." or norm.startswith("../") or "\0" in rel:
+            raise UsageError(f"--file {rel!r}: REL must be a path inside the config's directory",
+                             "write the local-file name the config uses, e.g. "
+                             "--file vmfleet.pub=./key.pub")
+        local_path = os.path.abspath(os.path.expanduser(local))
+        extra[norm] = DiskFiles([os.path.dirname(local_path)]).read(local_path, "--file").content
     reg = open_registry()
     result = adopt_mod.adopt_image(reg, image, system, current_from=current_from, files=extra,
                                      message=message)

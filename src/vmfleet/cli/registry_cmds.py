@@ -18,6 +18,10 @@ from vmfleet.registry.db import Registry
 from vmfleet.registry.generations import Generation
 
 JSON = options.json_flag()
+LOAD_PATH = typer.Option(None, "-L", "--load-path",
+                         help="A directory of Guile modules, as for guix system -L (repeatable).")
+STRICT = typer.Option(False, "--strict",
+                      help="Refuse a config that names a file vmfleet cannot compute.")
 
 
 @app.command()
@@ -41,6 +45,10 @@ def import_(
     channels: str = typer.Option(..., "--channels", help="The pinned channels file, relative to REPO."),
     since: str = options.date("--since", None, "Only commits made at or after this date (2024-01, 2024-01-15)."),
     allow_unpinned: bool = typer.Option(False, "--allow-unpinned", help="Record channels without a commit."),
+    load_path: list[str] = typer.Option(
+        None, "-L", "--load-path",
+        help="A directory of Guile modules, relative to REPO, as for guix system -L (repeatable)."),
+    strict: bool = STRICT,
     fleet_file: str = typer.Option(None, "--fleet-file", help="The fleet file, relative to REPO "
                                    "(default: fleet.toml at the repository root, if committed)."),
     as_json: bool = JSON,
@@ -50,7 +58,8 @@ def import_(
     pairs = [_name_path(s) for s in system]
     reg = open_registry()
     results = [history.import_system(reg, repo, name, path, channels, since=since,
-                                     allow_unpinned=allow_unpinned) for name, path in pairs]
+                                     allow_unpinned=allow_unpinned, load_path=load_path or (),
+                                     strict=strict) for name, path in pairs]
     for r in results:
         for line in r.skipped:
             say(f"warning: {r.system}: skipped {line}")
@@ -88,20 +97,27 @@ def add(
     at: str = options.date("--at", None, "When it became current (default: now), e.g. 2024-01-15."),
     message: str = typer.Option("", "-m", "--message", help="Why it changed."),
     allow_unpinned: bool = typer.Option(False, "--allow-unpinned", help="Record channels without a commit."),
+    load_path: list[str] = LOAD_PATH,
+    strict: bool = STRICT,
     as_json: bool = JSON,
 ) -> None:
-    """Record a config and its channels as a new generation (no-op when nothing changed)."""
+    """Record a config, every file it reads and its channels as a new generation (no-op when
+    nothing changed)."""
     check_name(system)
     when = at or timeutil.now()
     if when > timeutil.now():
         raise UsageError(f"--at {at} is in the future",
                          "a generation is current from when it was recorded or earlier")
-    inputs = generations.read_inputs(config, channels)
+    inputs = generations.read_inputs(config, channels, load_path=load_path or (), strict=strict)
     analysis = generations.analyse(inputs, config_label=str(config), channels_label=str(channels))
     reg = open_registry()
     gen, created = generations.record(reg, system, inputs, current_from=when, source="manual",
                                       message=message, allow_unpinned=allow_unpinned,
                                       analysis=analysis)
+    for w in inputs.warnings:
+        say(f"warning: {w}")
+    if inputs.warnings:
+        say(f"warning: {gen.label} is recorded with its inputs incomplete; --strict refuses this")
     say(f"recorded {gen.label}" if created else f"unchanged: {gen.label} has the same inputs")
     emit(_gen_json(gen) | {"created": created}, as_json, lambda v: None)
 
@@ -135,7 +151,10 @@ def generations_(system: str = typer.Argument(..., help="System name."), as_json
     rows = []
     previous = None
     for g in sorted(gens, key=lambda g: (g.current_from, g.number)):
-        rows.append(_gen_json(g) | {"change": generations.describe_change(previous, g)})
+        change = generations.describe_change(previous, g)
+        if g.incomplete:
+            change = "[inputs incomplete] " + change
+        rows.append(_gen_json(g) | {"change": change})
         previous = g
     emit(rows, as_json, lambda rs: print_table(
         [[r["generation"], r["current_from"].replace("T", " ")[:16], (r["git_commit"] or r["source"])[:10],
@@ -149,6 +168,8 @@ def show(
     config: bool = typer.Option(False, "--config", help="Print the config text."),
     channels: bool = typer.Option(False, "--channels", help="Print the channels text."),
     files: bool = typer.Option(False, "--files", help="List the local files the config refers to."),
+    inputs_: bool = typer.Option(False, "--inputs", help="List every recorded input: config, "
+                                 "modules, included and local files (path, size, sha256)."),
     as_json: bool = JSON,
 ) -> None:
     """Show one generation: its dates, source, pins, summary; or its config, channels or files."""
@@ -163,6 +184,19 @@ def show(
         return
     file_rows = [{"path": p, "size": len(c), "sha256": generations.sha256(c)}
                  for p, c in sorted(inputs.files.items())]
+    if inputs_:
+        config_bytes = inputs.config_text.encode()
+        rows = [{"role": "config", "path": inputs.config_name, "size": len(config_bytes),
+                 "sha256": generations.sha256(config_bytes), "mode": "0644"}]
+        rows += [{"role": inputs.roles.get(r["path"], "local-file"), **r,
+                  "mode": f"{inputs.modes.get(r['path'], 0o644):04o}"} for r in file_rows]
+        emit(rows, as_json, lambda rs: print_table(
+            [[r["role"], r["path"], r["size"], r["mode"], r["sha256"][:16]] for r in rs],
+            ["role", "path", "size", "mode", "sha256"]))
+        if gen.warnings and not as_json:
+            for w in gen.warnings:
+                say(f"warning: inputs incomplete: {w}")
+        return
     if files:
         emit(file_rows, as_json, lambda rs: print_table(
             [[r["path"], r["size"], r["sha256"][:16]] for r in rs], ["path", "size", "sha256"]))
@@ -184,7 +218,9 @@ def _gen_json(g: Generation) -> dict:
     return {"system": g.system, "generation": g.number, "label": g.label,
             "current_from": g.current_from, "source": g.source, "git_commit": g.git_commit,
             "message": g.message, "guix_commit": g.guix_commit, "unpinned": g.unpinned,
-            "config": g.config_path, "inputs_sha256": g.inputs_sha256}
+            "config": g.config_path, "inputs_sha256": g.inputs_sha256,
+            "load_path": list(g.layout.get("load_path", [])), "expression": g.layout.get("expression"),
+            "inputs_incomplete": g.incomplete, "warnings": list(g.warnings)}
 
 
 def _print_generation(d: dict) -> None:
@@ -192,14 +228,27 @@ def _print_generation(d: dict) -> None:
     lines = [
         f"{d['label']}  current from {d['current_from']}",
         f"source:    {d['source']} {d['git_commit'] or ''} {d['message']}".rstrip(),
-        f"config:    {d['config']}  (host-name {s.get('host_name')!r}, timezone {s.get('timezone')!r})",
+        f"config:    {d['config']}  (host-name {_scheme(s.get('host_name'))}, "
+        f"timezone {_scheme(s.get('timezone'))})",
         "channels:  " + "; ".join(f"{p['name']} {p.get('commit') or 'UNPINNED'} ({p.get('url')})"
                                   for p in d["pins"]),
         "packages:  " + (", ".join(s.get("packages", [])) or "-"),
         "services:  " + (", ".join(x["type"] for x in s.get("services", [])) or "-"),
         "files:     " + (", ".join(f["path"] for f in d["files"]) or "-"),
     ]
+    if d["load_path"] or d["expression"]:
+        lines.append("load path: " + (" ".join(f"-L {p}" for p in d["load_path"]) or "-")
+                     + (f"  (built with -e {d['expression']})" if d["expression"] else ""))
+    if d["inputs_incomplete"]:
+        lines.append("inputs:    INCOMPLETE: " + "; ".join(d["warnings"]))
     sys.stdout.write("\n".join(lines) + "\n")
+
+
+def _scheme(value: str | None) -> str:
+    """A summary's text field as Scheme: a string literal, or ``#f`` when absent."""
+    from vmfleet.guix.reader import render
+
+    return "#f" if value is None else render(value)
 
 
 def _name_path(text: str) -> tuple[str, str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import re
 from collections.abc import Sequence
 
 from vmfleet.diff.channel_diff import ChannelChange
@@ -110,7 +112,7 @@ def _config_lines(cfg: ConfigDiff, colour: bool) -> list[str]:
         return lines
     for f in cfg.fields:
         lines.append(f"{_paint('changed   ', 'changed', colour)} field {f.field}: "
-                     f"{_clip(f.before)} → {_clip(f.after)}")
+                     f"{_change_text(f.before, f.after)}")
     for p in cfg.packages_added:
         lines.append(f"{_paint('added     ', 'added', colour)} package {p}")
     for p in cfg.packages_removed:
@@ -119,12 +121,50 @@ def _config_lines(cfg: ConfigDiff, colour: bool) -> list[str]:
         what = s.type if s.kind == "service" else f"{s.type} ({s.kind})"
         line = f"{_paint(f'{s.change:<10}', s.change, colour)} service {what}"
         if s.change == "reconfigured":
-            line += f": {_clip(s.before)} → {_clip(s.after)}"
+            line += f": {_change_text(s.before, s.after)}"
         lines.append(line)
     if not (cfg.fields or cfg.packages_added or cfg.packages_removed or cfg.services):
         lines.append(_paint("changed   ", "changed", colour)
                      + " text only (comments or layout; same declaration)")
     return lines
+
+
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[()]|[^\s()"]+')
+
+
+def _change_text(before: str | None, after: str | None, limit: int = 60) -> str:
+    """``before → after`` for short values; for long ones the part that differs, as a word
+    diff (``… (targets '("/dev/[-vda-]{+sda+}") …``), with a few tokens of context: the
+    first characters of two long values are often the same, so clipping hides the change."""
+    if before is None or after is None or before == "" or after == "" or \
+            (len(before) <= limit and len(after) <= limit):
+        return f"{_clip(before, limit)} → {_clip(after, limit)}"
+    ta, tb = list(_TOKEN.finditer(before)), list(_TOKEN.finditer(after))
+    sm = difflib.SequenceMatcher(None, [t.group() for t in ta], [t.group() for t in tb],
+                                 autojunk=False)
+    ops = sm.get_opcodes()
+
+    def text(tokens, i, j):
+        return tokens[i].string[tokens[i].start():tokens[j - 1].end()] if j > i else ""
+
+    context, parts = 3, []
+    for n, (tag, i1, i2, j1, j2) in enumerate(ops):
+        if tag == "equal":
+            first, last = n == 0, n == len(ops) - 1
+            if first and i2 - i1 > context:
+                parts.append("… " + text(ta, i2 - context, i2))
+            elif last and i2 - i1 > context:
+                parts.append(text(ta, i1, i1 + context) + " …")
+            elif not first and not last and i2 - i1 > 2 * context:
+                parts.append(text(ta, i1, i1 + context) + " … " + text(ta, i2 - context, i2))
+            else:
+                parts.append(text(ta, i1, i2))
+            continue
+        if i2 > i1:
+            parts.append("[-" + text(ta, i1, i2) + "-]")
+        if j2 > j1:
+            parts.append("{+" + text(tb, j1, j2) + "+}")
+    return " ".join(parts)
 
 
 def _clip(text: str | None, limit: int = 60) -> str:

@@ -75,6 +75,7 @@ def canonical_channel_url(url: str) -> str:
     return f"{scheme}://{host}{path}"
 
 
+_FULL_COMMIT = re.compile(r"[0-9a-fA-F]{40}")
 _CHANNEL_FORMS = ("(list (channel …)), %default-channels, or cons/cons*/append of channels "
                   "and %default-channels")
 
@@ -146,11 +147,31 @@ class _ChannelReader:
                 return self.channels(body, inner_env, seen)
         if h == "begin" and args:
             return self.channels(args[-1], env, seen)
+        if h == "map" and len(args) == 2 and head(args[0]) == "lambda" and len(args[0]) == 3 \
+                and isinstance(args[0][1], list) and len(args[0][1]) == 1:
+            # (map (lambda (c) (if (eq? (channel-name c) 'guix) (channel (inherit c) …) c))
+            #      %default-channels): pin one channel of a list.
+            param, body = str(args[0][1][0]), args[0][2]
+            return [self.channel(self._choose(body, param, c), {**env, param: c}, seen)
+                    for c in self.channels(args[1], env, seen)]
         if h == "channel":
             raise self.fail(expr, "a single channel, not a list of channels: wrap it in (list …)")
         raise self.fail(expr, f"not a channel list: {_short(expr)}")
 
+    def _choose(self, body, param: str, c: Channel):
+        """The branch of ``(if (eq? (channel-name PARAM) 'NAME) A B)`` taken for ``c``."""
+        if head(body) == "if" and len(body) == 4:
+            test = body[1]
+            if head(test) in ("eq?", "eqv?", "equal?") and len(test) == 3 \
+                    and head(test[1]) == "channel-name" and test[1][1:] == [Symbol(param)] \
+                    and head(test[2]) == "quote" and len(test[2]) == 2:
+                return body[2] if str(test[2][1]) == c.name else body[3]
+            raise self.fail(body, f"cannot tell which channel this gives: {_short(test)}")
+        return body
+
     def channel(self, expr, env, seen) -> Channel:
+        if isinstance(expr, Symbol) and isinstance(env.get(str(expr)), Channel):
+            return env[str(expr)]
         if isinstance(expr, Symbol):
             name = str(expr)
             if name in env and name not in seen:
@@ -158,6 +179,12 @@ class _ChannelReader:
             if name == "%default-guix-channel":
                 return DEFAULT_GUIX_CHANNEL
             raise self.fail(expr, f"not a channel: unknown variable {name}")
+        if head(expr) in ("car", "first") and len(expr) == 2:
+            # (car %default-channels): the manual's idiom for the guix channel.
+            found = self.channels(expr[1], env, seen)
+            if found:
+                return found[0]
+            raise self.fail(expr, "(car …) of an empty channel list")
         if head(expr) == "channel-with-substitutes-available" and len(expr) >= 2:
             # (guix ci): the channel at the newest commit with substitutes, chosen when guix
             # runs; the file itself pins nothing.
@@ -177,8 +204,10 @@ class _ChannelReader:
                           "commit": base.commit, "introduction": base.introduction, **values}
             elif key == "name":
                 values["name"] = self.name(value, f)
-            elif key in ("url", "branch", "commit"):
+            elif key in ("url", "branch"):
                 values[key] = self.text(value, f, key)
+            elif key == "commit":
+                values[key] = self.commit(value, f)
             elif key == "introduction":
                 values["introduction"] = self.introduction(value, env, seen, f)
         for required in ("name", "url"):
@@ -193,6 +222,21 @@ class _ChannelReader:
         if isinstance(value, str):  # a string, or a bare symbol written without its quote
             return str(value)
         raise self.fail(where, f"channel name must be a symbol like 'guix, not {_short(value)}")
+
+    def commit(self, value, where) -> str | None:
+        """A pinned commit: 40 hex digits. Guix itself also takes an abbreviated commit
+        (guix/channels.scm passes it as ``(commit . STR)``; guix/git.scm looks a shorter
+        string up with ``object-lookup-prefix``), but a prefix that is unique today can become
+        ambiguous as the channel grows, and non-hex text is no commit at all: vmfleet records
+        only full commit ids."""
+        text = self.text(value, where, "commit")
+        if text is not None and not _FULL_COMMIT.fullmatch(text):
+            raise SchemeError(
+                f"{_where(self.filename, where, self.fallback)}: channel commit {text!r} is "
+                f"not a full commit id ({len(text)} characters; 40 hex digits expected)",
+                "write the full commit: 'git rev-parse PREFIX' in a checkout, or "
+                "'guix describe -f channels' prints it")
+        return text.lower() if text else text
 
     def text(self, value, where, key) -> str | None:
         if value is False:

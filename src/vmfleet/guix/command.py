@@ -23,14 +23,21 @@ def guix_program() -> list[str]:
     return shlex.split(configured) if configured else [DEFAULT_GUIX]
 
 
-def image_command(channels: str, config: str, *, image_size: str | None = None,
+def image_command(channels: str, config: str | None, *, image_size: str | None = None,
                   vm_image: bool = False, derivation: bool = False,
-                  guix: list[str] | None = None) -> list[str]:
+                  guix: list[str] | None = None, load_path: tuple[str, ...] = (),
+                  expression: str | None = None) -> list[str]:
     """``guix time-machine -C CHANNELS -- system image -t qcow2 [--image-size=…] --save-provenance CONFIG``.
 
     Revisions before Guix 1.3.0 have no ``system image``: for them (``vm_image``) the same build
     is ``system vm-image``, which makes a qcow2 and has no ``-t``. ``derivation`` adds ``-d``:
     print the image's .drv file name and build nothing (see ``check_command``).
+
+    ``load_path`` becomes ``-L DIR`` options of the inner ``guix system`` (a standard build
+    option of guix/scripts/build.scm that ``system`` accepts; ``time-machine`` passes
+    everything after ``--`` to it). ``expression`` replaces the config file with
+    ``-e EXPR`` (guix/scripts/system.scm: a file and an expression cannot both be given),
+    for a module that only defines its operating-system.
     """
     argv = [*(guix or guix_program()), "time-machine", "-C", as_operand(channels), "--", "system"]
     argv += ["vm-image"] if vm_image else ["image", "-t", "qcow2"]
@@ -38,7 +45,13 @@ def image_command(channels: str, config: str, *, image_size: str | None = None,
         argv.append(f"--image-size={image_size}")
     if derivation:
         argv.append("-d")
-    argv += ["--save-provenance", as_operand(config)]
+    argv.append("--save-provenance")
+    for d in load_path:
+        argv += ["-L", d]
+    if expression:
+        argv += ["-e", expression]
+    else:
+        argv.append(as_operand(config))
     return argv
 
 

@@ -34,8 +34,9 @@ class ServiceSummary:
     configuration argument ('' if none). ``kind`` says where the entry comes from:
     ``service`` (``(service TYPE [CONFIG])``), ``simple-service`` (config is
     ``'NAME VALUE``), ``base`` (a list such as ``%base-services``), ``modified`` and
-    ``deleted`` (a ``modify-services`` clause), ``other`` (an expression vmfleet does not
-    recognise; config holds its arguments).
+    ``deleted`` (a ``modify-services`` ``delete`` clause, or a type a ``remove``/``filter``
+    drops), ``conditional`` (a service in a branch of an ``if``: only some targets get it),
+    ``other`` (an expression vmfleet does not recognise; config holds its arguments).
     """
 
     type: str
@@ -68,9 +69,19 @@ class OsSummary:
     authorized_keys: tuple[tuple[str, str], ...] = ()
     local_files: tuple[str, ...] = ()
     fields: dict[str, str] = field(default_factory=dict, hash=False)
+    packages_conditional: tuple[str, ...] = ()   # in a branch of an `if`
+    packages_removed: tuple[str, ...] = ()       # taken out with `delete`
+    bootloader_conditional: tuple[str, ...] = ()  # each branch's, when an `if` chooses it
 
     def to_dict(self) -> dict:
-        return {
+        extra = {}
+        if self.packages_conditional:
+            extra["packages_conditional"] = list(self.packages_conditional)
+        if self.packages_removed:
+            extra["packages_removed"] = list(self.packages_removed)
+        if self.bootloader_conditional:
+            extra["bootloader_conditional"] = list(self.bootloader_conditional)
+        return extra | {
             "host_name": self.host_name, "timezone": self.timezone, "locale": self.locale,
             "kernel": self.kernel, "bootloader": self.bootloader, "users": list(self.users),
             "packages": list(self.packages),
@@ -94,7 +105,8 @@ def _local_files(forms) -> list[str]:
     return list(seen)
 
 
-def summarize_os(text: str, filename: str = "<string>") -> OsSummary:
+def summarize_os(text: str, filename: str = "<string>", *,
+                 extra_env: dict | None = None) -> OsSummary:
     """Summarise the ``operating-system`` a config file evaluates to.
 
     The declaration is found as the file's last expression (directly, as a ``define``d name,
@@ -105,12 +117,16 @@ def summarize_os(text: str, filename: str = "<string>") -> OsSummary:
     found", hint).
     """
     forms = _read(text, filename)[0]
-    env = _definitions(forms)
+    env = _definitions(forms, extra_env)
+    _refuse_other_kinds(forms, filename)
     found = _find_os(forms, env)
     if found is None:
-        raise SchemeError(f"{filename}: no operating-system declaration found",
+        raise SchemeError(f"{filename}: no operating-system declaration found"
+                          + (" (a helper module)" if forms and head(forms[0]) == "define-module"
+                             else ""),
                           "a system config evaluates to (operating-system (host-name …) "
-                          "(bootloader …) (file-systems …) (timezone …) …)")
+                          "(bootloader …) (file-systems …) (timezone …) …); point vmfleet at "
+                          "the config that uses this file")
     os_form, env = found
     values = _os_fields(os_form, env, set())
     fields = {k: _render_field(v) for k, v in values.items()}
@@ -119,8 +135,19 @@ def summarize_os(text: str, filename: str = "<string>") -> OsSummary:
         if key not in values or not values[key]:
             return None
         v = values[key][0]
+        if isinstance(v, Symbol) and _is_string(env.get(str(v))):
+            v = env[str(v)]  # a name defined as a string in the file
         return v if _is_string(v) else render(v)
 
+    prefixes = _import_prefixes(forms)
+
+    def plain(name: str) -> str:
+        for p in prefixes:
+            if name.startswith(p) and len(name) > len(p):
+                return name[len(p):]
+        return name
+
+    packages = _packages(values.get("packages"), env)
     return OsSummary(
         host_name=text_of("host-name"),
         timezone=text_of("timezone"),
@@ -128,12 +155,68 @@ def summarize_os(text: str, filename: str = "<string>") -> OsSummary:
         kernel=text_of("kernel"),
         bootloader=_bootloader(values.get("bootloader")),
         users=tuple(_users(values.get("users"), env)),
-        packages=tuple(_packages(values.get("packages"), env)),
-        services=tuple(_services(values.get("services"), env)),
+        # No packages field: Guix's default, %base-packages (gnu/system.scm).
+        packages=tuple(plain(n) for kind, n in packages if kind in ("item", "rest"))
+        if "packages" in values else ("%base-packages",),
+        services=tuple(ServiceSummary(plain(x.type), x.config, x.kind)
+                       for x in _services(values.get("services"), env))
+        if "services" in values else (ServiceSummary("%base-services", "", "base"),),
         authorized_keys=tuple(_authorized_keys(os_form, values.get("services"), env)),
         local_files=tuple(_local_files(forms)),
         fields=fields,
+        packages_conditional=tuple(plain(n) for kind, n in packages if kind == "cond-item"),
+        packages_removed=tuple(plain(n) for kind, n in packages if kind == "removed"),
+        bootloader_conditional=_bootloader_branches(values.get("bootloader")),
     )
+
+
+def _bootloader_branches(values) -> tuple[str, ...]:
+    """The bootloader of each branch when ``(if (target-…?) A B)`` chooses it."""
+    if not values or head(values[0]) != "if" or len(values[0]) != 4:
+        return ()
+    return tuple(b for b in (_bootloader([branch]) for branch in values[0][2:]) if b)
+
+
+def _import_prefixes(forms) -> list[str]:
+    """Prefixes of ``#:prefix`` imports (``((gnu services ssh) #:prefix ssh:)``): a name
+    ``ssh:openssh-service-type`` is summarised as ``openssh-service-type``."""
+    from vmfleet.guix.closure import module_refs
+
+    return sorted({p for _, p, _ in module_refs(forms) if p}, key=len, reverse=True)
+
+
+_MANIFEST_FORMS = ("specifications->manifest", "packages->manifest", "concatenate-manifests",
+                   "manifest")
+
+
+def _refuse_other_kinds(forms, filename: str) -> None:
+    """A file guix would not take as a system: its last form gives a ``guix deploy`` machine
+    list, a Guix Home environment or a profile manifest."""
+    if not forms:
+        raise SchemeError(f"{filename}: empty file: no operating system declaration",
+                          "a system config evaluates to (operating-system …)")
+    last = forms[-1]
+    env = _definitions(forms)
+    if isinstance(last, Symbol) and str(last) in env:
+        last = env[str(last)]
+    h = head(last)
+    parts = last[1:] if h in ("list", "cons", "cons*", "append") else []
+    if h == "machine" or any(head(p) == "machine" for p in parts):
+        raise SchemeError(
+            f"{filename}: a 'guix deploy' file (a list of machines), not an operating-system "
+            "config",
+            "point vmfleet at the config that defines each machine's operating-system "
+            "(move it into a file of its own that ends with it)")
+    if h == "home-environment":
+        raise SchemeError(f"{filename}: a Guix Home config (home-environment), not an "
+                          "operating-system config",
+                          "vmfleet records system configs: point it at the file 'guix system' "
+                          "builds")
+    if head(last) in _MANIFEST_FORMS:
+        raise SchemeError(f"{filename}: a profile manifest ({head(last)}), not an "
+                          "operating-system config",
+                          "vmfleet records system configs: point it at the file 'guix system' "
+                          "builds")
 
 
 def _render_field(values: list) -> str:
@@ -204,10 +287,53 @@ def _bootloader(values) -> str | None:
     return render(values[0])
 
 
-def _elements(expr, env, seen=frozenset()):
+def _elements(expr, env, seen=frozenset(), conditional=False):
     """What a list-valued expression holds, as (kind, datum, env) triples: ``item`` for an
-    element, ``rest`` for a list vmfleet cannot open (``%base-packages``), ``modify`` for a
-    ``modify-services`` clause. Follows ``define``d names and ``let`` bindings."""
+    element (``cond-item`` inside a branch of an ``if``), ``rest`` for a list vmfleet cannot
+    open (``%base-packages``), ``modify`` for a ``modify-services`` clause, ``removed`` for
+    what a ``delete``, ``remove`` or ``filter`` takes out. Follows ``define``d names, ``let``
+    bindings and ``(operating-system-packages OS)``-style accessors."""
+    for kind, d, e in _elements1(expr, env, seen):
+        if conditional and kind == "item":
+            kind = "cond-item"
+        yield kind, d, e
+
+
+_OS_ACCESSORS = {"operating-system-packages": "packages",
+                 "operating-system-user-services": "services",
+                 "operating-system-services": "services",
+                 "operating-system-users": "users"}
+
+
+def _removed_types(pred, env, depth=0):
+    """Service types a ``remove``/``filter`` predicate names."""
+    if isinstance(pred, Symbol) and str(pred) in env and depth < 5:
+        return _removed_types(env[str(pred)], env, depth + 1)
+    return [x for x in _walk(pred) if isinstance(x, Symbol) and str(x).endswith("-service-type")]
+
+
+def _elements1(expr, env, seen):
+    h0 = head(expr)
+    if h0 == "if" and len(expr) in (3, 4):
+        for branch in expr[2:]:
+            yield from _elements(branch, env, seen, conditional=True)
+        return
+    if h0 in ("remove", "filter") and len(expr) == 3:
+        yield from _elements(expr[2], env, seen)
+        for t in _removed_types(expr[1], env):
+            yield "removed", t, env
+        return
+    if h0 == "delete" and len(expr) == 3:
+        yield from _elements(expr[2], env, seen)
+        yield "removed", expr[1], env
+        return
+    if h0 in _OS_ACCESSORS and len(expr) == 2:
+        base = _resolve_os(expr[1], env, set())
+        if base:
+            values = _os_fields(base[0], base[1], set()).get(_OS_ACCESSORS[h0])
+            if values:
+                yield from _elements(values[0], base[1], seen)
+                return
     if isinstance(expr, Symbol):
         name = str(expr)
         if name in env and name not in seen:
@@ -247,6 +373,8 @@ def _elements(expr, env, seen=frozenset()):
             yield "modify", clause, env
     elif h in ("map", "specifications->packages") and args:
         specs = args[-1]
+        if isinstance(specs, Symbol) and str(specs) in env and str(specs) not in seen:
+            specs = env[str(specs)]
         strings = None
         if head(specs) == "quote" and len(specs) == 2 and isinstance(specs[1], list):
             strings = specs[1]
@@ -290,11 +418,12 @@ def _package_name(d) -> str:
     return render(d)
 
 
-def _packages(values, env) -> list[str]:
+def _packages(values, env) -> list[tuple[str, str]]:
+    """(kind, name) of each package entry: ``item``, ``cond-item``, ``removed``, ``rest``."""
     if not values:
         return []
-    return [_package_name(d) if kind == "item" else render(d)
-            for kind, d, _ in _elements(values[0], env)]
+    return [(kind, _package_name(d) if kind in ("item", "cond-item", "removed") else render(d))
+            for kind, d, _ in _elements(values[0], env) if kind != "modify"]
 
 
 def _users(values, env) -> list[str]:
@@ -302,14 +431,47 @@ def _users(values, env) -> list[str]:
         return []
     out = []
     for kind, d, e in _elements(values[0], env):
+        if kind == "removed":
+            continue
+        kind = "item" if kind == "cond-item" else kind
         if kind == "item" and isinstance(d, Symbol) and str(d) in e:
             d = e[str(d)]
         if kind == "item" and head(d) == "user-account":
-            names = [f[1] for f in d[1:] if head(f) == "name" and len(f) == 2]
-            out.append(names[-1] if names and _is_string(names[-1]) else render(d))
+            names = [_string_value(f[1], e) for f in d[1:] if head(f) == "name" and len(f) == 2]
+            out.append(names[-1] if names and names[-1] is not None else render(d))
+        elif kind == "rest" and (mapped := _mapped_strings(d, e)) is not None:
+            out.extend(mapped)  # (map (lambda (name) (user-account (name name) …)) '("a" "b"))
         else:
             out.append(render(d))
     return out
+
+
+def _string_value(x, env, depth: int = 0) -> str | None:
+    """A string literal, or a name ``define``d as one (followed through ``,name``)."""
+    if head(x) == "unquote" and len(x) == 2:
+        x = x[1]
+    if _is_string(x):
+        return x
+    if isinstance(x, Symbol) and str(x) in env and depth < 10:
+        return _string_value(env[str(x)], env, depth + 1)
+    return None
+
+
+def _mapped_strings(d, env) -> list[str] | None:
+    """The strings a ``(map (lambda (x) …) LIST-OF-STRINGS)`` runs over."""
+    if head(d) != "map" or len(d) != 3:
+        return None
+    lst = d[2]
+    if isinstance(lst, Symbol) and str(lst) in env:
+        lst = env[str(lst)]
+    if head(lst) == "quote" and len(lst) == 2 and isinstance(lst[1], list):
+        items = lst[1]
+    elif head(lst) == "list":
+        items = lst[1:]
+    else:
+        return None
+    values = [_string_value(i, env) for i in items]
+    return None if any(v is None for v in values) else values
 
 
 def _services(values, env) -> list[ServiceSummary]:
@@ -317,10 +479,14 @@ def _services(values, env) -> list[ServiceSummary]:
         return []
     out = []
     for kind, d, e in _elements(values[0], env):
-        if kind == "item":
-            out.append(_service(d, e, set()))
+        if kind in ("item", "cond-item"):
+            s = _service(d, e, set())
+            out.append(ServiceSummary(s.type, s.config, "conditional") if kind == "cond-item"
+                       and s.kind == "service" else s)
         elif kind == "modify":
             out.append(_modification(d))
+        elif kind == "removed":
+            out.append(ServiceSummary(render(d), "", "deleted"))
         else:
             out.append(ServiceSummary(render(d), "", "base" if isinstance(d, Symbol) else "other"))
     return out
@@ -334,6 +500,10 @@ def _service(d, env, seen) -> ServiceSummary:
             return _service(env[name], env, seen)
         return ServiceSummary(name, "", "other")
     h = head(d)
+    if h in _LETS:
+        inner, body = _let_scope(d, env)
+        if body is not None:
+            return _service(body, inner, seen)
     if h == "service" and len(d) in (2, 3):
         config = ""
         if len(d) == 3:
@@ -366,7 +536,7 @@ def _authorized_keys(os_form, services, env) -> list[tuple[str, str]]:
         return out
     for value, e in _openssh_key_lists(services[0], env):
         for kind, entry, ee in _elements(value, e):
-            if kind == "item":
+            if kind in ("item", "cond-item"):
                 out.extend(_key_entry(_unquote(entry), ee))
     return out
 
@@ -405,7 +575,9 @@ def _key_entry(entry, env) -> list[tuple[str, str]]:
         user, keys = entry[0], entry[1:]
     else:
         return []
-    user_text = user if _is_string(user) else render(user)
+    user_text = _string_value(user, env)
+    if user_text is None:
+        user_text = render(user)
     return [(user_text, _key_text(k, env)) for k in keys]
 
 

@@ -326,7 +326,8 @@ class _Prepass:
         if self.opens:
             offset, opener = self.opens[-1]
             raise self.error(offset, f"unclosed '{opener}': the file ends before its "
-                             f"'{_CLOSER[opener]}'", f"add the missing '{_CLOSER[opener]}'")
+                             f"'{_CLOSER[opener]}' (missing closing parenthesis)",
+                             f"add the missing '{_CLOSER[opener]}'")
         if self.pending[0]:
             self.dangling(self.pending[0][-1])
         return "".join(self.out), self.objs, self.top_starts
@@ -388,6 +389,9 @@ class _Prepass:
         nxt = text[i + 1] if i + 1 < n else ""
         if nxt == "|":
             return self.block_comment(i, "#|", "|#", nested=True)
+        if nxt == "<":  # how Guile *prints* an object it cannot read back: a reader error
+            raise self.error(i, "unreadable object `#<…>` (Guile prints objects it cannot "
+                             "read back this way)", "write the expression that makes the value")
         if nxt == ";":
             self.push_marker(i, "#;", _DatumComment())
             return i + 2
@@ -572,8 +576,30 @@ def _form(items: list, linecol, offset: int | None) -> Form:
     return form
 
 
+_CACHE: dict[str, tuple[list, list[tuple[int, int]]]] = {}
+_CACHE_ENTRIES = 512
+_CACHE_MAX_TEXT = 1 << 20
+
+
 def _read(text: str, filename: str) -> tuple[list, list[tuple[int, int]]]:
-    """Forms and the (line, col) where each top-level form starts."""
+    """Forms and the (line, col) where each top-level form starts.
+
+    Results are cached by text (the file name only appears in errors, which are not cached):
+    an import reads the same config, modules and channels file at many commits, and the
+    summary reads the text the closure just read. Callers never modify the forms."""
+    if isinstance(text, str) and len(text) <= _CACHE_MAX_TEXT:
+        hit = _CACHE.get(text)
+        if hit is not None:
+            return hit
+        result = _read_uncached(text, filename)
+        if len(_CACHE) >= _CACHE_ENTRIES:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[text] = result
+        return result
+    return _read_uncached(text, filename)
+
+
+def _read_uncached(text: str, filename: str) -> tuple[list, list[tuple[int, int]]]:
     if not isinstance(text, str):
         raise SchemeError(f"{filename}: not text", "pass the file's text as a str")
     pre = _Prepass(text, filename)
@@ -599,9 +625,10 @@ def _read(text: str, filename: str) -> tuple[list, list[tuple[int, int]]]:
 def read_forms(text: str, filename: str = "<string>") -> list:
     """All top-level forms of ``text``, as described in the module docstring.
 
-    Raises SchemeError("FILE:LINE:COL: message", hint) on malformed input.
+    Raises SchemeError("FILE:LINE:COL: message", hint) on malformed input. The forms are the
+    caller's own (not shared with vmfleet's cache), so the caller may change them.
     """
-    return _read(text, filename)[0]
+    return _read_uncached(text, filename)[0]
 
 
 # --- rendering --------------------------------------------------------------------------------
@@ -724,6 +751,9 @@ def _definitions(forms, env: dict | None = None) -> dict:
     for f in forms:
         if head(f) in _DEFINERS and len(f) == 3 and isinstance(f[1], Symbol):
             env[str(f[1])] = f[2]
+        elif head(f) in _DEFINERS and len(f) >= 3 and isinstance(f[1], list) and f[1] \
+                and isinstance(f[1][0], Symbol):  # (define (proc args…) body…)
+            env[str(f[1][0])] = Form([Symbol("lambda"), Form(f[1][1:]), *f[2:]])
     return env
 
 

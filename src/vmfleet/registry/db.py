@@ -217,6 +217,16 @@ def _trust_home_relative_paths(db: sqlite_utils.Database) -> None:
             db.execute("UPDATE vms SET overlay = ? WHERE name = ?", (f"overlays/{name}.qcow2", name))
 
 
+def _issue8_inputs(db: sqlite_utils.Database) -> None:
+    """Config repositories (issue 8): each recorded file's role, a generation's layout (load
+    path, working directory, -e expression) and the names vmfleet could not resolve."""
+    db.executescript(
+        """
+        ALTER TABLE generation_files ADD COLUMN role TEXT NOT NULL DEFAULT 'local-file';
+        ALTER TABLE generations ADD COLUMN layout TEXT NOT NULL DEFAULT '{}';
+        ALTER TABLE generations ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]';
+        """
+    )
 
 
 # Named, ordered, append-only. Never edit a migration that has shipped: add a new one.
@@ -226,6 +236,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("trust_rollouts", _trust_rollouts),
     ("trust_home_relative_paths", _trust_home_relative_paths),
     ("fleet_history", _fleet_history),
+    ("issue8_inputs", _issue8_inputs),
 ]
 
 

@@ -18,28 +18,67 @@ from pathlib import Path
 
 from vmfleet import timeutil
 from vmfleet.errors import NotFound, SchemeError, UsageError
-from vmfleet.guix import channel_files, os_config
+from vmfleet.guix import channel_files, closure, input_files, os_config, reader
+from vmfleet.guix.reader import render as render_string
 from vmfleet.names import check_name
 from vmfleet.registry.db import Registry, dumps
 
 
 @dataclass(frozen=True)
 class Inputs:
-    """Everything a build of a generation needs, as bytes and text."""
+    """Everything a build of a generation needs, as bytes and text.
 
-    config_name: str                     # file name of the config, e.g. 'web.scm'
+    The inputs form a small tree, laid out again at build time (see ``layout``):
+    ``config_name`` is the config's path in it (``web.scm``, ``me/systems/laptop.scm``), and
+    each key of ``files`` is a path in it (modules, included files, local files), except for
+    files the config names by an absolute path, whose key is that path (``/etc/x.pub``).
+    ``load_path`` are the tree's ``-L`` directories, ``cwd`` the directory guix runs in,
+    ``expression`` the ``-e`` expression for a module that only defines its OS, ``warnings``
+    the names vmfleet could not resolve (the generation's inputs are then incomplete).
+    """
+
+    config_name: str
     config_text: str
     channels_text: str
-    files: Mapping[str, bytes] = field(default_factory=dict)  # local-file path -> content
+    files: Mapping[str, bytes] = field(default_factory=dict)
+    modes: Mapping[str, int] = field(default_factory=dict)      # files that are not 0644
+    roles: Mapping[str, str] = field(default_factory=dict)      # module, include, load, local-file
+    load_path: tuple[str, ...] = ()
+    cwd: str = "."
+    expression: str | None = None
+    warnings: tuple[str, ...] = ()
 
     def digest(self) -> str:
-        h = hashlib.sha256()
-        h.update(dumps({
+        data = {
             "config": hashlib.sha256(self.config_text.encode()).hexdigest(),
             "channels": hashlib.sha256(self.channels_text.encode()).hexdigest(),
             "files": {p: hashlib.sha256(c).hexdigest() for p, c in sorted(self.files.items())},
-        }).encode())
+        }
+        # Keys added by issue 8 only when used, so a plain config keeps the digest it had.
+        if "/" in self.config_name:
+            data["config_path"] = self.config_name
+        if any(m != 0o644 for m in self.modes.values()):
+            data["modes"] = {p: m for p, m in sorted(self.modes.items()) if m != 0o644}
+        if self.load_path:
+            data["load_path"] = list(self.load_path)
+        if self.cwd != ".":
+            data["cwd"] = self.cwd
+        if self.expression:
+            data["expression"] = self.expression
+        h = hashlib.sha256()
+        h.update(dumps(data).encode())
         return h.hexdigest()
+
+    @property
+    def layout_json(self) -> dict:
+        out: dict = {}
+        if self.load_path:
+            out["load_path"] = list(self.load_path)
+        if self.cwd != ".":
+            out["cwd"] = self.cwd
+        if self.expression:
+            out["expression"] = self.expression
+        return out
 
 
 @dataclass(frozen=True)
@@ -58,6 +97,12 @@ class Generation:
     unpinned: bool
     inputs_sha256: str
     summary: dict
+    layout: dict = field(default_factory=dict, hash=False)   # load_path, cwd, expression
+    warnings: tuple[str, ...] = ()                           # unresolved names: incomplete
+
+    @property
+    def incomplete(self) -> bool:
+        return bool(self.warnings)
 
     @property
     def label(self) -> str:
@@ -79,6 +124,8 @@ def from_row(row: Mapping) -> Generation:
         config_sha256=row["config_sha256"], channels_sha256=row["channels_sha256"],
         pins=tuple(json.loads(row["pins"])), unpinned=bool(row["unpinned"]),
         inputs_sha256=row["inputs_sha256"], summary=json.loads(row["summary"]),
+        layout=json.loads(row.get("layout") or "{}"),
+        warnings=tuple(json.loads(row.get("warnings") or "[]")),
     )
 
 
@@ -95,34 +142,93 @@ def safe_relpath(path: str, config_file: str) -> str:
     return norm
 
 
-def read_inputs(config_file: str | os.PathLike, channels_file: str | os.PathLike) -> Inputs:
-    """Read a config, the local files it refers to, and a channels file from disk."""
-    config_file, channels_file = Path(config_file), Path(channels_file)
-    config_text = _read_text(config_file, "config")
-    channels_text = _read_text(channels_file, "channels file")
-    files = {}
-    for rel in os_config.local_files(config_text, str(config_file)):
-        rel_norm = safe_relpath(rel, str(config_file))
-        target = config_file.parent / rel_norm
-        try:
-            files[rel_norm] = target.read_bytes()
-        except FileNotFoundError:
-            raise UsageError(
-                f"{config_file}: local-file {rel!r} not found (looked for {target})",
-                "create the file, or fix the path in the config",
-            ) from None
-    return Inputs(config_file.name, config_text, channels_text, files)
+def read_inputs(config_file: str | os.PathLike, channels_file: str | os.PathLike, *,
+                load_path=(), cwd: str | os.PathLike | None = None, strict: bool = False,
+                limits: input_files.Limits | None = None) -> Inputs:
+    """Read a config and every file a build of it reads (see guix/closure.py), and the
+    channels file, from disk, as untrusted input (see guix/input_files.py).
 
-
-def _read_text(path: Path, what: str) -> str:
+    ``load_path`` (``-L``) and relative paths are taken relative to ``cwd`` (default: the
+    working directory), which is also where a computed relative ``local-file`` name resolves,
+    as with guix. Unresolvable names are warnings in ``Inputs.warnings``; with ``strict``
+    the first one is an error.
+    """
+    cwd = posixpath.normpath(os.path.abspath(cwd or os.getcwd()))
+    config = posixpath.normpath(posixpath.join(cwd, os.fspath(config_file)))
+    channels = posixpath.normpath(posixpath.join(cwd, os.fspath(channels_file)))
+    dirs = [posixpath.normpath(posixpath.join(cwd, os.fspath(d))) for d in load_path]
+    for d in dirs:
+        if not os.path.isdir(d):
+            raise UsageError(f"load path {d} is not a directory",
+                             "-L takes a directory that holds modules, as for guix system -L")
+    files = input_files.DiskFiles([posixpath.dirname(config), posixpath.dirname(channels), *dirs],
+                                  limits)
+    if files.kind(config) is None:
+        raise UsageError(f"config {config_file} not found", "check the path")
+    if files.kind(channels) is None:
+        raise UsageError(f"channels file {channels_file} not found", "check the path")
+    channels_text = closure.scheme_text(files.read(channels, "channels file").content,
+                                        str(channels_file))
     try:
-        return path.read_text()
-    except FileNotFoundError:
-        raise UsageError(f"{what} {path} not found", "check the path") from None
-    except IsADirectoryError:
-        raise UsageError(f"{what} {path} is a directory", "give the path of a .scm file") from None
-    except UnicodeDecodeError:
-        raise SchemeError(f"{path}: not a text file", "give the path of a .scm file") from None
+        names = {c.name for c in channel_files.parse_channels(channels_text, str(channels_file))}
+    except SchemeError:
+        names = set()  # analyse() reports it with its location
+    found = closure.gather(files, config, load_path=dirs, cwd=cwd, external_roots=names)
+    return inputs_from_closure(found, channels_text, load_path=dirs, cwd=cwd, strict=strict)
+
+
+def inputs_from_closure(found: closure.Closure, channels_text: str, *, load_path, cwd: str,
+                        strict: bool = False, keep_cwd: bool = False) -> Inputs:
+    """Lay a closure out as a tree rooted at the deepest directory holding all of it.
+
+    The working directory is part of the tree (and guix runs there at build time) when it
+    matters: a computed relative name resolves against it, ``-L`` is given, or ``keep_cwd``
+    (an import: the repository); otherwise guix runs in the config's directory, as before
+    issue 8, so a plain config keeps the inputs digest it had."""
+    if found.warnings and strict:
+        w = found.warnings[0]
+        raise UsageError(f"{w} (--strict)",
+                         "write the file name as a string, or a string defined in the file, "
+                         "so vmfleet can record the file; or drop --strict to record the "
+                         "generation marked 'inputs incomplete'")
+    config = found.config
+    dirs = [posixpath.dirname(config), *load_path]
+    dirs += [posixpath.dirname(i.path) for i in found.inputs if not i.absolute]
+    in_cwd = found.uses_cwd or bool(load_path) or keep_cwd
+    if in_cwd:
+        dirs.append(cwd)
+    root = posixpath.commonpath(dirs)
+
+    def rel(path: str) -> str:
+        return posixpath.relpath(path, root)
+
+    files, modes, roles = {}, {}, {}
+    config_text = ""
+    for i in found.inputs:
+        if i.role == "config":
+            config_text = i.content.decode()
+            continue
+        key = i.path if i.absolute else rel(i.path)
+        files[key] = i.content
+        roles[key] = i.role
+        if i.mode != 0o644:
+            modes[key] = i.mode
+    run_dir = rel(cwd) if in_cwd else rel(posixpath.dirname(config))
+    warnings = tuple(str(closure.Unresolved(rel(w.file) if w.file.startswith(root) else w.file,
+                                            w.line, w.expression)) for w in found.warnings)
+    return Inputs(rel(config), config_text, channels_text, files, modes, roles,
+                  tuple(rel(d) for d in load_path), run_dir, found.expression, warnings)
+
+
+def _check_tree_path(path: str, what: str) -> str:
+    """A path inside a generation's tree: relative, normalised, no ``..``; or absolute."""
+    norm = posixpath.normpath(path)
+    if norm.startswith("/"):
+        return norm
+    if norm == ".." or norm.startswith("../") or "\0" in norm:
+        raise UsageError(f"{what} {path!r} leaves the generation's directory",
+                         "the registry is damaged: restore it from a backup")
+    return norm
 
 
 # --- validating and recording ----------------------------------------------------------------
@@ -141,10 +247,45 @@ class Analysis:
 
 
 def analyse(inputs: Inputs, *, config_label: str | None = None,
-            channels_label: str = "channels.scm") -> Analysis:
-    """Parse and validate inputs; raise SchemeError/UsageError with file:line:col on bad ones."""
-    summary = os_config.summarize_os(inputs.config_text, config_label or inputs.config_name)
-    return Analysis.of(read_pins(inputs.channels_text, channels_label), summary)
+            channels_label: str = "channels.scm", pins: tuple[dict, ...] | None = None) -> Analysis:
+    """Parse and validate inputs; raise SchemeError/UsageError with file:line:col on bad ones.
+    ``pins``: the channels already read (an import reads each channels file once)."""
+    summary = os_config.summarize_os(inputs.config_text, config_label or inputs.config_name,
+                                     extra_env=_visible_definitions(inputs))
+    if pins is None:
+        pins = read_pins(inputs.channels_text, channels_label)
+    return Analysis.of(pins, summary)
+
+
+def _visible_definitions(inputs: Inputs) -> dict:
+    """Definitions the config sees from its recorded modules and included files, so that
+    ``(operating-system (inherit base-os) …)`` summarises with the base's fields; names a
+    module imports with ``#:prefix p:`` are visible as ``p:name`` too."""
+    env: dict = {}
+    by_path = {}
+    for path, role in inputs.roles.items():
+        if role in ("module", "include", "load"):
+            try:
+                forms = reader.read_forms(inputs.files[path].decode(), path)
+            except (SchemeError, UnicodeDecodeError):
+                continue
+            by_path[path] = forms
+            env.update(reader._definitions(forms))
+    if not by_path:
+        return env
+    try:
+        config_forms = reader.read_forms(inputs.config_text, inputs.config_name)
+    except SchemeError:
+        return env
+    for name, prefix, _ in closure.module_refs(config_forms):
+        if not prefix:
+            continue
+        for d in inputs.load_path:
+            path = posixpath.normpath(posixpath.join(d, *name[:-1], name[-1] + ".scm"))
+            if path in by_path:
+                env.update({prefix + k: v for k, v in reader._definitions(by_path[path]).items()})
+                break
+    return env
 
 
 def read_pins(channels_text: str, label: str) -> tuple[dict, ...]:
@@ -190,15 +331,18 @@ def record(reg: Registry, system: str, inputs: Inputs, *, current_from: str, sou
         cur = reg.execute(
             "INSERT INTO generations (system, number, current_from, source, git_commit, message,"
             " config_path, config_sha256, channels_sha256, pins, unpinned, inputs_sha256, summary,"
-            " recorded) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " recorded, layout, warnings) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (system, number, current_from, source, git_commit, message, inputs.config_name,
              config_sha, channels_sha, dumps(list(analysis.pins)), int(bool(analysis.unpinned)),
-             digest, dumps(analysis.summary), timeutil.now()),
+             digest, dumps(analysis.summary), timeutil.now(), dumps(inputs.layout_json),
+             dumps(list(inputs.warnings))),
         )
         gen_id = cur.lastrowid
         for path, content in sorted(inputs.files.items()):
-            reg.execute("INSERT INTO generation_files (generation_id, path, sha256) VALUES (?,?,?)",
-                        (gen_id, path, reg.put_blob(content)))
+            reg.execute("INSERT INTO generation_files (generation_id, path, sha256, mode, role) "
+                        "VALUES (?,?,?,?,?)",
+                        (gen_id, path, reg.put_blob(content), inputs.modes.get(path, 0o644),
+                         inputs.roles.get(path, "local-file")))
         return get(reg, gen_id), True
 
 
@@ -225,28 +369,99 @@ def unknown_system(reg: Registry, system: str) -> NotFound:
 
 
 def inputs_of(reg: Registry, gen: Generation) -> Inputs:
-    files = {r["path"]: reg.get_blob(r["sha256"]) for r in reg.query(
-        "SELECT path, sha256 FROM generation_files WHERE generation_id = ? ORDER BY path", (gen.id,))}
+    rows = reg.query("SELECT path, sha256, mode, role FROM generation_files "
+                     "WHERE generation_id = ? ORDER BY path", (gen.id,))
+    files = {r["path"]: reg.get_blob(r["sha256"]) for r in rows}
+    modes = {r["path"]: r["mode"] for r in rows if r["mode"] != 0o644}
+    roles = {r["path"]: r["role"] for r in rows}
+    lay = gen.layout
     return Inputs(gen.config_path, reg.get_blob(gen.config_sha256).decode(),
-                  reg.get_blob(gen.channels_sha256).decode(), files)
+                  reg.get_blob(gen.channels_sha256).decode(), files, modes, roles,
+                  tuple(lay.get("load_path", ())), lay.get("cwd", "."), lay.get("expression"),
+                  gen.warnings)
 
 
-def materialize(reg: Registry, gen: Generation, directory: str | os.PathLike) -> tuple[Path, Path]:
-    """Write a generation's config, local files and channels.scm into ``directory``."""
+@dataclass(frozen=True)
+class Layout:
+    """A generation's inputs written out for guix. ``run_dir`` is where guix runs, and every
+    other path here is relative to it: ``config`` (None when ``expression`` is used instead),
+    ``channels``, ``load_path``."""
+
+    directory: Path
+    run_dir: str                  # relative to ``directory``
+    config: str | None
+    channels: str
+    load_path: tuple[str, ...]
+    expression: str | None
+
+
+PINNED_CHANNELS = "vmfleet-pinned-channels.scm"
+ABSOLUTE_DIR = ".vmfleet-absolute"
+
+
+def layout(reg: Registry, gen: Generation, directory: str | os.PathLike) -> Layout:
+    """Write a generation's inputs into ``directory``, as they were on disk, for guix.
+
+    The tree (config, modules, included and local files) is written under ``directory`` with
+    the paths recorded. The pinned channels file gets a name of its own next to the tree
+    (``vmfleet-pinned-channels.scm``, or another name if the tree holds one), so it never
+    replaces a file of the config. Files the config names by an absolute path are written
+    below ``.vmfleet-absolute/``, and the *build copies* of the Scheme files that name them
+    read that copy instead, through a relative name (same file name, so the store item guix
+    makes from it is the same); the recorded text, which ``show --config`` prints, keeps the
+    original name.
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     inputs = inputs_of(reg, gen)
-    config = directory / inputs.config_name
-    config.write_text(inputs.config_text)
-    for rel, content in inputs.files.items():
-        target = directory / safe_relpath(rel, inputs.config_name)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(content)
-    channels = directory / "channels.scm"
-    if channels == config:
-        channels = directory / "vmfleet-channels.scm"
-    channels.write_text(inputs.channels_text)
-    return config, channels
+    config_rel = _check_tree_path(inputs.config_name, "config")
+    texts = {config_rel: inputs.config_text}
+    absolute = {}
+    for key, content in inputs.files.items():
+        path = _check_tree_path(key, "recorded file")
+        if path.startswith("/"):
+            absolute[path] = posixpath.join(ABSOLUTE_DIR, path.lstrip("/"))
+            _write(directory / absolute[path], content, inputs.modes.get(key, 0o644))
+        elif inputs.roles.get(key) in ("module", "include", "load"):
+            texts[path] = content.decode()
+        else:
+            _write(directory / path, content, inputs.modes.get(key, 0o644))
+    for path, text in texts.items():
+        for abs_name, copy in absolute.items():
+            relative = posixpath.relpath(copy, posixpath.dirname(path) or ".")
+            text = text.replace(render_string(abs_name), render_string(relative))
+        _write(directory / path, text.encode(), 0o644)
+    names = set(texts) | set(inputs.files)
+    channels = PINNED_CHANNELS
+    n = 1
+    while channels in names:
+        n += 1
+        channels = f"vmfleet-pinned-channels-{n}.scm"
+    (directory / channels).write_text(inputs.channels_text)
+    run_dir = _check_tree_path(inputs.cwd, "working directory")
+    (directory / run_dir).mkdir(parents=True, exist_ok=True)
+
+    def from_run(p: str) -> str:
+        rel = posixpath.relpath(p, run_dir)
+        # A file named like an option (--expression=….scm) must reach guix as a file.
+        return f"./{rel}" if rel.startswith("-") else rel
+
+    return Layout(directory, run_dir, None if inputs.expression else from_run(config_rel),
+                  from_run(channels), tuple(from_run(_check_tree_path(d, "load path"))
+                                            for d in inputs.load_path), inputs.expression)
+
+
+def materialize(reg: Registry, gen: Generation, directory: str | os.PathLike) -> tuple[Path, Path]:
+    """Write a generation's inputs into ``directory``; return (config, channels) paths."""
+    lay = layout(reg, gen, directory)
+    config = Path(directory) / _check_tree_path(gen.config_path, "config")
+    return config, Path(directory) / posixpath.normpath(posixpath.join(lay.run_dir, lay.channels))
+
+
+def _write(path: Path, content: bytes, mode: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    path.chmod(0o755 if mode & 0o111 else 0o644)
 
 
 def sha256(data: bytes) -> str:

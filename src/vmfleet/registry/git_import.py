@@ -18,11 +18,10 @@ from pathlib import Path
 
 from vmfleet import timeutil
 from vmfleet.errors import CommandFailed, SchemeError, UsageError, VmfleetError
-from vmfleet.guix import os_config
+from vmfleet.guix import closure, input_files, os_config
 from vmfleet.names import check_name
 from vmfleet.registry import generations
 from vmfleet.registry.db import Registry
-from vmfleet.registry.generations import Inputs
 from vmfleet.tools.run import kill_group, run, which
 
 log = logging.getLogger("vmfleet.registry.git_import")
@@ -34,6 +33,7 @@ class Commit:
     time: int
     subject: str
     changes: tuple[tuple[str, str], ...]     # (path, new blob sha or '' when deleted)
+    modes: tuple[tuple[str, str], ...] = ()  # (path, new git mode) of the files it changed
 
 
 @dataclass(frozen=True)
@@ -114,29 +114,32 @@ def repo_root(path: str | Path) -> Path:
                          "run 'git init' there, or give the checkout's path") from None
 
 
-def commits(repo: Path, paths: Iterable[str], since: str | None = None) -> list[Commit]:
-    """First-parent commits, oldest first, that changed any of ``paths`` (repo-relative), made
-    at or after ``since`` (a date as users write it, vmfleet.timeutil; compared here with the
-    committer date, not by git's ``--since``, which reads a bare day as that day at the
-    current time of day in the local zone)."""
+def commits(repo: Path, paths: Iterable[str] | None, since: str | None = None) -> list[Commit]:
+    """First-parent commits, oldest first, that changed any of ``paths`` (repo-relative;
+    None: any path), made at or after ``since`` (a date as users write it, vmfleet.timeutil;
+    compared here with the committer date, not by git's ``--since``, which reads a bare day as
+    that day at the current time of day in the local zone). ``changes`` holds (path, new blob
+    sha or '' when deleted); ``modes`` their new git modes."""
     args = ["log", "--first-parent", "--diff-merges=first-parent", "--raw", "--no-abbrev",
             "--no-renames", "--reverse", "--format=%x01%H %ct %s"]
     start = timeutil.parse_user_time(timeutil.parse_date(since, "--since")).timestamp() if since else None
-    out = _git(repo, *args, "--", *sorted(set(paths)))
+    out = _git(repo, *args, *(["--", *sorted(set(paths))] if paths is not None else []))
     result = []
     for chunk in out.split("\x01")[1:]:
         head, _, body = chunk.partition("\n")
         sha, ctime, subject = (head.split(" ", 2) + [""])[:3]
-        changes = []
+        changes, modes = [], []
         for line in body.splitlines():
             if not line.startswith(":"):
                 continue
             meta, _, path = line.partition("\t")
             fields = meta.split()
-            new_sha = "" if fields[4].startswith("D") else fields[3]
-            changes.append((path, new_sha))
+            deleted = fields[4].startswith("D")
+            changes.append((path, "" if deleted else fields[3]))
+            if not deleted:
+                modes.append((path, fields[1]))
         if start is None or int(ctime) >= start:
-            result.append(Commit(sha, int(ctime), subject, tuple(changes)))
+            result.append(Commit(sha, int(ctime), subject, tuple(changes), tuple(modes)))
     return result
 
 
@@ -145,55 +148,133 @@ def tree_state(repo: Path, commit: str, paths: Iterable[str]) -> dict[str, str]:
     paths = sorted(set(paths))
     if not paths:
         return {}
-    out = _git(repo, "ls-tree", "-r", "--full-tree", commit, "--", *paths)
+    return {p: sha for p, (sha, _mode) in _ls_tree(repo, commit, paths).items()}
+
+
+def tree_files(repo: Path, commit: str) -> dict[str, tuple[str, str]]:
+    """path -> (blob sha, mode) of every file at ``commit``."""
+    return _ls_tree(repo, commit, [])
+
+
+def _ls_tree(repo: Path, commit: str, paths: list[str]) -> dict[str, tuple[str, str]]:
+    out = _git(repo, "ls-tree", "-r", "--full-tree", commit, *(["--", *paths] if paths else []))
     state = {}
     for line in out.splitlines():
         meta, _, path = line.partition("\t")
-        state[path] = meta.split()[2]
+        mode, _kind, sha = meta.split()[:3]
+        state[path] = (sha, mode)
     return state
 
 
+class GitFiles:
+    """A commit's tree, read like the disk (guix/closure.py's ``files``): paths are absolute
+    below ``root``; a file outside the repository cannot be imported from its history."""
+
+    def __init__(self, root: str, state: dict[str, tuple[str, str]], blobs: Blobs,
+                 limits: input_files.Limits):
+        self.root, self.state, self.blobs, self.limits = root, state, blobs, limits
+        self.total = 0
+        self._dirs: set[str] | None = None
+
+    def _rel(self, path: str) -> str:
+        if path == self.root:
+            return "."
+        if not path.startswith(self.root + "/"):
+            raise UsageError(f"{path} is outside the repository {self.root}",
+                             "an import reads inputs from the repository's history only: "
+                             "commit the file to the repository")
+        return path[len(self.root) + 1:]
+
+    def _resolve(self, rel: str, depth: int = 0) -> str:
+        sha, mode = self.state[rel]
+        if mode != "120000":
+            return rel
+        target = self.blobs.get(sha).decode(errors="replace")
+        resolved = posixpath.normpath(posixpath.join(posixpath.dirname(rel), target))
+        if resolved.startswith("/") or resolved == ".." or resolved.startswith("../") \
+                or depth > 10:
+            raise UsageError(f"{rel} is a symlink to {target}, which is outside the repository",
+                             "commit the file itself instead of a link to it")
+        if resolved not in self.state:
+            raise UsageError(f"{rel} is a symlink to {target}, which is not in the repository",
+                             "commit the file itself instead of a link to it")
+        return self._resolve(resolved, depth + 1)
+
+    def kind(self, path: str) -> str | None:
+        rel = self._rel(path)
+        if rel in self.state:
+            mode = self.state[self._resolve(rel)][1]
+            return "file" if mode.startswith("100") else "other"
+        if self._dirs is None:
+            self._dirs = {posixpath.dirname(p) for p in self.state}
+            for d in list(self._dirs):
+                while d:
+                    d = posixpath.dirname(d)
+                    self._dirs.add(d)
+        return "dir" if rel in self._dirs or rel == "." else None
+
+    def read(self, path: str, what: str) -> input_files.FileData:
+        rel = self._rel(path)
+        if rel not in self.state:
+            raise UsageError(f"{what} {rel} is not in the repository at this commit",
+                             "commit the file")
+        sha, mode = self.state[self._resolve(rel)]
+        if not mode.startswith("100"):
+            raise UsageError(f"{what} {rel} is not a regular file (git mode {mode})",
+                             "inputs must be regular files")
+        data = self.blobs.get(sha)
+        if len(data) > self.limits.per_input:
+            raise UsageError(f"{what} {rel} is larger than {self.limits.per_input} bytes",
+                             "raise VMFLEET_MAX_INPUT_SIZE if this file is really needed")
+        self.total += len(data)
+        if self.total > self.limits.per_generation:
+            raise UsageError(f"the inputs add up to more than {self.limits.per_generation} bytes",
+                             "raise VMFLEET_MAX_GENERATION_SIZE if they are really needed")
+        return input_files.FileData(data, 0o755 if mode == "100755" else 0o644)
+
+    def tree(self, path: str, what: str) -> list[str]:
+        rel = self._rel(path)
+        return sorted(f"{self.root}/{p}" for p in self.state if p.startswith(rel + "/"))
+
+
 def import_system(reg: Registry, repo: str | Path, system: str, config: str, channels: str, *,
-                  since: str | None = None, allow_unpinned: bool = False) -> ImportResult:
-    """Record a generation for each commit that changed the system's inputs."""
+                  since: str | None = None, allow_unpinned: bool = False, load_path=(),
+                  strict: bool = False) -> ImportResult:
+    """Record a generation for each commit that changed the system's inputs.
+
+    ``load_path`` (``-L``) and the paths are relative to ``repo``, which is also the
+    directory guix runs in (where computed relative names resolve). Generations follow the
+    git history: a commit dated before its parent (after a rebase) is recorded one second
+    after it, so a date spec never picks a parent over its child.
+    """
     check_name(system)
     root = repo_root(repo)
     config_rel = _repo_relative(root, repo, config)
     channels_rel = _repo_relative(root, repo, channels)
+    lp_rel = [_repo_relative(root, repo, d) for d in load_path]
+    cwd_rel = _repo_relative(root, repo, ".")
     blobs = Blobs(root)
     try:
-        tracked = {config_rel, channels_rel}
-        # Local files can appear in any version of the config: widen the path set until stable.
-        for _ in range(5):
-            history = commits(root, tracked, since)
-            if not history:
-                if since is None:  # no commit at all has these paths: a typo, not "nothing new"
-                    _check_in_history(root, repo, [], {}, config_rel, channels_rel)
-                return ImportResult(system, 0, (), ())
-            start = _parent(root, history[0].sha)
-            configs = [sha for c in history for path, sha in c.changes if path == config_rel and sha]
-            if start:
-                configs += tree_state(root, start, [config_rel]).values()
-            widened = set(tracked)
-            for sha in configs:
-                widened |= _local_paths(blobs, sha, config_rel)
-            if widened == tracked:
-                break
-            tracked = widened
-        state = tree_state(root, start, tracked) if start else {}
+        history = commits(root, None, since)
+        if not history:
+            if since is None:
+                _check_in_history(root, repo, [], {}, config_rel, channels_rel)
+            return ImportResult(system, 0, (), ())
+        start = _parent(root, history[0].sha)
+        state = tree_files(root, start) if start else {}
         _check_in_history(root, repo, history, state, config_rel, channels_rel)
         with reg.write():  # one transaction: an import lands whole or not at all
-            return _record_history(reg, system, config_rel, channels_rel, history, state, blobs,
-                                   allow_unpinned)
+            return _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel,
+                                   history, state, blobs, allow_unpinned, strict)
     finally:
         blobs.close()
 
 
-def _check_in_history(root: Path, repo, history: list[Commit], state: dict[str, str],
+def _check_in_history(root: Path, repo, history: list[Commit], state: dict,
                       config_rel: str, channels_rel: str) -> None:
     """A config or channels path that is a file in no commit is a mistake: say so, rather than
     import nothing and succeed."""
-    seen = set(state) | {path for c in history for path, sha in c.changes if sha}
+    seen = set(state) | {path for commit in history for path, sha in commit.changes if sha}
     for rel in (config_rel, channels_rel):
         if rel not in seen:
             raise UsageError(f"{rel} is not a file in any commit of {root}",
@@ -206,65 +287,64 @@ def _parent(root: Path, commit: str) -> str | None:
     return result.stdout.strip() or None
 
 
-def _record_history(reg, system, config_rel, channels_rel, history, state, blobs,
-                    allow_unpinned) -> ImportResult:
-    """Replay ``history`` over the tree ``state`` before it; record each readable version."""
+def _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel, history,
+                    state, blobs, allow_unpinned, strict) -> ImportResult:
+    """Replay ``history`` over the tree ``state`` before it; record each readable version of
+    the system's inputs (the closure is recomputed where a commit touched what it reads)."""
     recorded, skipped = [], []
+    root_s = posixpath.normpath(str(root.resolve()))
+    watched_dirs = [d for d in lp_rel if d != "."]
+    read_paths: set[str] | None = None      # repo-relative files the last closure read
+    last_time = 0
+    seen_commits = 0
+    limits = input_files.Limits.from_env()
     for commit in history:
+        modes = dict(commit.modes)
         for path, sha in commit.changes:
             if sha:
-                state[path] = sha
+                state[path] = (sha, modes.get(path, "100644"))
             else:
                 state.pop(path, None)
+        changed = {c[0] for c in commit.changes}
+        relevant = read_paths is None or changed & read_paths or "." in lp_rel or any(
+            p == d or p.startswith(d + "/") for p in changed for d in watched_dirs) or \
+            {config_rel, channels_rel} & changed
         if config_rel not in state or channels_rel not in state:
+            read_paths = None
             continue  # the system does not exist yet at this commit, or was removed
+        seen_commits += 1
+        if not relevant:
+            continue
+        when = max(commit.time, last_time + 1)
         try:
-            summary = blobs.summary(state[config_rel], f"{commit.sha[:7]}:{config_rel}")
-            pins = blobs.pins(state[channels_rel], f"{commit.sha[:7]}:{channels_rel}")
-            inputs = _inputs_at(state, config_rel, channels_rel, summary, blobs)
+            label = f"{commit.sha[:7]}:{config_rel}"
+            channels_sha = state[channels_rel][0]
+            channels_text = _text(blobs.get(channels_sha), channels_rel)
+            pins = blobs.pins(channels_sha, f"{commit.sha[:7]}:{channels_rel}")
+            names = {p["name"] for p in pins}
+            files = GitFiles(root_s, state, blobs, limits)
+            found = closure.gather(files, f"{root_s}/{config_rel}",
+                                   load_path=[posixpath.normpath(f"{root_s}/{d}") for d in lp_rel],
+                                   cwd=posixpath.normpath(f"{root_s}/{cwd_rel}"),
+                                   external_roots=names)
+            read_paths = {files._rel(i.path) for i in found.inputs}
+            inputs = generations.inputs_from_closure(
+                found, channels_text,
+                load_path=[posixpath.normpath(f"{root_s}/{d}") for d in lp_rel],
+                cwd=posixpath.normpath(f"{root_s}/{cwd_rel}"), strict=strict, keep_cwd=bool(lp_rel))
+            analysis = generations.analyse(inputs, config_label=label, pins=pins)
             gen, created = generations.record(
-                reg, system, inputs, current_from=timeutil.from_epoch(commit.time),
+                reg, system, inputs, current_from=timeutil.from_epoch(when),
                 source="git", git_commit=commit.sha, message=commit.subject,
-                allow_unpinned=allow_unpinned, analysis=generations.Analysis.of(pins, summary))
+                allow_unpinned=allow_unpinned, analysis=analysis)
         except UsageError as e:  # includes SchemeError
             skipped.append(f"{commit.sha[:7]}: {e.message}")
+            read_paths = None
             continue
+        last_time = max(last_time, when)
         if created:
             recorded.append(gen.label)
-    return ImportResult(system, len(history), tuple(recorded), tuple(skipped))
-
-
-def _inputs_at(state: dict[str, str], config_rel: str, channels_rel: str,
-               summary: os_config.OsSummary, blobs: Blobs) -> Inputs:
-    config_text = _text(blobs.get(state[config_rel]), config_rel)
-    channels_text = _text(blobs.get(state[channels_rel]), channels_rel)
-    base = posixpath.dirname(config_rel)
-    files = {}
-    for rel in summary.local_files:
-        norm = generations.safe_relpath(rel, config_rel)
-        path = posixpath.join(base, norm) if base else norm
-        if path not in state:
-            raise UsageError(f"{config_rel}: local-file {rel!r} is not in the repository at this commit",
-                             "commit the file next to the config")
-        files[norm] = blobs.get(state[path])
-    return Inputs(posixpath.basename(config_rel), config_text, channels_text, files)
-
-
-def _local_paths(blobs: Blobs, config_sha: str, config_rel: str) -> set[str]:
-    """Repo-relative paths of the local files a version of the config refers to."""
-    base = posixpath.dirname(config_rel)
-    try:
-        rels = blobs.summary(config_sha, config_rel).local_files
-    except VmfleetError:
-        return set()
-    out = set()
-    for rel in rels:
-        try:
-            norm = generations.safe_relpath(rel, config_rel)
-        except UsageError:
-            continue  # _inputs_at reports it for the commits that use it
-        out.add(posixpath.join(base, norm) if base else norm)
-    return out
+    return ImportResult(system, seen_commits, tuple(recorded), tuple(skipped))
 
 
 def _text(data: bytes, path: str) -> str:

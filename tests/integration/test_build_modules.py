@@ -1,0 +1,53 @@
+"""A multi-module config repository imported from git history and built by the stand-in from
+the registry alone, in an empty directory (issue 8)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from tests.helpers import corpus
+from tests.helpers.standin import standin_env
+from vmfleet.cli import main
+
+pytestmark = pytest.mark.integration
+
+
+def test_fleet_repo_builds_from_the_registry_alone(tmp_path, monkeypatch, capsys):
+    for key, value in standin_env(tmp_path).items():
+        monkeypatch.setenv(key, value)
+    home = tmp_path / "home"
+
+    def vm(*args):
+        capsys.readouterr()
+        code = main(["--home", str(home), *args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    history = corpus.build(tmp_path / "repo")
+    assert vm("init")[0] == 0
+    code, out, err = vm("import", str(history.repo), "-L", corpus.FLEET_LOAD_PATH[0],
+                        "--system", f"web={corpus.FLEET_HOSTS['web']}",
+                        "--channels", corpus.FLEET_CHANNELS, "--json")
+    assert code == 0, err
+    assert json.loads(out)[0]["recorded"] == ["web@1", "web@2", "web@3"]
+    shutil.rmtree(history.repo)          # from here on, only the registry has the inputs
+    monkeypatch.chdir(tmp_path)
+
+    code, out, _ = vm("show", "web@3", "--inputs", "--json")
+    roles = {r["path"]: r["role"] for r in json.loads(out)}
+    assert roles[corpus.FLEET_HOSTS["web"]] == "config"
+    assert roles[f"{corpus.FLEET_DIR}/acme/systems/base.scm"] == "module"
+    assert roles[f"{corpus.FLEET_DIR}/acme/systems/accounts.scm"] == "include"
+    assert roles["systems/vmfleet.pub"] == "local-file"
+
+    code, out, err = vm("build", "web@3", "--json")
+    assert code == 0, err
+    build = json.loads(out)
+    assert build["status"] == "succeeded"
+    tail = build["command"][build["command"].index("--"):]
+    assert tail == ["--", "system", "image", "-t", "qcow2", "--save-provenance",
+                    "-L", corpus.FLEET_DIR, corpus.FLEET_HOSTS["web"]]
+    assert build["command"][build["command"].index("-C") + 1] == "vmfleet-pinned-channels.scm"
