@@ -172,13 +172,14 @@ class Revision:
     def partition_layout(self, action: str, image_type: str) -> tuple[str, ...]:
         """The partitions of an image (gnu/system/image.scm): efi-raw and qcow2-gpt are GPT
         with an ESP then the root; qcow2 is MBR with the ESP (GNU-ESP, 40 MiB) then the root
-        as partition 2, except from mid-2023 to 2023-10, when it had the root alone
-        (guix-facts.md; see the README). vm-image (before 1.3.0) had the root alone."""
+        as partition 2, except from d57cab76412 (2023-08-25: qcow2 = mbr-disk-image) to
+        dfaeaae9c7e (2023-10-01: mbr-hybrid-disk-image), when it had the root alone (no pin
+        falls in that window). vm-image (before 1.3.0) had the root alone."""
         if action == "vm-image":
             return ("root",)
         if image_type in ("efi-raw", "qcow2-gpt"):
             return ("esp", "root")
-        if _d("2023-06-01") <= self.date < _d("2023-10-01"):
+        if _d("2023-08-25") <= self.date < _d("2023-10-01"):
             return ("root",)
         return ("esp", "root")
 

@@ -6,6 +6,7 @@ out) against configs written here, with a fresh stand-in store per test or modul
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import json
@@ -641,11 +642,16 @@ def test_image_is_an_mbr_disk_with_grub_an_esp_and_the_root_as_partition_2(raw):
 
 
 def test_partition_layout_follows_the_revision(tmp_path):
-    """Mid-2023 to 2023-10 the qcow2 held the root alone; efi-raw is GPT (ESP + root)."""
+    """From d57cab76412 (2023-08-25) to dfaeaae9c7e (2023-10-01) the qcow2 held the root
+    alone (gnu/system/image.scm); the 2023-06 pin (2023-07-01) is before that window."""
     from guix_standin import history
 
     by_label = {r.label: r for r in history.REVISIONS}
-    assert by_label["2023-06"].partition_layout("image", "qcow2") == ("root",)
+    assert by_label["2023-06"].partition_layout("image", "qcow2") == ("esp", "root")
+    window = dataclasses.replace(by_label["2023-06"], date=history._d("2023-09-01"))
+    assert window.partition_layout("image", "qcow2") == ("root",)
+    assert dataclasses.replace(window, date=history._d("2023-08-24")).partition_layout(
+        "image", "qcow2") == ("esp", "root")
     assert by_label["2023-10"].partition_layout("image", "qcow2") == ("esp", "root")
     assert by_label["v1.3.0"].partition_layout("image", "qcow2") == ("esp", "root")
     assert by_label["2023-06"].partition_layout("image", "efi-raw") == ("esp", "root")
