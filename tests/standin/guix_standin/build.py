@@ -75,31 +75,49 @@ class Build:
                                save_provenance=opts.save_provenance, knobs=knobs,
                                host=self.host, kernel=self.kernel)
         self.closure = self.builder.build()
-        # Two derivations, as gnu/system/image.scm makes them: the root partition image
-        # (computed-file "partition.img") and the image that assembles it.
+        # As gnu/system/image.scm makes them: one computed-file "partition.img" per file
+        # system (the ESP, the root), a computed-file "genimage.cfg" that names the partition
+        # images, and the image that runs genimage on it. So the partition derivations are
+        # inputs of genimage.cfg.drv, which is an input of the image derivation (guix gc
+        # --references of the image .drv does not list them; --requisites does).
+        self.layout = self.rev.partition_layout(opts.action, opts.image_type)
+        self.table = "gpt" if self.rev.gpt(opts.action, opts.image_type) else "dos"
         self.part_hash = store_hash("partition", self.closure.system.path,
                                     self.closure.grub.path, str(opts.image_size or "guess"))
         self.part_name = "partition.img"
         self.part_out = self.store / f"{self.part_hash}-{self.part_name}"
         self.part_drv = self.store / f"{store_hash('drv', self.part_hash)}-{self.part_name}.drv"
-        self.layout = self.rev.partition_layout(opts.action, opts.image_type)
-        self.table = "gpt" if opts.image_type in ("efi-raw", "qcow2-gpt") else "dos"
         grub = history.packages(self.rev)["grub"].full_name
         self.esp_hash = store_hash("esp-partition", grub, "x86_64-efi", str(self.rev.epoch))
         self.esp_out = self.store / f"{self.esp_hash}-{self.part_name}"
         self.esp_drv = self.store / f"{store_hash('drv', self.esp_hash)}-{self.part_name}.drv"
+        # vm-image (before e74baa12459) did not use genimage: the stand-in keeps its image
+        # derivation referring to the root partition directly.
+        self.uses_genimage = opts.action == "image"
+        self.cfg_name = "genimage.cfg"
+        self.cfg_hash = store_hash("genimage", self.table, opts.image_type,
+                                   *(self.partition_out(k).name for k in self.layout))
+        self.cfg_out = self.store / f"{self.cfg_hash}-{self.cfg_name}"
+        self.cfg_drv = self.store / f"{store_hash('drv', self.cfg_hash)}-{self.cfg_name}.drv"
         self.image_hash = image_hash(self.closure, opts)
         self.image_name = output_name(opts)
         self.image_out = self.store / f"{self.image_hash}-{self.image_name}"
-        self.image_drv = self.store / f"{store_hash('drv', self.image_hash)}-{self.image_name}.drv"
+        # a derivation's name follows its inputs: the genimage.cfg derivation is one
+        drv_key = (self.cfg_drv.name,) if self.uses_genimage else ()
+        self.image_drv = self.store / \
+            f"{store_hash('drv', self.image_hash, *drv_key)}-{self.image_name}.drv"
         self.set_role("image")
         self.log_lines: list[str] = []
         self.program = "guix system"      # whose errors these are ("guix build" for a .drv)
 
     def set_role(self, role: str) -> None:
-        """Which derivation this build is about: 'image' (default) or 'partition'."""
+        """Which derivation this build is about: 'image' (default), 'genimage', 'partition'
+        (the root) or 'esp'."""
         self.role = role
-        if role == "esp":
+        if role == "genimage":
+            self.hash, self.name = self.cfg_hash, self.cfg_name
+            self.out, self.drv = self.cfg_out, self.cfg_drv
+        elif role == "esp":
             self.hash, self.name = self.esp_hash, self.part_name
             self.out, self.drv = self.esp_out, self.esp_drv
         elif role == "partition":
@@ -109,6 +127,12 @@ class Build:
             self.hash, self.name = self.image_hash, self.image_name
             self.out, self.drv = self.image_out, self.image_drv
         self.drv_in_store = f"{STORE}/{self.drv.name}"
+
+    def partition_out(self, kind: str) -> Path:
+        return self.esp_out if kind == "esp" else self.part_out
+
+    def partition_drv(self, kind: str) -> Path:
+        return self.esp_drv if kind == "esp" else self.part_drv
 
     def host(self) -> guest.HostBinaries:
         if self._host is None:
@@ -140,7 +164,10 @@ class Build:
             say(f"The following derivation {verb} built:")
             say(f"  {self.drv_in_store}")
             return
-        drvs = [str(self.drv_in_store)] + [i.drv for i in self.system_drvs()]
+        drvs = [str(self.drv_in_store)]
+        if self.role == "image" and self.uses_genimage:
+            drvs.append(f"{STORE}/{self.cfg_drv.name}")
+        drvs += [i.drv for i in self.system_drvs()]
         say(f"The following derivations {verb} built:")
         for d in drvs:
             say(f"  {d}")
@@ -215,14 +242,13 @@ class Build:
             tmp = Path(tempfile.mkdtemp(prefix=f".build-{self.hash[:8]}-", dir=self.store))
             work = Path(tempfile.mkdtemp(prefix="vmfleet-standin-", dir=self.workdir_base()))
             try:
-                if self.role == "image" and "esp" in self.layout and not self.esp_out.exists():
-                    part = self.build_esp(work, tmp / f"esp-{self.part_name}")
-                    os.chmod(part, 0o444)
-                    os.replace(part, self.esp_out)
-                if self.role == "image" and not self.part_out.exists():
-                    part = self.build_partition(work, tmp / self.part_name)
-                    os.chmod(part, 0o444)
-                    os.replace(part, self.part_out)
+                # inputs are built normally first (also for --check), as the daemon does
+                if self.role in ("image", "genimage"):
+                    self.build_partitions(work, tmp)
+                if self.role == "image" and self.uses_genimage and not self.cfg_out.exists():
+                    cfg = self.build_genimage(tmp / self.cfg_name)
+                    os.chmod(cfg, 0o444)
+                    os.replace(cfg, self.cfg_out)
                 built = self.build_into(work, tmp / self.name)
                 if self.opts.check and self.out.exists():
                     return self.compare(built)
@@ -288,6 +314,37 @@ class Build:
             pass
         return str(self.store)
 
+    def build_partitions(self, work: Path, tmp: Path) -> None:
+        """Build the partition images the layout needs that are not in the store."""
+        if "esp" in self.layout and not self.esp_out.exists():
+            part = self.build_esp(work, tmp / f"esp-{self.part_name}")
+            os.chmod(part, 0o444)
+            os.replace(part, self.esp_out)
+        if not self.part_out.exists():
+            part = self.build_partition(work, tmp / self.part_name)
+            os.chmod(part, 0o444)
+            os.replace(part, self.part_out)
+
+    def genimage_text(self) -> str:
+        """genimage's configuration for the layout (gnu/system/image.scm's genimage.cfg,
+        in genimage's syntax): the table, then each partition image by its store name."""
+        table = "gpt" if self.table == "gpt" else "mbr"
+        lines = [f'image {self.image_name} {{', '\thdimage {',
+                 f'\t\tpartition-table-type = "{table}"', '\t}']
+        for kind in self.layout:
+            label = "GNU-ESP" if kind == "esp" else "Guix_image"
+            lines += [f'\tpartition {label} {{',
+                      f'\t\timage = "{STORE}/{self.partition_out(kind).name}"',
+                      '\t\toffset = "1M"' if kind == self.layout[0] else None,
+                      '\t\tbootable = "true"' if kind == "root" else None, '\t}']
+        return "\n".join(x for x in lines + ["}"] if x is not None) + "\n"
+
+    def build_genimage(self, out: Path) -> Path:
+        """The ``…-genimage.cfg`` derivation: a text file, so always the same bytes."""
+        say(f"building {STORE}/{self.cfg_drv.name}...")
+        out.write_text(self.genimage_text())
+        return out
+
     def build_partition(self, work: Path, out: Path) -> Path:
         """The ``…-partition.img`` derivation: the root file system."""
         for item in ([] if self.opts.check else self.system_drvs()):
@@ -325,14 +382,15 @@ class Build:
             return self.build_partition(work, out)
         if self.role == "esp":
             return self.build_esp(work, out)
+        if self.role == "genimage":
+            return self.build_genimage(out)
         say(f"building {self.drv_in_store}...")
         kernel_item, initrd = self.closure.kernel, self.closure.initrd
         grub_config = guest.grub_embedded(f"{kernel_item.path}/bzImage",
                                           f"{initrd.path}/initrd.cpio.gz",
                                           self.closure.system.path,
                                           root_index=1 + self.layout.index("root"))
-        partitions = [("esp", self.esp_out) if k == "esp" else ("root", self.part_out)
-                      for k in self.layout]
+        partitions = [(k, self.partition_out(k)) for k in self.layout]
         started = time.monotonic()
         try:
             image.build_image(work, self.closure, partitions, table=self.table,

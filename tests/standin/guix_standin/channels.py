@@ -21,7 +21,7 @@ from pathlib import Path
 from vmfleet.guix.reader import Symbol
 
 from . import history
-from .errors import GuixError
+from .errors import GuixError, Unsupported
 from .history import GUIX_URLS, INTRODUCTION_COMMIT, INTRODUCTION_SIGNER, Revision
 
 GUIX_INTRODUCTION = (INTRODUCTION_COMMIT, INTRODUCTION_SIGNER)
@@ -114,7 +114,7 @@ def read_channels_file(path: str, host: Revision) -> list[Channel]:
     return out
 
 
-def _guix_commit(channel: Channel) -> Revision:
+def _guix_commit(channel: Channel, host: Revision) -> Revision:
     url = channel.url
     if not _is_guix_url(url):
         host = re.sub(r"^[a-z+]+://([^/]*).*$", r"\1", url)
@@ -129,9 +129,16 @@ def _guix_commit(channel: Channel) -> Revision:
         raise GuixError(f"Git error: object not found - no match for id ({channel.commit})",
                         program="guix time-machine")
     rev = matches[0]
+    oldest = host.oldest_commit
+    if oldest is not None and not rev.descends_from(oldest):
+        # guix/scripts/time-machine.scm of the guix running time-machine; the date is
+        # v1.0.0's even when the hash is v0.16.0's
+        raise GuixError(f"cannot travel past commit `{oldest[:12]}' from May 1st, 2019",
+                        program="guix time-machine")
     if not rev.reachable:
-        raise GuixError(f"cannot travel past commit `{history.OLDEST_COMMIT[:12]}' from "
-                        "May 1st, 2019", program="guix time-machine")
+        raise Unsupported(f"stand-in: this guix ({host.short}) does not check how old a "
+                          f"commit is, but the stand-in cannot build {rev.short} (before "
+                          "v0.16.0)", program="guix time-machine")
     return rev
 
 
@@ -151,7 +158,7 @@ def resolve(channels: list[Channel], is_cached, host: Revision, *,
     out, fetched, rev = [], [], None
     for c in channels:
         if c.name == "guix":
-            rev = _guix_commit(c)      # Git errors and "cannot travel" come first
+            rev = _guix_commit(c, host)      # Git errors and "cannot travel" come first
             commit = rev.commit
             intro = ((c.introduction.commit, c.introduction.fingerprint)
                      if c.introduction else None)

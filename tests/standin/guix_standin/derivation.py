@@ -23,26 +23,30 @@ from .channels import Resolved, Travel
 from .errors import GuixError
 from .settings import Knobs
 
-FORMAT = "vmfleet-standin-derivation/2"
+FORMAT = "vmfleet-standin-derivation/3"
+READS = (FORMAT, "vmfleet-standin-derivation/2")    # /2: before the genimage.cfg level
 
 
 def text(build, role: str) -> str:
     """The .drv's contents for a ``build.Build`` (deterministic: sorted keys, fixed layout).
 
-    ``role`` is 'partition' (the root partition image) or 'image' (assembles it): the image
-    derivation lists the partition derivation among its inputs, as in Guix."""
+    ``role`` is 'esp' or 'partition' (a partition image), 'genimage' (genimage.cfg, whose
+    inputs are the partition derivations) or 'image' (whose input is the genimage.cfg
+    derivation), as in gnu/system/image.scm."""
     cfg, opts, knobs = build.config, build.opts, build.knobs
     inputs = [build.closure.system.drv, build.closure.grub.drv]
+    partitions = [str(build.partition_drv(k)) for k in build.layout]
     if role == "esp":
         inputs = []
-    if role == "image":
-        inputs = [str(build.esp_drv if k == "esp" else build.part_drv) for k in build.layout] \
-            + inputs
+    elif role == "genimage":
+        inputs = partitions
+    elif role == "image":
+        inputs = ([str(build.cfg_drv)] if build.uses_genimage else partitions) + inputs
     doc = {
         "format": FORMAT,
         "role": role,
         "output": {"partition": build.part_out, "esp": build.esp_out,
-                   "image": build.image_out}[role].name,
+                   "genimage": build.cfg_out, "image": build.image_out}[role].name,
         "inputs": inputs,
         "guix": build.rev.commit,
         "channels": [{"name": c.name, "url": c.url, "branch": c.branch, "commit": c.commit,
@@ -68,11 +72,13 @@ def text(build, role: str) -> str:
 
 
 def write(build) -> None:
-    """Write the build's two .drv files into the store unless they are there (store items
-    never change)."""
-    roles = [("partition", build.part_drv), ("image", build.image_drv)]
-    if "esp" in build.layout:
-        roles.insert(0, ("esp", build.esp_drv))
+    """Write the build's .drv files into the store unless they are there (store items never
+    change)."""
+    roles = [("esp" if k == "esp" else "partition", build.partition_drv(k))
+             for k in build.layout]
+    if build.uses_genimage:
+        roles.append(("genimage", build.cfg_drv))
+    roles.append(("image", build.image_drv))
     for role, drv in roles:
         drv.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -113,7 +119,7 @@ def read(drv: Path, knobs: Knobs) -> Loaded:
     """What a .drv says to build; ``knobs`` are this run's, except those the .drv fixed."""
     try:
         doc = json.loads(drv.read_text())
-        if doc.get("format") != FORMAT:
+        if doc.get("format") not in READS:
             raise ValueError(doc.get("format"))
     except (ValueError, UnicodeDecodeError, AttributeError):
         raise GuixError(f"{drv}: not a derivation the stand-in wrote (run `guix system image "

@@ -7,14 +7,16 @@ before it, as on Guix's master branch), so "is X an ancestor of Y" is catalog or
 revision R have feature F" is "is R at or after the commit that introduced F".
 
 What follows a Guix source file (verify there; tests/standin/README.md cites each):
-- ``time-machine`` refuses every commit that does not descend from v0.16.0's 4a0b87f0ec5b
-  (guix/scripts/time-machine.scm, %oldest-possible-commit);
+- ``time-machine`` refuses a commit that does not descend from the running guix's
+  %oldest-possible-commit (guix/scripts/time-machine.scm: none before 79ec651a286, v1.0.0's
+  6298c3ffd965 until a26bce55e60, v0.16.0's 4a0b87f0ec5b since);
 - ``system image`` exists from e74baa12459 (2021-01-19), ``--save-provenance`` from
   b85836d3067 (2019-12-07) (guix/scripts/system.scm);
 - the default channel URL is git.guix.gnu.org from 3b6e499d5e6 (2025-05-23) (guix/channels.scm);
-- qcow2 images are zstd-compressed from a0941c14ef1 (2025-04-30), a grub-efi bootloader with
-  an MBR image type is refused from e5078ff3210 (2024-05-22), ``qcow2-gpt`` exists from
-  20157dae27d (2025-12-22) (gnu/system/image.scm).
+- qcow2 images are zstd-compressed from a0941c14ef1 (2025-04-30), efi-raw is GPT from
+  209204e23b3 (2023-07-07), "EFI bootloader required with GPT partitioning" follows
+  ``refuses_bootloader``, ``qcow2-gpt`` exists from 20157dae27d (2025-12-22)
+  (gnu/system/image.scm).
 Package versions follow guix-history.md's table where it lists the package; the others are
 invented (plausible for the date) and say so in the README.
 """
@@ -33,6 +35,7 @@ GUIX_URLS = (SAVANNAH_URL, CODEBERG_URL, GNU_URL)
 INTRODUCTION_COMMIT = "9edb3f66fd807b096b48283debdcddccfea34bad"
 INTRODUCTION_SIGNER = "BBB0 2DDF 2CEA F6A8 0D1D  E643 A2A0 6DF2 A33A 54FA"
 OLDEST_COMMIT = "4a0b87f0ec5b6c2dcf82b372dd20ca7ea6acdd9c"      # v0.16.0
+V1_0_COMMIT = "6298c3ffd9654d3231a6f25390b056483e8f407c"
 
 
 def _d(text: str) -> datetime:
@@ -42,8 +45,18 @@ def _d(text: str) -> datetime:
 # The commits that introduced what differs between revisions (guix-history.md), with dates.
 FEATURES = {
     "save-provenance": ("b85836d3067a0faccc945d584dfb88cf557eee97", _d("2019-12-07")),
+    "image-type-option": ("313f492657f1d0863c641fa5ee7f5b7028e27c94", _d("2020-09-30")),
+    "os-type-check": ("ce10e6053bb02e936b3a0862f3a3f86010b948d0", _d("2019-05-16")),
+    "os-or-image": ("6e8cdf1d26092cb9654e179b04730fff7c15c94f", _d("2021-02-17")),
     "image-action": ("e74baa124592428f05b17562f180469e405037f3", _d("2021-01-19")),
     "check-missing-outputs": ("82b06436b4b563a85e70f3fcc610959482f08e91", _d("2022-05-29")),
+    "efi-raw-gpt": ("209204e23b39af09e0ea92540b6fa00a60e6a0ae", _d("2023-07-07")),
+    "bios-gpt-refused": ("6bd17a0806ad32d1493ac51a7443276f719c4224", _d("2023-09-20")),
+    "removable-is-efi": ("21989dd57dac338899574d3ee7f093d633e31e33", _d("2024-01-17")),
+    "efi-uses-grub-efi-list": ("5df3514ab0fe36915539c93023f444194087388c", _d("2025-11-26")),
+    "efi-list-by-symbol": ("e12ba8c865fd73267ff081c97ddecd46351edb07", _d("2025-12-02")),
+    "travel-check-v1.0": ("79ec651a286c71a3d4c72be33a1f80e76a560031", _d("2023-08-16")),
+    "travel-check-v0.16": ("a26bce55e60aa3444c4378d3996f3aa41b9661e9", _d("2024-03-11")),
     "efi-needs-gpt": ("e5078ff3210f4a9863b641a60430b2cb3c9c15ee", _d("2024-05-22")),
     "zstd-qcow2": ("a0941c14ef185d3d177ad132385992c1b7d36818", _d("2025-04-30")),
     "gnu-default-url": ("3b6e499d5e635e2189f1bf60279dbf5175c404bd", _d("2025-05-23")),
@@ -73,6 +86,21 @@ class Revision:
         """Descends from v0.16.0 (the catalog is in ancestry order)."""
         return self.index >= _OLDEST_INDEX
 
+    @property
+    def oldest_commit(self) -> str | None:
+        """``%oldest-possible-commit`` of this guix's time-machine
+        (guix/scripts/time-machine.scm): none before 79ec651a286 (2023-08-16), v1.0.0's
+        6298c3ffd965 until a26bce55e60 (2024-03-11), v0.16.0's 4a0b87f0ec5b since."""
+        if self.has("travel-check-v0.16"):
+            return OLDEST_COMMIT
+        if self.has("travel-check-v1.0"):
+            return V1_0_COMMIT
+        return None
+
+    def descends_from(self, commit: str) -> bool:
+        """Ancestry is catalog order."""
+        return self.index >= next(r.index for r in REVISIONS if r.commit == commit)
+
     def has(self, feature: str) -> bool:
         """Whether this revision includes the commit that introduced ``feature``."""
         return self.date >= FEATURES[feature][1]
@@ -92,7 +120,9 @@ class Revision:
     @property
     def image_types(self) -> tuple[str, ...]:
         if not self.image_action:
-            return ()
+            # 313f492657f added -t/--image-type and --list-image-types (for disk-image);
+            # before it -t was --file-system-type (guix/scripts/system.scm)
+            return _TYPES_2020 if self.has("image-type-option") else ()
         types = _TYPES_2021
         if self.date >= _d("2022-01-01"):
             types = _TYPES_2022
@@ -102,16 +132,54 @@ class Revision:
             types = types + ("qcow2-gpt",)
         return types
 
+    def gpt(self, action: str, image_type: str) -> bool:
+        """Whether the image has a GPT (gnu/system/image.scm): qcow2-gpt always; efi-raw
+        (and efi32-raw) only from 209204e23b3 (2023-07-07), an ESP and the root in an MBR
+        table before it, like qcow2."""
+        if action != "image":
+            return False
+        if image_type == "qcow2-gpt":
+            return True
+        return image_type == "efi-raw" and self.has("efi-raw-gpt")
+
+    def refuses_bootloader(self, bootloader: str, gpt: bool) -> bool:
+        """Whether system-disk-image (gnu/system/image.scm) raises "EFI bootloader required
+        with GPT partitioning" for a config whose bootloader is the variable ``bootloader``.
+
+        The test compares ``bootloader-name`` (grub-efi-bootloader's is ``grub-efi``) with a
+        list: from 6bd17a0806a (2023-09-20) a GPT image whose bootloader is not grub-efi or
+        grub-efi32 (+ grub-efi-removable-bootloader from 21989dd57da, 2024-01-17); inverted by
+        e5078ff3210 (2024-05-22): a non-GPT image whose bootloader is one of those three;
+        5df3514ab0f (2025-11-26) wrote the list with bound variables, so nothing matched
+        until e12ba8c865f (2025-12-02) listed six names (+ grub-efi32-removable-bootloader,
+        grub-efi-netboot-bootloader, grub-efi-netboot-removable-bootloader)."""
+        name = {"grub-efi-bootloader": "grub-efi",
+                "grub-efi32-bootloader": "grub-efi32"}.get(bootloader, bootloader)
+        efi = {"grub-efi", "grub-efi32"}
+        if self.has("removable-is-efi"):
+            efi.add("grub-efi-removable-bootloader")
+        if self.has("efi-list-by-symbol"):
+            efi |= {"grub-efi32-removable-bootloader", "grub-efi-netboot-bootloader",
+                    "grub-efi-netboot-removable-bootloader"}
+        elif self.has("efi-uses-grub-efi-list"):
+            return False
+        if self.has("efi-needs-gpt"):
+            return name in efi and not gpt
+        if self.has("bios-gpt-refused"):
+            return gpt and name not in efi
+        return False
+
     def partition_layout(self, action: str, image_type: str) -> tuple[str, ...]:
         """The partitions of an image (gnu/system/image.scm): efi-raw and qcow2-gpt are GPT
         with an ESP then the root; qcow2 is MBR with the ESP (GNU-ESP, 40 MiB) then the root
-        as partition 2, except from mid-2023 to 2023-10, when it had the root alone
-        (guix-facts.md; see the README). vm-image (before 1.3.0) had the root alone."""
+        as partition 2, except from d57cab76412 (2023-08-25: qcow2 = mbr-disk-image) to
+        dfaeaae9c7e (2023-10-01: mbr-hybrid-disk-image), when it had the root alone (no pin
+        falls in that window). vm-image (before 1.3.0) had the root alone."""
         if action == "vm-image":
             return ("root",)
         if image_type in ("efi-raw", "qcow2-gpt"):
             return ("esp", "root")
-        if _d("2023-06-01") <= self.date < _d("2023-10-01"):
+        if _d("2023-08-25") <= self.date < _d("2023-10-01"):
             return ("root",)
         return ("esp", "root")
 
@@ -122,6 +190,9 @@ class Revision:
             else self.guix_version
 
 
+# v1.2.0's image types (gnu/system/image.scm, gnu/system/images/*.scm at a099685659b4)
+_TYPES_2020 = ("raw", "qcow2", "iso9660", "uncompressed-iso9660", "hurd-raw", "hurd-qcow2",
+               "arm32-raw", "arm64-raw", "pine64-raw")
 _TYPES_2021 = ("efi-raw", "efi32-raw", "hurd-raw", "hurd-qcow2", "qcow2", "iso9660",
                "uncompressed-iso9660", "raw-with-offset", "docker", "pinebook-pro-raw",
                "rock64-raw", "novena-raw", "pine64-raw")

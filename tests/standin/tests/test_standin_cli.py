@@ -6,6 +6,7 @@ out) against configs written here, with a fresh stand-in store per test or modul
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import json
@@ -32,7 +33,10 @@ GNU_URL = "https://git.guix.gnu.org/guix.git"
 # Real commits of the guix channel (../shared/guix-history.md).
 C_V1_0 = "6298c3ffd9654d3231a6f25390b056483e8f407c"       # 2019-05-01: no --save-provenance
 C_2019_12 = "b94cf161d066b0fc1f3830ac38fbc98597a1f922"    # --save-provenance, no `image'
-C_2023_10 = "60c97924e9519361494aaf0686e28eb831a42315"
+C_2023_06 = "76e39909e886bb51cf9b2fa03a1523545faca880"    # efi-raw still MBR
+C_2023_10 = "60c97924e9519361494aaf0686e28eb831a42315"    # GPT + BIOS GRUB refused
+C_V1_3 = "a0178d34f582b50e9bdbb0403943129ae5b560ff"
+C_V0_16 = "4a0b87f0ec5b6c2dcf82b372dd20ca7ea6acdd9c"
 C_2024_05 = "dc4c48f10281007a0ab3541b8a64198c60c6d5b0"    # grub-efi + qcow2 refused
 C_2020_11 = "a099685659b4bfa6b3218f84953cbb7ff9e88063"    # v1.2.0
 C_2025_06 = "dd7e39ccfdd23a388dfa6b7665de466691bc6cda"    # zstd qcow2
@@ -272,6 +276,117 @@ def test_grub_efi_with_qcow2_is_refused_from_2024_05(tmp_path):
         "guix system: error: EFI bootloader required with GPT partitioning"
     write_system(tmp_path, text=text, commit=C_2023_10)
     assert build(tmp_path, tmp_path / "store", "-d").returncode == 0
+
+
+def test_vm_image_t_before_2020_09_is_the_file_system_type(tmp_path):
+    """Before 313f492657f (2020-09-30) -t is --file-system-type, which vm-image
+    (system-qemu-image) ignores; there is no --image-type (guix/scripts/system.scm)."""
+    write_system(tmp_path, commit=C_V1_0)
+    store = tmp_path / "store"
+    tm = ("time-machine", "-C", tmp_path / "channels.scm", "--", "system")
+    env = {"VMFLEET_STANDIN_STORE": str(store)}
+    r = guix(*tm, "vm-image", "-t", "qcow2", "-d", tmp_path / "config.scm", env=env)
+    assert r.returncode == 0, r.stderr
+    plain = guix(*tm, "vm-image", "-d", tmp_path / "config.scm", env=env)
+    assert r.stdout == plain.stdout                  # the same derivation: -t is ignored
+    assert _error(guix(*tm, "vm-image", "--image-type=qcow2", tmp_path / "config.scm",
+                       env=env)) == "guix system: error: image-type: unrecognized option"
+    assert _error(guix(*tm, "--list-image-types", env=env)) == \
+        "guix system: error: list-image-types: unrecognized option"
+
+
+def test_vm_image_t_at_1_2_is_looked_up_then_ignored(tmp_path):
+    """v1.2.0: -t/--image-type and --list-image-types exist (313f492657f); the name is
+    looked up (lookup-image-type-by-name, gnu/system/image.scm) for every action."""
+    write_system(tmp_path, commit=C_2020_11)
+    store = tmp_path / "store"
+    tm = ("time-machine", "-C", tmp_path / "channels.scm", "--", "system")
+    env = {"VMFLEET_STANDIN_STORE": str(store)}
+    r = guix(*tm, "vm-image", "-t", "qcow2", "-d", tmp_path / "config.scm", env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == guix(*tm, "vm-image", "-d", tmp_path / "config.scm", env=env).stdout
+    assert _error(guix(*tm, "vm-image", "-t", "efi-raw", tmp_path / "config.scm", env=env)) \
+        == "guix system: error: efi-raw: no such image type"      # `raw' until 1.3.0
+    r = guix(*tm, "--list-image-types", env=env)
+    assert r.returncode == 0 and "   - raw" in r.stdout.splitlines()
+
+
+def test_efi_raw_is_mbr_until_2023_07_and_gpt_after(tmp_path):
+    """209204e23b3 (2023-07-07): efi-raw prefers a GPT; before it an ESP and the root in an
+    MBR table, like qcow2 (gnu/system/image.scm)."""
+    store = tmp_path / "store"
+    for commit, label in ((C_2023_06, "dos"), (C_2024_05, "gpt")):
+        write_system(tmp_path, commit=commit)
+        r = build(tmp_path, store, "-t", "efi-raw")
+        assert r.returncode == 0, r.stderr
+        disk = store_line(r.stdout, store, "disk-image")
+        table = json.loads(subprocess.run(["sfdisk", "-J", str(disk)], capture_output=True,
+                                          text=True, check=True).stdout)["partitiontable"]
+        assert table["label"] == label
+        assert len(table["partitions"]) == 2
+
+
+def test_gpt_with_a_bios_bootloader_is_refused_from_2023_09_to_2024_05(tmp_path):
+    """6bd17a0806a (2023-09-20): a GPT image with a bootloader that is not grub-efi or
+    grub-efi32 is refused with the message e5078ff3210 later gave the opposite meaning."""
+    store = tmp_path / "store"
+    write_system(tmp_path, commit=C_2023_10)
+    assert _error(build(tmp_path, store, "-t", "efi-raw", "-d")) == \
+        "guix system: error: EFI bootloader required with GPT partitioning"
+    write_system(tmp_path, commit=C_2023_06)
+    assert build(tmp_path, store, "-t", "efi-raw", "-d").returncode == 0
+    write_system(tmp_path, commit=C_2024_05)
+    assert build(tmp_path, store, "-t", "efi-raw", "-d").returncode == 0
+
+
+@pytest.mark.parametrize("commit, message", [
+    (C_V1_3, "guix system: error: '{config}' does not return an operating system or an image"),
+    (C_2020_11, "guix system: error: '{config}' does not return an operating system"),
+    (C_V1_0, "guix system: error: stand-in: '{config}' is not an operating system; this guix "
+             "does not check (it fails later, in Guile, in a way the stand-in does not model)"),
+])
+def test_not_an_operating_system_by_revision(tmp_path, commit, message):
+    """guix/scripts/system.scm: the check came with ce10e6053bb (2019-05-16), "or an image"
+    with 6e8cdf1d260 (2021-02-17); v1.0.0 has none."""
+    write_system(tmp_path, text='(use-modules (gnu))\n"not a system"\n', commit=commit)
+    r = guix("time-machine", "-C", tmp_path / "channels.scm", "--", "system", "vm-image",
+             tmp_path / "config.scm", env={"VMFLEET_STANDIN_STORE": str(tmp_path / "store")})
+    assert _error(r) == message.format(config=tmp_path / "config.scm")
+
+
+@pytest.mark.parametrize("current, commit, refused_with", [
+    (None, C_V0_16, None),                       # v1.5.0: 4a0b87f0ec5b (a26bce55e60)
+    (C_2023_10, C_V0_16, "6298c3ffd965"),        # 79ec651a286 .. a26bce55e60: v1.0.0
+    (C_2023_10, C_V1_0, None),
+    (C_2023_06, C_V0_16, None),                  # before 79ec651a286: no check
+    (None, C_2018, "4a0b87f0ec5b"),
+    (C_2023_10, C_2018, "6298c3ffd965"),
+])
+def test_time_machine_oldest_commit_follows_the_running_guix(tmp_path, current, commit,
+                                                            refused_with):
+    """guix/scripts/time-machine.scm's %oldest-possible-commit is the running guix's; the
+    message says May 1st, 2019 whichever hash it names."""
+    (tmp_path / "channels.scm").write_text(channels(commit))
+    env = {"VMFLEET_STANDIN_STORE": str(tmp_path / "store")}
+    if current:
+        env["VMFLEET_STANDIN_CURRENT"] = current
+    r = guix("time-machine", "-C", tmp_path / "channels.scm", "--", "describe", "-f",
+             "channels", env=env)
+    if refused_with is None:
+        assert r.returncode == 0, r.stderr
+        assert commit in r.stdout
+    else:
+        assert _error(r) == (f"guix time-machine: error: cannot travel past commit "
+                             f"`{refused_with}' from May 1st, 2019")
+
+
+def test_time_machine_without_the_check_to_a_commit_the_stand_in_cannot_build(tmp_path):
+    (tmp_path / "channels.scm").write_text(channels(C_2018))
+    r = guix("time-machine", "-C", tmp_path / "channels.scm", "--", "describe",
+             env={"VMFLEET_STANDIN_STORE": str(tmp_path / "store"),
+                  "VMFLEET_STANDIN_CURRENT": C_2023_06})
+    assert _error(r).startswith("guix time-machine: error: stand-in: this guix (76e3990) "
+                                "does not check")
 
 
 def test_qcow2_is_zstd_compressed_from_2025_04(tmp_path):
@@ -527,11 +642,16 @@ def test_image_is_an_mbr_disk_with_grub_an_esp_and_the_root_as_partition_2(raw):
 
 
 def test_partition_layout_follows_the_revision(tmp_path):
-    """Mid-2023 to 2023-10 the qcow2 held the root alone; efi-raw is GPT (ESP + root)."""
+    """From d57cab76412 (2023-08-25) to dfaeaae9c7e (2023-10-01) the qcow2 held the root
+    alone (gnu/system/image.scm); the 2023-06 pin (2023-07-01) is before that window."""
     from guix_standin import history
 
     by_label = {r.label: r for r in history.REVISIONS}
-    assert by_label["2023-06"].partition_layout("image", "qcow2") == ("root",)
+    assert by_label["2023-06"].partition_layout("image", "qcow2") == ("esp", "root")
+    window = dataclasses.replace(by_label["2023-06"], date=history._d("2023-09-01"))
+    assert window.partition_layout("image", "qcow2") == ("root",)
+    assert dataclasses.replace(window, date=history._d("2023-08-24")).partition_layout(
+        "image", "qcow2") == ("esp", "root")
     assert by_label["2023-10"].partition_layout("image", "qcow2") == ("esp", "root")
     assert by_label["v1.3.0"].partition_layout("image", "qcow2") == ("esp", "root")
     assert by_label["2023-06"].partition_layout("image", "efi-raw") == ("esp", "root")
@@ -646,25 +766,54 @@ def test_build_check_rebuilds_and_reports_a_nondeterministic_output(built):
     assert sha256(image) == digest              # the store keeps the output it had
 
 
-def _partition_drvs(store: Path, image_drv: Path) -> tuple[Path, Path]:
-    """(ESP, root) partition derivations of an image derivation, by their .drv contents."""
-    r = guix("gc", "--references", image_drv, env={"VMFLEET_STANDIN_STORE": str(store)})
+def _references(store: Path, drv: Path, flag: str = "--references") -> list[Path]:
+    r = guix("gc", flag, drv, env={"VMFLEET_STANDIN_STORE": str(store)})
     assert r.returncode == 0, r.stderr
-    drvs = [Path(x) for x in r.stdout.split()]
+    return [Path(x) for x in r.stdout.split()]
+
+
+def _partition_drvs(store: Path, image_drv: Path) -> tuple[Path, Path]:
+    """(ESP, root) partition derivations of an image derivation: inputs of its
+    genimage.cfg derivation, by their .drv contents."""
+    [cfg_drv] = _references(store, image_drv)
+    drvs = _references(store, cfg_drv)
     assert all(d.name.endswith("-partition.img.drv") and d.parent == store for d in drvs)
     roles = {json.loads(d.read_text())["role"]: d for d in drvs}
     assert set(roles) == {"esp", "partition"}
     return roles["esp"], roles["partition"]
 
 
+def test_partition_derivations_are_inputs_of_genimage_cfg_not_of_the_image(built):
+    """gnu/system/image.scm: each partition is a computed-file "partition.img", inputs of
+    the computed-file "genimage.cfg", the one derivation input of the image's: so
+    `guix gc --references IMAGE.drv` does not list the partitions, -R does
+    (guix/scripts/gc.scm; guix-source-check.md 5b and 8)."""
+    d, store, image, _, _ = built
+    drv = drv_of(d, store)
+    refs = _references(store, drv)
+    assert [p.name.split("-", 1)[1] for p in refs] == ["genimage.cfg.drv"]
+    esp_drv, root_drv = _partition_drvs(store, drv)
+    assert not {esp_drv, root_drv} & set(refs)
+    assert sorted(_references(store, drv, "-R")) == sorted([drv, refs[0], esp_drv, root_drv])
+    assert sorted(_references(store, drv, "--requisites")) == \
+        sorted([drv, refs[0], esp_drv, root_drv])
+    r = guix_build(store, refs[0])                  # built with the image
+    assert r.returncode == 0 and "building" not in r.stderr
+    cfg = store_line(r.stdout, store, "genimage.cfg")
+    images = re.findall(r'image = "/gnu/store/(\S+-partition\.img)"', cfg.read_text())
+    parts = [json.loads(p.read_text())["output"] for p in (esp_drv, root_drv)]
+    assert images == parts                          # ESP first, then the root
+    r = guix_build(store, "--check", refs[0])       # a text file: deterministic
+    assert r.returncode == 0, r.stderr
+    assert store_line(r.stdout, store, "genimage.cfg") == cfg
+
+
 def test_image_derivation_refers_to_its_partition_derivations(built):
     """gnu/system/image.scm: each file system is a separate "partition.img" derivation (the
-    ESP and the root); the image derivation assembles them (guix gc --references)."""
+    ESP and the root); the image derivation assembles them (through genimage.cfg)."""
     d, store, image, _, _ = built
     drv = drv_of(d, store)
     esp_drv, root_drv = _partition_drvs(store, drv)
-    r = guix("gc", "-R", drv, env={"VMFLEET_STANDIN_STORE": str(store)})
-    assert sorted(r.stdout.split()) == sorted(map(str, (drv, esp_drv, root_drv)))
     r = guix_build(store, root_drv)
     assert r.returncode == 0 and "building" not in r.stderr       # built with the image
     part = store_line(r.stdout, store, "partition.img")
@@ -675,6 +824,19 @@ def test_image_derivation_refers_to_its_partition_derivations(built):
     listing = subprocess.run(["mdir", "-i", str(esp), "-/", "::/"], capture_output=True,
                              text=True, env={**os.environ, "MTOOLS_SKIP_CHECK": "1"}).stdout
     assert "BOOTX64" in listing
+
+
+def test_genimage_cfg_derivation_builds_its_partitions_first(tmp_path):
+    """Its inputs are built normally first (nix/libstore/build.cc), as for `guix build`."""
+    write_system(tmp_path)
+    store = tmp_path / "store"
+    [cfg_drv] = _references(store, drv_of(tmp_path, store))
+    r = guix_build(store, cfg_drv)
+    assert r.returncode == 0, r.stderr
+    assert len(re.findall(r"^building /gnu/store/\S+-partition\.img\.drv\.\.\.$", r.stderr,
+                          re.M)) == 2
+    store_line(r.stdout, store, "genimage.cfg")
+    assert len(list(store.glob("*-partition.img"))) == 2 and not list(store.glob("*.qcow2"))
 
 
 @pytest.mark.parametrize("knob, differs", [("partition", "partition"), ("image", "image"),

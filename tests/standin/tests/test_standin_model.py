@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import sys
 from pathlib import Path
@@ -85,6 +86,44 @@ def test_features_follow_the_commits_that_introduced_them():
     assert "qcow2-gpt" not in by_label["2025-06"].image_types
     assert "qcow2-gpt" in by_label["2025-12"].image_types
     assert by_label["v0.16.0"].reachable and not by_label["v0.15.0"].reachable
+
+
+def test_efi_bootloader_refusal_follows_gnu_system_image_scm():
+    """gnu/system/image.scm, system-disk-image: 6bd17a0806a, 21989dd57da, e5078ff3210,
+    5df3514ab0f (a list of bound variables: nothing matched) and e12ba8c865f."""
+    def rev_at(date):
+        return dataclasses.replace(history.REVISIONS[-1], date=history._d(date))
+
+    cases = [  # date, bootloader, gpt, refused
+        ("2023-09-19", "grub-bootloader", True, False),
+        ("2023-10-01", "grub-bootloader", True, True),
+        ("2023-10-01", "grub-efi-removable-bootloader", True, True),
+        ("2023-10-01", "grub-efi-bootloader", True, False),
+        ("2024-02-01", "grub-efi-removable-bootloader", True, False),
+        ("2024-02-01", "grub-efi-bootloader", False, False),
+        ("2024-05-22", "grub-efi-bootloader", False, True),
+        ("2024-05-22", "grub-efi32-bootloader", False, True),
+        ("2024-05-22", "grub-efi-removable-bootloader", False, True),
+        ("2024-05-22", "grub-efi-netboot-bootloader", False, False),
+        ("2024-05-22", "grub-bootloader", True, False),
+        ("2025-11-27", "grub-efi-bootloader", False, False),
+        ("2025-12-02", "grub-efi-netboot-bootloader", False, True),
+        ("2025-12-02", "grub-efi32-removable-bootloader", False, True),
+        ("2025-12-02", "grub-efi-bootloader", True, False),
+    ]
+    for date, bootloader, gpt, refused in cases:
+        assert rev_at(date).refuses_bootloader(bootloader, gpt) is refused, (date, bootloader)
+
+
+def test_efi_raw_table_and_oldest_commit_by_revision():
+    by_label = {r.label: r for r in history.REVISIONS}
+    assert not by_label["2023-06"].gpt("image", "efi-raw")          # 209204e23b3: 2023-07-07
+    assert by_label["2023-10"].gpt("image", "efi-raw")
+    assert by_label["2023-10"].gpt("image", "qcow2-gpt") and not by_label["v1.5.0"].gpt(
+        "image", "qcow2")
+    assert by_label["2023-06"].oldest_commit is None                # 79ec651a286: 2023-08-16
+    assert by_label["2023-10"].oldest_commit.startswith("6298c3ffd965")
+    assert by_label["2024-05"].oldest_commit.startswith("4a0b87f0ec5b")   # a26bce55e60
 
 
 def test_history_spans_2023_to_2025_with_versions():
