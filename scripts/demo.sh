@@ -54,6 +54,17 @@ show vmfleet ssh web-demo -- cat /run/current-system/provenance
 step "what changed between June 2023 and now?"
 show vmfleet diff web@2023-06 web || true   # exit 1 means: they differ
 
+step "a config repository of Guile modules (systems/fleet-repo), recorded whole and built from the registry alone"
+show .venv/bin/python tests/helpers/corpus.py "$DEMO/acme" --key-file "$DEMO/vmfleet.pub"
+show vmfleet import "$DEMO/acme" -L systems/fleet-repo --channels systems/fleet-repo/channels.scm \
+  --system acme-web=systems/fleet-repo/acme/systems/web.scm
+show vmfleet show acme-web --inputs
+rm -rf "$DEMO/acme"   # the registry holds every input: the build needs nothing else
+show vmfleet build acme-web
+
+step "the fleet as declared in systems/fleet.toml: what would apply change?"
+show vmfleet plan --file systems/fleet.toml || true   # exit 1 means: something would change
+
 echo
 echo "demo: done. Its VMs are still there (web-demo-g3 running, web-demo retired for rollback):"
 echo "      export VMFLEET_HOME=$VMFLEET_HOME PATH=$PWD/.venv/bin:\$PATH"
