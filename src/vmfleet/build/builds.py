@@ -290,6 +290,9 @@ def _run_guix(builder, lay: generations.Layout, options: dict, check: bool, cwd,
     def done(argv, outcome, checked=()) -> GuixRun:
         return GuixRun(argv, outcome, image_type, provenance, tuple(checked))
 
+    if image_type == image_types.VM_IMAGE:  # known from the pin (guix/revisions.py)
+        line("vmfleet: this Guix revision predates 'guix system image' (2021-01-19); "
+             "using 'system vm-image'")
     argv, outcome = attempt(image())
     if failure(outcome) is guix.Failure.NO_IMAGE_ACTION:
         line("vmfleet: this Guix revision predates 'guix system image'; using 'system vm-image'")

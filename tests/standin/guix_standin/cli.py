@@ -428,6 +428,10 @@ def _terminate(signum, frame):
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGHUP, _terminate)
+    # Guix builds in its daemon (guix-daemon, nix/libstore/build.cc), never in the client's
+    # process: the umask of whoever runs `guix` cannot reach an image. The stand-in builds in
+    # its own process, so it fixes the umask a build runs with.
+    os.umask(0o022)
     argv = sys.argv[1:] if argv is None else argv
     try:
         return dispatch(argv, current_travel())

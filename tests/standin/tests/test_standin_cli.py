@@ -211,6 +211,20 @@ def test_two_builds_in_fresh_stores_are_byte_identical(built, tmp_path):
     assert sha256(again) == sha256(image)
 
 
+def test_the_callers_umask_does_not_reach_the_image(built, tmp_path):
+    """Guix builds in its daemon, not with the umask of whoever runs guix (vmfleet runs it
+    with 077): a build under umask 077 gives the same bytes."""
+    d, _, image, _, _ = built
+    store = tmp_path / "store"
+    old = os.umask(0o077)
+    try:
+        r = build(d, store)
+    finally:
+        os.umask(old)
+    assert r.returncode == 0, r.stderr
+    assert sha256(store_line(r.stdout, store)) == sha256(image)
+
+
 def test_pins_from_different_months_give_different_images(built, tmp_path):
     d, store, image, _, _ = built
     (d / "channels-2023.scm").write_text(channels(C_2023_10))
