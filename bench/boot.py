@@ -57,7 +57,10 @@ def qemu_boot(image: Path, work: Path, key: Path, n: int) -> float:
             "-serial", f"file:{work / f'baseline-{n}.console'}",
             "-drive", f"file={overlay},if=virtio,format=qcow2",
             "-netdev", f"user,id=n0,hostfwd=tcp:127.0.0.1:{port}-:22",
-            "-device", "virtio-net-pci,netdev=n0"]
+            "-device", "virtio-net-pci,netdev=n0",
+            # what vmfleet's domain XML gives a guest too
+            "-object", "rng-random,id=rng0,filename=/dev/urandom",
+            "-device", "virtio-rng-pci,rng=rng0"]
     t0 = time.monotonic()
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)

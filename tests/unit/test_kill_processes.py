@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -47,8 +46,11 @@ def home(tmp_path):
     guix = tmp_path / "guix"
     guix.write_text(FAKE_GUIX)
     guix.chmod(0o755)
+    (tmp_path / "tmp").mkdir()
+    # TMPDIR of its own: the inspect test finds what a killed inspect left there, and must not
+    # see what other vmfleet processes (other test workers) have in /tmp at the same time.
     env = {"VMFLEET_GUIX": str(guix), "FAKE_GUIX_STORE": str(tmp_path / "gnu"),
-           "XDG_CACHE_HOME": str(tmp_path / "cache")}
+           "XDG_CACHE_HOME": str(tmp_path / "cache"), "TMPDIR": str(tmp_path / "tmp")}
     h = Home(tmp_path / "home")
     assert vmfleet(h, env, "init").returncode == 0
     reg = Registry.open(h.registry)
@@ -112,10 +114,9 @@ def test_a_killed_gc_is_finished_by_the_next(home, tmp_path):
 def test_a_killed_inspect_leaves_no_daemon_mount_or_directory_after_the_next_one(home, tmp_path):
     image = tmp_path / "blank.qcow2"
     run(["qemu-img", "create", "-q", "-f", "qcow2", str(image), "16M"])
-    before = set(Path(tempfile.gettempdir()).glob(disk.WORKDIR_PREFIX + "*"))
     killed = vmfleet(home, home.env, "inspect", str(image), kill="inspect:exported")
     assert killed.returncode == -9, killed.stderr
-    (left,) = set(Path(tempfile.gettempdir()).glob(disk.WORKDIR_PREFIX + "*")) - before
+    (left,) = Path(home.env["TMPDIR"]).glob(disk.WORKDIR_PREFIX + "*")
     pid = int((left / "qsd.pid").read_text())
     try:
         assert pid_alive(pid) and disk._is_mounted(left / "view.raw")
@@ -129,3 +130,33 @@ def test_a_killed_inspect_leaves_no_daemon_mount_or_directory_after_the_next_one
             export._read_pid()
             export.stop()
             subprocess.run(["rm", "-rf", str(left)])
+
+
+CHILD_RUNS_SLEEP = """
+import sys
+from vmfleet.tools.run import run
+run(["sh", "-c", 'echo $$ > "$1.tmp" && mv "$1.tmp" "$1" && exec sleep 30', "sh", sys.argv[1]])
+"""
+
+
+def test_a_killed_vmfleet_takes_the_program_it_runs_with_it(tmp_path):
+    """A program run() started must not outlive a vmfleet killed with SIGKILL: an orphaned
+    qemu-img once created a VM's overlay after 'destroy' had cleaned up the killed deploy."""
+    import signal
+    import time
+
+    pid_file = tmp_path / "grandchild.pid"
+    child = subprocess.Popen([sys.executable, "-c", CHILD_RUNS_SLEEP, str(pid_file)])
+    deadline = time.monotonic() + 20
+    while not pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    grandchild = int(pid_file.read_text())
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    deadline = time.monotonic() + 5
+    while pid_alive(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    survived = pid_alive(grandchild)
+    if survived:
+        os.kill(grandchild, signal.SIGKILL)  # ours: started by the child above
+    assert not survived, "the program outlived the vmfleet process that ran it"

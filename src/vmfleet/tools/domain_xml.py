@@ -145,6 +145,10 @@ def to_xml(spec: DomainSpec) -> str:
     ET.SubElement(console, "target", type="serial", port="0")
     ET.SubElement(devices, "controller", type="usb", model="none")
     ET.SubElement(devices, "memballoon", model="none")
+    # Entropy from the host: without it a guest's first boot waits for its own (sshd host
+    # keys, Guix's urandom-seed); Guix's initrd loads virtio-rng (gnu/system/linux-initrd.scm).
+    rng = ET.SubElement(devices, "rng", model="virtio")
+    _text(rng, "backend", "/dev/urandom", model="random")
 
     if isinstance(spec.network, UserNet):
         cmdline = ET.SubElement(root, "qemu:commandline")
