@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 export VMFLEET_ACCEL=tcg
-exec .venv/bin/pytest -p no:cacheprovider "$@" tests
+exec .venv/bin/pytest -p no:cacheprovider -n auto --dist loadfile --no-loadscope-reorder "$@" tests

@@ -31,3 +31,9 @@ def nothing_left_behind(request, tmp_path_factory):
     found = leaks.leftovers([leaks.RUN, basetemp], system_uri() if ran_integration else None)
     if found:
         pytest.fail("the tests left these behind:\n  " + "\n  ".join(found), pytrace=False)
+
+
+def pytest_collection_modifyitems(items):
+    """Integration tests first: they are the long ones (TCG boots), and scripts/test.sh runs files
+    on parallel workers one file at a time, so a long file that starts last finishes last."""
+    items.sort(key=lambda item: item.get_closest_marker("integration") is None)
