@@ -205,7 +205,18 @@ def test_wait_until_ready_pins_the_host_key_at_first_contact(monkeypatch, tmp_pa
         seen_pins.append(pinned)
         return Session()
 
+    class Knocker:  # every knock is answered at once
+        def __init__(self, *a, **k):
+            pass
+
+        def answered(self, until):
+            return object()
+
+        def close(self):
+            pass
+
     monkeypatch.setattr(ssh, "_connect", connect)
+    monkeypatch.setattr(ssh, "_Knocker", Knocker)
     with pytest.raises(KeyboardInterrupt):
         ssh.wait_until_ready("127.0.0.1", 22, key=ssh.ensure_keypair(tmp_path), timeout=30,
                              interval=0.01, on_first_key=pinned.append)

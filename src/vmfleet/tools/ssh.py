@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import hashlib
 import logging
 import os
@@ -53,7 +54,9 @@ logging.getLogger("paramiko").addHandler(logging.NullHandler())
 logging.getLogger("paramiko").propagate = False
 
 KEY_FILE = "id_ed25519"
-BANNER_WAIT = 2.0  # seconds one attempt of wait_until_ready waits for the server's banner
+KNOCK_EVERY = 0.5  # wait_until_ready opens a new TCP connection this often (seconds)...
+BANNER_WAIT = 10.0  # ...and gives each this long for the server's first bytes
+ALIVE_EVERY = 1.0  # and asks whether the machine is still worth waiting for this often
 STATUS_WAIT = 30.0  # seconds to wait for a command's exit status after its output ended
 INTERACTIVE_STATUS_WAIT = 5.0  # the same for a login shell (a user waits on it)
 KNOWN_HOSTS_FILE = "known_hosts"
@@ -386,10 +389,15 @@ def connect(host: str, port: int, *, key: Path, user: str = "root", pinned: str 
 
 def _connect(host: str, port: int, *, key: Path, user: str, pinned: str | None,
              timeout: float, refuse_unknown: bool = False,
-             via: Connection | None = None, banner_timeout: float | None = None) -> Connection:
+             via: Connection | None = None, banner_timeout: float | None = None,
+             sock: socket.socket | paramiko.Channel | None = None) -> Connection:
+    """``sock``: a connection to ``host:port`` already open (wait_until_ready's), else one is
+    made here, through ``via`` when given."""
     where = f"{host}:{port}" + (f" (through {via.host}:{via.port})" if via else "")
     pkey = _load_key(Path(key))
-    if via is not None:
+    if sock is not None:
+        pass
+    elif via is not None:
         try:
             sock = via.transport.open_channel("direct-tcpip", (host, port), ("127.0.0.1", 0),
                                               timeout=timeout)
@@ -454,16 +462,18 @@ def _connect(host: str, port: int, *, key: Path, user: str, pinned: str | None,
 
 
 def wait_until_ready(host: str, port: int, *, key: Path, user: str = "root",
-                     pinned: str | None = None, timeout: float = 300.0, interval: float = 0.5,
+                     pinned: str | None = None, timeout: float = 300.0,
+                     interval: float = KNOCK_EVERY,
                      alive: Callable[[], str | None] | None = None,
                      via: Connection | None = None,
                      on_first_key: Callable[[str], None] | None = None) -> Connection:
     """Try to connect until SSH answers and a command runs, or ``timeout`` seconds pass.
 
     Connection refused, reset, or no banner yet (QEMU's port forward accepts TCP before the
-    guest listens) are retried. A host-key mismatch or a refused key is not: waiting would not
-    change them. ``alive`` is asked between tries; a non-None answer (e.g. "the domain shut
-    off") ends the wait at once with that reason. ``via``: as for ``connect``; it is closed
+    guest listens) are retried, with a new connection every ``interval`` seconds
+    (``_Knocker``). A host-key mismatch or a refused key is not: waiting would not change them.
+    ``alive`` is asked about once a second; a non-None answer (e.g. "the domain shut off")
+    ends the wait at once with that reason. ``via``: as for ``connect``; it is closed
     when the wait fails. ``on_first_key``: with ``pinned=None``, called with the host key the
     first time one is seen (before logging in), so the caller pins it at first contact; later
     tries must then present the same key.
@@ -478,45 +488,151 @@ def wait_until_ready(host: str, port: int, *, key: Path, user: str = "root",
         raise
 
 
+class _Knocker:
+    """wait_until_ready's connections to ``host:port``: a new one every ``every`` seconds, each
+    kept until the server speaks (SSH servers send their banner first), hangs up, or
+    BANNER_WAIT passes; at most BANNER_WAIT / every are open at once.
+
+    Why several: QEMU's user-mode port forward accepts a connection before the guest listens,
+    and a connection made then may never reach the guest's sshd, while one made after it
+    listens is answered at once. Waiting long on one connection made a boot's SSH-ready seconds
+    late; giving up on each early would never let a slow sshd (OpenSSH under TCG) answer.
+    Through ``via`` the connections are direct-tcpip channels of the jump host's session.
+    """
+
+    def __init__(self, host: str, port: int, via: Connection | None, every: float):
+        self.host, self.port, self.via = host, port, via
+        self.where = f"{host}:{port}" + (f" (through {via.host}:{via.port})" if via else "")
+        self.every = max(every, 0.05)
+        self.pending: list[tuple[float, socket.socket | paramiko.Channel]] = []
+        self.next_knock = 0.0
+        self.last_error: SshError | None = None
+
+    def answered(self, until: float) -> socket.socket | paramiko.Channel | None:
+        """A connection on which the server has spoken (its bytes still unread), or None if
+        none has by ``until``."""
+        while True:
+            now = time.monotonic()
+            if now >= self.next_knock:
+                self.next_knock = now + self.every
+                self._knock()
+            for opened, conn in list(self.pending):
+                state = self._state(conn)
+                if state == "spoke":
+                    self.pending.remove((opened, conn))
+                    return conn
+                if state == "gone" or now - opened > BANNER_WAIT:
+                    if state != "gone":
+                        self.last_error = _Retryable(
+                            f"no SSH server answered at {self.where} within {BANNER_WAIT:g} s",
+                            "the machine may still be booting; check its console log")
+                    self.pending.remove((opened, conn))
+                    conn.close()
+            wait = min(self.next_knock, until) - time.monotonic()
+            if wait <= 0 and time.monotonic() >= until:
+                return None
+            if wait > 0:
+                select.select([c for _, c in self.pending], [], [], wait)
+
+    def close(self) -> None:
+        for _, conn in self.pending:
+            conn.close()
+        self.pending.clear()
+
+    def _knock(self) -> None:
+        if self.via is not None:
+            try:
+                conn = self.via.transport.open_channel("direct-tcpip", (self.host, self.port),
+                                                       ("127.0.0.1", 0), timeout=10)
+            except paramiko.ChannelException as e:
+                self.last_error = _Retryable(f"cannot connect to {self.where}: {e.text}",
+                                             "check that the machine is up and its sshd "
+                                             "listens there")
+                return
+            except (paramiko.SSHException, OSError, EOFError) as e:
+                raise SshError(f"lost the SSH connection to {self.via.host}:{self.via.port}: {e}",
+                               "check that the host is still up") from None
+            self.pending.append((time.monotonic(), conn))
+            return
+        try:
+            family, kind, proto, _, address = socket.getaddrinfo(
+                self.host, self.port, type=socket.SOCK_STREAM)[0]
+        except OSError as e:
+            self.last_error = _Retryable(f"cannot connect to {self.where}: {e.strerror or e}",
+                                         "check the machine's address")
+            return
+        sock = socket.socket(family, kind, proto)
+        sock.setblocking(False)
+        error = sock.connect_ex(address)
+        if error not in (0, errno.EINPROGRESS):
+            sock.close()
+            self.last_error = _Retryable(f"cannot connect to {self.where}: {os.strerror(error)}",
+                                         "check that the machine is up and its sshd listens "
+                                         "there")
+            return
+        self.pending.append((time.monotonic(), sock))
+
+    def _state(self, conn: socket.socket | paramiko.Channel) -> str:
+        """"spoke", "gone" (refused, reset or closed) or "waiting"."""
+        if isinstance(conn, paramiko.Channel):
+            if conn.recv_ready():
+                return "spoke"
+            return "gone" if conn.closed or conn.eof_received else "waiting"
+        try:
+            data = conn.recv(1, socket.MSG_PEEK)
+        except BlockingIOError:
+            return "waiting"
+        except OSError as e:
+            self.last_error = _Retryable(f"cannot connect to {self.where}: {e.strerror or e}",
+                                         "check that the machine is up and its sshd listens "
+                                         "there")
+            return "gone"
+        return "spoke" if data else "gone"
+
+
 def _wait_until_ready(host: str, port: int, *, key: Path, user: str, pinned: str | None,
                       timeout: float, interval: float, alive: Callable[[], str | None] | None,
                       via: Connection | None,
                       on_first_key: Callable[[str], None] | None = None) -> Connection:
     deadline = time.monotonic() + timeout
     last: SshError | None = None
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            break
-        try:
-            # A short wait for the banner: while the guest has no network yet, QEMU's forward
-            # accepts the TCP connection and then says nothing, so a long wait here would
-            # only delay noticing that the guest came up.
-            conn = _connect(host, port, key=key, user=user, pinned=pinned,
-                            timeout=max(1.0, min(30.0, remaining)), via=via,
-                            banner_timeout=min(BANNER_WAIT, max(0.5, remaining)))
-        except _Retryable as e:
-            last = e
-        else:
+    knocker = _Knocker(host, port, via, every=interval)
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
             try:
-                if pinned is None:
-                    pinned = conn.host_key  # first contact: from now on only this key
-                    if on_first_key is not None:
-                        on_first_key(pinned)
-                if conn.run("true", timeout=max(1.0, remaining)).rc == 0:
-                    return conn
-            except SshError as e:
+                sock = knocker.answered(until=time.monotonic() + min(ALIVE_EVERY, remaining))
+                if sock is None:
+                    last = knocker.last_error or last
+                else:
+                    conn = _connect(host, port, key=key, user=user, pinned=pinned,
+                                    timeout=max(1.0, min(30.0, remaining)), via=via, sock=sock)
+            except _Retryable as e:
                 last = e
-            except BaseException:
-                conn.transport.close()
-                raise
-            conn.transport.close()
-        if alive is not None:
-            reason = alive()
-            if reason:
-                raise SshError(f"gave up waiting for SSH on {host}:{port}: {reason}",
-                               "look at the console log")
-        time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+            else:
+                if sock is not None:
+                    try:
+                        if pinned is None:
+                            pinned = conn.host_key  # first contact: from now on only this key
+                            if on_first_key is not None:
+                                on_first_key(pinned)
+                        if conn.run("true", timeout=max(1.0, remaining)).rc == 0:
+                            return conn
+                    except SshError as e:
+                        last = e
+                    except BaseException:
+                        conn.transport.close()
+                        raise
+                    conn.transport.close()
+            if alive is not None:
+                reason = alive()
+                if reason:
+                    raise SshError(f"gave up waiting for SSH on {host}:{port}: {reason}",
+                                   "look at the console log")
+    finally:
+        knocker.close()
     raise SshError(
         f"SSH on {host}:{port} did not answer within {timeout:g} s"
         + (f" (last: {last.message})" if last else ""),
