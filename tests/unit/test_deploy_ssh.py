@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 import stat
+import time
 
 import pytest
 
@@ -222,3 +224,89 @@ def test_wait_until_ready_pins_the_host_key_at_first_contact(monkeypatch, tmp_pa
                              interval=0.01, on_first_key=pinned.append)
     assert pinned == ["ssh-ed25519 FIRST"]  # recorded before the kill
     assert seen_pins == [None, "ssh-ed25519 FIRST"]  # and required from then on
+
+
+class _FakeForward:
+    """A listener on 127.0.0.1 that plays QEMU's port forward in front of a booting guest:
+    connections accepted before ``listens_after`` seconds never hear a word (the guest was not
+    listening when they came); later ones get a banner after ``banner_delay`` seconds. Counts
+    the connections open at once."""
+
+    def __init__(self, listens_after: float, banner_delay: float = 0.0):
+        import socket
+        import threading
+
+        self.listens_after, self.banner_delay = listens_after, banner_delay
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.open_now = self.most_open = 0
+        self.lock = threading.Lock()
+        self.t0 = time.monotonic()
+        self.stopped = threading.Event()
+        self.threads = [threading.Thread(target=self._accept, daemon=True)]
+        self.threads[0].start()
+
+    def _accept(self):
+        import threading
+
+        self.server.settimeout(0.05)
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                continue
+            t = threading.Thread(target=self._serve, args=(conn, time.monotonic() - self.t0))
+            t.start()
+            self.threads.append(t)
+
+    def _serve(self, conn, accepted_at):
+        with self.lock:
+            self.open_now += 1
+            self.most_open = max(self.most_open, self.open_now)
+        try:
+            conn.settimeout(0.05)
+            deadline = time.monotonic() + self.banner_delay
+            while not self.stopped.is_set():
+                if accepted_at >= self.listens_after and time.monotonic() >= deadline:
+                    conn.sendall(b"SSH-2.0-fake\r\n")
+                    deadline = float("inf")
+                try:
+                    if conn.recv(1) == b"":
+                        return  # the client hung up
+                except TimeoutError:
+                    pass
+        except OSError:
+            pass
+        finally:
+            conn.close()
+            with self.lock:
+                self.open_now -= 1
+
+    def stop(self):
+        self.stopped.set()
+        for t in self.threads:
+            t.join(timeout=5)
+        self.server.close()
+
+
+@pytest.mark.parametrize("listens_after,banner_delay,within", [
+    (1.5, 0.0, (1.4, 3.0)),   # fresh connections find the guest soon after it listens
+    (0.0, 3.0, (2.9, 5.5)),   # a slow server still gets to speak: the oldest one waits
+])
+def test_the_knocker_finds_a_guest_soon_after_it_listens_with_few_connections(
+        listens_after, banner_delay, within):
+    forward = _FakeForward(listens_after, banner_delay)
+    knocker = ssh._Knocker("127.0.0.1", forward.port, None, every=0.2)
+    try:
+        t0 = time.monotonic()
+        sock = knocker.answered(until=t0 + 10)
+        took = time.monotonic() - t0
+        assert sock is not None
+        assert sock.recv(4, socket.MSG_PEEK) == b"SSH-"  # left for paramiko
+        sock.close()
+        assert within[0] < took < within[1], took
+    finally:
+        knocker.close()
+        forward.stop()
+    # two, and one replaced that the server has not seen closed yet (without a cap: ~15 here)
+    assert forward.most_open <= 3

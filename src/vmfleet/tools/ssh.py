@@ -56,6 +56,7 @@ logging.getLogger("paramiko").propagate = False
 KEY_FILE = "id_ed25519"
 KNOCK_EVERY = 0.5  # wait_until_ready opens a new TCP connection this often (seconds)...
 BANNER_WAIT = 10.0  # ...and gives each this long for the server's first bytes
+MAX_KNOCKS = 2  # connections open at once while waiting
 ALIVE_EVERY = 1.0  # and asks whether the machine is still worth waiting for this often
 STATUS_WAIT = 30.0  # seconds to wait for a command's exit status after its output ended
 INTERACTIVE_STATUS_WAIT = 5.0  # the same for a login shell (a user waits on it)
@@ -491,13 +492,15 @@ def wait_until_ready(host: str, port: int, *, key: Path, user: str = "root",
 class _Knocker:
     """wait_until_ready's connections to ``host:port``: a new one every ``every`` seconds, each
     kept until the server speaks (SSH servers send their banner first), hangs up, or
-    BANNER_WAIT passes; at most BANNER_WAIT / every are open at once.
+    BANNER_WAIT passes.
 
-    Why several: QEMU's user-mode port forward accepts a connection before the guest listens,
-    and a connection made then may never reach the guest's sshd, while one made after it
-    listens is answered at once. Waiting long on one connection made a boot's SSH-ready seconds
-    late; giving up on each early would never let a slow sshd (OpenSSH under TCG) answer.
-    Through ``via`` the connections are direct-tcpip channels of the jump host's session.
+    Why more than one: QEMU's user-mode port forward accepts a connection before the guest
+    listens, and a connection made then may never reach the guest's sshd, while one made after
+    it listens is answered at once. Waiting long on one connection made a boot's SSH-ready
+    seconds late; giving up on each early would never let a slow sshd (OpenSSH under TCG)
+    answer. So the oldest connection waits up to BANNER_WAIT while a fresh one replaces the
+    previous fresh one at each knock: never more than MAX_KNOCKS open, far below what sshd
+    and dropbear refuse from one address (MaxStartups 10; 5 unauthenticated per address).
     """
 
     def __init__(self, host: str, port: int, via: Connection | None, every: float):
@@ -515,6 +518,8 @@ class _Knocker:
             now = time.monotonic()
             if now >= self.next_knock:
                 self.next_knock = now + self.every
+                if len(self.pending) >= MAX_KNOCKS:
+                    self.pending.pop()[1].close()  # the newest: the oldest keeps waiting
                 self._knock()
             for opened, conn in list(self.pending):
                 state = self._state(conn)
