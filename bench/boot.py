@@ -91,6 +91,7 @@ def main() -> int:
     args = ap.parse_args()
     os.environ.update(BOOT_ENV)
     root = traversable_dir("vmfleet-bench-boot-")
+    os.environ.setdefault("VMFLEET_STANDIN_STORE", str(root / "standin-store"))  # gone with root
     home, reg, old, _new = new_home(root)
     try:
         t0 = time.monotonic()

@@ -239,6 +239,7 @@ def main() -> int:
     load0 = os.getloadavg()[0]
     root = Path(tempfile.mkdtemp(prefix="vmfleet-bench-", dir="/tmp"))
     root.chmod(0o755)  # QEMU (user libvirt-qemu) must reach the overlays
+    os.environ.setdefault("VMFLEET_STANDIN_STORE", str(root / "standin-store"))  # gone with root
     home, reg, _old, new = new_home(root)
     try:
         t = time.perf_counter()

@@ -1,3 +1,7 @@
+import os
+import shutil
+from pathlib import Path
+
 import pytest
 
 from vmfleet.registry.db import Registry
@@ -31,6 +35,24 @@ def nothing_left_behind(request, tmp_path_factory):
     found = leaks.leftovers([leaks.RUN, basetemp], system_uri() if ran_integration else None)
     if found:
         pytest.fail("the tests left these behind:\n  " + "\n  ".join(found), pytrace=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def standin_store(nothing_left_behind):
+    """The guix stand-in's store for the tests that do not give it one: one per test process,
+    removed at the end. (Its default, ~/.cache/vmfleet-standin/store, grew by every run's
+    builds: 5 GB after a day of runs.) Named for the run, so a failed removal is reported."""
+    from tests.helpers import leaks
+
+    store = Path(f"/tmp/vmfleet-test-standin-{leaks.RUN}-{os.getpid()}")
+    saved = os.environ.get("VMFLEET_STANDIN_STORE")
+    os.environ["VMFLEET_STANDIN_STORE"] = str(store)
+    yield store
+    if saved is None:
+        os.environ.pop("VMFLEET_STANDIN_STORE", None)
+    else:
+        os.environ["VMFLEET_STANDIN_STORE"] = saved
+    shutil.rmtree(store, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(items):

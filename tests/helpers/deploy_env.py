@@ -188,10 +188,11 @@ def boot_home(prefix: str) -> Iterator[tuple[Home, Registry, Generation, Generat
     afterwards every VM of it is destroyed, the directory removed and the environment restored."""
     import shutil
 
-    saved = {k: os.environ.get(k) for k in [*BOOT_ENV, "VMFLEET_LOCAL_URI"]}
+    saved = {k: os.environ.get(k) for k in [*BOOT_ENV, "VMFLEET_LOCAL_URI", "VMFLEET_STANDIN_STORE"]}
     os.environ.update(BOOT_ENV)
     aim_local_at_system()
     root = traversable_dir(prefix)
+    os.environ["VMFLEET_STANDIN_STORE"] = str(root / "standin-store")  # removed with root
     home, reg, old, new = new_home(root)
     home.secure()  # private, as the CLI makes it: QEMU must still reach the disks (home.py)
     try:

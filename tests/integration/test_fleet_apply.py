@@ -105,7 +105,7 @@ def test_apply_two_systems_three_vms_two_hosts_then_a_failed_health_check_rolls_
             {"name": f"{p}-web-2", "system": "site@1", "host": "hv", "health": HEALTHY},
             {"name": f"{p}-db", "system": "db", "memory": "384M", "health": HEALTHY}]
     result = apply(w, rows)
-    assert result.status == "succeeded", result.outcomes
+    assert result.status == "succeeded", [(o.name, o.result, o.detail) for o in result.outcomes]
     assert [(o.result, o.generation, o.host) for o in result.outcomes] == [
         ("done", "site@1", "local"), ("done", "site@1", "hv"), ("done", "db@1", "local")]
     assert hostname(w, f"{p}-web-2") == "site"  # through the remote host's sshd
@@ -172,7 +172,7 @@ def test_kill_9_during_apply_then_apply_again_converges_to_the_fleet_of_a_past_d
 
     result = fleet_apply.apply(w.reg, w.home, interrupted, timeout=BOOT_TIMEOUT,
                                health_timeout=10)
-    assert result.status == "succeeded", result.outcomes
+    assert result.status == "succeeded", [(o.name, o.result, o.detail) for o in result.outcomes]
     vm = vm_records.get_vm(w.reg, f"{p}-web")
     assert (vm.state, vm.label) == (VmState.RUNNING, "site@1")
     assert hostname(w, f"{p}-web") == "site"
