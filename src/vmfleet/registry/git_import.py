@@ -44,6 +44,10 @@ class ImportResult:
     skipped: tuple[str, ...]                  # 'abc1234: reason' for commits that could not be read
 
 
+PREFETCH_BATCH = 256   # object ids per cat-file request (41 bytes each: well under a pipe's 64 KiB)
+PREFETCH_COMMITS = 256  # commits whose watched blobs are read ahead in one request
+
+
 class Blobs:
     """Reads git blobs through one ``git cat-file --batch`` process, and parses each once."""
 
@@ -78,14 +82,36 @@ class Blobs:
             return self.cache[sha]
         self.proc.stdin.write(sha.encode() + b"\n")
         self.proc.stdin.flush()
-        header = self.proc.stdout.readline().split()
-        if len(header) < 3:
+        data = self._answer()
+        if data is None:
             raise CommandFailed(f"git cat-file: cannot read object {sha}",
                                 "is the repository intact? try 'git fsck'")
+        self.cache[sha] = data
+        return data
+
+    def prefetch(self, shas: Iterable[str]) -> None:
+        """Read ``shas`` in one request: a round trip to git per blob costs more than parsing
+        it. At most PREFETCH_BATCH ids are written before the answers are read, so the ids fit
+        in the pipe and git never waits on us while we wait on it. An object git cannot read
+        is left for ``get`` to report when (if) it is needed."""
+        wanted = list(dict.fromkeys(s for s in shas if s and s not in self.cache))
+        for i in range(0, len(wanted), PREFETCH_BATCH):
+            batch = wanted[i:i + PREFETCH_BATCH]
+            self.proc.stdin.write(b"".join(s.encode() + b"\n" for s in batch))
+            self.proc.stdin.flush()
+            for sha in batch:
+                data = self._answer()
+                if data is not None:
+                    self.cache[sha] = data
+
+    def _answer(self) -> bytes | None:
+        """The next object's bytes, or None when git reports it missing."""
+        header = self.proc.stdout.readline().split()
+        if len(header) < 3:
+            return None
         size = int(header[2])
         data = self.proc.stdout.read(size)
         self.proc.stdout.read(1)
-        self.cache[sha] = data
         return data
 
     def close(self) -> None:
@@ -298,7 +324,10 @@ def _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel
     last_time = 0
     seen_commits = 0
     limits = input_files.Limits.from_env()
-    for commit in history:
+    for index, commit in enumerate(history):
+        if index % PREFETCH_COMMITS == 0:
+            _prefetch(blobs, history[index:index + PREFETCH_COMMITS],
+                      {config_rel, channels_rel} | (read_paths or set()))
         modes = dict(commit.modes)
         for path, sha in commit.changes:
             if sha:
@@ -345,6 +374,14 @@ def _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel
         if created:
             recorded.append(gen.label)
     return ImportResult(system, seen_commits, tuple(recorded), tuple(skipped))
+
+
+def _prefetch(blobs: Blobs, upcoming: list[Commit], watched: set[str]) -> None:
+    """Read ahead the new versions of the files the last closure read (and the config and
+    channels file): the commits that change them are the ones whose closure is recomputed."""
+    blobs.prefetch(sha for commit in upcoming for path, sha in commit.changes
+                   if sha and path in watched
+                   and dict(commit.modes).get(path, "100644")[:3] in ("100", "120"))
 
 
 def _text(data: bytes, path: str) -> str:
