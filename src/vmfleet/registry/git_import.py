@@ -201,6 +201,8 @@ class GitFiles:
         self.root, self.state, self.blobs, self.limits = root, state, blobs, limits
         self.total = 0
         self._dirs: set[str] | None = None
+        self.read_files: set[str] = set()   # repo-relative files read, links and targets
+        self.read_dirs: set[str] = set()    # directories listed (recursive local-files)
 
     def _rel(self, path: str) -> str:
         if path == self.root:
@@ -212,6 +214,7 @@ class GitFiles:
         return path[len(self.root) + 1:]
 
     def _resolve(self, rel: str, depth: int = 0) -> str:
+        self.read_files.add(rel)
         sha, mode = self.state[rel]
         if mode != "120000":
             return rel
@@ -260,7 +263,14 @@ class GitFiles:
 
     def tree(self, path: str, what: str) -> list[str]:
         rel = self._rel(path)
+        self.read_dirs.add(rel)
         return sorted(f"{self.root}/{p}" for p in self.state if p.startswith(rel + "/"))
+
+    def touched(self, changed: set[str]) -> bool:
+        """Whether a commit that changed ``changed`` may change what was read: a file read
+        (a link or its target), or anything below a directory listed."""
+        return bool(changed & self.read_files) or any(
+            p.startswith(d + "/") for p in changed for d in self.read_dirs)
 
 
 def import_system(reg: Registry, repo: str | Path, system: str, config: str, channels: str, *,
@@ -320,14 +330,14 @@ def _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel
     recorded, skipped = [], []
     root_s = posixpath.normpath(str(root.resolve()))
     watched_dirs = [d for d in lp_rel if d != "."]
-    read_paths: set[str] | None = None      # repo-relative files the last closure read
+    last_read: GitFiles | None = None       # what the last closure read (None: read again)
     last_time = 0
     seen_commits = 0
     limits = input_files.Limits.from_env()
     for index, commit in enumerate(history):
         if index % PREFETCH_COMMITS == 0:
             _prefetch(blobs, history[index:index + PREFETCH_COMMITS],
-                      {config_rel, channels_rel} | (read_paths or set()))
+                      {config_rel, channels_rel} | (last_read.read_files if last_read else set()))
         modes = dict(commit.modes)
         for path, sha in commit.changes:
             if sha:
@@ -335,11 +345,11 @@ def _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel
             else:
                 state.pop(path, None)
         changed = {c[0] for c in commit.changes}
-        relevant = read_paths is None or changed & read_paths or "." in lp_rel or any(
+        relevant = last_read is None or last_read.touched(changed) or "." in lp_rel or any(
             p == d or p.startswith(d + "/") for p in changed for d in watched_dirs) or \
             {config_rel, channels_rel} & changed
         if config_rel not in state or channels_rel not in state:
-            read_paths = None
+            last_read = None
             continue  # the system does not exist yet at this commit, or was removed
         seen_commits += 1
         if not relevant:
@@ -356,7 +366,7 @@ def _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel
                                    load_path=[posixpath.normpath(f"{root_s}/{d}") for d in lp_rel],
                                    cwd=posixpath.normpath(f"{root_s}/{cwd_rel}"),
                                    external_roots=names)
-            read_paths = {files._rel(i.path) for i in found.inputs}
+            last_read = files
             inputs = generations.inputs_from_closure(
                 found, channels_text,
                 load_path=[posixpath.normpath(f"{root_s}/{d}") for d in lp_rel],
@@ -368,7 +378,7 @@ def _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel
                 allow_unpinned=allow_unpinned, analysis=analysis)
         except UsageError as e:  # includes SchemeError
             skipped.append(f"{commit.sha[:7]}: {e.message}")
-            read_paths = None
+            last_read = None
             continue
         last_time = max(last_time, when)
         if created:
