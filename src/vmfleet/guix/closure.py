@@ -296,8 +296,11 @@ def file_refs(forms) -> list:
     hit = _FILE_REFS.get(id(forms))
     if hit is not None and hit[0] is forms:
         return hit[1]
-    refs = [x for x in _walk(forms)
-            if (head(x) in _LOADERS and len(x) == 2) or (head(x) == "local-file" and len(x) >= 2)]
+    refs = []
+    for x in _walk(forms):
+        h = head(x)
+        if (h in _LOADERS and len(x) == 2) or (h == "local-file" and len(x) >= 2):
+            refs.append(x)
     if len(_FILE_REFS) >= 256:
         _FILE_REFS.pop(next(iter(_FILE_REFS)))
     _FILE_REFS[id(forms)] = (forms, refs)
