@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.fleet import C1, KEY1, KEY2, commit_files, os_config
+from tests.helpers.fleet import C1, KEY1, KEY2, channels_scm, commit_files, new_repo, os_config
 from vmfleet.registry import generations, spec
 from vmfleet.registry import git_import as history
 from vmfleet.registry.db import Registry
@@ -81,3 +81,28 @@ def test_parallel_imports_and_adds_never_lose_or_duplicate(tmp_path, git_fleet):
     db_gens = generations.list_for(reg, "db")
     assert sorted(g.number for g in db_gens) == [1, 2, 3, 4]
     assert len({g.inputs_sha256 for g in db_gens}) == 4
+
+
+def test_a_file_added_to_a_recursive_local_file_or_a_link_target_changed_is_a_generation(
+        reg, tmp_path):
+    """Neither commit touches a path the closure read by its own name: one adds a file below a
+    directory taken with #:recursive? #t, the other changes the file a link leads to."""
+    repo = new_repo(tmp_path / "repo")
+    config = os_config("web", extra_services=(
+        '\n (simple-service (quote f) etc-service-type (list (list "f" (local-file "../files" '
+        '#:recursive? #t)) (list "motd" (local-file "motd"))))'))
+    (repo / "systems").mkdir()
+    (repo / "systems/motd").symlink_to("../motd.txt")
+    commit_files(repo, {"channels.scm": channels_scm(C1), "systems/web.scm": config,
+                        "systems/vmfleet.pub": KEY1, "files/a": "a\n", "motd.txt": "hi\n"},
+                 "first", "2024-01-01T00:00:00Z")
+    commit_files(repo, {"files/b": "b\n"}, "add b", "2024-01-02T00:00:00Z")
+    commit_files(repo, {"motd.txt": "changed\n"}, "new motd", "2024-01-03T00:00:00Z")
+    commit_files(repo, {"README": "x\n"}, "unrelated", "2024-01-04T00:00:00Z")
+    result = history.import_system(reg, repo, "web", "systems/web.scm", "channels.scm")
+    assert result.recorded == ("web@1", "web@2", "web@3") and not result.skipped
+    gens = generations.list_for(reg, "web")
+    assert [g.message for g in gens] == ["first", "add b", "new motd"]
+    files = [generations.inputs_of(reg, g).files for g in gens]
+    assert sorted(p for p in files[1] if p.startswith("files/")) == ["files/a", "files/b"]
+    assert files[1]["systems/motd"] == b"hi\n" and files[2]["systems/motd"] == b"changed\n"

@@ -142,9 +142,9 @@ class _Gatherer:
             if path == self.config and prefix:
                 self.prefixed[found] = prefix
             more.append((found, "module"))
-        for x in _walk(forms):
+        for x in file_refs(forms):
             h = head(x)
-            if h in ("include", "load", "include-from-path", "primitive-load") and len(x) == 2:
+            if h in _LOADERS:
                 target = self.name_of(x, x[1], env, path, here)
                 if target is None:
                     continue
@@ -153,7 +153,7 @@ class _Gatherer:
                 role = "include" if h.startswith("include") else "load"
                 more.append((target, role))
                 self.included.setdefault(path, []).append(target)
-            elif h == "local-file" and len(x) >= 2:
+            else:  # local-file
                 target = self.name_of(x, x[1], env, path, here)
                 if target is None:
                     continue
@@ -282,6 +282,28 @@ def module_refs(forms) -> list:
     if len(_REFS) >= 256:
         _REFS.pop(next(iter(_REFS)))
     _REFS[id(forms)] = (forms, refs)
+    return refs
+
+
+_LOADERS = ("include", "load", "include-from-path", "primitive-load")
+_FILE_REFS: dict[int, tuple[list, list]] = {}
+
+
+def file_refs(forms) -> list:
+    """The ``include``/``load`` (one argument) and ``local-file`` (a name, maybe options)
+    forms inside ``forms``, in reading order (memoised per forms object, as module_refs: a
+    module's closure is gathered again at every commit that may have changed it)."""
+    hit = _FILE_REFS.get(id(forms))
+    if hit is not None and hit[0] is forms:
+        return hit[1]
+    refs = []
+    for x in _walk(forms):
+        h = head(x)
+        if (h in _LOADERS and len(x) == 2) or (h == "local-file" and len(x) >= 2):
+            refs.append(x)
+    if len(_FILE_REFS) >= 256:
+        _FILE_REFS.pop(next(iter(_FILE_REFS)))
+    _FILE_REFS[id(forms)] = (forms, refs)
     return refs
 
 

@@ -503,12 +503,15 @@ def _pick_sentinel(text: str) -> str:
 _INT = re.compile(r"[+-]?[0-9]+")
 _DEC = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _RAT = re.compile(r"([+-]?[0-9]+)/([0-9]+)")
+_NUMBER_STARTS = frozenset("+-.0123456789")  # every number above and below starts so
 _SPECIAL_FLOATS = {"+inf.0": math.inf, "-inf.0": -math.inf, "+nan.0": math.nan,
                    "-nan.0": math.nan}
 
 
 def _number(token: str):
     """Scheme's number syntax (decimal only), or None if ``token`` is not a number."""
+    if not token or token[0] not in _NUMBER_STARTS:  # most tokens are symbols: skip the regexes
+        return None
     try:
         if _INT.fullmatch(token):
             return int(token)
@@ -687,6 +690,19 @@ def render(datum) -> str:
 
 def _render_symbol(sym: str) -> str:
     text = str(sym)
+    hit = _SYMBOL_TEXT.get(text)
+    if hit is None:
+        hit = _render_symbol_text(text)
+        if len(_SYMBOL_TEXT) >= 4096:
+            _SYMBOL_TEXT.clear()
+        _SYMBOL_TEXT[text] = hit
+    return hit
+
+
+_SYMBOL_TEXT: dict[str, str] = {}  # configs repeat the same symbols: render each once
+
+
+def _render_symbol_text(text: str) -> str:
     if _PLAIN_SYMBOL.fullmatch(text) and _number(text) is None:
         return text
     return "#{" + "".join(c if c.isprintable() and c not in "\\}" else f"\\x{ord(c):x};"

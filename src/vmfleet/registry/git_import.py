@@ -44,6 +44,10 @@ class ImportResult:
     skipped: tuple[str, ...]                  # 'abc1234: reason' for commits that could not be read
 
 
+PREFETCH_BATCH = 256   # object ids per cat-file request (41 bytes each: well under a pipe's 64 KiB)
+PREFETCH_COMMITS = 256  # commits whose watched blobs are read ahead in one request
+
+
 class Blobs:
     """Reads git blobs through one ``git cat-file --batch`` process, and parses each once."""
 
@@ -78,14 +82,36 @@ class Blobs:
             return self.cache[sha]
         self.proc.stdin.write(sha.encode() + b"\n")
         self.proc.stdin.flush()
-        header = self.proc.stdout.readline().split()
-        if len(header) < 3:
+        data = self._answer()
+        if data is None:
             raise CommandFailed(f"git cat-file: cannot read object {sha}",
                                 "is the repository intact? try 'git fsck'")
+        self.cache[sha] = data
+        return data
+
+    def prefetch(self, shas: Iterable[str]) -> None:
+        """Read ``shas`` in one request: a round trip to git per blob costs more than parsing
+        it. At most PREFETCH_BATCH ids are written before the answers are read, so the ids fit
+        in the pipe and git never waits on us while we wait on it. An object git cannot read
+        is left for ``get`` to report when (if) it is needed."""
+        wanted = list(dict.fromkeys(s for s in shas if s and s not in self.cache))
+        for i in range(0, len(wanted), PREFETCH_BATCH):
+            batch = wanted[i:i + PREFETCH_BATCH]
+            self.proc.stdin.write(b"".join(s.encode() + b"\n" for s in batch))
+            self.proc.stdin.flush()
+            for sha in batch:
+                data = self._answer()
+                if data is not None:
+                    self.cache[sha] = data
+
+    def _answer(self) -> bytes | None:
+        """The next object's bytes, or None when git reports it missing."""
+        header = self.proc.stdout.readline().split()
+        if len(header) < 3:
+            return None
         size = int(header[2])
         data = self.proc.stdout.read(size)
         self.proc.stdout.read(1)
-        self.cache[sha] = data
         return data
 
     def close(self) -> None:
@@ -175,6 +201,8 @@ class GitFiles:
         self.root, self.state, self.blobs, self.limits = root, state, blobs, limits
         self.total = 0
         self._dirs: set[str] | None = None
+        self.read_files: set[str] = set()   # repo-relative files read, links and targets
+        self.read_dirs: set[str] = set()    # directories listed (recursive local-files)
 
     def _rel(self, path: str) -> str:
         if path == self.root:
@@ -186,6 +214,7 @@ class GitFiles:
         return path[len(self.root) + 1:]
 
     def _resolve(self, rel: str, depth: int = 0) -> str:
+        self.read_files.add(rel)
         sha, mode = self.state[rel]
         if mode != "120000":
             return rel
@@ -234,7 +263,14 @@ class GitFiles:
 
     def tree(self, path: str, what: str) -> list[str]:
         rel = self._rel(path)
+        self.read_dirs.add(rel)
         return sorted(f"{self.root}/{p}" for p in self.state if p.startswith(rel + "/"))
+
+    def touched(self, changed: set[str]) -> bool:
+        """Whether a commit that changed ``changed`` may change what was read: a file read
+        (a link or its target), or anything below a directory listed."""
+        return bool(changed & self.read_files) or any(
+            p.startswith(d + "/") for p in changed for d in self.read_dirs)
 
 
 def import_system(reg: Registry, repo: str | Path, system: str, config: str, channels: str, *,
@@ -294,11 +330,14 @@ def _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel
     recorded, skipped = [], []
     root_s = posixpath.normpath(str(root.resolve()))
     watched_dirs = [d for d in lp_rel if d != "."]
-    read_paths: set[str] | None = None      # repo-relative files the last closure read
+    last_read: GitFiles | None = None       # what the last closure read (None: read again)
     last_time = 0
     seen_commits = 0
     limits = input_files.Limits.from_env()
-    for commit in history:
+    for index, commit in enumerate(history):
+        if index % PREFETCH_COMMITS == 0:
+            _prefetch(blobs, history[index:index + PREFETCH_COMMITS],
+                      {config_rel, channels_rel} | (last_read.read_files if last_read else set()))
         modes = dict(commit.modes)
         for path, sha in commit.changes:
             if sha:
@@ -306,11 +345,11 @@ def _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel
             else:
                 state.pop(path, None)
         changed = {c[0] for c in commit.changes}
-        relevant = read_paths is None or changed & read_paths or "." in lp_rel or any(
+        relevant = last_read is None or last_read.touched(changed) or "." in lp_rel or any(
             p == d or p.startswith(d + "/") for p in changed for d in watched_dirs) or \
             {config_rel, channels_rel} & changed
         if config_rel not in state or channels_rel not in state:
-            read_paths = None
+            last_read = None
             continue  # the system does not exist yet at this commit, or was removed
         seen_commits += 1
         if not relevant:
@@ -327,7 +366,7 @@ def _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel
                                    load_path=[posixpath.normpath(f"{root_s}/{d}") for d in lp_rel],
                                    cwd=posixpath.normpath(f"{root_s}/{cwd_rel}"),
                                    external_roots=names)
-            read_paths = {files._rel(i.path) for i in found.inputs}
+            last_read = files
             inputs = generations.inputs_from_closure(
                 found, channels_text,
                 load_path=[posixpath.normpath(f"{root_s}/{d}") for d in lp_rel],
@@ -339,12 +378,20 @@ def _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel
                 allow_unpinned=allow_unpinned, analysis=analysis)
         except UsageError as e:  # includes SchemeError
             skipped.append(f"{commit.sha[:7]}: {e.message}")
-            read_paths = None
+            last_read = None
             continue
         last_time = max(last_time, when)
         if created:
             recorded.append(gen.label)
     return ImportResult(system, seen_commits, tuple(recorded), tuple(skipped))
+
+
+def _prefetch(blobs: Blobs, upcoming: list[Commit], watched: set[str]) -> None:
+    """Read ahead the new versions of the files the last closure read (and the config and
+    channels file): the commits that change them are the ones whose closure is recomputed."""
+    blobs.prefetch(sha for commit in upcoming for path, sha in commit.changes
+                   if sha and path in watched
+                   and dict(commit.modes).get(path, "100644")[:3] in ("100", "120"))
 
 
 def _text(data: bytes, path: str) -> str:
