@@ -15,6 +15,7 @@ show() { printf '$ %s\n' "$*"; "$@"; }
 
 if ! command -v guix >/dev/null; then
   export PATH=$PWD/tests/standin/bin:$PATH
+  export VMFLEET_STANDIN_STORE=${VMFLEET_STANDIN_STORE:-$DEMO/standin-store}  # gone with the demo
   echo "demo: no guix on PATH: using the test stand-in (tests/standin), which keeps Guix's"
   echo "      command-line contract and makes real bootable images, but is not Guix."
 fi
