@@ -310,3 +310,28 @@ def test_the_knocker_finds_a_guest_soon_after_it_listens_with_few_connections(
         forward.stop()
     # two, and one replaced that the server has not seen closed yet (without a cap: ~15 here)
     assert forward.most_open <= 3
+
+
+def test_connect_asks_again_when_the_server_hangs_up_before_its_banner(monkeypatch, tmp_path):
+    """An sshd at its MaxStartups (or dropbear at 5 unauthenticated connections from one
+    address) closes new connections at once: connect tries again; a refusal it reports at once."""
+    calls = []
+
+    def hung_up_twice(host, port, **kw):
+        calls.append(port)
+        if port == 1:
+            raise ssh._Retryable("cannot connect to 127.0.0.1:1: Connection refused", "up?")
+        if len(calls) < 3:
+            e = ssh._Retryable("no SSH server answered at 127.0.0.1:2: EOF", "booting?")
+            e.handshake = True
+            raise e
+        return "session"
+
+    monkeypatch.setattr(ssh, "_connect", hung_up_twice)
+    monkeypatch.setattr(ssh.time, "sleep", lambda s: None)
+    key = ssh.ensure_keypair(tmp_path)
+    assert ssh.connect("127.0.0.1", 2, key=key) == "session" and calls == [2, 2, 2]
+    calls.clear()
+    with pytest.raises(SshError, match="Connection refused"):
+        ssh.connect("127.0.0.1", 1, key=key)
+    assert calls == [1]

@@ -56,6 +56,7 @@ logging.getLogger("paramiko").propagate = False
 KEY_FILE = "id_ed25519"
 KNOCK_EVERY = 0.5  # wait_until_ready opens a new TCP connection this often (seconds)...
 BANNER_WAIT = 10.0  # ...and gives each this long for the server's first bytes
+HUNG_UP_TRIES = 3  # connect's tries when the server hangs up before its banner
 MAX_KNOCKS = 2  # connections open at once while waiting
 ALIVE_EVERY = 1.0  # and asks whether the machine is still worth waiting for this often
 STATUS_WAIT = 30.0  # seconds to wait for a command's exit status after its output ended
@@ -184,6 +185,8 @@ class RemoteResult:
 
 class _Retryable(SshError):
     """Nobody answered properly yet (refused, reset, no banner): worth trying again."""
+
+    handshake = False  # the server accepted the connection, then the SSH handshake failed
 
 
 class Connection:
@@ -378,11 +381,20 @@ def connect(host: str, port: int, *, key: Path, user: str = "root", pinned: str 
     if known_hosts is not None and pinned is None:
         pinned = known_hosts.get(host, port)
         unknown_refused = pinned is None and not trust_new
-    try:
-        conn = _connect(host, port, key=key, user=user, pinned=pinned, timeout=timeout,
-                        refuse_unknown=unknown_refused, via=via)
-    except _Retryable as e:
-        raise SshError(e.message, e.hint) from None
+    for attempt in range(HUNG_UP_TRIES):
+        started = time.monotonic()
+        try:
+            conn = _connect(host, port, key=key, user=user, pinned=pinned, timeout=timeout,
+                            refuse_unknown=unknown_refused, via=via)
+            break
+        except _Retryable as e:
+            # A server that hangs up at once, before its banner, is refusing for now (sshd's
+            # MaxStartups, dropbear's limit of unauthenticated connections per address): ask
+            # again. A refused connection or a silent server is reported at once.
+            hung_up = e.handshake and time.monotonic() - started < min(timeout, BANNER_WAIT) / 2
+            if not hung_up or attempt == HUNG_UP_TRIES - 1:
+                raise SshError(e.message, e.hint) from None
+            time.sleep(1.0)
     if known_hosts is not None and pinned is None:
         known_hosts.add(host, port, conn.host_key)
     return conn
@@ -429,8 +441,10 @@ def _connect(host: str, port: int, *, key: Path, user: str, pinned: str | None,
             transport.start_client(timeout=timeout)
             presented = key_text(transport.get_remote_server_key())
         except (paramiko.SSHException, OSError, EOFError) as e:
-            raise _Retryable(f"no SSH server answered at {where}: {e}",
-                             "the machine may still be booting; check its console log") from None
+            failed = _Retryable(f"no SSH server answered at {where}: {e}",
+                                "the machine may still be booting; check its console log")
+            failed.handshake = True
+            raise failed from None
         if refuse_unknown:
             raise UnknownHostKey(
                 f"{where} is not a known host (its key is {fingerprint(presented)})",
