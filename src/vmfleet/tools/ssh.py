@@ -408,9 +408,7 @@ def _connect(host: str, port: int, *, key: Path, user: str, pinned: str | None,
     made here, through ``via`` when given."""
     where = f"{host}:{port}" + (f" (through {via.host}:{via.port})" if via else "")
     pkey = _load_key(Path(key))
-    if sock is not None:
-        pass
-    elif via is not None:
+    if sock is None and via is not None:
         try:
             sock = via.transport.open_channel("direct-tcpip", (host, port), ("127.0.0.1", 0),
                                               timeout=timeout)
@@ -420,7 +418,7 @@ def _connect(host: str, port: int, *, key: Path, user: str, pinned: str | None,
         except (paramiko.SSHException, OSError, EOFError) as e:
             raise SshError(f"lost the SSH connection to {via.host}:{via.port}: {e}",
                            "check that the host is still up") from None
-    else:
+    elif sock is None:
         try:
             sock = socket.create_connection((host, port), timeout=timeout)
         except OSError as e:
@@ -621,17 +619,16 @@ def _wait_until_ready(host: str, port: int, *, key: Path, user: str, pinned: str
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            try:
-                sock = knocker.answered(until=time.monotonic() + min(ALIVE_EVERY, remaining))
-                if sock is None:
-                    last = knocker.last_error or last
-                else:
+            sock = knocker.answered(until=time.monotonic() + min(ALIVE_EVERY, remaining))
+            if sock is None:
+                last = knocker.last_error or last
+            else:
+                try:
                     conn = _connect(host, port, key=key, user=user, pinned=pinned,
                                     timeout=max(1.0, min(30.0, remaining)), via=via, sock=sock)
-            except _Retryable as e:
-                last = e
-            else:
-                if sock is not None:
+                except _Retryable as e:
+                    last = e
+                else:
                     try:
                         if pinned is None:
                             pinned = conn.host_key  # first contact: from now on only this key
