@@ -160,3 +160,15 @@ def test_a_killed_vmfleet_takes_the_program_it_runs_with_it(tmp_path):
     if survived:
         os.kill(grandchild, signal.SIGKILL)  # ours: started by the child above
     assert not survived, "the program outlived the vmfleet process that ran it"
+
+
+def test_a_program_whose_vmfleet_died_before_exec_does_not_start():
+    """The race PR_SET_PDEATHSIG leaves open: vmfleet killed between fork and the prctl. The
+    child then finds another parent than the one that forked it and ends itself."""
+    code = ("from vmfleet.tools.run import _die_with_parent; import os; "
+            "_die_with_parent(os.getppid() + 1); print('survived')")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert (res.returncode, res.stdout) == (-9, "")
+    res = subprocess.run([sys.executable, "-c", code.replace(" + 1", "")], capture_output=True,
+                         text=True, timeout=30)
+    assert (res.returncode, res.stdout) == (0, "survived\n")

@@ -8,6 +8,7 @@ failure becomes a vmfleet error that names the fix. ``run`` raises on failure un
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import os
 import shutil
@@ -45,13 +46,16 @@ _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent: int) -> None:
     """Runs in the child between fork and exec: the kernel sends it SIGKILL when vmfleet dies.
 
     Children run in their own session (so a timeout can end the whole group), which also means a
     vmfleet killed with SIGKILL would leave them working: an orphaned qemu-img once created a
-    VM's overlay after 'destroy' had cleaned up the killed deploy."""
+    VM's overlay after 'destroy' had cleaned up the killed deploy. ``parent`` closes the race
+    of a vmfleet that died between the fork and here: then nobody will send the signal."""
     _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass(frozen=True)
@@ -112,7 +116,7 @@ def run(
             cwd=cwd,
             text=text,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=functools.partial(_die_with_parent, os.getpid()),
         )
     except FileNotFoundError:
         raise ToolMissing(f"{argv[0]} not found", hint or install_hint(argv[0])) from None
