@@ -62,16 +62,21 @@ def _retire(reg: Registry, home: Home, conn: virt.Conn, vm: Vm, notify: Notify) 
     return _update(reg, vm.name, state=VmState.RETIRED, started=None)
 
 
-def _next_name(reg: Registry, old: str, number: int) -> str:
-    base = re.sub(r"-g\d+(-\d+)?$", "", old)
+def replacement_name(reg: Registry, root: str, number: int) -> str:
+    """``ROOT-gN`` (then ``ROOT-gN-2``, ...): the name of the VM that replaces one of ROOT's
+    line with generation N, cut to libvirt's 63 characters."""
     suffix = f"-g{number}"
-    candidate = base[: 63 - len(suffix)] + suffix
+    candidate = root[: 63 - len(suffix)] + suffix
     n = 2
     while find_vm(reg, candidate) is not None:
         extra = f"{suffix}-{n}"
-        candidate = base[: 63 - len(extra)] + extra
+        candidate = root[: 63 - len(extra)] + extra
         n += 1
     return candidate
+
+
+def _next_name(reg: Registry, old: str, number: int) -> str:
+    return replacement_name(reg, re.sub(r"-g\d+(-\d+)?$", "", old), number)
 
 
 def _interrupted(reg: Registry, home: Home, system: str) -> list[Rollout]:

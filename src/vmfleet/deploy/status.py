@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from vmfleet import timeutil
 from vmfleet.deploy import hosts
@@ -22,32 +24,44 @@ from vmfleet.home import Home
 from vmfleet.registry.db import Registry
 from vmfleet.tools import domain_xml, locks, virt
 
+T = TypeVar("T")
+
 # --- ps ----------------------------------------------------------------------------------------
+
+def survey_hosts(reg: Registry, host_names: Iterable[str], read: Callable[[virt.Conn], T], *,
+                 max_workers: int = 16) -> tuple[dict[str, T], dict[str, str]]:
+    """``read`` on every host at once, so one slow or dead host costs PS_HOST_TIMEOUT, not one
+    each: what it returned per host, and why each host that could not be read was not."""
+    results: dict[str, T] = {}
+    unreachable: dict[str, str] = {}
+    targets = []
+    for name in sorted(set(host_names)):
+        try:
+            targets.append(hosts.get(reg, name))  # here: the registry is this thread's
+        except VmfleetError as e:
+            unreachable[name] = e.message
+
+    def one(host: hosts.Host) -> None:
+        try:
+            with virt.connect(host.uri, timeout=PS_HOST_TIMEOUT) as conn:
+                results[host.name] = read(conn)
+        except VmfleetError as e:
+            unreachable[host.name] = e.message
+
+    with concurrent.futures.ThreadPoolExecutor(
+            max_workers=max(1, min(max_workers, len(targets)))) as pool:
+        list(pool.map(one, targets))
+    return results, unreachable
+
 
 def ps(reg: Registry, home: Home) -> list[VmStatus]:
     """Every VM the registry knows and every domain of this vmfleet that libvirt knows."""
     vms = list_vms(reg)
     me = controller_id(home)
     host_names = {vm.host for vm in vms} | {h.name for h in hosts.list_hosts(reg)}
-    domains: dict[str, dict[str, virt.DomainInfo]] = {}
-    unreachable: dict[str, str] = {}
-    survey_hosts = []
-    for name in sorted(host_names):
-        try:
-            survey_hosts.append(hosts.get(reg, name))  # here: the registry is this thread's
-        except VmfleetError as e:
-            unreachable[name] = e.message
-
-    def survey(host: hosts.Host) -> None:
-        try:
-            with virt.connect(host.uri, timeout=PS_HOST_TIMEOUT) as conn:
-                domains[host.name] = {d.name: d for d in conn.domains()}
-        except VmfleetError as e:
-            unreachable[host.name] = e.message
-
-    # All hosts at once: one slow or dead host costs PS_HOST_TIMEOUT, not one each.
-    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(survey, survey_hosts))
+    domains, unreachable = survey_hosts(reg, host_names,
+                                        lambda conn: {d.name: d for d in conn.domains()},
+                                        max_workers=8)
     now = timeutil.parse_stamp(timeutil.now())
     cut_short = [r for r in open_rollouts(reg) if not rollout_in_progress(home, r)]
     out = []

@@ -335,8 +335,8 @@ class _Run:
         gen = get_generation(reg, step.target_generation_id)
         lineage = plan_mod.lineages(list_vms(reg)).get(step.name)
         previous = lineage.members[-1].name if lineage else None
-        name = step.name if find_vm(reg, step.name) is None else _next_name(reg, step.name,
-                                                                            gen.number)
+        name = step.name if find_vm(reg, step.name) is None else rollout.replacement_name(
+            reg, step.name, gen.number)
         self.progress(step.name, f"deploying {name} ({gen.label}) on {step.host}")
         self._deploy(reg, step, gen, name, previous)
         try:
@@ -352,7 +352,7 @@ class _Run:
     def _replace(self, reg: Registry, step: Step, t0: float) -> None:
         gen = get_generation(reg, step.target_generation_id)
         old = get_vm(reg, step.vm)
-        new = _next_name(reg, step.name, gen.number)
+        new = rollout.replacement_name(reg, step.name, gen.number)
         self.progress(step.name, f"deploying {new} ({gen.label}) on {step.host}")
         try:
             self._deploy(reg, step, gen, new, old.name)
@@ -475,18 +475,6 @@ def _parallel(fn, items, workers: int) -> None:
         pool.shutdown(wait=True, cancel_futures=True)  # those started finish (and record it)
         raise
     pool.shutdown(wait=True)
-
-
-def _next_name(reg: Registry, root: str, number: int) -> str:
-    """``ROOT-gN`` (then ``ROOT-gN-2``, ...), like redeploy names replacements."""
-    suffix = f"-g{number}"
-    candidate = root[: 63 - len(suffix)] + suffix
-    n = 2
-    while find_vm(reg, candidate) is not None:
-        extra = f"{suffix}-{n}"
-        candidate = root[: 63 - len(extra)] + extra
-        n += 1
-    return candidate
 
 
 def _user() -> str:

@@ -21,7 +21,6 @@ refused once anything changed.
 
 from __future__ import annotations
 
-import concurrent.futures
 import enum
 import hashlib
 import json
@@ -30,7 +29,8 @@ from dataclasses import dataclass, field
 
 from vmfleet import timeutil
 from vmfleet.deploy import hosts as hosts_mod
-from vmfleet.deploy.vm_records import PS_HOST_TIMEOUT, Vm, VmState, list_vms
+from vmfleet.deploy import status
+from vmfleet.deploy.vm_records import Vm, VmState, list_vms
 from vmfleet.errors import UsageError, VmfleetError
 from vmfleet.fleet import file as fleet_file
 from vmfleet.home import Home
@@ -158,25 +158,7 @@ def survey(reg: Registry, host_names: Sequence[str]
            ) -> tuple[dict[str, dict[str, virt.DomainState]], dict[str, str]]:
     """Domain states on every host at once; a host that does not answer is reported, the
     others are surveyed anyway."""
-    states: dict[str, dict[str, virt.DomainState]] = {}
-    unreachable: dict[str, str] = {}
-    targets = []
-    for name in sorted(set(host_names)):
-        try:
-            targets.append(hosts_mod.get(reg, name))  # here: the registry is this thread's
-        except VmfleetError as e:
-            unreachable[name] = e.message
-
-    def one(host: hosts_mod.Host) -> None:
-        try:
-            with virt.connect(host.uri, timeout=PS_HOST_TIMEOUT) as conn:
-                states[host.name] = conn.domain_states()
-        except VmfleetError as e:
-            unreachable[host.name] = e.message
-
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(16, len(targets)))) as pool:
-        list(pool.map(one, targets))
-    return states, unreachable
+    return status.survey_hosts(reg, host_names, lambda conn: conn.domain_states())
 
 
 # --- planning ------------------------------------------------------------------------------------
