@@ -22,6 +22,21 @@ def test_configured_guix_command(monkeypatch):
     assert guix.image_command("c", "w")[:2] == ["/opt/guix/bin/guix", "--no-pager"]
 
 
+def test_a_guix_at_the_pin_runs_without_time_machine(monkeypatch):
+    """$VMFLEET_GUIX_PINNED (docs/reference.md): a guix that already is the pinned revision
+    replaces the whole ``guix time-machine -C CHANNELS --`` prefix, for image, check and build."""
+    monkeypatch.setenv("VMFLEET_GUIX_PINNED", "/src/guix/pre-inst-env guix")
+    assert guix.image_command("c.scm", "w.scm", derivation=True, load_path=("repo",)) == [
+        "/src/guix/pre-inst-env", "guix", "system", "image", "-t", "qcow2", "-d",
+        "--save-provenance", "-L", "repo", "w.scm"]
+    assert guix.check_command("c.scm", "/gnu/store/x.drv") == [
+        "/src/guix/pre-inst-env", "guix", "build", "--check", "/gnu/store/x.drv"]
+    assert guix.build_command("c.scm", "/gnu/store/x.drv")[2:] == ["build", "/gnu/store/x.drv"]
+    # A build host's guix is not this machine's: it still travels to the pin.
+    assert guix.image_command("c.scm", "w.scm", guix=["guix"])[:5] == [
+        "guix", "time-machine", "-C", "c.scm", "--"]
+
+
 @pytest.mark.parametrize("size", ["4G", "4096M", "5GB", "500MiB", "1073741824", "1.5G", "100kB"])
 def test_valid_image_sizes(size):
     assert guix.check_image_size(size) == size

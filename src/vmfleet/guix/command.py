@@ -24,6 +24,19 @@ def guix_program() -> list[str]:
     return shlex.split(configured) if configured else [DEFAULT_GUIX]
 
 
+def at_pin(channels: str, guix: list[str] | None = None) -> list[str]:
+    """The prefix that runs a guix subcommand at the pinned revision: ``GUIX time-machine -C
+    CHANNELS --``, or, when $VMFLEET_GUIX_PINNED names a guix that already is that revision
+    (e.g. Guix built from source at the pin, where time-machine would have to download one),
+    that command as it is. vmfleet cannot tell which revision it is: the setting says so.
+    A build host's guix (``guix`` given) always travels: the setting describes this machine.
+    """
+    pinned = settings.get(settings.GUIX_PINNED) if guix is None else None
+    if pinned:
+        return shlex.split(pinned)
+    return [*(guix or guix_program()), "time-machine", "-C", channels, "--"]
+
+
 def image_command(channels: str, config: str | None, *, image_size: str | None = None,
                   vm_image: bool = False, derivation: bool = False,
                   guix: list[str] | None = None, load_path: tuple[str, ...] = (),
@@ -43,7 +56,7 @@ def image_command(channels: str, config: str | None, *, image_size: str | None =
     ``-e EXPR`` (guix/scripts/system.scm: a file and an expression cannot both be given),
     for a module that only defines its operating-system.
     """
-    argv = [*(guix or guix_program()), "time-machine", "-C", as_operand(channels), "--", "system"]
+    argv = [*at_pin(as_operand(channels), guix), "system"]
     argv += ["vm-image"] if vm_image else ["image", "-t", image_type]
     if image_size:
         argv.append(f"--image-size={image_size}")
@@ -78,13 +91,13 @@ def check_command(channels: str, drv: str, *, guix: list[str] | None = None) -> 
     derivation=True)``). It rebuilds only DRV itself (nix/libstore/build.cc): an image's
     partitions are separate derivations, each checked on its own (``references_command``).
     """
-    return [*(guix or guix_program()), "time-machine", "-C", channels, "--", "build", "--check", drv]
+    return [*at_pin(channels, guix), "build", "--check", drv]
 
 
 def build_command(channels: str, drv: str, *, guix: list[str] | None = None) -> list[str]:
     """``guix time-machine -C CHANNELS -- build DRV``: build (or substitute) a derivation
     normally, as ``--check`` requires of a derivation never built."""
-    return [*(guix or guix_program()), "time-machine", "-C", channels, "--", "build", drv]
+    return [*at_pin(channels, guix), "build", drv]
 
 
 def references_command(item: str, *, guix: list[str] | None = None) -> list[str]:
