@@ -14,7 +14,6 @@
 # The tier finds the built tree through VMFLEET_REAL_GUIX (set here to CACHE/COMMIT/src).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-checkout=$PWD
 
 build_only=0
 if [ "${1:-}" = "--build-only" ]; then build_only=1; shift; fi
@@ -120,3 +119,42 @@ build_guix() {
 mkdir -p "$cache"
 build_guix
 [ "$build_only" = 1 ] && { echo "real-guix: $tree"; exit 0; }
+
+# The daemon's build users (Guix's manual, "Build Environment Setup"): a group and a few
+# unprivileged members, none of whom can log in.
+if ! getent group guixbuild >/dev/null; then groupadd --system guixbuild; fi
+for i in 01 02 03 04; do
+  id "guixbuilder$i" >/dev/null 2>&1 || useradd -g guixbuild -G guixbuild -d /var/empty \
+    -s "$(command -v nologin)" -c "Guix build user $i" --system "guixbuilder$i"
+done
+
+# The daemon, our child, stopped by its PID whatever happens. One already answering on the
+# socket (a run that is still going) is used as it is.
+socket=/var/guix/daemon-socket/socket
+daemon_pid=
+stop_daemon() {
+  if [ -n "$daemon_pid" ]; then
+    kill "$daemon_pid" 2>/dev/null || true
+    wait "$daemon_pid" 2>/dev/null || true
+  fi
+}
+trap stop_daemon EXIT
+answers() { python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])' "$socket" 2>/dev/null; }
+if answers; then
+  echo "real-guix: a guix-daemon already answers on $socket: using it" >&2
+else
+  "$tree/pre-inst-env" guix-daemon --build-users-group=guixbuild --disable-chroot \
+    > "$cache/daemon.log" 2>&1 &
+  daemon_pid=$!
+  for _ in $(seq 1 300); do answers && break; sleep 0.2; done
+  answers || { echo "real-guix: guix-daemon did not start; see $cache/daemon.log" >&2; exit 1; }
+fi
+
+scripts/setup.sh
+export VMFLEET_REAL_GUIX=$tree
+echo "real-guix: Guix $tag ($commit), built in $(cat "$cache/build-seconds" 2>/dev/null || echo '?') s" >&2
+start=$SECONDS
+status=0
+.venv/bin/pytest -p no:cacheprovider -n 0 -m realguix -rA "$@" tests/realguix || status=$?
+echo "real-guix: the tier took $((SECONDS - start)) s" >&2
+exit "$status"
