@@ -41,7 +41,7 @@ tree=$cache/src
 APT_PACKAGES=(
   guile-3.0 guile-3.0-dev guile-git guile-gcrypt guile-json guile-sqlite3 guile-zlib guile-lzlib
   guile-ssh guile-gnutls guile-zstd guile-bytestructures guile-semver
-  autoconf automake autopoint gettext libtool pkg-config make gcc g++ texinfo help2man po4a graphviz
+  locales autoconf automake autopoint gettext libtool pkg-config make gcc g++ texinfo help2man po4a graphviz
   libgcrypt20-dev libsqlite3-dev libbz2-dev zlib1g-dev git
 )
 
@@ -89,9 +89,19 @@ export_tree() {
   "${g[@]}" archive --format=tar "$commit" -- . "${excludes[@]}" | tar -x -C "$tree"
 }
 
+# doc/local.mk runs the translated manuals' cross-references through Guile under
+# LC_ALL=en_US.UTF-8: without that locale their text becomes '?' and makeinfo stops on
+# duplicate node names (the Korean cookbook).
+ensure_locale() {
+  locale -a 2>/dev/null | grep -qix 'en_US.utf8' && return 0
+  echo "real-guix: generating the en_US.UTF-8 locale" >&2
+  localedef -i en_US -f UTF-8 en_US.UTF-8
+}
+
 build_guix() {
   [ -f "$cache/built" ] && return 0
   install_packages
+  ensure_locale
   echo "real-guix: building Guix $tag ($commit) in $tree" >&2
   rm -rf "$tree"
   mkdir -p "$tree"

@@ -19,6 +19,7 @@ class Case:
     name: str                    # as the table shows it
     cwd: Path
     config: str | None           # relative to cwd; None with an expression
+    file: str = ""               # the config file, relative to cwd (also with an expression)
     load_path: tuple[str, ...] = ()
     expression: str | None = None
     kind: str = "os"             # the manifest's kind: os, module-os, not-os, malformed
@@ -27,14 +28,15 @@ class Case:
 def all_cases(corpus_dir: Path) -> list[Case]:
     systems = ROOT / "systems"
     fleet = systems / "fleet-repo"
-    cases = [Case(f"systems/{n}", systems, n) for n in ("web.scm", "db.scm")]
-    cases += [Case(f"systems/fleet-repo/acme/systems/{n}", fleet, f"acme/systems/{n}", (".",))
-              for n in ("web.scm", "db.scm")]
+    cases = [Case(f"systems/{n}", systems, n, n) for n in ("web.scm", "db.scm")]
+    cases += [Case(f"systems/fleet-repo/acme/systems/{n}", fleet, f"acme/systems/{n}", f"acme/systems/{n}",
+                   (".",)) for n in ("web.scm", "db.scm")]
     manifest = tomllib.loads((corpus.CORPUS / "manifest.toml").read_text())
     for c in manifest["config"]:
         cwd = corpus_dir / c["cwd"]
         expression = c.get("expression")
-        config = None if expression else os.path.relpath(corpus_dir / c["path"], cwd)
+        file = os.path.relpath(corpus_dir / c["path"], cwd)
         load_path = tuple(os.path.relpath(corpus_dir / d, cwd) for d in c["load_path"])
-        cases.append(Case(f"tests/corpus/{c['path']}", cwd, config, load_path, expression, c["kind"]))
+        cases.append(Case(f"tests/corpus/{c['path']}", cwd, None if expression else file, file, load_path,
+                          expression, c["kind"]))
     return cases

@@ -5,11 +5,12 @@ default suite does not get slower."""
 from __future__ import annotations
 
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from tests.helpers import corpus
-from tests.realguix import real
+from tests.realguix import cases, real
 
 
 def pytest_collection_modifyitems(config, items):
@@ -61,3 +62,17 @@ def standin(workdir):
 @pytest.fixture(scope="session")
 def channels(workdir, built_guix):
     return real.pinned_channels(workdir / "channels.scm", built_guix.commit)
+
+
+@pytest.fixture(scope="session")
+def evaluations(real_guix, standin, channels, corpus_dir):
+    """(case, real run, stand-in run) for every case: the real side runs one at a time beside
+    the stand-in (two cores)."""
+    def both(case):
+        def one(side):
+            return side.evaluate(channels, case.config, case.cwd, load_path=case.load_path,
+                                 expression=case.expression)
+        return case, one(real_guix), one(standin)
+
+    with ThreadPoolExecutor(2) as pool:
+        return list(pool.map(both, cases.all_cases(corpus_dir)))

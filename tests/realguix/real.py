@@ -157,6 +157,11 @@ class Side:
     def references(self, item: str) -> Run:
         return self.run(self.argv(lambda: command.references_command(item)), ROOT)
 
+    def requisites(self, item: str) -> Run:
+        """``guix gc -R ITEM``: the whole closure (vmfleet's ``gc --references`` argv, -R for it)."""
+        argv = self.argv(lambda: command.references_command(item))
+        return self.run([*argv[:-2], "-R", item], ROOT)
+
 
 def real_side(built: BuiltGuix) -> Side:
     return Side("real", {"VMFLEET_GUIX_PINNED": built.guix, "VMFLEET_GUIX": built.guix},

@@ -4,31 +4,15 @@ do with the stand-in at the same revision, and fail with the same class of failu
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 
-from tests.realguix import cases, real
+from tests.realguix import real
 
 pytestmark = pytest.mark.realguix
 
 
 def _outcome(run: real.Run) -> str:
     return "evaluates" if run.ok else f"fails: {run.failure}"
-
-
-@pytest.fixture(scope="session")
-def evaluations(real_guix, standin, channels, corpus_dir):
-    """(case, real run, stand-in run) for every case: the real side runs one at a time beside
-    the stand-in (two cores)."""
-    def both(case):
-        def one(side):
-            return side.evaluate(channels, case.config, case.cwd, load_path=case.load_path,
-                                 expression=case.expression)
-        return case, one(real_guix), one(standin)
-
-    with ThreadPoolExecutor(2) as pool:
-        return list(pool.map(both, cases.all_cases(corpus_dir)))
 
 
 def test_every_config_evaluates_or_fails_as_the_standin_says(evaluations, built_guix):
