@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.helpers import corpus
-from tests.realguix import cases, real
+from tests.helpers import real_guix as real
 
 
 def pytest_collection_modifyitems(config, items):
@@ -75,4 +75,4 @@ def evaluations(real_guix, standin, channels, corpus_dir):
         return case, one(real_guix), one(standin)
 
     with ThreadPoolExecutor(2) as pool:
-        return list(pool.map(both, cases.all_cases(corpus_dir)))
+        return list(pool.map(both, real.all_cases(corpus_dir)))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.realguix import real
+from tests.helpers import real_guix as real
 from vmfleet.build.builds import PARTITION_SUFFIX, byte_making_inputs
 from vmfleet.guix import command
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.realguix import real
+from tests.helpers import real_guix as real
 
 pytestmark = pytest.mark.realguix
 

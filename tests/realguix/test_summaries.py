@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.realguix import real
+from tests.helpers import real_guix as real
 from vmfleet.registry import generations
 
 pytestmark = pytest.mark.realguix

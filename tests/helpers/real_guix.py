@@ -1,4 +1,4 @@
-"""The real-Guix tier's plumbing: where the Guix built by scripts/real-guix.sh is, its daemon, and
+"""The real-Guix tier's plumbing (tests/realguix): where the Guix built by scripts/real-guix.sh is, its daemon, and
 running one argv of vmfleet's own builder against it and against the stand-in at the same revision.
 
 The real guix replaces ``guix time-machine -C CHANNELS --`` through the documented setting
@@ -16,10 +16,12 @@ import re
 import socket
 import subprocess
 import time
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.helpers import corpus
 from vmfleet.guix import command
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -186,3 +188,33 @@ def table(rows: list[tuple], header: tuple) -> str:
     cells = [tuple(str(c) for c in header), *[tuple(str(c) for c in r) for r in rows]]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells)
+
+
+# --- the configs the tier evaluates ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Case:
+    name: str                    # as the table shows it
+    cwd: Path
+    config: str | None           # relative to cwd; None with an expression
+    file: str = ""               # the config file, relative to cwd (also with an expression)
+    load_path: tuple[str, ...] = ()
+    expression: str | None = None
+    kind: str = "os"             # the manifest's kind: os, module-os, not-os, malformed
+
+
+def all_cases(corpus_dir: Path) -> list[Case]:
+    systems = ROOT / "systems"
+    fleet = systems / "fleet-repo"
+    cases = [Case(f"systems/{n}", systems, n, n) for n in ("web.scm", "db.scm")]
+    cases += [Case(f"systems/fleet-repo/acme/systems/{n}", fleet, f"acme/systems/{n}", f"acme/systems/{n}",
+                   (".",)) for n in ("web.scm", "db.scm")]
+    manifest = tomllib.loads((corpus.CORPUS / "manifest.toml").read_text())
+    for c in manifest["config"]:
+        cwd = corpus_dir / c["cwd"]
+        expression = c.get("expression")
+        file = os.path.relpath(corpus_dir / c["path"], cwd)
+        load_path = tuple(os.path.relpath(corpus_dir / d, cwd) for d in c["load_path"])
+        cases.append(Case(f"tests/corpus/{c['path']}", cwd, None if expression else file, file, load_path,
+                          expression, c["kind"]))
+    return cases
