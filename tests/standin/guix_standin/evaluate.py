@@ -678,6 +678,27 @@ def _simple_service(ev, x, env, filename):
     return Service(name, value, ev.where(x, filename))
 
 
+UNGEXP = {Symbol("ungexp"), Symbol("ungexp-splicing"), Symbol("ungexp-native"),
+          Symbol("ungexp-native-splicing")}
+
+
+def _gexp(ev, x, env, filename):
+    """``#~EXP``: code for the build side, which loading the config does not evaluate, except
+    the ``#$``/``#$@``/``#+`` forms in it, which are host-side expressions evaluated now
+    (guix/gexp.scm@8e2f32cee98:1414, the ``gexp`` macro, keeps the body as syntax and
+    collects each ungexp's expression as a reference). So ``#~(job …)`` needs no ``job``
+    binding, and a ``local-file`` under ``#$`` is interned."""
+    def walk(d):
+        if isinstance(d, list) and d:
+            if isinstance(d[0], Symbol) and d[0] in UNGEXP and len(d) >= 2:  # (ungexp EXP [OUT])
+                ev.eval(d[1], env, filename)
+                return
+            for item in d:
+                walk(item)
+    walk(x[1:])
+    return Opaque(render(x))
+
+
 def _channel(ev, x, env, filename):
     return ev.record("channel", x, env, filename)
 
@@ -691,7 +712,7 @@ SPECIAL = {
     "use-system-modules": _use_x_modules, "define-module": _define_module,
     "include": _include, "load": _load, "local-file": _local_file,
     "modify-services": _modify_services, "service": _service,
-    "simple-service": _simple_service,
+    "simple-service": _simple_service, "gexp": _gexp,
 }
 RECORD_TYPES = {"operating-system", "channel", "user-account", "user-group", "file-system",
                 "bootloader-configuration", "package", "mapped-device", "swap-space",

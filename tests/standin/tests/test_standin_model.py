@@ -257,3 +257,14 @@ def test_dropbear_root_login_follows_its_own_field(tmp_path):
         "(service dropbear-service-type)",
         "(service dropbear-service-type (dropbear-configuration (root-login? #t)))"))
     assert " -w" not in daemons[0]
+
+
+def test_a_gexp_body_is_not_evaluated_but_its_ungexps_are(tmp_path):
+    """guix/gexp.scm@8e2f32cee98:1414: ``#~(job …)`` is build-side code (no ``job`` binding is
+    needed to load the config); a ``local-file`` under ``#$`` is evaluated and interned."""
+    (tmp_path / "backup.sh").write_text("#!/bin/sh\n")
+    text = CONFIG.replace("(use-modules (gnu))", '(use-modules (gnu))\n(define %job #~(job "30 2 * * *" '
+                          '#$(local-file "backup.sh" "backup.sh" #:recursive? #t)))')
+    (tmp_path / "config.scm").write_text(text)
+    config = load(str(tmp_path / "config.scm"), history.by_commit()[C_2024_05])
+    assert [f.written for f in config.local_files] == ["backup.sh"]
