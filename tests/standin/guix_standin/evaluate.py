@@ -267,6 +267,13 @@ class Evaluator:
         for rtype in RECORD_TYPES:
             if name.startswith(rtype + "-"):         # a record accessor: operating-system-services
                 return Accessor(rtype, name[len(rtype) + 1:])
+        for prefix, (kind, mod) in _prefixes(env).items():
+            bare = name[len(prefix):]
+            if name.startswith(prefix) and bare:
+                if kind == "packages" and self.hooks.package_module(bare) == mod:
+                    return Package(bare, self.hooks.package(bare))
+                if kind == "services" and self.hooks.service_type(bare) == mod:
+                    return ServiceType(bare)
         module = self.hooks.package_module(name)
         if module is not None:
             spec = self.hooks.package(name)
@@ -343,11 +350,15 @@ class Evaluator:
         if name[0] in SYSTEM_MODULE_ROOTS:
             if name == ("gnu",):
                 imports.add(("gnu", "all-base"))
+            elif len(name) >= 3 and name[0] == "gnu" and prefix:
+                # #:prefix binds only PREFIX+NAME (Guile's module system, resolve-interface's
+                # #:prefix): 'web:nginx', not 'nginx'.
+                _prefixes(env)[prefix] = (name[1], " ".join(name[2:]))
             elif len(name) >= 3 and name[0] == "gnu":
                 imports.add((name[1], " ".join(name[2:])))
             return
         module_env = self.user_module(name, filename, form)
-        exported = {k: v for k, v in module_env.vars.items() if not k.startswith("%imports")}
+        exported = {k: v for k, v in module_env.vars.items() if not k.startswith(("%imports", "%prefixes"))}
         if select is not None:
             picked = {}
             for s in select:
@@ -390,6 +401,16 @@ def read_error(e: SchemeError) -> GuixError:
     return GuixError(f"read error while loading '{filename}': {loc}: {message}")
 
 
+def _prefixes(env: Env) -> dict:
+    """{prefix: (kind, module)} of the Guix modules imported with ``#:prefix``."""
+    e = env
+    while e is not None:
+        if "%imports" in e.vars:
+            return e.vars.setdefault("%prefixes", {})
+        e = e.parent
+    return {}
+
+
 def _imports(env: Env) -> set:
     e = env
     while e is not None:
@@ -420,7 +441,8 @@ string-index string-contains symbol-append number->string string->number call-wi
 with-output-to-file display newline error throw catch raise guard false-if-exception
 cons-all delete-duplicates sort stable-sort hash-ref identity const negate compose
 gexp ungexp local-file file-append plain-file mixed-text-file computed-file program-file
-scheme-file nss-certs make-regexp regexp-exec search-path""".split())
+scheme-file nss-certs make-regexp regexp-exec search-path
+memq memv member default-skeletons""".split())   # gnu/system/shadow.scm@8e2f32cee98:121
 
 
 def _looks_like_guix_binding(name: str) -> bool:
@@ -716,7 +738,10 @@ SPECIAL = {
 }
 RECORD_TYPES = {"operating-system", "channel", "user-account", "user-group", "file-system",
                 "bootloader-configuration", "package", "mapped-device", "swap-space",
-                "nginx-server-configuration", "postgresql-role", "machine"}
+                "nginx-server-configuration", "postgresql-role", "machine",
+                # gnu/services/base.scm@8e2f32cee98:2529-2560 (define-record-type*)
+                "static-networking", "network-address", "network-route",
+                "wireguard-peer"}   # gnu/services/vpn.scm@8e2f32cee98:705
 
 
 # --- procedures ------------------------------------------------------------------------------

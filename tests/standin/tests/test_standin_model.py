@@ -268,3 +268,19 @@ def test_a_gexp_body_is_not_evaluated_but_its_ungexps_are(tmp_path):
     (tmp_path / "config.scm").write_text(text)
     config = load(str(tmp_path / "config.scm"), history.by_commit()[C_2024_05])
     assert [f.written for f in config.local_files] == ["backup.sh"]
+
+
+def test_a_prefixed_guix_module_binds_only_prefixed_names(tmp_path):
+    """Guile's #:prefix: ``((gnu packages web) #:prefix web:)`` binds ``web:nginx``, not
+    ``nginx`` (corpus os/prefix-imports.scm evaluates with Guix v1.4.0)."""
+    from guix_standin.errors import GuixError
+    head = ("(use-modules (gnu) ((gnu packages web) #:prefix web:) ((gnu services web) #:prefix w:))\n"
+            "(use-service-modules networking ssh)\n")
+    body = CONFIG[CONFIG.index("(operating-system"):]
+    (tmp_path / "config.scm").write_text(head + body.replace("(cons nginx", "(cons web:nginx")
+                                         .replace("nginx-service-type", "w:nginx-service-type"))
+    config = load(str(tmp_path / "config.scm"), history.by_commit()[C_2024_05])
+    assert "nginx" in [p.spec.variable for p in config.packages]
+    (tmp_path / "config.scm").write_text(head + body)
+    with pytest.raises(GuixError, match="nginx: unbound variable"):
+        load(str(tmp_path / "config.scm"), history.by_commit()[C_2024_05])
