@@ -26,7 +26,8 @@ from vmfleet.guix import command
 
 ROOT = Path(__file__).resolve().parents[2]
 STANDIN = ROOT / "tests" / "standin" / "bin" / "guix"
-DAEMON_SOCKET = Path("/var/guix/daemon-socket/socket")   # --localstatedir=/var
+# --localstatedir=/var; clients and the daemon take another from GUIX_DAEMON_SOCKET (guix/store.scm)
+DAEMON_SOCKET = Path(os.environ.get("GUIX_DAEMON_SOCKET") or "/var/guix/daemon-socket/socket")
 OFFLINE_OPTIONS = "--no-grafts --no-substitutes --no-offload"
 TIMEOUT = 600   # one evaluation; a few seconds normally, minutes on a loaded 2-core machine
 
