@@ -77,9 +77,14 @@ class OsSummary:
     permit_root_login: str | None = None
     # (user, its group and supplementary groups) for each user-account the config declares.
     user_groups: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # The file's value is computed (a procedure call, a name from a module): what is here is
+    # what could be read statically, and may not be what guix builds.
+    partial: bool = False
 
     def to_dict(self) -> dict:
         extra = {}
+        if self.partial:
+            extra["partial"] = True
         if self.packages_conditional:
             extra["packages_conditional"] = list(self.packages_conditional)
         if self.packages_removed:
@@ -113,7 +118,7 @@ def _local_files(forms) -> list[str]:
 
 
 def summarize_os(text: str, filename: str = "<string>", *,
-                 extra_env: dict | None = None) -> OsSummary:
+                 extra_env: dict | None = None, variable: str | None = None) -> OsSummary:
     """Summarise the ``operating-system`` a config file evaluates to.
 
     The declaration is found as the file's last expression (directly, as a ``define``d name,
@@ -122,11 +127,31 @@ def summarize_os(text: str, filename: str = "<string>", *,
     same file merges its fields. Required fields that are missing are None: the caller
     decides. A file without any raises SchemeError("FILE: no operating-system declaration
     found", hint).
+
+    A file whose value is computed (its last form a procedure call such as
+    ``(with-my-defaults my-os)``, or a name it does not define) is what guix builds too
+    (guix/scripts/system.scm loads the file and takes its value): its summary is what can be
+    read statically (the OS the call is given, when there is one), marked ``partial``.
+    ``variable``: the module variable guix builds with ``-e`` (summarised instead).
     """
     forms = _read(text, filename)[0]
     env = _definitions(forms, extra_env)
-    _refuse_other_kinds(forms, filename)
-    found = _find_os(forms, env)
+    partial = False
+    if variable is not None:
+        found = _resolve_os(Symbol(variable), env, set())
+        if found is None:
+            partial = True
+            found = _os_inside(env.get(variable), env)
+    else:
+        _refuse_other_kinds(forms, filename)
+        found = _resolve_os(forms[-1], env, set()) if forms else None
+        if found is None and _computed_value(forms[-1], env):
+            partial = True
+            found = _os_inside(forms[-1], env)
+        elif found is None:
+            found = _find_os(forms, env)
+    if found is None and partial:
+        return OsSummary(None, None, None, None, None, partial=True)
     if found is None:
         raise SchemeError(f"{filename}: no operating-system declaration found"
                           + (" (a helper module)" if forms and head(forms[0]) == "define-module"
@@ -176,7 +201,39 @@ def summarize_os(text: str, filename: str = "<string>", *,
         bootloader_conditional=_bootloader_branches(values.get("bootloader")),
         permit_root_login=_permit_root_login(values.get("services"), env),
         user_groups=tuple(_user_groups(values.get("users"), env)),
+        partial=partial,
     )
+
+
+_NOT_VALUES = ("define-module", "use-modules", "use-service-modules", "use-package-modules",
+               "use-system-modules", "define-syntax", "define-record-type", "define-syntax-rule",
+               "set!", "display", "format", "export", "re-export",
+               # values that are never an operating system (a list of channels, of machines)
+               "list", "cons", "cons*", "append", "quote", "quasiquote", "vector", "channel")
+
+
+def _computed_value(last, env) -> bool:
+    """Whether the file's last form is an expression whose value vmfleet cannot read: a
+    call (not a definition, not a declaration) or a name the file does not define."""
+    if isinstance(last, Symbol):
+        return str(last) not in env
+    h = head(last)
+    return h is not None and h not in _DEFINERS and h not in _NOT_VALUES \
+        and h not in _LETS and h != "begin"
+
+
+def _os_inside(expr, env):
+    """The first operating-system a computed value is made from (an argument, a name)."""
+    if expr is None:
+        return None
+    for x in _walk(expr):
+        if head(x) == "operating-system":
+            return x, env
+        if isinstance(x, Symbol) and str(x) in env:
+            found = _resolve_os(x, env, set())
+            if found:
+                return found
+    return None
 
 
 def _bootloader_branches(values) -> tuple[str, ...]:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from vmfleet import timeutil
 from vmfleet.errors import NotFound, SchemeError, UsageError
-from vmfleet.guix import channel_files, closure, input_files, os_config, reader
+from vmfleet.guix import channel_files, channel_modules, closure, input_files, os_config, reader
 from vmfleet.guix.reader import render as render_string
 from vmfleet.names import check_name
 from vmfleet.registry.db import Registry, dumps
@@ -47,6 +47,9 @@ class Inputs:
     cwd: str = "."
     expression: str | None = None
     warnings: tuple[str, ...] = ()
+    # Modules taken to be a pinned channel's without a clone to check (said, not recorded
+    # as missing: guix fetches them with the channel).
+    unverified: tuple[str, ...] = ()
 
     def digest(self) -> str:
         data = {
@@ -144,14 +147,18 @@ def safe_relpath(path: str, config_file: str) -> str:
 
 def read_inputs(config_file: str | os.PathLike, channels_file: str | os.PathLike, *,
                 load_path=(), cwd: str | os.PathLike | None = None, strict: bool = False,
-                limits: input_files.Limits | None = None) -> Inputs:
+                limits: input_files.Limits | None = None, variable: str | None = None,
+                channel_repos: Mapping[str, Path] | None = None,
+                checkouts: Path | None = None) -> Inputs:
     """Read a config and every file a build of it reads (see guix/closure.py), and the
     channels file, from disk, as untrusted input (see guix/input_files.py).
 
     ``load_path`` (``-L``) and relative paths are taken relative to ``cwd`` (default: the
     working directory), which is also where a computed relative ``local-file`` name resolves,
     as with guix. Unresolvable names are warnings in ``Inputs.warnings``; with ``strict``
-    the first one is an error.
+    the first one is an error. ``variable``: the module variable that is the OS;
+    ``channel_repos`` (``--channel-repo``) and ``checkouts`` (guix's cache of channel clones):
+    where to read the pinned channels' module trees.
     """
     cwd = posixpath.normpath(os.path.abspath(cwd or os.getcwd()))
     config = posixpath.normpath(posixpath.join(cwd, os.fspath(config_file)))
@@ -170,11 +177,21 @@ def read_inputs(config_file: str | os.PathLike, channels_file: str | os.PathLike
     channels_text = closure.scheme_text(files.read(channels, "channels file").content,
                                         str(channels_file))
     try:
-        names = {c.name for c in channel_files.parse_channels(channels_text, str(channels_file))}
+        pins = [c.to_dict() for c in channel_files.parse_channels(channels_text, str(channels_file))]
     except SchemeError:
-        names = set()  # analyse() reports it with its location
-    found = closure.gather(files, config, load_path=dirs, cwd=cwd, external_roots=names)
+        pins = []  # analyse() reports it with its location
+    found = closure.gather(files, config, load_path=dirs, cwd=cwd, variable=variable,
+                           providers=providers_for(pins, channel_repos, checkouts))
     return inputs_from_closure(found, channels_text, load_path=dirs, cwd=cwd, strict=strict)
+
+
+def providers_for(pins, channel_repos: Mapping[str, Path] | None = None,
+                  checkouts: Path | None = None) -> channel_modules.Providers:
+    """Who provides which modules under these pins (the guix channel at least)."""
+    pins = list(pins)
+    if not any(p.get("name") == "guix" for p in pins):
+        pins.insert(0, {"name": "guix"})
+    return channel_modules.Providers(pins, channel_repos, checkouts)
 
 
 def inputs_from_closure(found: closure.Closure, channels_text: str, *, load_path, cwd: str,
@@ -217,7 +234,10 @@ def inputs_from_closure(found: closure.Closure, channels_text: str, *, load_path
     warnings = tuple(str(closure.Unresolved(rel(w.file) if w.file.startswith(root) else w.file,
                                             w.line, w.expression)) for w in found.warnings)
     return Inputs(rel(config), config_text, channels_text, files, modes, roles,
-                  tuple(rel(d) for d in load_path), run_dir, found.expression, warnings)
+                  tuple(rel(d) for d in load_path), run_dir, found.expression, warnings,
+                  tuple(str(closure.Unverified(rel(u.file) if u.file.startswith(root) else u.file,
+                                               u.line, u.module, u.channels))
+                        for u in found.unverified))
 
 
 def _check_tree_path(path: str, what: str) -> str:
@@ -250,11 +270,15 @@ def analyse(inputs: Inputs, *, config_label: str | None = None,
             channels_label: str = "channels.scm", pins: tuple[dict, ...] | None = None) -> Analysis:
     """Parse and validate inputs; raise SchemeError/UsageError with file:line:col on bad ones.
     ``pins``: the channels already read (an import reads each channels file once)."""
+    variable = inputs.expression[:-1].split()[-1] if inputs.expression else None
     summary = os_config.summarize_os(inputs.config_text, config_label or inputs.config_name,
-                                     extra_env=_visible_definitions(inputs))
+                                     extra_env=_visible_definitions(inputs), variable=variable)
     if pins is None:
         pins = read_pins(inputs.channels_text, channels_label)
-    return Analysis.of(pins, summary)
+    analysis = Analysis.of(pins, summary)
+    if inputs.unverified:
+        analysis.summary["channel_modules_not_verified"] = list(inputs.unverified)
+    return analysis
 
 
 def _visible_definitions(inputs: Inputs) -> dict:

@@ -275,12 +275,14 @@ class GitFiles:
 
 def import_system(reg: Registry, repo: str | Path, system: str, config: str, channels: str, *,
                   since: str | None = None, allow_unpinned: bool = False, load_path=(),
-                  strict: bool = False) -> ImportResult:
+                  strict: bool = False, variable: str | None = None,
+                  channel_repos=None, checkouts: Path | None = None) -> ImportResult:
     """Record a generation for each commit that changed the system's inputs.
 
     ``load_path`` (``-L``) and the paths are relative to ``repo``, which is also the
-    directory guix runs in (where computed relative names resolve). Generations follow the
-    git history: a commit dated before its parent (after a rebase) is recorded one second
+    directory guix runs in (where computed relative names resolve). ``variable``: the module
+    variable that is the OS; ``channel_repos``/``checkouts``: clones of the pinned channels
+    (see generations.read_inputs). Generations follow the git history: a commit dated before its parent (after a rebase) is recorded one second
     after it, so a date spec never picks a parent over its child.
     """
     check_name(system)
@@ -301,7 +303,8 @@ def import_system(reg: Registry, repo: str | Path, system: str, config: str, cha
         _check_in_history(root, repo, history, state, config_rel, channels_rel)
         with reg.write():  # one transaction: an import lands whole or not at all
             return _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel,
-                                   history, state, blobs, allow_unpinned, strict)
+                                   history, state, blobs, allow_unpinned, strict,
+                                   _Options(variable, channel_repos, checkouts))
     finally:
         blobs.close()
 
@@ -323,8 +326,15 @@ def _parent(root: Path, commit: str) -> str | None:
     return result.stdout.strip() or None
 
 
+@dataclass(frozen=True)
+class _Options:
+    variable: str | None = None
+    channel_repos: object = None
+    checkouts: Path | None = None
+
+
 def _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel, history,
-                    state, blobs, allow_unpinned, strict) -> ImportResult:
+                    state, blobs, allow_unpinned, strict, options=_Options()) -> ImportResult:
     """Replay ``history`` over the tree ``state`` before it; record each readable version of
     the system's inputs (the closure is recomputed where a commit touched what it reads)."""
     recorded, skipped = [], []
@@ -334,6 +344,7 @@ def _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel
     last_time = 0
     seen_commits = 0
     limits = input_files.Limits.from_env()
+    providers: dict[str, object] = {}     # channels blob -> Providers
     for index, commit in enumerate(history):
         if index % PREFETCH_COMMITS == 0:
             _prefetch(blobs, history[index:index + PREFETCH_COMMITS],
@@ -360,12 +371,14 @@ def _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel
             channels_sha = state[channels_rel][0]
             channels_text = _text(blobs.get(channels_sha), channels_rel)
             pins = blobs.pins(channels_sha, f"{commit.sha[:7]}:{channels_rel}")
-            names = {p["name"] for p in pins}
+            if channels_sha not in providers:
+                providers[channels_sha] = generations.providers_for(
+                    pins, options.channel_repos, options.checkouts)
             files = GitFiles(root_s, state, blobs, limits)
             found = closure.gather(files, f"{root_s}/{config_rel}",
                                    load_path=[posixpath.normpath(f"{root_s}/{d}") for d in lp_rel],
                                    cwd=posixpath.normpath(f"{root_s}/{cwd_rel}"),
-                                   external_roots=names)
+                                   providers=providers[channels_sha], variable=options.variable)
             last_read = files
             inputs = generations.inputs_from_closure(
                 found, channels_text,
