@@ -239,3 +239,50 @@ def test_git_import_records_a_channel_module_repository(reg, tmp_path):
     result = git_import.import_system(reg, repo, "owl", "config.scm", "channels.scm")
     assert len(result.recorded) == 2 and not result.skipped
     git(repo, "status")
+
+
+# --- what an import skipped -------------------------------------------------------------------
+
+def _history_before_channels(tmp_path):
+    repo = new_repo(tmp_path / "repo")
+    config = "(use-modules (gnu))\n" + OS_BODY.format(host="{host}", extra="")
+    ids = [commit_files(repo, {"x1.scm": config.format(host=f"x{i}")}, f"x1 v{i}",
+                        f"2024-01-0{i}T00:00:00+00:00") for i in range(1, 4)]
+    commit_files(repo, {"README": "other\n"}, "docs", "2024-01-04T00:00:00+00:00")
+    commit_files(repo, {"channels.scm": channels()}, "pin", "2024-01-05T00:00:00+00:00")
+    commit_files(repo, {"x1.scm": config.format(host="x9")}, "x1 v9", "2024-01-06T00:00:00+00:00")
+    return repo, ids
+
+
+def test_commits_before_the_channels_file_are_reported(reg, tmp_path):
+    from vmfleet.registry import git_import
+
+    repo, ids = _history_before_channels(tmp_path)
+    result = git_import.import_system(reg, repo, "x1", "x1.scm", "channels.scm")
+    assert len(result.recorded) == 2
+    (skip,) = result.skips
+    assert (skip.count, skip.first, skip.last) == (3, ids[0], ids[-1])
+    assert "--channels-before" in skip.reason
+    assert str(skip).startswith(f"3 commits ({ids[0][:7]}..{ids[-1][:7]}): ")
+
+
+def test_channels_before_records_them_marked(reg, tmp_path):
+    from vmfleet.registry import git_import
+
+    repo, ids = _history_before_channels(tmp_path)
+    result = git_import.import_system(reg, repo, "x1", "x1.scm", "channels.scm",
+                                      channels_before=channels())
+    assert not result.skips
+    gens = generations.list_for(reg, "x1")
+    assert [g.git_commit for g in gens[:3]] == ids
+    assert {g.source for g in gens[:3]} == {git_import.SOURCE_CHANNELS_BEFORE}
+    assert gens[-1].source == "git" and gens[-1].summary["host_name"] == "x9"
+
+
+def test_skips_are_grouped_by_reason_with_their_range(tmp_path):
+    from vmfleet.registry.git_import import group_skips
+
+    a, b, c = "a" * 40, "b" * 40, "c" * 40
+    skips = group_skips([(a, "bad"), (b, "worse"), (c, "bad")])
+    assert [(s.reason, s.count, s.range) for s in skips] == [("bad", 2, "aaaaaaa..ccccccc"),
+                                                             ("worse", 1, "bbbbbbb")]

@@ -37,11 +37,52 @@ class Commit:
 
 
 @dataclass(frozen=True)
+class Skip:
+    """A run of consecutive commits of a system skipped for one reason."""
+
+    reason: str
+    count: int
+    first: str           # commit ids, full
+    last: str
+
+    @property
+    def range(self) -> str:
+        return self.first[:7] if self.count == 1 else f"{self.first[:7]}..{self.last[:7]}"
+
+    def __str__(self) -> str:
+        return f"{self.count} commit{'s' if self.count != 1 else ''} ({self.range}): {self.reason}"
+
+    def to_dict(self) -> dict:
+        return {"reason": self.reason, "count": self.count, "first": self.first,
+                "last": self.last}
+
+
+BEFORE_CHANNELS = ("the channels file did not exist yet: pass --channels-before FILE to record "
+                   "them with a channels file you give")
+SOURCE_CHANNELS_BEFORE = "git+channels-before"   # generations whose channels the user gave
+
+
+@dataclass(frozen=True)
 class ImportResult:
     system: str
     commits_seen: int
     recorded: tuple[str, ...]                 # labels of new generations
     skipped: tuple[str, ...]                  # 'abc1234: reason' for commits that could not be read
+    skips: tuple[Skip, ...] = ()              # the same, grouped: count, commit range, reason
+    up_to_date: bool = False                  # nothing new since the last import
+
+
+def group_skips(entries: list[tuple[str, str]]) -> tuple[Skip, ...]:
+    """(commit, reason) in history order → runs of consecutive commits with one reason
+    (runs of the same reason further apart are counted together, keeping the range)."""
+    out: dict[str, list] = {}
+    for sha, reason in entries:
+        if reason in out:
+            out[reason][0] += 1
+            out[reason][2] = sha
+        else:
+            out[reason] = [1, sha, sha]
+    return tuple(Skip(reason, n, first, last) for reason, (n, first, last) in out.items())
 
 
 PREFETCH_BATCH = 256   # object ids per cat-file request (41 bytes each: well under a pipe's 64 KiB)
@@ -64,6 +105,9 @@ class Blobs:
 
     def pins(self, sha: str, label: str) -> tuple[dict, ...]:
         return self._parse(sha, "pins", lambda: generations.read_pins(_text(self.get(sha), label), label))
+
+    def pins_of_text(self, text: str, label: str) -> tuple[dict, ...]:
+        return self._parse(text, "pins-text", lambda: generations.read_pins(text, label))
 
     def _parse(self, sha, kind, parse):
         key = (sha, kind)
@@ -276,13 +320,17 @@ class GitFiles:
 def import_system(reg: Registry, repo: str | Path, system: str, config: str, channels: str, *,
                   since: str | None = None, allow_unpinned: bool = False, load_path=(),
                   strict: bool = False, variable: str | None = None,
-                  channel_repos=None, checkouts: Path | None = None) -> ImportResult:
+                  channel_repos=None, checkouts: Path | None = None,
+                  channels_before: str | None = None) -> ImportResult:
     """Record a generation for each commit that changed the system's inputs.
 
     ``load_path`` (``-L``) and the paths are relative to ``repo``, which is also the
     directory guix runs in (where computed relative names resolve). ``variable``: the module
     variable that is the OS; ``channel_repos``/``checkouts``: clones of the pinned channels
-    (see generations.read_inputs). Generations follow the git history: a commit dated before its parent (after a rebase) is recorded one second
+    (see generations.read_inputs); ``channels_before``: the text of a channels file for the
+    commits made before the channels file existed (recorded with source
+    ``git+channels-before``; without it they are reported skipped). Generations follow the
+    git history: a commit dated before its parent (after a rebase) is recorded one second
     after it, so a date spec never picks a parent over its child.
     """
     check_name(system)
@@ -304,7 +352,8 @@ def import_system(reg: Registry, repo: str | Path, system: str, config: str, cha
         with reg.write():  # one transaction: an import lands whole or not at all
             return _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel,
                                    history, state, blobs, allow_unpinned, strict,
-                                   _Options(variable, channel_repos, checkouts))
+                                   _Options(variable, channel_repos, checkouts,
+                                            channels_before))
     finally:
         blobs.close()
 
@@ -331,6 +380,7 @@ class _Options:
     variable: str | None = None
     channel_repos: object = None
     checkouts: Path | None = None
+    channels_before: str | None = None
 
 
 def _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel, history,
@@ -338,6 +388,7 @@ def _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel
     """Replay ``history`` over the tree ``state`` before it; record each readable version of
     the system's inputs (the closure is recomputed where a commit touched what it reads)."""
     recorded, skipped = [], []
+    skip_runs: list[tuple[str, str]] = []
     root_s = posixpath.normpath(str(root.resolve()))
     watched_dirs = [d for d in lp_rel if d != "."]
     last_read: GitFiles | None = None       # what the last closure read (None: read again)
@@ -359,18 +410,31 @@ def _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel
         relevant = last_read is None or last_read.touched(changed) or "." in lp_rel or any(
             p == d or p.startswith(d + "/") for p in changed for d in watched_dirs) or \
             {config_rel, channels_rel} & changed
-        if config_rel not in state or channels_rel not in state:
+        if config_rel not in state:
             last_read = None
             continue  # the system does not exist yet at this commit, or was removed
+        before = channels_rel not in state
+        if before and options.channels_before is None:
+            if config_rel in changed or any(p == d or p.startswith(d + "/") for p in changed
+                                            for d in [*watched_dirs, posixpath.dirname(config_rel)]
+                                            if d):
+                skip_runs.append((commit.sha, BEFORE_CHANNELS))
+            last_read = None
+            continue
         seen_commits += 1
-        if not relevant:
+        if not relevant and not before:
             continue
         when = max(commit.time, last_time + 1)
         try:
             label = f"{commit.sha[:7]}:{config_rel}"
-            channels_sha = state[channels_rel][0]
-            channels_text = _text(blobs.get(channels_sha), channels_rel)
-            pins = blobs.pins(channels_sha, f"{commit.sha[:7]}:{channels_rel}")
+            if before:
+                channels_sha = "--channels-before"
+                channels_text = options.channels_before
+                pins = blobs.pins_of_text(channels_text, "--channels-before")
+            else:
+                channels_sha = state[channels_rel][0]
+                channels_text = _text(blobs.get(channels_sha), channels_rel)
+                pins = blobs.pins(channels_sha, f"{commit.sha[:7]}:{channels_rel}")
             if channels_sha not in providers:
                 providers[channels_sha] = generations.providers_for(
                     pins, options.channel_repos, options.checkouts)
@@ -387,16 +451,20 @@ def _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel
             analysis = generations.analyse(inputs, config_label=label, pins=pins)
             gen, created = generations.record(
                 reg, system, inputs, current_from=timeutil.from_epoch(when),
-                source="git", git_commit=commit.sha, message=commit.subject,
-                allow_unpinned=allow_unpinned, analysis=analysis)
+                source=SOURCE_CHANNELS_BEFORE if before else "git", git_commit=commit.sha,
+                message=commit.subject, allow_unpinned=allow_unpinned, analysis=analysis)
         except UsageError as e:  # includes SchemeError
             skipped.append(f"{commit.sha[:7]}: {e.message}")
+            skip_runs.append((commit.sha, e.message))
             last_read = None
             continue
+        if before:
+            last_read = None   # the next commit is read again (the channels file may appear)
         last_time = max(last_time, when)
         if created:
             recorded.append(gen.label)
-    return ImportResult(system, seen_commits, tuple(recorded), tuple(skipped))
+    return ImportResult(system, seen_commits, tuple(recorded), tuple(skipped),
+                        group_skips(skip_runs))
 
 
 def _prefetch(blobs: Blobs, upcoming: list[Commit], watched: set[str]) -> None:
