@@ -286,3 +286,33 @@ def test_skips_are_grouped_by_reason_with_their_range(tmp_path):
     skips = group_skips([(a, "bad"), (b, "worse"), (c, "bad")])
     assert [(s.reason, s.count, s.range) for s in skips] == [("bad", 2, "aaaaaaa..ccccccc"),
                                                              ("worse", 1, "bbbbbbb")]
+
+
+# --- incremental import -----------------------------------------------------------------------
+
+def test_a_re_import_reads_only_new_commits_and_nothing_when_up_to_date(reg, tmp_path, monkeypatch):
+    from vmfleet.registry import git_import
+
+    repo = new_repo(tmp_path / "repo")
+    config = "(use-modules (gnu))\n" + OS_BODY.format(host="{host}", extra="")
+    commit_files(repo, {"channels.scm": channels(), "c.scm": config.format(host="a")}, "one",
+                 "2024-01-01T00:00:00+00:00")
+    commit_files(repo, {"c.scm": config.format(host="b")}, "two", "2024-01-02T00:00:00+00:00")
+    first = git_import.import_system(reg, repo, "c", "c.scm", "channels.scm")
+    assert len(first.recorded) == 2
+    read = []
+    real = git_import.closure.gather
+    monkeypatch.setattr(git_import.closure, "gather",
+                        lambda *a, **k: read.append(1) or real(*a, **k))
+    again = git_import.import_system(reg, repo, "c", "c.scm", "channels.scm")
+    assert again.up_to_date and read == []
+    # A new commit dated before the last generation: read alone, recorded after it.
+    commit_files(repo, {"c.scm": config.format(host="c")}, "three", "2023-01-01T00:00:00+00:00")
+    third = git_import.import_system(reg, repo, "c", "c.scm", "channels.scm")
+    assert len(third.recorded) == 1 and len(read) == 1
+    gens = generations.list_for(reg, "c")
+    assert [g.summary["host_name"] for g in gens] == ["a", "b", "c"]
+    assert gens[2].current_from > gens[1].current_from
+    # Other options: the whole history again (nothing new to record).
+    other = git_import.import_system(reg, repo, "c", "c.scm", "channels.scm", strict=True)
+    assert not other.up_to_date and other.recorded == () and len(read) > 1

@@ -427,13 +427,36 @@ _READERS = ("call-with-input-file", "open-input-file", "with-input-from-file")
 _GEXP_MODULE_KEYS = ("imported-modules", "modules", "module")
 
 
+_MEMO: dict[tuple[int, str], tuple[list, list]] = {}
+
+
+def _memo(forms, kind: str, compute) -> list:
+    """``compute()`` once per forms object (the reader caches forms by text, so a module is
+    walked once however many commits read it)."""
+    key = (id(forms), kind)
+    hit = _MEMO.get(key)
+    if hit is not None and hit[0] is forms:
+        return hit[1]
+    value = compute()
+    if len(_MEMO) >= 1024:
+        _MEMO.pop(next(iter(_MEMO)))
+    _MEMO[key] = (forms, value)
+    return value
+
+
 def read_refs(forms) -> list:
     """Calls that open a file for reading while the config is evaluated (first argument the
     file name)."""
-    return [x for x in _walk(forms) if head(x) in _READERS and len(x) >= 2]
+    return _memo(forms, "read", lambda: [x for x in _walk(forms)
+                                         if head(x) in _READERS and len(x) >= 2])
 
 
 def gexp_module_refs(forms, env) -> list:
+    """See _gexp_module_refs (memoised; ``env`` is the forms' own definitions)."""
+    return _memo(forms, "gexp", lambda: _gexp_module_refs(forms, env))
+
+
+def _gexp_module_refs(forms, env) -> list:
     """(module name, form) for each module a gexp imports or a procedure is given as a quoted
     list: ``(with-imported-modules MODS …)``, ``#:imported-modules MODS``, ``#:modules MODS``,
     ``#:module '(a b)``. A list vmfleet cannot read gives (None, form): a warning."""

@@ -240,6 +240,23 @@ def _issue9_image_types_logins(db: sqlite_utils.Database) -> None:
     )
 
 
+def _issue16_import_marks(db: sqlite_utils.Database) -> None:
+    """What each import of a system from a repository got to (its last commit, with the
+    options it ran with), so the next import reads only newer commits."""
+    db.executescript(
+        """
+        CREATE TABLE import_marks (
+            system TEXT NOT NULL,
+            repo TEXT NOT NULL,
+            options TEXT NOT NULL,
+            last_commit TEXT NOT NULL,
+            imported TEXT NOT NULL,
+            PRIMARY KEY (system, repo)
+        );
+        """
+    )
+
+
 # Named, ordered, append-only. Never edit a migration that has shipped: add a new one.
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_initial", _m0001_initial),
@@ -249,6 +266,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("fleet_history", _fleet_history),
     ("issue8_inputs", _issue8_inputs),
     ("issue9_image_types_logins", _issue9_image_types_logins),
+    ("issue16_import_marks", _issue16_import_marks),
 ]
 
 

@@ -289,8 +289,8 @@ def _visible_definitions(inputs: Inputs) -> dict:
     by_path = {}
     for path, role in inputs.roles.items():
         if role in ("module", "include", "load"):
-            try:
-                forms = reader.read_forms(inputs.files[path].decode(), path)
+            try:   # the reader's cache: the closure read these very texts (not modified here)
+                forms = reader._read(inputs.files[path].decode(), path)[0]
             except (SchemeError, UnicodeDecodeError):
                 continue
             by_path[path] = forms
@@ -298,7 +298,7 @@ def _visible_definitions(inputs: Inputs) -> dict:
     if not by_path:
         return env
     try:
-        config_forms = reader.read_forms(inputs.config_text, inputs.config_name)
+        config_forms = reader._read(inputs.config_text, inputs.config_name)[0]
     except SchemeError:
         return env
     for name, prefix, _ in closure.module_refs(config_forms):

@@ -20,8 +20,8 @@ from vmfleet import timeutil
 from vmfleet.errors import CommandFailed, SchemeError, UsageError, VmfleetError
 from vmfleet.guix import closure, input_files, os_config
 from vmfleet.names import check_name
-from vmfleet.registry import generations
-from vmfleet.registry.db import Registry
+from vmfleet.registry import generations, import_marks
+from vmfleet.registry.db import Registry, dumps
 from vmfleet.tools.run import kill_group, run, which
 
 log = logging.getLogger("vmfleet.registry.git_import")
@@ -184,16 +184,19 @@ def repo_root(path: str | Path) -> Path:
                          "run 'git init' there, or give the checkout's path") from None
 
 
-def commits(repo: Path, paths: Iterable[str] | None, since: str | None = None) -> list[Commit]:
+def commits(repo: Path, paths: Iterable[str] | None, since: str | None = None, *,
+            head: str = "HEAD", after: str | None = None) -> list[Commit]:
     """First-parent commits, oldest first, that changed any of ``paths`` (repo-relative;
     None: any path), made at or after ``since`` (a date as users write it, vmfleet.timeutil;
     compared here with the committer date, not by git's ``--since``, which reads a bare day as
     that day at the current time of day in the local zone). ``changes`` holds (path, new blob
-    sha or '' when deleted); ``modes`` their new git modes."""
+    sha or '' when deleted); ``modes`` their new git modes. ``head``: the newest commit;
+    ``after``: only commits after this one (an ancestor of ``head``)."""
     args = ["log", "--first-parent", "--diff-merges=first-parent", "--raw", "--no-abbrev",
             "--no-renames", "--reverse", "--format=%x01%H %ct %s"]
     start = timeutil.parse_user_time(timeutil.parse_date(since, "--since")).timestamp() if since else None
-    out = _git(repo, *args, *(["--", *sorted(set(paths))] if paths is not None else []))
+    out = _git(repo, *args, f"{after}..{head}" if after else head,
+               *(["--", *sorted(set(paths))] if paths is not None else []))
     result = []
     for chunk in out.split("\x01")[1:]:
         head, _, body = chunk.partition("\n")
@@ -236,15 +239,36 @@ def _ls_tree(repo: Path, commit: str, paths: list[str]) -> dict[str, tuple[str, 
     return state
 
 
+class TreeDirs:
+    """The directories of a tree, computed once while no commit adds or removes a file (a
+    commit that only changes files leaves them as they are)."""
+
+    def __init__(self):
+        self._dirs: set[str] | None = None
+
+    def invalidate(self) -> None:
+        self._dirs = None
+
+    def of(self, state: dict) -> set[str]:
+        if self._dirs is None:
+            dirs = {posixpath.dirname(p) for p in state}
+            for d in list(dirs):
+                while d:
+                    d = posixpath.dirname(d)
+                    dirs.add(d)
+            self._dirs = dirs
+        return self._dirs
+
+
 class GitFiles:
     """A commit's tree, read like the disk (guix/closure.py's ``files``): paths are absolute
     below ``root``; a file outside the repository cannot be imported from its history."""
 
     def __init__(self, root: str, state: dict[str, tuple[str, str]], blobs: Blobs,
-                 limits: input_files.Limits):
+                 limits: input_files.Limits, dirs: TreeDirs | None = None):
         self.root, self.state, self.blobs, self.limits = root, state, blobs, limits
         self.total = 0
-        self._dirs: set[str] | None = None
+        self.dirs = dirs or TreeDirs()
         self.read_files: set[str] = set()   # repo-relative files read, links and targets
         self.read_dirs: set[str] = set()    # directories listed (recursive local-files)
 
@@ -278,13 +302,7 @@ class GitFiles:
         if rel in self.state:
             mode = self.state[self._resolve(rel)][1]
             return "file" if mode.startswith("100") else "other"
-        if self._dirs is None:
-            self._dirs = {posixpath.dirname(p) for p in self.state}
-            for d in list(self._dirs):
-                while d:
-                    d = posixpath.dirname(d)
-                    self._dirs.add(d)
-        return "dir" if rel in self._dirs or rel == "." else None
+        return "dir" if rel in self.dirs.of(self.state) or rel == "." else None
 
     def read(self, path: str, what: str) -> input_files.FileData:
         rel = self._rel(path)
@@ -339,23 +357,64 @@ def import_system(reg: Registry, repo: str | Path, system: str, config: str, cha
     channels_rel = _repo_relative(root, repo, channels)
     lp_rel = [_repo_relative(root, repo, d) for d in load_path]
     cwd_rel = _repo_relative(root, repo, ".")
+    head = _head(root)
+    options = dumps({"config": config_rel, "channels": channels_rel, "load_path": lp_rel,
+                     "cwd": cwd_rel, "since": since, "allow_unpinned": allow_unpinned,
+                     "strict": strict, "variable": variable,
+                     "channel_repos": {k: str(v) for k, v in sorted((channel_repos or {}).items())},
+                     "channels_before": generations.sha256(channels_before.encode())
+                     if channels_before is not None else None})
+    mark = import_marks.get(reg, system, str(root))
+    after = None
+    if mark and mark.options == options and head:
+        if mark.last_commit == head:
+            return ImportResult(system, 0, (), (), up_to_date=True)
+        if _is_ancestor(root, mark.last_commit, head):
+            after = mark.last_commit
+    if head is None:
+        _check_in_history(root, repo, [], {}, config_rel, channels_rel)
     blobs = Blobs(root)
     try:
-        history = commits(root, None, since)
+        history = commits(root, None, since, head=head, after=after)
         if not history:
-            if since is None:
+            if since is None and after is None:
                 _check_in_history(root, repo, [], {}, config_rel, channels_rel)
             return ImportResult(system, 0, (), ())
         start = _parent(root, history[0].sha)
         state = tree_files(root, start) if start else {}
         _check_in_history(root, repo, history, state, config_rel, channels_rel)
         with reg.write():  # one transaction: an import lands whole or not at all
-            return _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel,
-                                   history, state, blobs, allow_unpinned, strict,
-                                   _Options(variable, channel_repos, checkouts,
-                                            channels_before))
+            result = _record_history(reg, system, root, config_rel, channels_rel, lp_rel,
+                                     cwd_rel, history, state, blobs, allow_unpinned, strict,
+                                     _Options(variable, channel_repos, checkouts,
+                                              channels_before),
+                                     _newest_time(reg, system) if after else 0)
+            import_marks.put(reg, import_marks.Mark(system, str(root), options, head))
+            return result
     finally:
         blobs.close()
+
+
+def _newest_time(reg: Registry, system: str) -> int:
+    """The epoch second of the system's newest generation (0: none): commits read after an
+    earlier import come after it, whatever their dates say."""
+    try:
+        gens = generations.list_for(reg, system)
+    except VmfleetError:
+        return 0
+    return max((int(timeutil.parse_stamp(g.current_from).timestamp()) for g in gens), default=0)
+
+
+def _head(root: Path) -> str | None:
+    result = run(["git", "-C", str(root), "rev-parse", "--verify", "--quiet", "HEAD^{commit}"],
+                 check=False)
+    return result.stdout.strip() or None
+
+
+def _is_ancestor(root: Path, older: str, newer: str) -> bool:
+    """Whether ``older`` is still in ``newer``'s history (not after a rewrite or force push)."""
+    return run(["git", "-C", str(root), "merge-base", "--is-ancestor", older, newer],
+               check=False).returncode == 0
 
 
 def _check_in_history(root: Path, repo, history: list[Commit], state: dict,
@@ -384,7 +443,8 @@ class _Options:
 
 
 def _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel, history,
-                    state, blobs, allow_unpinned, strict, options=_Options()) -> ImportResult:
+                    state, blobs, allow_unpinned, strict, options=_Options(),
+                    last_time: int = 0) -> ImportResult:
     """Replay ``history`` over the tree ``state`` before it; record each readable version of
     the system's inputs (the closure is recomputed where a commit touched what it reads)."""
     recorded, skipped = [], []
@@ -392,10 +452,10 @@ def _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel
     root_s = posixpath.normpath(str(root.resolve()))
     watched_dirs = [d for d in lp_rel if d != "."]
     last_read: GitFiles | None = None       # what the last closure read (None: read again)
-    last_time = 0
     seen_commits = 0
     limits = input_files.Limits.from_env()
     providers: dict[str, object] = {}     # channels blob -> Providers
+    dirs = TreeDirs()
     for index, commit in enumerate(history):
         if index % PREFETCH_COMMITS == 0:
             _prefetch(blobs, history[index:index + PREFETCH_COMMITS],
@@ -403,9 +463,12 @@ def _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel
         modes = dict(commit.modes)
         for path, sha in commit.changes:
             if sha:
+                if path not in state:
+                    dirs.invalidate()
                 state[path] = (sha, modes.get(path, "100644"))
             else:
                 state.pop(path, None)
+                dirs.invalidate()
         changed = {c[0] for c in commit.changes}
         relevant = last_read is None or last_read.touched(changed) or "." in lp_rel or any(
             p == d or p.startswith(d + "/") for p in changed for d in watched_dirs) or \
@@ -438,7 +501,7 @@ def _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel
             if channels_sha not in providers:
                 providers[channels_sha] = generations.providers_for(
                     pins, options.channel_repos, options.checkouts)
-            files = GitFiles(root_s, state, blobs, limits)
+            files = GitFiles(root_s, state, blobs, limits, dirs)
             found = closure.gather(files, f"{root_s}/{config_rel}",
                                    load_path=[posixpath.normpath(f"{root_s}/{d}") for d in lp_rel],
                                    cwd=posixpath.normpath(f"{root_s}/{cwd_rel}"),
