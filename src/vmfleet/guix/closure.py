@@ -122,7 +122,7 @@ class _Gatherer:
         if path in self.forms:
             return None
         data = self.files.read(path, role if role != "config" else "config")
-        text = scheme_text(data.content, path)
+        text = decoded(data.content, path)
         self.inputs.setdefault(path, Input(path, role, data.content, data.mode))
         forms = _read(text, path)[0]
         self.forms[path] = forms
@@ -153,7 +153,7 @@ class _Gatherer:
         more = []
         for symbol, path, form in pending:
             for forms in list(self.forms.values()):
-                defs = _definitions(forms)
+                defs = own_definitions(forms)
                 if symbol in defs:
                     for name, where in _module_list(defs[symbol], defs, form):
                         more.extend(self.gexp_module(name, path, where))
@@ -179,7 +179,7 @@ class _Gatherer:
 
     def visit(self, path: str, forms: list) -> list[tuple[str, str]]:
         here = posixpath.dirname(path)
-        env = _definitions(forms)
+        env = own_definitions(forms)
         more: list[tuple[str, str]] = []
         for name, prefix, where in module_refs(forms):
             found = self.find_module(name)
@@ -298,13 +298,13 @@ class _Gatherer:
         the config imports with ``#:prefix``), the files it includes, then its own."""
         env: dict = {}
         for path in self.modules.values():
-            defs = _definitions(self.forms.get(path, []))
+            defs = own_definitions(self.forms.get(path, []))
             prefix = self.prefixed.get(path)
             env.update(defs)
             if prefix:
                 env.update({prefix + k: v for k, v in defs.items()})
         for path in self.included.get(self.config, []):
-            env.update(_definitions(self.forms.get(path, [])))
+            env.update(own_definitions(self.forms.get(path, [])))
         return env
 
     def expression(self) -> str | None:
@@ -442,6 +442,28 @@ def _memo(forms, kind: str, compute) -> list:
         _MEMO.pop(next(iter(_MEMO)))
     _MEMO[key] = (forms, value)
     return value
+
+
+def own_definitions(forms) -> dict:
+    """A file's own top-level definitions (memoised per forms object; callers do not change
+    the dict)."""
+    return _memo(forms, "defs", lambda: _definitions(forms))
+
+
+_TEXTS: dict[int, tuple[bytes, str]] = {}
+
+
+def decoded(data: bytes, path: str) -> str:
+    """``scheme_text`` once per bytes object: an import hands the same cached blob for every
+    commit, and the same str object keeps its hash for the reader's cache."""
+    hit = _TEXTS.get(id(data))
+    if hit is not None and hit[0] is data:
+        return hit[1]
+    text = scheme_text(data, path)
+    if len(_TEXTS) >= 1024:
+        _TEXTS.pop(next(iter(_TEXTS)))
+    _TEXTS[id(data)] = (data, text)
+    return text
 
 
 def read_refs(forms) -> list:

@@ -52,10 +52,17 @@ class Inputs:
     unverified: tuple[str, ...] = ()
 
     def digest(self) -> str:
+        cached = self.__dict__.get("_digest")
+        if cached is None:
+            cached = self._digest_uncached()
+            object.__setattr__(self, "_digest", cached)
+        return cached
+
+    def _digest_uncached(self) -> str:
         data = {
             "config": hashlib.sha256(self.config_text.encode()).hexdigest(),
             "channels": hashlib.sha256(self.channels_text.encode()).hexdigest(),
-            "files": {p: hashlib.sha256(c).hexdigest() for p, c in sorted(self.files.items())},
+            "files": {p: _content_sha(c) for p, c in sorted(self.files.items())},
         }
         # Keys added by issue 8 only when used, so a plain config keeps the digest it had.
         if "/" in self.config_name:
@@ -82,6 +89,22 @@ class Inputs:
         if self.expression:
             out["expression"] = self.expression
         return out
+
+
+_SHAS: dict[int, tuple[bytes, str]] = {}
+
+
+def _content_sha(data: bytes) -> str:
+    """sha256 of an input's bytes, once per bytes object (an import hands the same cached
+    blob to the digest of every commit that reads it)."""
+    hit = _SHAS.get(id(data))
+    if hit is not None and hit[0] is data:
+        return hit[1]
+    value = hashlib.sha256(data).hexdigest()
+    if len(_SHAS) >= 4096:
+        _SHAS.pop(next(iter(_SHAS)))
+    _SHAS[id(data)] = (data, value)
+    return value
 
 
 @dataclass(frozen=True)
@@ -217,6 +240,8 @@ def inputs_from_closure(found: closure.Closure, channels_text: str, *, load_path
     root = posixpath.commonpath(dirs)
 
     def rel(path: str) -> str:
+        if path.startswith(root + "/"):   # the common case, without relpath's work
+            return path[len(root) + 1:]
         return posixpath.relpath(path, root)
 
     files, modes, roles = {}, {}, {}

@@ -450,28 +450,34 @@ def _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel
     recorded, skipped = [], []
     skip_runs: list[tuple[str, str]] = []
     root_s = posixpath.normpath(str(root.resolve()))
-    watched_dirs = [d for d in lp_rel if d != "."]
+    watched_dirs = [d for d in lp_rel if d != "."]   # before the channels file: what to count
     last_read: GitFiles | None = None       # what the last closure read (None: read again)
     seen_commits = 0
     limits = input_files.Limits.from_env()
     providers: dict[str, object] = {}     # channels blob -> Providers
     dirs = TreeDirs()
+    last_digest = None
     for index, commit in enumerate(history):
         if index % PREFETCH_COMMITS == 0:
             _prefetch(blobs, history[index:index + PREFETCH_COMMITS],
                       {config_rel, channels_rel} | (last_read.read_files if last_read else set()))
         modes = dict(commit.modes)
+        added_or_removed = False
         for path, sha in commit.changes:
             if sha:
                 if path not in state:
-                    dirs.invalidate()
+                    added_or_removed = True
                 state[path] = (sha, modes.get(path, "100644"))
             else:
                 state.pop(path, None)
-                dirs.invalidate()
+                added_or_removed = True
+        if added_or_removed:
+            dirs.invalidate()
         changed = {c[0] for c in commit.changes}
-        relevant = last_read is None or last_read.touched(changed) or "." in lp_rel or any(
-            p == d or p.startswith(d + "/") for p in changed for d in watched_dirs) or \
+        # The closure can change only where the commit changed a file it read, or added or
+        # removed a file (a module found elsewhere on the load path, a missing file that is
+        # there now, a directory's listing): changing any other file cannot change it.
+        relevant = last_read is None or last_read.touched(changed) or added_or_removed or \
             {config_rel, channels_rel} & changed
         if config_rel not in state:
             last_read = None
@@ -511,6 +517,8 @@ def _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel
                 found, channels_text,
                 load_path=[posixpath.normpath(f"{root_s}/{d}") for d in lp_rel],
                 cwd=posixpath.normpath(f"{root_s}/{cwd_rel}"), strict=strict, keep_cwd=bool(lp_rel))
+            if not before and inputs.digest() == last_digest:
+                continue   # the same inputs as the generation just recorded: nothing to do
             analysis = generations.analyse(inputs, config_label=label, pins=pins)
             gen, created = generations.record(
                 reg, system, inputs, current_from=timeutil.from_epoch(when),
@@ -524,6 +532,7 @@ def _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel
         if before:
             last_read = None   # the next commit is read again (the channels file may appear)
         last_time = max(last_time, when)
+        last_digest = gen.inputs_sha256
         if created:
             recorded.append(gen.label)
     return ImportResult(system, seen_commits, tuple(recorded), tuple(skipped),
