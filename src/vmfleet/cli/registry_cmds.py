@@ -197,7 +197,8 @@ def generations_(system: str = typer.Argument(..., help="System name."), as_json
     rows = []
     previous = None
     for g in sorted(gens, key=lambda g: (g.current_from, g.number)):
-        change = generations.describe_change(previous, g)
+        change = generations.describe_change(
+            previous, g, generations.input_changes(reg, previous, g) if previous else None)
         if g.incomplete:
             change = "[inputs incomplete] " + change
         rows.append(_gen_json(g) | {"change": change})

@@ -517,8 +517,27 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def describe_change(previous: Generation | None, current: Generation) -> str:
-    """A one-line summary of what changed from ``previous`` to ``current``."""
+def input_changes(reg: Registry, previous: Generation, current: Generation) -> list[str]:
+    """``ROLE PATH added|removed|changed`` for each recorded input (not the config) that
+    differs, in the words of the diff's inputs layer."""
+    def files(gen):
+        return {r["path"]: (r["role"], r["sha256"]) for r in reg.query(
+            "SELECT path, role, sha256 FROM generation_files WHERE generation_id = ?", (gen.id,))}
+
+    a, b = files(previous), files(current)
+    out = []
+    for path in sorted(set(a) | set(b)):
+        if a.get(path) == b.get(path):
+            continue
+        change = "added" if path not in a else "removed" if path not in b else "changed"
+        out.append(f"{(b.get(path) or a.get(path))[0]} {path} {change}")
+    return out
+
+
+def describe_change(previous: Generation | None, current: Generation,
+                    inputs: list[str] | None = None) -> str:
+    """A one-line summary of what changed from ``previous`` to ``current``; ``inputs``: the
+    input_changes, said when nothing else changed."""
     if previous is None:
         return "first generation"
     parts = []
@@ -535,8 +554,12 @@ def describe_change(previous: Generation | None, current: Generation) -> str:
                             if k not in ("packages", "services")
                             and old_s.get("fields", {}).get(k) != new_s.get("fields", {}).get(k))
     parts += [f"~{k}" for k in changed_fields]
+    if previous.config_sha256 != current.config_sha256 and not parts:
+        parts.append("config edited")
+    if inputs:
+        parts += inputs if len(inputs) <= 3 else [*inputs[:2], f"and {len(inputs) - 2} more inputs"]
     if not parts:
-        parts.append("config edited" if previous.config_sha256 != current.config_sha256 else "files changed")
+        parts.append("files changed")
     return " ".join(parts)
 
 
