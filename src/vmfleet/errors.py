@@ -70,6 +70,7 @@ class BuildError(VmfleetError):
 
     kind = None
     drv: str | None = None
+    reason: tuple[str, ...] = ()    # guix's lines after its error line
 
 
 class DeployError(VmfleetError):

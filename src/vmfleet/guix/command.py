@@ -158,6 +158,9 @@ class GuixError:
     failed_drv: str | None
     option: str | None = None    # UNRECOGNIZED_OPTION: the option's name ('save-provenance')
     drv: str | None = None       # NOT_DETERMINISTIC / MISSING_OUTPUTS: the derivation named
+    # What guix printed after the first error line (its reason: "failed to load 'F':" is
+    # followed by "no code for module (a b)"), hint lines left out.
+    reason: tuple[str, ...] = ()
 
 
 # The texts below are guix's own, in the C locale (guix_environment() makes sure of it):
@@ -177,10 +180,16 @@ _MISSING_OUTPUTS = re.compile(r"[`'](/\S+\.drv)' is missing outputs|"
                               r"some outputs of [`'](/\S+\.drv)' are not valid, so checking")
 
 
+REASON_LINES = 12
+
+
 def parse_error(stderr: str) -> GuixError:
     errors, located, hints, drv, log_file = [], [], [], None, None
+    reason: list[str] = []
     for line in stderr.splitlines():
         line = line.rstrip()
+        if errors and line.strip() and not _HINT.match(line) and len(reason) < REASON_LINES:
+            reason.append(line.strip())
         if m := _ERROR.match(line):
             errors.append(line)
         elif m := _HINT.match(line):
@@ -217,7 +226,7 @@ def parse_error(stderr: str) -> GuixError:
         kind = Failure.CONFIG_ERROR
     else:
         kind = Failure.OTHER
-    return GuixError(kind, message, tuple(hints), log_file, drv, option, named)
+    return GuixError(kind, message, tuple(hints), log_file, drv, option, named, tuple(reason))
 
 
 def parse_store_paths(stdout: str) -> list[str]:
