@@ -199,3 +199,16 @@ def test_a_drv_written_with_a_relative_load_path_builds_from_anywhere(tmp_path):
     again = guix("build", "-d", drv, env={"VMFLEET_STANDIN_STORE": str(store)}, cwd=elsewhere)
     assert again.returncode == 0, again.stderr
     assert again.stdout.strip() == str(drv)
+
+
+def test_a_module_of_a_channel_that_is_not_pinned_has_no_code(tmp_path):
+    """Only the guix channel pinned: (nongnu packages linux) is nobody's module, as with a
+    real guix ("no code for module"); the stand-in took nongnu as one of its own."""
+    r = repo(tmp_path)
+    laptop = r / "me/systems/laptop.scm"
+    laptop.write_text(laptop.read_text().replace(
+        "#:use-module (gnu services web))",
+        "#:use-module (gnu services web)\n  #:use-module (nongnu packages linux))", 1))
+    res = system(tmp_path, tmp_path / "store", "-d", "-L", r, laptop)
+    assert res.returncode == 1
+    assert res.stderr.splitlines()[-1] == "no code for module (nongnu packages linux)"
