@@ -316,3 +316,59 @@ def test_a_re_import_reads_only_new_commits_and_nothing_when_up_to_date(reg, tmp
     # Other options: the whole history again (nothing new to record).
     other = git_import.import_system(reg, repo, "c", "c.scm", "channels.scm", strict=True)
     assert not other.up_to_date and other.recorded == () and len(read) > 1
+
+
+# --- summaries --------------------------------------------------------------------------------
+
+def test_a_prefixed_delete_is_a_removal():
+    from vmfleet.guix.os_config import summarize_os
+
+    text = """(use-modules (gnu) ((gnu services) #:prefix svc:))
+(use-service-modules desktop xorg)
+""" + OS_BODY.format(host="owl", extra="""
+  (services (modify-services %desktop-services (svc:delete gdm-service-type)))""")
+    s = summarize_os(text, "c.scm").to_dict()
+    assert {"type": "gdm-service-type", "config": "", "kind": "deleted"} in s["services"]
+
+
+def test_an_inherited_installation_os_is_shown_inherited(tmp_path, capsys):
+    from vmfleet.cli import main
+
+    text = ("(use-modules (gnu) (gnu system install))\n(operating-system (inherit installation-os)"
+            " (timezone \"Etc/UTC\"))\n")
+    write(tmp_path, {"config.scm": text, "channels.scm": channels()})
+    home = tmp_path / "home"
+    assert main(["--home", str(home), "init"]) == 0
+    assert main(["--home", str(home), "add", "inst", str(tmp_path / "config.scm"),
+                 "--channels", str(tmp_path / "channels.scm")]) == 0
+    capsys.readouterr()
+    assert main(["--home", str(home), "show", "inst"]) == 0
+    out = capsys.readouterr().out
+    assert "host-name inherited from installation-os" in out and "#f" not in out
+    assert "services:  inherited from installation-os" in out
+    assert "%base-services" not in out
+
+
+def test_plain_show_marks_removed_and_conditional_services(tmp_path, capsys):
+    from vmfleet.cli import main
+
+    text = "(use-modules (gnu))\n(use-service-modules networking ssh desktop)\n" + OS_BODY.format(
+        host="owl", extra="""
+  (services (append (list (if (target-x86-64?) (service openssh-service-type)
+                              (service dhcp-client-service-type)))
+                    (modify-services %base-services (delete console-font-service-type))
+                    (remove (lambda (s) (eq? (service-kind s) ntp-service-type))
+                            %desktop-services)))""")
+    write(tmp_path, {"config.scm": text, "channels.scm": channels()})
+    home = tmp_path / "home"
+    assert main(["--home", str(home), "init"]) == 0
+    assert main(["--home", str(home), "add", "owl", str(tmp_path / "config.scm"),
+                 "--channels", str(tmp_path / "channels.scm")]) == 0
+    capsys.readouterr()
+    assert main(["--home", str(home), "show", "owl"]) == 0
+    services = next(ln for ln in capsys.readouterr().out.splitlines()
+                    if ln.startswith("services:"))
+    assert "openssh-service-type (conditional)" in services
+    assert "dhcp-client-service-type (conditional)" in services
+    assert "console-font-service-type (removed)" in services
+    assert "ntp-service-type (removed)" in services

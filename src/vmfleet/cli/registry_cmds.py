@@ -272,23 +272,56 @@ def _gen_json(g: Generation) -> dict:
 
 def _print_generation(d: dict) -> None:
     s = d["summary"]
+    inherited = s.get("inherits")
+
+    def field(key: str, name: str) -> str:
+        if s.get(key) is None and inherited:
+            return f"{name} inherited from {inherited}"
+        return f"{name} {_scheme(s.get(key))}"
+
+    def listed(key: str) -> str:
+        if not s.get(key) and inherited and key not in s.get("fields", {}):
+            return f"inherited from {inherited}"
+        return "-"
+
+    source = f"{d['source']} {d['git_commit'] or ''} {d['message']}".rstrip()
+    if d["source"] == history.SOURCE_CHANNELS_BEFORE:
+        source += "  (channels from --channels-before: the repository had no channels file yet)"
+    packages = [*s.get("packages", []),
+                *(f"{p} (conditional)" for p in s.get("packages_conditional", [])),
+                *(f"{p} (removed)" for p in s.get("packages_removed", []))]
     lines = [
         f"{d['label']}  current from {d['current_from']}",
-        f"source:    {d['source']} {d['git_commit'] or ''} {d['message']}".rstrip(),
-        f"config:    {d['config']}  (host-name {_scheme(s.get('host_name'))}, "
-        f"timezone {_scheme(s.get('timezone'))})",
+        f"source:    {source}",
+        f"config:    {d['config']}  ({field('host_name', 'host-name')}, "
+        f"{field('timezone', 'timezone')})"
+        + ("  [partial: the file's value is computed; this is what vmfleet could read]"
+           if s.get("partial") else ""),
         "channels:  " + "; ".join(f"{p['name']} {p.get('commit') or 'UNPINNED'} ({p.get('url')})"
                                   for p in d["pins"]),
-        "packages:  " + (", ".join(s.get("packages", [])) or "-"),
-        "services:  " + (", ".join(x["type"] for x in s.get("services", [])) or "-"),
+        "packages:  " + (", ".join(packages) or listed("packages")),
+        "services:  " + (", ".join(_service_word(x) for x in s.get("services", []))
+                         or listed("services")),
         "files:     " + (", ".join(f["path"] for f in d["files"]) or "-"),
     ]
+    for note in s.get("channel_modules_not_verified", []):
+        lines.append(f"note:      {note}")
     if d["load_path"] or d["expression"]:
         lines.append("load path: " + (" ".join(f"-L {p}" for p in d["load_path"]) or "-")
                      + (f"  (built with -e {d['expression']})" if d["expression"] else ""))
     if d["inputs_incomplete"]:
         lines.append("inputs:    INCOMPLETE: " + "; ".join(d["warnings"]))
     sys.stdout.write("\n".join(lines) + "\n")
+
+
+_SERVICE_MARKS = {"deleted": "removed", "conditional": "conditional", "modified": "modified"}
+
+
+def _service_word(x: dict) -> str:
+    """A service as the JSON's ``kind`` says: removed (``delete``, ``remove``), conditional
+    (one branch of an ``if``), modified (a ``modify-services`` clause)."""
+    mark = _SERVICE_MARKS.get(x.get("kind", ""))
+    return f"{x['type']} ({mark})" if mark else x["type"]
 
 
 def _scheme(value: str | None) -> str:
