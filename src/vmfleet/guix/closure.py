@@ -487,7 +487,7 @@ def _gexp_module_refs(forms, env) -> list:
         if not isinstance(x, list):
             continue
         if head(x) == "with-imported-modules" and len(x) >= 2:
-            out.extend(_module_list(x[1], env, _Where(x, f"(with-imported-modules {render(x[1])} …)")))
+            out.extend(_module_list(x[1], env, _Where(x, f"with-imported-modules {render(x[1])}")))
         for i, a in enumerate(x[:-1]):
             if isinstance(a, Keyword) and a.name in _GEXP_MODULE_KEYS:
                 value = x[i + 1]
