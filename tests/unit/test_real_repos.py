@@ -372,3 +372,13 @@ def test_plain_show_marks_removed_and_conditional_services(tmp_path, capsys):
     assert "dhcp-client-service-type (conditional)" in services
     assert "console-font-service-type (removed)" in services
     assert "ntp-service-type (removed)" in services
+
+
+def test_a_read_inside_a_gexp_runs_on_the_built_system_and_is_no_input(tmp_path):
+    write(tmp_path, {"config.scm": "(use-modules (gnu) (guix gexp))\n"
+                     "(define job #~(call-with-input-file \"/etc/hostname\" read-line))\n"
+                     "(define now #~(list #$(call-with-input-file \"motd\" read-line)))\n"
+                     + OS_BODY.format(host="owl", extra=""),
+                     "motd": "hi\n", "channels.scm": channels()})
+    inputs = read(tmp_path)
+    assert inputs.roles == {"motd": "read"} and not inputs.warnings

@@ -202,7 +202,11 @@ class _Gatherer:
             more.extend(self.gexp_module(name, path, where))
         for x in read_refs(forms):
             target = self.read_name(x, env, path, here)
-            if target is not None and self.files.kind(target) == "file":
+            try:
+                kind = self.files.kind(target) if target is not None else None
+            except UsageError:   # a file outside what vmfleet may read: say so, not refuse
+                kind = None
+            if target is not None and kind == "file":
                 self.add_file(target, "read", _is_string(x[1]) and x[1].startswith("/"))
             elif target is not None:
                 self.warnings.append(Unresolved(path, getattr(x, "line", None),
@@ -466,11 +470,26 @@ def decoded(data: bytes, path: str) -> str:
     return text
 
 
+_UNGEXPS = ("ungexp", "ungexp-native", "ungexp-splicing", "ungexp-native-splicing")
+
+
 def read_refs(forms) -> list:
     """Calls that open a file for reading while the config is evaluated (first argument the
-    file name)."""
-    return _memo(forms, "read", lambda: [x for x in _walk(forms)
-                                         if head(x) in _READERS and len(x) >= 2])
+    file name): not those inside a gexp (``#~(call-with-input-file "/etc/x" …)`` runs on the
+    built system), except in its ``#$`` parts, which are evaluated with the config."""
+    def walk():
+        stack = [(forms, False)]
+        while stack:
+            x, staged = stack.pop()
+            if not isinstance(x, list):
+                continue
+            h = head(x)
+            if not staged and h in _READERS and len(x) >= 2:
+                yield x
+            inner = True if h == "gexp" else False if h in _UNGEXPS else staged
+            stack.extend((y, inner) for y in reversed(x))
+
+    return _memo(forms, "read", lambda: list(walk()))
 
 
 def gexp_module_refs(forms, env) -> list:

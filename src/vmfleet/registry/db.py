@@ -231,11 +231,10 @@ def _issue9_image_types_logins(db: sqlite3.Connection) -> None:
     )
 
 
-def _issue16_import_marks(db: sqlite_utils.Database) -> None:
+def _issue16_import_marks(db: sqlite3.Connection) -> None:
     """What each import of a system from a repository got to (its last commit, with the
     options it ran with), so the next import reads only newer commits."""
-    db.executescript(
-        """
+    run_script(db, """
         CREATE TABLE import_marks (
             system TEXT NOT NULL,
             repo TEXT NOT NULL,
