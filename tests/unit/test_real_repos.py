@@ -238,6 +238,8 @@ def test_git_import_records_a_channel_module_repository(reg, tmp_path):
                  "2024-01-02T00:00:00+00:00")
     result = git_import.import_system(reg, repo, "owl", "config.scm", "channels.scm")
     assert len(result.recorded) == 2 and not result.skipped
+    assert result.unverified == ("module (sops secrets) is provided by a pinned channel (not "
+                                 "verified: no clone of sops-guix)",)
     git(repo, "status")
 
 

@@ -83,6 +83,8 @@ def import_(
                                      checkouts=default_cache_dir(), channels_before=before)
                for name, path, variable in pairs]
     for r in results:
+        for note in r.unverified:
+            say(f"warning: {r.system}: {note}")
         for skip in r.skips:
             say(f"warning: {r.system}: skipped {skip}")
         skipped = sum(s.count for s in r.skips)
@@ -91,7 +93,7 @@ def import_(
             + (" (up to date)" if r.up_to_date else ""))
     out = [{"system": r.system, "commits": r.commits_seen, "recorded": list(r.recorded),
             "skipped": list(r.skipped), "skips": [s.to_dict() for s in r.skips],
-            "up_to_date": r.up_to_date} for r in results]
+            "up_to_date": r.up_to_date, "unverified": list(r.unverified)} for r in results]
     fleet = _import_fleet(reg, repo, fleet_file)
     if fleet is not None:
         for line in fleet.skipped:

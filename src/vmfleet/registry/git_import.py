@@ -70,6 +70,7 @@ class ImportResult:
     skipped: tuple[str, ...]                  # 'abc1234: reason' for commits that could not be read
     skips: tuple[Skip, ...] = ()              # the same, grouped: count, commit range, reason
     up_to_date: bool = False                  # nothing new since the last import
+    unverified: tuple[str, ...] = ()          # channel modules taken without a clone to check
 
 
 def group_skips(entries: list[tuple[str, str]]) -> tuple[Skip, ...]:
@@ -449,6 +450,7 @@ def _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel
     the system's inputs (the closure is recomputed where a commit touched what it reads)."""
     recorded, skipped = [], []
     skip_runs: list[tuple[str, str]] = []
+    unverified: dict[str, None] = {}
     root_s = posixpath.normpath(str(root.resolve()))
     watched_dirs = [d for d in lp_rel if d != "."]   # before the channels file: what to count
     last_read: GitFiles | None = None       # what the last closure read (None: read again)
@@ -517,6 +519,8 @@ def _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel
                 found, channels_text,
                 load_path=[posixpath.normpath(f"{root_s}/{d}") for d in lp_rel],
                 cwd=posixpath.normpath(f"{root_s}/{cwd_rel}"), strict=strict, keep_cwd=bool(lp_rel))
+            for note in inputs.unverified:   # said once per module, not per commit
+                unverified.setdefault(note.split(": ", 1)[-1], None)
             if not before and inputs.digest() == last_digest:
                 continue   # the same inputs as the generation just recorded: nothing to do
             analysis = generations.analyse(inputs, config_label=label, pins=pins)
@@ -536,7 +540,7 @@ def _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel
         if created:
             recorded.append(gen.label)
     return ImportResult(system, seen_commits, tuple(recorded), tuple(skipped),
-                        group_skips(skip_runs))
+                        group_skips(skip_runs), unverified=tuple(unverified))
 
 
 def _prefetch(blobs: Blobs, upcoming: list[Commit], watched: set[str]) -> None:
