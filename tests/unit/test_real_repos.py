@@ -384,3 +384,17 @@ def test_a_read_inside_a_gexp_runs_on_the_built_system_and_is_no_input(tmp_path)
                      "motd": "hi\n", "channels.scm": channels()})
     inputs = read(tmp_path)
     assert inputs.roles == {"motd": "read"} and not inputs.warnings
+
+
+def test_plan_says_which_inputs_changed_in_the_diff_s_words(reg):
+    from vmfleet.fleet.plan import package_summary
+
+    def gen(when, module):
+        inputs = generations.Inputs("web.scm", "(use-modules (gnu))\n" + OS_BODY.format(
+            host="owl", extra=""), channels(), {"lib/m.scm": module}, roles={"lib/m.scm": "module"})
+        return generations.record(reg, "web", inputs, current_from=when)[0]
+
+    a = gen("2024-01-01T00:00:00Z", b"(define-module (m))\n")
+    b = gen("2024-02-01T00:00:00Z", b"(define-module (m))\n;; more\n")
+    text = package_summary(reg, a.id, b)
+    assert text.endswith("; module lib/m.scm changed"), text
