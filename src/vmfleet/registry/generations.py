@@ -390,7 +390,8 @@ def record(reg: Registry, system: str, inputs: Inputs, *, current_from: str, sou
         for path, content in sorted(inputs.files.items()):
             reg.execute("INSERT INTO generation_files (generation_id, path, sha256, mode, role) "
                         "VALUES (?,?,?,?,?)",
-                        (gen_id, path, reg.put_blob(content), inputs.modes.get(path, 0o644),
+                        (gen_id, path, reg.put_blob(content, _content_sha(content)),
+                         inputs.modes.get(path, 0o644),
                          inputs.roles.get(path, "local-file")))
         return get(reg, gen_id), True
 
