@@ -47,7 +47,8 @@ def content_lines(c: ContentDiff, show_all: bool) -> list[str]:
         for item in (i for i in c.items if i.verdict == verdict):
             word = {"content": "content", "references": "references only",
                     "identical": "identical"}[verdict]
-            out.append(f"{word:<16} {item.name}  ({item.files} files compared)")
+            noun = "file" if item.files == 1 else "files"
+            out.append(f"{word:<16} {item.name}  ({item.files} {noun} compared)")
             shown = [d for d in item.differences if verdict != "content"
                      or d.how != "references"]
             for d in shown[:FILES_SHOWN]:
