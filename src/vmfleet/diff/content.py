@@ -129,18 +129,53 @@ def compare_images(image_a: str, image_b: str, items_a: Sequence[StoreItem],
                        time.monotonic() - started)
 
 
+def compare_outputs(path_a: str, path_b: str) -> ItemComparison:
+    """Two results of one derivation (``guix build --check --keep-failed`` leaves OUT and
+    OUT-check): the files of their Guix root file systems when they are images (a qcow2, a
+    raw disk, an ext4 ``partition.img``), else the two files' bytes."""
+    from contextlib import ExitStack
+
+    from vmfleet.errors import ImageError
+    from vmfleet.inspect.disk import open_disk
+
+    try:
+        with ExitStack() as stack:
+            fs_a = stack.enter_context(open_disk(path_a)).guix_root()[1]
+            fs_b = stack.enter_context(open_disk(path_b)).guix_root()[1]
+            ta = _walk(fs_a, {"/": fs_a.root()})
+            tb = _walk(fs_b, {"/": fs_b.root()})
+            reader = _Reader(fs_a, fs_b)
+            result = _compare_item(path_a, path_b, ta["/"], tb["/"], reader)
+            return ItemComparison(item_label(path_b) or path_b, path_a, path_b, result.verdict,
+                                  result.files, tuple(d for d in result.differences
+                                                      if d.path != ""))
+    except ImageError:
+        pass
+    a, b = open(path_a, "rb").read(), open(path_b, "rb").read()
+    how = "identical" if a == b else "references" if normalize(a) == normalize(b) else "content"
+    diffs = () if a == b else (FileDifference("", how, len(a), len(b)),)
+    return ItemComparison(item_label(path_b) or path_b, path_a, path_b, how, 1, diffs)
+
+
+def _walk(fs, roots: dict[str, object]) -> dict[str, dict[str, object]]:
+    """For each root entry: relative path → Entry, read level by level across all roots."""
+    trees: dict[str, dict[str, object]] = {}
+    level = []
+    for key, e in roots.items():
+        trees[key] = {"": e}
+        if e.is_dir:
+            level.append((key, "", e))
+    return _descend(fs, trees, level)
+
+
 def _trees(fs, paths: list[str]) -> dict[str, dict[str, object]]:
     """For each store item: relative path → Entry, read level by level across all items."""
     store = {e.name: e for e in fs.listdir(STORE)}
-    trees: dict[str, dict[str, object]] = {}
-    level = []
-    for p in paths:
-        e = store.get(p.rsplit("/", 1)[-1])
-        if e is None:
-            continue
-        trees[p] = {"": e}
-        if e.is_dir:
-            level.append((p, "", e))
+    return _walk(fs, {p: store[p.rsplit("/", 1)[-1]] for p in paths
+                      if p.rsplit("/", 1)[-1] in store})
+
+
+def _descend(fs, trees, level):
     while level:
         fs.load_dirs(e.ino for _p, _r, e in level)
         following = []

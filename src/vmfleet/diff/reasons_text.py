@@ -6,6 +6,7 @@ from vmfleet.diff.content import ContentDiff, difference_line
 from vmfleet.diff.why import Reason
 
 FILES_SHOWN = 12
+COMMITS_SHOWN = 5
 
 
 def reason_lines(r: Reason) -> list[str]:
@@ -26,7 +27,10 @@ def reason_lines(r: Reason) -> list[str]:
             head = ""
     if head:
         lines.append(head)
-    lines += [c.line() for c in r.commits]
+    shown = r.commits if len(r.commits) <= COMMITS_SHOWN else r.commits[-COMMITS_SHOWN:]
+    if len(shown) < len(r.commits):
+        lines.append(f"{len(r.commits) - len(shown)} earlier commits (--json lists them), then:")
+    lines += [c.line() for c in shown]
     if r.other_commits:
         n = len(r.other_commits)
         lines.append(f"+{n} other commit{'s' if n > 1 else ''} naming {r.name} (--json lists them)")

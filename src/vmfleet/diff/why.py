@@ -311,11 +311,14 @@ def explain(a: Side, b: Side, packages: PackagesDiff, config=None, *,
     reasons = []
     for c in packages.changes:
         base = c.name.split(":", 1)[0]
-        commits, others = _commits_for(c, histories, base)
+        versioned = any([*c.versions_a, *c.versions_b])
+        # An item without a version (system, etc, profile, boot, …) is not a package: a
+        # subject such as "gnu: system: …" names a module, not it.
+        commits, others = _commits_for(c, histories, base) if versioned else ((), ())
         grafts = tuple(_graft_commits(g, histories, base)
                        for g in (grafts_a.get(c.name), grafts_b.get(c.name)) if g)
         notes = []
-        if not any(h.by_package.get(base) for h in histories):
+        if versioned and not any(h.by_package.get(base) for h in histories):
             notes += [h.note for h in histories if h.note]
             read = [h for h in histories if h.note is None and h.repo and h.commits]
             if read and c.change in ("upgraded", "downgraded", "changed", "removed"):
@@ -328,7 +331,10 @@ def explain(a: Side, b: Side, packages: PackagesDiff, config=None, *,
             inputs = _changed_inputs(c, items_b, by_path) or _changed_inputs(
                 c, items_a, by_path, side="a")
             roots = _roots(c, items_a, items_b, by_path)
-            if not inputs and not commits and guix is not None and guix.note is None:
+            if not inputs and not versioned:
+                notes.append("made from the config, channels or files the system declares "
+                             "(not a package): its own inputs changed")
+            elif not inputs and not commits and guix is not None and guix.note is None:
                 notes.append("no runtime reference changed and no commit names it: a "
                              "build-time input (compiler, build system) changed")
         reasons.append(Reason(
@@ -370,7 +376,15 @@ def _commits_for(c: PackageChange, histories, base: str
         main = [x for x in own if x.kind == "remove"]
     else:                       # rebuilt: every commit that names it explains it
         main = list(own)
-    return tuple(main), tuple(x for x in own if x not in main)
+    # Updates in version order (merged branches interleave them in the log), dates break ties.
+    ordered = sorted(main, key=lambda x: (x.kind != "add", _version_sort(x.version), x.date))
+    return tuple(ordered), tuple(x for x in own if x not in main)
+
+
+def _version_sort(version: str | None):
+    import functools
+
+    return functools.cmp_to_key(compare_versions)(version or "")
 
 
 def _newest(versions) -> str:
