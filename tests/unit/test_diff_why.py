@@ -276,3 +276,22 @@ def test_the_openssh_and_curl_rows_from_the_real_guix_history():
                  '(2023-10-11)'):
         assert line in text
     assert seconds < 2.0 * (3 if os.environ.get("PYTEST_XDIST_WORKER") else 1)
+
+
+def test_services_and_packages_point_to_their_line_also_in_a_recorded_module(tmp_path):
+    ch = guix_like(tmp_path / "guix")
+    a, b = web_pair((ch.pin_a, ch.pin_b))
+    module = ("(define-module (me base))\n(define-public %extra\n"
+              "  (list (service nftables-service-type)))\n")
+    text_b = b.config_text.replace("%base-packages)))", "%base-packages))\n"
+                                   "  (services (cons (service ntp-service-type) %extra)))")
+    import dataclasses
+
+    b = dataclasses.replace(b, config_text=text_b, input_texts={"me/base.scm": module},
+                            summary=os_config.summarize_os(text_b, "web.scm").to_dict())
+    d = compare.compare(a, b, layers=("config", "packages"), why=True,
+                        channel_repos={"guix": ch.repo})
+    lines = {x.type: (x.line.file, x.line.line) for x in d.why.services if x.line}
+    assert lines["ntp-service-type"] == ("web.scm", 11)
+    assert why.find_lines(b, "nftables-service-type") == [("me/base.scm", 3)]
+    assert "service ntp-service-type  (web.scm:11)" in human.render(d)

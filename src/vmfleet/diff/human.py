@@ -61,7 +61,7 @@ def render(d: Diff, *, colour: bool = False) -> str:
         elif layer == "config":
             cfg = d.config
             heading("config", "same" if cfg.equal else "")
-            out += ["  " + line for line in _config_lines(cfg, colour)]
+            out += ["  " + line for line in _config_lines(cfg, colour, d.why)]
         elif layer == "packages":
             p = d.packages
             extra = (f"{p.items_a} → {p.items_b} items, {human_size(p.size_a)} → "
@@ -117,7 +117,7 @@ def _channel_line(c: ChannelChange, colour: bool) -> str:
     return line
 
 
-def _config_lines(cfg: ConfigDiff, colour: bool) -> list[str]:
+def _config_lines(cfg: ConfigDiff, colour: bool, why=None) -> list[str]:
     lines = []
     if cfg.equal:
         return lines
@@ -137,6 +137,10 @@ def _config_lines(cfg: ConfigDiff, colour: bool) -> list[str]:
         line = f"{_paint(f'{s.change:<10}', s.change, colour)} service {what}"
         if s.change == "reconfigured":
             line += f": {_change_text(s.before, s.after)}"
+        where = next((x.line for x in (why.services if why else ())
+                      if x.type == s.type and x.change == s.change and x.line), None)
+        if where is not None:
+            line += f"  ({where.file}:{where.line})"
         lines.append(line)
     if not (cfg.fields or cfg.packages_added or cfg.packages_removed or cfg.services):
         lines.append(_paint("changed   ", "changed", colour)

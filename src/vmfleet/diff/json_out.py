@@ -109,7 +109,9 @@ def reason_json(r) -> dict | None:
 
 
 def why_json(w) -> dict:
-    return {"seconds": round(w.seconds, 3), "channels": [
+    return {"seconds": round(w.seconds, 3), "services": [
+        {"type": x.type, "change": x.change, "file": x.line.file if x.line else None,
+         "line": x.line.line if x.line else None} for x in w.services], "channels": [
         {"name": h.name, "repo": h.repo, "commit_a": h.commit_a, "commit_b": h.commit_b,
          "commits": h.commits, "seconds": round(h.seconds, 3), "note": h.note}
         for h in w.channels]}

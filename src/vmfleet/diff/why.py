@@ -125,10 +125,20 @@ class ChannelHistory:
 
 
 @dataclass(frozen=True)
+class ServiceLine:
+    """Where a service added or removed is declared (the config, or a recorded module)."""
+
+    type: str
+    change: str
+    line: ConfigLine | None
+
+
+@dataclass(frozen=True)
 class Why:
     reasons: tuple[Reason, ...]
     channels: tuple[ChannelHistory, ...]
     seconds: float
+    services: tuple[ServiceLine, ...] = ()
 
     def reason(self, name: str) -> Reason | None:
         return next((r for r in self.reasons if r.name == name), None)
@@ -342,7 +352,16 @@ def explain(a: Side, b: Side, packages: PackagesDiff, config=None, *,
             config=_config_lines(c, a, b, config), grafts=grafts, inputs=inputs,
             roots=tuple(r for r in roots if r not in inputs) if inputs else (),
             notes=tuple(dict.fromkeys(notes))))
-    return Why(tuple(reasons), tuple(histories), time.monotonic() - started)
+    services = tuple(_service_line(sc, a, b) for sc in (config.services if config else ())
+                     if sc.change in ("added", "removed"))
+    return Why(tuple(reasons), tuple(histories), time.monotonic() - started, services)
+
+
+def _service_line(sc, a: Side, b: Side) -> ServiceLine:
+    side, sign = (b, "+") if sc.change == "added" else (a, "-")
+    found = find_lines(side, sc.type)
+    return ServiceLine(sc.type, sc.change,
+                       ConfigLine(found[0][0], found[0][1], sign, sc.type) if found else None)
 
 
 def _histories(a: Side, b: Side, repos, discover, names) -> list[ChannelHistory]:
