@@ -180,7 +180,7 @@ def main() -> int:
                     help="address-space limit for diffoscope (it is killed by the OOM killer "
                          "otherwise)")
     ap.add_argument("--keep", type=Path, help="build in this directory and keep it (reused)")
-    ap.add_argument("--guix-source", type=Path, default=os.environ.get("VMFLEET_GUIX_SOURCE"),
+    ap.add_argument("--guix-source", type=Path, default=os.environ.get("VMFLEET_GUIX_SOURCE") or None,
                     help="a guix clone for the --why benchmark (default $VMFLEET_GUIX_SOURCE)")
     ap.add_argument("--no-diffoscope", action="store_true", help="skip diffoscope")
     args = ap.parse_args()

@@ -157,3 +157,21 @@ def test_content_of_a_vm_is_skipped_with_the_reason(images):
         store_source="database"))
     d = compare.compare(_side("a", img_a, items_a), vm, layers=("packages",), content=True)
     assert d.content is None and "not running VMs" in d.content_skipped
+
+
+def test_two_results_of_a_check_are_compared_file_by_file(images, tmp_path):
+    """check: guix build --check --keep-failed leaves OUT and OUT-check; their file systems
+    are compared whole (here two ext4 file systems, as a partition.img is)."""
+    (img_a, _), (img_b, _) = images["a"], images["b"]
+    c = content.compare_outputs(str(img_a), str(img_b))
+    assert c.verdict == "content"
+    hows = {d.path: d.how for d in c.differences}
+    # the store items were named differently: whole trees added and removed, by path
+    assert any(p.endswith("-libx-1.0") and h == "added" for p, h in hows.items())
+    assert not any(p.endswith("libz.so.1") for p in hows)     # the same file in both
+    assert content.compare_outputs(str(img_a), str(img_a)).verdict == "identical"
+    # not an image: the two files' bytes
+    (tmp_path / "x").write_text("genimage /gnu/store/" + h("1") + "-partition.img\n")
+    (tmp_path / "x-check").write_text("genimage /gnu/store/" + h("2") + "-partition.img\n")
+    c = content.compare_outputs(str(tmp_path / "x"), str(tmp_path / "x-check"))
+    assert (c.verdict, [d.how for d in c.differences]) == ("references", ["references"])

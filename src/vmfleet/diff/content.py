@@ -19,6 +19,7 @@ Only the items that differ are read (one ``debugfs`` batch per directory level, 
 
 from __future__ import annotations
 
+import os
 import re
 import struct
 import time
@@ -30,7 +31,7 @@ from vmfleet.guix.store import HASH_LEN, NIX_BASE32, STORE, StoreItem
 _STORE_REF = re.compile(rb"/gnu/store/[" + NIX_BASE32.encode() + rb"]{32}-")
 _PLACEHOLDER = b"/gnu/store/" + b"<hash>".ljust(HASH_LEN, b"-") + b"-"
 _TEXT_REF = re.compile(r"/gnu/store/[" + NIX_BASE32 + r"]{32}-")
-FILES_SHOWN = 12
+WHOLE_FILE_LIMIT = 64 << 20     # larger plain files are compared by hash, not read whole
 
 
 @dataclass(frozen=True)
@@ -151,10 +152,27 @@ def compare_outputs(path_a: str, path_b: str) -> ItemComparison:
                                                       if d.path != ""))
     except ImageError:
         pass
-    a, b = open(path_a, "rb").read(), open(path_b, "rb").read()
-    how = "identical" if a == b else "references" if normalize(a) == normalize(b) else "content"
-    diffs = () if a == b else (FileDifference("", how, len(a), len(b)),)
+    size_a, size_b = os.path.getsize(path_a), os.path.getsize(path_b)
+    if max(size_a, size_b) > WHOLE_FILE_LIMIT:
+        same = _file_hash(path_a) == _file_hash(path_b)
+        how = "identical" if same else "content"
+    else:
+        with open(path_a, "rb") as fa, open(path_b, "rb") as fb:
+            a, b = fa.read(), fb.read()
+        how = ("identical" if a == b else "references" if normalize(a) == normalize(b)
+               else "content")
+    diffs = () if how == "identical" else (FileDifference("", how, size_a, size_b),)
     return ItemComparison(item_label(path_b) or path_b, path_a, path_b, how, 1, diffs)
+
+
+def _file_hash(path: str) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _walk(fs, roots: dict[str, object]) -> dict[str, dict[str, object]]:

@@ -214,10 +214,10 @@ def _package_lines(p: PackagesDiff, colour: bool, why=None) -> list[str]:
             versions = _versions(c.versions_a)
         else:
             versions = f"{_versions(c.versions_a)} → {_versions(c.versions_b)}"
-        if c.grafted and why is None:
-            versions += f" (runs {_versions(c.runs_a) if c.change != 'added' else ''}" \
-                f"{' → ' if c.change not in ('added', 'removed') else ''}" \
-                f"{_versions(c.runs_b) if c.change != 'removed' else ''})"
+        if c.grafted and why is None:     # with --why, the reason lines say it
+            runs = {"added": _versions(c.runs_b), "removed": _versions(c.runs_a)}.get(
+                c.change, f"{_versions(c.runs_a)} → {_versions(c.runs_b)}")
+            versions += f" (runs {runs})"
         lines.append(f"{_paint(f'{c.change:<10}', c.change, colour)} {name}  "
                      f"{versions:<24} {human_size(c.size_delta, signed=True):>12}")
         if why is not None:
