@@ -295,3 +295,28 @@ def test_services_and_packages_point_to_their_line_also_in_a_recorded_module(tmp
     assert lines["ntp-service-type"] == ("web.scm", 11)
     assert why.find_lines(b, "nftables-service-type") == [("me/base.scm", 3)]
     assert "service ntp-service-type  (web.scm:11)" in human.render(d)
+
+
+def test_cli_diff_why_content_all_on_two_images(tmp_path, capsys):
+    """The options reach the library: two small Guix-layout images (no clone of their guix
+    channel here, so the rows say how to get the commits)."""
+    import json
+    import shutil
+
+    from tests.helpers.diskimage import image
+    from vmfleet.cli import main
+
+    shutil.copy(image("web-a").path, tmp_path / "a.qcow2")
+    shutil.copy(image("web-b").path, tmp_path / "b.qcow2")
+    capsys.readouterr()
+    code = main(["--home", str(tmp_path / "home"), "diff", str(tmp_path / "a.qcow2"),
+                 str(tmp_path / "b.qcow2"), "--why", "--content", "--all", "--json",
+                 "--layers", "channels,packages"])
+    out = capsys.readouterr().out
+    assert code == 1
+    data = json.loads(out)
+    rows = {c["name"]: c for c in data["layers"]["packages"]["changes"]}
+    assert "--channel-repo guix=DIR" in rows["nginx"]["why"]["notes"][0]
+    assert data["content"]["items"] and data["layers"]["packages"]["unchanged_items"]
+    zlib = next(i for i in data["content"]["items"] if i["name"] == "zlib-1.2.13")
+    assert zlib["verdict"] == "identical"     # rebuilt (another hash), the same bytes
