@@ -311,7 +311,6 @@ def package_summary(reg: Registry, from_id: int, target: Generation) -> str:
     from vmfleet.build import builds as build
     from vmfleet.diff.operands import latest_image
     from vmfleet.registry.generations import get as get_generation
-
     from vmfleet.registry.generations import input_changes
 
     a = get_generation(reg, from_id)
