@@ -398,3 +398,34 @@ def test_plan_says_which_inputs_changed_in_the_diff_s_words(reg):
     b = gen("2024-02-01T00:00:00Z", b"(define-module (m))\n;; more\n")
     text = package_summary(reg, a.id, b)
     assert text.endswith("; module lib/m.scm changed"), text
+
+
+def test_import_cli_chooses_a_variable_and_reports_skips(tmp_path, capsys):
+    """--system NAME=FILE:VARIABLE picks the OS of a module that exports two; the skipped
+    commits before the channels file are reported with their count and range."""
+    from vmfleet.cli import main
+
+    repo = new_repo(tmp_path / "repo")
+    module = MODULE_TWO_OS.format(os=OS_BODY.format(host="owl", extra="")).replace(
+        "#:export (modded-operating-system)",
+        "#:export (modded-operating-system base-operating-system)")
+    first = commit_files(repo, {"me/systems/laptop.scm": module}, "before channels",
+                         "2024-01-01T00:00:00+00:00")
+    commit_files(repo, {"channels.scm": channels()}, "pin", "2024-01-02T00:00:00+00:00")
+    home = tmp_path / "home"
+    assert main(["--home", str(home), "init"]) == 0
+    capsys.readouterr()
+    args = ["--home", str(home), "import", str(repo), "-L", ".", "--channels", "channels.scm"]
+    code = main([*args, "--system", "laptop=me/systems/laptop.scm"])
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert f"warning: laptop: skipped 1 commit ({first[:7]}): the channels file did not exist" \
+        in err + out
+    assert "exports several bindings" in err + out     # the commit with channels: refused
+    code = main([*args, "--system", "laptop=me/systems/laptop.scm:base-operating-system"])
+    out, err = capsys.readouterr()
+    assert code == 0 and "1 new generations" in err + out
+    assert main(["--home", str(home), "show", "laptop", "--json"]) == 0
+    import json
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["expression"] == "(@ (me systems laptop) base-operating-system)"
