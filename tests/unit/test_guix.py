@@ -30,7 +30,7 @@ def test_a_guix_at_the_pin_runs_without_time_machine(monkeypatch):
         "/src/guix/pre-inst-env", "guix", "system", "image", "-t", "qcow2", "-d",
         "--save-provenance", "-L", "repo", "w.scm"]
     assert guix.check_command("c.scm", "/gnu/store/x.drv") == [
-        "/src/guix/pre-inst-env", "guix", "build", "--check", "/gnu/store/x.drv"]
+        "/src/guix/pre-inst-env", "guix", "build", "--check", "--keep-failed", "/gnu/store/x.drv"]
     assert guix.build_command("c.scm", "/gnu/store/x.drv")[2:] == ["build", "/gnu/store/x.drv"]
     # A build host's guix is not this machine's: it still travels to the pin.
     assert guix.image_command("c.scm", "w.scm", guix=["guix"])[:5] == [
@@ -182,7 +182,7 @@ def test_check_rebuilds_and_reports_other_bytes():
     assert guix.image_command("c.scm", "w.scm", derivation=True, guix=["guix"])[-3:] == [
         "-d", "--save-provenance", "w.scm"]
     assert guix.check_command("c.scm", "/gnu/store/abc-image.qcow2.drv", guix=["guix"]) == [
-        "guix", "time-machine", "-C", "c.scm", "--", "build", "--check",
+        "guix", "time-machine", "-C", "c.scm", "--", "build", "--check", "--keep-failed",
         "/gnu/store/abc-image.qcow2.drv"]
     assert all("--check" not in guix.image_command("c", "w", **kw)
                for kw in ({}, {"derivation": True}, {"vm_image": True}))
