@@ -68,6 +68,17 @@
     ((? user-account? u) `(("name" . ,(user-account-name u)) ("vars" . #())))
     (_ `(("name" . ,(format #f "~a" value)) ("vars" . #())))))
 
+(define marker-module
+  ;; Where a marker such as %desktop-services is looked up when no loaded module exports it
+  ;; as a variable (an identifier macro in some revisions: evaluating it expands it).
+  (make-user-module '((gnu) (gnu services desktop) (gnu system))))
+
+(define (marker-value name)
+  (let ((v (hash-ref by-name name)))
+    (if (list? v)
+        v
+        (false-if-exception (eval (string->symbol name) marker-module)))))
+
 (define (record os markers)
   (if (string? os)
       `(("error" . ,os))
@@ -78,7 +89,7 @@
           ("services" . ,(list->vector (map describe (operating-system-user-services os))))
           ("users" . ,(list->vector (map user-account-name (operating-system-users os))))
           ("markers" . ,(map (lambda (m)
-                               (let ((v (hash-ref by-name m)))
+                               (let ((v (marker-value m)))
                                  (cons m (if (list? v) (list->vector (map describe v)) 'null))))
                              markers))))))
 

@@ -47,7 +47,7 @@ def compare(summary: dict, rec: dict) -> list[tuple[str, str]]:
     if summary["bootloader"] not in _names(rec["bootloader"]):
         out.append(("bootloader", f"vmfleet {summary['bootloader']!r}, guix {sorted(_names(rec['bootloader']))}"))
 
-    def one_list(field, written, removed, real_entries):
+    def one_list(field, written, removed, real_entries, optional=()):
         real_sets = [_names(e) for e in real_entries]
         accounted = [False] * len(real_sets)
         for name in written:
@@ -64,7 +64,7 @@ def compare(summary: dict, rec: dict) -> list[tuple[str, str]]:
                         accounted[i] = True
                 continue
             hits = [i for i, r in enumerate(real_sets) if _plain(name) in r or name in r]
-            if not hits:
+            if not hits and name not in optional:
                 out.append((field, f"vmfleet shows {name}, guix's record has no such {field[:-1]}"))
             for i in hits:
                 accounted[i] = True
@@ -75,10 +75,16 @@ def compare(summary: dict, rec: dict) -> list[tuple[str, str]]:
             if not ok:
                 out.append((field, f"guix's record has {real_entries[i]['name']}, vmfleet does not show it"))
 
-    one_list("packages", [*summary["packages"], *summary.get("packages_conditional", [])],
-             set(summary.get("packages_removed", [])), rec["packages"])
+    # A package in a branch of an `if` is there only on the targets that branch is for.
+    conditional = summary.get("packages_conditional", [])
+    one_list("packages", [*summary["packages"], *conditional],
+             set(summary.get("packages_removed", [])), rec["packages"], optional=set(conditional))
     services = summary["services"]
-    one_list("services", [s["type"] for s in services if s["kind"] not in ("deleted", "other", "simple-service")],
+    # A simple-service's kind is named by its first argument ('NAME), which vmfleet keeps in config.
+    simple = [s["config"].split()[0].lstrip("'") for s in services
+              if s["kind"] == "simple-service" and s["config"]]
+    one_list("services", [*(s["type"] for s in services if s["kind"] not in ("deleted", "other", "simple-service")),
+                          *simple],
              {s["type"] for s in services if s["kind"] == "deleted"}, rec["services"])
     one_list("users", summary["users"], set(),
              [{"name": u, "vars": []} for u in rec["users"]])
