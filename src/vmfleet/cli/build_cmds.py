@@ -48,7 +48,8 @@ def build(
 
 
 @app.command()
-def builds(system: str = typer.Argument(None, help="Only this system's builds."), as_json: bool = JSON, as_jsonl: bool = JSONL) -> None:
+def builds(system: str = typer.Argument(None, help="Only this system's builds."), as_json: bool = JSON,
+           as_jsonl: bool = JSONL) -> None:
     """List builds: generation, builder, status, duration, image sha256, size, when."""
     reg = open_registry()
     if system:

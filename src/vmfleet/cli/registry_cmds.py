@@ -145,7 +145,8 @@ def systems(as_json: bool = JSON, as_jsonl: bool = JSONL) -> None:
 
 
 @app.command("generations")
-def generations_(system: str = typer.Argument(..., help="System name."), as_json: bool = JSON, as_jsonl: bool = JSONL) -> None:
+def generations_(system: str = typer.Argument(..., help="System name."), as_json: bool = JSON,
+                 as_jsonl: bool = JSONL) -> None:
     """List a system's generations: number, date, git commit, guix commit, what changed."""
     reg = open_registry()
     gens = generations.list_for(reg, system)
