@@ -1,0 +1,171 @@
+"""Writing the report's folder: every page whole or not at all, nothing outside the folder.
+
+The folder is the user's (``/srv/www/vmfleet``): it is written only when it is empty, new, or
+a report vmfleet wrote before (it holds ``.vmfleet-report``); pages of systems, checks and
+applies that no longer exist are removed, nothing else is. Pages are world-readable (0644,
+folders 0755): a report is made to be published.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from vmfleet import timeutil
+from vmfleet.errors import NotFound, UsageError
+from vmfleet.registry import generations as generations_mod
+from vmfleet.registry import report_rows
+from vmfleet.registry.db import Registry
+from vmfleet.report import model, pages
+from vmfleet.report.style import CSS, CSS_NAME
+
+MARKER = ".vmfleet-report"
+SUBDIRS = ("systems", "diffs")
+
+
+@dataclass(frozen=True)
+class Written:
+    index: Path
+    pages: int
+    systems: int
+    checks: int
+    seconds: float
+
+
+def _prepare(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out} is not a folder", "name a folder for the report (it is made if missing)")
+    if out.is_dir() and not (out / MARKER).is_file() and any(out.iterdir()):
+        raise UsageError(f"{out} is not empty and holds no earlier vmfleet report",
+                         "name an empty or new folder: the report replaces its own pages only")
+    out.mkdir(parents=True, exist_ok=True)
+    out.chmod(0o755)
+    for sub in SUBDIRS:
+        d = out / sub
+        if d.is_symlink() or (d.exists() and not d.is_dir()):
+            raise UsageError(f"{d} is not a folder of the report (a link or a file)",
+                             "remove it: the report writes only inside its folder")
+        d.mkdir(exist_ok=True)
+        d.chmod(0o755)
+    (out / MARKER).write_text("written by vmfleet report; its pages are replaced by the next one\n")
+
+
+class _Writer:
+    def __init__(self, out: Path):
+        self.out = out
+        self.written: set[Path] = set()
+
+    def __call__(self, rel: str, text: str) -> None:
+        path = self.out / rel
+        tmp = path.with_name(f".{path.name}.tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)  # replaces a link of that name, never writes through it
+        self.written.add(path)
+
+    def remove_stale(self) -> None:
+        for sub in SUBDIRS:
+            for path in (self.out / sub).iterdir():
+                if path.suffix == ".html" and path not in self.written and not path.is_dir():
+                    path.unlink()
+
+
+def write(reg: Registry, out: str | os.PathLike, *, fleet_path: str | None = None,
+          generated: str | None = None) -> Written:
+    t0 = time.monotonic()
+    out = Path(out).absolute()
+    fleet, source = model.load_fleet(reg, fleet_path)  # a bad fleet file fails before writing
+    _prepare(out)
+    generated = generated or timeutil.now()
+    w = _Writer(out)
+    w(CSS_NAME, CSS)
+
+    by_system: dict[str, list] = {s: [] for s in report_rows.system_names(reg)}
+    for g in report_rows.all_generations(reg):
+        by_system.setdefault(g.system, []).append(g)
+    cells_by_system = itertools.groupby(report_rows.check_cells(reg), key=lambda row: row[1])
+    pending = next(cells_by_system, None)
+    all_dates = report_rows.check_dates(reg)
+    summaries, checks, diff_pages = [], 0, 0
+    for name in sorted(by_system):
+        gens = by_system[name]
+        rows = []
+        if pending is not None and pending[0] == name:
+            rows = list(pending[1])
+            pending = next(cells_by_system, None)
+        checks += len(rows)
+        cells, findings, dates = {}, [], set()
+        last_date, last_counts = None, {}
+        for cid, _system, number, started, result, detail in rows:
+            date = started[:10]
+            dates.add(date)
+            if result == "reproducible":
+                cells[(number, date)] = (cid, result, "the same image bytes", False)
+                continue
+            c = model.check_of(cid, name, number, started, result, detail)
+            why, linked = model.reason(c), model.makes_diff_page(c)
+            cells[(number, date)] = (cid, result, why, linked)
+            findings.append((date, c.label, cid, result, why, linked))
+            if linked:
+                w(f"diffs/check-{cid}.html",
+                  pages.check_diff(generated=generated, c=c, system_name=name, number=number))
+                diff_pages += 1
+        if dates:
+            last_date = max(dates)
+            for (_n, d), cell in cells.items():
+                if d == last_date:
+                    last_counts[cell[1]] = last_counts.get(cell[1], 0) + 1
+        findings.sort(key=lambda f: (f[0], f[2]), reverse=True)
+        w(f"systems/{name}.html", pages.system(generated=generated, name=name, gens=gens,
+                                               dates=all_dates, cells=cells, findings=findings))
+        newest = gens[-1] if gens else None
+        order = list(pages.STATUSES)
+        summaries.append({"name": name, "generations": len(gens),
+                          "newest": newest.label if newest else None,
+                          "newest_from": newest.current_from if newest else None,
+                          "last_check": last_date,
+                          "last_counts": dict(sorted(last_counts.items(),
+                                                     key=lambda kv: order.index(kv[0])))})
+
+    applies = report_rows.fleet_applies(reg)
+    steps = model.apply_steps(applies)
+    cache: dict[int, object] = {}
+    for step in steps:
+        before, after = (_generation(reg, step.step.get(k), cache)
+                         for k in ("current_generation_id", "target_generation_id"))
+        w(f"diffs/{step.page}", pages.apply_diff(
+            generated=generated, step=step, before=before, after=after,
+            before_config=_config(reg, before), after_config=_config(reg, after)))
+    view = model.fleet_view(reg, fleet, source)
+    totals = {"systems": len(by_system), "generations": sum(len(g) for g in by_system.values()),
+              "VMs": len([r for r in view.rows if r.vm]),
+              "checks": checks,
+              "regressions in the last checks": sum(n for s in summaries
+                                                   for r, n in s["last_counts"].items()
+                                                   if r != "reproducible")}
+    w("index.html", pages.index(generated=generated, systems=summaries, fleet=view,
+                                applies=applies, apply_steps=steps, totals=totals))
+    w.remove_stale()
+    return Written(out / "index.html", len(w.written), len(by_system), checks,
+                   round(time.monotonic() - t0, 3))
+
+
+def _generation(reg: Registry, gen_id, cache: dict):
+    if not isinstance(gen_id, int):
+        return None
+    if gen_id not in cache:
+        try:
+            cache[gen_id] = generations_mod.get(reg, gen_id)
+        except NotFound:  # a generation the registry no longer has: the page says less
+            cache[gen_id] = None
+    return cache[gen_id]
+
+
+def _config(reg: Registry, gen) -> str | None:
+    if gen is None:
+        return None
+    return reg.get_blob(gen.config_sha256).decode(errors="replace")
