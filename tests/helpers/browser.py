@@ -21,7 +21,7 @@ CHROMIUM = "/usr/bin/chromium"
 DRIVER = "/usr/bin/chromedriver"
 FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run",
-         "--disable-dev-shm-usage", "--window-size=1400,1000")
+         "--disable-dev-shm-usage")
 
 
 def missing() -> str | None:
@@ -37,12 +37,14 @@ def missing() -> str | None:
 
 
 @contextlib.contextmanager
-def chromium(*, width: int = 1400, height: int = 1000) -> Iterator[object]:
-    """A headless chromium with a fresh profile (removed afterwards) and its console log kept."""
+def chromium(*, width: int = 1400, height: int = 1000,
+             prefix: str = "vmfleet-chromium-") -> Iterator[object]:
+    """A headless chromium with a fresh profile (removed afterwards) and its console log kept;
+    ``prefix`` names the profile folder (the tests put their leak token in it)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    profile = tempfile.mkdtemp(prefix="vmfleet-chromium-")
+    profile = tempfile.mkdtemp(prefix=prefix)
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in FLAGS:
