@@ -87,7 +87,7 @@ def test_every_page_loads_links_resolve_and_the_heat_map_shows_the_registry(repo
                     fail(f"{page.relative_to(root)}: no id {parts.fragment!r} on {target.name}")
         # the heat-maps, as the browser shows them, against the registry
         shown = {}
-        for page, info in seen.items():
+        for info in seen.values():
             for label, date, text, cls, title, colour in info["cells"]:
                 shown[(label, date)] = (text, cls, title, colour)
         colours = {}
