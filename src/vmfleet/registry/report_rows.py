@@ -1,13 +1,11 @@
 """What ``vmfleet report`` reads from the registry, as named queries (the report's only SQL).
 
 The check history can be large (a weekly ``check --all`` of 100 systems with 200 generations
-each is a million rows a year), so ``check_cells`` yields plain tuples in the order the
-report writes them, and the detail JSON only of checks that did not reproduce.
+each is a million rows a year): the reproducible checks (nearly all) come aggregated per
+generation, only the others one by one with their detail.
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterator
 
 from vmfleet.registry.db import Registry
 from vmfleet.registry.generations import Generation, from_row
@@ -23,22 +21,24 @@ def all_generations(reg: Registry) -> list[Generation]:
         "SELECT * FROM generations ORDER BY system, current_from, number")]
 
 
-def check_cells(reg: Registry) -> Iterator[tuple[int, str, int, str, str, str | None]]:
-    """Every check as (id, system, generation number, started, result, detail JSON or None),
-    by system, generation and time; the detail only where the result is not reproducible."""
-    cur = reg.execute(
-        "SELECT c.id, g.system, g.number, c.started, c.result,"
-        " CASE WHEN c.result = 'reproducible' THEN NULL ELSE c.detail END"
-        " FROM checks c JOIN generations g ON g.id = c.generation_id"
-        " ORDER BY g.system, g.number, c.started, c.id")
-    yield from cur
+def reproducible_days(reg: Registry) -> list[tuple[int, str]]:
+    """(generation id, 'day,day,…'): the days (UTC) on which each generation was rebuilt bit
+    for bit. Aggregated by SQLite: a million checks become one row per generation."""
+    return reg.execute(
+        "SELECT generation_id, group_concat(DISTINCT substr(started, 1, 10)) FROM checks"
+        " WHERE result = 'reproducible' GROUP BY generation_id").fetchall()
 
 
-def check_dates(reg: Registry) -> list[str]:
-    """The days (UTC) on which any check ran: the heat-maps' columns, alike for every system,
-    so that a system a run left out shows "not checked" that day."""
-    return [r[0] for r in reg.execute(
-        "SELECT DISTINCT substr(started, 1, 10) FROM checks ORDER BY 1").fetchall()]
+def findings(reg: Registry) -> list[tuple[int, int, str, str, str]]:
+    """Every check that did not reproduce, as (id, generation id, started, result, detail
+    JSON), oldest first."""
+    return reg.execute(
+        "SELECT id, generation_id, started, result, detail FROM checks"
+        " WHERE result != 'reproducible' ORDER BY id").fetchall()
+
+
+def count_checks(reg: Registry) -> int:
+    return reg.execute("SELECT count(*) FROM checks").fetchone()[0]
 
 
 def fleet_applies(reg: Registry) -> list[dict]:

@@ -104,9 +104,9 @@ def _differences(reg: Registry, vm, decl, resolved: dict) -> list[str]:
     return out
 
 
-def check_of(check_id: int, system: str, number: int, started: str, result: str,
+def check_of(check_id: int, gen, started: str, result: str,
              detail_json: str | None) -> check_mod.Check:
-    return check_mod.Check(id=check_id, generation_id=0, label=f"{system}@{number}",
+    return check_mod.Check(id=check_id, generation_id=gen.id, label=gen.label,
                            result=check_mod.Result(result), build_id=None,
                            reference_build_id=None, started=started, finished=None,
                            detail=json.loads(detail_json or "{}"))
@@ -124,6 +124,16 @@ def reason(c: check_mod.Check) -> str:
     for prefix in ("drifted: ", "no longer builds: "):
         line = line.removeprefix(prefix)
     return line
+
+
+def diff_key(c: check_mod.Check) -> str:
+    """What makes two checks' diffs the same diff: their detail without the times and build
+    numbers that every check has of its own (the same drift found every week is one page)."""
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in ("seconds", "build")}
+        return value
+    return json.dumps(strip(c.detail), sort_keys=True)
 
 
 def makes_diff_page(c: check_mod.Check) -> bool:

@@ -71,10 +71,43 @@ def index(*, generated: str, systems: Sequence[dict], fleet: FleetView, applies:
 
 # --- a system ------------------------------------------------------------------------------------
 
-def system(*, generated: str, name: str, gens: Sequence[Generation], dates: Sequence[str],
+def check_cell(label: str, day: str, result: str, why: str, page: str | None) -> str:
+    """A heat-map cell of a check that did not reproduce (rare: built one by one)."""
+    cls, letter, words = STATUSES[result]
+    text = f'<a href="../diffs/{attr(page)}">{letter}</a>' if page else letter
+    return f'<td class="s-{cls}" title="{attr(f"{label} on {day}: {words}: {why}")}">{text}</td>'
+
+
+def _empty_cell(label: str, first: str, day: str, day_esc: str) -> str:
+    if day < first:
+        return f'<td class="s-na" title="{label} was not yet recorded on {day_esc}"></td>'
+    return f'<td class="s-unchecked" title="{label} on {day_esc}: not checked">?</td>'
+
+
+def heat_rows(gens: Sequence[Generation], days: Sequence[str], cells: dict) -> str:
+    """The heat-map's rows, newest generation first. ``cells``: generation id → {day: 0 (a
+    reproducible check: nearly all) or (the cell's HTML from ``check_cell``, the result)}.
+
+    A million cells are written in about a second: a reproducible cell is the same for every
+    row (its day and status, the row names the generation), built once per day."""
+    cls, letter, words = STATUSES["reproducible"]
+    cols = [(d, esc(d), f'<td class="s-{cls}" title="{esc(d)}: {words}">{letter}</td>') for d in days]
+    rows = []
+    for g in reversed(gens):
+        label = esc(g.label)
+        first = g.current_from[:10]
+        get = cells.get(g.id, {}).get
+        row = "".join([ok if (v := get(d)) == 0 else (_empty_cell(label, first, d, de) if v is None
+                                                      else v[0])
+                       for d, de, ok in cols])
+        rows.append(f'<tr><th scope="row"><a href="#g{g.number}">{label}</a></th>{row}</tr>')
+    return "\n".join(rows)
+
+
+def system(*, generated: str, name: str, gens: Sequence[Generation], days: Sequence[str],
            cells: dict, findings: Sequence[tuple]) -> str:
-    """``cells``: (generation number, date) → (check id, result, reason, has a diff page);
-    ``findings``: (date, label, check id, result, reason, has a diff page), newest first."""
+    """``cells``: see ``heat_rows``; ``findings``: (day, label, result, reason, diff page or
+    None), newest first."""
     timeline = []
     previous = None
     changes = {}
@@ -92,42 +125,22 @@ def system(*, generated: str, name: str, gens: Sequence[Generation], dates: Sequ
             f'<div class="muted">pins: {_pins(g)}</div>{msg}</li>')
     timeline_html = f'<ol class="timeline">{"".join(timeline)}</ol>' if gens else \
         '<p class="muted">No generations.</p>'
-    if dates:
-        head = "".join(f'<th scope="col">{esc(d)}</th>' for d in dates)
-        rows = []
-        for g in reversed(gens):
-            first = g.current_from[:10]
-            tds = []
-            for d in dates:
-                cell = cells.get((g.number, d))
-                if cell is not None:
-                    cid, result, why, linked = cell
-                    cls, letter, words = STATUSES[result]
-                    title = attr(f"{g.label} on {d}: {words}: {why}")
-                    text = (f'<a href="../diffs/check-{cid}.html">{letter}</a>' if linked else letter)
-                    tds.append(f'<td class="s-{cls}" title="{title}">{text}</td>')
-                elif d < first:
-                    tds.append(f'<td class="s-na" title="{attr(g.label)} was not yet recorded on {d}">'
-                               "</td>")
-                else:
-                    tds.append(f'<td class="s-unchecked" title="{attr(g.label)} on {d}: not checked">'
-                               "?</td>")
-            rows.append(f'<tr><th scope="row"><a href="#g{g.number}">{esc(g.label)}</a></th>'
-                        f'{"".join(tds)}</tr>')
+    if days:
+        head = "".join(f'<th scope="col">{esc(d)}</th>' for d in days)
         heat = (f'{legend()}<div class="heat-wrap"><table class="heat" aria-label="checks by '
-                f'generation and date"><thead><tr><th scope="col" class="corner">generation</th>{head}</tr></thead>'
-                f'<tbody>{"".join(rows)}</tbody></table></div>')
+                f'generation and date"><thead><tr><th scope="col" class="corner">generation</th>'
+                f'{head}</tr></thead><tbody>{heat_rows(gens, days, cells)}</tbody></table></div>')
     else:
         heat = '<p class="muted">Never checked: <code>vmfleet check --all</code> records checks.</p>'
     if findings:
         items = []
-        for d, label, cid, result, why, linked in findings:
-            link = f' <a href="../diffs/check-{cid}.html">the diff</a>' if linked else ""
+        for d, label, result, why, diff_page in findings:
+            link = f' <a href="../diffs/{attr(diff_page)}">the diff</a>' if diff_page else ""
             items.append(f"<li>{esc(d)} {esc(label)}: {badge(result)} {esc(why)}{link}</li>")
         findings_html = f'<ul class="findings">{"".join(items)}</ul>'
     else:
         findings_html = '<p class="muted">Every check reproduced its generation bit for bit.</p>' \
-            if dates else '<p class="muted">None.</p>'
+            if days else '<p class="muted">None.</p>'
     body = ('<section class="card"><h2 id="checks">Checks</h2><p class="muted">Each cell is '
             "a generation (row) rebuilt on a date (column): the letter says the result, hovering "
             "tells why; a linked letter opens the diff.</p>" + heat + "</section>\n"
@@ -139,11 +152,15 @@ def system(*, generated: str, name: str, gens: Sequence[Generation], dates: Sequ
 
 # --- diffs ---------------------------------------------------------------------------------------
 
-def check_diff(*, generated: str, c, system_name: str, number: int) -> str:
+def check_diff(*, generated: str, c, system_name: str, number: int,
+               also: Sequence[tuple[str, int]] = ()) -> str:
+    """A check's diff; ``also``: (day, check id) of later checks that found the same."""
     d = c.detail
     facts = [("generation", f'<a href="{system_link(system_name, 1, f"#g{number}")}">{esc(c.label)}</a>'),
              ("checked", _when(c.started) + " UTC"), ("result", badge(str(c.result))),
              ("finding", esc(reason(c)))]
+    if also:
+        facts.append(("found again", esc(", ".join(f"{day} (check {cid})" for day, cid in also))))
     for side in ("reference", "rebuild"):
         if isinstance(d.get(side), dict):
             facts.append((side, json_view(d[side])))

@@ -8,7 +8,6 @@ folders 0755): a report is made to be published.
 
 from __future__ import annotations
 
-import itertools
 import os
 import time
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from vmfleet.report.style import CSS, CSS_NAME
 
 MARKER = ".vmfleet-report"
 SUBDIRS = ("systems", "diffs")
+SEVERITY = {"reproducible": 0, "image-differs": 1, "drifted": 2, "fails": 3}
 
 
 @dataclass(frozen=True)
@@ -85,51 +85,68 @@ def write(reg: Registry, out: str | os.PathLike, *, fleet_path: str | None = Non
     w(CSS_NAME, CSS)
 
     by_system: dict[str, list] = {s: [] for s in report_rows.system_names(reg)}
+    by_id = {}
     for g in report_rows.all_generations(reg):
         by_system.setdefault(g.system, []).append(g)
-    cells_by_system = itertools.groupby(report_rows.check_cells(reg), key=lambda row: row[1])
-    pending = next(cells_by_system, None)
-    all_dates = report_rows.check_dates(reg)
-    summaries, checks, diff_pages = [], 0, 0
+        by_id[g.id] = g
+    # generation id → {day: 0 (reproducible) or (its cell's HTML, result)}. A day with more
+    # than one check of a generation shows the worst; the findings list every one.
+    cells: dict[int, dict] = {g: {} for g in by_id}
+    for gid, days_text in report_rows.reproducible_days(reg):
+        if gid in cells and days_text:
+            cells[gid] = dict.fromkeys(days_text.split(","), 0)
+    findings: dict[str, list] = {}
+    diffs: dict[tuple, list] = {}   # one page per distinct diff: the checks that found it
+    known: dict[tuple, tuple] = {}  # the same finding again (its text): read once
+    for cid, gid, started, result, detail in report_rows.findings(reg):
+        mine, g = cells.get(gid), by_id.get(gid)
+        if g is None or result not in SEVERITY:
+            continue
+        day = started[:10]
+        first = known.get((gid, result, detail))
+        if first is None:
+            c = model.check_of(cid, g, started, result, detail)
+            key = model.diff_key(c) if model.makes_diff_page(c) else None
+            first = known[(gid, result, detail)] = (c, model.reason(c), key)
+        c, why, key = first
+        page = None
+        if key is not None:
+            found = diffs.setdefault((gid, result, key), [])
+            found.append((c, started, cid))
+            page = f"check-{found[0][2]}.html"
+        old = mine.get(day)
+        if old is None or old == 0 or SEVERITY[result] >= SEVERITY[old[1]]:
+            mine[day] = (pages.check_cell(g.label, day, result, why, page), result)
+        findings.setdefault(g.system, []).append((day, g.label, result, why, page))
+    days = sorted(set().union(*cells.values()))
+    for found in diffs.values():
+        c, _started, cid = found[0]  # the first check that found it (its text, its id)
+        system_name, _, number = c.label.partition("@")
+        w(f"diffs/check-{cid}.html", pages.check_diff(
+            generated=generated, c=c, system_name=system_name, number=int(number),
+            also=[(s[:10], i) for _c, s, i in found[1:]]))
+    summaries = []
+    order = list(pages.STATUSES)
     for name in sorted(by_system):
         gens = by_system[name]
-        rows = []
-        if pending is not None and pending[0] == name:
-            rows = list(pending[1])
-            pending = next(cells_by_system, None)
-        checks += len(rows)
-        cells, findings, dates = {}, [], set()
-        last_date, last_counts = None, {}
-        for cid, _system, number, started, result, detail in rows:
-            date = started[:10]
-            dates.add(date)
-            if result == "reproducible":
-                cells[(number, date)] = (cid, result, "the same image bytes", False)
-                continue
-            c = model.check_of(cid, name, number, started, result, detail)
-            why, linked = model.reason(c), model.makes_diff_page(c)
-            cells[(number, date)] = (cid, result, why, linked)
-            findings.append((date, c.label, cid, result, why, linked))
-            if linked:
-                w(f"diffs/check-{cid}.html",
-                  pages.check_diff(generated=generated, c=c, system_name=name, number=number))
-                diff_pages += 1
-        if dates:
-            last_date = max(dates)
-            for (_n, d), cell in cells.items():
-                if d == last_date:
-                    last_counts[cell[1]] = last_counts.get(cell[1], 0) + 1
-        findings.sort(key=lambda f: (f[0], f[2]), reverse=True)
+        mine = sorted(findings.get(name, []), key=lambda f: f[0], reverse=True)
         w(f"systems/{name}.html", pages.system(generated=generated, name=name, gens=gens,
-                                               dates=all_dates, cells=cells, findings=findings))
+                                               days=days, cells=cells, findings=mine))
+        counts: dict[str, int] = {}
+        last_day = max((max(cells[g.id]) for g in gens if cells[g.id]), default=None)
+        for g in gens:
+            v = cells[g.id].get(last_day) if last_day else None
+            if v is None:
+                continue
+            result = "reproducible" if v == 0 else v[1]
+            counts[result] = counts.get(result, 0) + 1
         newest = gens[-1] if gens else None
-        order = list(pages.STATUSES)
         summaries.append({"name": name, "generations": len(gens),
                           "newest": newest.label if newest else None,
                           "newest_from": newest.current_from if newest else None,
-                          "last_check": last_date,
-                          "last_counts": dict(sorted(last_counts.items(),
-                                                     key=lambda kv: order.index(kv[0])))})
+                          "last_check": last_day if counts else None,
+                          "last_counts": dict(sorted(counts.items(), key=lambda kv: order.index(kv[0])))})
+    checks = report_rows.count_checks(reg)
 
     applies = report_rows.fleet_applies(reg)
     steps = model.apply_steps(applies)
