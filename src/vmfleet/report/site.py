@@ -1,14 +1,16 @@
 """Writing the report's folder: every page whole or not at all, nothing outside the folder.
 
 The folder is the user's (``/srv/www/vmfleet``): it is written only when it is empty, new, or
-a report vmfleet wrote before (it holds ``.vmfleet-report``); pages of systems, checks and
-applies that no longer exist are removed, nothing else is. Pages are world-readable (0644,
+a report vmfleet wrote before (it holds ``.vmfleet-report``). The report owns ``index.html``,
+``style.css``, ``systems/`` and ``diffs/`` (replaced whole by each run: pages of things that are
+gone go with them); other files in the folder are left alone. Pages are world-readable (0644,
 folders 0755): a report is made to be published.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,43 +37,57 @@ class Written:
     seconds: float
 
 
-def _prepare(out: Path) -> None:
+def _prepare(out: Path) -> Path:
+    """Check the folder, clear what a killed run left, and make a staging folder in it."""
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out} is not a folder", "name a folder for the report (it is made if missing)")
     if out.is_dir() and not (out / MARKER).is_file() and any(out.iterdir()):
         raise UsageError(f"{out} is not empty and holds no earlier vmfleet report",
                          "name an empty or new folder: the report replaces its own pages only")
-    out.mkdir(parents=True, exist_ok=True)
-    out.chmod(0o755)
     for sub in SUBDIRS:
         d = out / sub
         if d.is_symlink() or (d.exists() and not d.is_dir()):
             raise UsageError(f"{d} is not a folder of the report (a link or a file)",
                              "remove it: the report writes only inside its folder")
-        d.mkdir(exist_ok=True)
-        d.chmod(0o755)
+    out.mkdir(parents=True, exist_ok=True)
+    out.chmod(0o755)
     (out / MARKER).write_text("written by vmfleet report; its pages are replaced by the next one\n")
+    for left in [*out.glob(".staging-*"), *out.glob(".old-*")]:  # a killed run's
+        if left.is_dir() and not left.is_symlink():
+            shutil.rmtree(left)
+    staging = out / f".staging-{os.getpid()}"
+    for d in (staging, *(staging / sub for sub in SUBDIRS)):
+        d.mkdir()
+        d.chmod(0o755)
+    return staging
 
 
 class _Writer:
-    def __init__(self, out: Path):
-        self.out = out
-        self.written: set[Path] = set()
+    """Pages go to a fresh staging folder (plain writes: no file there to replace), which
+    ``publish`` then swaps in: a reader sees the old report or the new one, folder by folder."""
+
+    def __init__(self, staging: Path):
+        self.staging = staging
+        self.count = 0
 
     def __call__(self, rel: str, text: str) -> None:
-        path = self.out / rel
-        tmp = path.with_name(f".{path.name}.tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
+        fd = os.open(self.staging / rel, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        os.fchmod(fd, 0o644)  # whatever the umask (vmfleet's is 077): a report is published
+        with open(fd, "w", encoding="utf-8") as f:
             f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)  # replaces a link of that name, never writes through it
-        self.written.add(path)
+        self.count += 1
 
-    def remove_stale(self) -> None:
+    def publish(self, out: Path) -> None:
+        old = []
         for sub in SUBDIRS:
-            for path in (self.out / sub).iterdir():
-                if path.suffix == ".html" and path not in self.written and not path.is_dir():
-                    path.unlink()
+            if (out / sub).is_dir():
+                old.append(out / f".old-{os.getpid()}-{sub}")
+                os.rename(out / sub, old[-1])
+            os.rename(self.staging / sub, out / sub)
+        for name in (CSS_NAME, "index.html"):  # the index last: its links are all there
+            os.replace(self.staging / name, out / name)
+        for d in [*old, self.staging]:
+            shutil.rmtree(d)
 
 
 def write(reg: Registry, out: str | os.PathLike, *, fleet_path: str | None = None,
@@ -79,9 +95,20 @@ def write(reg: Registry, out: str | os.PathLike, *, fleet_path: str | None = Non
     t0 = time.monotonic()
     out = Path(out).absolute()
     fleet, source = model.load_fleet(reg, fleet_path)  # a bad fleet file fails before writing
-    _prepare(out)
-    generated = generated or timeutil.now()
-    w = _Writer(out)
+    staging = _prepare(out)
+    w = _Writer(staging)
+    try:
+        written = _write_pages(reg, w, fleet, source, generated or timeutil.now())
+        w.publish(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)  # the old report stays as it was
+        raise
+    return Written(out / "index.html", w.count, written[0], written[1],
+                   round(time.monotonic() - t0, 3))
+
+
+def _write_pages(reg: Registry, w: _Writer, fleet, source: str, generated: str) -> tuple[int, int]:
+    """Every page into the staging folder; returns (systems, checks)."""
     w(CSS_NAME, CSS)
 
     by_system: dict[str, list] = {s: [] for s in report_rows.system_names(reg)}
@@ -166,9 +193,7 @@ def write(reg: Registry, out: str | os.PathLike, *, fleet_path: str | None = Non
                                                    if r != "reproducible")}
     w("index.html", pages.index(generated=generated, systems=summaries, fleet=view,
                                 applies=applies, apply_steps=steps, totals=totals))
-    w.remove_stale()
-    return Written(out / "index.html", len(w.written), len(by_system), checks,
-                   round(time.monotonic() - t0, 3))
+    return len(by_system), checks
 
 
 def _generation(reg: Registry, gen_id, cache: dict):
