@@ -32,12 +32,18 @@ def index(*, generated: str, systems: Sequence[dict], fleet: FleetView, applies:
     for s in systems:
         counts = " ".join(f"{badge(r)} {n}" for r, n in s["last_counts"].items()) or \
             '<span class="muted">never checked</span>'
+        strip = "".join(
+            f'<span class="cell s-{STATUSES[r][0]}" title="{esc(d)}: {esc(STATUSES[r][2])}">'
+            f'{STATUSES[r][1]}</span>' for d, r in s["recent"])
         rows.append([f'<a href="{system_link(s["name"], 0)}">{esc(s["name"])}</a>',
+                     f'<a class="strip" href="{system_link(s["name"], 0, "#checks")}" '
+                     f'aria-label="recent checks of {attr(s["name"])}">{strip}</a>' if strip else "–",
                      str(s["generations"]),
                      f'{esc(s["newest"])} <span class="muted">{_when(s["newest_from"])}</span>'
                      if s["newest"] else "–",
                      esc(s["last_check"] or "–"), counts])
-    systems_html = table(["system", "generations", "newest", "last check", "results of the last check"],
+    systems_html = table(["system", "checks by day (worst of each)", "generations", "newest",
+                          "last check", "results of the last check"],
                          rows, cls="data")
     fleet_rows = []
     for r in fleet.rows:

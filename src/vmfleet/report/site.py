@@ -26,6 +26,7 @@ from vmfleet.report.style import CSS, CSS_NAME
 MARKER = ".vmfleet-report"
 SUBDIRS = ("systems", "diffs")
 SEVERITY = {"reproducible": 0, "image-differs": 1, "drifted": 2, "fails": 3}
+RECENT_DAYS = 12  # the index's strip of each system's last check days
 
 
 @dataclass(frozen=True)
@@ -160,7 +161,14 @@ def _write_pages(reg: Registry, w: _Writer, fleet, source: str, generated: str) 
         w(f"systems/{name}.html", pages.system(generated=generated, name=name, gens=gens,
                                                days=days, cells=cells, findings=mine))
         counts: dict[str, int] = {}
-        last_day = max((max(cells[g.id]) for g in gens if cells[g.id]), default=None)
+        checked = set().union(*(cells[g.id] for g in gens))
+        last_day = max(checked, default=None)
+        worst: dict[str, str] = {}
+        for day, _label, result, _why, _page in mine:
+            if SEVERITY[result] > SEVERITY[worst.get(day, "reproducible")]:
+                worst[day] = result
+        recent = [(d, worst.get(d, "reproducible") if d in checked else "unchecked")
+                  for d in days[-RECENT_DAYS:]]
         for g in gens:
             v = cells[g.id].get(last_day) if last_day else None
             if v is None:
@@ -168,7 +176,7 @@ def _write_pages(reg: Registry, w: _Writer, fleet, source: str, generated: str) 
             result = "reproducible" if v == 0 else v[1]
             counts[result] = counts.get(result, 0) + 1
         newest = gens[-1] if gens else None
-        summaries.append({"name": name, "generations": len(gens),
+        summaries.append({"name": name, "generations": len(gens), "recent": recent,
                           "newest": newest.label if newest else None,
                           "newest_from": newest.current_from if newest else None,
                           "last_check": last_day if counts else None,

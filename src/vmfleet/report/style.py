@@ -53,6 +53,9 @@ table.data { width: 100%; }
 .legend { display: flex; gap: 16px; flex-wrap: wrap; list-style: none; padding: 0; margin: 6px 0 12px; }
 .legend .cell { display: inline-block; width: 22px; height: 20px; text-align: center;
                 font: 700 12px/20px system-ui, sans-serif; border: 1px solid rgba(0,0,0,.15); }
+.strip { text-decoration: none; white-space: nowrap; }
+.strip .cell { display: inline-block; width: 18px; height: 18px; margin-right: 2px; text-align: center;
+               font: 700 11px/18px system-ui, sans-serif; color: var(--ink); border-radius: 3px; }
 .heat-wrap { overflow-x: auto; max-width: 100%; }
 table.heat { border-collapse: separate; border-spacing: 2px; background: transparent; }
 table.heat th, table.heat td { border: 0; padding: 0; }
