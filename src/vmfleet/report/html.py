@@ -83,13 +83,33 @@ def json_view(value) -> str:
         if not value:
             return "<span class=\"muted\">none</span>"
         if all(isinstance(v, dict) for v in value):
-            keys = list(dict.fromkeys(k for v in value for k in v))
-            return table([esc(k) for k in keys],
-                         [[_scalar(v.get(k)) for k in keys] for v in value], cls="data")
+            return _records(value)
         return ", ".join(_scalar(v) for v in value)
     if isinstance(value, str) and "\n" in value:
         return f"<pre>{esc(value)}</pre>"
     return _scalar(value)
+
+
+def _records(items: list[dict]) -> str:
+    """A list of objects as a table: plain values first (path, name, change…), nested ones
+    after as small lists, and long texts (a file's diff) on a full-width row under their item."""
+    keys = list(dict.fromkeys(k for v in items for k in v))
+    texts = [k for k in keys if any(isinstance(v.get(k), str) and "\n" in v.get(k) for v in items)]
+    keys = [k for k in keys if k not in texts]
+    keys.sort(key=lambda k: (any(isinstance(v.get(k), (dict, list)) for v in items),
+                             k not in ("path", "name")))
+    head = "".join(f'<th scope="col">{esc(k)}</th>' for k in keys)
+    body = []
+    for v in items:
+        cells = "".join(f"<td>{json_view(v.get(k)) if isinstance(v.get(k), dict) else _scalar(v.get(k))}</td>"
+                        for k in keys)
+        body.append(f"<tr>{cells}</tr>")
+        for k in texts:
+            if v.get(k):
+                body.append(f'<tr class="text"><td colspan="{len(keys)}"><span class="muted">'
+                            f"{esc(k)}</span><pre>{esc(v[k])}</pre></td></tr>")
+    return (f'<div class="scroll"><table class="data"><thead><tr>{head}</tr></thead><tbody>'
+            f'{"".join(body)}</tbody></table></div>')
 
 
 def _scalar(value) -> str:

@@ -42,6 +42,10 @@ th, td { text-align: left; padding: 5px 10px; border-bottom: 1px solid var(--lin
 thead th { font-size: 12px; text-transform: uppercase; letter-spacing: .4px; color: var(--muted);
            border-bottom: 2px solid var(--line); }
 table.data { width: 100%; }
+table.data td { overflow-wrap: break-word; max-width: 48em; }
+table.data dl { font-size: 13px; }
+table.data dd { overflow-wrap: anywhere; min-width: 12em; }
+.scroll { overflow-x: auto; }
 .badge { display: inline-block; border-radius: 10px; padding: 0 8px; font-size: 13px;
          white-space: nowrap; border: 1px solid rgba(0,0,0,.12); }
 .letter { font-weight: 700; }
