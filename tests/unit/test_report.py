@@ -107,3 +107,15 @@ def test_cli_prints_the_index(rf, tmp_path, capsys):
     assert stdout == f"{out / 'index.html'}\n" and "wrote 7 pages" in err
     assert main([*home, "report", str(out), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["systems"] == 2
+
+
+def test_names_from_the_registry_never_make_a_path():
+    from vmfleet.report import model
+
+    plan = {"steps": [{"action": "replace", "name": "../../etc/evil"},
+                      {"action": "replace", "name": "web-1"}, {"action": "keep", "name": "db-1"}]}
+    rows = [{"id": "a20240620t1000-abcd", "started": "2024-06-20T10:00:00Z", "status": "failed",
+             "plan": json.dumps(plan)},
+            {"id": "../x", "started": "2024-06-20T10:00:00Z", "status": "failed", "plan": json.dumps(plan)},
+            {"id": "a2", "started": "2024-06-20T10:00:00Z", "status": "failed", "plan": "not json"}]
+    assert [s.page for s in model.apply_steps(rows)] == ["apply-a20240620t1000-abcd-web-1.html"]

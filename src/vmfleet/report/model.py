@@ -12,10 +12,11 @@ from dataclasses import dataclass
 
 from vmfleet import check as check_mod
 from vmfleet.deploy.vm_records import list_vms
-from vmfleet.errors import VmfleetError
+from vmfleet.errors import UsageError, VmfleetError
 from vmfleet.fleet import file as fleet_file
 from vmfleet.fleet import history
 from vmfleet.fleet.plan import lineages
+from vmfleet.names import check_name
 from vmfleet.registry import spec as spec_mod
 from vmfleet.registry.db import Registry
 
@@ -154,6 +155,15 @@ class ApplyStep:
         return f"apply-{self.apply_id}-{self.name}.html"
 
 
+def _safe(name) -> bool:
+    """A name that can be part of a page's file name (what vmfleet's names are anyway)."""
+    try:
+        check_name(str(name), "VM")
+    except UsageError:
+        return False
+    return True
+
+
 def apply_steps(applies: list[dict]) -> list[ApplyStep]:
     """Every replacement an apply planned (the steps that change what a VM runs)."""
     out = []
@@ -163,6 +173,7 @@ def apply_steps(applies: list[dict]) -> list[ApplyStep]:
         except (ValueError, AttributeError):
             continue
         for s in steps:
-            if isinstance(s, dict) and s.get("action") == "replace" and s.get("name"):
+            if isinstance(s, dict) and s.get("action") == "replace" and _safe(s.get("name")) \
+                    and _safe(str(a["id"]).lower()):
                 out.append(ApplyStep(a["id"], a["started"], a["status"], str(s["name"]), s))
     return out

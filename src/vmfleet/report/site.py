@@ -17,6 +17,7 @@ from pathlib import Path
 
 from vmfleet import timeutil
 from vmfleet.errors import NotFound, UsageError
+from vmfleet.names import check_name
 from vmfleet.registry import generations as generations_mod
 from vmfleet.registry import report_rows
 from vmfleet.registry.db import Registry
@@ -156,6 +157,7 @@ def _write_pages(reg: Registry, w: _Writer, fleet, source: str, generated: str) 
     summaries = []
     order = list(pages.STATUSES)
     for name in sorted(by_system):
+        check_name(name)  # a page's file name: never a path out of systems/
         gens = by_system[name]
         mine = sorted(findings.get(name, []), key=lambda f: f[0], reverse=True)
         w(f"systems/{name}.html", pages.system(generated=generated, name=name, gens=gens,
