@@ -8,10 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vmfleet.errors import ToolMissing, UsageError
-from vmfleet.tools.run import DEBIAN_PACKAGES, last_line, run, which
-
-DEBIAN_PACKAGES.setdefault("systemctl", "systemd")
-DEBIAN_PACKAGES.setdefault("systemd-analyze", "systemd")
+from vmfleet.tools.run import last_line, run, which
 
 
 def running(root: Path = Path("/")) -> bool:
