@@ -76,6 +76,10 @@ class DeployError(VmfleetError):
     """A VM could not be deployed, started, stopped or reached."""
 
 
+class ImageGone(DeployError):
+    """An image was removed from the store (by ``images gc``) before anything could hold it."""
+
+
 class LibvirtError(DeployError):
     """libvirtd is unreachable or refused an operation."""
 

@@ -23,7 +23,7 @@ from vmfleet import timeutil
 from vmfleet.build import store as images
 from vmfleet.build.builders import parse_builder
 from vmfleet.build.runner import Outcome
-from vmfleet.errors import BuildError, NotFound, VmfleetError
+from vmfleet.errors import BuildError, ImageGone, NotFound, VmfleetError
 from vmfleet.guix import command as guix
 from vmfleet.guix import image_types, revisions
 from vmfleet.home import PRIVATE_FILE, Home
@@ -32,6 +32,7 @@ from vmfleet.registry import generations
 from vmfleet.registry.db import Registry, dumps
 from vmfleet.registry.generations import Generation
 from vmfleet.tools import killpoint, locks, qemu_img
+from vmfleet.tools.run import working_in
 
 TAIL_LINES = 15
 
@@ -118,7 +119,11 @@ def ensure_image(reg: Registry, home: Home, gen: Generation, *, builder: str | N
                  check: bool = False, image_type: str | None = None) -> Build:
     """Return a successful build of ``gen`` with its image in the store, building if needed.
 
-    ``builder``: None or 'local', or 'ssh://user@host[:port]' (see build/remote.py).
+    The image is there when this returns (seen under the store lock, so ``image_path`` is
+    never None); an ``images gc`` that removes it as soon as it is stored makes a new build,
+    and after ``IMAGE_ATTEMPTS`` of those ImageGone is raised. What the caller then does must
+    take the store lock again before relying on the file (deploy's VM row does: gc keeps what
+    a VM row names). ``builder``: None or 'local', or 'ssh://user@host[:port]' (see build/remote.py).
     ``check``: build, then rebuild what guix's own store has (``guix build --check`` of the
     image's derivation, for ``vmfleet check``); a result that is not bit-identical raises
     BuildError with ``kind`` NOT_DETERMINISTIC.
@@ -128,17 +133,29 @@ def ensure_image(reg: Registry, home: Home, gen: Generation, *, builder: str | N
     key = inputs_key(gen, options)
     runner = parse_builder(builder, home, trust_new_host=trust_new_host)  # a typo fails, cached or not
     with locks.lock(home, f"build-{key[:32]}"):
-        if not (rebuild or check) and (hit := cached_build(reg, key)):
-            return hit
-        reap(reg, home)  # builds left 'running' by a process that died hold no lock: mark them
-        return run_build(reg, home, gen, key, options, runner, timeout,
-                         on_line or (lambda line: None), check=check, plan=plan)
+        for _attempt in range(IMAGE_ATTEMPTS):
+            hit = None if (rebuild or check) else cached_build(reg, key)
+            if hit is None:
+                reap(reg, home)  # builds left 'running' by a process that died hold no lock
+                hit = run_build(reg, home, gen, key, options, runner, timeout,
+                                on_line or (lambda line: None), check=check, plan=plan)
+            with locks.lock(home, "images", shared=True):  # gc takes it exclusively
+                if hit.image_path is not None and Path(hit.image_path).exists():
+                    return hit
+            rebuild = check = False  # the build happened; only its file is missing
+    raise ImageGone(f"the image of {gen.label} was removed by 'vmfleet images gc' each time it "
+                    f"was stored ({IMAGE_ATTEMPTS} builds)", "run the command again when no gc runs")
+
+
+IMAGE_ATTEMPTS = 3  # builds of one image that an 'images gc' at the same moment may remove
 
 
 def reap(reg: Registry, home: Home, *, remove_dirs: bool = True) -> list[Path]:
     """What killed builds left: their records say ``running`` although nobody holds their build
     lock (the kernel dropped it with the process): they become ``interrupted``; and the work
-    directories (work/build-N) of builds that do not run any more are removed. Returns those."""
+    directories (work/build-N) of builds that do not run any more are removed, unless a process
+    still works in one (a guix that outlived its vmfleet: its files stay until it ends).
+    Returns the directories removed."""
     for row in build_rows.running(reg):
         if not locks.is_locked(home, f"build-{row['inputs_key'][:32]}"):
             with reg.write():
@@ -151,7 +168,7 @@ def reap(reg: Registry, home: Home, *, remove_dirs: bool = True) -> list[Path]:
                 number = int(d.name.split("-", 1)[1])
             except ValueError:
                 continue
-            if number not in running:
+            if number not in running and not working_in(d):
                 shutil.rmtree(d, ignore_errors=True)
                 removed.append(d)
     return removed

@@ -31,7 +31,7 @@ def port_range() -> tuple[int, int]:
     return low, high
 
 
-def _port_free(port: int) -> bool:
+def port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         try:
             s.bind(("127.0.0.1", port))
@@ -64,7 +64,7 @@ def allocate_port(reg: Registry, host: hosts.Host, exclude: set[int] = frozenset
     for port in range(low, high + 1):
         if port in taken or port in exclude:
             continue
-        if host.remote or _port_free(port):
+        if host.remote or port_free(port):
             return port
     raise DeployError(f"no free port for SSH forwarding in {low}-{high} on host {host.name}",
                       f"destroy VMs you no longer need, or widen ${PORT_RANGE_ENV}")

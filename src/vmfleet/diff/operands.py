@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable
 
 from vmfleet.diff.sides import Side, side_from_facts
-from vmfleet.errors import ImageError, UsageError
+from vmfleet.errors import ImageError, UsageError, VmfleetError
 from vmfleet.guix.store import ChannelPin
 from vmfleet.inspect.facts import ImageFacts
 
@@ -82,7 +82,6 @@ def _registry_provenance(side: Side, registry, *, vm: str | None = None,
     import dataclasses
     import hashlib
 
-    from vmfleet.errors import VmfleetError
     from vmfleet.registry import builds as build_rows
     from vmfleet.registry import generations
     from vmfleet.registry import vms as vm_rows

@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import getpass
 import json
-import os
 import secrets
 import threading
 import time
@@ -40,6 +38,7 @@ from vmfleet.deploy.vm_records import (
     DEFAULT_TIMEOUT,
     AuditEntry,
     Options,
+    acting_user,
     audit_entry,
     find_vm,
     get_vm,
@@ -144,7 +143,7 @@ class _Run:
     def audit(self, reg: Registry, action: str, vm: str | None, from_gen: int | None,
               to_gen: int | None, detail: str = "") -> None:
         with reg.write():
-            audit_rows.add(reg, at=timeutil.now(), user=_user(), action=f"apply-{action}",
+            audit_rows.add(reg, at=timeutil.now(), user=acting_user(), action=f"apply-{action}",
                            vm=vm, from_generation_id=from_gen, to_generation_id=to_gen,
                            detail=detail, apply_id=self.id)
 
@@ -160,7 +159,7 @@ class _Run:
     def execute(self) -> ApplyResult:
         reg = self.reg
         with reg.write():
-            fleet_rows.begin_apply(reg, apply_id=self.id, started=timeutil.now(), user=_user(),
+            fleet_rows.begin_apply(reg, apply_id=self.id, started=timeutil.now(), user=acting_user(),
                                    fleet=self.plan.fleet, fingerprint=self.plan.fingerprint,
                                    plan=json.dumps(plan_mod.to_json(self.plan)))
         self.audit(reg, "start", None, None, None,
@@ -482,9 +481,6 @@ def _parallel(fn, items, workers: int) -> None:
         raise
     pool.shutdown(wait=True)
 
-
-def _user() -> str:
-    return os.environ.get("SUDO_USER") or getpass.getuser()
 
 
 # --- the audit of applies -----------------------------------------------------------------------

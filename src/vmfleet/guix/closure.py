@@ -27,7 +27,9 @@ from dataclasses import dataclass, field
 from sexpdata import Symbol
 
 from vmfleet.errors import SchemeError, UsageError
-from vmfleet.guix.reader import Form, Keyword, _definitions, _is_string, _read, _walk, head, render
+from vmfleet.guix import reader, walker
+from vmfleet.guix.reader import Form, Keyword, render
+from vmfleet.guix.walker import head
 
 # Top-level module names that come from Guix, Guile or well-known channels (never from -L).
 EXTERNAL_MODULE_ROOTS = frozenset({
@@ -103,7 +105,7 @@ class _Gatherer:
         data = self.files.read(path, role if role != "config" else "config")
         text = scheme_text(data.content, path)
         self.inputs.setdefault(path, Input(path, role, data.content, data.mode))
-        forms = _read(text, path)[0]
+        forms = reader.read_cached(text, path)[0]
         self.forms[path] = forms
         return forms
 
@@ -124,7 +126,7 @@ class _Gatherer:
 
     def visit(self, path: str, forms: list) -> list[tuple[str, str]]:
         here = posixpath.dirname(path)
-        env = _definitions(forms)
+        env = walker.definitions(forms)
         more: list[tuple[str, str]] = []
         for name, prefix, where in module_refs(forms):
             found = self.find_module(name)
@@ -157,15 +159,15 @@ class _Gatherer:
                 target = self.name_of(x, x[1], env, path, here)
                 if target is None:
                     continue
-                literal_absolute = _is_string(x[1]) and x[1].startswith("/") or (
-                    isinstance(x[1], Symbol) and _is_string(env.get(str(x[1])))
+                literal_absolute = walker.is_string(x[1]) and x[1].startswith("/") or (
+                    isinstance(x[1], Symbol) and walker.is_string(env.get(str(x[1])))
                     and env[str(x[1])].startswith("/"))
                 self.local_file(target, _recursive(x), literal_absolute, render(x[1]), path)
         return more
 
     def name_of(self, form, arg, env, path, here) -> str | None:
         """The absolute file a name refers to, or None after recording a warning."""
-        if _is_string(arg):
+        if walker.is_string(arg):
             return posixpath.normpath(posixpath.join(here, arg))
         value = evaluate_string(arg, env, path, here)
         if value is None:
@@ -211,13 +213,13 @@ class _Gatherer:
         the config imports with ``#:prefix``), the files it includes, then its own."""
         env: dict = {}
         for path in self.modules.values():
-            defs = _definitions(self.forms.get(path, []))
+            defs = walker.definitions(self.forms.get(path, []))
             prefix = self.prefixed.get(path)
             env.update(defs)
             if prefix:
                 env.update({prefix + k: v for k, v in defs.items()})
         for path in self.included.get(self.config, []):
-            env.update(_definitions(self.forms.get(path, [])))
+            env.update(walker.definitions(self.forms.get(path, [])))
         return env
 
     def expression(self) -> str | None:
@@ -297,7 +299,7 @@ def file_refs(forms) -> list:
     if hit is not None and hit[0] is forms:
         return hit[1]
     refs = []
-    for x in _walk(forms):
+    for x in walker.walk(forms):
         h = head(x)
         if (h in _LOADERS and len(x) == 2) or (h == "local-file" and len(x) >= 2):
             refs.append(x)
@@ -323,7 +325,7 @@ def _module_refs(forms):
                 spec = _spec(a)
                 if spec:
                     yield spec[0], spec[1], f
-    for x in _walk(forms):
+    for x in walker.walk(forms):
         if head(x) in ("@", "@@") and len(x) == 3:
             name = _module_name(x[1])
             if name:
@@ -364,7 +366,7 @@ def _exports(define_module) -> set[str]:
 
 
 def _defines_os(value) -> bool:
-    return any(head(x) == "operating-system" for x in _walk(value))
+    return any(head(x) == "operating-system" for x in walker.walk(value))
 
 
 def _recursive(form) -> bool:
@@ -377,7 +379,7 @@ def evaluate_string(expr, env, path: str, here: str, depth: int = 0) -> str | No
     """The string value of the common computed file-name forms, or None."""
     if depth > 30:
         return None
-    if _is_string(expr):
+    if walker.is_string(expr):
         return expr
     if isinstance(expr, Symbol):
         value = env.get(str(expr))

@@ -584,7 +584,7 @@ _CACHE_ENTRIES = 512
 _CACHE_MAX_TEXT = 1 << 20
 
 
-def _read(text: str, filename: str) -> tuple[list, list[tuple[int, int]]]:
+def read_cached(text: str, filename: str) -> tuple[list, list[tuple[int, int]]]:
     """Forms and the (line, col) where each top-level form starts.
 
     Results are cached by text (the file name only appears in errors, which are not cached):
@@ -727,75 +727,3 @@ def _render_string(s: str) -> str:
         else:
             out.append(c)
     return '"' + "".join(out) + '"'
-
-
-# --- helpers over data ------------------------------------------------------------------------
-
-
-def head(datum) -> str | None:
-    """The name of the symbol a form starts with (``(list a b)`` -> ``'list'``), else None."""
-    if isinstance(datum, list) and datum and isinstance(datum[0], Symbol):
-        return str(datum[0])
-    return None
-
-
-def _is_string(x) -> bool:
-    return isinstance(x, str) and not isinstance(x, Symbol)
-
-
-def _where(filename: str, datum, fallback: tuple[int, int] | None = None) -> str:
-    line = getattr(datum, "line", None)
-    if line is not None:
-        return f"{filename}:{line}:{datum.col}"
-    if fallback is not None:
-        return f"{filename}:{fallback[0]}:{fallback[1]}"
-    return filename
-
-
-def _short(datum, limit: int = 60) -> str:
-    text = render(datum)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-_DEFINERS = ("define", "define-public")
-_LETS = ("let", "let*", "letrec", "letrec*")
-
-
-def _definitions(forms, env: dict | None = None) -> dict:
-    """``(define NAME VALUE)`` forms among ``forms`` as {name: value} (later ones win)."""
-    env = dict(env or {})
-    for f in forms:
-        if head(f) in _DEFINERS and len(f) == 3 and isinstance(f[1], Symbol):
-            env[str(f[1])] = f[2]
-        elif head(f) in _DEFINERS and len(f) >= 3 and isinstance(f[1], list) and f[1] \
-                and isinstance(f[1][0], Symbol):  # (define (proc args…) body…)
-            env[str(f[1][0])] = Form([Symbol("lambda"), Form(f[1][1:]), *f[2:]])
-    return env
-
-
-def _let_scope(form, env: dict):
-    """The env inside a let-family form and its last body expression (None if malformed)."""
-    rest = form[1:]
-    if rest and isinstance(rest[0], Symbol):  # named let
-        rest = rest[1:]
-    if len(rest) < 2 or not isinstance(rest[0], list):
-        return env, None
-    env = dict(env)
-    for binding in rest[0]:
-        if isinstance(binding, list) and len(binding) == 2 and isinstance(binding[0], Symbol):
-            env[str(binding[0])] = binding[1]
-    body = rest[1:]
-    env = _definitions(body[:-1], env)
-    return env, body[-1]
-
-
-def _walk(datum):
-    """Every datum inside ``datum`` (itself included), depth first, without recursion limits."""
-    stack = [datum]
-    while stack:
-        x = stack.pop()
-        yield x
-        if isinstance(x, (list, tuple)):
-            stack.extend(reversed(x))
-        elif isinstance(x, Tagged):
-            stack.extend(reversed(x.items))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from vmfleet import timeutil
 from vmfleet.errors import NotFound, SchemeError, UsageError
-from vmfleet.guix import channel_files, closure, input_files, os_config, reader
+from vmfleet.guix import channel_files, closure, input_files, os_config, reader, walker
 from vmfleet.guix.reader import render as render_string
 from vmfleet.names import check_name
 from vmfleet.registry.db import Registry, dumps
@@ -270,7 +270,7 @@ def _visible_definitions(inputs: Inputs) -> dict:
             except (SchemeError, UnicodeDecodeError):
                 continue
             by_path[path] = forms
-            env.update(reader._definitions(forms))
+            env.update(walker.definitions(forms))
     if not by_path:
         return env
     try:
@@ -283,7 +283,7 @@ def _visible_definitions(inputs: Inputs) -> dict:
         for d in inputs.load_path:
             path = posixpath.normpath(posixpath.join(d, *name[:-1], name[-1] + ".scm"))
             if path in by_path:
-                env.update({prefix + k: v for k, v in reader._definitions(by_path[path]).items()})
+                env.update({prefix + k: v for k, v in walker.definitions(by_path[path]).items()})
                 break
     return env
 

@@ -22,7 +22,7 @@ from vmfleet.guix import closure, input_files, os_config
 from vmfleet.names import check_name
 from vmfleet.registry import generations
 from vmfleet.registry.db import Registry
-from vmfleet.tools.run import kill_group, run, which
+from vmfleet.tools.run import kill_group, run, spawn, which
 
 log = logging.getLogger("vmfleet.registry.git_import")
 
@@ -52,9 +52,8 @@ class Blobs:
     """Reads git blobs through one ``git cat-file --batch`` process, and parses each once."""
 
     def __init__(self, repo: Path):
-        self.proc = subprocess.Popen(["git", "-C", str(repo), "cat-file", "--batch"],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     start_new_session=True)
+        self.proc = spawn(["git", "-C", str(repo), "cat-file", "--batch"],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None)
         self.cache: dict[str, bytes] = {}
         self.parsed: dict[tuple[str, str], object] = {}
 
@@ -285,10 +284,10 @@ def import_system(reg: Registry, repo: str | Path, system: str, config: str, cha
     """
     check_name(system)
     root = repo_root(repo)
-    config_rel = _repo_relative(root, repo, config)
-    channels_rel = _repo_relative(root, repo, channels)
-    lp_rel = [_repo_relative(root, repo, d) for d in load_path]
-    cwd_rel = _repo_relative(root, repo, ".")
+    config_rel = repo_relative(root, repo, config)
+    channels_rel = repo_relative(root, repo, channels)
+    lp_rel = [repo_relative(root, repo, d) for d in load_path]
+    cwd_rel = repo_relative(root, repo, ".")
     blobs = Blobs(root)
     try:
         history = commits(root, None, since)
@@ -401,7 +400,7 @@ def _text(data: bytes, path: str) -> str:
         raise SchemeError(f"{path}: not a text file", "vmfleet reads Scheme text files") from None
 
 
-def _repo_relative(root: Path, repo: str | Path, path: str) -> str:
+def repo_relative(root: Path, repo: str | Path, path: str) -> str:
     """``path`` as given on the command line (relative to ``repo``), relative to the repo root."""
     full = (Path(repo) / path).absolute()
     try:
