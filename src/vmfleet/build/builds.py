@@ -386,6 +386,7 @@ def _failure(gen: Generation, outcome, log_path: Path) -> BuildError:
                        f"{hint}; full log: vmfleet build-log {gen.label} ({log_path})", details=tail)
     error.kind = err.kind
     error.drv = err.drv
+    error.output, error.kept = err.output, err.kept
     return error
 
 
