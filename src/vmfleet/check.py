@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from vmfleet import timeutil
 from vmfleet.diff import compare, human, json_out, sides
@@ -234,7 +235,7 @@ def compare_kept(output: str | None, kept: str, builder: str | None) -> dict:
 
 def compare_builds(reference, rebuilt) -> tuple[Result, dict]:
     """Classify a rebuild against its reference: by sha256, then system and closure."""
-    detail = {
+    detail: dict[str, Any] = {
         "reference": {"build": reference.id, "image_sha256": reference.image_sha256,
                       "store_path": reference.store_path},
         "rebuild": {"build": rebuilt.id, "image_sha256": rebuilt.image_sha256,

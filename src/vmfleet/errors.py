@@ -68,7 +68,7 @@ class BuildError(VmfleetError):
     ``drv`` the derivation guix named (the one a ``--check`` found not deterministic).
     """
 
-    kind = None
+    kind: object = None          # a guix.command.Failure (errors.py cannot import it: lower layer)
     drv: str | None = None
     output: str | None = None    # a --check that differed: the output, on the build machine …
     kept: str | None = None      # … and the second result guix kept (OUT-check)

@@ -22,7 +22,7 @@ from pathlib import Path
 from vmfleet import timeutil
 from vmfleet.build import store as images
 from vmfleet.build.builders import parse_builder
-from vmfleet.build.runner import Outcome
+from vmfleet.build.runner import Builder, LineSink, Outcome
 from vmfleet.errors import BuildError, ImageGone, NotFound, VmfleetError
 from vmfleet.guix import command as guix
 from vmfleet.guix import image_types, revisions
@@ -105,6 +105,14 @@ def inputs_key(gen: Generation, options: dict) -> str:
     return hashlib.sha256(dumps({"inputs": gen.inputs_sha256, "options": options}).encode()).hexdigest()
 
 
+def stored_image(build: Build) -> tuple[str, Path]:
+    """sha256 and file of a build's image in the store (what ensure_image returns has both)."""
+    if build.image_sha256 is None or build.image_path is None:
+        raise ImageGone(f"the image of build {build.id} ({build.label}) is not in the store",
+                        "run the command again: the image is rebuilt")
+    return build.image_sha256, Path(build.image_path)
+
+
 def cached_build(reg: Registry, key: str) -> Build | None:
     for row in build_rows.succeeded_with_key(reg, key):
         build = _from_row(row, reg, cached=True)
@@ -174,8 +182,8 @@ def reap(reg: Registry, home: Home, *, remove_dirs: bool = True) -> list[Path]:
     return removed
 
 
-def run_build(reg, home: Home, gen: Generation, key: str, options: dict, builder, timeout,
-              on_line, *, check: bool = False,
+def run_build(reg: Registry, home: Home, gen: Generation, key: str, options: dict,
+              builder: Builder, timeout: float | None, on_line: LineSink, *, check: bool = False,
               plan: image_types.ImagePlan | None = None) -> Build:
     home.work.mkdir(parents=True, exist_ok=True)
     home.logs.mkdir(parents=True, exist_ok=True)
@@ -187,7 +195,9 @@ def run_build(reg, home: Home, gen: Generation, key: str, options: dict, builder
     killpoint.reached("build:recorded")
     log_path = home.logs / f"build-{build_id}.log"
     workdir = home.work / f"build-{build_id}"
-    status, fields, error = Status.FAILED, {}, None
+    status = Status.FAILED
+    fields: dict[str, object] = {}
+    error: VmfleetError | None = None
     log_file = open(log_path, "w")
     os.chmod(log_path, PRIVATE_FILE)
 
@@ -263,12 +273,13 @@ class GuixRun:
     checked: tuple[str, ...] = ()   # the derivations 'guix build --check' rebuilt
 
 
-def _run_guix(builder, lay: generations.Layout, options: dict, check: bool, cwd, line,
-              timeout: float | None, plan: image_types.ImagePlan) -> GuixRun:
+def _run_guix(builder: Builder, lay: generations.Layout, options: dict, check: bool,
+              cwd: Path | str, line: LineSink, timeout: float | None,
+              plan: image_types.ImagePlan) -> GuixRun:
     """Run guix for a build: the image; for a check also its derivation (``-d``), the
     derivations that make its bytes, and ``build --check`` of each. A failure stops early."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    guix_cmd = getattr(builder, "guix", None)
+    guix_cmd = builder.guix
 
     def attempt(argv):
         left = None if deadline is None else deadline - time.monotonic()

@@ -21,14 +21,15 @@ GUIX_MISSING = ("install Guix (https://guix.gnu.org/manual/en/html_node/Installa
 
 class LocalBuilder:
     name = "local"
+    guix: list[str] | None = None  # the guix of guix.command (VMFLEET_GUIX or PATH)
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.proc: subprocess.Popen | None = None
 
     def prepare(self, inputs_dir: Path) -> Path:
         return inputs_dir
 
-    def execute(self, argv: Sequence[str], cwd: Path, on_line: LineSink,
+    def execute(self, argv: Sequence[str], cwd: Path | str, on_line: LineSink,
                 timeout: float | None) -> Outcome:
         self.proc = spawn(argv, cwd=cwd, env=guix_environment(), hint=GUIX_MISSING)
         timed_out = threading.Event()

@@ -47,7 +47,8 @@ def _main(argv: list[str] | None) -> int:
         e.show()
         return e.exit_code
     except click_errors.ClickException as e:
-        command = e.ctx.command_path if getattr(e, "ctx", None) else "vmfleet"
+        ctx = getattr(e, "ctx", None)
+        command = ctx.command_path if ctx else "vmfleet"
         return report_error(UsageError(e.format_message().replace("\n", " "),
                                        f"see '{command} --help'"))
     except (typer.Abort, KeyboardInterrupt):

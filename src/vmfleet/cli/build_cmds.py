@@ -37,8 +37,9 @@ def build(
                                         rebuild=rebuild, timeout=timeout,
                                         on_line=progress, trust_new_host=trust_new_host,
                                         image_type=image_type)
-    say(f"{gen.label}: {'cached' if result.cached else 'built'} image {result.image_sha256[:16]} "
-        f"({result.image_size / 2**20:.1f} MiB)")
+    sha, _path = build_mod.stored_image(result)
+    say(f"{gen.label}: {'cached' if result.cached else 'built'} image {sha[:16]} "
+        f"({(result.image_size or 0) / 2**20:.1f} MiB)")
     emit(_build_json(result), as_json, lambda b: sys.stdout.write(f"{b['image_path']}\n"))
 
 

@@ -39,7 +39,7 @@ def print_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
     sys.stdout.write("\n".join(line.rstrip() for line in text.splitlines()) + "\n")
 
 
-def emit(value: Any, as_json: bool, human: Callable[[Any], None]) -> None:
+def emit(value: Any, as_json: bool, human: Callable[[Any], object]) -> None:
     if as_json:
         print_json(value)
     else:

@@ -71,7 +71,7 @@ def deploy(reg: Registry, home: Home, spec_text: str, *, name: str | None = None
         notify(f"image of {gen.label}: building or reusing")
         built = build.ensure_image(reg, home, gen, builder=builder, on_line=on_line,
                                    image_type=image_type)
-        image = Image(built.image_sha256, Path(built.image_path))
+        image = Image(*build.stored_image(built))
         try:
             return deploy_image(reg, home, gen, image, name=name, host=host, options=options,
                                 notify=notify)
@@ -292,7 +292,8 @@ def _start_domain(reg: Registry, host: hosts.Host, conn: virt.Conn, vm: Vm,
 
 
 def _move_port(reg: Registry, host: hosts.Host, conn: virt.Conn, vm: Vm, tried: set[int]) -> Vm:
-    tried.add(vm.ssh_port)
+    if vm.ssh_port is not None:
+        tried.add(vm.ssh_port)
     port = allocate_port(reg, host, exclude=tried | busy_ports(conn))
     conn.define(domain_xml.with_ssh_port(conn.domain_xml(vm.name), port))
     return update_vm(reg, vm.name, ssh_port=port)

@@ -5,6 +5,7 @@ under the host lock and never one a running domain already forwards.
 from __future__ import annotations
 
 import socket
+from collections.abc import Set
 
 from vmfleet import settings
 from vmfleet.deploy import hosts
@@ -50,7 +51,7 @@ def busy_ports(conn: virt.Conn) -> set[int]:
     return ports
 
 
-def allocate_port(reg: Registry, host: hosts.Host, exclude: set[int] = frozenset()) -> int:
+def allocate_port(reg: Registry, host: hosts.Host, exclude: Set[int] = frozenset()) -> int:
     """The lowest port of the range that no VM of this host has and (locally) nothing binds.
 
     Called under the host lock, and the port stays reserved in the registry from then on, so

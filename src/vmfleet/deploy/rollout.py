@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Callable
-from pathlib import Path
 
 from vmfleet.deploy import hosts
 from vmfleet.deploy.lifecycle import boot, claim, deploy_image, failure_reason, mark_failed, power_off, remove_vm
@@ -120,7 +119,7 @@ def redeploy(reg: Registry, home: Home, spec_text: str, *, allow_downgrade: bool
         if image is None:
             notify(f"image of {gen.label}: building or reusing")
             built = build.ensure_image(reg, home, gen, builder=builder, on_line=on_line)
-            image = Image(built.image_sha256, Path(built.image_path))
+            image = Image(*build.stored_image(built))
         results.append(_replace(reg, home, old, gen, image, timeout, accel, notify,
                                 resumed.get(old.name)))
     return results
@@ -149,6 +148,9 @@ def _replace(reg: Registry, home: Home, old: Vm, gen: Generation, image: Image, 
             if now is None:
                 rollout_step(reg, rollout.id, rollout.step, status="failed")
                 raise NotFound(f"{old.name}, which the interrupted redeploy replaces, is gone",
+                               "see 'vmfleet ps'")
+            if rollout.successor is None:  # a redeploy records its successor when it begins
+                raise NotFound(f"the interrupted redeploy of {old.name} recorded no successor",
                                "see 'vmfleet ps'")
             old, new_name, rid, step = now, rollout.successor, rollout.id, rollout.step
             notify(f"finishing the interrupted redeploy of {old.name} as {new_name} "
@@ -245,10 +247,11 @@ def rollback(reg: Registry, home: Home, name: str, *, timeout: float = DEFAULT_T
         if not vm.replaces:
             raise UsageError(f"VM {name} did not replace another VM: nothing to roll back to",
                              "rollback works on VMs made by 'vmfleet redeploy'")
-        target = find_vm(reg, vm.replaces)
-        if target is None:
+        replaced = find_vm(reg, vm.replaces)
+        if replaced is None:
             raise NotFound(f"{vm.replaces}, the VM {name} replaced, was destroyed",
                            f"deploy its generation again: vmfleet deploy {vm.system}@...")
+        target = replaced
         if target.state is not VmState.RETIRED:
             raise UsageError(f"{target.name}, the VM {name} replaced, is {target.state}",
                              "see 'vmfleet ps'")

@@ -101,7 +101,11 @@ def wait_ssh(reg: Registry, home: Home, vm: Vm, host: hosts.Host, conn: virt.Con
 
     if vm.network != "user":
         vm = _wait_address(reg, vm, conn, timeout, alive)
-    address, port = _endpoint(vm)
+    endpoint = _endpoint(vm)
+    if endpoint is None:
+        raise DeployError(f"VM {vm.name} has no SSH address recorded",
+                          f"destroy it and deploy again: vmfleet destroy {vm.name}")
+    address, port = endpoint
     notify(f"waiting for SSH of {vm.name} on {address}:{port}")
     via = _jump(home, host)
 

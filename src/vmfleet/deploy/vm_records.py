@@ -213,8 +213,9 @@ def lineage_of(reg: Registry, vm: Vm) -> list[Vm]:
         if name in seen or name not in rows:
             continue
         seen.add(name)
-        if rows[name].replaces:
-            todo.append(rows[name].replaces)
+        replaced = rows[name].replaces
+        if replaced:
+            todo.append(replaced)
         todo.extend(v.name for v in rows.values() if v.replaces == name)
     return [rows[n] for n in sorted(seen)]
 

@@ -34,9 +34,10 @@ def to_json(d: Diff) -> dict:
                 {"name": c.name, "change": c.change, "url_a": c.url_a, "url_b": c.url_b,
                  "commit_a": c.commit_a, "commit_b": c.commit_b, "date_a": c.date_a,
                  "date_b": c.date_b, "relation": c.relation, "ahead": c.ahead,
-                 "behind": c.behind} for c in d.channels]}
+                 "behind": c.behind} for c in d.channels or ()]}
         elif layer == "config":
             c = d.config
+            assert c is not None  # the layer was compared
             layers[layer] = {
                 "status": status, "text_changed": c.text_changed, "structural": c.structural,
                 "fields": [{"field": f.field, "before": f.before, "after": f.after}
@@ -49,6 +50,7 @@ def to_json(d: Diff) -> dict:
             }
         elif layer == "packages":
             p = d.packages
+            assert p is not None  # the layer was compared
             layers[layer] = {
                 "status": status,
                 "items": {"a": p.items_a, "b": p.items_b},
@@ -71,7 +73,7 @@ def to_json(d: Diff) -> dict:
             layers[layer] = {"status": status, "changes": [
                 {"path": f.path, "change": f.change, "what": list(f.what),
                  "a": _file_json(f.a), "b": _file_json(f.b), "diff": f.diff}
-                for f in d.files]}
+                for f in d.files or ()]}
     out = {"version": JSON_VERSION, "equal": d.equal, "a": _side_json(d.a),
            "b": _side_json(d.b), "layers": layers}
     if d.why is not None:

@@ -168,7 +168,10 @@ def find_repo(pin_a: ChannelPin | None, pin_b: ChannelPin | None,
     """The clone to read a channel's history from: the one given, else Guix's own checkout."""
     from vmfleet.diff.channel_diff import find_checkout
 
-    name = (pin_b or pin_a).name
+    pin = pin_b or pin_a
+    if pin is None:
+        return None
+    name = pin.name
     if name in repos:
         return repos[name]
     if not discover:
@@ -201,7 +204,8 @@ def channel_history(name: str, pin_a: ChannelPin | None, pin_b: ChannelPin | Non
                     repo: Path | None, packages: Iterable[str]) -> ChannelHistory:
     """One ``git log`` of the range A..B (the commits B has that A lacks), indexed by package."""
     a, b = (pin_a.commit if pin_a else None), (pin_b.commit if pin_b else None)
-    url = (pin_b or pin_a).url if (pin_b or pin_a) else None
+    pin = pin_b or pin_a
+    url = pin.url if pin else None
     if not a or not b:
         return ChannelHistory(name, None, a, b, note=f"channel {name} is pinned on one side only")
     if a == b:

@@ -388,7 +388,8 @@ def evaluate_string(expr, env, path: str, here: str, depth: int = 0) -> str | No
     args = expr[1:] if h else []
     if h == "string-append":
         parts = [evaluate_string(a, env, path, here, depth + 1) for a in args]
-        return None if any(p is None for p in parts) else "".join(parts)
+        known = [p for p in parts if p is not None]
+        return None if len(known) < len(parts) else "".join(known)
     if h == "current-filename" and not args:
         return path
     if h == "current-source-directory" and not args:

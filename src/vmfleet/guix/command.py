@@ -55,8 +55,10 @@ def image_command(channels: str, config: str | None, *, image_size: str | None =
         argv += ["-L", d]
     if expression:
         argv += ["-e", expression]
-    else:
+    elif config is not None:
         argv.append(as_operand(config))
+    else:
+        raise ValueError("a guix system command needs a config file or an expression")
     return argv
 
 

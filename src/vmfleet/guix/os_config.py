@@ -471,7 +471,8 @@ def _mapped_strings(d, env) -> list[str] | None:
     else:
         return None
     values = [_string_value(i, env) for i in items]
-    return None if any(v is None for v in values) else values
+    known = [v for v in values if v is not None]
+    return None if len(known) < len(values) else known
 
 
 def _services(values, env) -> list[ServiceSummary]:
@@ -554,7 +555,7 @@ def _permit_root_login(services, env) -> str | None:
 
 def _user_groups(values, env) -> list[tuple[str, tuple[str, ...]]]:
     """(name, groups) of each ``user-account`` form: its ``group`` and ``supplementary-groups``."""
-    out = []
+    out: list[tuple[str, tuple[str, ...]]] = []
     if not values:
         return out
     for kind, d, e in _elements(values[0], env):

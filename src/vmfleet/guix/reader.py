@@ -165,9 +165,15 @@ _CHAR_NAMES = {  # name -> character; canonical names first (Guile's writer uses
     "vtab": "\v", "page": "\f", "return": "\r", "esc": "\x1b", "space": " ", "delete": "\x7f",
     "null": "\0", "linefeed": "\n", "escape": "\x1b", "rubout": "\x7f", "sp": " ", "nl": "\n",
 }
-_CHAR_CANONICAL = {}
+_CHAR_CANONICAL: dict[str, str] = {}
 for _n, _c in _CHAR_NAMES.items():
     _CHAR_CANONICAL.setdefault(_c, _n)
+
+
+def _end(m: re.Match | None) -> int:
+    """Where a match that cannot fail here ends (its first character was checked already)."""
+    assert m is not None
+    return m.end()
 
 
 def _char(name: str) -> Char:
@@ -298,7 +304,7 @@ class _Prepass:
         while i < n:
             c = text[i]
             if c.isspace():
-                i = _WS.match(text, i).end()
+                i = _end(_WS.match(text, i))
             elif c == ";":
                 j = text.find("\n", i)
                 i = n if j < 0 else j + 1
@@ -320,7 +326,7 @@ class _Prepass:
             elif c == "#":
                 i = self.hash(i)
             else:
-                j = _ATOM.match(text, i).end()
+                j = _end(_ATOM.match(text, i))
                 self.atom(i, text=text[i:j])
                 i = j
         if self.opens:
@@ -423,10 +429,10 @@ class _Prepass:
             m = _ATOM.match(text, i + 2)
             word = m.group(0) if m else ""
             if word in _DIRECTIVES:
-                return m.end()
+                return _end(m)
             if word in ("eof", "default", "unspecified"):
                 self.atom(i, Opaque("#!" + word))
-                return m.end()
+                return _end(m)
             return self.block_comment(i, "#!", "!#", nested=False)
         for prefix, symbol in _HASH_PREFIXES:
             if text.startswith(prefix, i):
@@ -566,7 +572,7 @@ def _take(raw: list, i: int, linecol):
         inner = _fold_list(raw[i + 1], linecol)
         if x.tag == "":
             return Vector(inner), i + 2
-        return Tagged(x.tag, tuple(inner)), i + 2
+        return Tagged(x.tag or "", tuple(inner)), i + 2
     if isinstance(x, list):
         return _fold_list(x, linecol), i + 1
     return x, i + 1

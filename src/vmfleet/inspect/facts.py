@@ -217,8 +217,9 @@ def _system_files(fs: Ext4, system: str, warnings: list[str]
     """provenance, channels.scm, configuration.scm and the profile's packages, in one batch."""
     names = ("provenance", "channels.scm", "configuration.scm", "profile/manifest")
     got = fs.read_files(f"{system}/{n}" for n in names)
-    text = {n: (got[f"{system}/{n}"].decode("utf-8", "replace")
-                if got[f"{system}/{n}"] is not None else None) for n in names}
+    raw = {n: got[f"{system}/{n}"] for n in names}
+    text = {n: (data.decode("utf-8", "replace") if (data := raw[n]) is not None else None)
+            for n in names}
     provenance = None
     if text["provenance"] is not None:
         try:

@@ -278,7 +278,10 @@ def _untar(data: bytes) -> dict[str, str]:
         for member in tar:
             if not member.isfile():
                 continue
-            content = tar.extractfile(member).read()
+            extracted = tar.extractfile(member)  # None only for what is not a regular file
+            if extracted is None:
+                continue
+            content = extracted.read()
             if len(content) <= TEXT_LIMIT and b"\0" not in content and is_utf8(content):
                 name = member.name[2:] if member.name.startswith("./") else member.name
                 result["/" + name.lstrip("/")] = content.decode("utf-8")

@@ -399,6 +399,14 @@ class Registry:
         rows = self.query(sql, params)
         return rows[0] if rows else None
 
+    def insert(self, sql: str, params=()) -> int:
+        """Run an INSERT; returns the new row's id."""
+        rowid = self.execute(sql, params).lastrowid
+        if rowid is None:
+            raise RegistryError(f"registry error on {self.path or 'the registry'}: no row inserted",
+                                "run with --debug for details")
+        return rowid
+
     def execute(self, sql: str, params=()) -> sqlite3.Cursor:
         try:
             return self.conn.execute(sql, params)

@@ -328,7 +328,7 @@ def record(reg: Registry, system: str, inputs: Inputs, *, current_from: str, sou
         channels_sha = reg.put_blob(inputs.channels_text.encode())
         number = reg.execute("SELECT coalesce(max(number), 0) + 1 FROM generations "
                              "WHERE system = ?", (system,)).fetchone()[0]
-        cur = reg.execute(
+        gen_id = reg.insert(
             "INSERT INTO generations (system, number, current_from, source, git_commit, message,"
             " config_path, config_sha256, channels_sha256, pins, unpinned, inputs_sha256, summary,"
             " recorded, layout, warnings) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -337,7 +337,6 @@ def record(reg: Registry, system: str, inputs: Inputs, *, current_from: str, sou
              digest, dumps(analysis.summary), timeutil.now(), dumps(inputs.layout_json),
              dumps(list(inputs.warnings))),
         )
-        gen_id = cur.lastrowid
         for path, content in sorted(inputs.files.items()):
             reg.execute("INSERT INTO generation_files (generation_id, path, sha256, mode, role) "
                         "VALUES (?,?,?,?,?)",

@@ -54,6 +54,8 @@ class Blobs:
     def __init__(self, repo: Path):
         self.proc = spawn(["git", "-C", str(repo), "cat-file", "--batch"],
                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None)
+        assert self.proc.stdin is not None and self.proc.stdout is not None  # both piped
+        self.requests, self.answers = self.proc.stdin, self.proc.stdout
         self.cache: dict[str, bytes] = {}
         self.parsed: dict[tuple[str, str], object] = {}
 
@@ -79,8 +81,8 @@ class Blobs:
     def get(self, sha: str) -> bytes:
         if sha in self.cache:
             return self.cache[sha]
-        self.proc.stdin.write(sha.encode() + b"\n")
-        self.proc.stdin.flush()
+        self.requests.write(sha.encode() + b"\n")
+        self.requests.flush()
         data = self._answer()
         if data is None:
             raise CommandFailed(f"git cat-file: cannot read object {sha}",
@@ -96,8 +98,8 @@ class Blobs:
         wanted = list(dict.fromkeys(s for s in shas if s and s not in self.cache))
         for i in range(0, len(wanted), PREFETCH_BATCH):
             batch = wanted[i:i + PREFETCH_BATCH]
-            self.proc.stdin.write(b"".join(s.encode() + b"\n" for s in batch))
-            self.proc.stdin.flush()
+            self.requests.write(b"".join(s.encode() + b"\n" for s in batch))
+            self.requests.flush()
             for sha in batch:
                 data = self._answer()
                 if data is not None:
@@ -105,17 +107,17 @@ class Blobs:
 
     def _answer(self) -> bytes | None:
         """The next object's bytes, or None when git reports it missing."""
-        header = self.proc.stdout.readline().split()
+        header = self.answers.readline().split()
         if len(header) < 3:
             return None
         size = int(header[2])
-        data = self.proc.stdout.read(size)
-        self.proc.stdout.read(1)
+        data = self.answers.read(size)
+        self.answers.read(1)
         return data
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
-            self.proc.stdin.close()
+            self.requests.close()
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:

@@ -14,6 +14,7 @@ import signal
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from vmfleet.errors import CommandFailed, CommandTimeout, ToolMissing
 
@@ -63,12 +64,11 @@ def child_argv(argv: Sequence[str], parent: int | None = None) -> list[str]:
 def resolve(program: str, env: Mapping[str, str] | None = None, hint: str | None = None) -> str:
     """The file ``program`` names (looked up on PATH unless it holds a '/'), else ToolMissing:
     the wrapper would start even when the program does not exist."""
-    if "/" in program:
-        path = program
-    else:
-        path = shutil.which(program, path=(env if env is not None else os.environ).get("PATH"))
-        if path is None:
-            raise ToolMissing(f"{program} not found", hint or install_hint(program))
+    found = program if "/" in program else shutil.which(
+        program, path=(env if env is not None else os.environ).get("PATH"))
+    if found is None:
+        raise ToolMissing(f"{program} not found", hint or install_hint(program))
+    path = found
     if not os.path.isfile(path):
         raise ToolMissing(f"{program} not found", hint or install_hint(program))
     if not os.access(path, os.X_OK):
@@ -94,15 +94,15 @@ def spawn(
     (guix builds streaming their log, git cat-file). ``env``: the child's whole environment
     (None: vmfleet's). A missing program is ToolMissing with ``hint`` (else the Debian package).
     """
-    argv = [os.fspath(a) for a in argv]
-    if not argv:
+    args = [os.fspath(a) for a in argv]
+    if not args:
         raise ValueError("spawn needs a program to run")
-    log.debug("run: %s", " ".join(argv))
-    program = resolve(argv[0], env, hint)
+    log.debug("run: %s", " ".join(args))
+    program = resolve(args[0], env, hint)
     for wrapper, package in ((SETPRIV, "util-linux"), (SH, "dash")):
         if not os.access(wrapper, os.X_OK):
             raise ToolMissing(f"{wrapper} not found", f"install it: apt-get install {package}")
-    return subprocess.Popen(child_argv([program, *argv[1:]]), stdin=stdin, stdout=stdout,
+    return subprocess.Popen(child_argv([program, *args[1:]]), stdin=stdin, stdout=stdout,
                             stderr=stderr, env=None if env is None else dict(env), cwd=cwd,
                             text=text, start_new_session=True)
 
@@ -111,8 +111,8 @@ def spawn(
 class Result:
     argv: tuple[str, ...]
     returncode: int
-    stdout: str
-    stderr: str
+    stdout: Any  # str, or bytes with text=False
+    stderr: Any
 
     @property
     def ok(self) -> bool:
