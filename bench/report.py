@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.helpers.fleet import channels_scm, os_config  # noqa: E402
 
+from vmfleet.fleet import history
 from vmfleet.registry import report_rows
 from vmfleet.registry.db import Registry, dumps, sha256_bytes
 from vmfleet.report import site
@@ -148,7 +149,8 @@ def main() -> int:
         baseline = json_baseline(reg, tmp / "rows.json")
         baseline_cpu = time.process_time() - baseline_cpu
         cpu = time.process_time()
-        written = site.write(reg, tmp / "site")
+        declared, source = history.fleet_to_compare(reg, None)
+        written = site.write(reg, tmp / "site", fleet=declared, fleet_source=source)
         cpu = time.process_time() - cpu
         total = time.perf_counter() - t0 - filled - baseline
         size = sum(p.stat().st_size for p in (tmp / "site").rglob("*") if p.is_file())

@@ -24,11 +24,8 @@ user's command once with the findings on stdin (docs/check.schema.json).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -40,74 +37,18 @@ from vmfleet.home import Home
 from vmfleet.registry import builds as build_rows
 from vmfleet.registry import checks as check_rows
 from vmfleet.registry import generations
+
+# The check record and its words live with its rows (the report reads them too); they are
+# still check's public names.
+from vmfleet.registry.checks import DESCRIPTIONS as DESCRIPTIONS
+from vmfleet.registry.checks import Check as Check
+from vmfleet.registry.checks import Result as Result
+from vmfleet.registry.checks import content_words as content_words
+from vmfleet.registry.checks import from_row
+from vmfleet.registry.checks import summary_line as summary_line
 from vmfleet.registry.db import Registry, dumps
 from vmfleet.registry.generations import Generation
 from vmfleet.tools import run as run_mod
-
-
-class Result(StrEnum):
-    REPRODUCIBLE = "reproducible"
-    IMAGE_DIFFERS = "image-differs"
-    DRIFTED = "drifted"
-    FAILS = "fails"
-
-
-DESCRIPTIONS = {
-    Result.REPRODUCIBLE: "reproducible",
-    Result.IMAGE_DIFFERS: "same system, different image bytes",
-    Result.DRIFTED: "drifted",
-    Result.FAILS: "no longer builds",
-}
-
-
-@dataclass(frozen=True)
-class Check:
-    id: int
-    generation_id: int
-    label: str
-    result: Result
-    build_id: int | None
-    reference_build_id: int | None
-    started: str
-    finished: str | None
-    detail: dict
-
-    @property
-    def description(self) -> str:
-        text = DESCRIPTIONS[self.result]
-        kept = self.detail.get("content")
-        if kept and kept.get("verdict"):
-            text += f" ({content_words(kept)})"
-        return text
-
-
-def content_words(kept: dict) -> str:
-    """How the kept second result differs: ``2 files differ: var/lib/random-seed (512 → 512
-    B) …``, or that the files are the same and the bytes differ elsewhere."""
-    if kept.get("note"):
-        return kept["note"]
-    diffs = kept.get("differences") or []
-    if kept["verdict"] == "identical":
-        return ("files identical: the bytes differ outside the files (file-system metadata, "
-                "partition table or boot code)")
-    if kept["verdict"] == "references":
-        return f"{len(diffs)} files differ only in store references"
-    changed = [d for d in diffs if d["how"] != "references"]
-    shown = ", ".join(f"{d['path'] or '(the file)'} ({d['how']}"
-                      + (f" {d['size_a']} → {d['size_b']} B" if d["size_a"] is not None
-                         and d["size_b"] is not None else "")
-                      + (f", sections {' '.join(d['sections'])}" if d.get("sections") else "")
-                      + ")" for d in changed[:3])
-    more = " …" if len(changed) > 3 else ""
-    noun = "file differs" if len(changed) == 1 else "files differ"
-    return f"{len(changed)} {noun}: {shown}{more}"
-
-
-def _from_row(row: dict) -> Check:
-    return Check(id=row["id"], generation_id=row["generation_id"], label=row["label"],
-                 result=Result(row["result"]), build_id=row["build_id"],
-                 reference_build_id=row["reference_build_id"], started=row["started"],
-                 finished=row["finished"], detail=json.loads(row["detail"] or "{}"))
 
 
 def list_checks(reg: Registry, system: str | None = None) -> list[Check]:
@@ -115,14 +56,14 @@ def list_checks(reg: Registry, system: str | None = None) -> list[Check]:
     typo must not look like "never checked")."""
     if system:
         generations.list_for(reg, system)
-    return [_from_row(r) for r in check_rows.rows(reg, system=system)]
+    return [from_row(r) for r in check_rows.rows(reg, system=system)]
 
 
 def get(reg: Registry, check_id: int) -> Check:
     row = check_rows.row(reg, check_id)
     if row is None:
         raise NotFound(f"no check {check_id}", "list them with 'vmfleet checks'")
-    return _from_row(row)
+    return from_row(row)
 
 
 def reference_build(reg: Registry, gen: Generation):
@@ -285,32 +226,6 @@ def _record(reg: Registry, gen: Generation, result: Result, build_id, reference_
                                   reference_build_id=reference_id, started=started,
                                   finished=timeutil.now(), result=str(result), detail=dumps(detail))
     return get(reg, check_id)
-
-
-def summary_line(c: Check) -> str:
-    """One line for a check: what happened, and the first thing to look at."""
-    d = c.detail
-    if c.result is Result.FAILS:
-        return f"{c.label}: no longer builds: {d.get('error', '?')}"
-    if c.result is Result.REPRODUCIBLE:
-        return f"{c.label}: reproducible (image {str(d['rebuild']['image_sha256'])[:12]})"
-    if c.result is Result.IMAGE_DIFFERS:
-        if "rebuild" not in d:
-            which = d.get("differing_derivation")
-            if which:
-                kept = f"; {content_words(d['content'])}" if d.get("content") else ""
-                return (f"{c.label}: same system, different image bytes: rebuilding {which} "
-                        f"gave other bytes{kept}")
-            return f"{c.label}: same system, different image bytes (guix build --check: {d['error']})"
-        return (f"{c.label}: same system, different image bytes "
-                f"({str(d['reference']['image_sha256'])[:12]} → "
-                f"{str(d['rebuild']['image_sha256'])[:12]})")
-    changes = (d.get("diff") or {}).get("layers", {}).get("packages", {}).get("changes", [])
-    # Packages with versions first: 'system' and 'profile' change whenever anything does.
-    changes = sorted(changes, key=lambda x: not any(x["versions_a"] + x["versions_b"]))
-    what = ", ".join(f"{x['name']} {x['change']}" for x in changes[:4])
-    more = f" (+{len(changes) - 4} more)" if len(changes) > 4 else ""
-    return f"{c.label}: drifted: {what or 'see the diff'}{more}"
 
 
 def to_json(c: Check) -> dict:

@@ -17,6 +17,7 @@ from tests.helpers.fleet import channels_scm, os_config
 from tests.helpers.fleet_env import fake_vm, fleet_text
 from vmfleet import check
 from vmfleet.fleet import file as fleet_file
+from vmfleet.fleet import history
 from vmfleet.fleet import plan as plan_mod
 from vmfleet.registry import generations
 from vmfleet.registry.db import dumps
@@ -110,6 +111,12 @@ class _Links(HTMLParser):
         for key in ("href", "src"):
             if a.get(key):
                 self.links.append(a[key])
+
+
+def compared(reg, fleet_file_path: Path | None = None) -> dict:
+    """site.write's fleet arguments, loaded as ``vmfleet report [--fleet-file FILE]`` loads them."""
+    declared, source = history.fleet_to_compare(reg, str(fleet_file_path) if fleet_file_path else None)
+    return {"fleet": declared, "fleet_source": source}
 
 
 def parse_page(path: Path) -> _Links:

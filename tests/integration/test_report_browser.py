@@ -12,7 +12,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from tests.helpers import browser, leaks
-from tests.helpers.report_env import make_report_fleet
+from tests.helpers.report_env import compared, make_report_fleet
 from vmfleet import check
 from vmfleet.report import site
 from vmfleet.report.html import STATUSES
@@ -44,7 +44,7 @@ def report(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     gen = make_report_fleet(tmp, mp)
     rf = next(gen)
-    site.write(rf.fleet.reg, tmp / "site", fleet_path=str(rf.fleet_file))
+    site.write(rf.fleet.reg, tmp / "site", **compared(rf.fleet.reg, rf.fleet_file))
     checks = check.list_checks(rf.fleet.reg)
     yield tmp / "site", checks
     gen.close()

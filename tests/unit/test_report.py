@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.helpers.report_env import check_pages, heat_cells, make_report_fleet
+from tests.helpers.report_env import check_pages, compared, heat_cells, make_report_fleet
 from vmfleet.cli import main
 from vmfleet.errors import UsageError
 from vmfleet.report import site
@@ -22,7 +22,7 @@ def rf(tmp_path, monkeypatch):
 
 def test_every_page_is_valid_and_every_link_resolves(rf, tmp_path):
     out = tmp_path / "report"
-    written = site.write(rf.fleet.reg, out, fleet_path=str(rf.fleet_file))
+    written = site.write(rf.fleet.reg, out, **compared(rf.fleet.reg, rf.fleet_file))
     names = sorted(str(p.relative_to(out)) for p in out.rglob("*.html"))
     drifted, differs = rf.checks[4].id, rf.checks[3].id
     assert names == sorted([
@@ -35,7 +35,7 @@ def test_every_page_is_valid_and_every_link_resolves(rf, tmp_path):
 
 def test_the_heat_map_shows_what_the_registry_holds(rf, tmp_path):
     out = tmp_path / "report"
-    site.write(rf.fleet.reg, out, fleet_path=str(rf.fleet_file))
+    site.write(rf.fleet.reg, out, **compared(rf.fleet.reg, rf.fleet_file))
     web, db = heat_cells(out / "systems/web.html"), heat_cells(out / "systems/db.html")
     for c in rf.checks:
         cells = web if c.label.startswith("web@") else db
@@ -55,7 +55,7 @@ def test_the_heat_map_shows_what_the_registry_holds(rf, tmp_path):
 
 def test_untrusted_text_is_escaped(rf, tmp_path):
     out = tmp_path / "report"
-    site.write(rf.fleet.reg, out, fleet_path=str(rf.fleet_file))
+    site.write(rf.fleet.reg, out, **compared(rf.fleet.reg, rf.fleet_file))
     for page in out.rglob("*.html"):
         assert "<script" not in page.read_text(), page
     assert "&lt;script&gt;alert" in (out / "systems/db.html").read_text()
@@ -65,7 +65,7 @@ def test_untrusted_text_is_escaped(rf, tmp_path):
 
 def test_the_fleet_against_its_file(rf, tmp_path):
     out = tmp_path / "report"
-    site.write(rf.fleet.reg, out, fleet_path=str(rf.fleet_file))
+    site.write(rf.fleet.reg, out, **compared(rf.fleet.reg, rf.fleet_file))
     index = (out / "index.html").read_text()
     assert "drift: generation web@1 → web@2" in index
     assert "declared, not deployed" in index          # web-2
@@ -82,21 +82,21 @@ def test_the_folder_is_handled_with_care(rf, tmp_path, capsys):
     busy.mkdir()
     (busy / "mine.html").write_text("keep me")
     with pytest.raises(UsageError, match="not empty and holds no earlier vmfleet report"):
-        site.write(rf.fleet.reg, busy)
+        site.write(rf.fleet.reg, busy, **compared(rf.fleet.reg))
     assert (busy / "mine.html").read_text() == "keep me"
     out = tmp_path / "report"
-    site.write(rf.fleet.reg, out)
+    site.write(rf.fleet.reg, out, **compared(rf.fleet.reg))
     stale = out / "diffs" / "check-999.html"
     stale.write_text("old")
     (out / "notes.txt").write_text("the user's")
-    site.write(rf.fleet.reg, out)
+    site.write(rf.fleet.reg, out, **compared(rf.fleet.reg))
     assert not stale.exists() and (out / "notes.txt").exists()
     # without --fleet-file and no recorded fleet file, the fleet is shown without drift
     assert "no fleet file recorded" in (out / "index.html").read_text()
     (out / "systems").rename(out / "elsewhere")
     (out / "systems").symlink_to(tmp_path)
     with pytest.raises(UsageError, match="not a folder of the report"):
-        site.write(rf.fleet.reg, out)
+        site.write(rf.fleet.reg, out, **compared(rf.fleet.reg))
 
 
 def test_cli_prints_the_index(rf, tmp_path, capsys):

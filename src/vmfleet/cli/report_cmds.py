@@ -10,6 +10,7 @@ import typer
 from vmfleet.cli import options
 from vmfleet.cli.app import app, emit, lazy, open_registry, say
 
+history_mod = lazy("vmfleet.fleet.history")
 site_mod = lazy("vmfleet.report.site")
 
 
@@ -22,7 +23,9 @@ def report(
     as_json: bool = options.json_flag(),
 ) -> None:
     """Write a static HTML report: timelines, check heat-maps, the fleet, diffs; prints index.html."""
-    written = site_mod.write(open_registry(), out, fleet_path=fleet)
+    reg = open_registry()
+    declared, source = history_mod.fleet_to_compare(reg, fleet)
+    written = site_mod.write(reg, out, fleet=declared, fleet_source=source)
     say(f"wrote {written.pages} pages ({written.systems} systems, {written.checks} checks) "
         f"in {written.seconds:.1f} s")
     emit({"index": str(written.index), "pages": written.pages, "systems": written.systems,

@@ -7,7 +7,7 @@ import getpass
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from vmfleet import settings, timeutil
@@ -218,6 +218,41 @@ def lineage_of(reg: Registry, vm: Vm) -> list[Vm]:
             todo.append(replaced)
         todo.extend(v.name for v in rows.values() if v.replaces == name)
     return [rows[n] for n in sorted(seen)]
+
+
+@dataclass(frozen=True)
+class Lineage:
+    root: str
+    members: tuple[Vm, ...]
+
+    def active(self) -> list[Vm]:
+        return [v for v in self.members if v.state in (VmState.RUNNING, VmState.STOPPED)]
+
+
+def lineages(vms: Sequence[Vm]) -> dict[str, Lineage]:
+    """VMs grouped by the first VM of their ``replaces`` chain."""
+    by_name = {v.name: v for v in vms}
+    roots: dict[str, str] = {}
+
+    def root(name: str) -> str:
+        seen = []
+        while name not in roots:
+            seen.append(name)
+            nxt = by_name[name].replaces
+            if not nxt or nxt not in by_name or nxt in seen:
+                roots[name] = name
+                break
+            name = nxt
+        r = roots[name]
+        for s in seen:
+            roots[s] = r
+        return r
+
+    groups: dict[str, list[Vm]] = {}
+    for v in vms:
+        groups.setdefault(root(v.name), []).append(v)
+    return {r: Lineage(r, tuple(sorted(m, key=lambda v: (v.created, v.name))))
+            for r, m in groups.items()}
 
 
 def quiet(_message: str) -> None:

@@ -43,6 +43,7 @@ from vmfleet.deploy.vm_records import (
     audit_entry,
     find_vm,
     get_vm,
+    lineages,
     list_vms,
 )
 from vmfleet.errors import DeployError, LibvirtError, UsageError, VmfleetError
@@ -341,7 +342,7 @@ class _Run:
 
     def _create(self, reg: Registry, step: Step, t0: float) -> None:
         gen = get_generation(reg, step.target_id)
-        lineage = plan_mod.lineages(list_vms(reg)).get(step.name)
+        lineage = lineages(list_vms(reg)).get(step.name)
         previous = lineage.members[-1].name if lineage else None
         name = step.name if find_vm(reg, step.name) is None else rollout.replacement_name(
             reg, step.name, gen.number)

@@ -31,7 +31,7 @@ from typing import Any
 from vmfleet import timeutil
 from vmfleet.deploy import hosts as hosts_mod
 from vmfleet.deploy import status
-from vmfleet.deploy.vm_records import Vm, VmState, list_vms
+from vmfleet.deploy.vm_records import Lineage, Vm, VmState, lineages, list_vms
 from vmfleet.errors import UsageError, VmfleetError
 from vmfleet.fleet import file as fleet_file
 from vmfleet.home import Home
@@ -134,41 +134,6 @@ class Plan:
 
 
 # --- the actual state ----------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Lineage:
-    root: str
-    members: tuple[Vm, ...]
-
-    def active(self) -> list[Vm]:
-        return [v for v in self.members if v.state in (VmState.RUNNING, VmState.STOPPED)]
-
-
-def lineages(vms: Sequence[Vm]) -> dict[str, Lineage]:
-    """VMs grouped by the first VM of their ``replaces`` chain."""
-    by_name = {v.name: v for v in vms}
-    roots: dict[str, str] = {}
-
-    def root(name: str) -> str:
-        seen = []
-        while name not in roots:
-            seen.append(name)
-            nxt = by_name[name].replaces
-            if not nxt or nxt not in by_name or nxt in seen:
-                roots[name] = name
-                break
-            name = nxt
-        r = roots[name]
-        for s in seen:
-            roots[s] = r
-        return r
-
-    groups: dict[str, list[Vm]] = {}
-    for v in vms:
-        groups.setdefault(root(v.name), []).append(v)
-    return {r: Lineage(r, tuple(sorted(m, key=lambda v: (v.created, v.name))))
-            for r, m in groups.items()}
-
 
 def survey(reg: Registry, host_names: Sequence[str]
            ) -> tuple[dict[str, dict[str, virt.DomainState]], dict[str, str]]:

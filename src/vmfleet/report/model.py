@@ -8,15 +8,14 @@ Everything here is the registry's view: VM rows and their lineages, not a survey
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from vmfleet import check as check_mod
-from vmfleet.deploy.vm_records import list_vms
+from vmfleet.deploy.vm_records import lineages, list_vms
 from vmfleet.errors import UsageError, VmfleetError
-from vmfleet.fleet import file as fleet_file
-from vmfleet.fleet import history
-from vmfleet.fleet.plan import lineages
 from vmfleet.names import check_name
+from vmfleet.registry import checks as check_mod
 from vmfleet.registry import spec as spec_mod
 from vmfleet.registry.db import Registry
 
@@ -42,20 +41,32 @@ class FleetView:
     rows: tuple[FleetRow, ...]
 
 
-def load_fleet(reg: Registry, path: str | None) -> tuple[fleet_file.FleetFile | None, str]:
-    """The fleet file to compare with: the one given, else the newest recorded version."""
-    if path:
-        f = fleet_file.read(path)
-        return f, f"fleet file {path}"
-    versions = history.list_versions(reg)
-    if not versions:
-        return None, "no fleet file recorded (vmfleet import records fleet.toml from git)"
-    v = versions[-1]
-    label = f"{v.path}@{v.number}" + (f" ({v.git_commit[:7]})" if v.git_commit else "")
-    return fleet_file.parse(history.text_of(reg, v), label), f"fleet file {label}, newest recorded"
+class DeclaredVm(Protocol):
+    """What the report reads of a VM the fleet file declares (vmfleet.fleet.file.VmDecl)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def system(self) -> str: ...
+    @property
+    def system_name(self) -> str: ...
+    @property
+    def host(self) -> str: ...
+    @property
+    def memory_mib(self) -> int: ...
+    @property
+    def vcpus(self) -> int: ...
 
 
-def fleet_view(reg: Registry, fleet: fleet_file.FleetFile | None, source: str) -> FleetView:
+class DeclaredFleet(Protocol):
+    """A fleet file as the report reads it (vmfleet.fleet.file.FleetFile): the CLI loads it,
+    the report only compares, so it stands on no other use case."""
+
+    @property
+    def vms(self) -> Sequence[DeclaredVm]: ...
+
+
+def fleet_view(reg: Registry, fleet: DeclaredFleet | None, source: str) -> FleetView:
     groups = lineages(list_vms(reg))
     declared = {d.name: d for d in fleet.vms} if fleet else {}
     resolved: dict[str, object] = {}

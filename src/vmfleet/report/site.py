@@ -92,15 +92,17 @@ class _Writer:
             shutil.rmtree(d)
 
 
-def write(reg: Registry, out: str | os.PathLike, *, fleet_path: str | None = None,
-          generated: str | None = None) -> Written:
+def write(reg: Registry, out: str | os.PathLike, *, fleet: model.DeclaredFleet | None,
+          fleet_source: str, generated: str | None = None) -> Written:
+    """The report of ``reg`` into ``out``, the fleet compared with ``fleet`` (which
+    ``fleet_source`` names in words: vmfleet.fleet.history.fleet_to_compare loads both, so a
+    bad fleet file fails before anything is written)."""
     t0 = time.monotonic()
     out = Path(out).absolute()
-    fleet, source = model.load_fleet(reg, fleet_path)  # a bad fleet file fails before writing
     staging = _prepare(out)
     w = _Writer(staging)
     try:
-        written = _write_pages(reg, w, fleet, source, generated or timeutil.now())
+        written = _write_pages(reg, w, fleet, fleet_source, generated or timeutil.now())
         w.publish(out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)  # the old report stays as it was
@@ -109,7 +111,8 @@ def write(reg: Registry, out: str | os.PathLike, *, fleet_path: str | None = Non
                    round(time.monotonic() - t0, 3))
 
 
-def _write_pages(reg: Registry, w: _Writer, fleet, source: str, generated: str) -> tuple[int, int]:
+def _write_pages(reg: Registry, w: _Writer, fleet: model.DeclaredFleet | None, source: str,
+                 generated: str) -> tuple[int, int]:
     """Every page into the staging folder; returns (systems, checks)."""
     w(CSS_NAME, CSS)
 
