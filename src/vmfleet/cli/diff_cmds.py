@@ -13,7 +13,7 @@ from pathlib import Path
 import typer
 
 from vmfleet.cli import options
-from vmfleet.cli.app import app, emit, home, lazy, open_registry, print_json, print_table, say
+from vmfleet.cli.app import app, home, lazy, open_registry, print_json, print_table, say
 from vmfleet.cli.output import Progress, print_jsonl
 from vmfleet.errors import UsageError
 
@@ -229,7 +229,7 @@ def checks(
     options.one_format(as_json, as_jsonl)
     rows = check_mod.list_checks(open_registry(), system)
     if as_json or as_jsonl:
-        emit([check_mod.to_json(c) for c in rows], as_json, None, as_jsonl)
+        (print_jsonl if as_jsonl else print_json)([check_mod.to_json(c) for c in rows])
         return
     print_table([(c.id, c.label, c.description, c.started, c.detail.get("seconds"), c.build_id,
                   c.reference_build_id) for c in rows],

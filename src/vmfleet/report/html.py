@@ -90,11 +90,16 @@ def json_view(value) -> str:
     return _scalar(value)
 
 
+def _is_text(value: object) -> bool:
+    """A string of more than one line (shown whole, not in a cell)."""
+    return isinstance(value, str) and "\n" in value
+
+
 def _records(items: list[dict]) -> str:
     """A list of objects as a table: plain values first (path, name, change…), nested ones
     after as small lists, and long texts (a file's diff) on a full-width row under their item."""
     keys = list(dict.fromkeys(k for v in items for k in v))
-    texts = [k for k in keys if any(isinstance(v.get(k), str) and "\n" in v.get(k) for v in items)]
+    texts = [k for k in keys if any(_is_text(v.get(k)) for v in items)]
     keys = [k for k in keys if k not in texts]
     keys.sort(key=lambda k: (any(isinstance(v.get(k), (dict, list)) for v in items),
                              k not in ("path", "name")))

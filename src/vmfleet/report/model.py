@@ -12,12 +12,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from vmfleet.deploy.vm_records import lineages, list_vms
+from vmfleet.deploy.vm_records import Vm, lineages, list_vms
 from vmfleet.errors import UsageError, VmfleetError
 from vmfleet.names import check_name
 from vmfleet.registry import checks as check_mod
 from vmfleet.registry import spec as spec_mod
 from vmfleet.registry.db import Registry
+from vmfleet.registry.generations import Generation
 
 
 @dataclass(frozen=True)
@@ -69,30 +70,32 @@ class DeclaredFleet(Protocol):
 def fleet_view(reg: Registry, fleet: DeclaredFleet | None, source: str) -> FleetView:
     groups = lineages(list_vms(reg))
     declared = {d.name: d for d in fleet.vms} if fleet else {}
-    resolved: dict[str, object] = {}
+    resolved: dict[str, Generation | VmfleetError] = {}
     rows = []
     for root in sorted(set(groups) | set(declared)):
         g, decl = groups.get(root), declared.get(root)
         active = g.active() if g else []
         vm = active[-1] if active else None
-        if vm is None and decl is None:
-            continue  # only retired or failed VMs, not in the fleet: history, not the fleet
-        if decl is None:
-            drift, drifted = ("not in the fleet file" if fleet else "no fleet file"), fleet is not None
-        elif vm is None:
-            drift, drifted = "declared, not deployed", True
-        else:
-            reasons = _differences(reg, vm, decl, resolved)
-            drift, drifted = ("; ".join(reasons) if reasons else "as declared"), bool(reasons)
-        rows.append(FleetRow(
-            name=root, vm=vm.name if vm else None, system=vm.system if vm else decl.system_name,
-            generation=vm.generation if vm else None, host=vm.host if vm else decl.host,
-            state=str(vm.state) if vm else None, since=(vm.started or vm.created) if vm else None,
-            drift=drift, drifted=drifted))
+        if vm is not None:
+            if decl is None:
+                drift = "not in the fleet file" if fleet else "no fleet file"
+                drifted = fleet is not None
+            else:
+                reasons = _differences(reg, vm, decl, resolved)
+                drift, drifted = ("; ".join(reasons) if reasons else "as declared"), bool(reasons)
+            rows.append(FleetRow(
+                name=root, vm=vm.name, system=vm.system, generation=vm.generation, host=vm.host,
+                state=str(vm.state), since=vm.started or vm.created, drift=drift, drifted=drifted))
+        elif decl is not None:
+            rows.append(FleetRow(
+                name=root, vm=None, system=decl.system_name, generation=None, host=decl.host,
+                state=None, since=None, drift="declared, not deployed", drifted=True))
+        # else only retired or failed VMs, not in the fleet: history, not the fleet
     return FleetView(source, tuple(rows))
 
 
-def _differences(reg: Registry, vm, decl, resolved: dict) -> list[str]:
+def _differences(reg: Registry, vm: Vm, decl: DeclaredVm,
+                 resolved: dict[str, Generation | VmfleetError]) -> list[str]:
     """What plan would call a replacement, from the registry alone."""
     if decl.system not in resolved:
         try:

@@ -4,10 +4,23 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
+from typing import TypedDict
 
 from vmfleet.registry.generations import Generation, describe_change
 from vmfleet.report.html import STATUSES, attr, badge, esc, json_view, legend, page, short, table
 from vmfleet.report.model import ApplyStep, FleetView, makes_diff_page, reason
+
+
+class SystemSummary(TypedDict):
+    """A system's row on the index."""
+
+    name: str
+    generations: int
+    recent: list[tuple[str, str]]       # (day, worst result that day or 'unchecked'), oldest first
+    newest: str | None                  # the newest generation's label
+    newest_from: str | None
+    last_check: str | None              # the last day it was checked
+    last_counts: dict[str, int]         # result → how many generations had it that day
 
 
 def _when(stamp: str | None) -> str:
@@ -25,7 +38,7 @@ def system_link(system: str, depth: int, anchor: str = "") -> str:
 
 # --- index ---------------------------------------------------------------------------------------
 
-def index(*, generated: str, systems: Sequence[dict], fleet: FleetView, applies: Sequence[dict],
+def index(*, generated: str, systems: Sequence[SystemSummary], fleet: FleetView, applies: Sequence[dict],
           apply_steps: Sequence[ApplyStep], totals: dict) -> str:
     stats = "".join(f"<li><b>{esc(v)}</b>{esc(k)}</li>" for k, v in totals.items())
     rows = []
@@ -60,8 +73,8 @@ def index(*, generated: str, systems: Sequence[dict], fleet: FleetView, applies:
                          fleet_rows, cls="data") if fleet_rows else
                    '<p class="muted">No VMs recorded.</p>'))
     by_apply: dict[str, list[ApplyStep]] = {}
-    for s in apply_steps:
-        by_apply.setdefault(s.apply_id, []).append(s)
+    for step in apply_steps:
+        by_apply.setdefault(step.apply_id, []).append(step)
     apply_rows = [[esc(a["id"]), _when(a["started"]), esc(a["status"]), esc(a["summary"] or "–"),
                    " ".join(f'<a href="diffs/{attr(s.page)}">{esc(s.name)}</a>'
                             for s in by_apply.get(a["id"], [])) or "–"]
@@ -227,7 +240,8 @@ def apply_diff(*, generated: str, step: ApplyStep, before: Generation | None,
                      f'{table(["channel", esc(before.label), esc(after.label), ""], rows)}</section>')
         parts.append(f'<section class="card"><h2 id="summary">what changed</h2>'
                      f'<p>{esc(describe_change(before, after))}</p></section>')
-    if before_config is not None and after_config is not None:
+    if before is not None and after is not None and before_config is not None \
+            and after_config is not None:
         text = "".join(difflib.unified_diff(
             before_config.splitlines(keepends=True), after_config.splitlines(keepends=True),
             f"{before.label}/{before.config_path}", f"{after.label}/{after.config_path}"))

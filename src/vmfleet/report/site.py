@@ -21,6 +21,7 @@ from vmfleet.names import check_name
 from vmfleet.registry import generations as generations_mod
 from vmfleet.registry import report_rows
 from vmfleet.registry.db import Registry
+from vmfleet.registry.generations import Generation
 from vmfleet.report import model, pages
 from vmfleet.report.style import CSS, CSS_NAME
 
@@ -116,11 +117,11 @@ def _write_pages(reg: Registry, w: _Writer, fleet: model.DeclaredFleet | None, s
     """Every page into the staging folder; returns (systems, checks)."""
     w(CSS_NAME, CSS)
 
-    by_system: dict[str, list] = {s: [] for s in report_rows.system_names(reg)}
-    by_id = {}
-    for g in report_rows.all_generations(reg):
-        by_system.setdefault(g.system, []).append(g)
-        by_id[g.id] = g
+    by_system: dict[str, list[Generation]] = {s: [] for s in report_rows.system_names(reg)}
+    by_id: dict[int, Generation] = {}
+    for gen in report_rows.all_generations(reg):
+        by_system.setdefault(gen.system, []).append(gen)
+        by_id[gen.id] = gen
     # generation id → {day: 0 (reproducible) or (its cell's HTML, result)}. A day with more
     # than one check of a generation shows the worst; the findings list every one.
     cells: dict[int, dict] = {g: {} for g in by_id}
@@ -132,7 +133,7 @@ def _write_pages(reg: Registry, w: _Writer, fleet: model.DeclaredFleet | None, s
     known: dict[tuple, tuple] = {}  # the same finding again (its text): read once
     for cid, gid, started, result, detail in report_rows.findings(reg):
         mine, g = cells.get(gid), by_id.get(gid)
-        if g is None or result not in SEVERITY:
+        if mine is None or g is None or result not in SEVERITY:  # cells has every id by_id has
             continue
         day = started[:10]
         first = known.get((gid, result, detail))
@@ -157,19 +158,19 @@ def _write_pages(reg: Registry, w: _Writer, fleet: model.DeclaredFleet | None, s
         w(f"diffs/check-{cid}.html", pages.check_diff(
             generated=generated, c=c, system_name=system_name, number=int(number),
             also=[(s[:10], i) for _c, s, i in found[1:]]))
-    summaries = []
+    summaries: list[pages.SystemSummary] = []
     order = list(pages.STATUSES)
     for name in sorted(by_system):
         check_name(name)  # a page's file name: never a path out of systems/
         gens = by_system[name]
-        mine = sorted(findings.get(name, []), key=lambda f: f[0], reverse=True)
+        listed = sorted(findings.get(name, []), key=lambda f: f[0], reverse=True)
         w(f"systems/{name}.html", pages.system(generated=generated, name=name, gens=gens,
-                                               days=days, cells=cells, findings=mine))
+                                               days=days, cells=cells, findings=listed))
         counts: dict[str, int] = {}
         checked = set().union(*(cells[g.id] for g in gens))
         last_day = max(checked, default=None)
         worst: dict[str, str] = {}
-        for day, _label, result, _why, _page in mine:
+        for day, _label, result, _why, _page in listed:
             if SEVERITY[result] > SEVERITY[worst.get(day, "reproducible")]:
                 worst[day] = result
         recent = [(d, worst.get(d, "reproducible") if d in checked else "unchecked")
