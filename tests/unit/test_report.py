@@ -109,6 +109,15 @@ def test_cli_prints_the_index(rf, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["systems"] == 2
 
 
+def test_a_bad_fleet_file_fails_before_anything_is_written(rf, tmp_path, capsys):
+    bad = tmp_path / "fleet.toml"
+    bad.write_text('[[vm]]\nname = "web-1"\nsystem = "web"\nvcpus = "many"\n')
+    out = tmp_path / "r"
+    home = ["--home", str(rf.fleet.home.root)]
+    assert main([*home, "report", str(out), "--fleet-file", str(bad)]) == 2
+    assert "error:" in capsys.readouterr().err and not out.exists()
+
+
 def test_names_from_the_registry_never_make_a_path():
     from vmfleet.report import model
 
