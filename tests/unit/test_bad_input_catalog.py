@@ -38,6 +38,97 @@ def _backed_image(fleet, monkeypatch, tmp_path):
          str(tmp_path / "evil.qcow2")])
 
 
+def _store_named_link(fleet, monkeypatch, tmp_path):
+    """Issue 22 #1: a folder called images/ outside every home, holding a link named like a
+    store image to a host file (here a raw disk, which inspect would report on)."""
+    secret = tmp_path / "secret.raw"
+    run(["qemu-img", "create", "-q", "-f", "raw", str(secret), "16M"])
+    run(["sfdisk", "-q", str(secret)], input="label: dos\n,,83\n")
+    (tmp_path / "fake" / "images").mkdir(parents=True)
+    link = tmp_path / "fake" / "images" / ("0" * 63 + "2.qcow2")
+    link.symlink_to(secret)
+    run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", str(link), "-u",
+         str(tmp_path / "fakedisk.qcow2"), "16M"])
+
+
+def _unrecorded_store_file(fleet, monkeypatch, tmp_path):
+    """A regular file in this home's images/, named like a store image, that the registry
+    never recorded (the fixture's tiny image is such a file)."""
+    run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b",
+         str(fleet.image.path), str(tmp_path / "overlay.qcow2")])
+
+
+def _link_into_the_store(fleet, monkeypatch, tmp_path):
+    """A store image that is recorded, but named through a link from another images/ folder,
+    and a second recorded name that is itself a link to a host file."""
+    from vmfleet.build import store
+
+    store.register(fleet.reg, store.StoredImage(fleet.image.sha256, 1, fleet.image.path))
+    secret = tmp_path / "secret"
+    secret.write_text("root:x:0:0\n")
+    sha = "f" * 64
+    (fleet.home.images / f"{sha}.qcow2").symlink_to(secret)
+    store.register(fleet.reg, store.StoredImage(sha, 1, fleet.home.images / f"{sha}.qcow2"))
+    run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b",
+         str(fleet.home.images / f"{sha}.qcow2"), "-u", str(tmp_path / "overlay.qcow2"), "16M"])
+
+
+def _config_dir(tmp_path, config: str, files: dict[str, str] | None = None) -> Path:
+    from tests.helpers.fleet import channels_scm
+
+    cfg = tmp_path / "cfg"
+    cfg.mkdir(exist_ok=True)
+    (cfg / "channels.scm").write_text(channels_scm("a" * 40))
+    (cfg / "web.scm").write_text(config)
+    for name, text in (files or {}).items():
+        (cfg / name).write_text(text)
+    return cfg
+
+
+def _absolute_local_file(fleet, monkeypatch, tmp_path):
+    """Issue 22 #2: (local-file "/etc/shadow"), here a secret of the test's own."""
+    from tests.helpers.fleet import os_config
+
+    (tmp_path / "secret").write_text("root:$6$x:19000:0:99999:7:::\n")
+    _config_dir(tmp_path, os_config("web", key_file=str(tmp_path / "secret")))
+
+
+def _dotdot_local_file(fleet, monkeypatch, tmp_path):
+    from tests.helpers.fleet import os_config
+
+    (tmp_path / "secret").write_text("root:$6$x:19000:0:99999:7:::\n")
+    _config_dir(tmp_path, os_config("web", key_file="../secret"))
+
+
+def _link_out_of_one_folder(fleet, monkeypatch, tmp_path):
+    """Issue 22 #14: the config and the channels file share a folder (named once)."""
+    from tests.helpers.fleet import os_config
+
+    (tmp_path / "secret").write_text("x\n")
+    cfg = _config_dir(tmp_path, os_config("web", key_file="key.pub"))
+    (cfg / "key.pub").symlink_to(tmp_path / "secret")
+
+
+def _repo(tmp_path, config: str) -> None:
+    from tests.helpers.fleet import channels_scm, commit_files, new_repo
+
+    repo = new_repo(tmp_path / "repo")
+    commit_files(repo, {"web.scm": config, "channels.scm": channels_scm("a" * 40),
+                        "vmfleet.pub": "ssh-ed25519 AAAA k\n"}, "one", "2024-01-01T00:00:00Z")
+
+
+def _unreadable_history(fleet, monkeypatch, tmp_path):
+    """Issue 22 #11: every commit of the history fails to read."""
+    _repo(tmp_path, "(operating-system (host-name \"web\"")
+
+
+def _history_with_absolute_local_file(fleet, monkeypatch, tmp_path):
+    from tests.helpers.fleet import os_config
+
+    (tmp_path / "secret").write_text("root:$6$x:19000:0:99999:7:::\n")
+    _repo(tmp_path, os_config("web", key_file=str(tmp_path / "secret")))
+
+
 def _empty_registry(fleet, monkeypatch, tmp_path):
     fleet.reg.close()
     for suffix in ("", "-wal", "-shm"):
@@ -59,6 +150,39 @@ CASES = {
     "absurd memory": (None, ["deploy", "web@1", "--memory", "99999999G"]),
     "full port range": (_full_port_range, ["deploy", "web@1", "--no-wait"]),
     "image with a backing file": (_backed_image, ["inspect", "{tmp}/evil.qcow2"]),
+    "backing file: store-named link to a host disk": (
+        _store_named_link, ["inspect", "{tmp}/fakedisk.qcow2"], "has a backing file"),
+    "backing file: store-named link, diff": (
+        _store_named_link, ["diff", "{tmp}/fakedisk.qcow2", "web@1"], "has a backing file"),
+    "backing file: store-named link, adopt": (
+        _store_named_link, ["adopt", "{tmp}/fakedisk.qcow2", "--system", "x"],
+        "has a backing file"),
+    "backing file: a store file the registry never recorded": (
+        _unrecorded_store_file, ["inspect", "{tmp}/overlay.qcow2"], "has a backing file"),
+    "backing file: a recorded name that links to a host file": (
+        _link_into_the_store, ["inspect", "{tmp}/overlay.qcow2"], "has a backing file"),
+    "add: absolute local-file": (
+        _absolute_local_file, ["add", "web", "{tmp}/cfg/web.scm", "--channels",
+                               "{tmp}/cfg/channels.scm"],
+        "{tmp}/secret is outside {tmp}/cfg\n", "--allow-outside {tmp}"),
+    "add: ../ local-file": (
+        _dotdot_local_file, ["add", "web", "{tmp}/cfg/web.scm", "--channels",
+                             "{tmp}/cfg/channels.scm"], "{tmp}/secret is outside {tmp}/cfg"),
+    "add: --allow-outside that is no folder": (
+        _absolute_local_file, ["add", "web", "{tmp}/cfg/web.scm", "--channels",
+                               "{tmp}/cfg/channels.scm", "--allow-outside", "{tmp}/secret"],
+        "not a directory"),
+    "add: a link out of one folder named once": (
+        _link_out_of_one_folder, ["add", "web", "{tmp}/cfg/web.scm", "--channels",
+                                  "{tmp}/cfg/channels.scm"],
+        "{tmp}/cfg/key.pub is a symlink to {tmp}/secret, which is outside {tmp}/cfg\n"),
+    "import: no commit readable": (
+        _unreadable_history, ["import", "{tmp}/repo", "--system", "web=web.scm", "--channels",
+                              "channels.scm"], "web: none of its 1 commits could be read"),
+    "import: absolute local-file": (
+        _history_with_absolute_local_file, ["import", "{tmp}/repo", "--system", "web=web.scm",
+                                            "--channels", "channels.scm"],
+        "is outside the repository", "none of its 1 commits could be read"),
     "zero-length registry": (_empty_registry, ["systems"]),
     "foreign file as registry": (_foreign_registry, ["systems"]),
     "init on an impossible home": (None, ["--home", "/proc/vmfleet-nope", "init"]),
@@ -69,7 +193,7 @@ CASES = {
 
 @pytest.mark.parametrize("case", CASES)
 def test_bad_input(case, fleet, monkeypatch, tmp_path, capsys):
-    prepare, argv = CASES[case]
+    prepare, argv, *expect = CASES[case]
     (tmp_path / "file").write_text("x")
     held = prepare(fleet, monkeypatch, tmp_path) if prepare else None
     registry_before = fleet.home.registry.read_bytes() if fleet.home.registry.exists() else None
@@ -87,6 +211,8 @@ def test_bad_input(case, fleet, monkeypatch, tmp_path, capsys):
     assert "Traceback" not in err and "None" not in err, err
     assert len([ln for ln in err.splitlines() if ln.startswith("error: ")]) == 1, err
     assert not [ln for ln in err.splitlines() if ln.startswith("Error")], err
+    for words in expect:
+        assert words.replace("{tmp}", str(tmp_path)) in err, err
     assert sorted(os.listdir(fleet.home.overlays)) == overlays_before
     if registry_before is not None and case.startswith(("zero", "foreign")):
         assert fleet.home.registry.read_bytes() == registry_before  # never replaced

@@ -61,14 +61,26 @@ def test_an_image_whose_backing_file_is_a_host_path_is_refused_quickly(tmp_path)
                 pass
 
 
-def test_an_overlay_of_a_store_image_is_read(tmp_path):
+def test_an_overlay_of_a_recorded_store_image_is_read(tmp_path):
     store_dir = tmp_path / "images"
     store_dir.mkdir()
     base = store_dir / ("0" * 64 + ".qcow2")
     run(["qemu-img", "create", "-q", "-f", "qcow2", str(base), "16M"])
     overlay = tmp_path / "vm.qcow2"
     run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(base), str(overlay)])
-    assert disk.image_info(overlay).backing_file == str(base)
+    store = disk.StoreImages(Path(os.path.realpath(store_dir)), frozenset({"0" * 64}))
+    assert disk.image_info(overlay, store).backing_file == str(base)
+    # Issue 22 #1: the name alone proves nothing. Unrecorded, or with no store: refused.
+    for other in (None, disk.StoreImages(store.images, frozenset())):
+        with pytest.raises(ImageError, match="has a backing file"):
+            disk.image_info(overlay, other)
+    # A store image named through a link from elsewhere is the same file: accepted.
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "images").symlink_to(store_dir)
+    via = tmp_path / "via.qcow2"
+    run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b",
+         str(tmp_path / "elsewhere" / "images" / base.name), str(via)])
+    assert disk.image_info(via, store).format == "qcow2"
 
 
 def test_an_image_named_like_an_option_is_a_file(tmp_path, monkeypatch):

@@ -20,6 +20,9 @@ from vmfleet.registry.generations import Generation
 JSON = options.json_flag()
 LOAD_PATH = typer.Option(None, "-L", "--load-path",
                          help="A directory of Guile modules, as for guix system -L (repeatable).")
+ALLOW_OUTSIDE = typer.Option(
+    None, "--allow-outside", metavar="DIR",
+    help="Also record files the config names inside DIR, outside its own folders (repeatable).")
 STRICT = typer.Option(False, "--strict",
                       help="Refuse a config that names a file vmfleet cannot compute.")
 
@@ -49,6 +52,7 @@ def import_(
         None, "-L", "--load-path",
         help="A directory of Guile modules, relative to REPO, as for guix system -L (repeatable)."),
     strict: bool = STRICT,
+    allow_outside: list[str] = ALLOW_OUTSIDE,
     fleet_file: str = typer.Option(None, "--fleet-file", help="The fleet file, relative to REPO "
                                    "(default: fleet.toml at the repository root, if committed)."),
     as_json: bool = JSON,
@@ -59,7 +63,8 @@ def import_(
     reg = open_registry()
     results = [history.import_system(reg, repo, name, path, channels, since=since,
                                      allow_unpinned=allow_unpinned, load_path=load_path or (),
-                                     strict=strict) for name, path in pairs]
+                                     strict=strict, allow_outside=allow_outside or ())
+               for name, path in pairs]
     for r in results:
         for line in r.skipped:
             say(f"warning: {r.system}: skipped {line}")
@@ -75,6 +80,12 @@ def import_(
         out.append({"fleet_file": fleet.path, "commits": fleet.commits_seen,
                     "recorded": list(fleet.recorded), "skipped": list(fleet.skipped)})
     emit(out, as_json, lambda v: None)
+    unread = [r for r in results if r.commits_seen and not r.read]
+    if unread:
+        raise UsageError(", ".join(f"{r.system}: none of its {r.commits_seen} commits could be "
+                                   "read" for r in unread),
+                         "the warnings above say why each commit was skipped; fix the config "
+                         "in a new commit and import again")
 
 
 def _import_fleet(reg, repo: Path, fleet_file: str | None):
@@ -99,6 +110,7 @@ def add(
     allow_unpinned: bool = typer.Option(False, "--allow-unpinned", help="Record channels without a commit."),
     load_path: list[str] = LOAD_PATH,
     strict: bool = STRICT,
+    allow_outside: list[str] = ALLOW_OUTSIDE,
     as_json: bool = JSON,
 ) -> None:
     """Record a config, every file it reads and its channels as a new generation (no-op when
@@ -108,7 +120,8 @@ def add(
     if when > timeutil.now():
         raise UsageError(f"--at {at} is in the future",
                          "a generation is current from when it was recorded or earlier")
-    inputs = generations.read_inputs(config, channels, load_path=load_path or (), strict=strict)
+    inputs = generations.read_inputs(config, channels, load_path=load_path or (), strict=strict,
+                                     allow_outside=allow_outside or ())
     analysis = generations.analyse(inputs, config_label=str(config), channels_label=str(channels))
     reg = open_registry()
     gen, created = generations.record(reg, system, inputs, current_from=when, source="manual",
@@ -220,6 +233,7 @@ def _gen_json(g: Generation) -> dict:
             "message": g.message, "guix_commit": g.guix_commit, "unpinned": g.unpinned,
             "config": g.config_path, "inputs_sha256": g.inputs_sha256,
             "load_path": list(g.layout.get("load_path", [])), "expression": g.layout.get("expression"),
+            "allow_outside": list(g.layout.get("allow_outside", [])),
             "inputs_incomplete": g.incomplete, "warnings": list(g.warnings)}
 
 
@@ -239,6 +253,9 @@ def _print_generation(d: dict) -> None:
     if d["load_path"] or d["expression"]:
         lines.append("load path: " + (" ".join(f"-L {p}" for p in d["load_path"]) or "-")
                      + (f"  (built with -e {d['expression']})" if d["expression"] else ""))
+    if d["allow_outside"]:
+        lines.append("outside:   files read from " + ", ".join(d["allow_outside"])
+                     + " (--allow-outside)")
     if d["inputs_incomplete"]:
         lines.append("inputs:    INCOMPLETE: " + "; ".join(d["warnings"]))
     sys.stdout.write("\n".join(lines) + "\n")

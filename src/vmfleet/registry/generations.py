@@ -47,6 +47,7 @@ class Inputs:
     cwd: str = "."
     expression: str | None = None
     warnings: tuple[str, ...] = ()
+    allow_outside: tuple[str, ...] = ()  # --allow-outside folders it was read with (a record)
 
     def digest(self) -> str:
         data = {
@@ -78,6 +79,8 @@ class Inputs:
             out["cwd"] = self.cwd
         if self.expression:
             out["expression"] = self.expression
+        if self.allow_outside:
+            out["allow_outside"] = list(self.allow_outside)
         return out
 
 
@@ -97,7 +100,8 @@ class Generation:
     unpinned: bool
     inputs_sha256: str
     summary: dict
-    layout: dict = field(default_factory=dict, hash=False)   # load_path, cwd, expression
+    layout: dict = field(default_factory=dict, hash=False)   # load_path, cwd, expression,
+    #                                                          allow_outside
     warnings: tuple[str, ...] = ()                           # unresolved names: incomplete
 
     @property
@@ -144,14 +148,15 @@ def safe_relpath(path: str, config_file: str) -> str:
 
 def read_inputs(config_file: str | os.PathLike, channels_file: str | os.PathLike, *,
                 load_path=(), cwd: str | os.PathLike | None = None, strict: bool = False,
-                limits: input_files.Limits | None = None) -> Inputs:
+                limits: input_files.Limits | None = None, allow_outside=()) -> Inputs:
     """Read a config and every file a build of it reads (see guix/closure.py), and the
     channels file, from disk, as untrusted input (see guix/input_files.py).
 
     ``load_path`` (``-L``) and relative paths are taken relative to ``cwd`` (default: the
     working directory), which is also where a computed relative ``local-file`` name resolves,
     as with guix. Unresolvable names are warnings in ``Inputs.warnings``; with ``strict``
-    the first one is an error.
+    the first one is an error. Files outside the config's, the channels file's and the ``-L``
+    folders are read only from ``allow_outside`` folders (see guix/input_files.py).
     """
     cwd = posixpath.normpath(os.path.abspath(cwd or os.getcwd()))
     config = posixpath.normpath(posixpath.join(cwd, os.fspath(config_file)))
@@ -161,8 +166,9 @@ def read_inputs(config_file: str | os.PathLike, channels_file: str | os.PathLike
         if not os.path.isdir(d):
             raise UsageError(f"load path {d} is not a directory",
                              "-L takes a directory that holds modules, as for guix system -L")
+    allowed = allowed_folders(cwd, allow_outside)
     files = input_files.DiskFiles([posixpath.dirname(config), posixpath.dirname(channels), *dirs],
-                                  limits)
+                                  limits, allowed=allowed)
     if files.kind(config) is None:
         raise UsageError(f"config {config_file} not found", "check the path")
     if files.kind(channels) is None:
@@ -174,11 +180,26 @@ def read_inputs(config_file: str | os.PathLike, channels_file: str | os.PathLike
     except SchemeError:
         names = set()  # analyse() reports it with its location
     found = closure.gather(files, config, load_path=dirs, cwd=cwd, external_roots=names)
-    return inputs_from_closure(found, channels_text, load_path=dirs, cwd=cwd, strict=strict)
+    return inputs_from_closure(found, channels_text, load_path=dirs, cwd=cwd, strict=strict,
+                               allow_outside=allowed)
+
+
+def allowed_folders(cwd: str, folders) -> list[str]:
+    """``--allow-outside`` folders, absolute; each must be a directory (a file or a typo
+    would otherwise allow nothing, or everything below a parent the user did not mean)."""
+    out = []
+    for d in folders:
+        full = posixpath.normpath(posixpath.join(cwd, os.fspath(d)))
+        if not os.path.isdir(full):
+            raise UsageError(f"--allow-outside {d}: not a directory",
+                             "name the folder that holds the files the config refers to")
+        out.append(full)
+    return out
 
 
 def inputs_from_closure(found: closure.Closure, channels_text: str, *, load_path, cwd: str,
-                        strict: bool = False, keep_cwd: bool = False) -> Inputs:
+                        strict: bool = False, keep_cwd: bool = False,
+                        allow_outside=()) -> Inputs:
     """Lay a closure out as a tree rooted at the deepest directory holding all of it.
 
     The working directory is part of the tree (and guix runs there at build time) when it
@@ -217,7 +238,8 @@ def inputs_from_closure(found: closure.Closure, channels_text: str, *, load_path
     warnings = tuple(str(closure.Unresolved(rel(w.file) if w.file.startswith(root) else w.file,
                                             w.line, w.expression)) for w in found.warnings)
     return Inputs(rel(config), config_text, channels_text, files, modes, roles,
-                  tuple(rel(d) for d in load_path), run_dir, found.expression, warnings)
+                  tuple(rel(d) for d in load_path), run_dir, found.expression, warnings,
+                  tuple(allow_outside))
 
 
 def _check_tree_path(path: str, what: str) -> str:
@@ -378,7 +400,7 @@ def inputs_of(reg: Registry, gen: Generation) -> Inputs:
     return Inputs(gen.config_path, reg.get_blob(gen.config_sha256).decode(),
                   reg.get_blob(gen.channels_sha256).decode(), files, modes, roles,
                   tuple(lay.get("load_path", ())), lay.get("cwd", "."), lay.get("expression"),
-                  gen.warnings)
+                  gen.warnings, tuple(lay.get("allow_outside", ())))
 
 
 @dataclass(frozen=True)

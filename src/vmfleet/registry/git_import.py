@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import posixpath
 import subprocess
 from collections.abc import Iterable
@@ -42,6 +43,7 @@ class ImportResult:
     commits_seen: int
     recorded: tuple[str, ...]                 # labels of new generations
     skipped: tuple[str, ...]                  # 'abc1234: reason' for commits that could not be read
+    read: int = 0                             # commits whose inputs were read (new or known)
 
 
 PREFETCH_BATCH = 256   # object ids per cat-file request (41 bytes each: well under a pipe's 64 KiB)
@@ -194,11 +196,13 @@ def _ls_tree(repo: Path, commit: str, paths: list[str]) -> dict[str, tuple[str, 
 
 class GitFiles:
     """A commit's tree, read like the disk (guix/closure.py's ``files``): paths are absolute
-    below ``root``; a file outside the repository cannot be imported from its history."""
+    below ``root``; a file outside the repository is not in its history, and is read from the
+    disk (as it is now) only inside an ``--allow-outside`` folder (``outside``), as ``add`` does."""
 
     def __init__(self, root: str, state: dict[str, tuple[str, str]], blobs: Blobs,
-                 limits: input_files.Limits):
+                 limits: input_files.Limits, outside: input_files.DiskFiles | None = None):
         self.root, self.state, self.blobs, self.limits = root, state, blobs, limits
+        self.outside = outside
         self.total = 0
         self._dirs: set[str] | None = None
         self.read_files: set[str] = set()   # repo-relative files read, links and targets
@@ -209,9 +213,14 @@ class GitFiles:
             return "."
         if not path.startswith(self.root + "/"):
             raise UsageError(f"{path} is outside the repository {self.root}",
-                             "an import reads inputs from the repository's history only: "
-                             "commit the file to the repository")
+                             "an import reads inputs from the repository's history: commit the "
+                             "file to the repository, or, if it belongs to the system, name its "
+                             f"folder: --allow-outside {posixpath.dirname(path)}")
         return path[len(self.root) + 1:]
+
+    def _on_disk(self, path: str) -> bool:
+        return (self.outside is not None and not path.startswith(self.root + "/")
+                and path != self.root and self.outside.covers(path))
 
     def _resolve(self, rel: str, depth: int = 0) -> str:
         self.read_files.add(rel)
@@ -230,6 +239,8 @@ class GitFiles:
         return self._resolve(resolved, depth + 1)
 
     def kind(self, path: str) -> str | None:
+        if self._on_disk(path):
+            return self.outside.kind(path)
         rel = self._rel(path)
         if rel in self.state:
             mode = self.state[self._resolve(rel)][1]
@@ -243,6 +254,8 @@ class GitFiles:
         return "dir" if rel in self._dirs or rel == "." else None
 
     def read(self, path: str, what: str) -> input_files.FileData:
+        if self._on_disk(path):
+            return self.outside.read(path, what)
         rel = self._rel(path)
         if rel not in self.state:
             raise UsageError(f"{what} {rel} is not in the repository at this commit",
@@ -262,6 +275,8 @@ class GitFiles:
         return input_files.FileData(data, 0o755 if mode == "100755" else 0o644)
 
     def tree(self, path: str, what: str) -> list[str]:
+        if self._on_disk(path):
+            return self.outside.tree(path, what)
         rel = self._rel(path)
         self.read_dirs.add(rel)
         return sorted(f"{self.root}/{p}" for p in self.state if p.startswith(rel + "/"))
@@ -275,13 +290,14 @@ class GitFiles:
 
 def import_system(reg: Registry, repo: str | Path, system: str, config: str, channels: str, *,
                   since: str | None = None, allow_unpinned: bool = False, load_path=(),
-                  strict: bool = False) -> ImportResult:
+                  strict: bool = False, allow_outside=()) -> ImportResult:
     """Record a generation for each commit that changed the system's inputs.
 
     ``load_path`` (``-L``) and the paths are relative to ``repo``, which is also the
     directory guix runs in (where computed relative names resolve). Generations follow the
     git history: a commit dated before its parent (after a rebase) is recorded one second
-    after it, so a date spec never picks a parent over its child.
+    after it, so a date spec never picks a parent over its child. Files outside the
+    repository are read from the disk, only inside ``allow_outside`` folders.
     """
     check_name(system)
     root = repo_root(repo)
@@ -289,6 +305,7 @@ def import_system(reg: Registry, repo: str | Path, system: str, config: str, cha
     channels_rel = _repo_relative(root, repo, channels)
     lp_rel = [_repo_relative(root, repo, d) for d in load_path]
     cwd_rel = _repo_relative(root, repo, ".")
+    allowed = generations.allowed_folders(os.getcwd(), allow_outside)
     blobs = Blobs(root)
     try:
         history = commits(root, None, since)
@@ -301,7 +318,7 @@ def import_system(reg: Registry, repo: str | Path, system: str, config: str, cha
         _check_in_history(root, repo, history, state, config_rel, channels_rel)
         with reg.write():  # one transaction: an import lands whole or not at all
             return _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel,
-                                   history, state, blobs, allow_unpinned, strict)
+                                   history, state, blobs, allow_unpinned, strict, allowed)
     finally:
         blobs.close()
 
@@ -324,10 +341,11 @@ def _parent(root: Path, commit: str) -> str | None:
 
 
 def _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel, history,
-                    state, blobs, allow_unpinned, strict) -> ImportResult:
+                    state, blobs, allow_unpinned, strict, allowed=()) -> ImportResult:
     """Replay ``history`` over the tree ``state`` before it; record each readable version of
     the system's inputs (the closure is recomputed where a commit touched what it reads)."""
     recorded, skipped = [], []
+    read = 0
     root_s = posixpath.normpath(str(root.resolve()))
     watched_dirs = [d for d in lp_rel if d != "."]
     last_read: GitFiles | None = None       # what the last closure read (None: read again)
@@ -361,7 +379,8 @@ def _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel
             channels_text = _text(blobs.get(channels_sha), channels_rel)
             pins = blobs.pins(channels_sha, f"{commit.sha[:7]}:{channels_rel}")
             names = {p["name"] for p in pins}
-            files = GitFiles(root_s, state, blobs, limits)
+            outside = input_files.DiskFiles([], limits, allowed=allowed) if allowed else None
+            files = GitFiles(root_s, state, blobs, limits, outside)
             found = closure.gather(files, f"{root_s}/{config_rel}",
                                    load_path=[posixpath.normpath(f"{root_s}/{d}") for d in lp_rel],
                                    cwd=posixpath.normpath(f"{root_s}/{cwd_rel}"),
@@ -370,7 +389,8 @@ def _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel
             inputs = generations.inputs_from_closure(
                 found, channels_text,
                 load_path=[posixpath.normpath(f"{root_s}/{d}") for d in lp_rel],
-                cwd=posixpath.normpath(f"{root_s}/{cwd_rel}"), strict=strict, keep_cwd=bool(lp_rel))
+                cwd=posixpath.normpath(f"{root_s}/{cwd_rel}"), strict=strict, keep_cwd=bool(lp_rel),
+                allow_outside=allowed)
             analysis = generations.analyse(inputs, config_label=label, pins=pins)
             gen, created = generations.record(
                 reg, system, inputs, current_from=timeutil.from_epoch(when),
@@ -381,9 +401,10 @@ def _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel
             last_read = None
             continue
         last_time = max(last_time, when)
+        read += 1
         if created:
             recorded.append(gen.label)
-    return ImportResult(system, seen_commits, tuple(recorded), tuple(skipped))
+    return ImportResult(system, seen_commits, tuple(recorded), tuple(skipped), read)
 
 
 def _prefetch(blobs: Blobs, upcoming: list[Commit], watched: set[str]) -> None:
