@@ -10,7 +10,7 @@ import re
 
 from vmfleet.errors import UsageError
 
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+NAME_RE = re.compile(r"\A[a-z0-9][a-z0-9-]{0,62}\Z")  # \Z: '$' would accept "web\n"
 
 
 def check_name(name: str, what: str = "system") -> str:
