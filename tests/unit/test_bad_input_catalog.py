@@ -4,6 +4,7 @@ line, no traceback, and records nothing (no VM row, audit entry, overlay or gene
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import types
 
@@ -129,6 +130,34 @@ def _history_with_absolute_local_file(fleet, monkeypatch, tmp_path):
     _repo(tmp_path, os_config("web", key_file=str(tmp_path / "secret")))
 
 
+def _fifo_fleet_file(fleet, monkeypatch, tmp_path):
+    """Issue 22 #3: read, a FIFO blocks until someone writes to it (never, here)."""
+    os.mkfifo(tmp_path / "f.toml")
+
+
+def _deep_fleet_file(fleet, monkeypatch, tmp_path):
+    """Issue 22 #4: 50,000 nested arrays made tomllib raise RecursionError (a traceback)."""
+    (tmp_path / "deep.toml").write_text("vm = " + "[" * 50_000 + "]" * 50_000 + "\n")
+
+
+def _deep_fleet_file_in_a_string(fleet, monkeypatch, tmp_path):
+    """The same nesting, behind a multi-line string the line scanner does not follow."""
+    (tmp_path / "deep.toml").write_text('x = """\n"""\nvm = ' + "[" * 50_000 + "]" * 50_000 + "\n")
+
+
+def _huge_fleet_file(fleet, monkeypatch, tmp_path):
+    """Issue 22 #10: a 50 MB fleet file was planned (here 2 MiB of comment)."""
+    (tmp_path / "big.toml").write_text('vm = [ { name = "web-1", system = "web" } ]\n'
+                                       + ("#" * 1023 + "\n") * 2048)
+
+
+def _huge_config(fleet, monkeypatch, tmp_path):
+    """Issue 22 #10: a 10 MB config (one comment) was recorded."""
+    from tests.helpers.fleet import os_config
+
+    _config_dir(tmp_path, os_config("web", key_file=None) + (";" + "x" * 1023 + "\n") * 5 * 1024)
+
+
 def _empty_registry(fleet, monkeypatch, tmp_path):
     fleet.reg.close()
     for suffix in ("", "-wal", "-shm"):
@@ -188,12 +217,28 @@ CASES = {
     "spec: a system name with a trailing newline": (None, ["resolve", "web\n"]),
     "spec: a date in another script's digits": (None, ["resolve", "web@2023-1\u0660"]),
     "memory in another script's digits": (None, ["deploy", "web@1", "--memory", "\u0665\u0661\u0662M"]),
+    "fleet file: a FIFO": (_fifo_fleet_file, ["plan", "--file", "{tmp}/f.toml"],
+                           "is a FIFO, not a regular file"),
+    "fleet file: a FIFO, apply": (_fifo_fleet_file, ["apply", "--file", "{tmp}/f.toml"],
+                                  "is a FIFO, not a regular file"),
+    "fleet file: nested 50,000 deep": (_deep_fleet_file, ["plan", "--file", "{tmp}/deep.toml"],
+                                        "nested more than 100 deep"),
+    "fleet file: nested deep after a multi-line string": (
+        _deep_fleet_file_in_a_string, ["plan", "--file", "{tmp}/deep.toml"], "nested"),
+    "fleet file: 2 MiB": (_huge_fleet_file, ["plan", "--file", "{tmp}/big.toml"],
+                          "larger than 1 MiB"),
+    "add: a 5 MiB config": (_huge_config, ["add", "web", "{tmp}/cfg/web.scm", "--channels",
+                                           "{tmp}/cfg/channels.scm"], "larger than 4 MiB"),
     "zero-length registry": (_empty_registry, ["systems"]),
     "foreign file as registry": (_foreign_registry, ["systems"]),
     "init on an impossible home": (None, ["--home", "/proc/vmfleet-nope", "init"]),
     "key on an impossible home": (None, ["--home", "/proc/vmfleet-nope", "key"]),
     "init where the home is a file": (None, ["--home", "{tmp}/file", "init"]),
 }
+
+
+def _hung(signum, frame):
+    raise TimeoutError("still waiting after 60 s")
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -206,9 +251,12 @@ def test_bad_input(case, fleet, monkeypatch, tmp_path, capsys):
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
     if argv[0] != "--home":
         argv = ["--home", str(fleet.home.root), *argv]
+    signal.signal(signal.SIGALRM, _hung)
+    signal.alarm(60)  # a case that hangs (a FIFO read) fails instead of stopping the suite
     try:
         code = main(argv)
     finally:
+        signal.alarm(0)
         if held is not None:
             held.close()
     _out, err = capsys.readouterr()

@@ -40,6 +40,8 @@ _UNITS = {"": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
 class Limits:
     per_input: int = DEFAULT_MAX_INPUT
     per_generation: int = DEFAULT_MAX_GENERATION
+    hint: str = ("inputs are config text and small files; raise VMFLEET_MAX_INPUT_SIZE if "
+                 "this file is really needed")
 
     @classmethod
     def from_env(cls) -> Limits:
@@ -214,9 +216,15 @@ class DiskFiles:
     def _check_size(self, path: str, size: int, what: str) -> None:
         if size > self.limits.per_input:
             raise UsageError(
-                f"{what} {path} is larger than {_mib(self.limits.per_input)}",
-                "inputs are config text and small files; raise VMFLEET_MAX_INPUT_SIZE if "
-                "this file is really needed")
+                f"{what} {path} is larger than {_mib(self.limits.per_input)}", self.limits.hint)
+
+
+def read_one(path: str | os.PathLike, what: str, limits: Limits) -> bytes:
+    """One file the user named (a fleet file), by the same rules: a regular file (a FIFO is
+    refused at once, never waited on), at most ``limits.per_input`` bytes, links kept inside
+    its folder."""
+    full = posixpath.normpath(os.path.abspath(os.fspath(path)))
+    return DiskFiles([posixpath.dirname(full)], limits).read(full, what).content
 
 
 def _unique(items) -> list[str]:
