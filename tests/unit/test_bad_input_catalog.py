@@ -158,6 +158,11 @@ def _huge_config(fleet, monkeypatch, tmp_path):
     _config_dir(tmp_path, os_config("web", key_file=None) + (";" + "x" * 1023 + "\n") * 5 * 1024)
 
 
+def _fifo_image(fleet, monkeypatch, tmp_path):
+    """Issue 22 #5: an image that is a FIFO held qemu-img for its 30 s timeout."""
+    os.mkfifo(tmp_path / "pipe.qcow2")
+
+
 def _empty_registry(fleet, monkeypatch, tmp_path):
     fleet.reg.close()
     for suffix in ("", "-wal", "-shm"):
@@ -229,6 +234,11 @@ CASES = {
                           "larger than 1 MiB"),
     "add: a 5 MiB config": (_huge_config, ["add", "web", "{tmp}/cfg/web.scm", "--channels",
                                            "{tmp}/cfg/channels.scm"], "larger than 4 MiB"),
+    "image: a FIFO, inspect": (_fifo_image, ["inspect", "{tmp}/pipe.qcow2"], "is a FIFO"),
+    "image: a FIFO, diff": (_fifo_image, ["diff", "{tmp}/pipe.qcow2", "web@1"], "is a FIFO"),
+    "image: a FIFO, adopt": (_fifo_image, ["adopt", "{tmp}/pipe.qcow2", "--system", "x"],
+                             "is a FIFO"),
+    "image: a character device": (None, ["inspect", "/dev/zero"], "is a character device"),
     "zero-length registry": (_empty_registry, ["systems"]),
     "foreign file as registry": (_foreign_registry, ["systems"]),
     "init on an impossible home": (None, ["--home", "/proc/vmfleet-nope", "init"]),

@@ -111,10 +111,18 @@ def image_info(path: str | os.PathLike, store: StoreImages | None = None) -> Ima
     """Probe an image file; ImageError when qemu-img cannot read it at all. A backing file is
     accepted only when ``store`` holds it (see :class:`StoreImages`)."""
     path = Path(path)
-    if not path.exists():
-        raise ImageError(f"{path}: no such file", "check the path of the image")
-    if path.is_dir():
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise ImageError(f"{path}: no such file", "check the path of the image") from None
+    except OSError as e:
+        raise ImageError(f"cannot read {path}: {e.strerror}",
+                         "check the path of the image and its permissions") from None
+    if stat.S_ISDIR(mode):
         raise ImageError(f"{path} is a directory, not a disk image", "give the image file")
+    if not stat.S_ISREG(mode):  # a FIFO would hold qemu-img until its timeout
+        raise ImageError(f"{path} is {_type_name(mode)}, not an image file",
+                         "give a qcow2 or raw image file; copy a device's content into one first")
     # Absolute, so that no file name ('--help.qcow2') reads as an option; a short timeout, as
     # for every call on an image that may be hostile.
     res = run([which("qemu-img"), "info", "--output=json", "-U", str(path.absolute())],
@@ -171,6 +179,14 @@ def check_image(info: ImageInfo) -> None:
         why = _qemu_message(res.stderr) if res.stderr.strip() else f"{problems} errors"
         raise ImageError(f"{info.path} is a corrupt qcow2 image ({why})",
                          f"try 'qemu-img check -r all' on a copy of {info.path}")
+
+
+def _type_name(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
 
 
 def _qemu_message(stderr: str) -> str:
