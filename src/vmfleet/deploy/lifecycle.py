@@ -33,6 +33,7 @@ from vmfleet.deploy.vm_records import (
 from vmfleet.errors import DeployError, LibvirtError, NotFound, UsageError, VmfleetError
 from vmfleet.home import Home
 from vmfleet.names import check_name
+from vmfleet.registry import audit_intents
 from vmfleet.registry.db import Registry
 from vmfleet.registry.generations import Generation
 from vmfleet.tools import domain_xml, killpoint, locks, virt
@@ -349,6 +350,8 @@ def start(reg: Registry, home: Home, name: str, *, wait: bool = True,
             _mark_failed(reg, home, name, host)
             _audit(reg, "start", name, None, vm.generation_id, f"failed: {_reason(e)}")
             raise
+        # A deploy killed after its domain was defined is finished by this start: say so.
+        audit_intents.close_open_intents(reg, name, "finished by vmfleet start")
     _audit(reg, "start", name, None, vm.generation_id)
     return vm
 
