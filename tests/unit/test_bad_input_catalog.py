@@ -21,7 +21,13 @@ def fleet(tmp_path, monkeypatch):
 
     for f in make_fleet(tmp_path, monkeypatch):
         built = types.SimpleNamespace(image_sha256=f.image.sha256, image_path=str(f.image.path))
-        monkeypatch.setattr(vmfleet.build.builds, "ensure_image", lambda *a, built=built, **k: built)
+        f.builds = []
+
+        def ensure_image(*a, built=built, f=f, **k):
+            f.builds.append(a)
+            return built
+
+        monkeypatch.setattr(vmfleet.build.builds, "ensure_image", ensure_image)
         yield f
 
 
@@ -277,6 +283,7 @@ def test_bad_input(case, fleet, monkeypatch, tmp_path, capsys):
     for words in expect:
         assert words.replace("{tmp}", str(tmp_path)) in err, err
     assert sorted(os.listdir(fleet.home.overlays)) == overlays_before
+    assert fleet.builds == []  # refused before a build (issue 22 #9: memory, network)
     if registry_before is not None and case.startswith(("zero", "foreign")):
         assert fleet.home.registry.read_bytes() == registry_before  # never replaced
     elif fleet.home.registry.exists() and not case.startswith(("zero", "foreign")):
