@@ -169,6 +169,13 @@ def _fifo_image(fleet, monkeypatch, tmp_path):
     os.mkfifo(tmp_path / "pipe.qcow2")
 
 
+def _absurd_memory_in_the_fleet(fleet, monkeypatch, tmp_path):
+    """Issue 22 #9: plan showed memory = "99999999999G" as a create; apply then failed."""
+    (tmp_path / "fleet.toml").write_text('vm = [\n  { name = "web-1", system = "web" },\n'
+                                         '  { name = "web-2", system = "web", '
+                                         'memory = "99999999999G" },\n]\n')
+
+
 def _empty_registry(fleet, monkeypatch, tmp_path):
     fleet.reg.close()
     for suffix in ("", "-wal", "-shm"):
@@ -245,6 +252,12 @@ CASES = {
     "image: a FIFO, adopt": (_fifo_image, ["adopt", "{tmp}/pipe.qcow2", "--system", "x"],
                              "is a FIFO"),
     "image: a character device": (None, ["inspect", "/dev/zero"], "is a character device"),
+    "plan: more memory than the host has": (
+        _absurd_memory_in_the_fleet, ["plan", "--file", "{tmp}/fleet.toml"],
+        "fleet.toml:3: vm 'web-2': memory 102399999998976 MiB is more than host local has"),
+    "apply: more memory than the host has": (
+        _absurd_memory_in_the_fleet, ["apply", "--file", "{tmp}/fleet.toml"],
+        "memory 102399999998976 MiB is more than host local has"),
     "zero-length registry": (_empty_registry, ["systems"]),
     "foreign file as registry": (_foreign_registry, ["systems"]),
     "init on an impossible home": (None, ["--home", "/proc/vmfleet-nope", "init"]),
