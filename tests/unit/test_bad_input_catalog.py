@@ -4,15 +4,20 @@ line, no traceback, and records nothing (no VM row, audit entry, overlay or gene
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import socket
+import subprocess
 import types
+from pathlib import Path
 
 import pytest
 
 from tests.helpers.deploy_env import make_fleet
 from vmfleet.cli import main
 from vmfleet.tools.run import run
+
+SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 @pytest.fixture
@@ -304,3 +309,51 @@ def test_bad_input(case, fleet, monkeypatch, tmp_path, capsys):
         assert reg.query_one("SELECT count(*) AS n FROM vms")["n"] == 0
         assert reg.query_one("SELECT count(*) AS n FROM audit")["n"] == 0
         assert reg.query_one("SELECT count(*) AS n FROM generations")["n"] == 2
+
+
+# --- homes on a read-only or full file system (issue 22 #7) --------------------------------
+# Through a private mount namespace (unshare -m, as root): the home is bind-mounted read-only,
+# or lives on a 2 MiB tmpfs filled to the last block. vmfleet runs in a child process.
+
+def _in_namespace(script: str, tmp_path) -> subprocess.CompletedProcess:
+    import shutil
+    import sys
+
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs root and unshare(1) for a private mount")
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    vmfleet = f"{shlex.quote(sys.executable)} -m vmfleet --home"
+    proc = subprocess.run(["unshare", "-m", "sh", "-c", script.replace("VMFLEET", vmfleet)],
+                          capture_output=True, text=True, timeout=120, env=env)
+    if "mount:" in proc.stderr and "permission denied" in proc.stderr.lower():
+        pytest.skip("mounts are not allowed here")
+    return proc
+
+
+def test_a_read_only_home_is_read_and_a_write_is_refused_naming_it(tmp_path):
+    main(["--home", str(tmp_path / "home"), "init"])
+    proc = _in_namespace(
+        f"mount --bind {tmp_path} {tmp_path} && mount -o remount,bind,ro {tmp_path} && "
+        f"VMFLEET {tmp_path}/home systems --json && VMFLEET {tmp_path}/home log && "
+        f"VMFLEET {tmp_path}/home generations web; "
+        f"VMFLEET {tmp_path}/home host add h1 test:///default", tmp_path)
+    out = proc.stdout + proc.stderr
+    assert proc.stdout.startswith("[]"), out  # systems and log read it
+    assert "unable to open database file" not in out, out
+    assert "error: no system named 'web'" in proc.stderr, out
+    assert f"error: {tmp_path}/home/registry.db is on a read-only file system" in proc.stderr, out
+    assert proc.returncode == 2 and "Traceback" not in out
+
+
+def test_a_full_disk_is_named_as_such(tmp_path):
+    (tmp_path / "fs").mkdir()
+    proc = _in_namespace(
+        f"mount -t tmpfs -o size=2m tmpfs {tmp_path}/fs && "
+        f"VMFLEET {tmp_path}/fs/home init && "
+        f"dd if=/dev/zero of={tmp_path}/fs/fill bs=4k 2>/dev/null; "
+        f"VMFLEET {tmp_path}/fs/home host add h1 test:///default",
+        tmp_path)
+    out = proc.stdout + proc.stderr
+    assert f"error: no space left on the device of {tmp_path}/fs/home/registry.db" in out, out
+    assert "disk I/O error" not in out and "--debug" not in out, out
+    assert proc.returncode == 2 and "Traceback" not in out
