@@ -34,6 +34,8 @@ from vmfleet.diff import compare, human, json_out, sides
 from vmfleet.errors import BuildError, NotFound
 from vmfleet.guix import command as guix
 from vmfleet.home import Home
+from vmfleet.registry import builds as build_rows
+from vmfleet.registry import checks as check_rows
 from vmfleet.registry import generations
 from vmfleet.registry.db import Registry, dumps
 from vmfleet.registry.generations import Generation
@@ -68,7 +70,33 @@ class Check:
 
     @property
     def description(self) -> str:
-        return DESCRIPTIONS[self.result]
+        text = DESCRIPTIONS[self.result]
+        kept = self.detail.get("content")
+        if kept and kept.get("verdict"):
+            text += f" ({content_words(kept)})"
+        return text
+
+
+def content_words(kept: dict) -> str:
+    """How the kept second result differs: ``2 files differ: var/lib/random-seed (512 → 512
+    B) …``, or that the files are the same and the bytes differ elsewhere."""
+    if kept.get("note"):
+        return kept["note"]
+    diffs = kept.get("differences") or []
+    if kept["verdict"] == "identical":
+        return ("files identical: the bytes differ outside the files (file-system metadata, "
+                "partition table or boot code)")
+    if kept["verdict"] == "references":
+        return f"{len(diffs)} files differ only in store references"
+    changed = [d for d in diffs if d["how"] != "references"]
+    shown = ", ".join(f"{d['path'] or '(the file)'} ({d['how']}"
+                      + (f" {d['size_a']} → {d['size_b']} B" if d["size_a"] is not None
+                         and d["size_b"] is not None else "")
+                      + (f", sections {' '.join(d['sections'])}" if d.get("sections") else "")
+                      + ")" for d in changed[:3])
+    more = " …" if len(changed) > 3 else ""
+    noun = "file differs" if len(changed) == 1 else "files differ"
+    return f"{len(changed)} {noun}: {shown}{more}"
 
 
 def _from_row(row: dict) -> Check:
@@ -78,23 +106,16 @@ def _from_row(row: dict) -> Check:
                  finished=row["finished"], detail=json.loads(row["detail"] or "{}"))
 
 
-_SELECT = ("SELECT c.*, g.system || '@' || g.number AS label FROM checks c "
-           "JOIN generations g ON g.id = c.generation_id ")
-
-
 def list_checks(reg: Registry, system: str | None = None) -> list[Check]:
     """Recorded checks, oldest first; of ``system`` only (an unknown system is NotFound, as a
     typo must not look like "never checked")."""
     if system:
         generations.list_for(reg, system)
-        rows = reg.query(_SELECT + "WHERE g.system = ? ORDER BY c.id", (system,))
-    else:
-        rows = reg.query(_SELECT + "ORDER BY c.id")
-    return [_from_row(r) for r in rows]
+    return [_from_row(r) for r in check_rows.rows(reg, system=system)]
 
 
 def get(reg: Registry, check_id: int) -> Check:
-    row = reg.query_one(_SELECT + "WHERE c.id = ?", (check_id,))
+    row = check_rows.row(reg, check_id)
     if row is None:
         raise NotFound(f"no check {check_id}", "list them with 'vmfleet checks'")
     return _from_row(row)
@@ -126,7 +147,7 @@ def select(reg: Registry, specs: Iterable[str], *, all_: bool = False,
     if specs:
         systems = [spec.parse(s).system for s in specs]
     else:
-        systems = [r["name"] for r in reg.query("SELECT name FROM systems ORDER BY name")]
+        systems = generations.system_names(reg)
     start = None
     if since:
         start = timeutil.parse_date(since, "--since")
@@ -178,6 +199,9 @@ def check_generation(reg: Registry, home: Home, gen: Generation, *, builder: str
                                    "store_path": reference.store_path}
             detail["same_system"] = detail["same_closure"] = True
             detail["differing_derivation"] = e.drv
+            if e.kept:
+                detail["output"], detail["kept"] = e.output, e.kept
+                detail["content"] = compare_kept(e.output, e.kept, builder)
             return _record(reg, gen, Result.IMAGE_DIFFERS, _last_build_id(reg, gen),
                            reference.id, started, detail)
         return _record(reg, gen, Result.FAILS, _last_build_id(reg, gen), reference.id, started,
@@ -186,6 +210,27 @@ def check_generation(reg: Registry, home: Home, gen: Generation, *, builder: str
     detail |= compared
     detail["seconds"] = round(time.monotonic() - t0, 3)
     return _record(reg, gen, result, rebuilt.id, reference.id, started, detail)
+
+
+def compare_kept(output: str | None, kept: str, builder: str | None) -> dict:
+    """The content comparison (vmfleet.diff.content) of a --check's two results, which the
+    daemon left side by side in the store of the machine that built them."""
+    from vmfleet.diff.content import compare_outputs
+    from vmfleet.errors import VmfleetError
+
+    if builder and builder != "local":
+        return {"note": f"both results are in the build host's store ({output}, {kept}); "
+                        "vmfleet reads only a local store: compare them there"}
+    if not output or not Path(output).is_file() or not Path(kept).is_file():
+        return {"note": f"{kept} or {output} is not a file here"}
+    try:
+        c = compare_outputs(output, kept)
+    except (VmfleetError, OSError) as e:
+        return {"note": f"cannot compare {output} with {kept}: {e}"}
+    return {"verdict": c.verdict, "files": c.files,
+            "differences": [{"path": d.path, "how": d.how, "size_a": d.size_a,
+                             "size_b": d.size_b, "sections": list(d.sections)}
+                            for d in c.differences]}
 
 
 def compare_builds(reference, rebuilt) -> tuple[Result, dict]:
@@ -225,19 +270,16 @@ def compare_builds(reference, rebuilt) -> tuple[Result, dict]:
 
 
 def _last_build_id(reg: Registry, gen: Generation) -> int | None:
-    row = reg.query_one("SELECT id FROM builds WHERE generation_id = ? ORDER BY id DESC LIMIT 1",
-                        (gen.id,))
-    return row["id"] if row else None
+    return build_rows.latest_id(reg, gen.id)
 
 
 def _record(reg: Registry, gen: Generation, result: Result, build_id, reference_id, started,
             detail: dict) -> Check:
     with reg.write():
-        cur = reg.execute(
-            "INSERT INTO checks (generation_id, build_id, reference_build_id, started, finished,"
-            " result, detail) VALUES (?,?,?,?,?,?,?)",
-            (gen.id, build_id, reference_id, started, timeutil.now(), str(result), dumps(detail)))
-    return get(reg, cur.lastrowid)
+        check_id = check_rows.add(reg, generation_id=gen.id, build_id=build_id,
+                                  reference_build_id=reference_id, started=started,
+                                  finished=timeutil.now(), result=str(result), detail=dumps(detail))
+    return get(reg, check_id)
 
 
 def summary_line(c: Check) -> str:
@@ -251,8 +293,9 @@ def summary_line(c: Check) -> str:
         if "rebuild" not in d:
             which = d.get("differing_derivation")
             if which:
+                kept = f"; {content_words(d['content'])}" if d.get("content") else ""
                 return (f"{c.label}: same system, different image bytes: rebuilding {which} "
-                        "gave other bytes")
+                        f"gave other bytes{kept}")
             return f"{c.label}: same system, different image bytes (guix build --check: {d['error']})"
         return (f"{c.label}: same system, different image bytes "
                 f"({str(d['reference']['image_sha256'])[:12]} → "

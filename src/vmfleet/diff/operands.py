@@ -97,25 +97,27 @@ def _registry_provenance(side: Side, registry, *, vm: str | None = None,
     import hashlib
 
     from vmfleet.errors import VmfleetError
+    from vmfleet.registry import builds as build_rows
     from vmfleet.registry import generations
+    from vmfleet.registry import vms as vm_rows
 
     try:
         reg = registry()
     except VmfleetError:  # no registry (an image inspected outside any vmfleet home)
         return side
-    row = None
+    gen_id = None
     if vm is not None:
-        row = reg.query_one("SELECT generation_id FROM vms WHERE name = ?", (vm,))
+        gen_id = vm_rows.generation_id(reg, vm)
     elif image is not None:
         digest = hashlib.sha256()
         with open(image, "rb") as f:
             while chunk := f.read(1 << 22):
                 digest.update(chunk)
-        row = reg.query_one("SELECT generation_id FROM builds WHERE image_sha256 = ? "
-                            "AND status = 'succeeded' ORDER BY id LIMIT 1", (digest.hexdigest(),))
-    if row is None:
+        made = build_rows.first_making_image(reg, digest.hexdigest())
+        gen_id = made["generation_id"] if made else None
+    if gen_id is None:
         return side
-    gen = generations.get(reg, row["generation_id"])
+    gen = generations.get(reg, gen_id)
     missing = dict(side.missing)
     changes: dict = {}
     if side.channels is None:
@@ -154,9 +156,12 @@ def generation_side(reg, text: str, *, files: bool = True, texts: bool = False) 
         facts = inspect_image(image, files=files, texts=texts)
         if facts.files is None:
             missing["files"] = f"{gen.label}: files were not read"
+    texts = {path: data.decode("utf-8", "replace") for path, data in inputs.files.items()
+             if path.endswith(".scm")}
     return Side(label=gen.label, kind="generation", source=image or gen.label, facts=facts,
                 channels=channels, config_text=inputs.config_text,
-                config_name=inputs.config_name, summary=gen.summary or None, missing=missing)
+                config_name=inputs.config_name, summary=gen.summary or None, missing=missing,
+                input_texts=texts)
 
 
 def latest_image(build_module, reg, gen) -> str | None:

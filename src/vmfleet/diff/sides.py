@@ -31,6 +31,7 @@ class Side:
     summary: dict | None = None              # vmfleet.scheme.OsSummary.to_dict()
     missing: Mapping[str, str] = field(default_factory=dict)   # layer -> why it is unknown
     notes: tuple[str, ...] = ()              # where a layer came from when not from the side itself
+    input_texts: Mapping[str, str] | None = None   # recorded Scheme inputs (modules, includes)
 
     @property
     def system(self) -> str | None:

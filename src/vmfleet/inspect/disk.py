@@ -87,9 +87,9 @@ class StoreImages:
     @classmethod
     def of(cls, reg) -> StoreImages:
         """The store of the home ``reg`` (a Registry) sits at the top of."""
-        from vmfleet.registry.trusted import recorded_images
+        from vmfleet.registry.builds import recorded_image_shas
 
-        return cls(Path(os.path.realpath(reg.resolve_path("images"))), recorded_images(reg))
+        return cls(Path(os.path.realpath(reg.resolve_path("images"))), recorded_image_shas(reg))
 
     def holds(self, image: Path, backing: str) -> bool:
         """Whether ``backing`` (as ``image`` names it) is, links resolved, a regular file of
