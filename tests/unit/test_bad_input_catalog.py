@@ -181,6 +181,11 @@ def _absurd_memory_in_the_fleet(fleet, monkeypatch, tmp_path):
                                          'memory = "99999999999G" },\n]\n')
 
 
+def _deep_config(fleet, monkeypatch, tmp_path):
+    """Parser recursion is capped for Scheme too (guix/reader.py)."""
+    _config_dir(tmp_path, "(operating-system " + "(" * 50_000 + ")" * 50_001 + "\n")
+
+
 def _empty_registry(fleet, monkeypatch, tmp_path):
     fleet.reg.close()
     for suffix in ("", "-wal", "-shm"):
@@ -263,6 +268,8 @@ CASES = {
     "apply: more memory than the host has": (
         _absurd_memory_in_the_fleet, ["apply", "--file", "{tmp}/fleet.toml"],
         "memory 102399999998976 MiB is more than host local has"),
+    "add: a config nested 50,000 deep": (_deep_config, ["add", "web", "{tmp}/cfg/web.scm",
+                                                         "--channels", "{tmp}/cfg/channels.scm"]),
     "zero-length registry": (_empty_registry, ["systems"]),
     "foreign file as registry": (_foreign_registry, ["systems"]),
     "init on an impossible home": (None, ["--home", "/proc/vmfleet-nope", "init"]),
