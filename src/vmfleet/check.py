@@ -182,6 +182,7 @@ def check_generation(reg: Registry, home: Home, gen: Generation, *, builder: str
         except BuildError as e:
             return _record(reg, gen, Result.FAILS, _last_build_id(reg, gen), None, started,
                            {"error": e.message, "hint": e.hint, "stage": "first build",
+                            "reason": list(e.reason),
                             "seconds": round(time.monotonic() - t0, 3)})
         detail["reference_built_now"] = True
     image_size = (reference.options or {}).get("image_size")
@@ -191,7 +192,8 @@ def check_generation(reg: Registry, home: Home, gen: Generation, *, builder: str
                                      timeout=timeout, on_line=on_line, check=True,
                                      image_type=image_type)
     except BuildError as e:
-        detail |= {"error": e.message, "hint": e.hint, "seconds": round(time.monotonic() - t0, 3)}
+        detail |= {"error": e.message, "hint": e.hint, "reason": list(e.reason),
+                   "seconds": round(time.monotonic() - t0, 3)}
         if e.kind is guix.Failure.NOT_DETERMINISTIC:
             # guix build --check rebuilt the same derivation (so the same system and closure, which
             # are named by their inputs) and got other bytes.

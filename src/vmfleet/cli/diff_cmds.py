@@ -43,7 +43,7 @@ def diff(
     a: str = typer.Argument(..., metavar="A", help="A generation spec, an image file or vm:NAME."),
     b: str = typer.Argument(..., metavar="B", help="The same kinds as A."),
     layers: str = typer.Option(None, "--layers",
-                               help="Comma-separated: channels,config,packages,files (default: all)."),
+                               help="Comma-separated: channels,config,inputs,packages,files (default: all)."),
     files: bool = typer.Option(False, "--files", help="Show a unified diff of changed text files."),
     text: bool = typer.Option(False, "--text", help="Show a unified diff of the two config files."),
     channel_repo: list[str] = typer.Option(

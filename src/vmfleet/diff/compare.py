@@ -9,6 +9,7 @@ from pathlib import Path
 from vmfleet.diff.channel_diff import ChannelChange, diff_channels
 from vmfleet.diff.config_diff import ConfigDiff, diff_config
 from vmfleet.diff.file_diff import FileChange, diff_files
+from vmfleet.diff.input_diff import InputChange, diff_inputs
 from vmfleet.diff.package_diff import PackagesDiff, diff_packages
 from vmfleet.diff.sides import LAYERS, Side
 from vmfleet.errors import UsageError
@@ -29,6 +30,7 @@ class Diff:
     layers: tuple[str, ...]
     channels: tuple[ChannelChange, ...] | None = None
     config: ConfigDiff | None = None
+    inputs: tuple[InputChange, ...] | None = None
     packages: PackagesDiff | None = None
     files: tuple[FileChange, ...] | None = None
     skipped: tuple[LayerSkip, ...] = ()
@@ -94,6 +96,18 @@ def compare(a: Side, b: Side, *, layers: Sequence[str] = LAYERS, text: bool = Fa
             skipped.append(LayerSkip("config", reason))
         else:
             result["config"] = diff_config(a, b, text=text)
+    if "inputs" in layers:
+        if a.inputs is None and b.inputs is None and "inputs" not in a.missing \
+                and "inputs" not in b.missing:
+            layers = [x for x in layers if x != "inputs"]   # two images: no recorded inputs
+        else:
+            reason = next((s.missing.get("inputs") or f"{s.label} is not a generation: only "
+                           "generations record their inputs" for s in (a, b)
+                           if s.inputs is None), None)
+            if reason:
+                skipped.append(LayerSkip("inputs", reason))
+            else:
+                result["inputs"] = diff_inputs(a.inputs, b.inputs)
     if "packages" in layers:
         reason = unknown("packages", lambda s: s.facts is not None)
         if reason:

@@ -10,6 +10,7 @@ from vmfleet.diff.channel_diff import ChannelChange
 from vmfleet.diff.compare import Diff
 from vmfleet.diff.config_diff import ConfigDiff
 from vmfleet.diff.file_diff import FileChange
+from vmfleet.diff.input_diff import InputChange
 from vmfleet.diff.package_diff import PackagesDiff
 from vmfleet.guix.store import STORE
 from vmfleet.inspect.report import describe_file, file_mode
@@ -63,6 +64,12 @@ def render(d: Diff, *, colour: bool = False) -> str:
             cfg = d.config
             heading("config", "same" if cfg.equal else "")
             out += ["  " + line for line in _config_lines(cfg, colour, d.why)]
+        elif layer == "inputs":
+            heading("inputs", "" if d.inputs else "same")
+            for c in d.inputs or ():
+                out.append("  " + _input_line(c, colour))
+                if c.diff:
+                    out += ["    " + ln for ln in c.diff.rstrip("\n").split("\n")]
         elif layer == "packages":
             p = d.packages
             extra = (f"{p.items_a} → {p.items_b} items, {human_size(p.size_a)} → "
@@ -93,6 +100,16 @@ def render(d: Diff, *, colour: bool = False) -> str:
         if layer == "config" and d.config and d.config.text_diff:
             out += ["    " + escape(ln) for ln in d.config.text_diff.rstrip("\n").split("\n")]
     return "\n".join(out) + "\n"
+
+
+def _input_line(c: InputChange, colour: bool) -> str:
+    """``changed    module  src/me/base.scm  (+1 -1)  812 B → 830 B``"""
+    word = _paint(f"{c.change:<10}", c.change, colour)
+    sizes = " → ".join(human_size(x) for x in (c.size_a, c.size_b) if x is not None)
+    counts = f"  (+{c.added_lines} -{c.removed_lines})" if c.diff is not None \
+        and c.change == "changed" else ""
+    sha = (c.sha256_b or c.sha256_a or "")[:16]
+    return f"{word} {c.role:<10} {c.path}{counts}  {sizes}  sha256 {sha}"
 
 
 def _channel_line(c: ChannelChange, colour: bool) -> str:

@@ -47,6 +47,12 @@ def to_json(d: Diff) -> dict:
                               "before": s.before, "after": s.after} for s in c.services],
                 "text_diff": c.text_diff,
             }
+        elif layer == "inputs":
+            layers[layer] = {"status": status, "changes": [
+                {"path": c.path, "role": c.role, "change": c.change, "size_a": c.size_a,
+                 "size_b": c.size_b, "sha256_a": c.sha256_a, "sha256_b": c.sha256_b,
+                 "added_lines": c.added_lines, "removed_lines": c.removed_lines,
+                 "diff": c.diff} for c in d.inputs]}
         elif layer == "packages":
             p = d.packages
             layers[layer] = {

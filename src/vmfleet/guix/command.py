@@ -166,6 +166,9 @@ class GuixError:
     drv: str | None = None       # NOT_DETERMINISTIC / MISSING_OUTPUTS: the derivation named
     output: str | None = None    # NOT_DETERMINISTIC: the output that differs …
     kept: str | None = None      # … and the second result kept beside it (OUT-check)
+    # What guix printed after the first error line (its reason: "failed to load 'F':" is
+    # followed by "no code for module (a b)"), hint lines left out.
+    reason: tuple[str, ...] = ()
 
 
 # The texts below are guix's own, in the C locale (guix_environment() makes sure of it):
@@ -186,10 +189,16 @@ _MISSING_OUTPUTS = re.compile(r"[`'](/\S+\.drv)' is missing outputs|"
                               r"some outputs of [`'](/\S+\.drv)' are not valid, so checking")
 
 
+REASON_LINES = 12
+
+
 def parse_error(stderr: str) -> GuixError:
     errors, located, hints, drv, log_file = [], [], [], None, None
+    reason: list[str] = []
     for line in stderr.splitlines():
         line = line.rstrip()
+        if errors and line.strip() and not _HINT.match(line) and len(reason) < REASON_LINES:
+            reason.append(line.strip())
         if m := _ERROR.match(line):
             errors.append(line)
         elif m := _HINT.match(line):
@@ -229,7 +238,8 @@ def parse_error(stderr: str) -> GuixError:
     output = kept = None
     if kind is Failure.NOT_DETERMINISTIC and (m := _KEPT.search(stderr)):
         output, kept = m.group(1), m.group(2)
-    return GuixError(kind, message, tuple(hints), log_file, drv, option, named, output, kept)
+    return GuixError(kind, message, tuple(hints), log_file, drv, option, named, output, kept,
+                     tuple(reason))
 
 
 def parse_store_paths(stdout: str) -> list[str]:
