@@ -18,6 +18,7 @@ from vmfleet.registry.db import Registry
 from vmfleet.registry.generations import Generation
 
 JSON = options.json_flag()
+JSONL = options.jsonl_flag()
 LOAD_PATH = typer.Option(None, "-L", "--load-path",
                          help="A directory of Guile modules, as for guix system -L (repeatable).")
 ALLOW_OUTSIDE = typer.Option(
@@ -184,7 +185,7 @@ def add(
 
 
 @app.command()
-def systems(as_json: bool = JSON) -> None:
+def systems(as_json: bool = JSON, as_jsonl: bool = JSONL) -> None:
     """List systems: generations, newest, current channel commit(s)."""
     reg = open_registry()
     rows = []
@@ -202,11 +203,12 @@ def systems(as_json: bool = JSON) -> None:
         [[r["name"], r["generations"], f"{r['name']}@{r['newest']}" if r["newest"] else None,
           (r["newest_from"] or "")[:10],
           " ".join(f"{k}:{(v or 'unpinned')[:12]}" for k, v in r["channels"].items())] for r in rs],
-        ["system", "generations", "newest", "since", "channels"]))
+        ["system", "generations", "newest", "since", "channels"]), as_jsonl=as_jsonl)
 
 
 @app.command("generations")
-def generations_(system: str = typer.Argument(..., help="System name."), as_json: bool = JSON) -> None:
+def generations_(system: str = typer.Argument(..., help="System name."), as_json: bool = JSON,
+                 as_jsonl: bool = JSONL) -> None:
     """List a system's generations: number, date, git commit, guix commit, what changed."""
     reg = open_registry()
     gens = generations.list_for(reg, system)
@@ -222,7 +224,7 @@ def generations_(system: str = typer.Argument(..., help="System name."), as_json
     emit(rows, as_json, lambda rs: print_table(
         [[r["generation"], r["current_from"].replace("T", " ")[:16], (r["git_commit"] or r["source"])[:10],
           (r["guix_commit"] or "unpinned")[:10], r["change"]] for r in rs],
-        ["gen", "current from (UTC)", "commit", "guix", "change"]))
+        ["gen", "current from (UTC)", "commit", "guix", "change"]), as_jsonl=as_jsonl)
 
 
 @app.command()
