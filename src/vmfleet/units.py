@@ -20,7 +20,7 @@ _UNITS = {
     "G": 2**30, "GiB": 2**30, "T": 2**40, "TiB": 2**40,
     "kB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
 }
-_SIZE = re.compile(r"(\d+(?:\.\d+)?)([A-Za-z]*)")
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)([A-Za-z]*)", re.ASCII)  # ASCII digits only
 
 SIZE_HINT = "write a number and a unit: 512M, 4G, 4GiB (powers of 2) or 5GB (powers of 10)"
 
