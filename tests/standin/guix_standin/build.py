@@ -238,6 +238,7 @@ class Build:
                 return str(self.out)
             self.plan("will be")
             self.vanished()
+            self.keys_as_strings()
             self.slow()
             tmp = Path(tempfile.mkdtemp(prefix=f".build-{self.hash[:8]}-", dir=self.store))
             work = Path(tempfile.mkdtemp(prefix="vmfleet-standin-", dir=self.workdir_base()))
@@ -276,6 +277,22 @@ class Build:
                          f'failed to download "{src}" from "{url}"']
                 raise self.fail(drv, lines, [item.drv, self.closure.system.drv,
                                              self.drv_in_store])
+
+    def keys_as_strings(self) -> None:
+        """gnu/services/ssh.scm@a0178d34f582:405-426 (same at every pin): the builder of
+        ``openssh-authorized-keys`` opens each key with ``call-with-input-file``; a key
+        written as a string is no file, so that derivation fails."""
+        if not self.config.string_keys:
+            return
+        _user, text = self.config.string_keys[0]
+        drv = f"{STORE}/{store_hash('drv', 'openssh-authorized-keys', text)}" \
+              "-openssh-authorized-keys.drv"
+        say(f"building {drv}...")
+        lines = ["Backtrace:", "(frames not modelled by the stand-in)",
+                 "In procedure open-file: No such file or directory: "
+                 + '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"']
+        etc = next(i for i in self.closure.items.values() if i.name == "etc")
+        raise self.fail(drv, lines, [etc.drv, self.closure.system.drv, self.drv_in_store])
 
     def _spec_of(self, item: Item):
         for spec in self.builder.vars.values():

@@ -354,7 +354,8 @@ def time_machine(args: list[str], travel: Travel) -> int:
     if "no-auth" in values:
         say("guix time-machine: warning: channel authentication disabled")
     target = chans.resolve(channel_list, lambda c: _checkout_marker(c).exists(), host,
-                           authenticate="no-auth" not in values)
+                           authenticate="no-auth" not in values,
+                           ref_given="commit" in values or "branch" in values)
     for c in target.fetched:
         say(f"Updating channel '{c.name}' from Git repository at '{c.url}'...")
     if target.fetched:

@@ -245,8 +245,10 @@ class Builder:
         if ssh_conf is not None:
             port = re.search(r"\(port-number (\d+)\)", ssh_conf)
             # gnu/services/ssh.scm: permit-root-login defaults to #f; root may log in only
-            # with #t or 'prohibit-password (with a key: the stand-in has no passwords).
-            root_ok = cfg.root_login in ("#t", "'prohibit-password")
+            # with #t, 'without-password (every revision: @6298c3ffd965:428-431) or
+            # 'prohibit-password (from ef3f38ea002; osconfig refuses it before), with a key:
+            # the stand-in has no passwords.
+            root_ok = cfg.root_login in ("#t", "'without-password", "'prohibit-password")
             ssh = c.add(text_item("ssh-daemon", guest.ssh_daemon(
                 f"{dropbear.path}/sbin/dropbear", lib_path, int(port.group(1)) if port else 22,
                 root_login=root_ok),

@@ -916,3 +916,20 @@ def test_concurrent_builds_of_the_same_inputs_build_once(tmp_path):
     assert out1 == second.stdout
     assert "waiting for lock on" in second.stderr
     assert "building" not in second.stderr and "building" in err1
+
+
+def test_a_key_written_as_a_string_fails_the_build(tmp_path):
+    """gnu/services/ssh.scm@a0178d34f582:405-426 (authorized-key-directory): each key is read
+    with call-with-input-file while building openssh-authorized-keys."""
+    text = CONFIG.format(host="web").replace('`(("root" ,(local-file "id.pub")))',
+                                             f'`(("root" "{KEY}"))')
+    write_system(tmp_path, text=text)
+    r = build(tmp_path, tmp_path / "store")
+    assert r.returncode == 1 and r.stdout == ""
+    lines = r.stderr.splitlines()
+    assert any(re.fullmatch(r"build of /gnu/store/\S+-openssh-authorized-keys\.drv failed", x)
+               for x in lines), r.stderr
+    [log_line] = [x for x in lines if x.startswith("View build log at '")]
+    log = Path(re.fullmatch(r"View build log at '(.+)'\.", log_line).group(1))
+    assert "In procedure open-file: No such file or directory" in gzip.open(log, "rt").read()
+    assert not list((tmp_path / "store").glob("*-image.qcow2"))

@@ -257,3 +257,84 @@ def test_dropbear_root_login_follows_its_own_field(tmp_path):
         "(service dropbear-service-type)",
         "(service dropbear-service-type (dropbear-configuration (root-login? #t)))"))
     assert " -w" not in daemons[0]
+
+
+# --- Meet real Guix, round 2 ------------------------------------------------------------------
+C_V1_3 = "a0178d34f582b50e9bdbb0403943129ae5b560ff"
+C_V1_4 = "8e2f32cee982d42a79e53fc1e9aa7b8ff0514714"
+SSH_CONFIG = CONFIG.replace(
+    "(service openssh-service-type)",
+    "(service openssh-service-type (openssh-configuration (permit-root-login ROOT)))")
+
+
+def _load(tmp_path, text, commit):
+    cfg_file = tmp_path / "config.scm"
+    cfg_file.write_text(text)
+    rev = history.by_commit()[commit]
+    return load(str(cfg_file), rev)
+
+
+def test_prohibit_password_fails_before_ef3f38ea002(tmp_path):
+    """gnu/services/ssh.scm@a0178d34f582:441-444: the match on permit-root-login knows #t, #f
+    and 'without-password; 'prohibit-password came with ef3f38ea002 (2021-06-20)."""
+    from guix_standin.errors import GuixError
+    with pytest.raises(GuixError) as e:
+        _load(tmp_path, SSH_CONFIG.replace("ROOT", "'prohibit-password"), C_V1_3)
+    assert "match-error" in e.value.render() and "prohibit-password" in e.value.render()
+    assert _load(tmp_path, SSH_CONFIG.replace("ROOT", "'prohibit-password"),
+                 C_V1_4).root_login == "'prohibit-password"
+
+
+def test_without_password_lets_root_in_with_a_key_at_every_revision(tmp_path):
+    """gnu/services/ssh.scm@6298c3ffd965:428-431 ('without-password -> "without-password")
+    and @8e2f32cee982:456-459 (deprecated, written as "prohibit-password")."""
+    _, daemons = _inittab(tmp_path, SSH_CONFIG.replace("ROOT", "'without-password"))
+    assert " -w" not in daemons[0]
+
+
+def test_timezone_is_optional_from_f78cfcd7d3f(tmp_path):
+    """gnu/system.scm@f78cfcd7d3f: timezone defaults to "Etc/UTC" from 2022-10-11."""
+    from guix_standin.errors import GuixError
+    text = CONFIG.replace('  (timezone "Etc/UTC")\n', "")
+    with pytest.raises(GuixError, match=r"missing field initializers \(timezone\)"):
+        _load(tmp_path, text, C_V1_3)
+    assert _load(tmp_path, text, C_V1_4).timezone == "Etc/UTC"
+
+
+def test_a_key_written_as_a_string_is_kept_apart(tmp_path):
+    """gnu/services/ssh.scm@a0178d34f582:405-426: each key is read with call-with-input-file
+    while building openssh-authorized-keys; a string is not a file (the build fails: see
+    test_standin_cli.py)."""
+    text = CONFIG.replace(
+        "(service openssh-service-type)",
+        '(service openssh-service-type (openssh-configuration (authorized-keys '
+        '`(("alice" "ssh-ed25519 AAAAC3Nza alice")))))')
+    cfg = _load(tmp_path, text, C_V1_4)
+    assert cfg.authorized_keys == () and cfg.string_keys == (("alice", "ssh-ed25519 AAAAC3Nza alice"),)
+
+
+def test_the_oldest_commit_check_reads_channels_files_only_from_c3d48d024b9():
+    """guix/scripts/time-machine.scm@79ec651a286 validated only --commit/--branch (the ref);
+    c3d48d024b9 (2023-09-05) also the commit of a -C FILE's guix channel."""
+    import dataclasses as dc
+    from datetime import UTC, datetime
+
+    from guix_standin import channels as chans
+    from guix_standin.errors import GuixError
+    host = dc.replace(history.by_commit()[C_2023_10],
+                      date=datetime(2023, 8, 20, tzinfo=UTC))       # 79ec651a286 .. c3d48d024b9
+    too_old = [chans.Channel("guix", history.GUIX_URL, "master", history.OLDEST_COMMIT,
+                             None)]
+    chans.resolve(too_old, lambda c: True, host, ref_given=False)       # -C FILE: not checked
+    with pytest.raises(GuixError, match="cannot travel past"):
+        chans.resolve(too_old, lambda c: True, host, ref_given=True)    # --commit
+    with pytest.raises(GuixError, match="cannot travel past"):
+        chans.resolve(too_old, lambda c: True, history.by_commit()[C_2023_10], ref_given=False)
+
+
+@pytest.mark.parametrize("text, size", [
+    # guix/ui.scm@43770a9d8ac:663-673: the number is Guile's string->number of what precedes
+    # the last digit or dot
+    (".5G", 1 << 29), ("1.G", 1 << 30), ("1e3", 1000), ("1/2G", 1 << 29), ("1P", 1 << 50)])
+def test_image_sizes_guile_reads_as_numbers(text, size):
+    assert parse_size(text) == size
