@@ -234,6 +234,5 @@ def provenance(channels: tuple[Resolved, ...], config_item: str | None) -> str:
         chans.append(f'  (channel\n    (name {c.name})\n    (url "{c.url}"){branch}\n'
                      f'    (commit "{c.commit}"))')
     text = "(provenance\n (version 0)\n (channels\n" + "\n".join(chans) + ")"
-    if config_item:
-        text += f'\n (configuration-file "{config_item}")'
-    return text + ")\n"
+    named = f'"{config_item}"' if config_item else "#f"
+    return text + f"\n (configuration-file {named}))\n"

@@ -310,7 +310,14 @@ class Builder:
         }
         refs = [boot.path, etc.path, initrd.path, kernel.path, parameters.path, profile.path,
                 *(i.path for i in service_items), *(i.path for i in local_items.values())]
-        if self.save_provenance:
+        if self.save_provenance and cfg.expression is not None:
+            # gnu/services.scm@8e2f32cee982:470-480, 507-510: built from -e, the config file
+            # is #f: (configuration-file #f) and no configuration.scm
+            chans = c.add(text_item("channels.scm", channels_scm(self.channels)))
+            prov = c.add(text_item("provenance", provenance(self.channels, None)))
+            entries.update({"provenance": prov.path, "channels.scm": chans.path})
+            refs += [prov.path, chans.path]
+        elif self.save_provenance:
             conf = c.add(text_item("configuration.scm", cfg.text))
             chans = c.add(text_item("channels.scm", channels_scm(self.channels)))
             prov = c.add(text_item("provenance", provenance(self.channels, conf.path),

@@ -100,6 +100,7 @@ class SystemConfig:
     root_login: str = "#f"                        # openssh's permit-root-login, as written
     sources: tuple[Source, ...] = ()
     load_path: tuple[str, ...] = ()
+    expression: str | None = None                 # -e EXPR instead of a file
     # (user, text) of keys written as strings: openssh-authorized-keys fails to build
     # (gnu/services/ssh.scm: each key is opened with call-with-input-file)
     string_keys: tuple[tuple[str, str], ...] = ()
@@ -195,26 +196,41 @@ def _read_local(ev: Evaluator, lf: EvLocalFile) -> LocalFile:
         raise GuixError(f"{p}: file not found", location=lf.where) from None
 
 
-def load(config_path: str, rev: Revision, *, text: str | None = None,
+def load(config_path: str | None, rev: Revision, *, text: str | None = None,
          file_data: dict[str, bytes] | None = None,
-         load_path: tuple[str, ...] = ()) -> SystemConfig:
+         load_path: tuple[str, ...] = (), expression: str | None = None) -> SystemConfig:
     """Evaluate and check a config for a revision; GuixError the way Guix reports problems.
 
     ``file_data`` (absolute file name -> contents: the config, its modules, includes and
     local files) stands in for the files on disk: a derivation holds them, so ``guix build
-    DRV`` rebuilds the same system after the config's folder is gone."""
-    path = str(Path(config_path).absolute())
-    if text is not None:
-        file_data = {**(file_data or {}), path: text.encode()}
+    DRV`` rebuilds the same system after the config's folder is gone.
+
+    ``expression`` instead of a file: ``guix system -e EXPR`` (guix/scripts/system.scm: read/eval
+    in a user module; the OS's provenance then names no configuration file)."""
     ev = Evaluator(hooks_for(rev), load_path=tuple(load_path), files=file_data)
-    if file_data is None and not Path(path).exists():
-        raise GuixError(f"failed to load '{config_path}': No such file or directory")
-    try:
-        os_value = ev.load_file(path)
-    except Unbound as e:
-        raise _unbound(e) from None
-    except RecursionError:
-        raise GuixError(f"failed to load '{config_path}': stack overflow") from None
+    if expression is not None:
+        config_path = path = expression
+        try:
+            os_value = ev.load_expression(expression)
+        except (Unbound, GuixError) as e:
+            # guix/ui.scm@8e2f32cee982:865-869, read/eval: report-error, then Guile's reason
+            reason = _unbound(e).render().splitlines()[0] if isinstance(e, Unbound) \
+                else e.render().rstrip("\n")
+            raise GuixError(f"failed to evaluate expression '{expression}':",
+                            lines_after=tuple(reason.splitlines())) from None
+    else:
+        path = str(Path(config_path).absolute())
+        if text is not None:
+            file_data = {**(file_data or {}), path: text.encode()}
+            ev.files = file_data
+        if file_data is None and not Path(path).exists():
+            raise GuixError(f"failed to load '{config_path}': No such file or directory")
+        try:
+            os_value = ev.load_file(path)
+        except Unbound as e:
+            raise _unbound(e) from None
+        except RecursionError:
+            raise GuixError(f"failed to load '{config_path}': stack overflow") from None
     if not (isinstance(os_value, Record) and os_value.type == "operating-system"):
         # guix/scripts/system.scm: the type check came with ce10e6053bb (2019-05-16);
         # "or an image" with 6e8cdf1d260 (2021-02-17)
@@ -232,7 +248,7 @@ def load(config_path: str, rev: Revision, *, text: str | None = None,
     if missing:
         raise GuixError(f"missing field initializers ({' '.join(missing)})",
                         location=os_value.where)
-    text = ev.sources[0].data.decode("utf-8", "replace")
+    text = ev.sources[0].data.decode("utf-8", "replace") if ev.sources else expression or ""
 
     kernel = history.packages(rev)["linux-libre"]
     k = fields.get("kernel")
@@ -326,7 +342,7 @@ def load(config_path: str, rev: Revision, *, text: str | None = None,
         return v if isinstance(v, str) else default
 
     return SystemConfig(
-        path=Path(path), text=text,
+        path=Path(path), text=text, expression=expression,
         host_name=text_of("host-name", "guix"),
         timezone=text_of("timezone", DEFAULT_TIMEZONE),
         locale=text_of("locale", "en_US.utf8"),
