@@ -1,4 +1,4 @@
-"""The guix command lines vmfleet runs, and how it reads guix's output (guix-facts.md)."""
+"""The guix command lines vmfleet runs, and how it reads guix's output (docs/guix-facts.md)."""
 
 import pytest
 

@@ -1,6 +1,6 @@
 """Store items of a Guix system: their file names, the store database, manifests, provenance.
 
-Facts used (../shared/guix-facts.md, "Store file names" and "What an image carries"):
+Facts used (docs/guix-facts.md, "Provenance inside the image" and "Store and daemon"):
 
 - ``/gnu/store/`` + 32 characters of Nix base32 + ``-`` + name; the name splits into package
   and version at the first hyphen followed by a digit (``linux-libre-6.1.2`` is

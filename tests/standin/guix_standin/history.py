@@ -1,6 +1,6 @@
 """The stand-in's history of the ``guix`` channel: real commits, real dates.
 
-Each revision is a real commit of the guix channel (../shared/guix-history.md, read from Guix's
+Each revision is a real commit of the guix channel (docs/guix-facts.md, "Pins", read from Guix's
 git history) with the package versions it ships, the service types it knows and what its
 ``guix system`` can do. The catalog is in ancestry order (each revision descends from the ones
 before it, as on Guix's master branch), so "is X an ancestor of Y" is catalog order and "does
@@ -17,7 +17,8 @@ What follows a Guix source file (verify there; tests/standin/README.md cites eac
   209204e23b3 (2023-07-07), "EFI bootloader required with GPT partitioning" follows
   ``refuses_bootloader``, ``qcow2-gpt`` exists from 20157dae27d (2025-12-22)
   (gnu/system/image.scm).
-Package versions follow guix-history.md's table where it lists the package; the others are
+Package versions are those of gnu/packages/*.scm at each pin for about 45 packages (openssh,
+nginx, the base packages …); the others are
 invented (plausible for the date) and say so in the README.
 """
 
@@ -42,7 +43,7 @@ def _d(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
 
 
-# The commits that introduced what differs between revisions (guix-history.md), with dates.
+# The commits that introduced what differs between revisions (docs/guix-facts.md), with dates.
 FEATURES = {
     "save-provenance": ("b85836d3067a0faccc945d584dfb88cf557eee97", _d("2019-12-07")),
     "image-type-option": ("313f492657f1d0863c641fa5ee7f5b7028e27c94", _d("2020-09-30")),
@@ -73,7 +74,7 @@ FEATURES = {
 class Revision:
     commit: str
     date: datetime
-    label: str               # guix-history.md's label (release tag or month)
+    label: str               # the pin's label (release tag or month)
     guix_version: str        # what `guix --version` would call the release it is based on
     column: int | None       # column in the package table; None: unreachable (too old)
     index: int = 0           # position in the catalog (ancestry order)
@@ -205,7 +206,7 @@ _TYPES_2022 = _TYPES_2021 + ("wsl2", "tarball", "mbr-raw")
 
 _CATALOG = (
     # commit, date, label, guix_version, column
-    ("359fdda40f754bbf1b5dc261e7427b75463b59be", "2018-07-06", "v0.15.0", "0.15.0", None),
+    ("359fdda40f754bbf1b5dc261e7427b75463b59be", "2018-07-05", "v0.15.0", "0.15.0", None),
     (OLDEST_COMMIT, "2018-12-05", "v0.16.0", "0.16.0", 0),
     ("6298c3ffd9654d3231a6f25390b056483e8f407c", "2019-05-01", "v1.0.0", "1.0.0", 0),
     ("b94cf161d066b0fc1f3830ac38fbc98597a1f922", "2020-01-01", "2019-12", "1.0.1-10", 1),
@@ -304,7 +305,8 @@ BASE_SERVICE_PACKAGES = ("guix", "shepherd", "eudev", "kmod", "mingetty", "inetu
 
 # Package table (packages.txt beside this file): VARIABLE PACKAGE-NAME MODULE then one version
 # per column of REVISIONS; '-' means not in that revision and '=' means the package name is the
-# variable's. Rows and cells guix-history.md lists are its values; the others are invented.
+# variable's. About 45 rows hold the versions read in gnu/packages/*.scm at each pin; the other
+# rows and cells are invented.
 _TABLE = (Path(__file__).with_name("packages.txt")).read_text()
 # Runtime inputs by package name (the same in every revision). glibc is added to every
 # package that is not in NO_LIBC; the toolchain (glibc, gcc, binutils) is an implicit build

@@ -5,7 +5,7 @@ first 440 bytes and its core.img in the gap before the first partition, one ext4
 labelled ``Guix_image`` from 1 MiB on holding the root file system (the store, the store
 database, the profile links, /etc, /root …), converted with ``qemu-img convert -c``.
 
-Reproducibility (DESIGN.md's list): every file of the tree is given the revision's date
+Reproducibility (tests/standin/README.md, "Reproducibility"): every file of the tree is given the revision's date
 (``touch -h -d @EPOCH``); ``mkfs.ext4 -d`` runs with a fixed UUID and hash seed under
 ``E2FSPROGS_FAKE_TIME``; a ``debugfs`` pass then sets every inode's ctime (mke2fs copies it
 from the source files) and owner; the partition table has a fixed label id; GRUB's core.img

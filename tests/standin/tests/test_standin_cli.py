@@ -1,4 +1,4 @@
-"""The guix stand-in keeps the guix command line's contract (guix-facts.md) and its knobs work.
+"""The guix stand-in keeps the guix command line's contract (docs/guix-facts.md) and its knobs work.
 
 Every test runs tests/standin/bin/guix as vmfleet does (argv in, stdout/stderr/exit status
 out) against configs written here, with a fresh stand-in store per test or module.
@@ -30,7 +30,7 @@ GUIX = REPO / "tests" / "standin" / "bin" / "guix"
 NIX32 = "0123456789abcdfghijklmnpqrsvwxyz"
 GUIX_URL = "https://git.savannah.gnu.org/git/guix.git"
 GNU_URL = "https://git.guix.gnu.org/guix.git"
-# Real commits of the guix channel (../shared/guix-history.md).
+# Real commits of the guix channel (docs/guix-facts.md, "Pins").
 C_V1_0 = "6298c3ffd9654d3231a6f25390b056483e8f407c"       # 2019-05-01: no --save-provenance
 C_2019_12 = "b94cf161d066b0fc1f3830ac38fbc98597a1f922"    # --save-provenance, no `image'
 C_2023_06 = "76e39909e886bb51cf9b2fa03a1523545faca880"    # efi-raw still MBR
@@ -801,7 +801,7 @@ def test_partition_derivations_are_inputs_of_genimage_cfg_not_of_the_image(built
     """gnu/system/image.scm: each partition is a computed-file "partition.img", inputs of
     the computed-file "genimage.cfg", the one derivation input of the image's: so
     `guix gc --references IMAGE.drv` does not list the partitions, -R does
-    (guix/scripts/gc.scm; guix-source-check.md 5b and 8)."""
+    (guix/scripts/gc.scm, gnu/system/image.scm)."""
     d, store, image, _, _ = built
     drv = drv_of(d, store)
     refs = _references(store, drv)

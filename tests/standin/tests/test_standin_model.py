@@ -17,7 +17,7 @@ from guix_standin.closure import Builder  # noqa: E402
 from guix_standin.osconfig import load  # noqa: E402
 from guix_standin.settings import Knobs, parse_size  # noqa: E402
 
-# Real commits of the guix channel (../shared/guix-history.md).
+# Real commits of the guix channel (docs/guix-facts.md, "Pins").
 C_2023_06 = "76e39909e886bb51cf9b2fa03a1523545faca880"
 C_2023_10 = "60c97924e9519361494aaf0686e28eb831a42315"
 C_2024_05 = "dc4c48f10281007a0ab3541b8a64198c60c6d5b0"
@@ -58,7 +58,7 @@ def test_nar_depends_on_names_modes_and_link_targets():
 
 
 def test_history_is_guix_history_real_commits_and_versions():
-    """The catalog is guix-history.md's table: real commits, dates, versions it lists."""
+    """The catalog is docs/guix-facts.md's pins: real commits, dates, versions read in Guix."""
     by_label = {r.label: r for r in history.REVISIONS}
     for label, commit, date in (("v1.0.0", "6298c3ffd9654d3231a6f25390b056483e8f407c",
                                  "2019-05-01"),
@@ -171,7 +171,7 @@ def _closure(tmp_path, commit, **knobs):
 def test_neighbouring_pins_differ_only_where_packages_changed(tmp_path):
     old, c_old = _closure(tmp_path, C_2023_06)
     new, c_new = _closure(tmp_path, C_2023_10)
-    assert "openssh-9.3p1" in old and "openssh-9.4p1" in new      # guix-history.md
+    assert "openssh-9.3p1" in old and "openssh-9.4p1" in new      # gnu/packages/ssh.scm at those pins
     assert old["glibc-2.35"] == new["glibc-2.35"]
     assert old["nginx-1.23.3"] == new["nginx-1.23.3"]
     assert c_old.system.path != c_new.system.path
