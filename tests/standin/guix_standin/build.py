@@ -71,9 +71,13 @@ class Build:
         self.cache = settings.cache_dir()
         self._host = None
         self._kernel = None
+        # vm-image's root is found by a UUID derived from the OS (gnu/system/vm.scm,
+        # operating-system-uuid); the stand-in derives it from the config and the revision
+        root_uuid = image.fs_uuid(f"vm-image:{self.rev.commit}:{config.text}:"
+                                  f"{config.expression}") if opts.action == "vm-image" else None
         self.builder = Builder(self.rev, config, travel.channels,
                                save_provenance=opts.save_provenance, knobs=knobs,
-                               host=self.host, kernel=self.kernel)
+                               host=self.host, kernel=self.kernel, root_uuid=root_uuid)
         self.closure = self.builder.build()
         # As gnu/system/image.scm makes them: one computed-file "partition.img" per file
         # system (the ESP, the root), a computed-file "genimage.cfg" that names the partition
@@ -372,6 +376,7 @@ class Build:
         try:
             image.build_partition(work, self.closure, extras, image_size=self.opts.image_size,
                                   epoch=self.rev.epoch, out=out, log=self.log,
+                                  root_uuid=self.builder.root_uuid,
                                   nondeterministic="partition" in self.knobs.nondeterministic)
         except image.BuildFailed as e:
             self.log(f"error: {e}")
@@ -406,7 +411,8 @@ class Build:
         grub_config = guest.grub_embedded(f"{kernel_item.path}/bzImage",
                                           f"{initrd.path}/initrd.cpio.gz",
                                           self.closure.system.path,
-                                          root_index=1 + self.layout.index("root"))
+                                          root_index=1 + self.layout.index("root"),
+                                          root_uuid=self.builder.root_uuid)
         partitions = [(k, self.partition_out(k)) for k in self.layout]
         started = time.monotonic()
         try:

@@ -115,8 +115,12 @@ class Builder:
     """Computes the items of one system for one revision (names first, contents lazily)."""
 
     def __init__(self, rev: Revision, config: SystemConfig, channels: tuple[Resolved, ...],
-                 *, save_provenance: bool, knobs: Knobs, host: Callable, kernel: Callable):
+                 *, save_provenance: bool, knobs: Knobs, host: Callable, kernel: Callable,
+                 root_uuid: str | None = None):
         self.rev = rev
+        # vm-image: the root file system is found by this UUID and has no label
+        # (gnu/system/vm.scm@a099685659b4, system-qemu-image: (device root-uuid))
+        self.root_uuid = root_uuid
         self.config = config
         self.channels = channels
         self.save_provenance = save_provenance
@@ -293,7 +297,7 @@ class Builder:
             bb, f"{dropbear.path}/bin/dropbearkey" if ssh else None, lib_path,
             busybox_bin=f"{busybox.path}/bin", glibc_lib=f"{glibc.path}/lib", accounts=homes),
             refs=boot_refs, executable=True))
-        init_text = guest.initrd_init((), tuple(_modules()))
+        init_text = guest.initrd_init((), tuple(_modules()), root_uuid=self.root_uuid)
         initrd_key = store_hash("raw-initrd", busybox.path, kernel.path, init_text)
         initrd = Item("raw-initrd", initrd_key, (), deps=(busybox, kernel))
         initrd.make = lambda: self.initrd_node(init_text)
@@ -333,7 +337,8 @@ class Builder:
         c.system = system
         label = f"GNU with Linux-Libre {kernel.name.rsplit('-', 1)[-1]}"
         c.grub = c.add(text_item("grub.cfg", guest.grub_cfg(
-            label, f"{kernel.path}/bzImage", f"{initrd.path}/initrd.cpio.gz", system.path),
+            label, f"{kernel.path}/bzImage", f"{initrd.path}/initrd.cpio.gz", system.path,
+            root_uuid=self.root_uuid),
             refs=[kernel.path, initrd.path, system.path]))
         return c
 

@@ -85,11 +85,15 @@ def host_binaries() -> HostBinaries:
                         tuple(a for a in applets if re.fullmatch(r"[\w.-]+", a)))
 
 
-def initrd_init(busybox_applets: tuple[str, ...], modules: tuple[str, ...]) -> str:
-    """/init of the initrd: load the virtio modules, mount the root, switch to the system."""
+def initrd_init(busybox_applets: tuple[str, ...], modules: tuple[str, ...],
+                root_uuid: str | None = None) -> str:
+    """/init of the initrd: load the virtio modules, mount the root, switch to the system.
+    The root is found by its label, or by ``root_uuid`` (a vm-image's root has no label)."""
     mods = " ".join(modules)
+    default, by = (root_uuid, "UUID") if root_uuid else (ROOT_LABEL, "LABEL")
+    found_by = f"UUID {root_uuid}" if root_uuid else f"label {ROOT_LABEL}"
     return f"""#!/bin/busybox sh
-# raw-initrd: find the root file system (label {ROOT_LABEL}) and start the system on it.
+# raw-initrd: find the root file system ({found_by}) and start the system on it.
 B=/bin/busybox
 $B mount -t proc proc /proc
 $B mount -t sysfs sysfs /sys
@@ -97,14 +101,14 @@ $B mount -t devtmpfs devtmpfs /dev
 for m in {mods}; do
   [ -f /lib/modules/$m.ko ] && $B insmod /lib/modules/$m.ko 2>/dev/null
 done
-root={ROOT_LABEL}; system=
+root={default}; system=
 for arg in $($B cat /proc/cmdline); do
   case "$arg" in
     --root=*) root="${{arg#--root=}}" ;;
     --system=*) system="${{arg#--system=}}" ;;
   esac
 done
-case "$root" in /*) ;; *) root="LABEL=$root" ;; esac
+case "$root" in /*) ;; *) root="{by}=$root" ;; esac
 dev=; i=0
 while [ $i -lt 100 ]; do
   case "$root" in
@@ -253,21 +257,24 @@ def inittab(busybox: str, ssh_daemon_path: str | None, dhcp_script_path: str | N
     return "\n".join(lines) + "\n"
 
 
-def grub_embedded(kernel: str, initrd: str, system: str, root_index: int = 1) -> str:
+def grub_embedded(kernel: str, initrd: str, system: str, root_index: int = 1,
+                  root_uuid: str | None = None) -> str:
     """GRUB's config, built into core.img (no modules to load from the disk: fast under TCG)."""
     return f"""set root=(hd0,msdos{root_index})
-linux {kernel} --root={ROOT_LABEL} --system={system} --load={system}/boot console=ttyS0 quiet
+linux {kernel} --root={root_uuid or ROOT_LABEL} --system={system} --load={system}/boot console=ttyS0 quiet
 initrd {initrd}
 boot
 """
 
 
-def grub_cfg(label: str, kernel: str, initrd: str, system: str) -> str:
+def grub_cfg(label: str, kernel: str, initrd: str, system: str,
+             root_uuid: str | None = None) -> str:
+    search = f"--fs-uuid --set {root_uuid}" if root_uuid else f"--label --set {ROOT_LABEL}"
     return f"""# GRUB configuration of {system} (the loader runs the same commands, built in).
 set timeout=0
 menuentry "{label}" {{
-  search --label --set {ROOT_LABEL}
-  linux {kernel} --root={ROOT_LABEL} --system={system} --load={system}/boot console=ttyS0
+  search {search}
+  linux {kernel} --root={root_uuid or ROOT_LABEL} --system={system} --load={system}/boot console=ttyS0
   initrd {initrd}
 }}
 """

@@ -180,9 +180,10 @@ class Revision:
         with an ESP then the root; qcow2 is MBR with the ESP (GNU-ESP, 40 MiB) then the root
         as partition 2, except from d57cab76412 (2023-08-25: qcow2 = mbr-disk-image) to
         dfaeaae9c7e (2023-10-01: mbr-hybrid-disk-image), when it had the root alone (no pin
-        falls in that window). vm-image (before 1.3.0) had the root alone."""
+        falls in that window). vm-image (before e74baa12459) put the root first and a 40 MiB
+        ESP labelled GNU-ESP after it (gnu/system/vm.scm@a099685659b4:414-442)."""
         if action == "vm-image":
-            return ("root",)
+            return ("root", "esp")
         if image_type in ("efi-raw", "qcow2-gpt"):
             return ("esp", "root")
         if _d("2023-08-25") <= self.date < _d("2023-10-01"):

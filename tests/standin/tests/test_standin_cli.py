@@ -933,3 +933,39 @@ def test_a_key_written_as_a_string_fails_the_build(tmp_path):
     log = Path(re.fullmatch(r"View build log at '(.+)'\.", log_line).group(1))
     assert "In procedure open-file: No such file or directory" in gzip.open(log, "rt").read()
     assert not list((tmp_path / "store").glob("*-image.qcow2"))
+
+
+def test_vm_image_lays_out_the_root_first_found_by_uuid_then_the_esp(tmp_path):
+    """gnu/system/vm.scm@a099685659b4:414-442 (and 6298c3ffd965:415-447): the root partition
+    first, with a UUID and no label (system-qemu-image passes only #:file-system-uuid, the
+    root is (device root-uuid)), then a 40 MiB ESP labelled GNU-ESP; gnu/build/vm.scm:
+    an msdos table."""
+    write_system(tmp_path, commit=C_2020_11)
+    store = tmp_path / "store"
+    r = guix("time-machine", "-C", tmp_path / "channels.scm", "--", "system", "vm-image",
+             tmp_path / "config.scm", env={"VMFLEET_STANDIN_STORE": str(store)})
+    assert r.returncode == 0, r.stderr
+    raw = tmp_path / "disk.raw"
+    subprocess.run(["qemu-img", "convert", "-O", "raw",
+                    str(store_line(r.stdout, store, "qemu-image")), str(raw)], check=True)
+    table = json.loads(subprocess.run(["sfdisk", "-J", str(raw)], capture_output=True,
+                                      text=True, check=True).stdout)["partitiontable"]
+    assert table["label"] == "dos"
+    root, esp = table["partitions"]
+    assert root["type"] == "83" and root.get("bootable") and esp["type"] == "ef"
+    assert esp["size"] * 512 == 40 << 20 and esp["start"] > root["start"]
+    part = tmp_path / "root.img"
+    subprocess.run(["dd", f"if={raw}", f"of={part}", "bs=512", f"skip={root['start']}",
+                    f"count={root['size']}", "status=none"], check=True)
+    head = subprocess.run(["dumpe2fs", "-h", str(part)], capture_output=True, text=True,
+                          check=True).stdout
+    assert re.search(r"Filesystem volume name:\s+<none>", head)
+    fs_uuid = re.search(r"Filesystem UUID:\s+(\S+)", head).group(1)
+    grub = subprocess.run(["debugfs", "-R", "cat /boot/grub/grub.cfg", str(part)],
+                          capture_output=True, text=True, check=True).stdout
+    assert f"--root={fs_uuid}" in grub and "Guix_image" not in grub
+    espimg = tmp_path / "esp.img"
+    subprocess.run(["dd", f"if={raw}", f"of={espimg}", "bs=512", f"skip={esp['start']}",
+                    f"count={esp['size']}", "status=none"], check=True)
+    label = subprocess.run(["fatlabel", str(espimg)], capture_output=True, text=True).stdout
+    assert label.strip() == "GNU-ESP"
