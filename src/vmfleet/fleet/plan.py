@@ -34,6 +34,7 @@ from vmfleet.deploy.vm_records import Vm, VmState, list_vms
 from vmfleet.errors import UsageError, VmfleetError
 from vmfleet.fleet import file as fleet_file
 from vmfleet.home import Home
+from vmfleet.registry import fleet as fleet_rows
 from vmfleet.registry import spec as spec_mod
 from vmfleet.registry.db import Registry
 from vmfleet.registry.generations import Generation
@@ -344,8 +345,7 @@ def summarize_changes(changes) -> str:
 def interrupted_apply(reg: Registry, home: Home) -> str | None:
     """The id of the last apply when it was cut short: killed (recorded as running, but nobody
     holds the apply lock) or interrupted (Ctrl-C, SIGTERM); None once another apply ran."""
-    row = reg.query_one("SELECT id, status FROM fleet_applies ORDER BY started DESC, rowid DESC "
-                        "LIMIT 1")
+    row = fleet_rows.last_apply(reg)
     if row is None or row["status"] not in ("running", "interrupted"):
         return None
     if row["status"] == "running" and locks.is_locked(home, APPLY_LOCK):
