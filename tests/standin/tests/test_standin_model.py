@@ -192,6 +192,8 @@ def test_service_packages_join_the_closure(tmp_path):
 
 
 def _inittab(tmp_path, text):
+    """The inittab and the SSH server's configuration: sshd_config for openssh-service-type
+    (one text per daemon), the dropbear script for dropbear-service-type."""
     cfg_file = tmp_path / "config.scm"
     cfg_file.write_text(text)
     rev = history.by_commit()[C_2024_05]
@@ -201,7 +203,8 @@ def _inittab(tmp_path, text):
                 knobs=k, host=lambda: None, kernel=lambda: None).build()
     etc = next(i for i in c.items.values() if i.name == "etc")
     inittab = etc.node.entries["inittab"].data.decode()
-    daemons = [i.node.data.decode() for i in c.items.values() if i.name == "ssh-daemon"]
+    daemons = [i.node.data.decode() for i in c.items.values() if i.name == "sshd_config"] or \
+        [i.node.data.decode() for i in c.items.values() if i.name == "ssh-daemon"]
     return inittab, daemons
 
 
@@ -209,18 +212,21 @@ def test_guest_runs_only_the_services_the_config_has(tmp_path):
     inittab, daemons = _inittab(tmp_path, CONFIG)
     assert "udhcpc" not in inittab and "no networking service" in inittab   # no dhcp-client
     # gnu/services/ssh.scm: permit-root-login defaults to #f
-    assert len(daemons) == 1 and " -p 22 " in daemons[0] and " -w" in daemons[0]
+    assert len(daemons) == 1 and "Port 22\n" in daemons[0]
+    assert "PermitRootLogin no\n" in daemons[0]
+    assert "AuthorizedKeysFile  .ssh/authorized_keys .ssh/authorized_keys2 " \
+           "/etc/ssh/authorized_keys.d/%u" in daemons[0]
     text = CONFIG.replace(
         "(service openssh-service-type)",
         "(service dhcp-client-service-type) (service openssh-service-type "
         "(openssh-configuration (port-number 2222) (permit-root-login #f)))")
     inittab, daemons = _inittab(tmp_path, text)
     assert "udhcpc -f -i eth0" in inittab
-    assert " -p 2222 -w " in daemons[0]
-    for allowed in ("#t", "'prohibit-password"):
+    assert "Port 2222\n" in daemons[0] and "PermitRootLogin no\n" in daemons[0]
+    for allowed, written in (("#t", "yes"), ("'prohibit-password", "prohibit-password")):
         _, daemons = _inittab(tmp_path, text.replace("(permit-root-login #f)",
                                                      f"(permit-root-login {allowed})"))
-        assert " -w" not in daemons[0]
+        assert f"PermitRootLogin {written}\n" in daemons[0]
     inittab, daemons = _inittab(tmp_path, CONFIG.replace("(service openssh-service-type)", ""))
     assert daemons == [] and "ssh-daemon" not in inittab
 
@@ -289,7 +295,7 @@ def test_without_password_lets_root_in_with_a_key_at_every_revision(tmp_path):
     """gnu/services/ssh.scm@6298c3ffd965:428-431 ('without-password -> "without-password")
     and @8e2f32cee982:456-459 (deprecated, written as "prohibit-password")."""
     _, daemons = _inittab(tmp_path, SSH_CONFIG.replace("ROOT", "'without-password"))
-    assert " -w" not in daemons[0]
+    assert "PermitRootLogin prohibit-password\n" in daemons[0]      # at 2024-05
 
 
 def test_timezone_is_optional_from_f78cfcd7d3f(tmp_path):
