@@ -244,11 +244,13 @@ exec $B init
 
 def sshd_daemon(sshd: str, lib_path: str, config: str) -> str:
     """What openssh-service-type's shepherd service runs: sshd in the foreground with the
-    sshd_config Guix generates (gnu/services/ssh.scm, openssh-config-file)."""
+    sshd_config Guix generates (gnu/services/ssh.scm, openssh-config-file). ``-r``: no
+    re-exec per connection (Guix's sshd re-execs; under TCG loading sshd and its 25
+    libraries again for each connection took longer than vmfleet's 10 s knock)."""
     return f"""#!/bin/sh
 # ssh-daemon: openssh-service-type's sshd, keys from /etc/ssh/authorized_keys.d/%u.
 export LD_LIBRARY_PATH={lib_path}
-exec {sshd} -D -e -f {config}
+exec {sshd} -D -e -r -f {config}
 """
 
 
