@@ -669,7 +669,8 @@ def test_partition_layout_follows_the_revision(tmp_path):
     assert by_label["2023-10"].partition_layout("image", "qcow2") == ("esp", "root")
     assert by_label["v1.3.0"].partition_layout("image", "qcow2") == ("esp", "root")
     assert by_label["2023-06"].partition_layout("image", "efi-raw") == ("esp", "root")
-    assert by_label["v1.2.0"].partition_layout("vm-image", "qcow2") == ("root",)
+    # gnu/system/vm.scm@a099685659b4:414-442: the root, then the ESP
+    assert by_label["v1.2.0"].partition_layout("vm-image", "qcow2") == ("root", "esp")
 
 
 def test_image_has_a_guix_system_layout(raw, tmp_path):
