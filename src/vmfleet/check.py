@@ -17,21 +17,23 @@ was recorded):
 - ``fails``: the generation no longer builds (a source that vanished, a pin too old); the
   error is kept.
 
-Every result is recorded in the ``checks`` table; ``vmfleet checks`` lists them.
+Every result is recorded in the ``checks`` table; ``vmfleet checks`` lists them. A run that
+found a regression (anything but ``reproducible``) can tell someone: ``notify`` runs the
+user's command once with the findings on stdin (docs/check.schema.json).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
 from vmfleet import timeutil
 from vmfleet.diff import compare, human, json_out, sides
-from vmfleet.errors import BuildError, NotFound
+from vmfleet.errors import BuildError, NotFound, VmfleetError
 from vmfleet.guix import command as guix
 from vmfleet.home import Home
 from vmfleet.registry import builds as build_rows
@@ -39,6 +41,7 @@ from vmfleet.registry import checks as check_rows
 from vmfleet.registry import generations
 from vmfleet.registry.db import Registry, dumps
 from vmfleet.registry.generations import Generation
+from vmfleet.tools import run as run_mod
 
 
 class Result(StrEnum):
@@ -70,7 +73,33 @@ class Check:
 
     @property
     def description(self) -> str:
-        return DESCRIPTIONS[self.result]
+        text = DESCRIPTIONS[self.result]
+        kept = self.detail.get("content")
+        if kept and kept.get("verdict"):
+            text += f" ({content_words(kept)})"
+        return text
+
+
+def content_words(kept: dict) -> str:
+    """How the kept second result differs: ``2 files differ: var/lib/random-seed (512 → 512
+    B) …``, or that the files are the same and the bytes differ elsewhere."""
+    if kept.get("note"):
+        return kept["note"]
+    diffs = kept.get("differences") or []
+    if kept["verdict"] == "identical":
+        return ("files identical: the bytes differ outside the files (file-system metadata, "
+                "partition table or boot code)")
+    if kept["verdict"] == "references":
+        return f"{len(diffs)} files differ only in store references"
+    changed = [d for d in diffs if d["how"] != "references"]
+    shown = ", ".join(f"{d['path'] or '(the file)'} ({d['how']}"
+                      + (f" {d['size_a']} → {d['size_b']} B" if d["size_a"] is not None
+                         and d["size_b"] is not None else "")
+                      + (f", sections {' '.join(d['sections'])}" if d.get("sections") else "")
+                      + ")" for d in changed[:3])
+    more = " …" if len(changed) > 3 else ""
+    noun = "file differs" if len(changed) == 1 else "files differ"
+    return f"{len(changed)} {noun}: {shown}{more}"
 
 
 def _from_row(row: dict) -> Check:
@@ -156,6 +185,7 @@ def check_generation(reg: Registry, home: Home, gen: Generation, *, builder: str
         except BuildError as e:
             return _record(reg, gen, Result.FAILS, _last_build_id(reg, gen), None, started,
                            {"error": e.message, "hint": e.hint, "stage": "first build",
+                            "reason": list(e.reason),
                             "seconds": round(time.monotonic() - t0, 3)})
         detail["reference_built_now"] = True
     image_size = (reference.options or {}).get("image_size")
@@ -165,7 +195,8 @@ def check_generation(reg: Registry, home: Home, gen: Generation, *, builder: str
                                      timeout=timeout, on_line=on_line, check=True,
                                      image_type=image_type)
     except BuildError as e:
-        detail |= {"error": e.message, "hint": e.hint, "seconds": round(time.monotonic() - t0, 3)}
+        detail |= {"error": e.message, "hint": e.hint, "reason": list(e.reason),
+                   "seconds": round(time.monotonic() - t0, 3)}
         if e.kind is guix.Failure.NOT_DETERMINISTIC:
             # guix build --check rebuilt the same derivation (so the same system and closure, which
             # are named by their inputs) and got other bytes.
@@ -173,6 +204,9 @@ def check_generation(reg: Registry, home: Home, gen: Generation, *, builder: str
                                    "store_path": reference.store_path}
             detail["same_system"] = detail["same_closure"] = True
             detail["differing_derivation"] = e.drv
+            if e.kept:
+                detail["output"], detail["kept"] = e.output, e.kept
+                detail["content"] = compare_kept(e.output, e.kept, builder)
             return _record(reg, gen, Result.IMAGE_DIFFERS, _last_build_id(reg, gen),
                            reference.id, started, detail)
         return _record(reg, gen, Result.FAILS, _last_build_id(reg, gen), reference.id, started,
@@ -181,6 +215,27 @@ def check_generation(reg: Registry, home: Home, gen: Generation, *, builder: str
     detail |= compared
     detail["seconds"] = round(time.monotonic() - t0, 3)
     return _record(reg, gen, result, rebuilt.id, reference.id, started, detail)
+
+
+def compare_kept(output: str | None, kept: str, builder: str | None) -> dict:
+    """The content comparison (vmfleet.diff.content) of a --check's two results, which the
+    daemon left side by side in the store of the machine that built them."""
+    from vmfleet.diff.content import compare_outputs
+    from vmfleet.errors import VmfleetError
+
+    if builder and builder != "local":
+        return {"note": f"both results are in the build host's store ({output}, {kept}); "
+                        "vmfleet reads only a local store: compare them there"}
+    if not output or not Path(output).is_file() or not Path(kept).is_file():
+        return {"note": f"{kept} or {output} is not a file here"}
+    try:
+        c = compare_outputs(output, kept)
+    except (VmfleetError, OSError) as e:
+        return {"note": f"cannot compare {output} with {kept}: {e}"}
+    return {"verdict": c.verdict, "files": c.files,
+            "differences": [{"path": d.path, "how": d.how, "size_a": d.size_a,
+                             "size_b": d.size_b, "sections": list(d.sections)}
+                            for d in c.differences]}
 
 
 def compare_builds(reference, rebuilt) -> tuple[Result, dict]:
@@ -243,8 +298,9 @@ def summary_line(c: Check) -> str:
         if "rebuild" not in d:
             which = d.get("differing_derivation")
             if which:
+                kept = f"; {content_words(d['content'])}" if d.get("content") else ""
                 return (f"{c.label}: same system, different image bytes: rebuilding {which} "
-                        "gave other bytes")
+                        f"gave other bytes{kept}")
             return f"{c.label}: same system, different image bytes (guix build --check: {d['error']})"
         return (f"{c.label}: same system, different image bytes "
                 f"({str(d['reference']['image_sha256'])[:12]} → "
@@ -255,3 +311,55 @@ def summary_line(c: Check) -> str:
     what = ", ".join(f"{x['name']} {x['change']}" for x in changes[:4])
     more = f" (+{len(changes) - 4} more)" if len(changes) > 4 else ""
     return f"{c.label}: drifted: {what or 'see the diff'}{more}"
+
+
+def to_json(c: Check) -> dict:
+    """A check as JSON (docs/check.schema.json): ``check --json``/``--jsonl``, ``checks``, and
+    the findings a notifier reads."""
+    detail = {k: v for k, v in c.detail.items() if k != "diff_text"}
+    return {"id": c.id, "generation": c.label, "result": str(c.result),
+            "description": c.description, "build": c.build_id,
+            "reference_build": c.reference_build_id, "started": c.started,
+            "finished": c.finished, "detail": detail}
+
+
+def regressions(results: Iterable[Check]) -> list[Check]:
+    """What a notification is about: generations that no longer rebuild to the same bytes."""
+    return [c for c in results if c.result is not Result.REPRODUCIBLE]
+
+
+def run_summary(results: Sequence[Check], limit: int = 300) -> str:
+    """One line for a whole run: how many regressed, and which (for a mail subject, a chat)."""
+    bad = regressions(results)
+    words = ", ".join(f"{c.label} {c.description}" for c in bad)
+    line = f"vmfleet check: {len(bad)} of {len(results)} generations regressed: {words}"
+    line = " ".join(line.split())  # one line whatever a label held
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+NOTIFY_TIMEOUT = 120.0
+
+
+def notify(command: str, results: Sequence[Check], *, timeout: float = NOTIFY_TIMEOUT) -> str | None:
+    """Run the user's notification command once, if ``results`` hold a regression.
+
+    ``command`` is a shell command line the user wrote (``mail -s "vmfleet" ops@x``), run by
+    ``/bin/sh -c`` with the one-line summary as ``$1`` (a positional argument: never pasted into
+    the command) and the findings as JSON on stdin. Returns None when it ran well (or had
+    nothing to say), else what went wrong: a notification that fails never changes the check's
+    result, the caller reports it.
+    """
+    bad = regressions(results)
+    if not bad:
+        return None
+    summary = run_summary(results)
+    findings = {"version": 1, "summary": summary, "checked": len(results),
+                "regressions": [to_json(c) for c in bad]}
+    try:
+        result = run_mod.run(["/bin/sh", "-c", command, "vmfleet-notify", summary],
+                             input=dumps(findings) + "\n", timeout=timeout, check=False)
+    except VmfleetError as e:
+        return e.message
+    if result.returncode != 0:
+        return f"exit {result.returncode}: {run_mod.last_line(result.stderr or result.stdout)}"
+    return None

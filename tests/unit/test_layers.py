@@ -20,7 +20,7 @@ LAYERS = (
     ("vmfleet.inspect",),
     ("vmfleet.deploy",),
     ("vmfleet.diff",),
-    ("vmfleet.check", "vmfleet.adopt", "vmfleet.fleet"),
+    ("vmfleet.check", "vmfleet.adopt", "vmfleet.fleet", "vmfleet.schedule", "vmfleet.report"),
     ("vmfleet.cli", "vmfleet.__main__"),
 )
 

@@ -20,7 +20,8 @@ from vmfleet.home import UMASK
 # Each module registers its commands on ``app`` when imported; --help lists them in this order,
 # which follows the workflow: record, build, run, look back.
 # isort: off
-from vmfleet.cli import registry_cmds, build_cmds, deploy_cmds, diff_cmds, fleet_cmds  # noqa: F401
+from vmfleet.cli import (registry_cmds, build_cmds, deploy_cmds, diff_cmds, fleet_cmds,  # noqa: F401
+                         report_cmds, schedule_cmds)
 # isort: on
 from vmfleet.cli.app import app, report_error, say, state
 

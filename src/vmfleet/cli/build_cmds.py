@@ -15,6 +15,7 @@ from vmfleet.errors import VmfleetError
 from vmfleet.registry import spec
 
 JSON = options.json_flag()
+JSONL = options.jsonl_flag()
 
 
 @app.command()
@@ -47,7 +48,8 @@ def build(
 
 
 @app.command()
-def builds(system: str = typer.Argument(None, help="Only this system's builds."), as_json: bool = JSON) -> None:
+def builds(system: str = typer.Argument(None, help="Only this system's builds."), as_json: bool = JSON,
+           as_jsonl: bool = JSONL) -> None:
     """List builds: generation, builder, status, duration, image sha256, size, when."""
     reg = open_registry()
     if system:
@@ -61,7 +63,7 @@ def builds(system: str = typer.Argument(None, help="Only this system's builds.")
           f"{r['duration']:.1f}s" if r["duration"] is not None else None,
           (r["image_sha256"] or "")[:12], _mib(r["image_size"]), r["started"].replace("T", " ")[:16]]
          for r in rs],
-        ["id", "generation", "builder", "status", "duration", "image", "size", "started"]))
+        ["id", "generation", "builder", "status", "duration", "image", "size", "started"]), as_jsonl=as_jsonl)
 
 
 @app.command("build-log")
@@ -82,7 +84,7 @@ app.add_typer(images_app, name="images")
 
 
 @images_app.callback(invoke_without_command=True)
-def images(ctx: typer.Context, as_json: bool = JSON) -> None:
+def images(ctx: typer.Context, as_json: bool = JSON, as_jsonl: bool = JSONL) -> None:
     """List the image store: sha256, size, generations built to it, VMs using it."""
     if ctx.invoked_subcommand:
         return
@@ -90,7 +92,7 @@ def images(ctx: typer.Context, as_json: bool = JSON) -> None:
     emit(rows, as_json, lambda rs: print_table(
         [[r["sha256"][:16], _mib(r["size"]), " ".join(r["generations"]), " ".join(r["vms"]),
           "" if r["present"] else "file removed"] for r in rs],
-        ["sha256", "size", "generations", "vms", ""]))
+        ["sha256", "size", "generations", "vms", ""]), as_jsonl=as_jsonl)
 
 
 @images_app.command("gc")

@@ -22,6 +22,7 @@ hosts_mod = lazy("vmfleet.deploy.hosts")
 ssh_mod = lazy("vmfleet.tools.ssh")
 
 JSON = options.json_flag()
+JSONL = options.jsonl_flag()
 TIMEOUT_HELP = "How long to wait for SSH, e.g. 90s, 5m (default 5m)."
 
 
@@ -82,14 +83,14 @@ def host_remove(name: str = typer.Argument(..., help="The host's name.")) -> Non
 
 
 @app.command()
-def hosts(as_json: bool = JSON) -> None:
+def hosts(as_json: bool = JSON, as_jsonl: bool = JSONL) -> None:
     """List hypervisor hosts: name, libvirt URI, local or remote, storage pool."""
     rows = [{"name": h.name, "uri": h.uri, "remote": h.remote, "pool": h.pool,
              "pool_dir": h.pool_dir} for h in hosts_mod.list_hosts(open_registry())]
     emit(rows, as_json, lambda v: print_table(
         [(r["name"], r["uri"], "remote" if r["remote"] else "local",
           f"{r['pool']} ({r['pool_dir']})" if r["pool"] else "-") for r in v],
-        ["host", "uri", "kind", "pool"]))
+        ["host", "uri", "kind", "pool"]), as_jsonl=as_jsonl)
 
 
 # --- deploy, redeploy, rollback ----------------------------------------------------------------
@@ -168,7 +169,7 @@ def rollback(
 # --- ps, ssh, start, stop, destroy -------------------------------------------------------------
 
 @app.command()
-def ps(as_json: bool = JSON) -> None:
+def ps(as_json: bool = JSON, as_jsonl: bool = JSONL) -> None:
     """List VMs: system, generation, host, state, uptime, SSH endpoint (registry and libvirt
     reconciled)."""
     reg = open_registry()
@@ -187,7 +188,7 @@ def ps(as_json: bool = JSON) -> None:
             say(f"apply {stuck} was interrupted: 'vmfleet plan' shows what is left, "
                 "'vmfleet apply' finishes it")
 
-    emit(rows, as_json, human)
+    emit(rows, as_json, human, as_jsonl=as_jsonl)
 
 
 @app.command()
@@ -254,6 +255,7 @@ def log(
     apply_id: str = typer.Option(None, "--apply", help="Only the steps of this apply (its id "
                                  "or a prefix: see 'vmfleet fleet applies')."),
     as_json: bool = JSON,
+    as_jsonl: bool = JSONL,
 ) -> None:
     """The audit trail: who deployed, redeployed, rolled back or destroyed what, and when."""
     if apply_id:
@@ -266,7 +268,7 @@ def log(
         entries = vm_records_mod.audit_log(open_registry(), vm)
     emit(entries, as_json, lambda v: print_table(
         [(e.at, e.user, e.action, e.vm, e.from_generation, e.to_generation, e.detail) for e in v],
-        ["when", "user", "action", "vm", "from", "to", "detail"]))
+        ["when", "user", "action", "vm", "from", "to", "detail"]), as_jsonl=as_jsonl)
 
 
 @app.command()

@@ -13,8 +13,8 @@ from pathlib import Path
 import typer
 
 from vmfleet.cli import options
-from vmfleet.cli.app import app, home, lazy, open_registry, print_json, print_table, say
-from vmfleet.cli.output import Progress
+from vmfleet.cli.app import app, emit, home, lazy, open_registry, print_json, print_table, say
+from vmfleet.cli.output import Progress, print_jsonl
 from vmfleet.errors import UsageError
 
 adopt_mod = lazy("vmfleet.adopt")
@@ -29,6 +29,7 @@ report_mod = lazy("vmfleet.inspect.report")
 
 
 JSON = options.json_flag()
+JSONL = options.jsonl_flag()
 
 
 def _vm_reader(files: bool, texts: bool):
@@ -43,12 +44,20 @@ def diff(
     a: str = typer.Argument(..., metavar="A", help="A generation spec, an image file or vm:NAME."),
     b: str = typer.Argument(..., metavar="B", help="The same kinds as A."),
     layers: str = typer.Option(None, "--layers",
-                               help="Comma-separated: channels,config,packages,files (default: all)."),
+                               help="Comma-separated: channels,config,inputs,packages,files (default: all)."),
     files: bool = typer.Option(False, "--files", help="Show a unified diff of changed text files."),
     text: bool = typer.Option(False, "--text", help="Show a unified diff of the two config files."),
     channel_repo: list[str] = typer.Option(
         [], "--channel-repo", metavar="NAME=PATH",
-        help="A local clone of a channel, for commit dates and counts (repeatable)."),
+        help="A local clone of a channel, for commit dates and counts, and the commits --why "
+             "names (repeatable). Default: the checkout guix time-machine keeps."),
+    why: bool = typer.Option(False, "--why", help="Say why each package changed: channel "
+                             "commits, config lines, grafts, the dependencies behind a rebuild."),
+    content: bool = typer.Option(False, "--content", help="Compare the files of store items "
+                                 "both images hold under the same name: identical, only "
+                                 "references, or content (files, ELF sections)."),
+    show_all: bool = typer.Option(False, "--all", help="List unchanged packages (and, with "
+                                  "--content, identical items) too."),
     colour: options.Colour = options.colour(),
     as_json: bool = JSON,
 ) -> None:
@@ -59,7 +68,8 @@ def diff(
     sides = operands_mod.load_sides(a, b, files=want_files, texts=files, registry=open_registry,
                                 vm_reader=_vm_reader(want_files, files))
     result = compare_mod.compare(sides[0], sides[1], layers=chosen, text=text, file_content=files,
-                              channel_repos=repos)
+                                 channel_repos=repos, why=why, content=content,
+                                 show_all=show_all)
     if not result.compared:
         for s in result.skipped:
             say(f"{s.layer}: {s.reason}")
@@ -172,13 +182,21 @@ def check(
     builder: str = typer.Option("local", "--builder",
                                 help="local, or ssh://user@host[:port] (a Guix build host)."),
     timeout: float = options.duration("--timeout", None, "Give up a rebuild after this long: 3h."),
+    notify: str = typer.Option(
+        None, "--notify", metavar="CMD",
+        help="Run this shell command once if a generation regressed: the findings as JSON on "
+             "stdin, a one-line summary as $1."),
     as_json: bool = JSON,
+    as_jsonl: bool = JSONL,
 ) -> None:
     """Rebuild generations ignoring the cache; exit 0 only when all are reproducible."""
     from vmfleet import check as check_mod
 
+    options.one_format(as_json, as_jsonl)
     if not specs and not all_ and since is None:
         raise UsageError("nothing to check", "name generations (web@2023-10) or pass --all")
+    if notify is not None and not notify.strip():
+        raise UsageError("--notify needs a command", "e.g. --notify 'mail -s \"$1\" ops@example.org'")
     reg = open_registry()
     chosen = check_mod.select(reg, specs or [], all_=all_, since=since)
     if not chosen:
@@ -190,36 +208,38 @@ def check(
             result = check_mod.check_generation(reg, home(), gen, builder=builder,
                                                 timeout=timeout, on_line=progress)
         results.append(result)
-        if not as_json:
+        if as_jsonl:  # each result as soon as it is known: a killed run keeps what it did
+            print_jsonl([check_mod.to_json(result)])
+        elif not as_json:
             sys.stdout.write(check_mod.summary_line(result) + "\n")
             if result.result == "drifted" and result.detail.get("diff_text"):
                 sys.stdout.write("".join("    " + ln + "\n" for ln in
                                          result.detail["diff_text"].rstrip("\n").split("\n")))
     if as_json:
-        print_json([_check_json(c) for c in results])
-    bad = [c for c in results if c.result != "reproducible"]
+        print_json([check_mod.to_json(c) for c in results])
+    if notify is not None:
+        failed = check_mod.notify(notify, results)
+        if failed:
+            say(f"warning: --notify failed ({failed}); the check's result stands")
+        elif check_mod.regressions(results):
+            say("notified: " + check_mod.run_summary(results))
+    bad = check_mod.regressions(results)
     raise typer.Exit(1 if bad else 0)
-
-
-def _check_json(c) -> dict:
-    detail = {k: v for k, v in c.detail.items() if k != "diff_text"}
-    return {"id": c.id, "generation": c.label, "result": str(c.result),
-            "description": c.description, "build": c.build_id,
-            "reference_build": c.reference_build_id, "started": c.started,
-            "finished": c.finished, "detail": detail}
 
 
 @app.command()
 def checks(
     system: str = typer.Argument(None, metavar="[SYSTEM]", help="Only this system's checks."),
     as_json: bool = JSON,
+    as_jsonl: bool = JSONL,
 ) -> None:
     """History of check results (reproducible, image-differs, drifted, fails)."""
     from vmfleet import check as check_mod
 
+    options.one_format(as_json, as_jsonl)
     rows = check_mod.list_checks(open_registry(), system)
-    if as_json:
-        print_json([_check_json(c) for c in rows])
+    if as_json or as_jsonl:
+        emit([check_mod.to_json(c) for c in rows], as_json, None, as_jsonl)
         return
     print_table([(c.id, c.label, c.description, c.started, c.detail.get("seconds"), c.build_id,
                   c.reference_build_id) for c in rows],

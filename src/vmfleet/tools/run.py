@@ -39,6 +39,8 @@ DEBIAN_PACKAGES = {
     "sshd": "openssh-server",
     "fusermount": "fuse3",
     "virsh": "libvirt-clients",
+    "systemctl": "systemd",
+    "systemd-analyze": "systemd",
 }
 
 

@@ -175,17 +175,16 @@ def test_image_build_prints_only_the_store_file_name(built):
     assert re.search(r"^building /gnu/store/[0-9a-z]{32}-image\.qcow2\.drv\.\.\.$", r.stderr,
                      re.M)
     assert 5e6 < image.stat().st_size < 60e6
-    assert elapsed < 30
 
 
 def test_same_inputs_are_found_in_the_store_at_once(built):
     d, store, image, _, _ = built
-    started = time.monotonic()
+    before = image.stat().st_mtime_ns
     r = build(d, store)
     assert r.returncode == 0
     assert store_line(r.stdout, store) == image
     assert "building" not in r.stderr and "Updating channel" not in r.stderr
-    assert time.monotonic() - started < 2
+    assert image.stat().st_mtime_ns == before  # found, not made again (timing is bench/build.py's)
 
 
 def test_derivation_and_dry_run_build_nothing(tmp_path):
@@ -779,6 +778,13 @@ def test_build_check_rebuilds_and_reports_a_nondeterministic_output(built):
     assert _error(r) == (f"guix build: error: derivation `{drv}' may not be deterministic: "
                          f"output `{image}' differs")
     assert sha256(image) == digest              # the store keeps the output it had
+    assert not Path(f"{image}-check").exists()
+    # --keep-failed keeps the second result as OUT-check (nix/libstore/build.cc keepFailed)
+    r = guix_build(store, "--check", "--keep-failed", drv,
+                   env={"VMFLEET_STANDIN_NONDETERMINISTIC": "1"})
+    assert _error(r) == (f"guix build: error: derivation `{drv}' may not be deterministic: "
+                         f"output `{image}' differs from `{image}-check'")
+    assert sha256(image) == digest and sha256(Path(f"{image}-check")) != digest
 
 
 def _references(store: Path, drv: Path, flag: str = "--references") -> list[Path]:
