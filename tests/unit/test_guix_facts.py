@@ -33,6 +33,8 @@ NOT_GUIX = {
                                                 "changed: the 'object not found' case",
     "897c1a470da759236cc11798f4e0a5f7d4d59fbc": "nonguix's channel introduction (another "
                                                 "repository)",
+    "d988b2b31b9a51f081c88758649a2ff4064762de": "a sops-guix channel commit (another "
+                                                "repository)",
 }
 
 pytestmark = pytest.mark.skipif(
