@@ -101,7 +101,11 @@ def inspect(
     if config:
         if facts.configuration is None and side.config_text is not None:
             # no configuration.scm in the image (-e, or no provenance): the registry's record
-            for n in side.notes:
+            notes = side.notes
+            if not notes and facts.provenance is not None and facts.provenance.expression:
+                notes = (f"{facts_mod.expression_note(target)}: the config shown is the "
+                         f"registry's record of {side.label}",)
+            for n in notes:
                 say(f"note: {n}")
             sys.stdout.write(side.config_text)
             return
