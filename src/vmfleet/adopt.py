@@ -65,7 +65,12 @@ def adopt_image(reg, path, system: str, *, current_from: str | None = None,
                 f"the registry already knows it as the image of {known}: use {known}" if known
                 else NO_PROVENANCE_HINT)
         config = facts.configuration
-        channels_text = facts.channels_scm or channels_text_of(facts.provenance.channels)
+        assert config is not None  # checked above
+        if facts.channels_scm:
+            channels_text = facts.channels_scm
+        else:
+            assert facts.provenance is not None  # checked above
+            channels_text = channels_text_of(facts.provenance.channels)
         rels = os_config.local_files(config, "configuration.scm")
         store_names: dict[str, list[str]] = {}
         for item in facts.items:

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from vmfleet import timeutil
 from vmfleet.diff import compare, human, json_out, sides
@@ -221,7 +222,6 @@ def compare_kept(output: str | None, kept: str, builder: str | None) -> dict:
     """The content comparison (vmfleet.diff.content) of a --check's two results, which the
     daemon left side by side in the store of the machine that built them."""
     from vmfleet.diff.content import compare_outputs
-    from vmfleet.errors import VmfleetError
 
     if builder and builder != "local":
         return {"note": f"both results are in the build host's store ({output}, {kept}); "
@@ -240,7 +240,7 @@ def compare_kept(output: str | None, kept: str, builder: str | None) -> dict:
 
 def compare_builds(reference, rebuilt) -> tuple[Result, dict]:
     """Classify a rebuild against its reference: by sha256, then system and closure."""
-    detail = {
+    detail: dict[str, Any] = {
         "reference": {"build": reference.id, "image_sha256": reference.image_sha256,
                       "store_path": reference.store_path},
         "rebuild": {"build": rebuilt.id, "image_sha256": rebuilt.image_sha256,

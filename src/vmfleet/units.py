@@ -49,7 +49,7 @@ def human_size(n: int | None, signed: bool = False) -> str:
     if n is None:
         return "?"
     sign = ("+" if n > 0 else "-" if n < 0 else "±") if signed else ("-" if n < 0 else "")
-    v = abs(n)
+    v = float(abs(n))
     for unit in ("B", "KiB", "MiB", "GiB"):
         if v < 1024 or unit == "GiB":
             return f"{sign}{v:.0f} {unit}" if unit == "B" else f"{sign}{v:.1f} {unit}"

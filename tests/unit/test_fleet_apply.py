@@ -53,7 +53,7 @@ def vms(monkeypatch, fleet):
             with state.lock:
                 state.running -= 1
                 state.per_host[host.name] -= 1
-        return vm_records._update(reg, vm.name, host_key=f"ssh-ed25519 KEY-{vm.name}")
+        return vm_records.update_vm(reg, vm.name, host_key=f"ssh-ed25519 KEY-{vm.name}")
 
     class Conn:
         def __init__(self, name):

@@ -85,7 +85,7 @@ def test_a_redeploy_killed_at_any_step_is_finished_by_the_command_ps_names(
     assert all(r.state != "interrupted" for r in status.ps(fleet.reg, fleet.home))
     # 'vmfleet ssh web' follows web to its one running successor.
     web = vm_records.get_vm(fleet.reg, "web")
-    assert [v.name for v in vm_records._lineage(fleet.reg, web)
+    assert [v.name for v in vm_records.lineage_of(fleet.reg, web)
             if v.state is VmState.RUNNING] == ["web-g2"]
 
 

@@ -11,7 +11,6 @@ from vmfleet.build import store as images_mod
 from vmfleet.cli import options
 from vmfleet.cli.app import app, emit, home, open_registry, print_table, say
 from vmfleet.cli.output import Progress
-from vmfleet.errors import VmfleetError
 from vmfleet.registry import spec
 
 JSON = options.json_flag()
@@ -39,11 +38,9 @@ def build(
                                         rebuild=rebuild, timeout=timeout,
                                         on_line=progress, trust_new_host=trust_new_host,
                                         image_type=image_type)
-    if result.image_path is None:
-        raise VmfleetError(f"the image of build {result.id} was removed by 'vmfleet images gc' "
-                           "as soon as it was stored", "build again once the gc is over")
-    say(f"{gen.label}: {'cached' if result.cached else 'built'} image {result.image_sha256[:16]} "
-        f"({result.image_size / 2**20:.1f} MiB)")
+    sha, _path = build_mod.stored_image(result)
+    say(f"{gen.label}: {'cached' if result.cached else 'built'} image {sha[:16]} "
+        f"({(result.image_size or 0) / 2**20:.1f} MiB)")
     emit(_build_json(result), as_json, lambda b: sys.stdout.write(f"{b['image_path']}\n"))
 
 

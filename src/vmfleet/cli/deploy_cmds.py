@@ -4,8 +4,12 @@ start, destroy, log, key."""
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:  # imported lazily at run time (cli/app.py: lazy)
+    from vmfleet.deploy.vm_records import Vm
 
 from vmfleet.cli import options
 from vmfleet.cli.app import app, emit, home, lazy, open_registry, print_table, say
@@ -46,7 +50,7 @@ def _uptime(seconds: float | None) -> str:
     return f"{s // 86400}d{s % 86400 // 3600:02d}h"
 
 
-def _vm_json(vm: vm_records_mod.Vm) -> dict:
+def _vm_json(vm: Vm) -> dict:
     return {"name": vm.name, "system": vm.system, "generation": vm.label,
             "generation_id": vm.generation_id, "host": vm.host, "state": str(vm.state),
             "ssh": f"{vm.ssh_user}@{vm.ssh_host}:{vm.ssh_port}" if vm.ssh_port else None,

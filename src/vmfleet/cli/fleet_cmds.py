@@ -231,11 +231,15 @@ def fleet_show(file: str = FILE, fleet: str = FLEET, as_json: bool = JSON) -> No
                      "host": v.host, "memory_mib": v.memory_mib, "vcpus": v.vcpus,
                      "accel": v.accel, "tags": list(v.tags), "health": v.health,
                      "line": v.line})
-    emit({"fleet": parsed.label, "sha256": parsed.sha256, "vms": rows}, as_json,
-         lambda d: (say(d["fleet"]), print_table(
-             [(r["name"], r["system"], r["generation"], r["host"], f"{r['memory_mib']}M",
-               r["vcpus"], ",".join(r["tags"]), r["health"]) for r in d["vms"]],
-             ["vm", "system", "generation", "host", "memory", "vcpus", "tags", "health"])))
+
+    def human(d: dict) -> None:
+        say(d["fleet"])
+        print_table(
+            [(r["name"], r["system"], r["generation"], r["host"], f"{r['memory_mib']}M",
+              r["vcpus"], ",".join(r["tags"]), r["health"]) for r in d["vms"]],
+            ["vm", "system", "generation", "host", "memory", "vcpus", "tags", "health"])
+
+    emit({"fleet": parsed.label, "sha256": parsed.sha256, "vms": rows}, as_json, human)
 
 
 @fleet_app.command("history")

@@ -49,7 +49,7 @@ def print_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
     sys.stdout.write("\n".join(line.rstrip() for line in text.splitlines()) + "\n")
 
 
-def emit(value: Any, as_json: bool, human: Callable[[Any], None], as_jsonl: bool = False) -> None:
+def emit(value: Any, as_json: bool, human: Callable[[Any], object], as_jsonl: bool = False) -> None:
     if as_json and as_jsonl:
         raise UsageError("--json and --jsonl together", "pick one: --jsonl for appending to a file")
     if as_jsonl:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -234,7 +235,7 @@ def show(
     if channels:
         sys.stdout.write(inputs.channels_text)
         return
-    file_rows = [{"path": p, "size": len(c), "sha256": generations.sha256(c)}
+    file_rows: list[dict[str, Any]] = [{"path": p, "size": len(c), "sha256": generations.sha256(c)}
                  for p, c in sorted(inputs.files.items())]
     if inputs_:
         config_bytes = inputs.config_text.encode()

@@ -61,16 +61,18 @@ def render(d: Diff, *, colour: bool = False) -> str:
                 out.append("  " + _channel_line(c, colour))
         elif layer == "config":
             cfg = d.config
+            assert cfg is not None  # the layer was compared
             heading("config", "same" if cfg.equal else "")
             out += ["  " + line for line in _config_lines(cfg, colour, d.why)]
         elif layer == "inputs":
             heading("inputs", "" if d.inputs else "same")
-            for c in d.inputs or ():
-                out.append("  " + _input_line(c, colour))
-                if c.diff:
-                    out += ["    " + ln for ln in c.diff.rstrip("\n").split("\n")]
+            for change in d.inputs or ():
+                out.append("  " + _input_line(change, colour))
+                if change.diff:
+                    out += ["    " + ln for ln in change.diff.rstrip("\n").split("\n")]
         elif layer == "packages":
             p = d.packages
+            assert p is not None  # the layer was compared
             extra = (f"{p.items_a} → {p.items_b} items, {human_size(p.size_a)} → "
                      f"{human_size(p.size_b)}")
             if p.size_delta is not None:
@@ -135,7 +137,7 @@ def _channel_line(c: ChannelChange, colour: bool) -> str:
 
 
 def _config_lines(cfg: ConfigDiff, colour: bool, why=None) -> list[str]:
-    lines = []
+    lines: list[str] = []
     if cfg.equal:
         return lines
     if not cfg.structural:
@@ -280,10 +282,10 @@ def _group_retargets(changes: Sequence[FileChange]
     singles: list[FileChange] = []
     moved: dict[tuple[str, str], list[FileChange]] = {}
     for c in changes:
-        old, new = (_store_item(c.a.target) if c.a else None,
-                    _store_item(c.b.target) if c.b else None)
-        if (c.change == "changed" and c.what == ("target",) and old and new
-                and c.a.target[len(old):] == c.b.target[len(new):]):
+        ta, tb = (c.a.target if c.a else None), (c.b.target if c.b else None)
+        old, new = (_store_item(ta) if ta else None, _store_item(tb) if tb else None)
+        if (c.change == "changed" and c.what == ("target",) and old and new and ta and tb
+                and ta[len(old):] == tb[len(new):]):
             moved.setdefault((old, new), []).append(c)
         else:
             singles.append(c)
@@ -304,12 +306,13 @@ def _retarget_line(old: str, new: str, links: list[FileChange], colour: bool) ->
 
 def _file_line(c: FileChange, colour: bool) -> str:
     word = _paint(f"{c.change:<10}", c.change, colour)
-    if c.change == "added":
+    if c.change == "added" and c.b is not None:
         return f"{word} {c.path}  {describe_file(c.b)}"
-    if c.change == "removed":
+    if c.change == "removed" and c.a is not None:
         return f"{word} {c.path}  {describe_file(c.a)}"
     parts = []
     a, b = c.a, c.b
+    assert a is not None and b is not None  # a change has both sides
     for what in c.what:
         if what == "type":
             parts.append(f"type {a.kind} → {b.kind}")

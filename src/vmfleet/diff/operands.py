@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable
 
 from vmfleet.diff.sides import Side, side_from_facts
-from vmfleet.errors import ImageError, UsageError
+from vmfleet.errors import ImageError, UsageError, VmfleetError
 from vmfleet.guix.store import ChannelPin
 from vmfleet.inspect.facts import ImageFacts
 
@@ -82,7 +82,6 @@ def _registry_provenance(side: Side, registry, *, vm: str | None = None,
     import dataclasses
     import hashlib
 
-    from vmfleet.errors import VmfleetError
     from vmfleet.registry import builds as build_rows
     from vmfleet.registry import generations
     from vmfleet.registry import vms as vm_rows
@@ -148,12 +147,12 @@ def generation_side(reg, text: str, *, files: bool = True, texts: bool = False) 
             missing["files"] = f"{gen.label}: files were not read"
     from vmfleet.diff.input_diff import inputs_of
 
-    texts = {path: data.decode("utf-8", "replace") for path, data in inputs.files.items()
-             if path.endswith(".scm")}
+    input_texts = {path: data.decode("utf-8", "replace") for path, data in inputs.files.items()
+                   if path.endswith(".scm")}
     return Side(label=gen.label, kind="generation", source=image or gen.label, facts=facts,
                 channels=channels, config_text=inputs.config_text,
                 config_name=inputs.config_name, summary=gen.summary or None, missing=missing,
-                input_texts=texts, inputs=inputs_of(inputs.files, inputs.roles))
+                input_texts=input_texts, inputs=inputs_of(inputs.files, inputs.roles))
 
 
 def latest_image(build_module, reg, gen) -> str | None:

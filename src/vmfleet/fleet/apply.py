@@ -23,9 +23,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import getpass
+import functools
 import json
-import os
 import secrets
 import threading
 import time
@@ -40,6 +39,7 @@ from vmfleet.deploy.vm_records import (
     DEFAULT_TIMEOUT,
     AuditEntry,
     Options,
+    acting_user,
     audit_entry,
     find_vm,
     get_vm,
@@ -144,7 +144,7 @@ class _Run:
     def audit(self, reg: Registry, action: str, vm: str | None, from_gen: int | None,
               to_gen: int | None, detail: str = "") -> None:
         with reg.write():
-            audit_rows.add(reg, at=timeutil.now(), user=_user(), action=f"apply-{action}",
+            audit_rows.add(reg, at=timeutil.now(), user=acting_user(), action=f"apply-{action}",
                            vm=vm, from_generation_id=from_gen, to_generation_id=to_gen,
                            detail=detail, apply_id=self.id)
 
@@ -160,7 +160,7 @@ class _Run:
     def execute(self) -> ApplyResult:
         reg = self.reg
         with reg.write():
-            fleet_rows.begin_apply(reg, apply_id=self.id, started=timeutil.now(), user=_user(),
+            fleet_rows.begin_apply(reg, apply_id=self.id, started=timeutil.now(), user=acting_user(),
                                    fleet=self.plan.fleet, fingerprint=self.plan.fingerprint,
                                    plan=json.dumps(plan_mod.to_json(self.plan)))
         self.audit(reg, "start", None, None, None,
@@ -228,8 +228,8 @@ class _Run:
     def _build(self, steps: list[Step]) -> None:
         from vmfleet.build import builds
 
-        wanted = sorted({s.target_generation_id for s in steps})
-        names = {g: [s.name for s in steps if s.target_generation_id == g] for g in wanted}
+        wanted = sorted({s.target_id for s in steps})
+        names = {g: [s.name for s in steps if s.target_id == g] for g in wanted}
 
         def one(gen_id: int) -> None:
             reg = Registry.open(self.home.registry)
@@ -238,9 +238,9 @@ class _Run:
                 for n in names[gen_id]:
                     self.progress(n, f"image of {gen.label}: building or reusing")
                 built = builds.ensure_image(reg, self.home, gen, builder=self.builder)
-                self.images[gen_id] = Image(built.image_sha256, Path(built.image_path))
+                self.images[gen_id] = Image(*builds.stored_image(built))
                 self.audit(reg, "image", None, None, gen_id,
-                           f"{gen.label}: {built.image_sha256[:12]}"
+                           f"{gen.label}: {self.images[gen_id].sha256[:12]}"
                            + (" (cached)" if getattr(built, "cached", False) else ""))
             except VmfleetError as e:
                 self.image_errors[gen_id] = e.message
@@ -256,7 +256,7 @@ class _Run:
         by_host: dict[str, dict[str, list[Step]]] = {}
         for s in steps:
             if s.target_generation_id in self.images:
-                sha = self.images[s.target_generation_id].sha256
+                sha = self.images[s.target_id].sha256
                 by_host.setdefault(s.host, {}).setdefault(sha, []).append(s)
         self.place_errors: dict[tuple[str, int], str] = {}
 
@@ -264,7 +264,7 @@ class _Run:
             reg = Registry.open(self.home.registry)
             try:
                 for _sha, users in sorted(by_host[host].items()):
-                    image = self.images[users[0].target_generation_id]
+                    image = self.images[users[0].target_id]
                     for s in users:
                         self.progress(s.name, f"placing the image on {host}")
                     try:
@@ -273,7 +273,7 @@ class _Run:
                                    f"on {host}: {where}")
                     except VmfleetError as e:
                         for s in users:
-                            self.place_errors[(host, s.target_generation_id)] = e.message
+                            self.place_errors[(host, s.target_id)] = e.message
             finally:
                 reg.close()
 
@@ -304,9 +304,9 @@ class _Run:
         if self.failed.is_set() and not self.keep_going:
             self.outcome(step, "skipped", step.vm, step.current, t0, "an earlier VM failed")
             return
-        gen_id = step.target_generation_id
         if step.action is not Action.START:
-            problem = self.image_errors.get(gen_id) or self.place_errors.get((step.host, gen_id))
+            problem = (self.image_errors.get(step.target_id)
+                       or self.place_errors.get((step.host, step.target_id)))
             if problem:
                 self.failed.set()
                 self.outcome(step, "failed", step.vm, step.current, t0, problem)
@@ -326,19 +326,21 @@ class _Run:
             reg.close()
 
     def _options(self, step: Step) -> Options:
-        return Options(memory_mib=step.memory_mib, vcpus=step.vcpus, accel=step.accel,
+        default = Options()
+        return Options(memory_mib=step.memory_mib or default.memory_mib,
+                       vcpus=step.vcpus or default.vcpus, accel=step.accel,
                        wait=True, timeout=self.timeout)
 
     def _start(self, reg: Registry, step: Step, t0: float) -> None:
         self.progress(step.name, f"starting {step.vm}")
-        lifecycle.start(reg, self.home, step.vm, timeout=self.timeout,
+        lifecycle.start(reg, self.home, step.running, timeout=self.timeout,
                         notify=lambda m: self.progress(step.name, m))
-        self._health(reg, step, step.vm)
+        self._health(reg, step, step.running)
         self.audit(reg, "start", step.vm, None, step.current_generation_id)
         self.outcome(step, "done", step.vm, step.current, t0, "started")
 
     def _create(self, reg: Registry, step: Step, t0: float) -> None:
-        gen = get_generation(reg, step.target_generation_id)
+        gen = get_generation(reg, step.target_id)
         lineage = plan_mod.lineages(list_vms(reg)).get(step.name)
         previous = lineage.members[-1].name if lineage else None
         name = step.name if find_vm(reg, step.name) is None else rollout.replacement_name(
@@ -356,8 +358,8 @@ class _Run:
         self.outcome(step, "done", name, gen.label, t0, f"created on {step.host}")
 
     def _replace(self, reg: Registry, step: Step, t0: float) -> None:
-        gen = get_generation(reg, step.target_generation_id)
-        old = get_vm(reg, step.vm)
+        gen = get_generation(reg, step.target_id)
+        old = get_vm(reg, step.running)
         new = rollout.replacement_name(reg, step.name, gen.number)
         self.progress(step.name, f"deploying {new} ({gen.label}) on {step.host}")
         try:
@@ -432,8 +434,8 @@ class _Run:
             t0 = time.monotonic()
             self.progress(step.name, f"rolling back to {step.vm}")
             try:
-                rollout.rollback(self.reg, self.home, step.vm, timeout=self.timeout,
-                                 notify=lambda m, n=step.name: self.progress(n, m))
+                rollout.rollback(self.reg, self.home, step.running, timeout=self.timeout,
+                                 notify=functools.partial(self.progress, step.name))
                 self.audit(self.reg, "rollback", step.vm, step.target_generation_id,
                            step.current_generation_id, f"{new} retired")
                 self.outcome(step, "rolled back", step.vm, step.current, t0,
@@ -456,7 +458,7 @@ class _Run:
         for step in steps:
             t0 = time.monotonic()
             try:
-                for name in (*step.discard, step.vm):
+                for name in (*step.discard, *([step.vm] if step.vm else [])):
                     if find_vm(self.reg, name) is not None:
                         self.progress(step.name, f"removing {name}")
                         lifecycle.destroy(self.reg, self.home, name)
@@ -482,9 +484,6 @@ def _parallel(fn, items, workers: int) -> None:
         raise
     pool.shutdown(wait=True)
 
-
-def _user() -> str:
-    return os.environ.get("SUDO_USER") or getpass.getuser()
 
 
 # --- the audit of applies -----------------------------------------------------------------------

@@ -211,6 +211,7 @@ def _vm(entry: dict, defaults: dict, start: int | None, end: int | None, lines: 
             "\"herd status nginx\"")
     if len(problems) > before:
         return None
+    assert name is not None and system is not None and memory is not None  # else a problem
     return VmDecl(name=name, system=system, host=host, memory_mib=memory, vcpus=vcpus,
                   accel=accel, tags=tuple(tags), health=health.strip() if health else None,
                   line=start or 0)

@@ -26,6 +26,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from vmfleet import timeutil
 from vmfleet.deploy import hosts as hosts_mod
@@ -83,6 +84,20 @@ class Step:
     retire: tuple[str, ...] = ()        # leftovers to retire (ran next to their replacement)
     discard: tuple[str, ...] = ()       # leftovers to remove (deploy cut short or failed)
     note: str = ""
+
+    @property
+    def target_id(self) -> int:
+        """The generation a create, replace or start moves to (those steps always have one)."""
+        if self.target_generation_id is None:
+            raise ValueError(f"step {self.name} ({self.action}) has no target generation")
+        return self.target_generation_id
+
+    @property
+    def running(self) -> str:
+        """The VM that runs now (a start, replace or remove always names one)."""
+        if self.vm is None:
+            raise ValueError(f"step {self.name} ({self.action}) names no VM")
+        return self.vm
 
 
 @dataclass(frozen=True)
@@ -216,7 +231,7 @@ class _Resolver:
 def _step(decl: fleet_file.VmDecl, lineage: Lineage | None, resolve: _Resolver, summaries,
           states, unreachable, home: Home) -> Step:
     target = resolve(decl.system)
-    base = dict(name=decl.name, host=decl.host, system=decl.system_name, spec=decl.system,
+    base: dict[str, Any] = dict(name=decl.name, host=decl.host, system=decl.system_name, spec=decl.system,
                 target=target.label, target_generation_id=target.id,
                 memory_mib=decl.memory_mib, vcpus=decl.vcpus, accel=decl.accel,
                 health=decl.health, tags=decl.tags)
@@ -228,7 +243,7 @@ def _step(decl: fleet_file.VmDecl, lineage: Lineage | None, resolve: _Resolver, 
         v.state is VmState.DEPLOYING and v not in busy))
     current = active[-1] if active else None
     retire = tuple(v.name for v in active[:-1])
-    none = dict(vm=None, vm_host=None, current=None, current_generation_id=None)
+    none: dict[str, Any] = dict(vm=None, vm_host=None, current=None, current_generation_id=None)
     if busy:
         return Step(action=Action.UNKNOWN, **base, **(_now(current) if current else none),
                     note=f"another vmfleet command is deploying {busy[0].name}: plan again "
@@ -272,7 +287,7 @@ def _step(decl: fleet_file.VmDecl, lineage: Lineage | None, resolve: _Resolver, 
     return Step(action=Action.KEEP, **base, **now)
 
 
-def _now(vm: Vm) -> dict:
+def _now(vm: Vm) -> dict[str, Any]:
     return dict(vm=vm.name, vm_host=vm.host, current=vm.label,
                 current_generation_id=vm.generation_id)
 

@@ -127,7 +127,7 @@ class DiskFiles:
                 f"the inputs add up to more than {_mib(self.limits.per_generation)} "
                 f"(at {path})",
                 "a generation holds config text and small files; raise "
-                "VMFLEET_MAX_GENERATION_SIZE if these inputs are really needed")
+                f"{settings.MAX_GENERATION_SIZE} if these inputs are really needed")
         return FileData(data, 0o755 if st.st_mode & 0o111 else 0o644)
 
     def tree(self, path: str, what: str) -> list[str]:

@@ -136,7 +136,7 @@ def check_image(info: ImageInfo) -> None:
         return
     res = run([which("qemu-img"), "check", "--output=json", "-U", str(info.path.absolute())],
               check=False, timeout=UNTRUSTED_TIMEOUT * 4)
-    data = {}
+    data: dict = {}
     with contextlib.suppress(ValueError):
         data = json.loads(res.stdout) if res.stdout.strip() else {}
     end = data.get("image-end-offset")

@@ -66,8 +66,8 @@ def render_facts(facts: ImageFacts, *, items: bool = False, files: bool = False)
     lines.append(f"closure    {len(facts.items)} store items, {size} "
                  f"(from the {'store database' if facts.store_source == 'database' else 'store listing'})")
     if items:
-        for i in facts.items:
-            lines.append(f"  {human_size(i.nar_size):>10}  {i.path}")
+        for item in facts.items:
+            lines.append(f"  {human_size(item.nar_size):>10}  {item.path}")
     if files and facts.files is not None:
         lines.append(f"files      {len(facts.files)} outside /gnu/store")
 

@@ -12,10 +12,10 @@ def add(reg: Registry, *, at: str, user: str, action: str, vm: str | None,
         from_generation_id: int | None, to_generation_id: int | None, detail: str = "",
         apply_id: str | None = None) -> int:
     """Write one entry (inside the caller's transaction, if any); returns its id."""
-    return reg.execute(
+    return reg.insert(
         "INSERT INTO audit (at, user, action, vm, from_generation_id, to_generation_id, detail,"
         " apply_id) VALUES (?,?,?,?,?,?,?,?)",
-        (at, user, action, vm, from_generation_id, to_generation_id, detail, apply_id)).lastrowid
+        (at, user, action, vm, from_generation_id, to_generation_id, detail, apply_id))
 
 
 def set_detail(reg: Registry, entry_id: int, detail: str) -> None:

@@ -72,10 +72,10 @@ def mark_interrupted(reg: Registry, build_id: int, finished: str, error: str) ->
 def begin(reg: Registry, *, generation_id: int, inputs_key: str, options: str, builder: str,
           status: str, started: str) -> int:
     """Record a build before it runs; returns its id."""
-    return reg.execute(
+    return reg.insert(
         "INSERT INTO builds (generation_id, inputs_key, options, builder, command, status, started)"
         " VALUES (?,?,?,?,?,?,?)",
-        (generation_id, inputs_key, options, builder, "[]", status, started)).lastrowid
+        (generation_id, inputs_key, options, builder, "[]", status, started))
 
 
 def update(reg: Registry, build_id: int, values: dict) -> None:

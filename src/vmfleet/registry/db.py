@@ -210,8 +210,8 @@ def _trust_home_relative_paths(db: sqlite3.Connection) -> None:
             db.execute("UPDATE vms SET overlay = ? WHERE name = ?", (f"overlays/{name}.qcow2", name))
 
 
-def _issue8_inputs(db: sqlite3.Connection) -> None:
-    """Config repositories (issue 8): each recorded file's role, a generation's layout (load
+def _config_repository_inputs(db: sqlite3.Connection) -> None:
+    """Config repositories: each recorded file's role, a generation's layout (load
     path, working directory, -e expression) and the names vmfleet could not resolve."""
     run_script(db, """
         ALTER TABLE generation_files ADD COLUMN role TEXT NOT NULL DEFAULT 'local-file';
@@ -221,7 +221,7 @@ def _issue8_inputs(db: sqlite3.Connection) -> None:
     )
 
 
-def _issue9_image_types_logins(db: sqlite3.Connection) -> None:
+def _image_types_and_logins(db: sqlite3.Connection) -> None:
     """The image type guix made for each build (qcow2, efi-raw, qcow2-gpt, vm-image: how it
     boots), and the user vmfleet logs into each VM as (root only where the config permits)."""
     run_script(db, """
@@ -231,7 +231,7 @@ def _issue9_image_types_logins(db: sqlite3.Connection) -> None:
     )
 
 
-def _issue16_import_marks(db: sqlite3.Connection) -> None:
+def _import_marks(db: sqlite3.Connection) -> None:
     """What each import of a system from a repository got to (its last commit, with the
     options it ran with), so the next import reads only newer commits."""
     run_script(db, """
@@ -254,10 +254,17 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("trust_rollouts", _trust_rollouts),
     ("trust_home_relative_paths", _trust_home_relative_paths),
     ("fleet_history", _fleet_history),
-    ("issue8_inputs", _issue8_inputs),
-    ("issue9_image_types_logins", _issue9_image_types_logins),
-    ("issue16_import_marks", _issue16_import_marks),
+    ("config_repository_inputs", _config_repository_inputs),
+    ("image_types_and_logins", _image_types_and_logins),
+    ("import_marks", _import_marks),
 ]
+
+
+# Migrations once named after tracker numbers, which a reader cannot look up: registries that
+# recorded the old name get the new one (the migration itself is the same).
+RENAMED = {"issue8_inputs": "config_repository_inputs",
+           "issue9_image_types_logins": "image_types_and_logins",
+           "issue16_import_marks": "import_marks"}
 
 
 def run_script(conn: sqlite3.Connection, sql: str) -> None:
@@ -361,6 +368,8 @@ class Registry:
                 self.conn.execute(
                     "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied TEXT)"
                 )
+                for old, new in RENAMED.items():
+                    self.conn.execute("UPDATE _migrations SET name = ? WHERE name = ?", (new, old))
                 done = {r[0] for r in self.conn.execute("SELECT name FROM _migrations")}
                 for name, fn in MIGRATIONS:
                     if name in done:
@@ -412,6 +421,14 @@ class Registry:
     def query_one(self, sql: str, params=()) -> dict | None:
         rows = self.query(sql, params)
         return rows[0] if rows else None
+
+    def insert(self, sql: str, params=()) -> int:
+        """Run an INSERT; returns the new row's id."""
+        rowid = self.execute(sql, params).lastrowid
+        if rowid is None:
+            raise RegistryError(f"registry error on {self.path or 'the registry'}: no row inserted",
+                                "run with --debug for details")
+        return rowid
 
     def execute(self, sql: str, params=()) -> sqlite3.Cursor:
         try:

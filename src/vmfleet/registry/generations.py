@@ -18,7 +18,7 @@ from pathlib import Path
 
 from vmfleet import timeutil
 from vmfleet.errors import NotFound, SchemeError, UsageError
-from vmfleet.guix import channel_files, channel_modules, closure, input_files, os_config, reader
+from vmfleet.guix import channel_files, channel_modules, closure, input_files, os_config, reader, walker
 from vmfleet.guix.reader import render as render_string
 from vmfleet.names import check_name
 from vmfleet.registry.db import Registry, dumps
@@ -315,15 +315,15 @@ def _visible_definitions(inputs: Inputs) -> dict:
     for path, role in inputs.roles.items():
         if role in ("module", "include", "load"):
             try:   # the reader's cache: the closure read these very texts (not modified here)
-                forms = reader._read(inputs.files[path].decode(), path)[0]
+                forms = reader.read_cached(inputs.files[path].decode(), path)[0]
             except (SchemeError, UnicodeDecodeError):
                 continue
             by_path[path] = forms
-            env.update(reader._definitions(forms))
+            env.update(walker.definitions(forms))
     if not by_path:
         return env
     try:
-        config_forms = reader._read(inputs.config_text, inputs.config_name)[0]
+        config_forms = reader.read_cached(inputs.config_text, inputs.config_name)[0]
     except SchemeError:
         return env
     for name, prefix, _ in closure.module_refs(config_forms):
@@ -332,7 +332,7 @@ def _visible_definitions(inputs: Inputs) -> dict:
         for d in inputs.load_path:
             path = posixpath.normpath(posixpath.join(d, *name[:-1], name[-1] + ".scm"))
             if path in by_path:
-                env.update({prefix + k: v for k, v in reader._definitions(by_path[path]).items()})
+                env.update({prefix + k: v for k, v in walker.definitions(by_path[path]).items()})
                 break
     return env
 
@@ -377,7 +377,7 @@ def record(reg: Registry, system: str, inputs: Inputs, *, current_from: str, sou
         channels_sha = reg.put_blob(inputs.channels_text.encode())
         number = reg.execute("SELECT coalesce(max(number), 0) + 1 FROM generations "
                              "WHERE system = ?", (system,)).fetchone()[0]
-        cur = reg.execute(
+        gen_id = reg.insert(
             "INSERT INTO generations (system, number, current_from, source, git_commit, message,"
             " config_path, config_sha256, channels_sha256, pins, unpinned, inputs_sha256, summary,"
             " recorded, layout, warnings) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -386,7 +386,6 @@ def record(reg: Registry, system: str, inputs: Inputs, *, current_from: str, sou
              digest, dumps(analysis.summary), timeutil.now(), dumps(inputs.layout_json),
              dumps(list(inputs.warnings))),
         )
-        gen_id = cur.lastrowid
         for path, content in sorted(inputs.files.items()):
             reg.execute("INSERT INTO generation_files (generation_id, path, sha256, mode, role) "
                         "VALUES (?,?,?,?,?)",

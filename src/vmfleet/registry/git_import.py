@@ -22,7 +22,7 @@ from vmfleet.guix import closure, input_files, os_config
 from vmfleet.names import check_name
 from vmfleet.registry import generations, import_marks
 from vmfleet.registry.db import Registry, dumps
-from vmfleet.tools.run import kill_group, run, which
+from vmfleet.tools.run import kill_group, run, spawn, which
 
 log = logging.getLogger("vmfleet.registry.git_import")
 
@@ -94,9 +94,10 @@ class Blobs:
     """Reads git blobs through one ``git cat-file --batch`` process, and parses each once."""
 
     def __init__(self, repo: Path):
-        self.proc = subprocess.Popen(["git", "-C", str(repo), "cat-file", "--batch"],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     start_new_session=True)
+        self.proc = spawn(["git", "-C", str(repo), "cat-file", "--batch"],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None)
+        assert self.proc.stdin is not None and self.proc.stdout is not None  # both piped
+        self.requests, self.answers = self.proc.stdin, self.proc.stdout
         self.cache: dict[str, bytes] = {}
         self.parsed: dict[tuple[str, str], object] = {}
 
@@ -125,8 +126,8 @@ class Blobs:
     def get(self, sha: str) -> bytes:
         if sha in self.cache:
             return self.cache[sha]
-        self.proc.stdin.write(sha.encode() + b"\n")
-        self.proc.stdin.flush()
+        self.requests.write(sha.encode() + b"\n")
+        self.requests.flush()
         data = self._answer()
         if data is None:
             raise CommandFailed(f"git cat-file: cannot read object {sha}",
@@ -142,8 +143,8 @@ class Blobs:
         wanted = list(dict.fromkeys(s for s in shas if s and s not in self.cache))
         for i in range(0, len(wanted), PREFETCH_BATCH):
             batch = wanted[i:i + PREFETCH_BATCH]
-            self.proc.stdin.write(b"".join(s.encode() + b"\n" for s in batch))
-            self.proc.stdin.flush()
+            self.requests.write(b"".join(s.encode() + b"\n" for s in batch))
+            self.requests.flush()
             for sha in batch:
                 data = self._answer()
                 if data is not None:
@@ -151,17 +152,17 @@ class Blobs:
 
     def _answer(self) -> bytes | None:
         """The next object's bytes, or None when git reports it missing."""
-        header = self.proc.stdout.readline().split()
+        header = self.answers.readline().split()
         if len(header) < 3:
             return None
         size = int(header[2])
-        data = self.proc.stdout.read(size)
-        self.proc.stdout.read(1)
+        data = self.answers.read(size)
+        self.answers.read(1)
         return data
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
-            self.proc.stdin.close()
+            self.requests.close()
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -354,10 +355,10 @@ def import_system(reg: Registry, repo: str | Path, system: str, config: str, cha
     """
     check_name(system)
     root = repo_root(repo)
-    config_rel = _repo_relative(root, repo, config)
-    channels_rel = _repo_relative(root, repo, channels)
-    lp_rel = [_repo_relative(root, repo, d) for d in load_path]
-    cwd_rel = _repo_relative(root, repo, ".")
+    config_rel = repo_relative(root, repo, config)
+    channels_rel = repo_relative(root, repo, channels)
+    lp_rel = [repo_relative(root, repo, d) for d in load_path]
+    cwd_rel = repo_relative(root, repo, ".")
     head = _head(root)
     options = dumps({"config": config_rel, "channels": channels_rel, "load_path": lp_rel,
                      "cwd": cwd_rel, "since": since, "allow_unpinned": allow_unpinned,
@@ -376,7 +377,7 @@ def import_system(reg: Registry, repo: str | Path, system: str, config: str, cha
         _check_in_history(root, repo, [], {}, config_rel, channels_rel)
     blobs = Blobs(root)
     try:
-        history = commits(root, None, since, head=head, after=after)
+        history = commits(root, None, since, head=head or "HEAD", after=after)
         if not history:
             if since is None and after is None:
                 _check_in_history(root, repo, [], {}, config_rel, channels_rel)
@@ -390,7 +391,8 @@ def import_system(reg: Registry, repo: str | Path, system: str, config: str, cha
                                      _Options(variable, channel_repos, checkouts,
                                               channels_before),
                                      _newest_time(reg, system) if after else 0)
-            import_marks.put(reg, import_marks.Mark(system, str(root), options, head))
+            if head is not None:  # a repository with commits (else nothing was recorded)
+                import_marks.put(reg, import_marks.Mark(system, str(root), options, head))
             return result
     finally:
         blobs.close()
@@ -456,7 +458,7 @@ def _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel
     last_read: GitFiles | None = None       # what the last closure read (None: read again)
     seen_commits = 0
     limits = input_files.Limits.from_env()
-    providers: dict[str, object] = {}     # channels blob -> Providers
+    providers: dict[str, closure.Providers | None] = {}  # channels blob -> Providers
     dirs = TreeDirs()
     last_digest = None
     for index, commit in enumerate(history):
@@ -558,7 +560,7 @@ def _text(data: bytes, path: str) -> str:
         raise SchemeError(f"{path}: not a text file", "vmfleet reads Scheme text files") from None
 
 
-def _repo_relative(root: Path, repo: str | Path, path: str) -> str:
+def repo_relative(root: Path, repo: str | Path, path: str) -> str:
     """``path`` as given on the command line (relative to ``repo``), relative to the repo root."""
     full = (Path(repo) / path).absolute()
     try:
