@@ -622,7 +622,7 @@ def _authorized_keys(os_form, services, env) -> list[tuple[str, str, bool]]:
     """(user, key, file-like) from openssh's ``authorized-keys`` (and ``simple-service``
     extensions of openssh-service-type): a ``local-file``'s path, a ``plain-file``'s text,
     else the text as written (a bare string is not file-like)."""
-    out: list[tuple[str, str]] = []
+    out: list[tuple[str, str, bool]] = []
     if not services:
         return out
     for value, e in _openssh_key_lists(services[0], env):
@@ -706,7 +706,7 @@ def _openssh_key_lists(root, env):
             stack.extend(reversed(x))
 
 
-def _key_entry(entry, env) -> list[tuple[str, str]]:
+def _key_entry(entry, env) -> list[tuple[str, str, bool]]:
     if isinstance(entry, Symbol) and str(entry) in env:
         entry = env[str(entry)]
     h = head(entry)
