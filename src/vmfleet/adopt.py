@@ -34,11 +34,11 @@ def adopt_image(reg, path, system: str, *, current_from: str | None = None,
     import os
 
     from vmfleet import timeutil
-    from vmfleet.inspect.disk import open_disk
+    from vmfleet.inspect.disk import StoreImages, open_disk
     from vmfleet.registry import generations
 
     files = dict(files or {})
-    with open_disk(path) as disk:
+    with open_disk(path, store=StoreImages.of(reg)) as disk:
         _part, fs = disk.guix_root()
         facts = read_facts(fs, source=str(path), kind="image", files=False, texts=False,
                            workdir=disk.workdir)

@@ -21,9 +21,9 @@ for _i, _p in enumerate("KMGTPEZY", start=1):
     _UNITS |= {_p: 2**(10 * _i), f"{_p}iB": 2**(10 * _i)}
     if _p != "K":
         _UNITS[f"{_p}B"] = 10**(3 * _i)
-# Guile's decimal numbers (string->number): a sign, digits with at most one dot (".5", "1."),
-# an exponent; or a fraction "1/2".
-_NUMBER = re.compile(r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|\d+/\d+)")
+# Guile's decimal numbers (string->number): a sign, ASCII digits with at most one dot (".5",
+# "1."), an exponent; or a fraction "1/2".
+_NUMBER = re.compile(r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|\d+/\d+)", re.ASCII)
 
 SIZE_HINT = "write a number and a unit: 512M, 4G, 4GiB (powers of 2) or 5GB (powers of 10)"
 

@@ -133,6 +133,10 @@ def test_a_deploy_killed_at_any_step_is_recorded_and_the_hint_of_ps_works(
     if fleet.domains():  # defined: start finishes it
         assert "'vmfleet start web' finishes it" in row.note
         cli(fleet, "vmfleet start web", capsys)
+        # Issue 22 #13: the deploy's entry is closed by the start that finished it.
+        deploy, start = vm_records.audit_log(fleet.reg)
+        assert (deploy.action, start.action) == ("deploy", "start")
+        assert deploy.detail == "on local: finished by vmfleet start", deploy.detail
     else:  # never defined: start cannot finish it, and ps does not say it would
         assert "vmfleet start" not in row.note
         commands = re.findall(r"'(vmfleet [^']+)'", row.note)

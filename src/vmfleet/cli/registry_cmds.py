@@ -22,6 +22,9 @@ JSON = options.json_flag()
 JSONL = options.jsonl_flag()
 LOAD_PATH = typer.Option(None, "-L", "--load-path",
                          help="A directory of Guile modules, as for guix system -L (repeatable).")
+ALLOW_OUTSIDE = typer.Option(
+    None, "--allow-outside", metavar="DIR",
+    help="Also record files the config names inside DIR, outside its own folders (repeatable).")
 STRICT = typer.Option(False, "--strict",
                       help="Refuse a config that names a file vmfleet cannot compute.")
 CHANNEL_REPO = typer.Option(
@@ -67,6 +70,7 @@ def import_(
     channels_before: Path = typer.Option(
         None, "--channels-before", help="A channels file for the commits made before "
         "the repository had one (they are otherwise reported and skipped)."),
+    allow_outside: list[str] = ALLOW_OUTSIDE,
     fleet_file: str = typer.Option(None, "--fleet-file", help="The fleet file, relative to REPO "
                                    "(default: fleet.toml at the repository root, if committed)."),
     as_json: bool = JSON,
@@ -82,7 +86,8 @@ def import_(
     results = [history.import_system(reg, repo, name, path, channels, since=since,
                                      allow_unpinned=allow_unpinned, load_path=load_path or (),
                                      strict=strict, variable=variable, channel_repos=repos,
-                                     checkouts=default_cache_dir(), channels_before=before)
+                                     checkouts=default_cache_dir(), channels_before=before,
+                                     allow_outside=allow_outside or ())
                for name, path, variable in pairs]
     for r in results:
         for note in r.unverified:
@@ -105,6 +110,12 @@ def import_(
         out.append({"fleet_file": fleet.path, "commits": fleet.commits_seen,
                     "recorded": list(fleet.recorded), "skipped": list(fleet.skipped)})
     emit(out, as_json, lambda v: None)
+    unread = [r for r in results if r.commits_seen and not r.read]
+    if unread:
+        raise UsageError(", ".join(f"{r.system}: none of its {r.commits_seen} commits could be "
+                                   "read" for r in unread),
+                         "the warnings above say why each commit was skipped; fix the config "
+                         "in a new commit and import again")
 
 
 def _read_channels_before(path: Path) -> str:
@@ -144,6 +155,7 @@ def add(
     channel_repo: list[str] = CHANNEL_REPO,
     variable: str = typer.Option(None, "--variable", help="For a module: the variable that "
                                  "holds the operating-system (built with -e)."),
+    allow_outside: list[str] = ALLOW_OUTSIDE,
     as_json: bool = JSON,
 ) -> None:
     """Record a config, every file it reads and its channels as a new generation (no-op when
@@ -158,7 +170,8 @@ def add(
     inputs = generations.read_inputs(config, channels, load_path=load_path or (), strict=strict,
                                      variable=variable,
                                      channel_repos=_channel_sources(channel_repo),
-                                     checkouts=default_cache_dir())
+                                     checkouts=default_cache_dir(),
+                                     allow_outside=allow_outside or ())
     analysis = generations.analyse(inputs, config_label=str(config), channels_label=str(channels))
     reg = open_registry()
     gen, created = generations.record(reg, system, inputs, current_from=when, source="manual",
@@ -273,6 +286,7 @@ def _gen_json(g: Generation) -> dict:
             "message": g.message, "guix_commit": g.guix_commit, "unpinned": g.unpinned,
             "config": g.config_path, "inputs_sha256": g.inputs_sha256,
             "load_path": list(g.layout.get("load_path", [])), "expression": g.layout.get("expression"),
+            "allow_outside": list(g.layout.get("allow_outside", [])),
             "inputs_incomplete": g.incomplete, "warnings": list(g.warnings)}
 
 
@@ -315,6 +329,9 @@ def _print_generation(d: dict) -> None:
     if d["load_path"] or d["expression"]:
         lines.append("load path: " + (" ".join(f"-L {p}" for p in d["load_path"]) or "-")
                      + (f"  (built with -e {d['expression']})" if d["expression"] else ""))
+    if d["allow_outside"]:
+        lines.append("outside:   files read from " + ", ".join(d["allow_outside"])
+                     + " (--allow-outside)")
     if d["inputs_incomplete"]:
         lines.append("inputs:    INCOMPLETE: " + "; ".join(d["warnings"]))
     sys.stdout.write("\n".join(lines) + "\n")

@@ -42,6 +42,7 @@ from vmfleet.errors import (
 )
 from vmfleet.home import Home
 from vmfleet.names import check_name
+from vmfleet.registry import audit as audit_rows
 from vmfleet.registry import builds as build_rows
 from vmfleet.registry import generations
 from vmfleet.registry import vms as vm_rows
@@ -67,6 +68,11 @@ def deploy(reg: Registry, home: Home, spec_text: str, *, name: str | None = None
     _check_options(options)
     login_user(reg, home, gen, options)  # nor a config nobody can log into
     build.plan_image(gen, image_type)     # nor an image type Guix would refuse
+    h = hosts.get(reg, host)
+    with virt.connect(h.uri) as conn:     # nor a network, memory or port the host lacks
+        check_host_limits(conn, h, options)
+        if options.network == "user":
+            allocate_port(reg, h, exclude=busy_ports(conn))  # raises when the range is full
     for _attempt in range(3):
         notify(f"image of {gen.label}: building or reusing")
         built = build.ensure_image(reg, home, gen, builder=builder, on_line=on_line,
@@ -144,16 +150,22 @@ def _preflight(reg: Registry, host: hosts.Host, options: Options) -> None:
     """What only the host can tell, asked before the VM is recorded: a deploy refused here
     leaves no row, overlay or audit entry behind."""
     with virt.connect(host.uri) as conn:
-        if options.network != "user" and not conn.has_network(options.network):
-            raise UsageError(f"host {host.name} has no libvirt network {options.network!r}",
-                             "use --network user, or name an existing network "
-                             "(virsh net-list --all)")
-        total = conn.host_memory_mib()
-        if total is not None and options.memory_mib > total:
-            raise UsageError(f"--memory {options.memory_mib} MiB is more than host {host.name} "
-                             f"has ({total} MiB)", "give less memory, e.g. --memory 512M")
+        check_host_limits(conn, host, options)
         if options.network == "user":
             allocate_port(reg, host, exclude=busy_ports(conn))  # raises when the range is full
+
+
+def check_host_limits(conn, host: hosts.Host, options: Options) -> None:
+    """The network and memory ``options`` ask for exist on ``host`` (``conn``, open to it):
+    checked before a build (deploy), before a VM is recorded, and by ``plan``."""
+    if options.network != "user" and not conn.has_network(options.network):
+        raise UsageError(f"host {host.name} has no libvirt network {options.network!r}",
+                         "use --network user, or name an existing network "
+                         "(virsh net-list --all)")
+    total = conn.host_memory_mib()
+    if total is not None and options.memory_mib > total:
+        raise UsageError(f"--memory {options.memory_mib} MiB is more than host {host.name} "
+                         f"has ({total} MiB)", "give less memory, e.g. --memory 512M")
 
 
 def login_user(reg: Registry, home: Home, gen: Generation, options: Options) -> str:
@@ -350,6 +362,8 @@ def start(reg: Registry, home: Home, name: str, *, wait: bool = True,
             mark_failed(reg, home, name, host)
             write_audit(reg, "start", name, None, vm.generation_id, f"failed: {failure_reason(e)}")
             raise
+        # A deploy killed after its domain was defined is finished by this start: say so.
+        audit_rows.close_open_intents(reg, name, "finished by vmfleet start")
     write_audit(reg, "start", name, None, vm.generation_id)
     return vm
 

@@ -14,6 +14,7 @@ from vmfleet.diff.input_diff import InputChange
 from vmfleet.diff.package_diff import PackagesDiff
 from vmfleet.guix.store import STORE
 from vmfleet.inspect.report import describe_file, file_mode
+from vmfleet.names import escape
 from vmfleet.units import human_size
 
 COLOURS = {"added": "32", "removed": "31", "upgraded": "36", "downgraded": "35",
@@ -35,10 +36,10 @@ def _short(commit: str | None) -> str:
 def render(d: Diff, *, colour: bool = False) -> str:
     """The human report: a heading per layer, one line per change."""
     out: list[str] = [
-        f"--- a: {d.a.label}" + (f"  ({d.a.system})" if d.a.system else ""),
-        f"+++ b: {d.b.label}" + (f"  ({d.b.system})" if d.b.system else ""),
+        f"--- a: {escape(d.a.label)}" + (f"  ({escape(d.a.system)})" if d.a.system else ""),
+        f"+++ b: {escape(d.b.label)}" + (f"  ({escape(d.b.system)})" if d.b.system else ""),
     ]
-    out += [f"note: {n}" for n in (*d.a.notes, *d.b.notes)]
+    out += [f"note: {escape(n)}" for n in (*d.a.notes, *d.b.notes)]
     if d.content is not None:
         from vmfleet.diff.content import summary_line
 
@@ -95,11 +96,11 @@ def render(d: Diff, *, colour: bool = False) -> str:
             for f in singles:
                 out.append("  " + _file_line(f, colour))
                 if f.diff:
-                    out += ["    " + ln for ln in f.diff.rstrip("\n").split("\n")]
+                    out += ["    " + escape(ln) for ln in f.diff.rstrip("\n").split("\n")]
             for (old, new), links in moved.items():
                 out.append("  " + _retarget_line(old, new, links, colour))
         if layer == "config" and d.config and d.config.text_diff:
-            out += ["    " + ln for ln in d.config.text_diff.rstrip("\n").split("\n")]
+            out += ["    " + escape(ln) for ln in d.config.text_diff.rstrip("\n").split("\n")]
     return "\n".join(out) + "\n"
 
 
@@ -118,10 +119,11 @@ def _channel_line(c: ChannelChange, colour: bool) -> str:
     if c.change in ("added", "removed"):
         commit = c.commit_b if c.change == "added" else c.commit_a
         url = c.url_b if c.change == "added" else c.url_a
-        return f"{word} {c.name}  {_short(commit)}  {url}"
+        return f"{word} {escape(c.name)}  {escape(_short(commit))}  {escape(url or '')}"
     if c.change == "url-changed":
-        return f"{word} {c.name}  {c.url_a} → {c.url_b}"
-    line = f"{word} {c.name}  {_short(c.commit_a)} → {_short(c.commit_b)}"
+        return f"{word} {escape(c.name)}  {escape(c.url_a or '')} → {escape(c.url_b or '')}"
+    line = (f"{word} {escape(c.name)}  {escape(_short(c.commit_a))} → "
+            f"{escape(_short(c.commit_b))}")
     details = []
     if c.date_a and c.date_b:
         details.append(f"{c.date_a[:10]} → {c.date_b[:10]}")
@@ -146,16 +148,16 @@ def _config_lines(cfg: ConfigDiff, colour: bool, why=None) -> list[str]:
         return lines
     for f in cfg.fields:
         lines.append(f"{_paint('changed   ', 'changed', colour)} field {f.field}: "
-                     f"{_change_text(f.before, f.after)}")
+                     f"{escape(_change_text(f.before, f.after))}")
     for p in cfg.packages_added:
-        lines.append(f"{_paint('added     ', 'added', colour)} package {p}")
+        lines.append(f"{_paint('added     ', 'added', colour)} package {escape(p)}")
     for p in cfg.packages_removed:
-        lines.append(f"{_paint('removed   ', 'removed', colour)} package {p}")
+        lines.append(f"{_paint('removed   ', 'removed', colour)} package {escape(p)}")
     for s in cfg.services:
         what = s.type if s.kind == "service" else f"{s.type} ({s.kind})"
         line = f"{_paint(f'{s.change:<10}', s.change, colour)} service {what}"
         if s.change == "reconfigured":
-            line += f": {_change_text(s.before, s.after)}"
+            line += f": {escape(_change_text(s.before, s.after))}"
         where = next((x.line for x in (why.services if why else ())
                       if x.type == s.type and x.change == s.change and x.line), None)
         if where is not None:
@@ -226,7 +228,7 @@ def _package_lines(p: PackagesDiff, colour: bool, why=None) -> list[str]:
     width = max((len(c.name) + (1 if c.requested else 0) for c in versioned), default=0)
     lines = []
     for c in versioned:
-        name = (c.name + ("*" if c.requested else "")).ljust(width)
+        name = escape((c.name + ("*" if c.requested else "")).ljust(width))
         if c.change == "added":
             versions = _versions(c.versions_b)
         elif c.change in ("removed", "rebuilt"):
@@ -237,6 +239,7 @@ def _package_lines(p: PackagesDiff, colour: bool, why=None) -> list[str]:
             runs = {"added": _versions(c.runs_b), "removed": _versions(c.runs_a)}.get(
                 c.change, f"{_versions(c.runs_a)} → {_versions(c.runs_b)}")
             versions += f" (runs {runs})"
+        versions = escape(versions)
         lines.append(f"{_paint(f'{c.change:<10}', c.change, colour)} {name}  "
                      f"{versions:<24} {human_size(c.size_delta, signed=True):>12}")
         if why is not None:
@@ -246,7 +249,7 @@ def _package_lines(p: PackagesDiff, colour: bool, why=None) -> list[str]:
             lines += [" " * 11 + r for r in (reason_lines(reason) if reason else [])]
     if unversioned:
         delta = sum(c.size_delta or 0 for c in unversioned)
-        names = ", ".join(c.name for c in unversioned[:8])
+        names = ", ".join(escape(c.name) for c in unversioned[:8])
         if len(unversioned) > 8:
             names += f", … ({len(unversioned) - 8} more)"
         lines.append(f"{_paint('rebuilt   ', 'rebuilt', colour)} {len(unversioned)} items "
@@ -298,18 +301,18 @@ def _group_retargets(changes: Sequence[FileChange]
 
 def _retarget_line(old: str, new: str, links: list[FileChange], colour: bool) -> str:
     word = _paint(f"{'changed':<10}", "changed", colour)
-    examples = ", ".join(c.path for c in links[:3]) + (", …" if len(links) > 3 else "")
+    examples = ", ".join(escape(c.path) for c in links[:3]) + (", …" if len(links) > 3 else "")
     return (f"{word} {len(links)} symlinks ({examples})  target "
-            f"{old.rsplit('/', 1)[1][33:]} → {new.rsplit('/', 1)[1][33:]} "
+            f"{escape(old.rsplit('/', 1)[1][33:])} → {escape(new.rsplit('/', 1)[1][33:])} "
             f"(same file in the new store item)")
 
 
 def _file_line(c: FileChange, colour: bool) -> str:
     word = _paint(f"{c.change:<10}", c.change, colour)
     if c.change == "added" and c.b is not None:
-        return f"{word} {c.path}  {describe_file(c.b)}"
+        return f"{word} {escape(c.path)}  {escape(describe_file(c.b))}"
     if c.change == "removed" and c.a is not None:
-        return f"{word} {c.path}  {describe_file(c.a)}"
+        return f"{word} {escape(c.path)}  {escape(describe_file(c.a))}"
     parts = []
     a, b = c.a, c.b
     assert a is not None and b is not None  # a change has both sides
@@ -325,5 +328,5 @@ def _file_line(c: FileChange, colour: bool) -> str:
         elif what == "content":
             parts.append("content")
         elif what == "target":
-            parts.append(f"target {a.target} → {b.target}")
-    return f"{word} {c.path}  " + ", ".join(parts)
+            parts.append(f"target {escape(a.target or '')} → {escape(b.target or '')}")
+    return f"{word} {escape(c.path)}  " + ", ".join(parts)

@@ -34,12 +34,25 @@ def load_side(text: str, *, files: bool = True, texts: bool = False, registry=No
     if looks_like_file(text):
         if not os.path.exists(text):
             raise ImageError(f"{text}: no such image file", "check the path")
-        side = side_from_facts(text, inspect_image(text, files=files, texts=texts))
-        return _registry_provenance(side, registry, image=text)
+        facts = inspect_image(text, files=files, texts=texts, store=_store(registry))
+        return _registry_provenance(side_from_facts(text, facts), registry, image=text)
     if registry is None:
         raise UsageError(f"{text!r} is neither an image file nor vm:NAME",
                          "generation specs need a registry")
     return generation_side(registry(), text, files=files, texts=texts)
+
+
+def _store(registry):
+    """The store images an image file may be an overlay of: those of this home's registry
+    (none without one, so a backing file is then refused)."""
+    from vmfleet.inspect.disk import StoreImages
+
+    if registry is None:
+        return None
+    try:
+        return StoreImages.of(registry())
+    except VmfleetError:  # no registry (an image inspected outside any vmfleet home)
+        return None
 
 
 def load_sides(a: str, b: str, **kwargs) -> tuple[Side, Side]:

@@ -74,7 +74,7 @@ class Outcome:
 @dataclass(frozen=True)
 class ApplyResult:
     apply_id: str
-    status: str               # succeeded, failed, rolled-back, nothing to do
+    status: str               # succeeded, partial, failed, rolled-back, nothing to do
     outcomes: tuple[Outcome, ...]
     seconds: float
 
@@ -175,7 +175,7 @@ class _Run:
                 elif s.action is Action.UNKNOWN:
                     self.outcome(s, "unknown", s.vm, s.current, time.monotonic(), s.note)
             if not todo:
-                status = "nothing to do"
+                status = self._unless_partial("nothing to do")
                 return self._result(status)
             self._leftovers(todo)
             rolled = [s for s in todo if s.action in (Action.CREATE, Action.REPLACE, Action.START)]
@@ -187,7 +187,7 @@ class _Run:
                 status = "rolled-back"
             else:
                 self._remove([s for s in todo if s.action is Action.REMOVE])
-                status = "failed" if self.failed.is_set() else "succeeded"
+                status = "failed" if self.failed.is_set() else self._unless_partial("succeeded")
             return self._result(status)
         except BaseException:
             status = "interrupted"
@@ -199,6 +199,13 @@ class _Run:
                                      summary=summary)
             with contextlib.suppress(VmfleetError):
                 self.audit(reg, "end", None, None, None, status)
+
+    def _unless_partial(self, status: str) -> str:
+        """``partial`` when some VM was not brought to its declared state (its host did not
+        answer, another vmfleet command held it, or it was skipped): never a success."""
+        if any(o.result in ("unknown", "skipped") for o in self.outcomes.values()):
+            return "partial"
+        return status
 
     def _result(self, status: str) -> ApplyResult:
         order = {s.name: i for i, s in enumerate(self.plan.steps)}

@@ -171,10 +171,22 @@ def lineages(vms: Sequence[Vm]) -> dict[str, Lineage]:
 
 
 def survey(reg: Registry, host_names: Sequence[str]
-           ) -> tuple[dict[str, dict[str, virt.DomainState]], dict[str, str]]:
-    """Domain states on every host at once; a host that does not answer is reported, the
-    others are surveyed anyway."""
-    return status.survey_hosts(reg, host_names, lambda conn: conn.domain_states())
+           ) -> tuple[dict[str, dict[str, virt.DomainState]], dict[str, str], dict[str, int]]:
+    """Domain states and memory (MiB) of every host at once; a host that does not answer is
+    reported, the others are surveyed anyway."""
+    found, unreachable = status.survey_hosts(
+        reg, host_names, lambda conn: (conn.domain_states(), conn.host_memory_mib()))
+    return ({h: states for h, (states, _m) in found.items()}, unreachable,
+            {h: m for h, (_s, m) in found.items() if m is not None})
+
+
+def check_memory(fleet: fleet_file.FleetFile, wanted, memory: dict[str, int]) -> None:
+    """A VM declared with more memory than its host has is a mistake in the fleet file: said
+    with its line by plan, before apply builds anything for it."""
+    problems = [fleet_file.Problem(v.line, f"vm {v.name!r}: memory {v.memory_mib} MiB is more "
+                                   f"than host {v.host} has ({memory[v.host]} MiB)")
+                for v in wanted if v.host in memory and v.memory_mib > memory[v.host]]
+    fleet_file.raise_problems(problems, fleet.label)
 
 
 # --- planning ------------------------------------------------------------------------------------
@@ -200,7 +212,8 @@ def make_plan(reg: Registry, home: Home, fleet: fleet_file.FleetFile, *, source:
     if prune:
         extra_sel = [g for g in extra if not on or g.root in plain]
         host_names |= {m.host for g in extra_sel for m in g.members}
-    states, unreachable = survey(reg, sorted(host_names))
+    states, unreachable, memory = survey(reg, sorted(host_names))
+    check_memory(fleet, wanted, memory)
     resolver = _Resolver(reg)
     summaries = _Packages(reg) if packages else None
     steps = [_step(decl, groups.get(decl.name), resolver, summaries, states, unreachable, home)

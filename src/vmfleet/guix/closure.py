@@ -379,8 +379,18 @@ def gather(files, config: str, *, load_path: list[str], cwd: str,
                    g.expression(), g.definitions(), tuple(g.unverified.values()))
 
 
+# Bytes in one Scheme file (config, module, include, channels file). Guix's largest module is
+# 2.1 MB (gnu/packages/cran.scm@43770a9d8ac); a config is a few KB. Reading 10 MB took 5.9 s.
+MAX_SCHEME_FILE = 4 << 20
+
+
 def scheme_text(data: bytes, path: str) -> str:
-    """A Scheme file's text: UTF-8 without NUL bytes, else refused."""
+    """A Scheme file's text: UTF-8 without NUL bytes, at most MAX_SCHEME_FILE bytes."""
+    if len(data) > MAX_SCHEME_FILE:
+        raise SchemeError(f"{path} is larger than {MAX_SCHEME_FILE >> 20} MiB: not a config "
+                          "or module vmfleet records",
+                          "a config is a few KB of Scheme and Guix's largest module 2 MiB; "
+                          "keep data in local-files, not in the config")
     nul = data.find(b"\0")
     if nul >= 0:
         raise SchemeError(f"{path}: not UTF-8 Scheme text (a NUL byte at offset {nul})",

@@ -104,15 +104,16 @@ class ImageFacts:
 
 
 def inspect_image(path, *, files: bool = False, texts: bool = False,
-                  method: str = "auto") -> ImageFacts:
+                  method: str = "auto", store=None) -> ImageFacts:
     """Read the facts of a Guix image file without booting it.
 
     ``files``: also walk the tree outside /gnu/store; ``texts``: keep the text of small text
-    files (for ``diff --files``). Raises ImageError for what is not a readable Guix image.
+    files (for ``diff --files``); ``store``: the StoreImages that may back it. Raises
+    ImageError for what is not a readable Guix image.
     """
     from vmfleet.inspect.disk import open_disk
 
-    with open_disk(path, method=method) as disk:
+    with open_disk(path, method=method, store=store) as disk:
         part, fs = disk.guix_root()
         facts = read_facts(fs, source=str(path), kind="image", files=files, texts=texts,
                            workdir=disk.workdir)

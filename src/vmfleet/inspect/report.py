@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from vmfleet.inspect.facts import FileFact, ImageFacts
+from vmfleet.names import escape
 from vmfleet.units import human_size
 
 # --- output ----------------------------------------------------------------------------------
@@ -73,7 +74,8 @@ def render_facts(facts: ImageFacts, *, items: bool = False, files: bool = False)
 
         for f in facts.files:
             lines.append(f"  {describe_file(f)}  {f.path}")
-    return "\n".join(lines) + "\n"
+    # Every name here comes from the image or VM: one line each, whatever it holds (ls -b).
+    return "\n".join(escape(line) for line in lines) + "\n"
 
 
 def file_mode(f: FileFact) -> str:

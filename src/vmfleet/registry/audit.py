@@ -32,3 +32,17 @@ def entries(reg: Registry, *, apply_id: str | None = None) -> list[dict]:
     if apply_id is None:
         return reg.query(sql + "ORDER BY a.id")
     return reg.query(sql + "WHERE a.apply_id = ? ORDER BY a.id", (apply_id,))
+
+
+OPEN = "started, not finished"   # the detail of an entry written as an intent
+
+
+def close_open_intents(reg: Registry, vm: str, outcome: str) -> int:
+    """Close every entry of ``vm`` still saying it was started and not finished (a deploy killed
+    after its domain was defined) with ``outcome``, e.g. 'finished by vmfleet start'; return how
+    many were closed."""
+    with reg.write():
+        return reg.execute(
+            "UPDATE audit SET detail = substr(detail, 1, length(detail) - ?) || ? "
+            "WHERE vm = ? AND detail LIKE ?",
+            (len(OPEN), outcome, vm, f"%{OPEN}")).rowcount

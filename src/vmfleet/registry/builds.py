@@ -107,3 +107,9 @@ def images(reg: Registry) -> list[dict]:
 
 def images_matching(reg: Registry, sha256_prefix: str) -> list[dict]:
     return reg.query("SELECT * FROM images WHERE sha256 LIKE ?", (sha256_prefix + "%",))
+
+
+def recorded_image_shas(reg: Registry) -> frozenset[str]:
+    """The sha256 of every image the registry recorded in its store: the only files an image
+    vmfleet reads may name as its backing file (inspect.disk.StoreImages)."""
+    return frozenset(r["sha256"] for r in reg.query("SELECT sha256 FROM images"))

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -361,8 +362,16 @@ class Registry:
         return str(path)
 
     def migrate(self) -> list[str]:
-        """Apply the migrations not yet applied; return their names."""
+        """Apply the migrations not yet applied; return their names. A registry that has them
+        all is not written to (a read-only home stays readable)."""
         applied_now = []
+        try:
+            with contextlib.suppress(sqlite3.OperationalError):  # no _migrations table yet
+                done = {r[0] for r in self.conn.execute("SELECT name FROM _migrations")}
+                if all(name in done for name, _fn in MIGRATIONS):
+                    return []
+        except sqlite3.DatabaseError as e:
+            raise _translate_fault(e, self.path) from None
         try:
             with self.write():
                 self.conn.execute(
@@ -514,6 +523,8 @@ def _make_private(path: Path) -> None:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
+    if path.exists() and _read_only_fs(path):
+        return _connect_read_only(path)
     try:
         conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
@@ -524,6 +535,41 @@ def _connect(path: Path) -> sqlite3.Connection:
     except sqlite3.DatabaseError as e:
         raise _translate(e, path) from None
     return conn
+
+
+def _read_only_fs(path: Path) -> bool:
+    """Whether the file system holding ``path`` is mounted read-only (root included)."""
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A registry on a read-only file system, for the commands that only read it: SQLite cannot
+    make the WAL index (-shm) there, so it is opened read-only, and if that fails too, as an
+    immutable file (no locks: nothing can write a read-only file system)."""
+    uri = "file:" + urllib.parse.quote(str(path.absolute()))
+    last: sqlite3.Error | None = None
+    for mode in ("?mode=ro", "?immutable=1"):
+        try:
+            conn = sqlite3.connect(uri + mode, uri=True, isolation_level=None,
+                                   timeout=BUSY_TIMEOUT_MS / 1000)
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            conn.execute("PRAGMA foreign_keys=ON")
+            return conn
+        except sqlite3.Error as e:
+            last = e
+    assert last is not None  # the loop ran and every mode failed
+    raise _translate(last, path) from None
+
+
+def _free_bytes(path: Path | None) -> int | None:
+    try:
+        st = os.statvfs(path.parent if path is not None else ".")
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize
 
 
 def _translate_fault(e: sqlite3.DatabaseError, path: Path | None) -> RegistryError:
@@ -539,8 +585,18 @@ def _translate(e: sqlite3.Error, path: Path | None) -> RegistryError:
     """sqlite3's error, as a RegistryError that names the fix."""
     msg = str(e)
     where = str(path) if path else "the registry"
+    if path is not None and path.exists() and _read_only_fs(path):
+        return RegistryError(f"{where} is on a read-only file system: this command writes "
+                             "the registry", "remount it read-write (commands that only read, "
+                             "such as systems, generations, show, log and ps, work as it is)")
     if "readonly" in msg or "read-only" in msg:
         return RegistryError(f"{where} is read-only", "run vmfleet as a user who can write it, or fix its permissions")
+    free = _free_bytes(path)
+    if ("disk I/O error" in msg or "unable to open" in msg) and free is not None \
+            and free < LOW_SPACE:  # SQLite reports a full disk while writing its WAL so
+        return RegistryError(f"no space left on the device of {where} ({free} bytes free)",
+                             "free some space (vmfleet images gc removes unused images), "
+                             "then run the command again")
     if "locked" in msg or "busy" in msg:
         return RegistryError(f"{where} is locked by another vmfleet", "wait for the other command to finish")
     if "disk is full" in msg or "No space left" in msg:
@@ -550,7 +606,14 @@ def _translate(e: sqlite3.Error, path: Path | None) -> RegistryError:
     if "not a database" in msg or "malformed" in msg:
         return RegistryError(f"{where} is not a vmfleet registry, or is corrupt ({msg})",
                              "restore it from a backup, or move it away and run 'vmfleet init'")
+    if "disk I/O error" in msg:
+        return RegistryError(f"disk I/O error on {where}",
+                             "the disk failed a read or write: see the kernel log (dmesg) and "
+                             "check the free space of that file system")
     return RegistryError(f"registry error on {where}: {msg}", "run with --debug for details")
+
+
+LOW_SPACE = 1 << 20  # bytes: below this, an I/O error on the registry is a full disk
 
 
 def dumps(value) -> str:
