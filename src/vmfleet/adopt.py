@@ -43,6 +43,15 @@ def adopt_image(reg, path, system: str, *, current_from: str | None = None,
         facts = read_facts(fs, source=str(path), kind="image", files=False, texts=False,
                            workdir=disk.workdir)
         missing = []
+        if facts.configuration is None and facts.provenance is not None \
+                and facts.provenance.expression:
+            from vmfleet.inspect.facts import expression_note
+            known = _registry_generation(reg, path)
+            raise ImageError(
+                f"cannot adopt {expression_note(str(path))}",
+                f"the registry already knows it as the image of {known}: use {known}" if known
+                else "record the config it was built from instead: vmfleet add SYSTEM CONFIG "
+                     "--channels CHANNELS (the image's channels: vmfleet inspect IMAGE)")
         if facts.configuration is None:
             missing.append("configuration.scm")
         if facts.channels_scm is None and facts.provenance is None:

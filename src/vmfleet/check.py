@@ -7,7 +7,7 @@ was recorded):
 - ``reproducible``: the same image, byte for byte (sha256);
 - ``image-differs``: the same system (the same ``…-system`` store item and the same closure,
   compared by store file names) in an image whose bytes differ, e.g. a file system hash seed
-  that is not pinned (guix-facts.md: Guix does not promise bit-identical images). The rebuild
+  that is not pinned (Guix does not promise bit-identical images). The rebuild
   goes through ``guix build --check`` of every derivation that makes the image's bytes: each
   ``partition.img`` (found among the image derivation's inputs) and the image itself, since
   ``--check`` rebuilds only the derivation named; the one that differed is kept in the detail

@@ -224,7 +224,7 @@ def run_build(reg: Registry, home: Home, gen: Generation, key: str, options: dic
             error = BuildError(f"build of {gen.label} did not finish within {timeout:g} s",
                                f"raise --timeout; the log so far is in {log_path}")
         elif outcome.returncode != 0:
-            error = _failure(gen, outcome, log_path)
+            error = _failure(gen, outcome, log_path, ran.image_type)
         else:
             store_path = guix.parse_store_path(outcome.stdout)
             if store_path is None:
@@ -372,8 +372,14 @@ def byte_making_inputs(references: str, references_of) -> list[str]:
     return list(found)
 
 
-def _failure(gen: Generation, outcome, log_path: Path) -> BuildError:
+def _failure(gen: Generation, outcome, log_path: Path, image_type: str | None = None) -> BuildError:
     err = guix.parse_error(outcome.stderr)
+    efi_hint = "build with --image-type efi-raw (or qcow2-gpt where the pin has it)"
+    if image_type in image_types.EFI_TYPES:
+        # guix refused a GPT (or efi-raw) image: suggesting it again would repeat the failure
+        efi_hint = ("this guix takes only grub-efi-bootloader or grub-efi32-bootloader with a "
+                    f"{image_type} image: switch the config's bootloader, or build with "
+                    "--image-type qcow2")
     tail = "\n".join(outcome.stderr.strip().splitlines()[-TAIL_LINES:])
     hints = {
         guix.Failure.TOO_OLD: "time-machine cannot reach that commit: pin a newer one, or adopt an "
@@ -383,8 +389,7 @@ def _failure(gen: Generation, outcome, log_path: Path) -> BuildError:
         guix.Failure.CONFIG_ERROR: "fix the config and record it again ('vmfleet add')",
         guix.Failure.NOT_DETERMINISTIC: f"rebuilding {err.drv or 'the image'} gave other bytes "
                                         "than the first build",
-        guix.Failure.EFI_NEEDS_GPT: "build with --image-type efi-raw (or qcow2-gpt where the "
-                                    "pin has it)",
+        guix.Failure.EFI_NEEDS_GPT: efi_hint,
         guix.Failure.UNKNOWN_PACKAGE: "the pinned guix has no such package: fix the package "
                                       "name, or pin a guix that has it",
         guix.Failure.BUILD_FAILED: f"guix's build log is at {err.log_file}" if err.log_file else

@@ -99,7 +99,21 @@ def inspect(
         raise UsageError(f"{target} has no image to inspect",
                          side.missing.get("packages") or "build it first: vmfleet build SPEC")
     if config:
+        if facts.configuration is None and side.config_text is not None:
+            # no configuration.scm in the image (-e, or no provenance): the registry's record
+            notes = side.notes
+            if not notes and facts.provenance is not None and facts.provenance.expression:
+                notes = (f"{facts_mod.expression_note(target)}: the config shown is the "
+                         f"registry's record of {side.label}",)
+            for n in notes:
+                say(f"note: {n}")
+            sys.stdout.write(side.config_text)
+            return
         if facts.configuration is None:
+            if facts.provenance is not None and facts.provenance.expression:
+                raise UsageError(facts_mod.expression_note(target),
+                                 "the registry knows no generation built into this image: "
+                                 "the config is wherever the expression's module is")
             raise UsageError(f"{target} carries no configuration.scm",
                              facts_mod.NO_PROVENANCE_HINT)
         sys.stdout.write(facts.configuration)

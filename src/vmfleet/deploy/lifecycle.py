@@ -171,7 +171,7 @@ def check_host_limits(conn, host: hosts.Host, options: Options) -> None:
 def login_user(reg: Registry, home: Home, gen: Generation, options: Options) -> str:
     """Who vmfleet logs into a VM of ``gen`` as: ``--ssh-user``, else what the config's openssh
     service allows vmfleet's key (guix.logins); DeployError when nobody can log in."""
-    from vmfleet.guix import logins, os_config
+    from vmfleet.guix import logins, os_config, revisions
     from vmfleet.tools import ssh
 
     if options.ssh_user:
@@ -181,7 +181,8 @@ def login_user(reg: Registry, home: Home, gen: Generation, options: Options) -> 
     key_file = ssh.ensure_keypair(home.keys)
     return logins.choose(summary, inputs.files, ssh.public_key(home.keys),
                          config=f"{gen.label} ({inputs.config_name})",
-                         key_file=f"{key_file}.pub").user
+                         key_file=f"{key_file}.pub",
+                         rev=revisions.revision(gen.guix_commit)).user
 
 
 def _reserve(reg: Registry, name: str, gen: Generation, host: hosts.Host, image: Image,

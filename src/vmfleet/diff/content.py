@@ -10,7 +10,7 @@ both and says how they differ:
   (``/gnu/store/HASH-`` → ``/gnu/store/<hash>-``): the item differs only in the file names of
   other store items it refers to (or its own), which is what a rebuild caused by a changed
   dependency looks like; the daemon finds references by scanning for exactly these hashes
-  (nix/libstore/references.cc, ``scanForReferences`` in build.cc@43770a9d8ac:3250);
+  (nix/libstore/references.cc, ``scanForReferences`` in nix/libstore/build.cc@43770a9d8ac:3250);
 - ``content``: some file differs beyond that: listed with both sizes, and for ELF files the
   sections whose bytes differ.
 

@@ -129,8 +129,12 @@ def _registry_provenance(side: Side, registry, *, vm: str | None = None,
         missing.pop("config", None)
     taken = " and ".join(k for k, key in (("channels", "channels"), ("config", "config_text"))
                          if key in changes)
-    note = (f"{side.label} carries no provenance (built without --save-provenance): its "
-            f"{taken} come from the registry's record of {gen.label}")
+    expression = side.facts is not None and side.facts.provenance is not None \
+        and side.facts.provenance.expression
+    why = ("was built from an expression (guix system -e: its provenance says "
+           "(configuration-file #f))" if expression else
+           "carries no provenance (built without --save-provenance)")
+    note = f"{side.label} {why}: its {taken} come from the registry's record of {gen.label}"
     return dataclasses.replace(side, missing=missing, notes=(*side.notes, note), **changes)
 
 

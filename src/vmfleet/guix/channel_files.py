@@ -1,5 +1,5 @@
 """Channel files: what ``guix describe -f channels`` prints and the idioms seen in the wild,
-read into pinned :class:`Channel` records (see ../shared/guix-facts.md, "Channel files").
+read into pinned :class:`Channel` records (docs/guix-facts.md, "Time travel … and channels").
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The guix command line: the argv vmfleet runs and how it reads guix's output.
 
-Everything here follows ../shared/guix-facts.md: on success stdout holds exactly one line, the
+Everything here follows Guix's contract (docs/guix-facts.md): on success stdout holds exactly one line, the
 image's store file name; errors are ``PROGRAM: error: MESSAGE`` or ``FILE:LINE:COL: error: …``
 lines on stderr with ``hint: …`` lines, exit status 1.
 """

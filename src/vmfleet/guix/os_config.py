@@ -58,6 +58,9 @@ class OsSummary:
     packages: tuple[str, ...] = ()
     services: tuple[ServiceSummary, ...] = ()
     authorized_keys: tuple[tuple[str, str], ...] = ()
+    # (user, text) of keys written as bare strings: Guix opens each key as a file while
+    # building, so these fail the build (gnu/services/ssh.scm, authorized-key-directory).
+    string_keys: tuple[tuple[str, str], ...] = ()
     local_files: tuple[str, ...] = ()
     fields: dict[str, str] = field(default_factory=dict, hash=False)
     packages_conditional: tuple[str, ...] = ()   # in a branch of an `if`
@@ -87,6 +90,8 @@ class OsSummary:
             extra["packages_removed"] = list(self.packages_removed)
         if self.bootloader_conditional:
             extra["bootloader_conditional"] = list(self.bootloader_conditional)
+        if self.string_keys:
+            extra["string_keys"] = [list(k) for k in self.string_keys]
         return extra | {
             "host_name": self.host_name, "timezone": self.timezone, "locale": self.locale,
             "kernel": self.kernel, "bootloader": self.bootloader, "users": list(self.users),
@@ -169,6 +174,7 @@ def summarize_os(text: str, filename: str = "<string>", *,
         return v if walker.is_string(v) else render(v)
 
     prefixes = _import_prefixes(forms)
+    keys = _authorized_keys(os_form, values.get("services"), env)
 
     def plain(name: str) -> str:
         for p in prefixes:
@@ -191,7 +197,8 @@ def summarize_os(text: str, filename: str = "<string>", *,
                        for x in _services(values.get("services"), env, prefixes))
         if "services" in values else () if inherits else
         (ServiceSummary("%base-services", "", "base"),),
-        authorized_keys=tuple(_authorized_keys(os_form, values.get("services"), env)),
+        authorized_keys=tuple((u, t) for u, t, as_file in keys if as_file),
+        string_keys=tuple((u, t) for u, t, as_file in keys if not as_file),
         local_files=tuple(_local_files(forms)),
         fields=fields,
         packages_conditional=tuple(plain(n) for kind, n in packages if kind == "cond-item"),
@@ -611,10 +618,11 @@ def _modification(clause, prefixes=()) -> ServiceSummary:
     return ServiceSummary(render(clause), "", "modified")
 
 
-def _authorized_keys(os_form, services, env) -> list[tuple[str, str]]:
-    """(user, key) pairs from openssh's ``authorized-keys`` (and ``simple-service``
-    extensions of openssh-service-type): a ``local-file``'s path, else the key text."""
-    out: list[tuple[str, str]] = []
+def _authorized_keys(os_form, services, env) -> list[tuple[str, str, bool]]:
+    """(user, key, file-like) from openssh's ``authorized-keys`` (and ``simple-service``
+    extensions of openssh-service-type): a ``local-file``'s path, a ``plain-file``'s text,
+    else the text as written (a bare string is not file-like)."""
+    out: list[tuple[str, str, bool]] = []
     if not services:
         return out
     for value, e in _openssh_key_lists(services[0], env):
@@ -698,7 +706,7 @@ def _openssh_key_lists(root, env):
             stack.extend(reversed(x))
 
 
-def _key_entry(entry, env) -> list[tuple[str, str]]:
+def _key_entry(entry, env) -> list[tuple[str, str, bool]]:
     if isinstance(entry, Symbol) and str(entry) in env:
         entry = env[str(entry)]
     h = head(entry)
@@ -714,18 +722,18 @@ def _key_entry(entry, env) -> list[tuple[str, str]]:
     user_text = _string_value(user, env)
     if user_text is None:
         user_text = render(user)
-    return [(user_text, _key_text(k, env)) for k in keys]
+    return [(user_text, *_key_text(k, env)) for k in keys]
 
 
-def _key_text(k, env, depth: int = 0) -> str:
+def _key_text(k, env, depth: int = 0) -> tuple[str, bool]:
     if head(k) in ("unquote", "quote") and len(k) == 2:
         return _key_text(k[1], env, depth)
     if head(k) == "local-file" and len(k) >= 2 and walker.is_string(k[1]):
-        return k[1]
+        return k[1], True
     if head(k) == "plain-file" and len(k) == 3 and walker.is_string(k[2]):
-        return k[2]
+        return k[2], True
     if walker.is_string(k):
-        return k
+        return k, False
     if isinstance(k, Symbol) and str(k) in env and depth < 20:
         return _key_text(env[str(k)], env, depth + 1)
-    return render(k)
+    return render(k), True

@@ -37,6 +37,12 @@ PROFILES = "/var/guix/profiles"
 # the store database (it changes whenever the store does, and says nothing more).
 EXCLUDED = (STORE, "/var/guix/db")
 TEXT_LIMIT = 256 * 1024
+def expression_note(label: str) -> str:
+    """Why an image with provenance carries no config: it was built from ``-e``."""
+    return (f"{label} was built from an expression (guix system -e): its provenance says "
+            "(configuration-file #f) and it carries no configuration.scm")
+
+
 NO_PROVENANCE_HINT = ("rebuild it with provenance: guix system image -t qcow2 --save-provenance "
                       "CONFIG.scm (vmfleet build passes --save-provenance wherever the pinned "
                       "guix has it: from 2019-12-07)")
