@@ -31,26 +31,34 @@ T = TypeVar("T")
 def survey_hosts(reg: Registry, host_names: Iterable[str], read: Callable[[virt.Conn], T], *,
                  max_workers: int = 16) -> tuple[dict[str, T], dict[str, str]]:
     """``read`` on every host at once, so one slow or dead host costs PS_HOST_TIMEOUT, not one
-    each: what it returned per host, and why each host that could not be read was not."""
+    each: what it returned per host, and why each host that could not be read was not.
+
+    Hosts recorded with the same libvirt URI are one hypervisor: it is read once and its
+    answer given to each of them (else a fleet of N such hosts reads the same domains N times,
+    which grows with hosts x VMs).
+    """
     results: dict[str, T] = {}
     unreachable: dict[str, str] = {}
-    targets = []
+    by_uri: dict[str, list[str]] = {}
     for name in sorted(set(host_names)):
         try:
-            targets.append(hosts.get(reg, name))  # here: the registry is this thread's
+            by_uri.setdefault(hosts.get(reg, name).uri, []).append(name)  # here: this thread's registry
         except VmfleetError as e:
             unreachable[name] = e.message
 
-    def one(host: hosts.Host) -> None:
+    def one(uri: str) -> None:
         try:
-            with virt.connect(host.uri, timeout=PS_HOST_TIMEOUT) as conn:
-                results[host.name] = read(conn)
+            with virt.connect(uri, timeout=PS_HOST_TIMEOUT) as conn:
+                answer = read(conn)
+            for name in by_uri[uri]:
+                results[name] = answer
         except VmfleetError as e:
-            unreachable[host.name] = e.message
+            for name in by_uri[uri]:
+                unreachable[name] = e.message
 
     with concurrent.futures.ThreadPoolExecutor(
-            max_workers=max(1, min(max_workers, len(targets)))) as pool:
-        list(pool.map(one, targets))
+            max_workers=max(1, min(max_workers, len(by_uri)))) as pool:
+        list(pool.map(one, sorted(by_uri)))
     return results, unreachable
 
 
@@ -79,6 +87,7 @@ def ps(reg: Registry, home: Home) -> list[VmStatus]:
             meta = dom.metadata
             if meta is None or meta.controller != me or dom.name in known:
                 continue
+            known.add(dom.name)  # once, also when several hosts name the same hypervisor
             endpoint = domain_xml.ssh_endpoint(dom.xml)
             out.append(VmStatus(
                 name=dom.name, system=meta.system, generation=f"{meta.system}@{meta.generation}",
