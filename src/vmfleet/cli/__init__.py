@@ -2,7 +2,7 @@
 
 Commands signal a non-zero status that is not an error (``diff`` found differences, ``check``
 found drift) with ``raise typer.Exit(code)``; errors are VmfleetError and exit 2, as do usage
-errors that typer reports itself.
+errors that typer reports itself. A question answered no (cli/confirm.py) exits 1 quietly.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import sys
 
 import typer
 from typer._click import exceptions as click_errors  # typer's own copy of Click's errors
@@ -23,6 +24,7 @@ from vmfleet.home import UMASK
 from vmfleet.cli import registry_cmds, build_cmds, deploy_cmds, diff_cmds, fleet_cmds  # noqa: F401
 # isort: on
 from vmfleet.cli.app import app, report_error, say, state
+from vmfleet.cli.confirm import Declined
 
 
 def _sigterm(signum, frame):
@@ -39,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
+    from vmfleet.tools import locks
+
+    words = list(sys.argv[1:] if argv is None else argv)
+    locks.operation = " ".join(["vmfleet", *_command_words(words)])[:200]
     try:
         # Not standalone: Click's own usage errors come here and go through the one handler.
         code = app(args=argv, prog_name="vmfleet", standalone_mode=False)
@@ -50,6 +56,9 @@ def _main(argv: list[str] | None) -> int:
         command = e.ctx.command_path if getattr(e, "ctx", None) else "vmfleet"
         return report_error(UsageError(e.format_message().replace("\n", " "),
                                        f"see '{command} --help'"))
+    except Declined:
+        say("nothing was changed")
+        return 1
     except (typer.Abort, KeyboardInterrupt):
         code = 130
     except SystemExit as e:
@@ -83,3 +92,21 @@ def os_error(e: OSError) -> VmfleetError:
         return VmfleetError(f"permission denied{where}: {e.strerror}",
                             "run vmfleet as a user who can write its home, or pass another --home")
     return VmfleetError(f"{e.strerror or e}{where}", "run with --debug for details")
+
+
+def _command_words(words: list[str]) -> list[str]:
+    """The command and its arguments without the global options (--home DIR, --debug), for the
+    lock files that ps reads ('vmfleet redeploy web@2')."""
+    out, skip = [], False
+    for i, w in enumerate(words):
+        if skip:
+            skip = False
+            continue
+        if not out and w == "--home":
+            skip = True
+            continue
+        if not out and (w.startswith("--home=") or w == "--debug"):
+            continue
+        out = words[i:]
+        break
+    return out

@@ -24,11 +24,13 @@ from vmfleet.deploy.vm_records import (
     _audit,
     _audit_outcome,
     _host_lock,
+    _lineage,
     _quiet,
     _update,
     _vm_lock,
     find_vm,
     get_vm,
+    rollback_command,
 )
 from vmfleet.errors import DeployError, LibvirtError, NotFound, UsageError, VmfleetError
 from vmfleet.home import Home
@@ -340,7 +342,8 @@ def start(reg: Registry, home: Home, name: str, *, wait: bool = True,
     vm = get_vm(reg, name)
     if vm.state is VmState.RETIRED:
         raise UsageError(f"VM {name} is retired (replaced by a redeploy)",
-                         f"bring it back in place of its successor: vmfleet rollback {name}")
+                         "bring it back in place of its successor: "
+                         + rollback_command(vm, _lineage(reg, vm)))
     host = hosts.get(reg, vm.host)
     with _vm_lock(home, name), virt.connect(host.uri) as conn:
         try:
@@ -397,9 +400,11 @@ def destroy(reg: Registry, home: Home, name: str, *, forget: bool = False,
 
 
 def _forget(reg: Registry, name: str) -> None:
-    with reg.write():
-        reg.execute("UPDATE vms SET replaces = NULL WHERE replaces = ?", (name,))
-        reg.execute("DELETE FROM vms WHERE name = ?", (name,))
+    """Drop the row; the VMs that replaced it now replace its predecessor (or keep its name
+    when it was the first of its lineage), so the lineage keeps its fleet name."""
+    from vmfleet.registry.fleet_records import forget_vm
+
+    forget_vm(reg, name)
 
 
 def _remove(reg: Registry, home: Home, name: str, *, keep_console: bool = False) -> None:

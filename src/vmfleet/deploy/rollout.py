@@ -83,6 +83,19 @@ def _interrupted(reg: Registry, home: Home, system: str) -> list[Rollout]:
     return [r for r in open_rollouts(reg, system=system) if not rollout_in_progress(home, r)]
 
 
+def redeploy_preview(reg: Registry, spec_text: str) -> list[tuple[Vm, Generation]]:
+    """What a redeploy to ``spec_text`` would replace: (running or stopped VM, generation)
+    for each VM of the system not already there. Reads only; errors are redeploy's own."""
+    from vmfleet.registry import spec
+
+    try:
+        gen = spec.resolve(reg, spec_text)
+    except VmfleetError:
+        return []
+    return [(vm, gen) for vm in list_vms(reg, system=gen.system)
+            if vm.state in ACTIVE and vm.generation_id != gen.id]
+
+
 def redeploy(reg: Registry, home: Home, spec_text: str, *, allow_downgrade: bool = False,
              timeout: float = DEFAULT_TIMEOUT, accel: str | None = None,
              builder: str | None = None, notify: Notify = _quiet,
@@ -112,7 +125,7 @@ def redeploy(reg: Registry, home: Home, spec_text: str, *, allow_downgrade: bool
     if older and not allow_downgrade:
         raise UsageError(
             f"{gen.label} is older than what runs on {', '.join(v.name + ' (' + v.label + ')' for v in older)}",
-            "going back to an older generation needs --allow-downgrade (or use vmfleet rollback)",
+            "going back to an older generation needs --allow-downgrade",
         )
     image: Image | None = None
     results = []
@@ -225,7 +238,7 @@ def _made_by_this_redeploy(reg: Registry, name: str, old: Vm) -> bool:
 
 
 def rollback(reg: Registry, home: Home, name: str, *, timeout: float = DEFAULT_TIMEOUT,
-             notify: Notify = _quiet) -> Vm:
+             allow_downgrade: bool = False, notify: Notify = _quiet) -> Vm:
     """Bring a retired VM back in place of the one that replaced it.
 
     ``name`` is either the retired VM to bring back, or a running VM whose predecessor (the VM
@@ -233,6 +246,9 @@ def rollback(reg: Registry, home: Home, name: str, *, timeout: float = DEFAULT_T
     answer SSH with its pinned host key before the other one is retired; otherwise nothing
     changes and the command fails. A rollback that was cut short is finished by a rollback
     naming either VM.
+
+    Bringing back an older generation than the one it retires needs ``allow_downgrade``, as
+    for redeploy and apply (the one downgrade rule).
     """
     vm = get_vm(reg, name)
     for r in _interrupted(reg, home, vm.system):
@@ -240,6 +256,8 @@ def rollback(reg: Registry, home: Home, name: str, *, timeout: float = DEFAULT_T
             if r.kind != "rollback":
                 raise UsageError(f"the redeploy of {r.vm} to {r.label} was interrupted "
                                  f"(at step {r.step})", f"finish it first: {r.finish_command}")
+            _check_downgrade(r.label, r.downgrade, allow_downgrade,
+                             [n for n in r.retiring if find_vm(reg, n)])
             notify(f"finishing the interrupted rollback to {r.vm}, at step {r.step}")
             return _run_rollback(reg, home, r.id, r.vm, r.retiring, r.step, timeout, notify)
     if vm.state is VmState.RETIRED:
@@ -258,11 +276,20 @@ def rollback(reg: Registry, home: Home, name: str, *, timeout: float = DEFAULT_T
             raise UsageError(f"{target.name}, the VM {name} replaced, is {target.state}",
                              "see 'vmfleet ps'")
         current = [vm]
+    newer = [v for v in current if v.system == target.system and v.generation > target.generation]
+    _check_downgrade(target.label, bool(newer), allow_downgrade,
+                     [f"{v.name} ({v.label})" for v in newer])
     retiring = tuple(v.name for v in current)
     rid = begin_rollout(reg, "rollback", target.name, target.system, target.generation_id,
                         RolloutStep.BOOT_TARGET, retiring=retiring)
     return _run_rollback(reg, home, rid, target.name, retiring, RolloutStep.BOOT_TARGET,
                          timeout, notify)
+
+
+def _check_downgrade(label: str, downgrade: bool, allowed: bool, newer: list[str]) -> None:
+    if downgrade and not allowed:
+        raise UsageError(f"{label} is older than what runs on {', '.join(newer)}",
+                         "going back to an older generation needs --allow-downgrade")
 
 
 def _run_rollback(reg: Registry, home: Home, rid: int, target_name: str,

@@ -88,6 +88,9 @@ class VmStatus:
     uptime: float | None  # seconds since vmfleet last started it
     ssh: str | None  # 'root@127.0.0.1:22201'
     note: str = ""
+    lineage: str | None = None  # the fleet name: first VM of its redeploy chain
+    retired: int = 0  # retired VMs of its lineage (set on the lineage's row in ps's short view)
+    busy: str | None = None  # the operation and pid of a running vmfleet that holds the VM
 
 
 @dataclass(frozen=True)
@@ -230,6 +233,14 @@ def _lineage(reg: Registry, vm: Vm) -> list[Vm]:
     return [rows[n] for n in sorted(seen)]
 
 
+def rollback_command(vm: Vm, lineage: list[Vm]) -> str:
+    """The command that brings the retired ``vm`` back, with ``--allow-downgrade`` when what
+    runs in its lineage is newer (the one downgrade rule: the command must not be refused)."""
+    newer = any(v.generation > vm.generation for v in lineage
+                if v.state in ACTIVE and v.system == vm.system)
+    return f"vmfleet rollback {vm.name}" + (" --allow-downgrade" if newer else "")
+
+
 def _quiet(_message: str) -> None:
     pass
 
@@ -257,24 +268,35 @@ class Rollout:
     label: str  # 'web@2': the generation it moves to
     step: RolloutStep
     status: str  # running, done, failed
+    downgrade: bool = False  # it goes to a generation older than one it replaces
 
     @property
     def finish_command(self) -> str:
-        """The command that finishes this rollout when it was cut short."""
+        """The command that finishes this rollout when it was cut short (with the flag the
+        one downgrade rule asks for, so that the command is not refused)."""
+        flag = " --allow-downgrade" if self.downgrade else ""
         if self.kind == "redeploy":
-            return f"vmfleet redeploy {self.label}"
-        return f"vmfleet rollback {self.vm}"
+            return f"vmfleet redeploy {self.label}{flag}"
+        return f"vmfleet rollback {self.vm}{flag}"
 
     def involves(self, name: str) -> bool:
         return name == self.vm or name == self.successor or name in self.retiring
 
 
-def _rollout(row: dict) -> Rollout:
+def _rollout(row: dict, vms: dict[str, Vm]) -> Rollout:
     import json
 
-    return Rollout(row["id"], row["kind"], row["vm"], row["successor"],
-                   tuple(json.loads(row["retiring"])), row["system"], row["generation_id"],
-                   f"{row['system']}@{row['gen_number']}", RolloutStep(row["step"]), row["status"])
+    retiring = tuple(json.loads(row["retiring"]))
+    number = row["gen_number"]
+    if row["kind"] == "redeploy":  # every VM of the system it moves, not only this one
+        others = [v for v in vms.values() if v.system == row["system"]
+                  and (v.state in ACTIVE or v.name == row["vm"]) and v.name != row["successor"]]
+    else:
+        others = [vms[n] for n in retiring if n in vms]
+    return Rollout(row["id"], row["kind"], row["vm"], row["successor"], retiring,
+                   row["system"], row["generation_id"], f"{row['system']}@{number}",
+                   RolloutStep(row["step"]), row["status"],
+                   downgrade=any(v.generation > number for v in others))
 
 
 def open_rollouts(reg: Registry, *, system: str | None = None) -> list[Rollout]:
@@ -285,7 +307,11 @@ def open_rollouts(reg: Registry, *, system: str | None = None) -> list[Rollout]:
     if system:
         sql += " AND r.system = ?"
         params = (system,)
-    return [_rollout(r) for r in reg.query(sql + " ORDER BY r.id", params)]
+    rows = reg.query(sql + " ORDER BY r.id", params)
+    if not rows:
+        return []
+    vms = {v.name: v for v in list_vms(reg, system=system)}
+    return [_rollout(r, vms) for r in rows]
 
 
 def begin_rollout(reg: Registry, kind: str, vm: str, system: str, generation_id: int,

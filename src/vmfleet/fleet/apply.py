@@ -91,10 +91,22 @@ def check_fresh(saved: Plan, now: Plan) -> None:
                          "make the plan again: vmfleet plan --out FILE")
 
 
+def check_downgrades(plan: Plan, allow_downgrade: bool) -> None:
+    """The one downgrade rule (as redeploy and rollback): a plan that moves a VM to an older
+    generation runs only with ``--allow-downgrade``."""
+    down = [s for s in plan.steps if s.downgrade and s.action in plan_mod.CHANGES]
+    if down and not allow_downgrade:
+        shown = ", ".join(f"{s.name} ({s.current} → {s.target})" for s in down[:5])
+        more = f" and {len(down) - 5} more" if len(down) > 5 else ""
+        raise UsageError(f"the plan goes back to older generations: {shown}{more}",
+                         "going back to an older generation needs --allow-downgrade")
+
+
 def apply(reg: Registry, home: Home, plan: Plan, *, max_parallel: int = 4, per_host: int = 2,
           build_jobs: int = 2, keep_going: bool = False, timeout: float = DEFAULT_TIMEOUT,
           health_timeout: float = DEFAULT_HEALTH_TIMEOUT, builder: str | None = None,
-          progress: Progress = _quiet) -> ApplyResult:
+          allow_downgrade: bool = False, progress: Progress = _quiet) -> ApplyResult:
+    check_downgrades(plan, allow_downgrade)
     for flag, value in (("--max-parallel", max_parallel), ("--max-per-host", per_host),
                         ("--build-jobs", build_jobs)):
         if value < 1:
@@ -427,6 +439,7 @@ class _Run:
             self.progress(step.name, f"rolling back to {step.vm}")
             try:
                 rollout.rollback(self.reg, self.home, step.vm, timeout=self.timeout,
+                                 allow_downgrade=True,  # undoing its own change
                                  notify=lambda m, n=step.name: self.progress(n, m))
                 self.audit(self.reg, "rollback", step.vm, step.target_generation_id,
                            step.current_generation_id, f"{new} retired")

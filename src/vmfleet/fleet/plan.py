@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from vmfleet import timeutil
 from vmfleet.deploy import hosts as hosts_mod
 from vmfleet.deploy import status
+from vmfleet.deploy.lineage import Lineage, lineages  # noqa: F401 (apply and the CLI use them from here)
 from vmfleet.deploy.vm_records import Vm, VmState, list_vms
 from vmfleet.errors import UsageError, VmfleetError
 from vmfleet.fleet import file as fleet_file
@@ -82,6 +83,7 @@ class Step:
     retire: tuple[str, ...] = ()        # leftovers to retire (ran next to their replacement)
     discard: tuple[str, ...] = ()       # leftovers to remove (deploy cut short or failed)
     note: str = ""
+    cause: str = ""                     # the command outside apply that made the drift
 
 
 @dataclass(frozen=True)
@@ -119,41 +121,6 @@ class Plan:
 
 # --- the actual state ----------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Lineage:
-    root: str
-    members: tuple[Vm, ...]
-
-    def active(self) -> list[Vm]:
-        return [v for v in self.members if v.state in (VmState.RUNNING, VmState.STOPPED)]
-
-
-def lineages(vms: Sequence[Vm]) -> dict[str, Lineage]:
-    """VMs grouped by the first VM of their ``replaces`` chain."""
-    by_name = {v.name: v for v in vms}
-    roots: dict[str, str] = {}
-
-    def root(name: str) -> str:
-        seen = []
-        while name not in roots:
-            seen.append(name)
-            nxt = by_name[name].replaces
-            if not nxt or nxt not in by_name or nxt in seen:
-                roots[name] = name
-                break
-            name = nxt
-        r = roots[name]
-        for s in seen:
-            roots[s] = r
-        return r
-
-    groups: dict[str, list[Vm]] = {}
-    for v in vms:
-        groups.setdefault(root(v.name), []).append(v)
-    return {r: Lineage(r, tuple(sorted(m, key=lambda v: (v.created, v.name))))
-            for r, m in groups.items()}
-
-
 def survey(reg: Registry, host_names: Sequence[str]
            ) -> tuple[dict[str, dict[str, virt.DomainState]], dict[str, str]]:
     """Domain states on every host at once; a host that does not answer is reported, the
@@ -189,6 +156,7 @@ def make_plan(reg: Registry, home: Home, fleet: fleet_file.FleetFile, *, source:
     summaries = _Packages(reg) if packages else None
     steps = [_step(decl, groups.get(decl.name), resolver, summaries, states, unreachable, home)
              for decl in wanted]
+    steps = _with_causes(reg, steps)
     unmanaged = []
     for g in extra:
         if prune and (not on or g.root in plain):
@@ -199,6 +167,36 @@ def make_plan(reg: Registry, home: Home, fleet: fleet_file.FleetFile, *, source:
                 timeutil.now(), tuple(steps), tuple(unmanaged), unreachable,
                 interrupted_apply(reg, home))
     return _with_fingerprint(plan, vms, states)
+
+
+def _with_causes(reg: Registry, steps: list[Step]) -> list[Step]:
+    """Each change to a VM that a redeploy or rollback run by hand made names that command:
+    the fleet did not drift by itself."""
+    import dataclasses
+
+    from vmfleet.registry.fleet_records import manual_changes
+
+    changed = [s for s in steps if s.action in CHANGES and s.vm]
+    causes = manual_changes(reg, [s.vm for s in changed]) if changed else {}
+    return [dataclasses.replace(s, cause=f"drift: '{c.command}' ({timeutil.show(c.at)})")
+            if s.action in CHANGES and (c := causes.get(s.vm)) else s for s in steps]
+
+
+def managed_names(reg: Registry) -> set[str]:
+    """The fleet names vmfleet manages: those of the newest recorded fleet file and of the
+    last apply's plan (a fleet applied with --file without being recorded)."""
+    from vmfleet.fleet import history
+    from vmfleet.registry.fleet_records import last_applied_names
+
+    names = last_applied_names(reg)
+    versions = history.list_versions(reg)
+    if versions:
+        try:
+            text = history.text_of(reg, versions[-1])
+            names |= {v.name for v in fleet_file.parse(text, "fleet.toml").vms}
+        except VmfleetError:
+            pass  # a version that no longer parses manages nothing
+    return names
 
 
 class _Resolver:
@@ -353,6 +351,12 @@ def interrupted_apply(reg: Registry, home: Home) -> str | None:
     return row["id"]
 
 
+def apply_in_progress(home: Home) -> str | None:
+    """'vmfleet apply ...' (pid N) while a running vmfleet holds the apply lock, else None."""
+    who = locks.holder(home, APPLY_LOCK)
+    return f"'{who.operation}' (pid {who.pid})" if who else None
+
+
 def _with_fingerprint(plan: Plan, vms: Sequence[Vm], states) -> Plan:
     import dataclasses
 
@@ -386,6 +390,7 @@ def to_json(plan: Plan) -> dict:
             "vcpus": s.vcpus, "accel": s.accel, "health": s.health, "tags": list(s.tags),
             "downgrade": s.downgrade, "packages": s.packages, "reasons": list(s.reasons),
             "retire": list(s.retire), "discard": list(s.discard), "note": s.note,
+            "cause": s.cause,
         } for s in plan.steps],
     }
 
@@ -403,7 +408,8 @@ def from_json(data: dict) -> Plan:
             target_generation_id=s["target_generation_id"], memory_mib=s["memory_mib"],
             vcpus=s["vcpus"], accel=s["accel"], health=s["health"], tags=tuple(s["tags"]),
             downgrade=s["downgrade"], packages=s["packages"], reasons=tuple(s["reasons"]),
-            retire=tuple(s["retire"]), discard=tuple(s["discard"]), note=s["note"])
+            retire=tuple(s["retire"]), discard=tuple(s["discard"]), note=s["note"],
+            cause=s.get("cause", ""))
             for s in data["steps"])
         return Plan(data["format"], data["fleet"], data["fleet_sha256"], dict(data["source"]),
                     tuple(data["on"]), bool(data["prune"]), data["created"], steps,
