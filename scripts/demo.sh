@@ -69,5 +69,5 @@ show vmfleet plan --file systems/fleet.toml || true   # exit 1 means: something 
 echo
 echo "demo: done. Its VMs are still there (web-demo-g3 running, web-demo retired for rollback):"
 echo "      export VMFLEET_HOME=$VMFLEET_HOME PATH=$PWD/.venv/bin:\$PATH"
-echo "      vmfleet ssh web-demo-g3; vmfleet rollback web-demo; vmfleet destroy web-demo-g3 --yes"
+echo "      vmfleet ssh web-demo-g3; vmfleet rollback web-demo --allow-downgrade; vmfleet destroy web-demo-g3 --yes"
 echo "      Running this demo again removes them first."

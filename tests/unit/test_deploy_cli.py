@@ -68,7 +68,7 @@ def test_deploy_ps_log_destroy(vm, fleet):
 
     code, out, _ = vm("ps")
     header, row = out.splitlines()[:2]
-    assert header.split() == ["VM", "GENERATION", "HOST", "STATE", "UPTIME", "SSH"]
+    assert header.split() == ["VM", "GENERATION", "HOST", "STATE", "UPTIME", "SSH", "RETIRED"]
     assert row.split()[:4] == ["web-old", "web@1", "local", "running"]
     rows = json.loads(vm("ps", "--json")[1])
     assert rows[0]["ssh"] == made["ssh"] and rows[0]["domain_state"] == "running"

@@ -89,6 +89,28 @@ def test_a_redeploy_killed_at_any_step_is_finished_by_the_command_ps_names(
             if v.state is VmState.RUNNING] == ["web-g2"]
 
 
+@pytest.mark.parametrize("step", REDEPLOY_STEPS)
+def test_a_downgrade_killed_at_any_step_is_finished_by_the_command_ps_names(
+        fleet, fake_ssh, monkeypatch, capsys, step):
+    """Issue 19: ps named 'vmfleet redeploy web@2' for a downgrade cut short, which was then
+    refused for want of --allow-downgrade. Two VMs: the second still runs the newer one."""
+    ensure_image_stub(monkeypatch, fleet)
+    up(fleet, gen=fleet.new, name="web")
+    up(fleet, gen=fleet.new, name="web-b")
+    seen = killsim.arm(monkeypatch, fleet, step)
+    with pytest.raises(killsim.Killed):
+        rollout.redeploy(fleet.reg, fleet.home, "web@1", allow_downgrade=True)
+    killsim.restore(monkeypatch, fleet, seen["left"])
+    hint = finish_hint(fleet)
+    assert hint == "vmfleet redeploy web@1 --allow-downgrade"
+    cli(fleet, hint, capsys)
+    assert states(fleet) == {"web": VmState.RETIRED, "web-g1": VmState.RUNNING,
+                             "web-b": VmState.RETIRED, "web-b-g1": VmState.RUNNING}
+    assert running_domains(fleet) == {"web-g1", "web-b-g1"}
+    assert vm_records.open_rollouts(fleet.reg) == []
+    assert all(r.state != "interrupted" for r in status.ps(fleet.reg, fleet.home, every=True))
+
+
 ROLLBACK_STEPS = ["rollback:intent", "deploy:ssh-wait", "rollback:retire-old",
                   "retire:powered-off"]
 
@@ -102,10 +124,11 @@ def test_a_rollback_killed_at_any_step_is_finished_by_a_rollback_of_either_vm(
     rollout.redeploy(fleet.reg, fleet.home, "web@2")
     seen = killsim.arm(monkeypatch, fleet, step)
     with pytest.raises(killsim.Killed):
-        rollout.rollback(fleet.reg, fleet.home, "web-g2")
+        rollout.rollback(fleet.reg, fleet.home, "web-g2", allow_downgrade=True)
     killsim.restore(monkeypatch, fleet, seen["left"])
-    assert finish_hint(fleet) == "vmfleet rollback web"
-    cli(fleet, f"vmfleet rollback {by}", capsys)
+    # web@1 replaces web@2: a downgrade, so the command ps names carries the flag it needs.
+    assert finish_hint(fleet) == "vmfleet rollback web --allow-downgrade"
+    cli(fleet, f"vmfleet rollback {by} --allow-downgrade", capsys)
     assert states(fleet) == {"web": VmState.RUNNING, "web-g2": VmState.RETIRED}
     assert running_domains(fleet) == {"web"}
     assert vm_records.open_rollouts(fleet.reg) == []

@@ -133,6 +133,10 @@ def redeploy(reg: Registry, home: Home, spec_text: str, *, allow_downgrade: bool
         if old.generation == gen.number and old.name not in resumed:
             results.append(RedeployResult(old.name, None, old.label, gen.label, "unchanged"))
             continue
+        kept = None if old.name in resumed else _retired_of(reg, old, gen)
+        if kept is not None:  # no new VM: the lineage's retired one of that generation
+            results.append(_restart(reg, home, kept, old, gen, timeout, notify))
+            continue
         if image is None:
             notify(f"image of {gen.label}: building or reusing")
             built = build.ensure_image(reg, home, gen, builder=builder, on_line=on_line)
@@ -140,6 +144,28 @@ def redeploy(reg: Registry, home: Home, spec_text: str, *, allow_downgrade: bool
         results.append(_replace(reg, home, old, gen, image, timeout, accel, notify,
                                 resumed.get(old.name)))
     return results
+
+
+def _retired_of(reg: Registry, old: Vm, gen: Generation) -> Vm | None:
+    """The newest retired VM of ``old``'s lineage that runs ``gen``, with ``old``'s memory,
+    vcpus, host and network (what a new replacement would get)."""
+    same = [v for v in _lineage(reg, old) if v.state is VmState.RETIRED
+            and v.generation_id == gen.id and (v.host, v.memory_mib, v.vcpus, v.network)
+            == (old.host, old.memory_mib, old.vcpus, old.network)]
+    return max(same, key=lambda v: (v.created, v.name)) if same else None
+
+
+def _restart(reg: Registry, home: Home, kept: Vm, old: Vm, gen: Generation, timeout: float,
+             notify: Notify) -> RedeployResult:
+    """Bring ``kept`` back in place of ``old`` (a rollback, recorded as such so that a kill is
+    finished like one, audited as this redeploy)."""
+    notify(f"redeploying {old.name} ({old.label}): {kept.name}, retired, runs {gen.label}: "
+           "restarting it instead of making another VM")
+    rid = begin_rollout(reg, "rollback", kept.name, kept.system, kept.generation_id,
+                        RolloutStep.BOOT_TARGET, retiring=(old.name,))
+    _run_rollback(reg, home, rid, kept.name, (old.name,), RolloutStep.BOOT_TARGET, timeout,
+                  notify, action="redeploy")
+    return RedeployResult(old.name, kept.name, old.label, gen.label, "restarted")
 
 
 def _replace(reg: Registry, home: Home, old: Vm, gen: Generation, image: Image, timeout: float,
@@ -294,7 +320,7 @@ def _check_downgrade(label: str, downgrade: bool, allowed: bool, newer: list[str
 
 def _run_rollback(reg: Registry, home: Home, rid: int, target_name: str,
                   retiring: tuple[str, ...], step: RolloutStep, timeout: float,
-                  notify: Notify) -> Vm:
+                  notify: Notify, action: str = "rollback") -> Vm:
     target = get_vm(reg, target_name)
     current = [v for v in (find_vm(reg, n) for n in retiring) if v is not None]
     host = hosts.get(reg, target.host)
@@ -336,6 +362,7 @@ def _run_rollback(reg: Registry, home: Home, rid: int, target_name: str,
                         _retire(reg, home, other_conn, other, notify)
             rollout_step(reg, rid, RolloutStep.DONE, status="done")
     from_gen = current[0].generation_id if current else None
-    _audit(reg, "rollback", target.name, from_gen, target.generation_id,
-           "retired " + (", ".join(v.name for v in current) or "nothing"))
+    _audit(reg, action, target.name, from_gen, target.generation_id,
+           ("restarted, " if action != "rollback" else "")
+           + "retired " + (", ".join(v.name for v in current) or "nothing"))
     return get_vm(reg, target.name)
