@@ -14,6 +14,7 @@ from vmfleet.cli.confirm import confirm
 from vmfleet.cli.output import Progress
 
 lifecycle_mod = lazy("vmfleet.deploy.lifecycle")
+prune_mod = lazy("vmfleet.deploy.prune")
 rollout_mod = lazy("vmfleet.deploy.rollout")
 status_mod = lazy("vmfleet.deploy.status")
 vm_access_mod = lazy("vmfleet.deploy.vm_access")
@@ -207,12 +208,18 @@ def ps(
         for r in rows:
             if r.note and not (r.state == "retired" and r.note.startswith("kept for")):
                 say(f"{r.name}: {r.note}")
-        retired = sum(r.retired for r in rows) if not every else sum(
-            1 for r in rows if r.state == "retired")
+        per_lineage: dict[str, int] = {}
+        for r in rows:
+            if every and r.registry_state == "retired":
+                per_lineage[r.lineage] = per_lineage.get(r.lineage, 0) + 1
+            elif not every and r.retired:
+                per_lineage[r.lineage] = r.retired
+        retired = sum(per_lineage.values())
         if retired:
             say(f"{retired} retired VM{'s' if retired != 1 else ''} kept for rollback"
                 + (": 'vmfleet ps --all' lists them" if not every else "")
-                + "; 'vmfleet prune --keep 1' removes all but the newest of each lineage")
+                + ("; 'vmfleet prune --keep 1' removes all but the newest of each lineage"
+                   if any(n > 1 for n in per_lineage.values()) else ""))
         from vmfleet.fleet import plan as fleet_plan
 
         stuck = fleet_plan.interrupted_apply(reg, home())
@@ -288,6 +295,33 @@ def destroy(
 
 def _and(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+@app.command()
+def prune(
+    only: list[str] = typer.Argument(None, metavar="[SYSTEM|VM]...", help="Only the lineages "
+                                     "of these systems or VMs (default: all)."),
+    keep: int = typer.Option(1, "--keep", metavar="N", help="Retired VMs kept per lineage, "
+                             "newest first (0: none)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation (needed "
+                             "without a terminal)."),
+    as_json: bool = JSON,
+) -> None:
+    """Remove retired VMs (domain, disk, record) beyond the newest N of each lineage."""
+    reg = open_registry()
+    chosen = prune_mod.candidates(reg, keep=keep, only=only or ())
+    if not chosen:
+        say("nothing to prune")
+        emit([], as_json, lambda v: None)
+        return
+    for p in chosen:
+        say(f"  - {p.name} ({p.generation} on {p.host}, retired, of {p.lineage})")
+    n = len(chosen)
+    confirm(f"Remove {n} retired VM{'s' if n != 1 else ''} and {'its disk' if n == 1 else 'their disks'}?",
+            yes=yes, what=f"pruning {n} retired VM{'s' if n != 1 else ''}")
+    done = prune_mod.prune(reg, home(), chosen)
+    say(f"pruned {len(done)} retired VM{'s' if len(done) != 1 else ''}")
+    emit(done, as_json, lambda v: None)
 
 
 @app.command()

@@ -53,8 +53,15 @@ def lineages(vms: Sequence[Vm]) -> dict[str, Lineage]:
             roots[s] = r
         return r
 
+    def depth(name: str) -> int:  # hops back along ``replaces``: breaks ties of same-second stamps
+        n, seen = 0, {name}
+        while (nxt := by_name[name].replaces) in by_name and nxt not in seen:
+            seen.add(nxt)
+            name, n = nxt, n + 1
+        return n
+
     groups: dict[str, list[Vm]] = {}
     for v in vms:
         groups.setdefault(root(v.name), []).append(v)
-    return {r: Lineage(r, tuple(sorted(m, key=lambda v: (v.created, v.name))))
+    return {r: Lineage(r, tuple(sorted(m, key=lambda v: (v.created, depth(v.name), v.name))))
             for r, m in groups.items()}
