@@ -47,6 +47,9 @@ from vmfleet.tools import locks
 
 Progress = Callable[[str, str], None]  # (fleet VM name, what happens now)
 DEFAULT_HEALTH_TIMEOUT = 60.0
+# The shell's statuses for a command that cannot run (POSIX 2.8.2: 127 not found, 126 found
+# but not executable): not a service still starting, so not retried.
+CANNOT_RUN = (126, 127)
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,7 @@ class _Run:
         self.image_errors: dict[int, str] = {}
         self.replaced: list[tuple[Step, str]] = []   # (step, new VM) for rollback
         self.created: list[tuple[Step, str]] = []
+        self.began: dict[str, float] = {}  # when work on each VM began: its time in the summary
         self.started = time.monotonic()
 
     # --- bookkeeping -------------------------------------------------------------------------
@@ -307,6 +311,8 @@ class _Run:
 
     def _one(self, step: Step) -> None:
         t0 = time.monotonic()
+        with self.lock:
+            self.began[step.name] = t0
         if self.failed.is_set() and not self.keep_going:
             self.outcome(step, "skipped", step.vm, step.current, t0, "an earlier VM failed")
             return
@@ -424,9 +430,13 @@ class _Run:
                 tail = (err or out).strip().splitlines()[-1:] or ["(no output)"]
                 last = f"exit {rc}: {tail[0]}"
             except VmfleetError as e:
-                last = e.message
-            if time.monotonic() >= deadline:
+                rc, last = None, e.message
+            if rc in CANNOT_RUN or time.monotonic() >= deadline:
                 self.audit(reg, "health", name, None, None, f"failed: {step.health}: {last}")
+                if rc in CANNOT_RUN:  # waiting does not make a missing program appear
+                    raise DeployError(f"health check of {name} cannot run: {step.health!r}: "
+                                      f"{last}", "fix the VM's health command in the fleet "
+                                      f"file (try it: 'vmfleet ssh {name} -- {step.health}')")
                 raise DeployError(f"health check of {name} failed: {step.health!r}: {last}",
                                   f"see 'vmfleet ssh {name} -- {step.health}'; raise "
                                   "--health-timeout if the service is only slow to start")
@@ -435,7 +445,7 @@ class _Run:
     def _roll_back(self) -> None:
         """Undo what this apply changed: replaced VMs come back, created ones go."""
         for step, new in reversed(self.replaced):
-            t0 = time.monotonic()
+            t0 = self.began.get(step.name, time.monotonic())  # its deploy, health and rollback
             self.progress(step.name, f"rolling back to {step.vm}")
             try:
                 rollout.rollback(self.reg, self.home, step.vm, timeout=self.timeout,
@@ -449,7 +459,7 @@ class _Run:
                 self.outcome(step, "failed", new, step.target, t0,
                              f"rollback to {step.vm} failed: {e.message}")
         for step, name in reversed(self.created):
-            t0 = time.monotonic()
+            t0 = self.began.get(step.name, time.monotonic())
             self.progress(step.name, f"removing {name} (rollback)")
             try:
                 lifecycle.destroy(self.reg, self.home, name)
