@@ -23,7 +23,8 @@ from vmfleet.home import UMASK
 # isort: off
 from vmfleet.cli import registry_cmds, build_cmds, deploy_cmds, diff_cmds, fleet_cmds  # noqa: F401
 # isort: on
-from vmfleet.cli.app import app, report_error, say, state
+from vmfleet.cli import help
+from vmfleet.cli.app import app, report_error, say, state  # noqa: F401 (app: for callers)
 from vmfleet.cli.confirm import Declined
 
 
@@ -47,7 +48,11 @@ def _main(argv: list[str] | None) -> int:
     locks.operation = " ".join(["vmfleet", *_command_words(words)])[:200]
     try:
         # Not standalone: Click's own usage errors come here and go through the one handler.
-        code = app(args=argv, prog_name="vmfleet", standalone_mode=False)
+        if words[:1] == ["__complete"]:  # what the shell completion scripts call
+            from vmfleet.cli import completion
+
+            return completion.answer(words[1:])
+        code = help.command().main(args=words, prog_name="vmfleet", standalone_mode=False)
         code = code if isinstance(code, int) else 0
     except click_errors.NoArgsIsHelpError as e:
         e.show()

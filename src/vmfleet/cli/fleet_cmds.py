@@ -285,3 +285,12 @@ def fleet_applies(as_json: bool = JSON) -> None:
     emit(records, as_json, lambda rs: print_table(
         [(r.id, r.started.replace("T", " ")[:19], r.user, r.status, r.summary) for r in rs],
         ["apply", "started (UTC)", "user", "status", "outcome"]))
+
+
+@app.command()
+def completion(shell: str = typer.Argument(..., metavar="SHELL", help="bash, zsh or fish.")) -> None:
+    """Print the shell completion script for bash, zsh or fish (commands, options, specs and
+    VM names from the registry)."""
+    from vmfleet.cli import completion as completion_mod
+
+    sys.stdout.write(completion_mod.script(shell))

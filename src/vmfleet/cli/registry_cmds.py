@@ -256,3 +256,4 @@ def _name_path(text: str) -> tuple[str, str]:
     if not sep or not name or not path:
         raise UsageError(f"--system {text!r}: expected NAME=PATH", "e.g. --system web=systems/web.scm")
     return name, path
+
