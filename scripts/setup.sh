@@ -30,10 +30,11 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 stamp=.venv/.vmfleet-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+# constraints.txt pins every package (typer and click included: help renders as tested).
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ]; then
   echo "setup: installing vmfleet into .venv (libvirt-python compiles, ~30 s)" >&2
-  .venv/bin/pip install -q --upgrade pip >&2
-  .venv/bin/pip install -q -e '.[test]' >&2
+  .venv/bin/pip install -q -c constraints.txt pip >&2
+  .venv/bin/pip install -q -c constraints.txt -e '.[test]' >&2
   touch "$stamp"
 fi
 

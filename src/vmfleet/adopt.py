@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from vmfleet.errors import ImageError
 from vmfleet.guix import os_config
 from vmfleet.inspect.facts import NO_PROVENANCE_HINT, read_facts
+from vmfleet.registry import builds as build_rows
 
 # --- adopting an image -------------------------------------------------------------------------
 
@@ -94,9 +95,7 @@ def _registry_generation(reg, path) -> str | None:
     with open(path, "rb") as f:
         while chunk := f.read(1 << 22):
             digest.update(chunk)
-    row = reg.query_one("SELECT g.system || '@' || g.number AS label FROM builds b JOIN "
-                        "generations g ON g.id = b.generation_id WHERE b.image_sha256 = ? "
-                        "AND b.status = 'succeeded' ORDER BY b.id LIMIT 1", (digest.hexdigest(),))
+    row = build_rows.first_making_image(reg, digest.hexdigest())
     return row["label"] if row else None
 
 

@@ -34,6 +34,8 @@ from vmfleet.diff import compare, human, json_out, sides
 from vmfleet.errors import BuildError, NotFound
 from vmfleet.guix import command as guix
 from vmfleet.home import Home
+from vmfleet.registry import builds as build_rows
+from vmfleet.registry import checks as check_rows
 from vmfleet.registry import generations
 from vmfleet.registry.db import Registry, dumps
 from vmfleet.registry.generations import Generation
@@ -78,23 +80,16 @@ def _from_row(row: dict) -> Check:
                  finished=row["finished"], detail=json.loads(row["detail"] or "{}"))
 
 
-_SELECT = ("SELECT c.*, g.system || '@' || g.number AS label FROM checks c "
-           "JOIN generations g ON g.id = c.generation_id ")
-
-
 def list_checks(reg: Registry, system: str | None = None) -> list[Check]:
     """Recorded checks, oldest first; of ``system`` only (an unknown system is NotFound, as a
     typo must not look like "never checked")."""
     if system:
         generations.list_for(reg, system)
-        rows = reg.query(_SELECT + "WHERE g.system = ? ORDER BY c.id", (system,))
-    else:
-        rows = reg.query(_SELECT + "ORDER BY c.id")
-    return [_from_row(r) for r in rows]
+    return [_from_row(r) for r in check_rows.rows(reg, system=system)]
 
 
 def get(reg: Registry, check_id: int) -> Check:
-    row = reg.query_one(_SELECT + "WHERE c.id = ?", (check_id,))
+    row = check_rows.row(reg, check_id)
     if row is None:
         raise NotFound(f"no check {check_id}", "list them with 'vmfleet checks'")
     return _from_row(row)
@@ -126,7 +121,7 @@ def select(reg: Registry, specs: Iterable[str], *, all_: bool = False,
     if specs:
         systems = [spec.parse(s).system for s in specs]
     else:
-        systems = [r["name"] for r in reg.query("SELECT name FROM systems ORDER BY name")]
+        systems = generations.system_names(reg)
     start = None
     if since:
         start = timeutil.parse_date(since, "--since")
@@ -225,19 +220,16 @@ def compare_builds(reference, rebuilt) -> tuple[Result, dict]:
 
 
 def _last_build_id(reg: Registry, gen: Generation) -> int | None:
-    row = reg.query_one("SELECT id FROM builds WHERE generation_id = ? ORDER BY id DESC LIMIT 1",
-                        (gen.id,))
-    return row["id"] if row else None
+    return build_rows.latest_id(reg, gen.id)
 
 
 def _record(reg: Registry, gen: Generation, result: Result, build_id, reference_id, started,
             detail: dict) -> Check:
     with reg.write():
-        cur = reg.execute(
-            "INSERT INTO checks (generation_id, build_id, reference_build_id, started, finished,"
-            " result, detail) VALUES (?,?,?,?,?,?,?)",
-            (gen.id, build_id, reference_id, started, timeutil.now(), str(result), dumps(detail)))
-    return get(reg, cur.lastrowid)
+        check_id = check_rows.add(reg, generation_id=gen.id, build_id=build_id,
+                                  reference_build_id=reference_id, started=started,
+                                  finished=timeutil.now(), result=str(result), detail=dumps(detail))
+    return get(reg, check_id)
 
 
 def summary_line(c: Check) -> str:

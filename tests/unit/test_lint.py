@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_ruff_is_clean():
     ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
     if ruff is None:
-        pytest.fail("ruff is not installed: pip install -e '.[test]'")
+        pytest.fail("ruff is not installed: run scripts/setup.sh")
     proc = subprocess.run([ruff, "check", "src", "tests", "bench"], cwd=ROOT,
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr

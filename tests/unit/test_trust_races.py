@@ -70,7 +70,7 @@ def test_old_absolute_paths_become_home_relative(tmp_path):
     with reg.write():
         reg.execute("INSERT INTO images (sha256, size, path, created) VALUES (?,?,?,?)",
                     (sha, 1, f"/elsewhere/home/images/{sha}.qcow2", "2024-01-01T00:00:00Z"))
-        db._trust_home_relative_paths(reg.db)
+        db._trust_home_relative_paths(reg.conn)
     assert reg.query_one("SELECT path FROM images")["path"] == f"images/{sha}.qcow2"
     assert str(reg.resolve_path(f"images/{sha}.qcow2")) == str(tmp_path / "images" / f"{sha}.qcow2")
 

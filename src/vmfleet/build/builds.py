@@ -27,6 +27,7 @@ from vmfleet.errors import BuildError, NotFound, VmfleetError
 from vmfleet.guix import command as guix
 from vmfleet.guix import image_types, revisions
 from vmfleet.home import PRIVATE_FILE, Home
+from vmfleet.registry import builds as build_rows
 from vmfleet.registry import generations
 from vmfleet.registry.db import Registry, dumps
 from vmfleet.registry.generations import Generation
@@ -70,13 +71,6 @@ class Build:
         return image_types.firmware_of(self.image_type or self.options.get("image_type"))
 
 
-_COLUMNS = ("b.id, b.generation_id, b.inputs_key, b.options, b.builder, b.command, b.status, "
-            "b.store_path, b.image_sha256, b.image_size, b.started, b.finished, b.duration, "
-            "b.exit_status, b.error, b.image_type")  # not the log: it can be megabytes; log_of() reads it
-_SELECT = (f"SELECT {_COLUMNS}, g.system || '@' || g.number AS label, i.path AS stored_path FROM builds b "
-           "JOIN generations g ON g.id = b.generation_id LEFT JOIN images i ON i.sha256 = b.image_sha256 ")
-
-
 def _from_row(row: dict, reg: Registry, cached: bool = False) -> Build:
     path = str(reg.resolve_path(row["stored_path"])) if row.get("stored_path") else None
     return Build(
@@ -111,8 +105,7 @@ def inputs_key(gen: Generation, options: dict) -> str:
 
 
 def cached_build(reg: Registry, key: str) -> Build | None:
-    for row in reg.query(_SELECT + "WHERE b.inputs_key = ? AND b.status = 'succeeded' "
-                         "ORDER BY b.id DESC", (key,)):
+    for row in build_rows.succeeded_with_key(reg, key):
         build = _from_row(row, reg, cached=True)
         if build.image_path:
             return build
@@ -146,15 +139,13 @@ def reap(reg: Registry, home: Home, *, remove_dirs: bool = True) -> list[Path]:
     """What killed builds left: their records say ``running`` although nobody holds their build
     lock (the kernel dropped it with the process): they become ``interrupted``; and the work
     directories (work/build-N) of builds that do not run any more are removed. Returns those."""
-    for row in reg.query("SELECT id, inputs_key FROM builds WHERE status = 'running'"):
+    for row in build_rows.running(reg):
         if not locks.is_locked(home, f"build-{row['inputs_key'][:32]}"):
             with reg.write():
-                reg.execute("UPDATE builds SET status = 'interrupted', error = 'vmfleet was "
-                            "killed', finished = ? WHERE id = ? AND status = 'running'",
-                            (timeutil.now(), row["id"]))
+                build_rows.mark_interrupted(reg, row["id"], timeutil.now(), "vmfleet was killed")
     removed: list[Path] = []
     if remove_dirs and home.work.is_dir():
-        running = {r["id"] for r in reg.query("SELECT id FROM builds WHERE status = 'running'")}
+        running = {r["id"] for r in build_rows.running(reg)}
         for d in sorted(home.work.glob("build-*")):
             try:
                 number = int(d.name.split("-", 1)[1])
@@ -173,10 +164,9 @@ def run_build(reg, home: Home, gen: Generation, key: str, options: dict, builder
     home.logs.mkdir(parents=True, exist_ok=True)
     started_at, t0 = timeutil.now(), time.monotonic()
     with reg.write():
-        build_id = reg.execute(
-            "INSERT INTO builds (generation_id, inputs_key, options, builder, command, status, started)"
-            " VALUES (?,?,?,?,?,?,?)",
-            (gen.id, key, dumps(options), builder.name, "[]", Status.RUNNING, started_at)).lastrowid
+        build_id = build_rows.begin(reg, generation_id=gen.id, inputs_key=key,
+                                    options=dumps(options), builder=builder.name,
+                                    status=Status.RUNNING, started=started_at)
     killpoint.reached("build:recorded")
     log_path = home.logs / f"build-{build_id}.log"
     workdir = home.work / f"build-{build_id}"
@@ -235,7 +225,7 @@ def run_build(reg, home: Home, gen: Generation, key: str, options: dict, builder
         fields |= {"status": status, "finished": timeutil.now(), "duration": round(time.monotonic() - t0, 3),
                    "error": error.message if error else None, "log": log_path.read_text(errors="replace")}
         with reg.write():  # recorded first: cleaning up may fail too (a lost build host)
-            reg.update("builds", ("id", build_id), fields)
+            build_rows.update(reg, build_id, fields)
         with contextlib.suppress(VmfleetError):
             builder.cleanup()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -383,27 +373,22 @@ def _failure(gen: Generation, outcome, log_path: Path) -> BuildError:
 
 
 def get(reg: Registry, build_id: int) -> Build:
-    row = reg.query_one(_SELECT + "WHERE b.id = ?", (build_id,))
+    row = build_rows.row(reg, build_id)
     if row is None:
         raise NotFound(f"no build {build_id}", "list them with 'vmfleet builds'")
     return _from_row(row, reg)
 
 
 def list_builds(reg: Registry, system: str | None = None) -> list[Build]:
-    if system:
-        rows = reg.query(_SELECT + "WHERE g.system = ? ORDER BY b.id", (system,))
-    else:
-        rows = reg.query(_SELECT + "ORDER BY b.id")
-    return [_from_row(r, reg) for r in rows]
+    return [_from_row(r, reg) for r in build_rows.rows(reg, system=system)]
 
 
 def last_build(reg: Registry, gen: Generation) -> Build:
-    row = reg.query_one(_SELECT + "WHERE b.generation_id = ? ORDER BY b.id DESC LIMIT 1", (gen.id,))
+    row = build_rows.last_of_generation(reg, gen.id)
     if row is None:
         raise NotFound(f"{gen.label} was never built", f"build it: vmfleet build {gen.label}")
     return _from_row(row, reg)
 
 
 def log_of(reg: Registry, build_id: int) -> str:
-    row = reg.query_one("SELECT log FROM builds WHERE id = ?", (build_id,))
-    return row["log"] if row else ""
+    return build_rows.log(reg, build_id)

@@ -17,6 +17,8 @@ from pathlib import Path
 from vmfleet import timeutil
 from vmfleet.errors import BuildError, NotFound, VmfleetError
 from vmfleet.home import Home
+from vmfleet.registry import builds as build_rows
+from vmfleet.registry import vms as vm_rows
 from vmfleet.registry.db import Registry
 from vmfleet.tools import killpoint, locks
 from vmfleet.tools.run import pid_alive
@@ -118,8 +120,8 @@ def store(reg: Registry, home: Home, source: str | os.PathLike) -> StoredImage:
 
 
 def register(reg: Registry, image: StoredImage) -> None:
-    reg.execute("INSERT OR IGNORE INTO images (sha256, size, path, created) VALUES (?,?,?,?)",
-                (image.sha256, image.size, reg.relative_path(image.path), timeutil.now()))
+    build_rows.add_image(reg, sha256=image.sha256, size=image.size,
+                         path=reg.relative_path(image.path), created=timeutil.now())
 
 
 def _fsync_dir(path: Path) -> None:
@@ -142,13 +144,9 @@ class ImageUse:
 
 def list_images(reg: Registry) -> list[ImageUse]:
     out = []
-    for row in reg.query("SELECT * FROM images ORDER BY created"):
-        gens = tuple(r["label"] for r in reg.query(
-            "SELECT DISTINCT g.system || '@' || g.number AS label FROM builds b "
-            "JOIN generations g ON g.id = b.generation_id WHERE b.image_sha256 = ? ORDER BY label",
-            (row["sha256"],)))
-        vms = tuple(r["name"] for r in reg.query(
-            "SELECT name FROM vms WHERE image_sha256 = ? ORDER BY name", (row["sha256"],)))
+    for row in build_rows.images(reg):
+        gens = tuple(build_rows.labels_of_image(reg, row["sha256"]))
+        vms = tuple(vm_rows.using_image(reg, row["sha256"]))
         path = reg.resolve_path(row["path"])
         out.append(ImageUse(row["sha256"], row["size"], str(path), path.exists(), gens, vms))
     return out
@@ -189,7 +187,7 @@ def _writer_alive(incoming_name: str) -> bool:
 
 
 def get(reg: Registry, sha256_prefix: str) -> dict:
-    rows = reg.query("SELECT * FROM images WHERE sha256 LIKE ?", (sha256_prefix + "%",))
+    rows = build_rows.images_matching(reg, sha256_prefix)
     if len(rows) != 1:
         raise NotFound(f"no single image matches {sha256_prefix!r}", "list them with 'vmfleet images'")
     return {**rows[0], "path": str(reg.resolve_path(rows[0]["path"]))}

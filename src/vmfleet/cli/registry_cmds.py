@@ -127,9 +127,10 @@ def systems(as_json: bool = JSON) -> None:
     """List systems: generations, newest, current channel commit(s)."""
     reg = open_registry()
     rows = []
-    for s in reg.query("SELECT name FROM systems ORDER BY name"):
-        gens = generations.list_for(reg, s["name"])
-        newest = spec.resolve(reg, s["name"]) if gens else None
+    for name in generations.system_names(reg):
+        s = {"name": name}
+        gens = generations.list_for(reg, name)
+        newest = spec.resolve(reg, name) if gens else None
         rows.append({
             "name": s["name"], "generations": len(gens),
             "newest": newest.number if newest else None,

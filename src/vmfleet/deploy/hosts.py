@@ -18,6 +18,8 @@ from vmfleet import settings, timeutil
 from vmfleet.errors import NotFound, UsageError
 from vmfleet.home import Home
 from vmfleet.names import check_name
+from vmfleet.registry import hosts as host_rows
+from vmfleet.registry import vms as vm_rows
 from vmfleet.registry.db import Registry
 from vmfleet.tools import virt
 
@@ -110,7 +112,7 @@ def add(reg: Registry, name: str, uri: str, *, pool: str | None = None,
     if pool_dir is not None and not pool_dir.startswith("/"):
         raise UsageError(f"--pool-dir must be an absolute path, not {pool_dir!r}",
                          f"give the directory as the remote host sees it, e.g. {DEFAULT_POOL_DIR}")
-    if reg.query_one("SELECT 1 FROM hosts WHERE name = ?", (name,)):
+    if host_rows.row(reg, name):
         raise UsageError(f"host {name} already exists", "pick another name, or "
                          f"'vmfleet host remove {name}' first")
     if verify:
@@ -120,8 +122,8 @@ def add(reg: Registry, name: str, uri: str, *, pool: str | None = None,
         if host.remote and home is not None:
             pin_ssh_key(home, host, trust_new=trust_new_host).close()
     with reg.write():
-        reg.execute("INSERT INTO hosts (name, uri, created, pool, pool_dir) VALUES (?,?,?,?,?)",
-                    (name, uri, timeutil.now(), pool, pool_dir))
+        host_rows.add(reg, name=name, uri=uri, created=timeutil.now(), pool=pool,
+                      pool_dir=pool_dir)
     return get(reg, name)
 
 
@@ -159,7 +161,7 @@ def pin_ssh_key(home: Home, host: Host, *, trust_new: bool = False):
 def get(reg: Registry, name: str) -> Host:
     if name == LOCAL:
         return local_host()
-    row = reg.query_one("SELECT * FROM hosts WHERE name = ?", (name,))
+    row = host_rows.row(reg, name)
     if row is None:
         known = ", ".join(h.name for h in list_hosts(reg))
         raise NotFound(f"no host {name!r} (known: {known})",
@@ -168,7 +170,7 @@ def get(reg: Registry, name: str) -> Host:
 
 
 def list_hosts(reg: Registry) -> list[Host]:
-    return [local_host()] + [_from_row(r) for r in reg.query("SELECT * FROM hosts ORDER BY name")]
+    return [local_host()] + [_from_row(r) for r in host_rows.rows(reg)]
 
 
 def remove(reg: Registry, name: str) -> None:
@@ -177,9 +179,9 @@ def remove(reg: Registry, name: str) -> None:
     if host.name == LOCAL:
         raise UsageError("'local' is built in and cannot be removed",
                          f"to aim it at another libvirt, set ${LOCAL_URI_ENV}")
-    vms = [r["name"] for r in reg.query("SELECT name FROM vms WHERE host = ?", (name,))]
+    vms = vm_rows.names(reg, host=name)
     if vms:
         raise UsageError(f"host {name} still has VMs: {', '.join(vms)}",
                          "destroy them first (vmfleet destroy VM)")
     with reg.write():
-        reg.execute("DELETE FROM hosts WHERE name = ?", (name,))
+        host_rows.delete(reg, name)

@@ -35,6 +35,9 @@ from vmfleet.deploy.vm_records import (
 from vmfleet.errors import DeployError, LibvirtError, NotFound, UsageError, VmfleetError
 from vmfleet.home import Home
 from vmfleet.names import check_name
+from vmfleet.registry import builds as build_rows
+from vmfleet.registry import generations
+from vmfleet.registry import vms as vm_rows
 from vmfleet.registry.db import Registry
 from vmfleet.registry.generations import Generation
 from vmfleet.tools import domain_xml, killpoint, locks, virt
@@ -157,7 +160,6 @@ def login_user(reg: Registry, home: Home, gen: Generation, options: Options) -> 
     """Who vmfleet logs into a VM of ``gen`` as: ``--ssh-user``, else what the config's openssh
     service allows vmfleet's key (guix.logins); DeployError when nobody can log in."""
     from vmfleet.guix import logins, os_config
-    from vmfleet.registry import generations
     from vmfleet.tools import ssh
 
     if options.ssh_user:
@@ -174,16 +176,16 @@ def _reserve(reg: Registry, name: str, gen: Generation, host: hosts.Host, image:
              options: Options, replaces: str | None, ssh_user: str = "root") -> None:
     now = timeutil.now()
     with reg.write():
-        row = reg.query_one("SELECT state FROM vms WHERE name = ?", (name,))
-        if row is not None:
-            raise UsageError(f"VM {name} already exists ({row['state']})",
+        state = vm_rows.state(reg, name)
+        if state is not None:
+            raise UsageError(f"VM {name} already exists ({state})",
                              f"pick another name with --name, or remove it: vmfleet destroy {name}")
-        reg.execute(
-            "INSERT INTO vms (name, system, generation_id, host, image_sha256, overlay, state,"
-            " network, memory_mib, vcpus, replaces, created, updated, ssh_user)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (name, gen.system, gen.id, host.name, image.sha256, "", VmState.DEPLOYING,
-             options.network, options.memory_mib, options.vcpus, replaces, now, now, ssh_user))
+        vm_rows.insert(reg, {
+            "name": name, "system": gen.system, "generation_id": gen.id, "host": host.name,
+            "image_sha256": image.sha256, "overlay": "", "state": VmState.DEPLOYING,
+            "network": options.network, "memory_mib": options.memory_mib,
+            "vcpus": options.vcpus, "replaces": replaces, "created": now, "updated": now,
+            "ssh_user": ssh_user})
 
 
 def _create(reg: Registry, home: Home, name: str, gen: Generation, host: hosts.Host,
@@ -242,8 +244,7 @@ def image_firmware(reg: Registry, sha256: str) -> str:
     efi-raw and qcow2-gpt are UEFI disks; qcow2 and vm-image boot with BIOS)."""
     from vmfleet.guix import image_types
 
-    row = reg.query_one("SELECT image_type, options FROM builds WHERE image_sha256 = ? AND "
-                        "status = 'succeeded' ORDER BY id DESC LIMIT 1", (sha256,))
+    row = build_rows.last_making_image(reg, sha256)
     if row is None:
         return "bios"
     import json
@@ -402,9 +403,8 @@ def destroy(reg: Registry, home: Home, name: str, *, forget: bool = False,
 def _forget(reg: Registry, name: str) -> None:
     """Drop the row; the VMs that replaced it now replace its predecessor (or keep its name
     when it was the first of its lineage), so the lineage keeps its fleet name."""
-    from vmfleet.registry.fleet_records import forget_vm
-
-    forget_vm(reg, name)
+    with reg.write():
+        vm_rows.delete(reg, name)
 
 
 def _remove(reg: Registry, home: Home, name: str, *, keep_console: bool = False) -> None:
@@ -440,7 +440,7 @@ def _destroy_orphan(reg: Registry, home: Home, name: str, notify: Notify) -> str
                 place.remove_overlay(name, info.metadata.overlay)
                 place.remove_console(name)
             gen_id = info.metadata.generation_id
-            known = reg.query_one("SELECT 1 FROM generations WHERE id = ?", (gen_id,))
+            known = generations.exists(reg, gen_id)
             _audit(reg, "destroy", name, gen_id if known else None, None,
                    f"orphan domain on {host.name}")
             return f"orphan domain {name} on {host.name}"

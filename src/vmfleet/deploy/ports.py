@@ -10,6 +10,7 @@ from vmfleet import settings
 from vmfleet.deploy import hosts
 from vmfleet.deploy.vm_records import DEFAULT_PORT_RANGE, PORT_RANGE_ENV
 from vmfleet.errors import DeployError, UsageError
+from vmfleet.registry import vms as vm_rows
 from vmfleet.registry.db import Registry
 from vmfleet.tools import domain_xml, virt
 
@@ -58,8 +59,7 @@ def allocate_port(reg: Registry, host: hosts.Host, exclude: set[int] = frozenset
     ports on remote hosts cannot be tested from here: one of those makes QEMU fail to start,
     and deploy retries with the next port.
     """
-    taken = {r["ssh_port"] for r in reg.query(
-        "SELECT ssh_port FROM vms WHERE host = ? AND ssh_port IS NOT NULL", (host.name,))}
+    taken = vm_rows.ssh_ports(reg, host.name)
     low, high = port_range()
     for port in range(low, high + 1):
         if port in taken or port in exclude:

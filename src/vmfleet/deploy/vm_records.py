@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import getpass
+import json
 import os
 import re
 from collections.abc import Callable
@@ -12,6 +13,9 @@ from dataclasses import dataclass
 from vmfleet import settings, timeutil
 from vmfleet.errors import NotFound
 from vmfleet.home import Home
+from vmfleet.registry import audit as audit_rows
+from vmfleet.registry import rollouts as rollout_rows
+from vmfleet.registry import vms as vm_rows
 from vmfleet.registry.db import Registry
 from vmfleet.tools import locks
 
@@ -116,10 +120,6 @@ class RedeployResult:
 
 # --- registry ----------------------------------------------------------------------------------
 
-_SELECT = ("SELECT v.*, g.number AS gen_number FROM vms v "
-           "JOIN generations g ON g.id = v.generation_id ")
-
-
 def _vm(row: dict, reg: Registry) -> Vm:
     overlay = row["overlay"]
     if overlay and row["host"] == "local":  # recorded relative to the home
@@ -136,40 +136,32 @@ def _vm(row: dict, reg: Registry) -> Vm:
 
 
 def find_vm(reg: Registry, name: str) -> Vm | None:
-    row = reg.query_one(_SELECT + "WHERE v.name = ?", (name,))
+    row = vm_rows.row(reg, name)
     return _vm(row, reg) if row else None
 
 
 def get_vm(reg: Registry, name: str) -> Vm:
     vm = find_vm(reg, name)
     if vm is None:
-        known = [r["name"] for r in reg.query("SELECT name FROM vms ORDER BY name")]
+        known = vm_rows.names(reg)
         raise NotFound(f"no VM named {name!r}" + (f" (VMs: {', '.join(known)})" if known else ""),
                        "see 'vmfleet ps'; deploy one with 'vmfleet deploy SYSTEM@GEN'")
     return vm
 
 
 def list_vms(reg: Registry, *, system: str | None = None, host: str | None = None) -> list[Vm]:
-    where, params = [], []
-    if system:
-        where.append("v.system = ?")
-        params.append(system)
-    if host:
-        where.append("v.host = ?")
-        params.append(host)
-    sql = _SELECT + (("WHERE " + " AND ".join(where)) if where else "") + " ORDER BY v.name"
-    return [_vm(r, reg) for r in reg.query(sql, params)]
+    return [_vm(r, reg) for r in vm_rows.rows(reg, system=system, host=host)]
 
 
 def images_in_use(reg: Registry) -> set[str]:
     """sha256 of every image some VM's overlay is backed by (whatever the VM's state)."""
-    return {r["image_sha256"] for r in reg.query("SELECT DISTINCT image_sha256 FROM vms")}
+    return vm_rows.image_shas(reg)
 
 
 def _update(reg: Registry, name: str, **cols) -> Vm:
     cols["updated"] = timeutil.now()
     with reg.write():
-        reg.update("vms", ("name", name), cols)
+        vm_rows.update(reg, name, cols)
     return get_vm(reg, name)
 
 
@@ -180,31 +172,28 @@ def _user() -> str:
 def _audit(reg: Registry, action: str, vm: str | None, from_gen: int | None,
            to_gen: int | None, detail: str = "") -> int:
     with reg.write():
-        return reg.execute(
-            "INSERT INTO audit (at, user, action, vm, from_generation_id, to_generation_id, detail)"
-            " VALUES (?,?,?,?,?,?,?)",
-            (timeutil.now(), _user(), action, vm, from_gen, to_gen, detail)).lastrowid
+        return audit_rows.add(reg, at=timeutil.now(), user=_user(), action=action, vm=vm,
+                              from_generation_id=from_gen, to_generation_id=to_gen, detail=detail)
 
 
 def _audit_outcome(reg: Registry, entry_id: int, detail: str) -> None:
     """The outcome of an action whose entry was written when it started (its intent)."""
     with reg.write():
-        reg.execute("UPDATE audit SET detail = ? WHERE id = ?", (detail, entry_id))
+        audit_rows.set_detail(reg, entry_id, detail)
 
 
 def audit_log(reg: Registry, vm: str | None = None) -> list[AuditEntry]:
     """Every deploy, redeploy, rollback, start, stop and destroy, oldest first."""
-    rows = reg.query(
-        "SELECT a.*, gf.system || '@' || gf.number AS from_label, "
-        "gt.system || '@' || gt.number AS to_label FROM audit a "
-        "LEFT JOIN generations gf ON gf.id = a.from_generation_id "
-        "LEFT JOIN generations gt ON gt.id = a.to_generation_id ORDER BY a.id")
-    entries = [AuditEntry(r["id"], r["at"], r["user"], r["action"], r["vm"], r["from_label"],
-                          r["to_label"], r["detail"]) for r in rows]
+    entries = [audit_entry(r) for r in audit_rows.entries(reg)]
     if vm is not None:
         entries = [e for e in entries
                    if e.vm == vm or vm in re.split(r"[\s,;:()]+", e.detail)]
     return entries
+
+
+def audit_entry(row: dict) -> AuditEntry:
+    return AuditEntry(row["id"], row["at"], row["user"], row["action"], row["vm"],
+                      row["from_label"], row["to_label"], row["detail"])
 
 
 # --- locks -------------------------------------------------------------------------------------
@@ -284,8 +273,6 @@ class Rollout:
 
 
 def _rollout(row: dict, vms: dict[str, Vm]) -> Rollout:
-    import json
-
     retiring = tuple(json.loads(row["retiring"]))
     number = row["gen_number"]
     if row["kind"] == "redeploy":  # every VM of the system it moves, not only this one
@@ -301,13 +288,7 @@ def _rollout(row: dict, vms: dict[str, Vm]) -> Rollout:
 
 def open_rollouts(reg: Registry, *, system: str | None = None) -> list[Rollout]:
     """Redeploys and rollbacks that started and did not finish (running now, or killed)."""
-    sql = ("SELECT r.*, g.number AS gen_number FROM rollouts r "
-           "JOIN generations g ON g.id = r.generation_id WHERE r.status = 'running'")
-    params: tuple = ()
-    if system:
-        sql += " AND r.system = ?"
-        params = (system,)
-    rows = reg.query(sql + " ORDER BY r.id", params)
+    rows = rollout_rows.open_rows(reg, system=system)
     if not rows:
         return []
     vms = {v.name: v for v in list_vms(reg, system=system)}
@@ -317,22 +298,16 @@ def open_rollouts(reg: Registry, *, system: str | None = None) -> list[Rollout]:
 def begin_rollout(reg: Registry, kind: str, vm: str, system: str, generation_id: int,
                   step: RolloutStep, *, successor: str | None = None,
                   retiring: tuple[str, ...] = ()) -> int:
-    import json
-
-    now = timeutil.now()
     with reg.write():
-        return reg.execute(
-            "INSERT INTO rollouts (kind, vm, successor, retiring, system, generation_id, step,"
-            " status, started, updated) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (kind, vm, successor, json.dumps(list(retiring)), system, generation_id, step,
-             "running", now, now)).lastrowid
+        return rollout_rows.begin(reg, kind=kind, vm=vm, successor=successor, retiring=retiring,
+                                  system=system, generation_id=generation_id, step=step,
+                                  now=timeutil.now())
 
 
 def rollout_step(reg: Registry, rollout_id: int, step: RolloutStep, *,
                  status: str = "running") -> None:
     with reg.write():
-        reg.execute("UPDATE rollouts SET step = ?, status = ?, updated = ? WHERE id = ?",
-                    (step, status, timeutil.now(), rollout_id))
+        rollout_rows.set_step(reg, rollout_id, step, status, timeutil.now())
 
 
 def rollout_in_progress(home: Home, rollout: Rollout) -> bool:

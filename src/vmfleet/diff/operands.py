@@ -83,25 +83,27 @@ def _registry_provenance(side: Side, registry, *, vm: str | None = None,
     import hashlib
 
     from vmfleet.errors import VmfleetError
+    from vmfleet.registry import builds as build_rows
     from vmfleet.registry import generations
+    from vmfleet.registry import vms as vm_rows
 
     try:
         reg = registry()
     except VmfleetError:  # no registry (an image inspected outside any vmfleet home)
         return side
-    row = None
+    gen_id = None
     if vm is not None:
-        row = reg.query_one("SELECT generation_id FROM vms WHERE name = ?", (vm,))
+        gen_id = vm_rows.generation_id(reg, vm)
     elif image is not None:
         digest = hashlib.sha256()
         with open(image, "rb") as f:
             while chunk := f.read(1 << 22):
                 digest.update(chunk)
-        row = reg.query_one("SELECT generation_id FROM builds WHERE image_sha256 = ? "
-                            "AND status = 'succeeded' ORDER BY id LIMIT 1", (digest.hexdigest(),))
-    if row is None:
+        made = build_rows.first_making_image(reg, digest.hexdigest())
+        gen_id = made["generation_id"] if made else None
+    if gen_id is None:
         return side
-    gen = generations.get(reg, row["generation_id"])
+    gen = generations.get(reg, gen_id)
     missing = dict(side.missing)
     changes: dict = {}
     if side.channels is None:

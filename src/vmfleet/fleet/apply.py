@@ -36,11 +36,21 @@ from pathlib import Path
 from vmfleet import timeutil
 from vmfleet.deploy import lifecycle, rollout, vm_access
 from vmfleet.deploy.placement import Image
-from vmfleet.deploy.vm_records import DEFAULT_TIMEOUT, AuditEntry, Options, find_vm, get_vm, list_vms
+from vmfleet.deploy.vm_records import (
+    DEFAULT_TIMEOUT,
+    AuditEntry,
+    Options,
+    audit_entry,
+    find_vm,
+    get_vm,
+    list_vms,
+)
 from vmfleet.errors import DeployError, LibvirtError, UsageError, VmfleetError
 from vmfleet.fleet import plan as plan_mod
 from vmfleet.fleet.plan import Action, Plan, Step
 from vmfleet.home import Home
+from vmfleet.registry import audit as audit_rows
+from vmfleet.registry import fleet as fleet_rows
 from vmfleet.registry.db import Registry
 from vmfleet.registry.generations import get as get_generation
 from vmfleet.tools import locks
@@ -150,10 +160,9 @@ class _Run:
     def audit(self, reg: Registry, action: str, vm: str | None, from_gen: int | None,
               to_gen: int | None, detail: str = "") -> None:
         with reg.write():
-            reg.execute("INSERT INTO audit (at, user, action, vm, from_generation_id, "
-                        "to_generation_id, detail, apply_id) VALUES (?,?,?,?,?,?,?,?)",
-                        (timeutil.now(), _user(), f"apply-{action}", vm, from_gen, to_gen,
-                         detail, self.id))
+            audit_rows.add(reg, at=timeutil.now(), user=_user(), action=f"apply-{action}",
+                           vm=vm, from_generation_id=from_gen, to_generation_id=to_gen,
+                           detail=detail, apply_id=self.id)
 
     def outcome(self, step: Step, result: str, vm: str | None, generation: str | None,
                 t0: float, detail: str = "") -> None:
@@ -167,12 +176,9 @@ class _Run:
     def execute(self) -> ApplyResult:
         reg = self.reg
         with reg.write():
-            reg.execute("UPDATE fleet_applies SET status = 'interrupted', finished = ? "
-                        "WHERE status = 'running'", (timeutil.now(),))
-            reg.execute("INSERT INTO fleet_applies (id, started, status, user, fleet, "
-                        "fingerprint, plan, summary) VALUES (?,?,?,?,?,?,?,?)",
-                        (self.id, timeutil.now(), "running", _user(), self.plan.fleet,
-                         self.plan.fingerprint, json.dumps(plan_mod.to_json(self.plan)), ""))
+            fleet_rows.begin_apply(reg, apply_id=self.id, started=timeutil.now(), user=_user(),
+                                   fleet=self.plan.fleet, fingerprint=self.plan.fingerprint,
+                                   plan=json.dumps(plan_mod.to_json(self.plan)))
         self.audit(reg, "start", None, None, None,
                    f"{self.plan.fleet}: " + ", ".join(f"{n} {a}" for a, n in
                                                       self.plan.counts().items() if n))
@@ -205,8 +211,8 @@ class _Run:
         finally:
             with contextlib.suppress(VmfleetError), reg.write():
                 summary = ", ".join(f"{o.name} {o.result}" for o in self.outcomes.values())
-                reg.execute("UPDATE fleet_applies SET status = ?, finished = ?, summary = ? "
-                            "WHERE id = ?", (status, timeutil.now(), summary, self.id))
+                fleet_rows.end_apply(reg, self.id, status=status, finished=timeutil.now(),
+                                     summary=summary)
             with contextlib.suppress(VmfleetError):
                 self.audit(reg, "end", None, None, None, status)
 
@@ -521,7 +527,7 @@ def list_applies(reg: Registry, home: Home) -> list[ApplyRecord]:
     """Every apply, oldest first; one recorded as running that nobody runs is 'interrupted'."""
     running = locks.is_locked(home, plan_mod.APPLY_LOCK)
     out = []
-    for r in reg.query("SELECT * FROM fleet_applies ORDER BY started, id"):
+    for r in fleet_rows.applies(reg):
         status = r["status"]
         if status == "running" and not running:
             status = "interrupted"
@@ -532,19 +538,10 @@ def list_applies(reg: Registry, home: Home) -> list[ApplyRecord]:
 
 def apply_log(reg: Registry, apply_id: str) -> list[AuditEntry]:
     """The audit entries of one apply (an id, or a unique prefix of one)."""
-    rows = reg.query("SELECT id FROM fleet_applies WHERE id LIKE ?", (apply_id + "%",))
+    rows = fleet_rows.apply_ids(reg, apply_id)
     if len(rows) != 1:
-        known = [r["id"] for r in reg.query(
-            "SELECT id FROM fleet_applies ORDER BY started DESC LIMIT 5")]
+        known = fleet_rows.apply_ids(reg, newest=5)
         raise UsageError(f"{'no' if not rows else 'more than one'} apply matches {apply_id!r}",
                          "recent applies: " + (", ".join(known) or "none") +
                          " (vmfleet fleet applies)")
-    full = rows[0]["id"]
-    entries = reg.query(
-        "SELECT a.*, gf.system || '@' || gf.number AS from_label, "
-        "gt.system || '@' || gt.number AS to_label FROM audit a "
-        "LEFT JOIN generations gf ON gf.id = a.from_generation_id "
-        "LEFT JOIN generations gt ON gt.id = a.to_generation_id "
-        "WHERE a.apply_id = ? ORDER BY a.id", (full,))
-    return [AuditEntry(r["id"], r["at"], r["user"], r["action"], r["vm"], r["from_label"],
-                       r["to_label"], r["detail"]) for r in entries]
+    return [audit_entry(r) for r in audit_rows.entries(reg, apply_id=rows[0])]

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from vmfleet import units
 from vmfleet.errors import UsageError, VmfleetError
 from vmfleet.names import NAME_RE
+from vmfleet.registry import generations
 from vmfleet.registry import spec as spec_mod
 
 VM_KEYS = ("name", "system", "host", "memory", "vcpus", "accel", "tags", "health")
@@ -351,8 +352,7 @@ def read(path) -> FleetFile:
 
 def check_against(reg, fleet: FleetFile, host_names: Iterable[str]) -> None:
     """Unknown systems, generations that do not exist and unknown hosts, with their lines."""
-    known_systems = {r["name"] for r in reg.query(
-        "SELECT DISTINCT system AS name FROM generations")}
+    known_systems = generations.systems_with_generations(reg)
     hosts = set(host_names)
     problems = []
     for vm in fleet.vms:

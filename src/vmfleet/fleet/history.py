@@ -18,6 +18,7 @@ from pathlib import Path
 from vmfleet import timeutil
 from vmfleet.errors import NotFound, UsageError
 from vmfleet.fleet import file as fleet_file
+from vmfleet.registry import fleet as fleet_rows
 from vmfleet.registry import git_import
 from vmfleet.registry import spec as spec_mod
 from vmfleet.registry.db import Registry
@@ -49,7 +50,7 @@ def _version(row: dict) -> FleetVersion:
 
 
 def list_versions(reg: Registry) -> list[FleetVersion]:
-    return [_version(r) for r in reg.query("SELECT * FROM fleet_versions ORDER BY number")]
+    return [_version(r) for r in fleet_rows.versions(reg)]
 
 
 def text_of(reg: Registry, version: FleetVersion) -> str:
@@ -73,8 +74,7 @@ def import_fleet(reg: Registry, repo: str | Path, path: str = DEFAULT_PATH) -> I
                 sha = dict(commit.changes).get(rel)
                 if not sha:
                     continue  # deleted in this commit: the older versions stay in the history
-                if reg.query_one("SELECT 1 FROM fleet_versions WHERE git_commit = ?",
-                                 (commit.sha,)):
+                if fleet_rows.version_of_commit_recorded(reg, commit.sha):
                     continue
                 data = blobs.get(sha)
                 label = f"{commit.sha[:7]}:{rel}"
@@ -89,18 +89,13 @@ def import_fleet(reg: Registry, repo: str | Path, path: str = DEFAULT_PATH) -> I
                     skipped.append(first + (f" (and {more} more)" if more else ""))
                     continue
                 when = timeutil.from_epoch(commit.time)
-                before = reg.query_one("SELECT content_sha256 FROM fleet_versions WHERE "
-                                       "current_from <= ? ORDER BY current_from DESC, number "
-                                       "DESC LIMIT 1", (when,))
+                before = fleet_rows.latest_version(reg, at_or_before=when)
                 digest = reg.put_blob(data)
                 if before and before["content_sha256"] == digest:
                     continue
-                number = (reg.query_one("SELECT max(number) AS n FROM fleet_versions")["n"]
-                          or 0) + 1
-                reg.execute("INSERT INTO fleet_versions (number, current_from, git_commit, "
-                            "message, path, content_sha256, recorded) VALUES (?,?,?,?,?,?,?)",
-                            (number, when, commit.sha, commit.subject, rel, digest,
-                             timeutil.now()))
+                number = fleet_rows.add_version(
+                    reg, current_from=when, git_commit=commit.sha, message=commit.subject,
+                    path=rel, content_sha256=digest, recorded=timeutil.now())
                 recorded.append(number)
     finally:
         blobs.close()
@@ -121,15 +116,13 @@ def find_version(reg: Registry, ref: str) -> tuple[FleetVersion, str]:
                          "write @2023-10, @2023-10-15, @2023-10-15T12:00, @3 or @abc1234") from None
     kind = parsed.kind
     if kind is spec_mod.Kind.LATEST:
-        row = reg.query_one("SELECT * FROM fleet_versions ORDER BY current_from DESC, number "
-                            "DESC LIMIT 1")
+        row = fleet_rows.latest_version(reg)
         end = None
     elif kind is spec_mod.Kind.NUMBER:
-        row = reg.query_one("SELECT * FROM fleet_versions WHERE number = ?", (int(parsed.value),))
+        row = fleet_rows.version_numbered(reg, int(parsed.value))
         end = None
     elif kind is spec_mod.Kind.COMMIT:
-        rows = reg.query("SELECT * FROM fleet_versions WHERE git_commit LIKE ? ORDER BY number",
-                         (parsed.value + "%",))
+        rows = fleet_rows.versions_of_commit(reg, parsed.value)
         if len(rows) > 1:
             raise UsageError(f"--fleet @{text} is ambiguous: {len(rows)} versions match",
                              "give more digits of the commit")
@@ -137,8 +130,7 @@ def find_version(reg: Registry, ref: str) -> tuple[FleetVersion, str]:
         end = None
     else:
         end = parsed.period_end()
-        row = reg.query_one("SELECT * FROM fleet_versions WHERE current_from < ? ORDER BY "
-                            "current_from DESC, number DESC LIMIT 1", (end,))
+        row = fleet_rows.latest_version(reg, before=end)
     if row is None:
         raise _no_version(reg, text)
     version = _version(row)

@@ -35,6 +35,7 @@ from vmfleet.deploy.vm_records import Vm, VmState, list_vms
 from vmfleet.errors import UsageError, VmfleetError
 from vmfleet.fleet import file as fleet_file
 from vmfleet.home import Home
+from vmfleet.registry import fleet as fleet_rows
 from vmfleet.registry import spec as spec_mod
 from vmfleet.registry.db import Registry
 from vmfleet.registry.generations import Generation
@@ -174,21 +175,34 @@ def _with_causes(reg: Registry, steps: list[Step]) -> list[Step]:
     the fleet did not drift by itself."""
     import dataclasses
 
-    from vmfleet.registry.fleet_records import manual_changes
+    from vmfleet.registry import audit
 
     changed = [s for s in steps if s.action in CHANGES and s.vm]
-    causes = manual_changes(reg, [s.vm for s in changed]) if changed else {}
-    return [dataclasses.replace(s, cause=f"drift: '{c.command}' ({timeutil.show(c.at)})")
+    causes = audit.manual_changes(reg, [s.vm for s in changed]) if changed else {}
+    return [dataclasses.replace(s, cause=f"drift: '{_command(c)}' ({timeutil.show(c['at'])})")
             if s.action in CHANGES and (c := causes.get(s.vm)) else s for s in steps]
+
+
+def _command(change: dict) -> str:
+    if change["action"] == "redeploy" and change["to_label"]:
+        return f"vmfleet redeploy {change['to_label']}"
+    return f"vmfleet {change['action']} {change['vm']}"
 
 
 def managed_names(reg: Registry) -> set[str]:
     """The fleet names vmfleet manages: those of the newest recorded fleet file and of the
     last apply's plan (a fleet applied with --file without being recorded)."""
     from vmfleet.fleet import history
-    from vmfleet.registry.fleet_records import last_applied_names
+    from vmfleet.registry import fleet as fleet_rows
 
-    names = last_applied_names(reg)
+    names: set[str] = set()
+    text = fleet_rows.last_apply_plan(reg)
+    if text:
+        try:
+            names |= {s["name"] for s in json.loads(text).get("steps", [])
+                      if s.get("action") != "remove"}
+        except (ValueError, TypeError, AttributeError, KeyError):
+            pass  # a plan that does not read names nothing
     versions = history.list_versions(reg)
     if versions:
         try:
@@ -342,8 +356,7 @@ def summarize_changes(changes) -> str:
 def interrupted_apply(reg: Registry, home: Home) -> str | None:
     """The id of the last apply when it was cut short: killed (recorded as running, but nobody
     holds the apply lock) or interrupted (Ctrl-C, SIGTERM); None once another apply ran."""
-    row = reg.query_one("SELECT id, status FROM fleet_applies ORDER BY started DESC, rowid DESC "
-                        "LIMIT 1")
+    row = fleet_rows.last_apply(reg)
     if row is None or row["status"] not in ("running", "interrupted"):
         return None
     if row["status"] == "running" and locks.is_locked(home, APPLY_LOCK):

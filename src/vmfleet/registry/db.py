@@ -1,7 +1,9 @@
 """The SQLite registry: systems, generations, their files, builds, images, hosts, VMs, checks.
 
-sqlite-utils on top of one sqlite3 connection; WAL, a busy timeout and foreign keys on; schema
-changes are named migrations applied in order and recorded in ``_migrations``. Writers take
+One sqlite3 connection (the standard library's: vmfleet used sqlite-utils only for a column
+list and for running a migration's statements inside its transaction, two short functions here,
+and importing it cost 70 ms); WAL, a busy timeout and foreign keys on; schema changes are
+named migrations applied in order and recorded in ``_migrations``. Writers take
 ``with registry.write():`` (BEGIN IMMEDIATE), so two processes never interleave a
 read-then-insert and lose or duplicate a generation.
 """
@@ -15,20 +17,14 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    import sqlite_utils
-
 
 from vmfleet.errors import NotFound, RegistryError
 
 BUSY_TIMEOUT_MS = 30_000
 
 
-def _m0001_initial(db: sqlite_utils.Database) -> None:
-    db.executescript(
-        """
+def _m0001_initial(db: sqlite3.Connection) -> None:
+    run_script(db, """
         CREATE TABLE systems (
             name TEXT PRIMARY KEY,
             created TEXT NOT NULL
@@ -137,10 +133,9 @@ def _m0001_initial(db: sqlite_utils.Database) -> None:
     )
 
 
-def _m0002_deploy_runtime(db: sqlite_utils.Database) -> None:
+def _m0002_deploy_runtime(db: sqlite3.Connection) -> None:
     """When a VM was last started (for uptime), and each remote host's storage pool."""
-    db.executescript(
-        """
+    run_script(db, """
         ALTER TABLE vms ADD COLUMN started TEXT;  -- UTC stamp of the last start, NULL when off
         ALTER TABLE hosts ADD COLUMN pool TEXT;   -- libvirt dir pool vmfleet uses on a remote host
         ALTER TABLE hosts ADD COLUMN pool_dir TEXT;
@@ -148,11 +143,10 @@ def _m0002_deploy_runtime(db: sqlite_utils.Database) -> None:
     )
 
 
-def _trust_rollouts(db: sqlite_utils.Database) -> None:
+def _trust_rollouts(db: sqlite3.Connection) -> None:
     """Redeploys and rollbacks as records: each step's intent is written before it is taken, so
     a retry after a kill finishes the same operation (see deploy/rollout.py)."""
-    db.executescript(
-        """
+    run_script(db, """
         CREATE TABLE rollouts (
             id INTEGER PRIMARY KEY,
             kind TEXT NOT NULL,                  -- 'redeploy' or 'rollback'
@@ -171,11 +165,10 @@ def _trust_rollouts(db: sqlite_utils.Database) -> None:
     )
 
 
-def _fleet_history(db: sqlite_utils.Database) -> None:
+def _fleet_history(db: sqlite3.Connection) -> None:
     """The fleet file's recorded versions, each apply of it, and the apply id of audit entries
     (vmfleet.fleet)."""
-    db.executescript(
-        """
+    run_script(db, """
         CREATE TABLE fleet_versions (
             id INTEGER PRIMARY KEY,
             number INTEGER NOT NULL UNIQUE,
@@ -203,7 +196,7 @@ def _fleet_history(db: sqlite_utils.Database) -> None:
     )
 
 
-def _trust_home_relative_paths(db: sqlite_utils.Database) -> None:
+def _trust_home_relative_paths(db: sqlite3.Connection) -> None:
     """Image and local overlay paths are stored relative to the home, so a copied or moved home
     uses (and removes) its own files, never the original's. Old rows held absolute paths of the
     home they were made in (maybe another one, for a copied home): their home-relative tail is
@@ -217,11 +210,10 @@ def _trust_home_relative_paths(db: sqlite_utils.Database) -> None:
             db.execute("UPDATE vms SET overlay = ? WHERE name = ?", (f"overlays/{name}.qcow2", name))
 
 
-def _issue8_inputs(db: sqlite_utils.Database) -> None:
+def _issue8_inputs(db: sqlite3.Connection) -> None:
     """Config repositories (issue 8): each recorded file's role, a generation's layout (load
     path, working directory, -e expression) and the names vmfleet could not resolve."""
-    db.executescript(
-        """
+    run_script(db, """
         ALTER TABLE generation_files ADD COLUMN role TEXT NOT NULL DEFAULT 'local-file';
         ALTER TABLE generations ADD COLUMN layout TEXT NOT NULL DEFAULT '{}';
         ALTER TABLE generations ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]';
@@ -229,11 +221,10 @@ def _issue8_inputs(db: sqlite_utils.Database) -> None:
     )
 
 
-def _issue9_image_types_logins(db: sqlite_utils.Database) -> None:
+def _issue9_image_types_logins(db: sqlite3.Connection) -> None:
     """The image type guix made for each build (qcow2, efi-raw, qcow2-gpt, vm-image: how it
     boots), and the user vmfleet logs into each VM as (root only where the config permits)."""
-    db.executescript(
-        """
+    run_script(db, """
         ALTER TABLE builds ADD COLUMN image_type TEXT;
         ALTER TABLE vms ADD COLUMN ssh_user TEXT;
         """
@@ -241,7 +232,7 @@ def _issue9_image_types_logins(db: sqlite_utils.Database) -> None:
 
 
 # Named, ordered, append-only. Never edit a migration that has shipped: add a new one.
-MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
+MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0001_initial", _m0001_initial),
     ("0002_deploy_runtime", _m0002_deploy_runtime),
     ("trust_rollouts", _trust_rollouts),
@@ -250,6 +241,20 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("issue8_inputs", _issue8_inputs),
     ("issue9_image_types_logins", _issue9_image_types_logins),
 ]
+
+
+def run_script(conn: sqlite3.Connection, sql: str) -> None:
+    """Run each statement of ``sql`` in the open transaction (sqlite3's ``executescript``
+    commits first, so a migration killed half-way would stay half-applied)."""
+    pending = ""
+    for piece in sql.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                conn.execute(pending)
+            pending = ""
+    if pending.strip(" \n;"):
+        conn.execute(pending)
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -262,16 +267,6 @@ class Registry:
     def __init__(self, conn: sqlite3.Connection, path: Path | None):
         self.conn = conn
         self.path = path
-        self._db = None
-
-    @property
-    def db(self) -> sqlite_utils.Database:
-        """sqlite-utils over the same connection (imported on first use: it costs 70 ms)."""
-        if self._db is None:
-            import sqlite_utils
-
-            self._db = sqlite_utils.Database(self.conn)
-        return self._db
 
     # --- opening -------------------------------------------------------------------------
     @classmethod
@@ -350,7 +345,7 @@ class Registry:
                 for name, fn in MIGRATIONS:
                     if name in done:
                         continue
-                    fn(self.db)
+                    fn(self.conn)
                     self.conn.execute(
                         "INSERT INTO _migrations VALUES (?, strftime('%Y-%m-%dT%H:%M:%SZ','now'))",
                         (name,),
@@ -405,14 +400,18 @@ class Registry:
     def update(self, table: str, key: tuple[str, object], values: dict) -> int:
         """``UPDATE table SET col = ? ... WHERE key_col = ?``: values always as parameters, and
         the column names (which SQL cannot take as parameters) checked against the table's own
-        columns, as sqlite-utils reads them, then quoted. Returns the number of rows changed."""
-        columns = self.db[table].columns_dict
+        columns, then quoted. Returns the number of rows changed."""
+        columns = self.columns(table)
         unknown = [c for c in [key[0], *values] if c not in columns]
         if unknown:
             raise ValueError(f"{table} has no column {', '.join(unknown)}")
         sets = ", ".join(f"{_quote(c)} = ?" for c in values)
         sql = f"UPDATE {_quote(table)} SET {sets} WHERE {_quote(key[0])} = ?"  # names checked above
         return self.execute(sql, (*values.values(), key[1])).rowcount
+
+    def columns(self, table: str) -> list[str]:
+        """The table's column names (none for a table that does not exist)."""
+        return [r["name"] for r in self.query("SELECT name FROM pragma_table_info(?)", (table,))]
 
     # --- blobs -----------------------------------------------------------------------------
     def put_blob(self, data: bytes) -> str:

@@ -362,8 +362,21 @@ def list_for(reg: Registry, system: str) -> list[Generation]:
     return [from_row(r) for r in rows]
 
 
+def exists(reg: Registry, gen_id: int) -> bool:
+    return reg.query_one("SELECT 1 FROM generations WHERE id = ?", (gen_id,)) is not None
+
+
+def system_names(reg: Registry) -> list[str]:
+    """Every system ever recorded, by name."""
+    return [r["name"] for r in reg.query("SELECT name FROM systems ORDER BY name")]
+
+
+def systems_with_generations(reg: Registry) -> set[str]:
+    return {r["system"] for r in reg.query("SELECT DISTINCT system FROM generations")}
+
+
 def unknown_system(reg: Registry, system: str) -> NotFound:
-    names = [r["name"] for r in reg.query("SELECT name FROM systems ORDER BY name")]
+    names = system_names(reg)
     hint = f"known systems: {', '.join(names)}" if names else "record one with 'vmfleet add' or 'vmfleet import'"
     return NotFound(f"no system named {system!r}", hint)
 

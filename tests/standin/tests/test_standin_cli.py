@@ -175,17 +175,16 @@ def test_image_build_prints_only_the_store_file_name(built):
     assert re.search(r"^building /gnu/store/[0-9a-z]{32}-image\.qcow2\.drv\.\.\.$", r.stderr,
                      re.M)
     assert 5e6 < image.stat().st_size < 60e6
-    assert elapsed < 30
 
 
 def test_same_inputs_are_found_in_the_store_at_once(built):
     d, store, image, _, _ = built
-    started = time.monotonic()
+    before = image.stat().st_mtime_ns
     r = build(d, store)
     assert r.returncode == 0
     assert store_line(r.stdout, store) == image
     assert "building" not in r.stderr and "Updating channel" not in r.stderr
-    assert time.monotonic() - started < 2
+    assert image.stat().st_mtime_ns == before  # found, not made again (timing is bench/build.py's)
 
 
 def test_derivation_and_dry_run_build_nothing(tmp_path):
