@@ -6,11 +6,12 @@ import sys
 
 import typer
 
+from vmfleet import timeutil
 from vmfleet.build import builds as build_mod
 from vmfleet.build import store as images_mod
 from vmfleet.cli import options
 from vmfleet.cli.app import app, emit, home, open_registry, print_table, say
-from vmfleet.cli.output import Progress
+from vmfleet.cli.output import Progress, wrap_list
 from vmfleet.errors import VmfleetError
 from vmfleet.registry import spec
 
@@ -58,10 +59,10 @@ def builds(system: str = typer.Argument(None, help="Only this system's builds.")
     rows = [_build_json(b) for b in build_mod.list_builds(reg, system)]
     emit(rows, as_json, lambda rs: print_table(
         [[r["id"], r["generation"], r["builder"], r["status"],
-          f"{r['duration']:.1f}s" if r["duration"] is not None else None,
-          (r["image_sha256"] or "")[:12], _mib(r["image_size"]), r["started"].replace("T", " ")[:16]]
+          timeutil.show_duration(r["duration"]),
+          (r["image_sha256"] or "")[:12], _mib(r["image_size"]), timeutil.show(r["started"])]
          for r in rs],
-        ["id", "generation", "builder", "status", "duration", "image", "size", "started"]))
+        ["id", "generation", "builder", "status", "duration", "image", "size", "started (UTC)"]))
 
 
 @app.command("build-log")
@@ -88,9 +89,9 @@ def images(ctx: typer.Context, as_json: bool = JSON) -> None:
         return
     rows = [_image_json(i) for i in images_mod.list_images(open_registry())]
     emit(rows, as_json, lambda rs: print_table(
-        [[r["sha256"][:16], _mib(r["size"]), " ".join(r["generations"]), " ".join(r["vms"]),
-          "" if r["present"] else "file removed"] for r in rs],
-        ["sha256", "size", "generations", "vms", ""]))
+        [[r["sha256"][:16], _mib(r["size"]), wrap_list(r["generations"]), wrap_list(r["vms"]),
+          "present" if r["present"] else "file removed"] for r in rs],
+        ["sha256", "size", "generations", "vms", "file"]))
 
 
 @images_app.command("gc")

@@ -341,8 +341,9 @@ def log(
     else:
         entries = vm_records_mod.audit_log(open_registry(), vm)
     emit(entries, as_json, lambda v: print_table(
-        [(e.at, e.user, e.action, e.vm, e.from_generation, e.to_generation, e.detail) for e in v],
-        ["when", "user", "action", "vm", "from", "to", "detail"]))
+        [(timeutil.show(e.at), e.user, e.action, e.vm, e.from_generation, e.to_generation,
+          e.detail) for e in v],
+        ["when (UTC)", "user", "action", "vm", "from", "to", "detail"]))
 
 
 @app.command()

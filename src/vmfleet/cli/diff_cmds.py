@@ -12,6 +12,7 @@ from pathlib import Path
 
 import typer
 
+from vmfleet import timeutil
 from vmfleet.cli import options
 from vmfleet.cli.app import app, home, lazy, open_registry, print_json, print_table, say
 from vmfleet.cli.output import Progress
@@ -97,7 +98,10 @@ def inspect(
     if as_json:
         print_json(report_mod.facts_to_json(facts))
         return
-    sys.stdout.write(report_mod.render_facts(facts, items=items, files=files))
+    import shutil
+
+    width = shutil.get_terminal_size((100, 20)).columns - 1
+    sys.stdout.write(report_mod.render_facts(facts, items=items, files=files, width=width))
     for n in side.notes:
         say(f"note: {n}")
     for w in facts.warnings:
@@ -211,6 +215,7 @@ def checks(
     if as_json:
         print_json([_check_json(c) for c in rows])
         return
-    print_table([(c.id, c.label, c.description, c.started, c.detail.get("seconds"), c.build_id,
+    print_table([(c.id, c.label, c.description, timeutil.show(c.started),
+                  timeutil.show_duration(c.detail.get("seconds")), c.build_id,
                   c.reference_build_id) for c in rows],
-                ["id", "generation", "result", "started", "seconds", "build", "reference"])
+                ["id", "generation", "result", "started (UTC)", "duration", "build", "reference"])

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from vmfleet import timeutil
 from vmfleet.cli import options
 from vmfleet.cli.app import app, emit, home, lazy, open_registry, print_json, print_table, say
 from vmfleet.cli.confirm import confirm
@@ -202,10 +203,11 @@ def apply(
 
 
 def _render_result(result) -> None:
-    print_table([(o.name, o.action, o.result, o.vm, o.generation, o.host, f"{o.seconds:g}s",
+    print_table([(o.name, o.action, o.result, o.vm, o.generation, o.host,
+                  timeutil.show_duration(o.seconds),
                   o.detail) for o in result.outcomes],
                 ["vm", "action", "result", "runs", "generation", "host", "time", "detail"])
-    say(f"apply {result.apply_id}: {result.status} in {result.seconds:g}s "
+    say(f"apply {result.apply_id}: {result.status} in {timeutil.show_duration(result.seconds)} "
         f"(steps: vmfleet log --apply {result.apply_id})")
 
 
@@ -273,7 +275,7 @@ def fleet_history(as_json: bool = JSON) -> None:
     """Every recorded version of the fleet file, with what changed."""
     entries = fleet_history_mod.history(open_registry())
     emit(entries, as_json, lambda es: print_table(
-        [(f"@{e.number}", e.current_from.replace("T", " ")[:16], (e.git_commit or "-")[:10],
+        [(f"@{e.number}", timeutil.show(e.current_from), (e.git_commit or "-")[:10],
           e.vms, e.change) for e in es], ["version", "current from (UTC)", "commit", "vms",
                                           "change"]))
 
@@ -283,7 +285,7 @@ def fleet_applies(as_json: bool = JSON) -> None:
     """Every apply: when, by whom, its outcome (an apply killed shows as interrupted)."""
     records = apply_mod.list_applies(open_registry(), home())
     emit(records, as_json, lambda rs: print_table(
-        [(r.id, r.started.replace("T", " ")[:19], r.user, r.status, r.summary) for r in rs],
+        [(r.id, timeutil.show(r.started), r.user, r.status, r.summary) for r in rs],
         ["apply", "started (UTC)", "user", "status", "outcome"]))
 
 

@@ -39,6 +39,24 @@ def print_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
     sys.stdout.write("\n".join(line.rstrip() for line in text.splitlines()) + "\n")
 
 
+def wrap_list(items: Sequence[str], width: int = 40) -> str:
+    """Names for one table cell: comma-separated, on as many lines as it takes (the table keeps
+    its columns aligned however many there are)."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(", ".join(items), width, break_on_hyphens=False,
+                                    break_long_words=False)) or "-"
+
+
+def wrap_text(text: str, indent: str = "  ", width: int | None = None) -> str:
+    """A long list or sentence for a person: wrapped to the terminal, each line indented."""
+    import textwrap
+
+    cols = width or max(40, shutil.get_terminal_size((100, 20)).columns - 1)
+    return textwrap.fill(text, cols, initial_indent=indent, subsequent_indent=indent,
+                         break_on_hyphens=False, break_long_words=False)
+
+
 def emit(value: Any, as_json: bool, human: Callable[[Any], None]) -> None:
     if as_json:
         print_json(value)

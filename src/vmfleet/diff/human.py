@@ -188,16 +188,20 @@ def _package_lines(p: PackagesDiff, colour: bool) -> list[str]:
     unversioned = [c for c in p.changes if c not in versioned]
     width = max((len(c.name) + (1 if c.requested else 0) for c in versioned), default=0)
     lines = []
+
+    def versions_of(c) -> str:
+        if c.change == "added":
+            return _versions(c.versions_b)
+        if c.change in ("removed", "rebuilt"):
+            return _versions(c.versions_a)
+        return f"{_versions(c.versions_a)} → {_versions(c.versions_b)}"
+
+    # The size column stays aligned: the versions column is as wide as its widest entry.
+    vwidth = max([24, *(len(versions_of(c)) for c in versioned)])
     for c in versioned:
         name = (c.name + ("*" if c.requested else "")).ljust(width)
-        if c.change == "added":
-            versions = _versions(c.versions_b)
-        elif c.change in ("removed", "rebuilt"):
-            versions = _versions(c.versions_a)
-        else:
-            versions = f"{_versions(c.versions_a)} → {_versions(c.versions_b)}"
         lines.append(f"{_paint(f'{c.change:<10}', c.change, colour)} {name}  "
-                     f"{versions:<24} {human_size(c.size_delta, signed=True):>12}")
+                     f"{versions_of(c):<{vwidth}} {human_size(c.size_delta, signed=True):>12}")
     if unversioned:
         delta = sum(c.size_delta or 0 for c in unversioned)
         names = ", ".join(c.name for c in unversioned[:8])
