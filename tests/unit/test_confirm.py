@@ -147,3 +147,20 @@ def test_redeploy_of_vms_outside_the_fleet_does_not_ask(fleet, vmfleet, no_boot)
                            options=NO_WAIT)
     code, _, err = vmfleet("redeploy", "web@2")
     assert code == 0, err
+
+
+def test_states_are_coloured_on_a_terminal_unless_no_color(fleet, vmfleet, monkeypatch):
+    """Issue 19: plan had no colour on a terminal while diff had; every command with states
+    paints them the same way, on a terminal only, NO_COLOR and --color respected."""
+    lifecycle.deploy_image(fleet.reg, fleet.home, fleet.old, fleet.image, name="web",
+                           options=NO_WAIT)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    code, screen = at_terminal(fleet, "", "ps", stdout_too=True)
+    assert code == 0 and "\x1b[32mrunning\x1b[0m" in screen
+    assert "\x1b[" not in vmfleet("ps")[1]  # piped: plain
+    assert "\x1b[32mrunning" in vmfleet("ps", "--color", "always")[1]
+    monkeypatch.setenv("NO_COLOR", "1")
+    code, screen = at_terminal(fleet, "", "ps", stdout_too=True)
+    assert "running" in screen and "\x1b[" not in screen
+    code, screen = at_terminal(fleet, "", "ps", "--color", "never", stdout_too=True)
+    assert "\x1b[" not in screen

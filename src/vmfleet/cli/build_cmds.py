@@ -11,7 +11,7 @@ from vmfleet.build import builds as build_mod
 from vmfleet.build import store as images_mod
 from vmfleet.cli import options
 from vmfleet.cli.app import app, emit, home, open_registry, print_table, say
-from vmfleet.cli.output import Progress, wrap_list
+from vmfleet.cli.output import Progress, paint_state, wrap_list
 from vmfleet.errors import VmfleetError
 from vmfleet.registry import spec
 
@@ -48,7 +48,8 @@ def build(
 
 
 @app.command()
-def builds(system: str = typer.Argument(None, help="Only this system's builds."), as_json: bool = JSON) -> None:
+def builds(system: str = typer.Argument(None, help="Only this system's builds."),
+           colour: options.Colour = options.colour(), as_json: bool = JSON) -> None:
     """List builds: generation, builder, status, duration, image sha256, size, when."""
     reg = open_registry()
     if system:
@@ -58,7 +59,7 @@ def builds(system: str = typer.Argument(None, help="Only this system's builds.")
     build_mod.reap(reg, home(), remove_dirs=False)  # a killed build is not 'running'
     rows = [_build_json(b) for b in build_mod.list_builds(reg, system)]
     emit(rows, as_json, lambda rs: print_table(
-        [[r["id"], r["generation"], r["builder"], r["status"],
+        [[r["id"], r["generation"], r["builder"], paint_state(r["status"], colour.wanted()),
           timeutil.show_duration(r["duration"]),
           (r["image_sha256"] or "")[:12], _mib(r["image_size"]), timeutil.show(r["started"])]
          for r in rs],

@@ -11,7 +11,7 @@ from vmfleet import timeutil
 from vmfleet.cli import options
 from vmfleet.cli.app import app, emit, home, lazy, open_registry, print_table, say
 from vmfleet.cli.confirm import confirm
-from vmfleet.cli.output import Progress
+from vmfleet.cli.output import Progress, paint_state
 
 lifecycle_mod = lazy("vmfleet.deploy.lifecycle")
 prune_mod = lazy("vmfleet.deploy.prune")
@@ -124,6 +124,7 @@ def redeploy(
     spec: str = typer.Argument(..., metavar="SPEC", help="Generation spec to move every VM of its system to."),
     allow_downgrade: bool = typer.Option(False, "--allow-downgrade",
                                          help="Allow going to an older generation."),
+    colour: options.Colour = options.colour(),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before replacing VMs the "
                              "fleet file manages (needed without a terminal)."),
     timeout: float = _timeout(),
@@ -139,7 +140,8 @@ def redeploy(
                                        timeout=timeout, accel=accel, builder=builder,
                                        notify=progress.note, on_line=progress)
     emit(results, as_json, lambda v: print_table(
-        [(r.old, r.from_generation, r.new, r.to_generation, r.outcome) for r in v],
+        [(r.old, r.from_generation, r.new, r.to_generation,
+          paint_state(r.outcome, colour.wanted())) for r in v],
         ["old", "from", "new", "to", "outcome"]))
 
 
@@ -189,6 +191,7 @@ def rollback(
 def ps(
     every: bool = typer.Option(False, "--all", "-a", help="Every VM, retired ones included "
                                "(default: one row per lineage, with its retired count)."),
+    colour: options.Colour = options.colour(),
     as_json: bool = JSON,
 ) -> None:
     """List VMs: one row per lineage (the VM that runs for it), its generation, host, state,
@@ -196,13 +199,16 @@ def ps(
     reg = open_registry()
     rows = status_mod.ps(reg, home(), every=every)
 
+    paint = colour.wanted()
+
     def human(rows):
         if every:
-            print_table([(r.name, r.lineage, r.generation, r.host, r.state,
+            print_table([(r.name, r.lineage, r.generation, r.host, paint_state(r.state, paint),
                           timeutil.show_duration(r.uptime), r.ssh) for r in rows],
                         ["vm", "lineage", "generation", "host", "state", "uptime", "ssh"])
         else:
-            print_table([(r.name, r.generation, r.host, r.state, timeutil.show_duration(r.uptime),
+            print_table([(r.name, r.generation, r.host, paint_state(r.state, paint),
+                          timeutil.show_duration(r.uptime),
                           r.ssh, r.retired or "-") for r in rows],
                         ["vm", "generation", "host", "state", "uptime", "ssh", "retired"])
         for r in rows:

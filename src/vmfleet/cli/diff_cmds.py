@@ -203,9 +203,17 @@ def _check_json(c) -> dict:
             "finished": c.finished, "detail": detail}
 
 
+def _painted_result(c, colour: bool) -> str:
+    from vmfleet.cli.output import paint_state
+
+    painted = paint_state(str(c.result), colour)
+    return painted.replace(str(c.result), c.description) if colour else c.description
+
+
 @app.command()
 def checks(
     system: str = typer.Argument(None, metavar="[SYSTEM]", help="Only this system's checks."),
+    colour: options.Colour = options.colour(),
     as_json: bool = JSON,
 ) -> None:
     """History of check results (reproducible, image-differs, drifted, fails)."""
@@ -215,7 +223,7 @@ def checks(
     if as_json:
         print_json([_check_json(c) for c in rows])
         return
-    print_table([(c.id, c.label, c.description, timeutil.show(c.started),
+    print_table([(c.id, c.label, _painted_result(c, colour.wanted()), timeutil.show(c.started),
                   timeutil.show_duration(c.detail.get("seconds")), c.build_id,
                   c.reference_build_id) for c in rows],
                 ["id", "generation", "result", "started (UTC)", "duration", "build", "reference"])

@@ -12,6 +12,7 @@ from vmfleet import timeutil
 from vmfleet.cli import options
 from vmfleet.cli.app import app, emit, home, lazy, open_registry, print_json, print_table, say
 from vmfleet.cli.confirm import confirm
+from vmfleet.cli.output import paint_state
 from vmfleet.errors import UsageError, VmfleetError
 
 fleet_file_mod = lazy("vmfleet.fleet.file")
@@ -198,12 +199,12 @@ def apply(
             progress=view.update)
     finally:
         view.close()
-    emit(result, as_json, _render_result)
+    emit(result, as_json, lambda r: _render_result(r, colour.wanted()))
     raise typer.Exit(0 if result.ok else 1)
 
 
-def _render_result(result) -> None:
-    print_table([(o.name, o.action, o.result, o.vm, o.generation, o.host,
+def _render_result(result, colour: bool = False) -> None:
+    print_table([(o.name, o.action, paint_state(o.result, colour), o.vm, o.generation, o.host,
                   timeutil.show_duration(o.seconds),
                   o.detail) for o in result.outcomes],
                 ["vm", "action", "result", "runs", "generation", "host", "time", "detail"])
@@ -281,11 +282,12 @@ def fleet_history(as_json: bool = JSON) -> None:
 
 
 @fleet_app.command("applies")
-def fleet_applies(as_json: bool = JSON) -> None:
+def fleet_applies(colour: options.Colour = options.colour(), as_json: bool = JSON) -> None:
     """Every apply: when, by whom, its outcome (an apply killed shows as interrupted)."""
     records = apply_mod.list_applies(open_registry(), home())
     emit(records, as_json, lambda rs: print_table(
-        [(r.id, timeutil.show(r.started), r.user, r.status, r.summary) for r in rs],
+        [(r.id, timeutil.show(r.started), r.user, paint_state(r.status, colour.wanted()),
+          r.summary) for r in rs],
         ["apply", "started (UTC)", "user", "status", "outcome"]))
 
 
