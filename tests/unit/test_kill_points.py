@@ -164,3 +164,24 @@ def test_a_deploy_killed_at_any_step_is_recorded_and_the_hint_of_ps_works(
             cli(fleet, command + (" --yes" if "destroy" in command else ""), capsys)
     assert states(fleet) == {"web": VmState.RUNNING}
     assert running_domains(fleet) == {"web"} and overlays(fleet) == {"web.qcow2"}
+
+
+@pytest.mark.parametrize("target,expected", [("web@2", "vmfleet rollback web --allow-downgrade"),
+                                             ("web@1", "vmfleet rollback web-g2")])
+def test_the_rollback_ps_names_for_a_retired_vm_brings_it_back(
+        fleet, fake_ssh, monkeypatch, capsys, target, expected):
+    """Every command ps suggests finishes what it names: for a retired VM, the rollback that
+    brings it back, with --allow-downgrade exactly when it goes to an older generation."""
+    ensure_image_stub(monkeypatch, fleet)
+    up(fleet)
+    rollout.redeploy(fleet.reg, fleet.home, "web@2")
+    if target == "web@1":  # back on web@1: now the retired web-g2 is the newer one
+        rollout.rollback(fleet.reg, fleet.home, "web", allow_downgrade=True)
+    (retired,) = [r for r in status.ps(fleet.reg, fleet.home, every=True)
+                  if r.state == "retired"]
+    command = re.search(r"kept for '(vmfleet [^']+)'", retired.note).group(1)
+    assert command == expected
+    cli(fleet, command, capsys)
+    assert states(fleet)[retired.name] is VmState.RUNNING
+    assert [r.name for r in status.ps(fleet.reg, fleet.home, every=True)
+            if r.state == "running"] == [retired.name]
