@@ -117,3 +117,11 @@ def test_host_add_asks_before_trusting_a_remote_hosts_ssh_key(vm, fleet, monkeyp
     assert vm("host", "add", "hv1", HV_URI, "--trust-new-host")[0] == 0
     known = ssh.KnownHosts(fleet.home.keys / ssh.KNOWN_HOSTS_FILE)
     assert known.get("hv1.example", 2222) == FakeHostSshd.KEY
+
+
+def test_the_operation_ps_names_is_the_command_without_global_options():
+    from vmfleet.cli import _command_words
+
+    assert _command_words(["--home", "/srv/h", "--debug", "redeploy", "web@2", "--yes"]) == [
+        "redeploy", "web@2", "--yes"]
+    assert _command_words(["--home=/h", "apply", "--home", "x"]) == ["apply", "--home", "x"]

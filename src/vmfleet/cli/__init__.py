@@ -33,12 +33,16 @@ def _sigterm(signum, frame):
 
 
 def main(argv: list[str] | None = None) -> int:
+    from vmfleet.tools import locks
+
     signal.signal(signal.SIGTERM, _sigterm)
     old_umask = os.umask(UMASK)  # private by default: what vmfleet writes is its user's alone
+    old_operation = locks.operation
     try:
         return _main(argv)
     finally:
         os.umask(old_umask)  # (for callers that run main() in-process, like the tests)
+        locks.operation = old_operation
 
 
 def _main(argv: list[str] | None) -> int:
