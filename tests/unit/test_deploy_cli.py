@@ -83,7 +83,7 @@ def test_deploy_ps_log_destroy(vm, fleet):
     assert [(e["action"], e["vm"], e["to_generation"]) for e in entries] == [
         ("deploy", "web-old", "web@1"), ("destroy", "web-old", None)]
     code, out, _ = vm("log", "web-old")
-    assert out.splitlines()[0].split() == ["WHEN", "USER", "ACTION", "VM", "FROM", "TO", "DETAIL"]
+    assert out.splitlines()[0].split() == ["WHEN", "(UTC)", "USER", "ACTION", "VM", "FROM", "TO", "DETAIL"]
 
 
 def test_errors_are_one_line_with_a_hint(vm):
