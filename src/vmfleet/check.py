@@ -70,7 +70,33 @@ class Check:
 
     @property
     def description(self) -> str:
-        return DESCRIPTIONS[self.result]
+        text = DESCRIPTIONS[self.result]
+        kept = self.detail.get("content")
+        if kept and kept.get("verdict"):
+            text += f" ({content_words(kept)})"
+        return text
+
+
+def content_words(kept: dict) -> str:
+    """How the kept second result differs: ``2 files differ: var/lib/random-seed (512 → 512
+    B) …``, or that the files are the same and the bytes differ elsewhere."""
+    if kept.get("note"):
+        return kept["note"]
+    diffs = kept.get("differences") or []
+    if kept["verdict"] == "identical":
+        return ("files identical: the bytes differ outside the files (file-system metadata, "
+                "partition table or boot code)")
+    if kept["verdict"] == "references":
+        return f"{len(diffs)} files differ only in store references"
+    changed = [d for d in diffs if d["how"] != "references"]
+    shown = ", ".join(f"{d['path'] or '(the file)'} ({d['how']}"
+                      + (f" {d['size_a']} → {d['size_b']} B" if d["size_a"] is not None
+                         and d["size_b"] is not None else "")
+                      + (f", sections {' '.join(d['sections'])}" if d.get("sections") else "")
+                      + ")" for d in changed[:3])
+    more = " …" if len(changed) > 3 else ""
+    noun = "file differs" if len(changed) == 1 else "files differ"
+    return f"{len(changed)} {noun}: {shown}{more}"
 
 
 def _from_row(row: dict) -> Check:
@@ -156,6 +182,7 @@ def check_generation(reg: Registry, home: Home, gen: Generation, *, builder: str
         except BuildError as e:
             return _record(reg, gen, Result.FAILS, _last_build_id(reg, gen), None, started,
                            {"error": e.message, "hint": e.hint, "stage": "first build",
+                            "reason": list(e.reason),
                             "seconds": round(time.monotonic() - t0, 3)})
         detail["reference_built_now"] = True
     image_size = (reference.options or {}).get("image_size")
@@ -165,7 +192,8 @@ def check_generation(reg: Registry, home: Home, gen: Generation, *, builder: str
                                      timeout=timeout, on_line=on_line, check=True,
                                      image_type=image_type)
     except BuildError as e:
-        detail |= {"error": e.message, "hint": e.hint, "seconds": round(time.monotonic() - t0, 3)}
+        detail |= {"error": e.message, "hint": e.hint, "reason": list(e.reason),
+                   "seconds": round(time.monotonic() - t0, 3)}
         if e.kind is guix.Failure.NOT_DETERMINISTIC:
             # guix build --check rebuilt the same derivation (so the same system and closure, which
             # are named by their inputs) and got other bytes.
@@ -173,6 +201,9 @@ def check_generation(reg: Registry, home: Home, gen: Generation, *, builder: str
                                    "store_path": reference.store_path}
             detail["same_system"] = detail["same_closure"] = True
             detail["differing_derivation"] = e.drv
+            if e.kept:
+                detail["output"], detail["kept"] = e.output, e.kept
+                detail["content"] = compare_kept(e.output, e.kept, builder)
             return _record(reg, gen, Result.IMAGE_DIFFERS, _last_build_id(reg, gen),
                            reference.id, started, detail)
         return _record(reg, gen, Result.FAILS, _last_build_id(reg, gen), reference.id, started,
@@ -181,6 +212,27 @@ def check_generation(reg: Registry, home: Home, gen: Generation, *, builder: str
     detail |= compared
     detail["seconds"] = round(time.monotonic() - t0, 3)
     return _record(reg, gen, result, rebuilt.id, reference.id, started, detail)
+
+
+def compare_kept(output: str | None, kept: str, builder: str | None) -> dict:
+    """The content comparison (vmfleet.diff.content) of a --check's two results, which the
+    daemon left side by side in the store of the machine that built them."""
+    from vmfleet.diff.content import compare_outputs
+    from vmfleet.errors import VmfleetError
+
+    if builder and builder != "local":
+        return {"note": f"both results are in the build host's store ({output}, {kept}); "
+                        "vmfleet reads only a local store: compare them there"}
+    if not output or not Path(output).is_file() or not Path(kept).is_file():
+        return {"note": f"{kept} or {output} is not a file here"}
+    try:
+        c = compare_outputs(output, kept)
+    except (VmfleetError, OSError) as e:
+        return {"note": f"cannot compare {output} with {kept}: {e}"}
+    return {"verdict": c.verdict, "files": c.files,
+            "differences": [{"path": d.path, "how": d.how, "size_a": d.size_a,
+                             "size_b": d.size_b, "sections": list(d.sections)}
+                            for d in c.differences]}
 
 
 def compare_builds(reference, rebuilt) -> tuple[Result, dict]:
@@ -243,8 +295,9 @@ def summary_line(c: Check) -> str:
         if "rebuild" not in d:
             which = d.get("differing_derivation")
             if which:
+                kept = f"; {content_words(d['content'])}" if d.get("content") else ""
                 return (f"{c.label}: same system, different image bytes: rebuilding {which} "
-                        "gave other bytes")
+                        f"gave other bytes{kept}")
             return f"{c.label}: same system, different image bytes (guix build --check: {d['error']})"
         return (f"{c.label}: same system, different image bytes "
                 f"({str(d['reference']['image_sha256'])[:12]} → "

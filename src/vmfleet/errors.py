@@ -70,6 +70,9 @@ class BuildError(VmfleetError):
 
     kind = None
     drv: str | None = None
+    output: str | None = None    # a --check that differed: the output, on the build machine …
+    kept: str | None = None      # … and the second result guix kept (OUT-check)
+    reason: tuple[str, ...] = ()    # guix's lines after its error line
 
 
 class DeployError(VmfleetError):

@@ -283,3 +283,29 @@ def test_check_names_the_derivation_that_differs(fleet, monkeypatch, knob, suffi
     assert differing.endswith("-partition.img.drv") == (knob == "partition")
     log = vm("build-log", "web")[1]
     assert " gc --references " in log
+
+
+def test_a_module_repository_checks_reproducible_after_its_work_directory_is_gone(fleet):
+    """Issue 16: `check` of a generation that reads a module through -L said "no longer
+    builds: … no code for module" (the stand-in looked for the module against the rebuild's
+    directory); `guix build --check DRV` needs only the derivation."""
+    vm, _, home, tmp = fleet
+    d = tmp / "modrepo"
+    (d / "me").mkdir(parents=True)
+    (d / "me" / "pkgs.scm").write_text(
+        "(define-module (me pkgs) #:use-module (gnu) #:export (%my-packages))\n"
+        "(define %my-packages (list (specification->package \"nginx\")))\n")
+    (d / "web.scm").write_text(os_config("modweb", (), key_file=None).replace(
+        "(use-modules (gnu))", "(use-modules (gnu) (me pkgs))").replace(
+        "(append (list ) %base-packages)", "(append %my-packages %base-packages)"))
+    (d / "channels.scm").write_text(channels_scm(NEW, introduction=True))
+    code, out, err = vm("add", "modweb", str(d / "web.scm"), "--channels",
+                        str(d / "channels.scm"), "-L", str(d))
+    assert code == 0, err
+    # The check builds the reference first (its work directory is removed after it), then
+    # `guix build --check` of the derivation, from another directory.
+    code, out, err = vm("check", "modweb", "--json")
+    assert code == 0, out + err
+    [result] = json.loads(out)
+    assert result["result"] == "reproducible" and result["detail"]["reference_built_now"]
+    assert not any((home / "work").glob("build-*"))

@@ -49,7 +49,7 @@ def fleet(tmp_path_factory):
         assert main(["--home", str(home), "import", str(where / "fleet"),
                      "--system", "web=systems/web.scm", "--system", "db=systems/db.scm",
                      "--channels", "channels.scm"]) == 0
-        for spec in ("web@2023-06", "web"):
+        for spec in ("web@2023-06", "web@2023-10", "web"):
             assert main(["--home", str(home), "build", spec]) == 0
         yield home, where
     finally:
@@ -78,6 +78,55 @@ def test_diff_between_the_oldest_and_the_newest_web(fleet, capsys):
     golden.check("diff/standin-web-2023-06-latest.json", json.dumps(data, indent=2) + "\n")
     code, out, _ = cli(capsys, home, "diff", "web", "web")
     assert code == 0
+
+
+GUIX_SOURCE = os.environ.get("VMFLEET_GUIX_SOURCE")
+
+
+def test_why_and_content_between_june_and_october(fleet, capsys):
+    """diff --why --content on the demo's history: every row answered; the grafted curl; items
+    rebuilt only for their inputs differ only in references, others in content."""
+    home, _where = fleet
+    from pathlib import Path as _P
+
+    from vmfleet.diff import compare, human, json_out, operands
+    from vmfleet.registry.db import Registry
+
+    # one comparison, rendered both ways (the CLI does exactly this: diff_cmds.diff)
+    a, b = operands.load_sides("web@2023-06", "web@2023-10", files=False,
+                               registry=lambda: Registry.open(home / "registry.db"))
+    d = compare.compare(a, b, layers=("channels", "config", "packages"), why=True,
+                        content=True,
+                        channel_repos={"guix": _P(GUIX_SOURCE)} if GUIX_SOURCE else None)
+    data = json_out.to_json(d)
+    text = human.render(d)
+    rows = {c["name"]: c for c in data["layers"]["packages"]["changes"]}
+    curl = rows["curl"]
+    assert (curl["change"], curl["versions_b"], curl["runs_b"]) == ("added", ["7.85.0"],
+                                                                    ["8.4.0a"])
+    assert curl["why"]["config"][0]["what"] == "curl" and curl["grafted"]
+    for name, row in rows.items():     # every row says why, or how to learn it
+        w = row["why"]
+        assert w["commits"] or w["other_commits"] or w["config"] or w["grafts"] or \
+            w["inputs"] or w["notes"], name
+    content = data["content"]
+    verdicts = {i["name"]: i["verdict"] for i in content["items"]}
+    assert content["references"] >= 1 and content["content"] >= 1, verdicts
+    assert verdicts.get("configuration.scm") == "content"
+    # shepherd.conf changed only because shepherd-openssh.scm (openssh 9.3p1 → 9.4p1) did
+    assert verdicts["shepherd.conf"] == "references", verdicts
+    # a package rebuilt for its inputs holds the same bytes besides store file names
+    rebuilt = [n for n, r in rows.items() if r["change"] == "rebuilt" and any(r["versions_a"])]
+    assert all(verdicts[f"{n}-{rows[n]['versions_a'][0]}"] == "references" for n in rebuilt)
+    print(text)
+    assert text.splitlines()[2].startswith("same bytes: ")
+    assert "runs the graft curl 8.4.0a" in text
+    if GUIX_SOURCE:
+        assert 'guix 72e2bbebf5f "gnu: openssh: Update to 9.4p1." (2023-08-06)' in text
+        assert ('guix d6d706a58b8 "gnu: curl/fixed: Update to 8.4.0 [security fixes]." '
+                '(2023-10-11)') in text
+    else:
+        assert "--channel-repo guix=DIR" in text
 
 
 def test_inspect_and_adopt_a_built_image(fleet, capsys):
@@ -115,6 +164,17 @@ def test_check_catches_a_non_deterministic_build(fleet, capsys, monkeypatch):
     assert code == 1, err
     [result] = json.loads(out)
     assert result["result"] == "image-differs", result
+    # guix build --check --keep-failed kept the second result: which files differ, and how
+    detail = result["detail"]
+    assert detail["kept"] == detail["output"] + "-check"
+    assert detail["differing_derivation"].endswith("-partition.img.drv")
+    assert detail["content"]["verdict"] == "content", detail["content"]
+    assert [(d["path"], d["how"], d["size_a"], d["size_b"])
+            for d in detail["content"]["differences"]] == [
+        ("var/lib/random-seed", "content", 512, 512)]
+    assert "1 file differs: var/lib/random-seed (content 512 → 512 B)" in result["description"]
+    code, out, err = cli(capsys, home, "checks", "web")
+    assert "var/lib/random-seed" in out
 
 
 def test_check_catches_drift(fleet, capsys, monkeypatch):

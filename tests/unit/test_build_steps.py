@@ -50,7 +50,7 @@ def test_a_check_runs_the_image_its_derivation_and_build_check():
     assert steps == [["system", "image", "-t", "qcow2", "--save-provenance", "web.scm"],
                      ["system", "image", "-t", "qcow2", "-d", "--save-provenance", "web.scm"],
                      ["gc", "--references", "/gnu/store/x-image.qcow2.drv"],
-                     ["build", "--check", "/gnu/store/x-image.qcow2.drv"]]
+                     ["build", "--check", "--keep-failed", "/gnu/store/x-image.qcow2.drv"]]
     assert ran.argv == b.calls[-1][0] and ran.outcome.returncode == 0
 
 
@@ -149,6 +149,17 @@ def test_a_partition_that_differs_is_named_and_stops_the_check():
     assert ROOT in error.hint
 
 
+def test_a_kept_second_result_is_named_with_the_output():
+    # nix/libstore/build.cc (keepFailed): "output `OUT' differs from `OUT-check'"
+    out = "/gnu/store/ffff-partition.img"
+    nondet = Outcome(1, "", f"guix build: error: derivation `{ROOT}' may not be deterministic: "
+                            f"output `{out}' differs from `{out}-check'\n", False)
+    b = GuixScript(image_drv_answers([(lambda a: "--check" in a and a[-1] == ROOT, nondet)]))
+    ran = build._run_guix(b, LAYOUT, {}, True, "/w", lambda _: None, None, QCOW2)
+    error = build._failure(_gen(), ran.outcome, __import__("pathlib").Path("/tmp/log"))
+    assert (error.drv, error.output, error.kept) == (ROOT, out, out + "-check")
+
+
 def test_check_of_a_never_built_derivation_builds_it_first():
     missing = Outcome(1, "", f"guix build: error: `{ESP}' is missing outputs; build it normally "
                              "before using `--check'\n", False)
@@ -158,7 +169,8 @@ def test_check_of_a_never_built_derivation_builds_it_first():
          lambda: next(answers, Outcome(0, "/gnu/store/x-partition.img\n", "", False)))]))
     ran = build._run_guix(b, LAYOUT, {}, True, "/w", lambda _: None, None, QCOW2)
     esp_steps = [s for s in b.steps() if s[-1] == ESP and s[0] == "build"]
-    assert esp_steps == [["build", "--check", ESP], ["build", ESP], ["build", "--check", ESP]]
+    assert esp_steps == [["build", "--check", "--keep-failed", ESP], ["build", ESP],
+                         ["build", "--check", "--keep-failed", ESP]]
     assert ran.checked == (ESP, ROOT, IMAGE_DRV)
 
 

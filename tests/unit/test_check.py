@@ -37,6 +37,11 @@ if step == "NONDET":
     print(f"guix build: error: derivation `{{sys.argv[-1]}}' may not be "
           "deterministic: output `/gnu/store/y-image.qcow2' differs", file=sys.stderr)
     sys.exit(1)
+if step == "FAILMOD":  # guix's error line ends at a colon; the reason follows
+    print("guix build: error: failed to load '/w/build-13/acme/web.scm':", file=sys.stderr)
+    print("ice-9/boot-9.scm:3330:6: In procedure resolve-interface:", file=sys.stderr)
+    print("no code for module (acme systems base)", file=sys.stderr)
+    sys.exit(1)
 if step == "FAIL":
     print("guix system: error: failed to download 'nginx-1.23.3.tar.gz' from all mirrors",
           file=sys.stderr)
@@ -200,3 +205,16 @@ def test_guix_check_reporting_other_bytes_means_same_system(fleet, images):
     assert "may not be deterministic" in result["detail"]["error"]
     code, out, err = fleet("checks", "web")
     assert out.count("same system, different image bytes") == 1
+
+
+def test_a_failure_quotes_guix_s_whole_reason(fleet, images):
+    """Issue 16: 'no longer builds: … failed to load '…/web.scm':' ended at the colon; the
+    reason was only in the build log."""
+    code, out, err = fleet("check", "web@1", steps=[images["a1"], "FAILMOD"])
+    assert code == 1
+    assert "no longer builds:" in out and "no code for module (acme systems base)" in out
+    code, out, err = fleet("checks", "web", "--json")
+    [result] = json.loads(out)
+    assert result["detail"]["reason"] == ["ice-9/boot-9.scm:3330:6: In procedure "
+                                          "resolve-interface:",
+                                          "no code for module (acme systems base)"]

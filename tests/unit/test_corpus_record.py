@@ -36,6 +36,8 @@ def _norm(text: str) -> str:
 
 def _read(corpus, entry):
     root, _, channels = corpus
+    if "channels_file" in entry:
+        channels = root / entry["channels_file"]
     cwd = root / entry["cwd"]
     load_path = [os.path.relpath(root / d, cwd) for d in entry.get("load_path", [])]
     inputs = generations.read_inputs(os.path.relpath(root / entry["path"], cwd), channels,
@@ -94,6 +96,9 @@ def test_corpus_config(corpus, entry, reg):
         rel = "/".join(name.strip("()").split()) + ".scm"
         assert any(p.endswith("/" + rel) for p in recorded), f"module {name} not recorded"
     assert summary_view(gen.summary) == expected_summary(entry.get("summary", {}))
+    assert [re.search(r"module (\(.*?\)) is provided", n).group(1)
+            for n in gen.summary.get("channel_modules_not_verified", [])] == \
+        entry.get("unverified_modules", [])
 
 
 SUMMARY_KEYS = ("host_name", "users", "packages", "packages_conditional", "packages_removed",
@@ -103,7 +108,8 @@ SUMMARY_KEYS = ("host_name", "users", "packages", "packages_conditional", "packa
 
 def expected_summary(want: dict) -> dict:
     out = {k: sorted(want.get(k, [])) for k in SUMMARY_KEYS if k not in ("host_name", "bootloader")}
-    return out | {"host_name": want.get("host_name"), "bootloader": want.get("bootloader")}
+    return out | {"host_name": want.get("host_name"), "bootloader": want.get("bootloader"),
+                  "partial": want.get("partial", False), "inherits": want.get("inherits")}
 
 
 def summary_view(s: dict) -> dict:
@@ -126,7 +132,8 @@ def summary_view(s: dict) -> dict:
             "services": types(("service", "simple-service")),
             "services_conditional": types(("conditional",)),
             "services_removed": types(("deleted",)), "services_modified": types(("modified",)),
-            "bases": sorted(bases),
+            "bases": sorted(bases), "partial": s.get("partial", False),
+            "inherits": s.get("inherits"),
             "ssh_key_users": sorted({u for u, _ in s.get("authorized_keys", [])})}
 
 

@@ -238,7 +238,9 @@ def test_image_diff_layers(pair):
     a = operands.load_side(str(pair / "a.qcow2"))
     b = operands.load_side(str(pair / "b.qcow2"))
     r = compare.compare(a, b)
-    assert not r.equal and r.compared == sides.LAYERS and r.skipped == ()
+    # Two images have no recorded inputs: that layer is left out, not skipped.
+    assert not r.equal and r.compared == tuple(x for x in sides.LAYERS if x != "inputs")
+    assert r.skipped == ()
     assert [(c.commit_a, c.commit_b) for c in r.channels] == [(C_OLD, C_NEW)]
     assert r.config.packages_added == ("curl",)
     assert {c.name: c.change for c in r.packages.changes}["nginx"] == "upgraded"
@@ -393,3 +395,39 @@ def test_the_manifest_names_what_it_lists():
     b = dataclasses.replace(b, items=(StoreItem(item, 5),))
     [change] = package_diff.diff_packages(a, b).changes
     assert (change.name, change.versions_b, change.requested) == ("chicken-srfi-1", ("0.5.1",), True)
+
+
+def test_the_inputs_layer_shows_a_changed_local_file_when_the_config_is_the_same(capsys, tmp_path):
+    """Issue 16: 'config  same' and exit 0 when only a local file, a module or an included
+    file changed. The inputs layer lists each input with its role, size, sha256 and diff."""
+    home = tmp_path / "home"
+    code, _, err = run_cli(capsys, "--home", str(home), "init")
+    assert code == 0, err
+    reg = Registry.open(home / "registry.db")
+    built = image("web-a")
+    for when, key, module in (("2023-06-01T00:00:00Z", b"key one\n", b"(define-module (m))\n"),
+                              ("2023-07-01T00:00:00Z", b"key two\n", b"(define-module (m))\n"),
+                              ("2023-08-01T00:00:00Z", b"key two\n", b"(define-module (m))\n;;\n")):
+        inputs = generations.Inputs("web.scm", built.layout.config_text,
+                                    built.layout.channels_text,
+                                    {"vmfleet.pub": key, "lib/m.scm": module},
+                                    roles={"vmfleet.pub": "local-file", "lib/m.scm": "module"})
+        generations.record(reg, "web", inputs, current_from=when)
+    reg.close()
+    code, out, err = run_cli(capsys, "--home", str(home), "diff", "web@1", "web@2",
+                             "--layers", "config,inputs")
+    assert code == 1, out + err
+    assert "config  same" in out
+    line = next(ln for ln in out.splitlines() if "vmfleet.pub" in ln and "local-file" in ln)
+    assert line.split()[:3] == ["changed", "local-file", "vmfleet.pub"] and "(+1 -1)" in line
+    assert "-key one" in out and "+key two" in out
+    code, out, err = run_cli(capsys, "--home", str(home), "diff", "web@2", "web@3", "--json",
+                             "--layers", "config,inputs")
+    assert code == 1
+    data = json.loads(out)
+    validate(data)
+    (change,) = data["layers"]["inputs"]["changes"]
+    assert (change["role"], change["path"], change["change"]) == ("module", "lib/m.scm", "changed")
+    assert change["size_b"] == change["size_a"] + 3 and change["added_lines"] == 1
+    code, out, err = run_cli(capsys, "--home", str(home), "generations", "web")
+    assert "module lib/m.scm changed" in out and "local-file vmfleet.pub changed" in out

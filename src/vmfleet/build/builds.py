@@ -365,10 +365,14 @@ def _failure(gen: Generation, outcome, log_path: Path) -> BuildError:
     hint = hints.get(err.kind, "see the full log")
     if err.hints:
         hint += f" (guix says: {err.hints[0]})"
-    error = BuildError(f"build of {gen.label} failed: {err.message}",
+    # guix's whole reason: "failed to load 'F':" means nothing without the lines after it.
+    said = " ".join((err.message, *err.reason))
+    error = BuildError(f"build of {gen.label} failed: {said}",
                        f"{hint}; full log: vmfleet build-log {gen.label} ({log_path})", details=tail)
     error.kind = err.kind
     error.drv = err.drv
+    error.output, error.kept = err.output, err.kept
+    error.reason = err.reason
     return error
 
 

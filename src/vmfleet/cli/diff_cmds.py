@@ -44,12 +44,20 @@ def diff(
     a: str = typer.Argument(..., metavar="A", help="A generation spec, an image file or vm:NAME."),
     b: str = typer.Argument(..., metavar="B", help="The same kinds as A."),
     layers: str = typer.Option(None, "--layers",
-                               help="Comma-separated: channels,config,packages,files (default: all)."),
+                               help="Comma-separated: channels,config,inputs,packages,files (default: all)."),
     files: bool = typer.Option(False, "--files", help="Show a unified diff of changed text files."),
     text: bool = typer.Option(False, "--text", help="Show a unified diff of the two config files."),
     channel_repo: list[str] = typer.Option(
         [], "--channel-repo", metavar="NAME=PATH",
-        help="A local clone of a channel, for commit dates and counts (repeatable)."),
+        help="A local clone of a channel, for commit dates and counts, and the commits --why "
+             "names (repeatable). Default: the checkout guix time-machine keeps."),
+    why: bool = typer.Option(False, "--why", help="Say why each package changed: channel "
+                             "commits, config lines, grafts, the dependencies behind a rebuild."),
+    content: bool = typer.Option(False, "--content", help="Compare the files of store items "
+                                 "both images hold under the same name: identical, only "
+                                 "references, or content (files, ELF sections)."),
+    show_all: bool = typer.Option(False, "--all", help="List unchanged packages (and, with "
+                                  "--content, identical items) too."),
     colour: options.Colour = options.colour(),
     as_json: bool = JSON,
 ) -> None:
@@ -60,7 +68,8 @@ def diff(
     sides = operands_mod.load_sides(a, b, files=want_files, texts=files, registry=open_registry,
                                 vm_reader=_vm_reader(want_files, files))
     result = compare_mod.compare(sides[0], sides[1], layers=chosen, text=text, file_content=files,
-                              channel_repos=repos)
+                                 channel_repos=repos, why=why, content=content,
+                                 show_all=show_all)
     if not result.compared:
         for s in result.skipped:
             say(f"{s.layer}: {s.reason}")

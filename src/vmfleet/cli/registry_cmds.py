@@ -22,6 +22,16 @@ LOAD_PATH = typer.Option(None, "-L", "--load-path",
                          help="A directory of Guile modules, as for guix system -L (repeatable).")
 STRICT = typer.Option(False, "--strict",
                       help="Refuse a config that names a file vmfleet cannot compute.")
+CHANNEL_REPO = typer.Option(
+    [], "--channel-repo", metavar="NAME=PATH",
+    help="A local clone of pinned channel NAME, to check which modules it provides "
+         "(repeatable; default: guix's own checkouts under ~/.cache/guix/checkouts).")
+
+
+def _channel_sources(values: list[str]) -> dict:
+    from vmfleet.diff.channel_diff import parse_channel_repos
+
+    return parse_channel_repos(values)
 
 
 @app.command()
@@ -41,7 +51,9 @@ def init() -> None:
 @app.command("import")
 def import_(
     repo: Path = typer.Argument(..., help="A git checkout holding the configs."),
-    system: list[str] = typer.Option(..., "--system", help="NAME=PATH of a config, relative to REPO (repeatable)."),
+    system: list[str] = typer.Option(..., "--system", help="NAME=PATH of a config, relative to "
+                                     "REPO (repeatable); NAME=PATH:VARIABLE builds a module's "
+                                     "VARIABLE."),
     channels: str = typer.Option(..., "--channels", help="The pinned channels file, relative to REPO."),
     since: str = options.date("--since", None, "Only commits made at or after this date (2024-01, 2024-01-15)."),
     allow_unpinned: bool = typer.Option(False, "--allow-unpinned", help="Record channels without a commit."),
@@ -49,24 +61,40 @@ def import_(
         None, "-L", "--load-path",
         help="A directory of Guile modules, relative to REPO, as for guix system -L (repeatable)."),
     strict: bool = STRICT,
+    channel_repo: list[str] = CHANNEL_REPO,
+    channels_before: Path = typer.Option(
+        None, "--channels-before", help="A channels file for the commits made before "
+        "the repository had one (they are otherwise reported and skipped)."),
     fleet_file: str = typer.Option(None, "--fleet-file", help="The fleet file, relative to REPO "
                                    "(default: fleet.toml at the repository root, if committed)."),
     as_json: bool = JSON,
 ) -> None:
     """Record a generation for every commit that changed a system's inputs (and a version for
     every commit that changed the fleet file)."""
+    from vmfleet.guix.channel_modules import default_cache_dir
+
     pairs = [_name_path(s) for s in system]
+    repos = _channel_sources(channel_repo)
+    before = _read_channels_before(channels_before) if channels_before else None
     reg = open_registry()
     results = [history.import_system(reg, repo, name, path, channels, since=since,
                                      allow_unpinned=allow_unpinned, load_path=load_path or (),
-                                     strict=strict) for name, path in pairs]
+                                     strict=strict, variable=variable, channel_repos=repos,
+                                     checkouts=default_cache_dir(), channels_before=before)
+               for name, path, variable in pairs]
     for r in results:
-        for line in r.skipped:
-            say(f"warning: {r.system}: skipped {line}")
+        for note in r.unverified:
+            say(f"warning: {r.system}: {note}")
+        for skip in r.skips:
+            say(f"warning: {r.system}: skipped {skip}")
+        skipped = sum(s.count for s in r.skips)
         say(f"{r.system}: {_count(r.commits_seen, 'commit')}, "
-            f"{_count(len(r.recorded), 'new generation')}")
+            f"{_count(len(r.recorded), 'new generation')}"
+            + (f", {skipped} skipped" if skipped else "")
+            + (" (up to date)" if r.up_to_date else ""))
     out = [{"system": r.system, "commits": r.commits_seen, "recorded": list(r.recorded),
-            "skipped": list(r.skipped)} for r in results]
+            "skipped": list(r.skipped), "skips": [s.to_dict() for s in r.skips],
+            "up_to_date": r.up_to_date, "unverified": list(r.unverified)} for r in results]
     fleet = _import_fleet(reg, repo, fleet_file)
     if fleet is not None:
         for line in fleet.skipped:
@@ -81,6 +109,18 @@ def import_(
 def _count(n: int, noun: str) -> str:
     """'1 new version', '2 new versions'."""
     return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _read_channels_before(path: Path) -> str:
+    from vmfleet.guix import input_files
+
+    files = input_files.DiskFiles([str(path.absolute().parent)], input_files.Limits.from_env())
+    data = files.read(str(path.absolute()), "channels file")
+    try:
+        return data.content.decode()
+    except UnicodeDecodeError:
+        raise UsageError(f"--channels-before {path}: not a text file",
+                         "give a channels file (guix describe -f channels)") from None
 
 
 def _import_fleet(reg, repo: Path, fleet_file: str | None):
@@ -105,22 +145,30 @@ def add(
     allow_unpinned: bool = typer.Option(False, "--allow-unpinned", help="Record channels without a commit."),
     load_path: list[str] = LOAD_PATH,
     strict: bool = STRICT,
+    channel_repo: list[str] = CHANNEL_REPO,
+    variable: str = typer.Option(None, "--variable", help="For a module: the variable that "
+                                 "holds the operating-system (built with -e)."),
     as_json: bool = JSON,
 ) -> None:
     """Record a config, every file it reads and its channels as a new generation (no-op when
     nothing changed)."""
+    from vmfleet.guix.channel_modules import default_cache_dir
+
     check_name(system)
     when = at or timeutil.now()
     if when > timeutil.now():
         raise UsageError(f"--at {at} is in the future",
                          "a generation is current from when it was recorded or earlier")
-    inputs = generations.read_inputs(config, channels, load_path=load_path or (), strict=strict)
+    inputs = generations.read_inputs(config, channels, load_path=load_path or (), strict=strict,
+                                     variable=variable,
+                                     channel_repos=_channel_sources(channel_repo),
+                                     checkouts=default_cache_dir())
     analysis = generations.analyse(inputs, config_label=str(config), channels_label=str(channels))
     reg = open_registry()
     gen, created = generations.record(reg, system, inputs, current_from=when, source="manual",
                                       message=message, allow_unpinned=allow_unpinned,
                                       analysis=analysis)
-    for w in inputs.warnings:
+    for w in (*inputs.unverified, *inputs.warnings):
         say(f"warning: {w}")
     if inputs.warnings:
         say(f"warning: {gen.label} is recorded with its inputs incomplete; --strict refuses this")
@@ -158,7 +206,8 @@ def generations_(system: str = typer.Argument(..., help="System name."), as_json
     rows = []
     previous = None
     for g in sorted(gens, key=lambda g: (g.current_from, g.number)):
-        change = generations.describe_change(previous, g)
+        change = generations.describe_change(
+            previous, g, generations.input_changes(reg, previous, g) if previous else None)
         if g.incomplete:
             change = "[inputs incomplete] " + change
         rows.append(_gen_json(g) | {"change": change})
@@ -232,23 +281,56 @@ def _gen_json(g: Generation) -> dict:
 
 def _print_generation(d: dict) -> None:
     s = d["summary"]
+    inherited = s.get("inherits")
+
+    def field(key: str, name: str) -> str:
+        if s.get(key) is None and inherited:
+            return f"{name} inherited from {inherited}"
+        return f"{name} {_scheme(s.get(key))}"
+
+    def listed(key: str) -> str:
+        if not s.get(key) and inherited and key not in s.get("fields", {}):
+            return f"inherited from {inherited}"
+        return "-"
+
+    source = f"{d['source']} {d['git_commit'] or ''} {d['message']}".rstrip()
+    if d["source"] == history.SOURCE_CHANNELS_BEFORE:
+        source += "  (channels from --channels-before: the repository had no channels file yet)"
+    packages = [*s.get("packages", []),
+                *(f"{p} (conditional)" for p in s.get("packages_conditional", [])),
+                *(f"{p} (removed)" for p in s.get("packages_removed", []))]
     lines = [
         f"{d['label']}  current from {d['current_from']}",
-        f"source:    {d['source']} {d['git_commit'] or ''} {d['message']}".rstrip(),
-        f"config:    {d['config']}  (host-name {_scheme(s.get('host_name'))}, "
-        f"timezone {_scheme(s.get('timezone'))})",
+        f"source:    {source}",
+        f"config:    {d['config']}  ({field('host_name', 'host-name')}, "
+        f"{field('timezone', 'timezone')})"
+        + ("  [partial: the file's value is computed; this is what vmfleet could read]"
+           if s.get("partial") else ""),
         "channels:  " + "; ".join(f"{p['name']} {p.get('commit') or 'UNPINNED'} ({p.get('url')})"
                                   for p in d["pins"]),
-        "packages:  " + (", ".join(s.get("packages", [])) or "-"),
-        "services:  " + (", ".join(x["type"] for x in s.get("services", [])) or "-"),
+        "packages:  " + (", ".join(packages) or listed("packages")),
+        "services:  " + (", ".join(_service_word(x) for x in s.get("services", []))
+                         or listed("services")),
         "files:     " + (", ".join(f["path"] for f in d["files"]) or "-"),
     ]
+    for note in s.get("channel_modules_not_verified", []):
+        lines.append(f"note:      {note}")
     if d["load_path"] or d["expression"]:
         lines.append("load path: " + (" ".join(f"-L {p}" for p in d["load_path"]) or "-")
                      + (f"  (built with -e {d['expression']})" if d["expression"] else ""))
     if d["inputs_incomplete"]:
         lines.append("inputs:    INCOMPLETE: " + "; ".join(d["warnings"]))
     sys.stdout.write("\n".join(lines) + "\n")
+
+
+_SERVICE_MARKS = {"deleted": "removed", "conditional": "conditional", "modified": "modified"}
+
+
+def _service_word(x: dict) -> str:
+    """A service as the JSON's ``kind`` says: removed (``delete``, ``remove``), conditional
+    (one branch of an ``if``), modified (a ``modify-services`` clause)."""
+    mark = _SERVICE_MARKS.get(x.get("kind", ""))
+    return f"{x['type']} ({mark})" if mark else x["type"]
 
 
 def _scheme(value: str | None) -> str:
@@ -258,9 +340,12 @@ def _scheme(value: str | None) -> str:
     return "#f" if value is None else render(value)
 
 
-def _name_path(text: str) -> tuple[str, str]:
+def _name_path(text: str) -> tuple[str, str, str | None]:
+    """``NAME=PATH`` or ``NAME=PATH:VARIABLE`` (a module's variable that is the OS)."""
     name, sep, path = text.partition("=")
     if not sep or not name or not path:
         raise UsageError(f"--system {text!r}: expected NAME=PATH", "e.g. --system web=systems/web.scm")
-    return name, path
-
+    file, colon, variable = path.rpartition(":")
+    if colon and file and variable and "/" not in variable:
+        return name, file, variable
+    return name, path, None

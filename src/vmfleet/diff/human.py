@@ -10,6 +10,7 @@ from vmfleet.diff.channel_diff import ChannelChange
 from vmfleet.diff.compare import Diff
 from vmfleet.diff.config_diff import ConfigDiff
 from vmfleet.diff.file_diff import FileChange
+from vmfleet.diff.input_diff import InputChange
 from vmfleet.diff.package_diff import PackagesDiff
 from vmfleet.guix.store import STORE
 from vmfleet.inspect.report import describe_file, file_mode
@@ -38,6 +39,12 @@ def render(d: Diff, *, colour: bool = False) -> str:
         f"+++ b: {d.b.label}" + (f"  ({d.b.system})" if d.b.system else ""),
     ]
     out += [f"note: {n}" for n in (*d.a.notes, *d.b.notes)]
+    if d.content is not None:
+        from vmfleet.diff.content import summary_line
+
+        out.append(summary_line(d.content))
+    elif d.content_skipped:
+        out.append(f"--why/--content skipped: {d.content_skipped}")
     skipped = {s.layer: s.reason for s in d.skipped}
 
     def heading(name: str, extra: str = "") -> None:
@@ -55,7 +62,13 @@ def render(d: Diff, *, colour: bool = False) -> str:
         elif layer == "config":
             cfg = d.config
             heading("config", "same" if cfg.equal else "")
-            out += ["  " + line for line in _config_lines(cfg, colour)]
+            out += ["  " + line for line in _config_lines(cfg, colour, d.why)]
+        elif layer == "inputs":
+            heading("inputs", "" if d.inputs else "same")
+            for c in d.inputs or ():
+                out.append("  " + _input_line(c, colour))
+                if c.diff:
+                    out += ["    " + ln for ln in c.diff.rstrip("\n").split("\n")]
         elif layer == "packages":
             p = d.packages
             extra = (f"{p.items_a} → {p.items_b} items, {human_size(p.size_a)} → "
@@ -65,7 +78,15 @@ def render(d: Diff, *, colour: bool = False) -> str:
             if p.equal:
                 extra += ", same"
             heading("packages", extra)
-            out += ["  " + line for line in _package_lines(p, colour)]
+            out += ["  " + line for line in _package_lines(p, colour, d.why)]
+            if d.show_all:
+                out += [f"  {'unchanged':<10} {n}  {v}" for n, v in p.unchanged_names]
+            if d.content is not None:
+                from vmfleet.diff.reasons_text import content_lines
+
+                heading("content", f"{len(d.content.items)} items with the same name and "
+                                   "another hash, read from both images")
+                out += ["  " + line for line in content_lines(d.content, d.show_all)]
         elif layer == "files":
             heading("files", "" if d.files else "same")
             singles, moved = _group_retargets(d.files or ())
@@ -78,6 +99,16 @@ def render(d: Diff, *, colour: bool = False) -> str:
         if layer == "config" and d.config and d.config.text_diff:
             out += ["    " + ln for ln in d.config.text_diff.rstrip("\n").split("\n")]
     return "\n".join(out) + "\n"
+
+
+def _input_line(c: InputChange, colour: bool) -> str:
+    """``changed    module  src/me/base.scm  (+1 -1)  812 B → 830 B``"""
+    word = _paint(f"{c.change:<10}", c.change, colour)
+    sizes = " → ".join(human_size(x) for x in (c.size_a, c.size_b) if x is not None)
+    counts = f"  (+{c.added_lines} -{c.removed_lines})" if c.diff is not None \
+        and c.change == "changed" else ""
+    sha = (c.sha256_b or c.sha256_a or "")[:16]
+    return f"{word} {c.role:<10} {c.path}{counts}  {sizes}  sha256 {sha}"
 
 
 def _channel_line(c: ChannelChange, colour: bool) -> str:
@@ -103,7 +134,7 @@ def _channel_line(c: ChannelChange, colour: bool) -> str:
     return line
 
 
-def _config_lines(cfg: ConfigDiff, colour: bool) -> list[str]:
+def _config_lines(cfg: ConfigDiff, colour: bool, why=None) -> list[str]:
     lines = []
     if cfg.equal:
         return lines
@@ -123,6 +154,10 @@ def _config_lines(cfg: ConfigDiff, colour: bool) -> list[str]:
         line = f"{_paint(f'{s.change:<10}', s.change, colour)} service {what}"
         if s.change == "reconfigured":
             line += f": {_change_text(s.before, s.after)}"
+        where = next((x.line for x in (why.services if why else ())
+                      if x.type == s.type and x.change == s.change and x.line), None)
+        if where is not None:
+            line += f"  ({where.file}:{where.line})"
         lines.append(line)
     if not (cfg.fields or cfg.packages_added or cfg.packages_removed or cfg.services):
         lines.append(_paint("changed   ", "changed", colour)
@@ -181,7 +216,7 @@ def _versions(vs: Sequence[str]) -> str:
     return ", ".join(shown) if shown else "∅"
 
 
-def _package_lines(p: PackagesDiff, colour: bool) -> list[str]:
+def _package_lines(p: PackagesDiff, colour: bool, why=None) -> list[str]:
     versioned = [c for c in p.changes
                  if not (c.change in ("rebuilt", "changed")
                          and not any([*c.versions_a, *c.versions_b]))]
@@ -191,17 +226,29 @@ def _package_lines(p: PackagesDiff, colour: bool) -> list[str]:
 
     def versions_of(c) -> str:
         if c.change == "added":
-            return _versions(c.versions_b)
-        if c.change in ("removed", "rebuilt"):
-            return _versions(c.versions_a)
-        return f"{_versions(c.versions_a)} → {_versions(c.versions_b)}"
+            text = _versions(c.versions_b)
+        elif c.change in ("removed", "rebuilt"):
+            text = _versions(c.versions_a)
+        else:
+            text = f"{_versions(c.versions_a)} → {_versions(c.versions_b)}"
+        if c.grafted and why is None:     # with --why, the reason lines say it
+            runs = {"added": _versions(c.runs_b), "removed": _versions(c.runs_a)}.get(
+                c.change, f"{_versions(c.runs_a)} → {_versions(c.runs_b)}")
+            text += f" (runs {runs})"
+        return text
 
     # The size column stays aligned: the versions column is as wide as its widest entry.
     vwidth = max([24, *(len(versions_of(c)) for c in versioned)])
     for c in versioned:
         name = (c.name + ("*" if c.requested else "")).ljust(width)
+        versions = versions_of(c)
         lines.append(f"{_paint(f'{c.change:<10}', c.change, colour)} {name}  "
-                     f"{versions_of(c):<{vwidth}} {human_size(c.size_delta, signed=True):>12}")
+                     f"{versions:<{vwidth}} {human_size(c.size_delta, signed=True):>12}")
+        if why is not None:
+            from vmfleet.diff.reasons_text import reason_lines
+
+            reason = why.reason(c.name)
+            lines += [" " * 11 + r for r in (reason_lines(reason) if reason else [])]
     if unversioned:
         delta = sum(c.size_delta or 0 for c in unversioned)
         names = ", ".join(c.name for c in unversioned[:8])
@@ -209,6 +256,15 @@ def _package_lines(p: PackagesDiff, colour: bool) -> list[str]:
             names += f", … ({len(unversioned) - 8} more)"
         lines.append(f"{_paint('rebuilt   ', 'rebuilt', colour)} {len(unversioned)} items "
                      f"without a version: {names}  ({human_size(delta, signed=True)})")
+        if why is not None:
+            from vmfleet.diff.reasons_text import reason_lines
+
+            for c in unversioned:
+                reason = why.reason(c.name)
+                shown = reason_lines(reason) if reason else []
+                if shown:
+                    lines.append(" " * 11 + f"{c.name}: " + shown[0])
+                    lines += [" " * 13 + r for r in shown[1:]]
     if any(c.requested for c in p.changes):
         lines.append("(* = asked for by the system profile; the others are dependencies)")
     return lines

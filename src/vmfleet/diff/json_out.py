@@ -47,6 +47,12 @@ def to_json(d: Diff) -> dict:
                               "before": s.before, "after": s.after} for s in c.services],
                 "text_diff": c.text_diff,
             }
+        elif layer == "inputs":
+            layers[layer] = {"status": status, "changes": [
+                {"path": c.path, "role": c.role, "change": c.change, "size_a": c.size_a,
+                 "size_b": c.size_b, "sha256_a": c.sha256_a, "sha256_b": c.sha256_b,
+                 "added_lines": c.added_lines, "removed_lines": c.removed_lines,
+                 "diff": c.diff} for c in d.inputs]}
         elif layer == "packages":
             p = d.packages
             layers[layer] = {
@@ -58,13 +64,75 @@ def to_json(d: Diff) -> dict:
                              "versions_a": list(c.versions_a), "versions_b": list(c.versions_b),
                              "size_a": c.size_a, "size_b": c.size_b,
                              "size_delta": c.size_delta, "requested": c.requested,
-                             "paths_a": list(c.paths_a), "paths_b": list(c.paths_b)}
+                             "paths_a": list(c.paths_a), "paths_b": list(c.paths_b),
+                             "runs_a": list(c.runs_a), "runs_b": list(c.runs_b),
+                             "grafted": c.grafted,
+                             **({"why": reason_json(d.why.reason(c.name))} if d.why else {})}
                             for c in p.changes],
             }
+            if d.show_all:
+                layers[layer]["unchanged_items"] = [{"name": n, "versions": v}
+                                                    for n, v in p.unchanged_names]
         elif layer == "files":
             layers[layer] = {"status": status, "changes": [
                 {"path": f.path, "change": f.change, "what": list(f.what),
                  "a": _file_json(f.a), "b": _file_json(f.b), "diff": f.diff}
                 for f in d.files]}
-    return {"version": JSON_VERSION, "equal": d.equal, "a": _side_json(d.a),
-            "b": _side_json(d.b), "layers": layers}
+    out = {"version": JSON_VERSION, "equal": d.equal, "a": _side_json(d.a),
+           "b": _side_json(d.b), "layers": layers}
+    if d.why is not None:
+        out["why"] = why_json(d.why)
+    if d.content is not None:
+        out["content"] = content_json(d.content, d.show_all)
+    if d.content_skipped:
+        out["why_content_skipped"] = d.content_skipped
+    return out
+
+
+def _commit_json(c) -> dict:
+    return {"channel": c.channel, "commit": c.commit, "date": c.date, "subject": c.subject,
+            "kind": c.kind, "variable": c.variable, "version": c.version, "file": c.file}
+
+
+def _cause_json(c) -> dict:
+    return {"name": c.name, "change": c.change, "before": c.before, "after": c.after}
+
+
+def reason_json(r) -> dict | None:
+    if r is None:
+        return None
+    return {
+        "commits": [_commit_json(c) for c in r.commits],
+        "other_commits": [_commit_json(c) for c in r.other_commits],
+        "config": [{"file": c.file, "line": c.line, "sign": c.sign, "what": c.what}
+                   for c in r.config],
+        "grafts": [{"side": g.side, "declared": g.declared, "runs": g.runs,
+                    "commits": [_commit_json(c) for c in g.commits]} for g in r.grafts],
+        "inputs": [_cause_json(c) for c in r.inputs],
+        "roots": [_cause_json(c) for c in r.roots],
+        "notes": list(r.notes),
+    }
+
+
+def why_json(w) -> dict:
+    return {"seconds": round(w.seconds, 3), "services": [
+        {"type": x.type, "change": x.change, "file": x.line.file if x.line else None,
+         "line": x.line.line if x.line else None} for x in w.services], "channels": [
+        {"name": h.name, "repo": h.repo, "commit_a": h.commit_a, "commit_b": h.commit_b,
+         "commits": h.commits, "seconds": round(h.seconds, 3), "note": h.note}
+        for h in w.channels]}
+
+
+def content_json(c, show_all: bool) -> dict:
+    items = [i for i in c.items if show_all or i.verdict != "identical"]
+    return {
+        "identical": c.count("identical"), "references": c.count("references"),
+        "content": c.count("content"), "same_hash": c.same_hash,
+        "bytes_read": c.bytes_read, "seconds": round(c.seconds, 3),
+        "unpaired": list(c.unpaired),
+        "items": [{"name": i.name, "path_a": i.path_a, "path_b": i.path_b,
+                   "verdict": i.verdict, "files": i.files,
+                   "differences": [{"path": f.path, "how": f.how, "size_a": f.size_a,
+                                    "size_b": f.size_b, "sections": list(f.sections)}
+                                   for f in i.differences]} for i in items],
+    }

@@ -142,9 +142,14 @@ def generation_side(reg, text: str, *, files: bool = True, texts: bool = False) 
         facts = inspect_image(image, files=files, texts=texts)
         if facts.files is None:
             missing["files"] = f"{gen.label}: files were not read"
+    from vmfleet.diff.input_diff import inputs_of
+
+    texts = {path: data.decode("utf-8", "replace") for path, data in inputs.files.items()
+             if path.endswith(".scm")}
     return Side(label=gen.label, kind="generation", source=image or gen.label, facts=facts,
                 channels=channels, config_text=inputs.config_text,
-                config_name=inputs.config_name, summary=gen.summary or None, missing=missing)
+                config_name=inputs.config_name, summary=gen.summary or None, missing=missing,
+                input_texts=texts, inputs=inputs_of(inputs.files, inputs.roles))
 
 
 def latest_image(build_module, reg, gen) -> str | None:

@@ -26,6 +26,16 @@ class PackageChange:
     requested: bool              # the system profile asked for it (in either image)
     paths_a: tuple[str, ...] = ()
     paths_b: tuple[str, ...] = ()
+    # The versions the store items are (what runs): a profile entry with a replacement (a
+    # security graft) names its own version in the manifest but is the replacement's item
+    # (guix/packages.scm@60c97924e95:1692, guix/profiles.scm@60c97924e95:396).
+    runs_a: tuple[str, ...] = ()
+    runs_b: tuple[str, ...] = ()
+
+    @property
+    def grafted(self) -> bool:
+        return (self.runs_a != self.versions_a and bool(self.runs_a)) or \
+            (self.runs_b != self.versions_b and bool(self.runs_b))
 
     @property
     def size_delta(self) -> int | None:
@@ -42,6 +52,7 @@ class PackagesDiff:
     size_a: int | None
     size_b: int | None
     unchanged: int               # package names present in both with the same items
+    unchanged_names: tuple[tuple[str, str], ...] = ()   # (name, versions) of those, for --all
 
     @property
     def equal(self) -> bool:
@@ -112,21 +123,28 @@ def diff_packages(a: ImageFacts, b: ImageFacts) -> PackagesDiff:
     requested_paths = {p.path for p in (*a.packages, *b.packages)}
     changes = []
     unchanged = 0
+    kept: list[tuple[str, str]] = []
     for name in sorted(set(ga) | set(gb)):
         ia, ib = ga.get(name, []), gb.get(name, [])
         pa = tuple(sorted(i.path for i, _n in ia))
         pb = tuple(sorted(i.path for i, _n in ib))
         if pa == pb:  # the same file names: the same items (most of a closure)
             unchanged += 1
+            kept.append((name, ", ".join(dict.fromkeys(n.version for _i, n in ia))))
             continue
         va = tuple(sorted((n.version for _i, n in ia), key=_version_key))
         vb = tuple(sorted((n.version for _i, n in ib), key=_version_key))
+        ra = tuple(sorted((i.version for i, _n in ia), key=_version_key))
+        rb = tuple(sorted((i.version for i, _n in ib), key=_version_key))
         kind = classify(va, vb, False)
+        if kind == "rebuilt" and sorted(ra) != sorted(rb):
+            kind = classify(ra, rb, False)    # the same entry, another replacement runs
         asked = name in requested or bool(requested_paths & {*pa, *pb})
-        changes.append(PackageChange(name, kind, va, vb, _size(ia), _size(ib), asked, pa, pb))
+        changes.append(PackageChange(name, kind, va, vb, _size(ia), _size(ib), asked, pa, pb,
+                                     ra, rb))
     changes.sort(key=lambda c: (PACKAGE_ORDER.index(c.change), c.name))
     return PackagesDiff(tuple(changes), len(a.items), len(b.items), a.closure_size,
-                        b.closure_size, unchanged)
+                        b.closure_size, unchanged, tuple(kept))
 
 
 def _version_key(v: str):

@@ -10,7 +10,7 @@ from vmfleet.guix import channel_files, os_config
 from vmfleet.guix.store import ChannelPin
 from vmfleet.inspect.facts import ImageFacts
 
-LAYERS = ("channels", "config", "packages", "files")
+LAYERS = ("channels", "config", "inputs", "packages", "files")
 JSON_VERSION = 1
 
 
@@ -31,6 +31,8 @@ class Side:
     summary: dict | None = None              # vmfleet.scheme.OsSummary.to_dict()
     missing: Mapping[str, str] = field(default_factory=dict)   # layer -> why it is unknown
     notes: tuple[str, ...] = ()              # where a layer came from when not from the side itself
+    input_texts: Mapping[str, str] | None = None   # recorded Scheme inputs (modules, includes)
+    inputs: tuple | None = None              # diff.input_diff.InputFile of a generation
 
     @property
     def system(self) -> str | None:

@@ -322,21 +322,26 @@ def package_summary(reg: Registry, from_id: int, target: Generation) -> str:
     from vmfleet.build import builds as build
     from vmfleet.diff.operands import latest_image
     from vmfleet.registry.generations import get as get_generation
+    from vmfleet.registry.generations import input_changes
 
     a = get_generation(reg, from_id)
+    # The inputs that changed, in the words of diff's inputs layer and `generations`.
+    changed = input_changes(reg, a, target)
+    inputs = ("; " + ", ".join(changed[:3]) + (f" and {len(changed) - 3} more inputs"
+                                               if len(changed) > 3 else "")) if changed else ""
     image_a, image_b = latest_image(build, reg, a), latest_image(build, reg, target)
     if image_a and image_b:
         from vmfleet.diff.package_diff import diff_packages
         from vmfleet.inspect.facts import inspect_image
 
         d = diff_packages(inspect_image(image_a), inspect_image(image_b))
-        return summarize_changes(d.changes)
+        return summarize_changes(d.changes) + inputs
     pa = set((a.summary or {}).get("packages", []))
     pb = set((target.summary or {}).get("packages", []))
     named = [f"+{p}" for p in sorted(pb - pa)] + [f"-{p}" for p in sorted(pa - pb)]
     missing = " and ".join(g.label for g, i in ((a, image_a), (target, image_b)) if not i)
     known = ", ".join(named) if named else "same packages in the config"
-    return f"{known} (config only: {missing} not built)"
+    return f"{known} (config only: {missing} not built){inputs}"
 
 
 def summarize_changes(changes) -> str:

@@ -11,7 +11,15 @@ Guix's rules, as followed here (guix/gexp.scm, guix/ui.scm, guix/scripts/system.
   working directory); ``#:recursive? #t`` on a directory takes the whole tree;
 - ``include`` and ``load`` are relative to the including file's directory;
 - ``(use-modules (a b c))`` reads ``DIR/a/b/c.scm`` from the first ``-L DIR`` that has it;
-  modules of Guix, Guile and the pinned channels come from the channels, not from disk.
+  modules of Guix, Guile and the pinned channels come from the channels, not from disk
+  (guix/channel_modules.py decides which; a module nothing provides is refused, as guix fails
+  with ``no code for module``);
+- modules a gexp imports (``with-imported-modules``, ``#:imported-modules``, ``#:modules``,
+  a quoted list after ``#:module``/``#:modules``) are read from the load path too, when
+  lowered: those on ``-L`` are inputs; a list vmfleet cannot read is a warning;
+- a file read while the config is evaluated (``call-with-input-file``, ``open-input-file``,
+  ``with-input-from-file``) is an input (role ``read``); a relative name opens against the
+  directory guix runs in, as Guile's ports do.
 
 Nothing is evaluated. A name vmfleet cannot compute is an :class:`Unresolved` warning (the
 expression and its line): the generation is then recorded as "inputs incomplete", never
@@ -27,15 +35,9 @@ from dataclasses import dataclass, field
 from sexpdata import Symbol
 
 from vmfleet.errors import SchemeError, UsageError
+from vmfleet.guix.channel_modules import Providers
 from vmfleet.guix.reader import Form, Keyword, _definitions, _is_string, _read, _walk, head, render
 
-# Top-level module names that come from Guix, Guile or well-known channels (never from -L).
-EXTERNAL_MODULE_ROOTS = frozenset({
-    "gnu", "guix", "nongnu", "nonguix", "srfi", "ice-9", "rnrs", "oop", "sxml", "web", "json",
-    "system", "language", "texinfo", "scheme", "gcrypt", "git", "ssh", "fibers", "shepherd",
-    "zlib", "lzlib", "zstd", "sqlite3", "semver", "gnutls", "avahi", "bytestructures", "mcron",
-    "htmlprag", "yaml", "statprof", "rde", "guix-science", "guix-hpc", "hpc",
-})
 _GUIX_USE_FORMS = ("use-service-modules", "use-package-modules", "use-system-modules")
 
 
@@ -46,7 +48,7 @@ class Input:
     build tree, see registry.generations)."""
 
     path: str
-    role: str                 # config, module, include, load, local-file
+    role: str                 # config, module, include, load, local-file, read
     content: bytes
     mode: int = 0o644
     absolute: bool = False
@@ -66,6 +68,21 @@ class Unresolved:
 
 
 @dataclass(frozen=True)
+class Unverified:
+    """A module taken to be a pinned channel's without its module tree at hand."""
+
+    file: str
+    line: int | None
+    module: str
+    channels: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return (f"{where}: module {self.module} is provided by a pinned channel (not verified: "
+                f"no clone of {self.channels})")
+
+
+@dataclass(frozen=True)
 class Closure:
     config: str
     inputs: tuple[Input, ...]
@@ -74,6 +91,7 @@ class Closure:
     uses_cwd: bool                      # some computed relative name resolves against the cwd
     expression: str | None              # '(@ (a b) var)' when the config only defines its OS
     definitions: dict = field(default_factory=dict, hash=False)  # names the config can see
+    unverified: tuple[Unverified, ...] = ()  # modules assumed to be a pinned channel's
 
 
 def module_text(name: tuple[str, ...]) -> str:
@@ -82,12 +100,15 @@ def module_text(name: tuple[str, ...]) -> str:
 
 class _Gatherer:
     def __init__(self, files, config: str, load_path: list[str], cwd: str,
-                 external_roots: frozenset[str]):
+                 providers: Providers, variable: str | None = None):
         self.files = files
         self.config = config
         self.load_path = load_path
         self.cwd = cwd
-        self.external = EXTERNAL_MODULE_ROOTS | external_roots
+        self.providers = providers
+        self.variable = variable
+        self.unverified: dict[str, Unverified] = {}
+        self.pending: list[tuple[str, str, object]] = []   # (variable, file, form)
         self.inputs: dict[str, Input] = {}
         self.modules: dict[str, str] = {}       # '(a b)' -> path
         self.warnings: list[Unresolved] = []
@@ -101,7 +122,7 @@ class _Gatherer:
         if path in self.forms:
             return None
         data = self.files.read(path, role if role != "config" else "config")
-        text = scheme_text(data.content, path)
+        text = decoded(data.content, path)
         self.inputs.setdefault(path, Input(path, role, data.content, data.mode))
         forms = _read(text, path)[0]
         self.forms[path] = forms
@@ -116,32 +137,80 @@ class _Gatherer:
     def run(self) -> None:
         queue = [(self.config, "config")]
         while queue:
-            path, role = queue.pop(0)
-            forms = self.scheme(path, role)
-            if forms is None:
-                continue
-            queue.extend(self.visit(path, forms))
+            while queue:
+                path, role = queue.pop(0)
+                forms = self.scheme(path, role)
+                if forms is None:
+                    continue
+                queue.extend(self.visit(path, forms))
+            queue.extend(self.settle_pending())
+
+    def settle_pending(self) -> list[tuple[str, str]]:
+        """Module lists named by a variable another file of the closure defines; a name no
+        file of the closure defines comes from Guix or a channel, whose lists name their own
+        modules."""
+        pending, self.pending = self.pending, []
+        more = []
+        for symbol, path, form in pending:
+            for forms in list(self.forms.values()):
+                defs = own_definitions(forms)
+                if symbol in defs:
+                    for name, where in _module_list(defs[symbol], defs, form):
+                        more.extend(self.gexp_module(name, path, where))
+                    break
+        return more
+
+    def gexp_module(self, name, path, where) -> list[tuple[str, str]]:
+        if name is None:
+            self.warnings.append(Unresolved(path, getattr(where, "line", None), str(where)))
+            return []
+        if name[0] == "?":
+            self.pending.append((name[1], path, where))
+            return []
+        found = self.find_module(name)
+        if found is None:
+            if not self.from_channels(name, path, where):
+                self.warnings.append(Unresolved(path, getattr(where, "line", None),
+                                                f"{where} (module {module_text(name)} "
+                                                "is on no load path)"))
+            return []
+        self.modules.setdefault(module_text(name), found)
+        return [(found, "module")]
 
     def visit(self, path: str, forms: list) -> list[tuple[str, str]]:
         here = posixpath.dirname(path)
-        env = _definitions(forms)
+        env = own_definitions(forms)
         more: list[tuple[str, str]] = []
         for name, prefix, where in module_refs(forms):
             found = self.find_module(name)
             if found is None:
-                if name[0] in self.external:
+                if self.from_channels(name, path, where):
                     continue
                 line = f":{where.line}" if getattr(where, "line", None) else ""
                 raise UsageError(
-                    f"{path}{line}: module {module_text(name)} is neither under the load path "
-                    f"({', '.join(self.load_path) or 'no -L given'}) nor a Guix, Guile or "
-                    "channel module",
+                    f"{path}{line}: no code for module {module_text(name)}: it is neither under "
+                    f"the load path ({', '.join(self.load_path) or 'no -L given'}) nor in Guix, "
+                    f"Guile or a pinned channel ({self.providers.describe()})",
                     f"pass -L DIR (repeatable), where DIR/{'/'.join(name)}.scm is the module's "
-                    "file, as for 'guix system -L DIR'")
+                    "file, as for 'guix system -L DIR'; or pin the channel that provides it "
+                    "(and --channel-repo NAME=DIR to check it)")
             self.modules.setdefault(module_text(name), found)
             if path == self.config and prefix:
                 self.prefixed[found] = prefix
             more.append((found, "module"))
+        for name, where in gexp_module_refs(forms, env):
+            more.extend(self.gexp_module(name, path, where))
+        for x in read_refs(forms):
+            target = self.read_name(x, env, path, here)
+            try:
+                kind = self.files.kind(target) if target is not None else None
+            except UsageError:   # a file outside what vmfleet may read: say so, not refuse
+                kind = None
+            if target is not None and kind == "file":
+                self.add_file(target, "read", _is_string(x[1]) and x[1].startswith("/"))
+            elif target is not None:
+                self.warnings.append(Unresolved(path, getattr(x, "line", None),
+                                                f"{render(x)} (no file {target})"))
         for x in file_refs(forms):
             h = head(x)
             if h in _LOADERS:
@@ -174,6 +243,28 @@ class _Gatherer:
         if not value.startswith("/"):
             self.uses_cwd = True
         return posixpath.normpath(posixpath.join(self.cwd, value))
+
+    def read_name(self, form, env, path, here) -> str | None:
+        """The file a port-opening call reads: relative names against the cwd."""
+        value = evaluate_string(form[1], env, path, here)
+        if value is None:
+            self.warnings.append(Unresolved(path, getattr(form, "line", None), render(form)))
+            return None
+        if not value.startswith("/"):
+            self.uses_cwd = True
+        return posixpath.normpath(posixpath.join(self.cwd, value))
+
+    def from_channels(self, name: tuple[str, ...], path: str, where) -> bool:
+        """Whether Guile, Guix or a pinned channel provides ``name`` (an unverified channel
+        is remembered, to be said)."""
+        source = self.providers.source(name)
+        if source is None:
+            return False
+        if not source.verified:
+            text = module_text(name)
+            self.unverified.setdefault(text, Unverified(path, getattr(where, "line", None), text,
+                                                        source.provider))
+        return True
 
     def local_file(self, target: str, recursive: bool, absolute: bool, written: str,
                    where: str) -> None:
@@ -211,49 +302,78 @@ class _Gatherer:
         the config imports with ``#:prefix``), the files it includes, then its own."""
         env: dict = {}
         for path in self.modules.values():
-            defs = _definitions(self.forms.get(path, []))
+            defs = own_definitions(self.forms.get(path, []))
             prefix = self.prefixed.get(path)
             env.update(defs)
             if prefix:
                 env.update({prefix + k: v for k, v in defs.items()})
         for path in self.included.get(self.config, []):
-            env.update(_definitions(self.forms.get(path, [])))
+            env.update(own_definitions(self.forms.get(path, [])))
         return env
 
     def expression(self) -> str | None:
-        """``(@ (a b) var)`` when the config is a module whose last form only defines its OS."""
+        """``(@ (a b) var)`` when the config is a module whose last form only defines its OS
+        (or the user chose ``var``): the exported binding that is the OS; several exported
+        candidates are refused with their names, for the user to choose."""
         forms = self.forms[self.config]
-        if not forms or head(forms[0]) != "define-module" or len(forms[0]) < 2:
+        is_module = bool(forms) and head(forms[0]) == "define-module" and len(forms[0]) >= 2
+        if not is_module:
+            if self.variable:
+                raise UsageError(f"{self.config} is not a module: it has no variable "
+                                 f"{self.variable} guix could build",
+                                 "drop ':VARIABLE' from --system: guix builds the file's value")
             return None
-        if head(forms[-1]) not in ("define", "define-public"):
+        if self.variable is None and head(forms[-1]) not in ("define", "define-public"):
             return None
         name = _module_name(forms[0][1])
         if name is None:
             return None
-        exported = _exports(forms[0])
-        for f in reversed(forms):
-            if head(f) in ("define", "define-public") and len(f) == 3 and isinstance(f[1], Symbol) \
-                    and _defines_os(f[2]):
-                var = str(f[1])
-                if self.find_module(name) != self.config:
-                    raise UsageError(
-                        f"{self.config} is module {module_text(name)}, which only defines its "
-                        f"operating-system ({var}); guix builds that only with -e and the "
-                        "module on the load path",
-                        f"pass -L DIR where DIR/{'/'.join(name)}.scm is this file")
-                at = "@" if head(f) == "define-public" or var in exported else "@@"
-                return f"({at} {module_text(name)} {var})"
-        return None
+        candidates = os_bindings(forms)
+        if self.variable is not None:
+            defined = {str(f[1]) for f in forms if head(f) in ("define", "define-public")
+                       and len(f) == 3 and isinstance(f[1], Symbol)}
+            if self.variable not in defined:
+                raise UsageError(
+                    f"{self.config}: module {module_text(name)} defines no variable "
+                    f"{self.variable}",
+                    "choose one of: " + (", ".join(v for v, _ in candidates) or "(none found)"))
+            var = self.variable
+            exported = self.variable in _exports(forms[0]) or any(
+                head(f) == "define-public" and str(f[1]) == var for f in forms
+                if isinstance(f, list) and len(f) > 1)
+        else:
+            public = [v for v, e in candidates if e]
+            if len(public) > 1:
+                raise UsageError(
+                    f"{self.config}: module {module_text(name)} exports several bindings that "
+                    f"could be the operating-system: {', '.join(public)}",
+                    "choose one with --system NAME=FILE:VARIABLE")
+            if public:
+                var, exported = public[0], True
+            elif candidates:
+                var, exported = candidates[-1][0], False
+            else:
+                return None
+        if self.find_module(name) != self.config:
+            raise UsageError(
+                f"{self.config} is module {module_text(name)}, which only defines its "
+                f"operating-system ({var}); guix builds that only with -e and the "
+                "module on the load path",
+                f"pass -L DIR where DIR/{'/'.join(name)}.scm is this file")
+        return f"({'@' if exported else '@@'} {module_text(name)} {var})"
 
 
 def gather(files, config: str, *, load_path: list[str], cwd: str,
-           external_roots=frozenset()) -> Closure:
-    """The closure of ``config`` (absolute path); ``load_path`` and ``cwd`` absolute."""
-    g = _Gatherer(files, config, load_path, cwd, frozenset(external_roots))
+           providers: Providers | None = None, variable: str | None = None) -> Closure:
+    """The closure of ``config`` (absolute path); ``load_path`` and ``cwd`` absolute;
+    ``providers``: the modules the pinned channels provide (default: the guix channel only);
+    ``variable``: the module's variable that is the OS (``--system NAME=FILE:VARIABLE``)."""
+    g = _Gatherer(files, config, load_path, cwd, providers or Providers([{"name": "guix"}]),
+                  variable)
     g.run()
     inputs = list(g.inputs.values())
     return Closure(config, tuple(inputs), tuple(g.modules), tuple(g.warnings), g.uses_cwd,
-                   g.expression(), g.definitions())
+                   g.expression(), g.definitions(), tuple(g.unverified.values()))
 
 
 def scheme_text(data: bytes, path: str) -> str:
@@ -305,6 +425,160 @@ def file_refs(forms) -> list:
         _FILE_REFS.pop(next(iter(_FILE_REFS)))
     _FILE_REFS[id(forms)] = (forms, refs)
     return refs
+
+
+_READERS = ("call-with-input-file", "open-input-file", "with-input-from-file")
+_GEXP_MODULE_KEYS = ("imported-modules", "modules", "module")
+
+
+_MEMO: dict[tuple[int, str], tuple[list, list]] = {}
+
+
+def _memo(forms, kind: str, compute) -> list:
+    """``compute()`` once per forms object (the reader caches forms by text, so a module is
+    walked once however many commits read it)."""
+    key = (id(forms), kind)
+    hit = _MEMO.get(key)
+    if hit is not None and hit[0] is forms:
+        return hit[1]
+    value = compute()
+    if len(_MEMO) >= 1024:
+        _MEMO.pop(next(iter(_MEMO)))
+    _MEMO[key] = (forms, value)
+    return value
+
+
+def own_definitions(forms) -> dict:
+    """A file's own top-level definitions (memoised per forms object; callers do not change
+    the dict)."""
+    return _memo(forms, "defs", lambda: _definitions(forms))
+
+
+_TEXTS: dict[int, tuple[bytes, str]] = {}
+
+
+def decoded(data: bytes, path: str) -> str:
+    """``scheme_text`` once per bytes object: an import hands the same cached blob for every
+    commit, and the same str object keeps its hash for the reader's cache."""
+    hit = _TEXTS.get(id(data))
+    if hit is not None and hit[0] is data:
+        return hit[1]
+    text = scheme_text(data, path)
+    if len(_TEXTS) >= 1024:
+        _TEXTS.pop(next(iter(_TEXTS)))
+    _TEXTS[id(data)] = (data, text)
+    return text
+
+
+_UNGEXPS = ("ungexp", "ungexp-native", "ungexp-splicing", "ungexp-native-splicing")
+
+
+def read_refs(forms) -> list:
+    """Calls that open a file for reading while the config is evaluated (first argument the
+    file name): not those inside a gexp (``#~(call-with-input-file "/etc/x" …)`` runs on the
+    built system), except in its ``#$`` parts, which are evaluated with the config."""
+    def walk():
+        stack = [(forms, False)]
+        while stack:
+            x, staged = stack.pop()
+            if not isinstance(x, list):
+                continue
+            h = head(x)
+            if not staged and h in _READERS and len(x) >= 2:
+                yield x
+            inner = True if h == "gexp" else False if h in _UNGEXPS else staged
+            stack.extend((y, inner) for y in reversed(x))
+
+    return _memo(forms, "read", lambda: list(walk()))
+
+
+def gexp_module_refs(forms, env) -> list:
+    """See _gexp_module_refs (memoised; ``env`` is the forms' own definitions)."""
+    return _memo(forms, "gexp", lambda: _gexp_module_refs(forms, env))
+
+
+def _gexp_module_refs(forms, env) -> list:
+    """(module name, form) for each module a gexp imports or a procedure is given as a quoted
+    list: ``(with-imported-modules MODS …)``, ``#:imported-modules MODS``, ``#:modules MODS``,
+    ``#:module '(a b)``. A list vmfleet cannot read gives (None, form): a warning."""
+    out = []
+    for x in _walk(forms):
+        if not isinstance(x, list):
+            continue
+        if head(x) == "with-imported-modules" and len(x) >= 2:
+            out.extend(_module_list(x[1], env, _Where(x, f"with-imported-modules {render(x[1])}")))
+        for i, a in enumerate(x[:-1]):
+            if isinstance(a, Keyword) and a.name in _GEXP_MODULE_KEYS:
+                value = x[i + 1]
+                where = _Where(x, f"#:{a.name} {render(value)}")
+                if a.name == "module":
+                    name = _module_name(_unquoted(value))
+                    if name:
+                        out.append((name, where))
+                    continue
+                out.extend(_module_list(value, env, where))
+    return out
+
+
+class _Where:
+    """A form's line with a short text for warnings (not the whole gexp)."""
+
+    def __init__(self, form, text: str):
+        self.line = getattr(form, "line", None)
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _unquoted(x):
+    if head(x) in ("quote", "quasiquote") and len(x) == 2:
+        return x[1]
+    return None
+
+
+def _module_list(value, env, form, depth: int = 0) -> list:
+    """The module names of a module-list expression: a quoted or quasiquoted list (``,@``
+    parts of it must be readable too), a name defined in the file, ``source-module-closure``
+    or ``append`` of such; [(None, form)] when vmfleet cannot tell."""
+    if depth > 20:
+        return [(None, form)]
+    if isinstance(value, Symbol):
+        if str(value) in env:
+            return _module_list(env[str(value)], env, form, depth + 1)
+        return [(("?", str(value)), form)]   # defined in another file, maybe: see _Gatherer
+    h = head(value)
+    if h in ("quote", "quasiquote") and len(value) == 2 and isinstance(value[1], list):
+        out = []
+        for item in value[1]:
+            if head(item) in ("unquote", "unquote-splicing") and len(item) == 2:
+                inner = item[1]
+                if head(inner) in ("quote", "quasiquote") or isinstance(inner, Symbol) \
+                        or head(inner) in ("source-module-closure", "append", "list"):
+                    out.extend(_module_list(inner if head(item) == "unquote-splicing"
+                                            else [Symbol("quote"), [inner]]
+                                            if head(inner) != "quote" else inner,
+                                            env, form, depth + 1))
+                else:
+                    out.append((None, form))
+                continue
+            name = _module_name(item)
+            if name is None and isinstance(item, list) and item:
+                name = _module_name(item[0])   # ((a b) => file) or ((a b) #:select …)
+            if name:
+                out.append((name, form))
+        return out
+    if h == "source-module-closure" and len(value) >= 2:
+        return _module_list(value[1], env, form, depth + 1)
+    if h in ("append", "cons*", "list") and len(value) >= 1:
+        if h == "list":
+            return [(n, form) for n in (_module_name(_unquoted(v)) for v in value[1:]) if n] \
+                or [(None, form)]
+        out = []
+        for part in value[1:]:
+            out.extend(_module_list(part, env, form, depth + 1))
+        return out
+    return [(None, form)]
 
 
 def _module_refs(forms):
@@ -365,6 +639,27 @@ def _exports(define_module) -> set[str]:
 
 def _defines_os(value) -> bool:
     return any(head(x) == "operating-system" for x in _walk(value))
+
+
+def os_bindings(forms) -> list[tuple[str, bool]]:
+    """(variable, exported) of each top-level binding of a module that could be its
+    operating-system, in order: its value holds an ``(operating-system …)`` or refers to
+    another such binding (``(define-public modded (with-x base-os))``); procedures are not."""
+    exports = _exports(forms[0]) if forms and head(forms[0]) == "define-module" else set()
+    defs = [(str(f[1]), f[2], head(f) == "define-public" or str(f[1]) in exports)
+            for f in forms if head(f) in ("define", "define-public") and len(f) == 3
+            and isinstance(f[1], Symbol) and head(f[2]) not in ("lambda", "lambda*",
+                                                                 "case-lambda")]
+    is_os = {v for v, value, _ in defs if _defines_os(value)}
+    changed = True
+    while changed:
+        changed = False
+        for v, value, _ in defs:
+            if v not in is_os and any(isinstance(x, Symbol) and str(x) in is_os
+                                      for x in _walk(value)):
+                is_os.add(v)
+                changed = True
+    return [(v, e) for v, _, e in defs if v in is_os]
 
 
 def _recursive(form) -> bool:

@@ -77,8 +77,14 @@ def check_command(channels: str, drv: str, *, guix: list[str] | None = None) -> 
     reproducibility check of an image goes through its derivation (``image_command(…,
     derivation=True)``). It rebuilds only DRV itself (nix/libstore/build.cc): an image's
     partitions are separate derivations, each checked on its own (``references_command``).
+
+    ``--keep-failed`` (guix/scripts/build.scm@43770a9d8ac:257) makes the daemon keep a second
+    result that differs as ``OUT-check`` and name it: ``output `OUT' differs from
+    `OUT-check'`` (nix/libstore/build.cc@60c97924e95:2420-2426), so vmfleet can say which files
+    differ (doc/guix.texi, ``--check``: "the differing output is kept in the store").
     """
-    return [*(guix or guix_program()), "time-machine", "-C", channels, "--", "build", "--check", drv]
+    return [*(guix or guix_program()), "time-machine", "-C", channels, "--", "build", "--check",
+            "--keep-failed", drv]
 
 
 def build_command(channels: str, drv: str, *, guix: list[str] | None = None) -> list[str]:
@@ -158,6 +164,11 @@ class GuixError:
     failed_drv: str | None
     option: str | None = None    # UNRECOGNIZED_OPTION: the option's name ('save-provenance')
     drv: str | None = None       # NOT_DETERMINISTIC / MISSING_OUTPUTS: the derivation named
+    output: str | None = None    # NOT_DETERMINISTIC: the output that differs …
+    kept: str | None = None      # … and the second result kept beside it (OUT-check)
+    # What guix printed after the first error line (its reason: "failed to load 'F':" is
+    # followed by "no code for module (a b)"), hint lines left out.
+    reason: tuple[str, ...] = ()
 
 
 # The texts below are guix's own, in the C locale (guix_environment() makes sure of it):
@@ -173,14 +184,21 @@ _LOG = re.compile(r"View build log at '([^']+)'")
 _UNRECOGNIZED = re.compile(r"error: ([\w-]+): unrecognized option")
 _UNKNOWN_PACKAGE = re.compile(r"error: (\S+): unknown package")
 _NOT_DETERMINISTIC = re.compile(r"derivation [`'](/\S+\.drv)' may not be deterministic")
+_KEPT = re.compile(r"may not be deterministic: output [`'](/\S+)' differs from [`'](/\S+-check)'")
 _MISSING_OUTPUTS = re.compile(r"[`'](/\S+\.drv)' is missing outputs|"
                               r"some outputs of [`'](/\S+\.drv)' are not valid, so checking")
 
 
+REASON_LINES = 12
+
+
 def parse_error(stderr: str) -> GuixError:
     errors, located, hints, drv, log_file = [], [], [], None, None
+    reason: list[str] = []
     for line in stderr.splitlines():
         line = line.rstrip()
+        if errors and line.strip() and not _HINT.match(line) and len(reason) < REASON_LINES:
+            reason.append(line.strip())
         if m := _ERROR.match(line):
             errors.append(line)
         elif m := _HINT.match(line):
@@ -217,7 +235,11 @@ def parse_error(stderr: str) -> GuixError:
         kind = Failure.CONFIG_ERROR
     else:
         kind = Failure.OTHER
-    return GuixError(kind, message, tuple(hints), log_file, drv, option, named)
+    output = kept = None
+    if kind is Failure.NOT_DETERMINISTIC and (m := _KEPT.search(stderr)):
+        output, kept = m.group(1), m.group(2)
+    return GuixError(kind, message, tuple(hints), log_file, drv, option, named, output, kept,
+                     tuple(reason))
 
 
 def parse_store_paths(stdout: str) -> list[str]:

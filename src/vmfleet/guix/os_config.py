@@ -77,9 +77,19 @@ class OsSummary:
     permit_root_login: str | None = None
     # (user, its group and supplementary groups) for each user-account the config declares.
     user_groups: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # The file's value is computed (a procedure call, a name from a module): what is here is
+    # what could be read statically, and may not be what guix builds.
+    partial: bool = False
+    # The record ``(inherit X)`` names when vmfleet cannot read X (``installation-os``, an OS
+    # of a channel's module): fields absent here are X's, not Guix's defaults.
+    inherits: str | None = None
 
     def to_dict(self) -> dict:
         extra = {}
+        if self.partial:
+            extra["partial"] = True
+        if self.inherits:
+            extra["inherits"] = self.inherits
         if self.packages_conditional:
             extra["packages_conditional"] = list(self.packages_conditional)
         if self.packages_removed:
@@ -113,7 +123,7 @@ def _local_files(forms) -> list[str]:
 
 
 def summarize_os(text: str, filename: str = "<string>", *,
-                 extra_env: dict | None = None) -> OsSummary:
+                 extra_env: dict | None = None, variable: str | None = None) -> OsSummary:
     """Summarise the ``operating-system`` a config file evaluates to.
 
     The declaration is found as the file's last expression (directly, as a ``define``d name,
@@ -122,11 +132,31 @@ def summarize_os(text: str, filename: str = "<string>", *,
     same file merges its fields. Required fields that are missing are None: the caller
     decides. A file without any raises SchemeError("FILE: no operating-system declaration
     found", hint).
+
+    A file whose value is computed (its last form a procedure call such as
+    ``(with-my-defaults my-os)``, or a name it does not define) is what guix builds too
+    (guix/scripts/system.scm loads the file and takes its value): its summary is what can be
+    read statically (the OS the call is given, when there is one), marked ``partial``.
+    ``variable``: the module variable guix builds with ``-e`` (summarised instead).
     """
     forms = _read(text, filename)[0]
     env = _definitions(forms, extra_env)
-    _refuse_other_kinds(forms, filename)
-    found = _find_os(forms, env)
+    partial = False
+    if variable is not None:
+        found = _resolve_os(Symbol(variable), env, set())
+        if found is None:
+            partial = True
+            found = _os_inside(env.get(variable), env)
+    else:
+        _refuse_other_kinds(forms, filename)
+        found = _resolve_os(forms[-1], env, set()) if forms else None
+        if found is None and _computed_value(forms[-1], env):
+            partial = True
+            found = _os_inside(forms[-1], env)
+        elif found is None:
+            found = _find_os(forms, env)
+    if found is None and partial:
+        return OsSummary(None, None, None, None, None, partial=True)
     if found is None:
         raise SchemeError(f"{filename}: no operating-system declaration found"
                           + (" (a helper module)" if forms and head(forms[0]) == "define-module"
@@ -136,6 +166,7 @@ def summarize_os(text: str, filename: str = "<string>", *,
                           "the config that uses this file")
     os_form, env = found
     values = _os_fields(os_form, env, set())
+    inherits = render(values.pop(INHERITED)[0]) if INHERITED in values else None
     fields = {k: _render_field(v) for k, v in values.items()}
 
     def text_of(key):
@@ -164,10 +195,11 @@ def summarize_os(text: str, filename: str = "<string>", *,
         users=tuple(_users(values.get("users"), env)),
         # No packages field: Guix's default, %base-packages (gnu/system.scm).
         packages=tuple(plain(n) for kind, n in packages if kind in ("item", "rest"))
-        if "packages" in values else ("%base-packages",),
+        if "packages" in values else () if inherits else ("%base-packages",),
         services=tuple(ServiceSummary(plain(x.type), x.config, x.kind)
-                       for x in _services(values.get("services"), env))
-        if "services" in values else (ServiceSummary("%base-services", "", "base"),),
+                       for x in _services(values.get("services"), env, prefixes))
+        if "services" in values else () if inherits else
+        (ServiceSummary("%base-services", "", "base"),),
         authorized_keys=tuple(_authorized_keys(os_form, values.get("services"), env)),
         local_files=tuple(_local_files(forms)),
         fields=fields,
@@ -176,7 +208,40 @@ def summarize_os(text: str, filename: str = "<string>", *,
         bootloader_conditional=_bootloader_branches(values.get("bootloader")),
         permit_root_login=_permit_root_login(values.get("services"), env),
         user_groups=tuple(_user_groups(values.get("users"), env)),
+        partial=partial,
+        inherits=inherits,
     )
+
+
+_NOT_VALUES = ("define-module", "use-modules", "use-service-modules", "use-package-modules",
+               "use-system-modules", "define-syntax", "define-record-type", "define-syntax-rule",
+               "set!", "display", "format", "export", "re-export",
+               # values that are never an operating system (a list of channels, of machines)
+               "list", "cons", "cons*", "append", "quote", "quasiquote", "vector", "channel")
+
+
+def _computed_value(last, env) -> bool:
+    """Whether the file's last form is an expression whose value vmfleet cannot read: a
+    call (not a definition, not a declaration) or a name the file does not define."""
+    if isinstance(last, Symbol):
+        return str(last) not in env
+    h = head(last)
+    return h is not None and h not in _DEFINERS and h not in _NOT_VALUES \
+        and h not in _LETS and h != "begin"
+
+
+def _os_inside(expr, env):
+    """The first operating-system a computed value is made from (an argument, a name)."""
+    if expr is None:
+        return None
+    for x in _walk(expr):
+        if head(x) == "operating-system":
+            return x, env
+        if isinstance(x, Symbol) and str(x) in env:
+            found = _resolve_os(x, env, set())
+            if found:
+                return found
+    return None
 
 
 def _bootloader_branches(values) -> tuple[str, ...]:
@@ -270,6 +335,9 @@ def _resolve_os(expr, env, seen):
     return None
 
 
+INHERITED = "%inherit"   # key of the record a declaration inherits when vmfleet cannot read it
+
+
 def _os_fields(os_form, env, seen) -> dict[str, list]:
     """{field name: [value datums]} of an operating-system form, inherited fields merged."""
     values: dict[str, list] = {}
@@ -283,6 +351,8 @@ def _os_fields(os_form, env, seen) -> dict[str, list]:
                 seen.add(id(base[0]))
                 for k, v in _os_fields(base[0], base[1], seen).items():
                     values.setdefault(k, v)
+            elif base is None:
+                values.setdefault(INHERITED, [f[1]])   # installation-os, another module's OS
         values[name] = list(f[1:])
     return values
 
@@ -483,17 +553,24 @@ def _mapped_strings(d, env) -> list[str] | None:
     return None if any(v is None for v in values) else values
 
 
-def _services(values, env) -> list[ServiceSummary]:
+def _services(values, env, prefixes=()) -> list[ServiceSummary]:
     if not values:
         return []
     out = []
     for kind, d, e in _elements(values[0], env):
+        if kind in ("item", "cond-item") and head(d) == "if" and len(d) in (3, 4):
+            # (list (if (target-x86-64?) (service a) (service b))): each branch, conditional
+            for branch in d[2:]:
+                s = _service(branch, e, set())
+                out.append(ServiceSummary(s.type, s.config, "conditional")
+                           if s.kind == "service" else s)
+            continue
         if kind in ("item", "cond-item"):
             s = _service(d, e, set())
             out.append(ServiceSummary(s.type, s.config, "conditional") if kind == "cond-item"
                        and s.kind == "service" else s)
         elif kind == "modify":
-            out.append(_modification(d))
+            out.append(_modification(d, prefixes))
         elif kind == "removed":
             out.append(ServiceSummary(render(d), "", "deleted"))
         else:
@@ -528,8 +605,13 @@ def _service(d, env, seen) -> ServiceSummary:
     return ServiceSummary(render(d), "", "other")
 
 
-def _modification(clause) -> ServiceSummary:
-    if head(clause) == "delete" and len(clause) == 2:
+def _modification(clause, prefixes=()) -> ServiceSummary:
+    """A ``modify-services`` clause; ``(delete TYPE)`` is a removal, also written with the
+    prefix the config imports ``(gnu services)`` with (``(svc:delete gdm-service-type)``)."""
+    h = head(clause)
+    if h is not None and h != "delete" and any(h == p + "delete" for p in prefixes):
+        h = "delete"
+    if h == "delete" and len(clause) == 2:
         return ServiceSummary(render(clause[1]), "", "deleted")
     if isinstance(clause, list) and len(clause) >= 4 and clause[2] == Symbol("=>"):
         return ServiceSummary(render(clause[0]), " ".join(render(b) for b in clause[3:]),

@@ -231,6 +231,22 @@ def _issue9_image_types_logins(db: sqlite3.Connection) -> None:
     )
 
 
+def _issue16_import_marks(db: sqlite3.Connection) -> None:
+    """What each import of a system from a repository got to (its last commit, with the
+    options it ran with), so the next import reads only newer commits."""
+    run_script(db, """
+        CREATE TABLE import_marks (
+            system TEXT NOT NULL,
+            repo TEXT NOT NULL,
+            options TEXT NOT NULL,
+            last_commit TEXT NOT NULL,
+            imported TEXT NOT NULL,
+            PRIMARY KEY (system, repo)
+        );
+        """
+    )
+
+
 # Named, ordered, append-only. Never edit a migration that has shipped: add a new one.
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0001_initial", _m0001_initial),
@@ -240,6 +256,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("fleet_history", _fleet_history),
     ("issue8_inputs", _issue8_inputs),
     ("issue9_image_types_logins", _issue9_image_types_logins),
+    ("issue16_import_marks", _issue16_import_marks),
 ]
 
 
@@ -267,6 +284,9 @@ class Registry:
     def __init__(self, conn: sqlite3.Connection, path: Path | None):
         self.conn = conn
         self.path = path
+        # Blobs put in the current write transaction (an import puts the same module at
+        # every commit): forgotten at its end, whether committed or rolled back.
+        self._put: set[str] = set()
 
     # --- opening -------------------------------------------------------------------------
     @classmethod
@@ -377,6 +397,8 @@ class Registry:
             except sqlite3.OperationalError as e:
                 self.conn.execute("ROLLBACK")
                 raise _translate(e, self.path) from None
+        finally:
+            self._put.clear()
 
     def query(self, sql: str, params=()) -> list[dict]:
         try:
@@ -414,12 +436,17 @@ class Registry:
         return [r["name"] for r in self.query("SELECT name FROM pragma_table_info(?)", (table,))]
 
     # --- blobs -----------------------------------------------------------------------------
-    def put_blob(self, data: bytes) -> str:
-        digest = sha256_bytes(data)
+    def put_blob(self, data: bytes, digest: str | None = None) -> str:
+        """Store ``data`` (``digest``: its sha256 when the caller has it)."""
+        digest = digest or sha256_bytes(data)
+        if digest in self._put and self.conn.in_transaction:
+            return digest
         self.execute(
             "INSERT OR IGNORE INTO blobs (sha256, size, content) VALUES (?, ?, ?)",
             (digest, len(data), data),
         )
+        if self.conn.in_transaction:
+            self._put.add(digest)
         return digest
 
     def get_blob(self, digest: str) -> bytes:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from vmfleet import timeutil
 from vmfleet.errors import NotFound, SchemeError, UsageError
-from vmfleet.guix import channel_files, closure, input_files, os_config, reader
+from vmfleet.guix import channel_files, channel_modules, closure, input_files, os_config, reader
 from vmfleet.guix.reader import render as render_string
 from vmfleet.names import check_name
 from vmfleet.registry.db import Registry, dumps
@@ -47,12 +47,22 @@ class Inputs:
     cwd: str = "."
     expression: str | None = None
     warnings: tuple[str, ...] = ()
+    # Modules taken to be a pinned channel's without a clone to check (said, not recorded
+    # as missing: guix fetches them with the channel).
+    unverified: tuple[str, ...] = ()
 
     def digest(self) -> str:
+        cached = self.__dict__.get("_digest")
+        if cached is None:
+            cached = self._digest_uncached()
+            object.__setattr__(self, "_digest", cached)
+        return cached
+
+    def _digest_uncached(self) -> str:
         data = {
             "config": hashlib.sha256(self.config_text.encode()).hexdigest(),
             "channels": hashlib.sha256(self.channels_text.encode()).hexdigest(),
-            "files": {p: hashlib.sha256(c).hexdigest() for p, c in sorted(self.files.items())},
+            "files": {p: _content_sha(c) for p, c in sorted(self.files.items())},
         }
         # Keys added by issue 8 only when used, so a plain config keeps the digest it had.
         if "/" in self.config_name:
@@ -79,6 +89,22 @@ class Inputs:
         if self.expression:
             out["expression"] = self.expression
         return out
+
+
+_SHAS: dict[int, tuple[bytes, str]] = {}
+
+
+def _content_sha(data: bytes) -> str:
+    """sha256 of an input's bytes, once per bytes object (an import hands the same cached
+    blob to the digest of every commit that reads it)."""
+    hit = _SHAS.get(id(data))
+    if hit is not None and hit[0] is data:
+        return hit[1]
+    value = hashlib.sha256(data).hexdigest()
+    if len(_SHAS) >= 4096:
+        _SHAS.pop(next(iter(_SHAS)))
+    _SHAS[id(data)] = (data, value)
+    return value
 
 
 @dataclass(frozen=True)
@@ -144,14 +170,18 @@ def safe_relpath(path: str, config_file: str) -> str:
 
 def read_inputs(config_file: str | os.PathLike, channels_file: str | os.PathLike, *,
                 load_path=(), cwd: str | os.PathLike | None = None, strict: bool = False,
-                limits: input_files.Limits | None = None) -> Inputs:
+                limits: input_files.Limits | None = None, variable: str | None = None,
+                channel_repos: Mapping[str, Path] | None = None,
+                checkouts: Path | None = None) -> Inputs:
     """Read a config and every file a build of it reads (see guix/closure.py), and the
     channels file, from disk, as untrusted input (see guix/input_files.py).
 
     ``load_path`` (``-L``) and relative paths are taken relative to ``cwd`` (default: the
     working directory), which is also where a computed relative ``local-file`` name resolves,
     as with guix. Unresolvable names are warnings in ``Inputs.warnings``; with ``strict``
-    the first one is an error.
+    the first one is an error. ``variable``: the module variable that is the OS;
+    ``channel_repos`` (``--channel-repo``) and ``checkouts`` (guix's cache of channel clones):
+    where to read the pinned channels' module trees.
     """
     cwd = posixpath.normpath(os.path.abspath(cwd or os.getcwd()))
     config = posixpath.normpath(posixpath.join(cwd, os.fspath(config_file)))
@@ -170,11 +200,21 @@ def read_inputs(config_file: str | os.PathLike, channels_file: str | os.PathLike
     channels_text = closure.scheme_text(files.read(channels, "channels file").content,
                                         str(channels_file))
     try:
-        names = {c.name for c in channel_files.parse_channels(channels_text, str(channels_file))}
+        pins = [c.to_dict() for c in channel_files.parse_channels(channels_text, str(channels_file))]
     except SchemeError:
-        names = set()  # analyse() reports it with its location
-    found = closure.gather(files, config, load_path=dirs, cwd=cwd, external_roots=names)
+        pins = []  # analyse() reports it with its location
+    found = closure.gather(files, config, load_path=dirs, cwd=cwd, variable=variable,
+                           providers=providers_for(pins, channel_repos, checkouts))
     return inputs_from_closure(found, channels_text, load_path=dirs, cwd=cwd, strict=strict)
+
+
+def providers_for(pins, channel_repos: Mapping[str, Path] | None = None,
+                  checkouts: Path | None = None) -> channel_modules.Providers:
+    """Who provides which modules under these pins (the guix channel at least)."""
+    pins = list(pins)
+    if not any(p.get("name") == "guix" for p in pins):
+        pins.insert(0, {"name": "guix"})
+    return channel_modules.Providers(pins, channel_repos, checkouts)
 
 
 def inputs_from_closure(found: closure.Closure, channels_text: str, *, load_path, cwd: str,
@@ -200,6 +240,8 @@ def inputs_from_closure(found: closure.Closure, channels_text: str, *, load_path
     root = posixpath.commonpath(dirs)
 
     def rel(path: str) -> str:
+        if path.startswith(root + "/"):   # the common case, without relpath's work
+            return path[len(root) + 1:]
         return posixpath.relpath(path, root)
 
     files, modes, roles = {}, {}, {}
@@ -217,7 +259,10 @@ def inputs_from_closure(found: closure.Closure, channels_text: str, *, load_path
     warnings = tuple(str(closure.Unresolved(rel(w.file) if w.file.startswith(root) else w.file,
                                             w.line, w.expression)) for w in found.warnings)
     return Inputs(rel(config), config_text, channels_text, files, modes, roles,
-                  tuple(rel(d) for d in load_path), run_dir, found.expression, warnings)
+                  tuple(rel(d) for d in load_path), run_dir, found.expression, warnings,
+                  tuple(str(closure.Unverified(rel(u.file) if u.file.startswith(root) else u.file,
+                                               u.line, u.module, u.channels))
+                        for u in found.unverified))
 
 
 def _check_tree_path(path: str, what: str) -> str:
@@ -250,11 +295,15 @@ def analyse(inputs: Inputs, *, config_label: str | None = None,
             channels_label: str = "channels.scm", pins: tuple[dict, ...] | None = None) -> Analysis:
     """Parse and validate inputs; raise SchemeError/UsageError with file:line:col on bad ones.
     ``pins``: the channels already read (an import reads each channels file once)."""
+    variable = inputs.expression[:-1].split()[-1] if inputs.expression else None
     summary = os_config.summarize_os(inputs.config_text, config_label or inputs.config_name,
-                                     extra_env=_visible_definitions(inputs))
+                                     extra_env=_visible_definitions(inputs), variable=variable)
     if pins is None:
         pins = read_pins(inputs.channels_text, channels_label)
-    return Analysis.of(pins, summary)
+    analysis = Analysis.of(pins, summary)
+    if inputs.unverified:
+        analysis.summary["channel_modules_not_verified"] = list(inputs.unverified)
+    return analysis
 
 
 def _visible_definitions(inputs: Inputs) -> dict:
@@ -265,8 +314,8 @@ def _visible_definitions(inputs: Inputs) -> dict:
     by_path = {}
     for path, role in inputs.roles.items():
         if role in ("module", "include", "load"):
-            try:
-                forms = reader.read_forms(inputs.files[path].decode(), path)
+            try:   # the reader's cache: the closure read these very texts (not modified here)
+                forms = reader._read(inputs.files[path].decode(), path)[0]
             except (SchemeError, UnicodeDecodeError):
                 continue
             by_path[path] = forms
@@ -274,7 +323,7 @@ def _visible_definitions(inputs: Inputs) -> dict:
     if not by_path:
         return env
     try:
-        config_forms = reader.read_forms(inputs.config_text, inputs.config_name)
+        config_forms = reader._read(inputs.config_text, inputs.config_name)[0]
     except SchemeError:
         return env
     for name, prefix, _ in closure.module_refs(config_forms):
@@ -341,7 +390,8 @@ def record(reg: Registry, system: str, inputs: Inputs, *, current_from: str, sou
         for path, content in sorted(inputs.files.items()):
             reg.execute("INSERT INTO generation_files (generation_id, path, sha256, mode, role) "
                         "VALUES (?,?,?,?,?)",
-                        (gen_id, path, reg.put_blob(content), inputs.modes.get(path, 0o644),
+                        (gen_id, path, reg.put_blob(content, _content_sha(content)),
+                         inputs.modes.get(path, 0o644),
                          inputs.roles.get(path, "local-file")))
         return get(reg, gen_id), True
 
@@ -481,8 +531,27 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def describe_change(previous: Generation | None, current: Generation) -> str:
-    """A one-line summary of what changed from ``previous`` to ``current``."""
+def input_changes(reg: Registry, previous: Generation, current: Generation) -> list[str]:
+    """``ROLE PATH added|removed|changed`` for each recorded input (not the config) that
+    differs, in the words of the diff's inputs layer."""
+    def files(gen):
+        return {r["path"]: (r["role"], r["sha256"]) for r in reg.query(
+            "SELECT path, role, sha256 FROM generation_files WHERE generation_id = ?", (gen.id,))}
+
+    a, b = files(previous), files(current)
+    out = []
+    for path in sorted(set(a) | set(b)):
+        if a.get(path) == b.get(path):
+            continue
+        change = "added" if path not in a else "removed" if path not in b else "changed"
+        out.append(f"{(b.get(path) or a.get(path))[0]} {path} {change}")
+    return out
+
+
+def describe_change(previous: Generation | None, current: Generation,
+                    inputs: list[str] | None = None) -> str:
+    """A one-line summary of what changed from ``previous`` to ``current``; ``inputs``: the
+    input_changes, said when nothing else changed."""
     if previous is None:
         return "first generation"
     parts = []
@@ -499,8 +568,12 @@ def describe_change(previous: Generation | None, current: Generation) -> str:
                             if k not in ("packages", "services")
                             and old_s.get("fields", {}).get(k) != new_s.get("fields", {}).get(k))
     parts += [f"~{k}" for k in changed_fields]
+    if previous.config_sha256 != current.config_sha256 and not parts:
+        parts.append("config edited")
+    if inputs:
+        parts += inputs if len(inputs) <= 3 else [*inputs[:2], f"and {len(inputs) - 2} more inputs"]
     if not parts:
-        parts.append("config edited" if previous.config_sha256 != current.config_sha256 else "files changed")
+        parts.append("files changed")
     return " ".join(parts)
 
 

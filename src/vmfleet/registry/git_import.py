@@ -20,8 +20,8 @@ from vmfleet import timeutil
 from vmfleet.errors import CommandFailed, SchemeError, UsageError, VmfleetError
 from vmfleet.guix import closure, input_files, os_config
 from vmfleet.names import check_name
-from vmfleet.registry import generations
-from vmfleet.registry.db import Registry
+from vmfleet.registry import generations, import_marks
+from vmfleet.registry.db import Registry, dumps
 from vmfleet.tools.run import kill_group, run, which
 
 log = logging.getLogger("vmfleet.registry.git_import")
@@ -37,11 +37,53 @@ class Commit:
 
 
 @dataclass(frozen=True)
+class Skip:
+    """A run of consecutive commits of a system skipped for one reason."""
+
+    reason: str
+    count: int
+    first: str           # commit ids, full
+    last: str
+
+    @property
+    def range(self) -> str:
+        return self.first[:7] if self.count == 1 else f"{self.first[:7]}..{self.last[:7]}"
+
+    def __str__(self) -> str:
+        return f"{self.count} commit{'s' if self.count != 1 else ''} ({self.range}): {self.reason}"
+
+    def to_dict(self) -> dict:
+        return {"reason": self.reason, "count": self.count, "first": self.first,
+                "last": self.last}
+
+
+BEFORE_CHANNELS = ("the channels file did not exist yet: pass --channels-before FILE to record "
+                   "them with a channels file you give")
+SOURCE_CHANNELS_BEFORE = "git+channels-before"   # generations whose channels the user gave
+
+
+@dataclass(frozen=True)
 class ImportResult:
     system: str
     commits_seen: int
     recorded: tuple[str, ...]                 # labels of new generations
     skipped: tuple[str, ...]                  # 'abc1234: reason' for commits that could not be read
+    skips: tuple[Skip, ...] = ()              # the same, grouped: count, commit range, reason
+    up_to_date: bool = False                  # nothing new since the last import
+    unverified: tuple[str, ...] = ()          # channel modules taken without a clone to check
+
+
+def group_skips(entries: list[tuple[str, str]]) -> tuple[Skip, ...]:
+    """(commit, reason) in history order → runs of consecutive commits with one reason
+    (runs of the same reason further apart are counted together, keeping the range)."""
+    out: dict[str, list] = {}
+    for sha, reason in entries:
+        if reason in out:
+            out[reason][0] += 1
+            out[reason][2] = sha
+        else:
+            out[reason] = [1, sha, sha]
+    return tuple(Skip(reason, n, first, last) for reason, (n, first, last) in out.items())
 
 
 PREFETCH_BATCH = 256   # object ids per cat-file request (41 bytes each: well under a pipe's 64 KiB)
@@ -64,6 +106,9 @@ class Blobs:
 
     def pins(self, sha: str, label: str) -> tuple[dict, ...]:
         return self._parse(sha, "pins", lambda: generations.read_pins(_text(self.get(sha), label), label))
+
+    def pins_of_text(self, text: str, label: str) -> tuple[dict, ...]:
+        return self._parse(text, "pins-text", lambda: generations.read_pins(text, label))
 
     def _parse(self, sha, kind, parse):
         key = (sha, kind)
@@ -140,16 +185,19 @@ def repo_root(path: str | Path) -> Path:
                          "run 'git init' there, or give the checkout's path") from None
 
 
-def commits(repo: Path, paths: Iterable[str] | None, since: str | None = None) -> list[Commit]:
+def commits(repo: Path, paths: Iterable[str] | None, since: str | None = None, *,
+            head: str = "HEAD", after: str | None = None) -> list[Commit]:
     """First-parent commits, oldest first, that changed any of ``paths`` (repo-relative;
     None: any path), made at or after ``since`` (a date as users write it, vmfleet.timeutil;
     compared here with the committer date, not by git's ``--since``, which reads a bare day as
     that day at the current time of day in the local zone). ``changes`` holds (path, new blob
-    sha or '' when deleted); ``modes`` their new git modes."""
+    sha or '' when deleted); ``modes`` their new git modes. ``head``: the newest commit;
+    ``after``: only commits after this one (an ancestor of ``head``)."""
     args = ["log", "--first-parent", "--diff-merges=first-parent", "--raw", "--no-abbrev",
             "--no-renames", "--reverse", "--format=%x01%H %ct %s"]
     start = timeutil.parse_user_time(timeutil.parse_date(since, "--since")).timestamp() if since else None
-    out = _git(repo, *args, *(["--", *sorted(set(paths))] if paths is not None else []))
+    out = _git(repo, *args, f"{after}..{head}" if after else head,
+               *(["--", *sorted(set(paths))] if paths is not None else []))
     result = []
     for chunk in out.split("\x01")[1:]:
         head, _, body = chunk.partition("\n")
@@ -192,15 +240,36 @@ def _ls_tree(repo: Path, commit: str, paths: list[str]) -> dict[str, tuple[str, 
     return state
 
 
+class TreeDirs:
+    """The directories of a tree, computed once while no commit adds or removes a file (a
+    commit that only changes files leaves them as they are)."""
+
+    def __init__(self):
+        self._dirs: set[str] | None = None
+
+    def invalidate(self) -> None:
+        self._dirs = None
+
+    def of(self, state: dict) -> set[str]:
+        if self._dirs is None:
+            dirs = {posixpath.dirname(p) for p in state}
+            for d in list(dirs):
+                while d:
+                    d = posixpath.dirname(d)
+                    dirs.add(d)
+            self._dirs = dirs
+        return self._dirs
+
+
 class GitFiles:
     """A commit's tree, read like the disk (guix/closure.py's ``files``): paths are absolute
     below ``root``; a file outside the repository cannot be imported from its history."""
 
     def __init__(self, root: str, state: dict[str, tuple[str, str]], blobs: Blobs,
-                 limits: input_files.Limits):
+                 limits: input_files.Limits, dirs: TreeDirs | None = None):
         self.root, self.state, self.blobs, self.limits = root, state, blobs, limits
         self.total = 0
-        self._dirs: set[str] | None = None
+        self.dirs = dirs or TreeDirs()
         self.read_files: set[str] = set()   # repo-relative files read, links and targets
         self.read_dirs: set[str] = set()    # directories listed (recursive local-files)
 
@@ -234,13 +303,7 @@ class GitFiles:
         if rel in self.state:
             mode = self.state[self._resolve(rel)][1]
             return "file" if mode.startswith("100") else "other"
-        if self._dirs is None:
-            self._dirs = {posixpath.dirname(p) for p in self.state}
-            for d in list(self._dirs):
-                while d:
-                    d = posixpath.dirname(d)
-                    self._dirs.add(d)
-        return "dir" if rel in self._dirs or rel == "." else None
+        return "dir" if rel in self.dirs.of(self.state) or rel == "." else None
 
     def read(self, path: str, what: str) -> input_files.FileData:
         rel = self._rel(path)
@@ -275,11 +338,17 @@ class GitFiles:
 
 def import_system(reg: Registry, repo: str | Path, system: str, config: str, channels: str, *,
                   since: str | None = None, allow_unpinned: bool = False, load_path=(),
-                  strict: bool = False) -> ImportResult:
+                  strict: bool = False, variable: str | None = None,
+                  channel_repos=None, checkouts: Path | None = None,
+                  channels_before: str | None = None) -> ImportResult:
     """Record a generation for each commit that changed the system's inputs.
 
     ``load_path`` (``-L``) and the paths are relative to ``repo``, which is also the
-    directory guix runs in (where computed relative names resolve). Generations follow the
+    directory guix runs in (where computed relative names resolve). ``variable``: the module
+    variable that is the OS; ``channel_repos``/``checkouts``: clones of the pinned channels
+    (see generations.read_inputs); ``channels_before``: the text of a channels file for the
+    commits made before the channels file existed (recorded with source
+    ``git+channels-before``; without it they are reported skipped). Generations follow the
     git history: a commit dated before its parent (after a rebase) is recorded one second
     after it, so a date spec never picks a parent over its child.
     """
@@ -289,21 +358,64 @@ def import_system(reg: Registry, repo: str | Path, system: str, config: str, cha
     channels_rel = _repo_relative(root, repo, channels)
     lp_rel = [_repo_relative(root, repo, d) for d in load_path]
     cwd_rel = _repo_relative(root, repo, ".")
+    head = _head(root)
+    options = dumps({"config": config_rel, "channels": channels_rel, "load_path": lp_rel,
+                     "cwd": cwd_rel, "since": since, "allow_unpinned": allow_unpinned,
+                     "strict": strict, "variable": variable,
+                     "channel_repos": {k: str(v) for k, v in sorted((channel_repos or {}).items())},
+                     "channels_before": generations.sha256(channels_before.encode())
+                     if channels_before is not None else None})
+    mark = import_marks.get(reg, system, str(root))
+    after = None
+    if mark and mark.options == options and head:
+        if mark.last_commit == head:
+            return ImportResult(system, 0, (), (), up_to_date=True)
+        if _is_ancestor(root, mark.last_commit, head):
+            after = mark.last_commit
+    if head is None:
+        _check_in_history(root, repo, [], {}, config_rel, channels_rel)
     blobs = Blobs(root)
     try:
-        history = commits(root, None, since)
+        history = commits(root, None, since, head=head, after=after)
         if not history:
-            if since is None:
+            if since is None and after is None:
                 _check_in_history(root, repo, [], {}, config_rel, channels_rel)
             return ImportResult(system, 0, (), ())
         start = _parent(root, history[0].sha)
         state = tree_files(root, start) if start else {}
         _check_in_history(root, repo, history, state, config_rel, channels_rel)
         with reg.write():  # one transaction: an import lands whole or not at all
-            return _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel,
-                                   history, state, blobs, allow_unpinned, strict)
+            result = _record_history(reg, system, root, config_rel, channels_rel, lp_rel,
+                                     cwd_rel, history, state, blobs, allow_unpinned, strict,
+                                     _Options(variable, channel_repos, checkouts,
+                                              channels_before),
+                                     _newest_time(reg, system) if after else 0)
+            import_marks.put(reg, import_marks.Mark(system, str(root), options, head))
+            return result
     finally:
         blobs.close()
+
+
+def _newest_time(reg: Registry, system: str) -> int:
+    """The epoch second of the system's newest generation (0: none): commits read after an
+    earlier import come after it, whatever their dates say."""
+    try:
+        gens = generations.list_for(reg, system)
+    except VmfleetError:
+        return 0
+    return max((int(timeutil.parse_stamp(g.current_from).timestamp()) for g in gens), default=0)
+
+
+def _head(root: Path) -> str | None:
+    result = run(["git", "-C", str(root), "rev-parse", "--verify", "--quiet", "HEAD^{commit}"],
+                 check=False)
+    return result.stdout.strip() or None
+
+
+def _is_ancestor(root: Path, older: str, newer: str) -> bool:
+    """Whether ``older`` is still in ``newer``'s history (not after a rewrite or force push)."""
+    return run(["git", "-C", str(root), "merge-base", "--is-ancestor", older, newer],
+               check=False).returncode == 0
 
 
 def _check_in_history(root: Path, repo, history: list[Commit], state: dict,
@@ -323,67 +435,112 @@ def _parent(root: Path, commit: str) -> str | None:
     return result.stdout.strip() or None
 
 
+@dataclass(frozen=True)
+class _Options:
+    variable: str | None = None
+    channel_repos: object = None
+    checkouts: Path | None = None
+    channels_before: str | None = None
+
+
 def _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel, history,
-                    state, blobs, allow_unpinned, strict) -> ImportResult:
+                    state, blobs, allow_unpinned, strict, options=_Options(),
+                    last_time: int = 0) -> ImportResult:
     """Replay ``history`` over the tree ``state`` before it; record each readable version of
     the system's inputs (the closure is recomputed where a commit touched what it reads)."""
     recorded, skipped = [], []
+    skip_runs: list[tuple[str, str]] = []
+    unverified: dict[str, None] = {}
     root_s = posixpath.normpath(str(root.resolve()))
-    watched_dirs = [d for d in lp_rel if d != "."]
+    watched_dirs = [d for d in lp_rel if d != "."]   # before the channels file: what to count
     last_read: GitFiles | None = None       # what the last closure read (None: read again)
-    last_time = 0
     seen_commits = 0
     limits = input_files.Limits.from_env()
+    providers: dict[str, object] = {}     # channels blob -> Providers
+    dirs = TreeDirs()
+    last_digest = None
     for index, commit in enumerate(history):
         if index % PREFETCH_COMMITS == 0:
             _prefetch(blobs, history[index:index + PREFETCH_COMMITS],
                       {config_rel, channels_rel} | (last_read.read_files if last_read else set()))
         modes = dict(commit.modes)
+        added_or_removed = False
         for path, sha in commit.changes:
             if sha:
+                if path not in state:
+                    added_or_removed = True
                 state[path] = (sha, modes.get(path, "100644"))
             else:
                 state.pop(path, None)
+                added_or_removed = True
+        if added_or_removed:
+            dirs.invalidate()
         changed = {c[0] for c in commit.changes}
-        relevant = last_read is None or last_read.touched(changed) or "." in lp_rel or any(
-            p == d or p.startswith(d + "/") for p in changed for d in watched_dirs) or \
+        # The closure can change only where the commit changed a file it read, or added or
+        # removed a file (a module found elsewhere on the load path, a missing file that is
+        # there now, a directory's listing): changing any other file cannot change it.
+        relevant = last_read is None or last_read.touched(changed) or added_or_removed or \
             {config_rel, channels_rel} & changed
-        if config_rel not in state or channels_rel not in state:
+        if config_rel not in state:
             last_read = None
             continue  # the system does not exist yet at this commit, or was removed
+        before = channels_rel not in state
+        if before and options.channels_before is None:
+            if config_rel in changed or any(p == d or p.startswith(d + "/") for p in changed
+                                            for d in [*watched_dirs, posixpath.dirname(config_rel)]
+                                            if d):
+                skip_runs.append((commit.sha, BEFORE_CHANNELS))
+            last_read = None
+            continue
         seen_commits += 1
-        if not relevant:
+        if not relevant and not before:
             continue
         when = max(commit.time, last_time + 1)
         try:
             label = f"{commit.sha[:7]}:{config_rel}"
-            channels_sha = state[channels_rel][0]
-            channels_text = _text(blobs.get(channels_sha), channels_rel)
-            pins = blobs.pins(channels_sha, f"{commit.sha[:7]}:{channels_rel}")
-            names = {p["name"] for p in pins}
-            files = GitFiles(root_s, state, blobs, limits)
+            if before:
+                channels_sha = "--channels-before"
+                channels_text = options.channels_before
+                pins = blobs.pins_of_text(channels_text, "--channels-before")
+            else:
+                channels_sha = state[channels_rel][0]
+                channels_text = _text(blobs.get(channels_sha), channels_rel)
+                pins = blobs.pins(channels_sha, f"{commit.sha[:7]}:{channels_rel}")
+            if channels_sha not in providers:
+                providers[channels_sha] = generations.providers_for(
+                    pins, options.channel_repos, options.checkouts)
+            files = GitFiles(root_s, state, blobs, limits, dirs)
             found = closure.gather(files, f"{root_s}/{config_rel}",
                                    load_path=[posixpath.normpath(f"{root_s}/{d}") for d in lp_rel],
                                    cwd=posixpath.normpath(f"{root_s}/{cwd_rel}"),
-                                   external_roots=names)
+                                   providers=providers[channels_sha], variable=options.variable)
             last_read = files
             inputs = generations.inputs_from_closure(
                 found, channels_text,
                 load_path=[posixpath.normpath(f"{root_s}/{d}") for d in lp_rel],
                 cwd=posixpath.normpath(f"{root_s}/{cwd_rel}"), strict=strict, keep_cwd=bool(lp_rel))
+            for note in inputs.unverified:   # said once per module, not per commit
+                unverified.setdefault(note.split(": ", 1)[-1], None)
+            if not before and inputs.digest() == last_digest:
+                continue   # the same inputs as the generation just recorded: nothing to do
             analysis = generations.analyse(inputs, config_label=label, pins=pins)
             gen, created = generations.record(
                 reg, system, inputs, current_from=timeutil.from_epoch(when),
-                source="git", git_commit=commit.sha, message=commit.subject,
-                allow_unpinned=allow_unpinned, analysis=analysis)
+                source=SOURCE_CHANNELS_BEFORE if before else "git", git_commit=commit.sha,
+                message=commit.subject, allow_unpinned=allow_unpinned, analysis=analysis)
         except UsageError as e:  # includes SchemeError
             skipped.append(f"{commit.sha[:7]}: {e.message}")
+            skip_runs.append((commit.sha, e.message))
             last_read = None
             continue
+        if before:
+            last_read = None   # the next commit is read again (the channels file may appear)
         last_time = max(last_time, when)
+        last_digest = gen.inputs_sha256
         if created:
             recorded.append(gen.label)
-    return ImportResult(system, seen_commits, tuple(recorded), tuple(skipped))
+    return ImportResult(system, seen_commits, tuple(recorded), tuple(skipped),
+                        group_skips(skip_runs), unverified=tuple(unverified))
 
 
 def _prefetch(blobs: Blobs, upcoming: list[Commit], watched: set[str]) -> None:

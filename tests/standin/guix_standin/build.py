@@ -41,6 +41,7 @@ class ImageOptions:
     dry_run: bool = False
     check: bool = False
     root_link: str | None = None
+    keep_failed: bool = False      # -K: a --check result that differs is kept as OUT-check
 
 
 def say(line: str) -> None:
@@ -409,8 +410,17 @@ class Build:
         return out
 
     def compare(self, built: Path) -> str:
+        """nix/libstore/build.cc@60c97924e95:2420-2428 (@43770a9d8ac:3256-3264): with
+        keepFailed the second result is renamed to OUT-check (replacing an older one) and the
+        message names it; without, it is dropped."""
         if _same_file(built, self.out):
             return str(self.out)
+        if self.opts.keep_failed:
+            kept = self.out.with_name(self.out.name + "-check")
+            os.chmod(built, 0o444)
+            os.replace(built, kept)
+            raise GuixError(f"derivation `{self.shown_drv}' may not be deterministic: output "
+                            f"`{self.out}' differs from `{kept}'", program=self.program)
         raise GuixError(f"derivation `{self.shown_drv}' may not be deterministic: output "
                         f"`{self.out}' differs", program=self.program)
 

@@ -232,8 +232,8 @@ _BUILD_FLAGS = {"--check": "check", "-d": "derivation", "--derivations": "deriva
                 "-n": "dry-run", "--dry-run": "dry-run", "-S": "unsupported",
                 "--source": "unsupported", "--sources": "unsupported", "--repair": "unsupported",
                 "--log-file": "unsupported", "--no-grafts": "ignore", "--fallback": "ignore",
-                "--no-substitutes": "ignore", "--no-offload": "ignore", "-K": "ignore",
-                "--keep-failed": "ignore", "-k": "ignore", "--keep-going": "ignore",
+                "--no-substitutes": "ignore", "--no-offload": "ignore", "-K": "keep-failed",
+                "--keep-failed": "keep-failed", "-k": "ignore", "--keep-going": "ignore",
                 "-q": "ignore", "--quiet": "ignore"}
 
 
@@ -268,7 +268,8 @@ def build(args: list[str], travel: Travel) -> int:
                                 image_size=loaded.image_size,
                                 save_provenance=loaded.save_provenance,
                                 derivation="derivation" in keys, dry_run="dry-run" in keys,
-                                check="check" in keys, root_link=values.get("root"))
+                                check="check" in keys, root_link=values.get("root"),
+                                keep_failed="keep-failed" in keys)
         b = Build(loaded.travel, loaded.config, opts_rec, loaded.knobs)
         b.set_role(loaded.role)
         if b.drv.name != drv.name or b.out.name != loaded.output:

@@ -133,6 +133,14 @@ class Builder:
 
     # --- packages ----------------------------------------------------------------------------
     def package(self, spec: PackageSpec) -> Item:
+        """The store item of ``spec`` as the system uses it: with grafts (Guix's default), a
+        package with a replacement is the replacement's item (guix/packages.scm@60c97924e95:
+        1692, ``package->bag`` takes the replacement when grafting), and whatever refers to
+        it refers to the replacement (graft-derivation rewrites the references:
+        guix/grafts.scm@60c97924e95:90), so the original is not in the closure."""
+        replaced = history.replacement(self.rev, spec)
+        if replaced is not None:
+            spec = replaced
         key = spec.full_name
         if key in self._pkg_cache:
             return self._pkg_cache[key]
@@ -182,9 +190,12 @@ class Builder:
                 "stand-in: a placeholder for the real package.\n").encode()),
         }
         # The size follows the version (a rebuild of the same version keeps its size, as in
-        # Guix); the bytes follow the store item.
+        # Guix); the bytes follow the source: a package rebuilt only because an input changed
+        # differs from before only in the store file names it holds (here its own, in the
+        # README), which is how the daemon finds references (nix/libstore/build.cc@43770a9d8ac:
+        # 3250, scanForReferences); a changed source (VMFLEET_STANDIN_DRIFT) changes content.
         size = 4096 + int(hashlib.sha256(spec.full_name.encode()).hexdigest()[:8], 16) % 61440
-        files[f"lib/{name}/{name}.data"] = File(filler=(item.path, size))
+        files[f"lib/{name}/{name}.data"] = File(filler=(self.source_path(spec), size))
         for cmd in history.COMMANDS.get(name, ()):
             files[cmd] = File(data=(f"#!/bin/sh\n# {name} {version}: a stand-in placeholder\n"
                                     f"echo '{name} {version}'\n").encode(), executable=True)

@@ -53,7 +53,10 @@ def text(build, role: str) -> str:
                       "introduction": list(c.introduction) if c.introduction else None}
                      for c in build.travel.channels],
         "configuration": {"file": str(cfg.path), "text": cfg.text},
-        "load-path": list(cfg.load_path),
+        # -L as the evaluation read it: a relative DIR against that cwd
+        # (guix/scripts/build.scm@43770a9d8ac:248-253); the .drv holds the modules, so a later
+        # `guix build DRV` in another directory finds them by these names
+        "load-path": [os.path.abspath(d) for d in cfg.load_path],
         # every module, include and load the config read, so a rebuild needs none of them
         "sources": [{"file": src.path, "kind": src.kind,
                      "base64": base64.b64encode(src.data).decode()}

@@ -31,9 +31,12 @@ from vmfleet.guix.reader import Form, Keyword, Symbol, read_forms, render
 
 from .errors import GuixError
 
-# Modules Guix and Guile provide (never looked up in the load path).
+# Modules Guix and Guile provide (never looked up in the load path). A channel's modules
+# (nonguix's (nongnu …), …) are not among them: with only the guix channel pinned, Guile says
+# "no code for module" (guix/self.scm@43770a9d8ac:891-895 lists the libraries guix runs
+# with; the stand-in models no other channel).
 SYSTEM_MODULE_ROOTS = ("gnu", "guix", "srfi", "ice-9", "rnrs", "oop", "system", "web",
-                       "sxml", "texinfo", "json", "nongnu", "nonguix", "scheme", "language")
+                       "sxml", "texinfo", "json", "scheme", "language")
 
 
 @dataclass(frozen=True)

@@ -430,6 +430,24 @@ def packages(rev: Revision) -> dict[str, PackageSpec]:
     return out
 
 
+# Security replacements (grafts): (variable, revision commit) -> (replacement variable, its
+# version). Real: gnu/packages/curl.scm@60c97924e95:64-68 gives curl 7.85.0 a
+# ``(replacement curl/fixed)``, and :158-162 makes curl/fixed 8.4.0a ("add lowercase 'a' for
+# grafting": a replacement's file name must be as long as the original's); the pins before
+# (76e39909e886, cebcf3533ab8) and after (dc4c48f10281, curl 8.5.0) have no replacement.
+REPLACEMENTS: dict[tuple[str, str], tuple[str, str]] = {
+    ("curl", "60c97924e9519361494aaf0686e28eb831a42315"): ("curl/fixed", "8.4.0a"),
+}
+
+
+def replacement(rev: Revision, spec: PackageSpec) -> PackageSpec | None:
+    """The package that replaces ``spec`` when grafting at this revision, if any."""
+    found = REPLACEMENTS.get((spec.variable, rev.commit))
+    if found is None:
+        return None
+    return PackageSpec(found[0], spec.name, found[1], spec.module)
+
+
 def base_packages(rev: Revision) -> tuple[str, ...]:
     if rev.date.year < 2023:
         return BASE_PACKAGES_2019

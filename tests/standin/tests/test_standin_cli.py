@@ -777,6 +777,13 @@ def test_build_check_rebuilds_and_reports_a_nondeterministic_output(built):
     assert _error(r) == (f"guix build: error: derivation `{drv}' may not be deterministic: "
                          f"output `{image}' differs")
     assert sha256(image) == digest              # the store keeps the output it had
+    assert not Path(f"{image}-check").exists()
+    # --keep-failed keeps the second result as OUT-check (nix/libstore/build.cc keepFailed)
+    r = guix_build(store, "--check", "--keep-failed", drv,
+                   env={"VMFLEET_STANDIN_NONDETERMINISTIC": "1"})
+    assert _error(r) == (f"guix build: error: derivation `{drv}' may not be deterministic: "
+                         f"output `{image}' differs from `{image}-check'")
+    assert sha256(image) == digest and sha256(Path(f"{image}-check")) != digest
 
 
 def _references(store: Path, drv: Path, flag: str = "--references") -> list[Path]:

@@ -257,3 +257,50 @@ def test_dropbear_root_login_follows_its_own_field(tmp_path):
         "(service dropbear-service-type)",
         "(service dropbear-service-type (dropbear-configuration (root-login? #t)))"))
     assert " -w" not in daemons[0]
+
+
+def test_a_package_with_a_replacement_is_grafted_as_guix_does(tmp_path):
+    """gnu/packages/curl.scm@60c97924e95: curl 7.85.0 has (replacement curl/fixed), 8.4.0a;
+    the profile gets the replacement's item while the manifest keeps 7.85.0."""
+    cfg = CONFIG.replace("(cons nginx %base-packages)",
+                         '(cons* nginx (specification->package "curl") %base-packages)')
+    for commit, item in ((C_2023_06, "curl-7.85.0"), (C_2023_10, "curl-8.4.0a"),
+                         (C_2024_05, "curl-8.5.0")):
+        (tmp_path / "config.scm").write_text(cfg)
+        rev = history.by_commit()[commit]
+        k = Knobs(nondeterministic=frozenset(), slow=0, drift=frozenset(), vanish=frozenset(),
+                  big_items=0, big_bytes=0)
+        c = Builder(rev, load(str(tmp_path / "config.scm"), rev), default_channels(rev),
+                    save_provenance=False, knobs=k, host=lambda: None,
+                    kernel=lambda: None).build()
+        names = {i.name for i in c.items.values()}
+        assert item in names and not ({"curl-7.85.0", "curl-8.4.0a"} - {item}) & names
+        (entry,) = [(s.name, s.version, i.name) for s, _o, i in c.packages if s.name == "curl"]
+        assert entry[1] == ("7.85.0" if commit != C_2024_05 else "8.5.0")
+        assert entry[2] == item
+
+
+def _filler_seed(node, path: str):
+    for part in path.split("/"):
+        node = node.entries[part]
+    return node.filler
+
+
+def test_a_rebuild_for_an_input_keeps_the_bytes_of_the_source(tmp_path):
+    """Only the source decides a package's data: nginx rebuilt because pcre2 drifted holds the
+    same data (it differs only in its own store file name, in its README); pcre2 differs."""
+    _p, c_plain = _closure(tmp_path, C_2023_10)
+    _d, c_drift = _closure(tmp_path, C_2023_10, drift=["pcre2"])
+    for name, same in (("nginx-1.23.3", True), ("pcre2-10.40", False)):
+        a = next(i for i in c_plain.items.values() if i.name == name)
+        b = next(i for i in c_drift.items.values() if i.name == name)
+        assert a.path != b.path
+        pkg = name.rsplit("-", 1)[0]
+        seed_a = _filler_seed(a.make(), f"lib/{pkg}/{pkg}.data")
+        seed_b = _filler_seed(b.make(), f"lib/{pkg}/{pkg}.data")
+        assert (seed_a == seed_b) is same
+        readme = f"share/doc/{name}/README"
+        assert _filler_seed(a.make(), readme) is None
+        ra = a.make().entries["share"].entries["doc"].entries[name].entries["README"].data
+        rb = b.make().entries["share"].entries["doc"].entries[name].entries["README"].data
+        assert ra.replace(a.path.encode(), b"X") == rb.replace(b.path.encode(), b"X")

@@ -177,3 +177,38 @@ def test_channel_file_idioms(tmp_path, text):
     chans = json.loads(res.stdout)
     guix_ch = next(c for c in chans if c["name"] == "guix")
     assert guix_ch["introduction"]["commit"] == "9edb3f66fd807b096b48283debdcddccfea34bad"
+
+
+def test_a_drv_written_with_a_relative_load_path_builds_from_anywhere(tmp_path):
+    """guix/scripts/build.scm@43770a9d8ac:248-253 conses -L DIR as written onto %load-path,
+    so a relative DIR is read against the cwd while the config is evaluated; the derivation
+    then holds the modules themselves and `guix build [--check] DRV` needs nothing else (the
+    cwd and the folder may be gone). The stand-in kept '-L repo' as written and looked for the
+    modules against the rebuild's cwd: vmfleet's checks of module repositories failed with
+    "no code for module" once the reference build's work directory was removed."""
+    r = repo(tmp_path)
+    store = tmp_path / "store"
+    res = guix("time-machine", "-C", channels_file(tmp_path), "--", "system", "image", "-t",
+               "qcow2", "-d", "-L", "repo", "repo/me/systems/laptop.scm",
+               env={"VMFLEET_STANDIN_STORE": str(store)}, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    drv = Path(res.stdout.strip())
+    shutil.rmtree(r)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    again = guix("build", "-d", drv, env={"VMFLEET_STANDIN_STORE": str(store)}, cwd=elsewhere)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == str(drv)
+
+
+def test_a_module_of_a_channel_that_is_not_pinned_has_no_code(tmp_path):
+    """Only the guix channel pinned: (nongnu packages linux) is nobody's module, as with a
+    real guix ("no code for module"); the stand-in took nongnu as one of its own."""
+    r = repo(tmp_path)
+    laptop = r / "me/systems/laptop.scm"
+    laptop.write_text(laptop.read_text().replace(
+        "#:use-module (gnu services web))",
+        "#:use-module (gnu services web)\n  #:use-module (nongnu packages linux))", 1))
+    res = system(tmp_path, tmp_path / "store", "-d", "-L", r, laptop)
+    assert res.returncode == 1
+    assert res.stderr.splitlines()[-1] == "no code for module (nongnu packages linux)"
