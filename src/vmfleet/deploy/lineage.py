@@ -63,5 +63,6 @@ def lineages(vms: Sequence[Vm]) -> dict[str, Lineage]:
     groups: dict[str, list[Vm]] = {}
     for v in vms:
         groups.setdefault(root(v.name), []).append(v)
-    return {r: Lineage(r, tuple(sorted(m, key=lambda v: (v.created, depth(v.name), v.name))))
+    return {r: Lineage(r, tuple(sorted(m, key=lambda v: (v.created, depth(v.name), v.name))
+                                if len(m) > 1 else m))
             for r, m in groups.items()}
