@@ -17,21 +17,24 @@ was recorded):
 - ``fails``: the generation no longer builds (a source that vanished, a pin too old); the
   error is kept.
 
-Every result is recorded in the ``checks`` table; ``vmfleet checks`` lists them.
+Every result is recorded in the ``checks`` table; ``vmfleet checks`` lists them. A run that
+found a regression (anything but ``reproducible``) can tell someone: ``notify`` runs the
+user's command once with the findings on stdin (docs/check.schema.json).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from vmfleet import timeutil
 from vmfleet.diff import compare, human, json_out, sides
-from vmfleet.errors import BuildError, NotFound
+from vmfleet.errors import BuildError, NotFound, VmfleetError
 from vmfleet.guix import command as guix
 from vmfleet.home import Home
 from vmfleet.registry import builds as build_rows
@@ -39,6 +42,7 @@ from vmfleet.registry import checks as check_rows
 from vmfleet.registry import generations
 from vmfleet.registry.db import Registry, dumps
 from vmfleet.registry.generations import Generation
+from vmfleet.tools import run as run_mod
 
 
 class Result(StrEnum):
@@ -218,7 +222,6 @@ def compare_kept(output: str | None, kept: str, builder: str | None) -> dict:
     """The content comparison (vmfleet.diff.content) of a --check's two results, which the
     daemon left side by side in the store of the machine that built them."""
     from vmfleet.diff.content import compare_outputs
-    from vmfleet.errors import VmfleetError
 
     if builder and builder != "local":
         return {"note": f"both results are in the build host's store ({output}, {kept}); "
@@ -237,7 +240,7 @@ def compare_kept(output: str | None, kept: str, builder: str | None) -> dict:
 
 def compare_builds(reference, rebuilt) -> tuple[Result, dict]:
     """Classify a rebuild against its reference: by sha256, then system and closure."""
-    detail = {
+    detail: dict[str, Any] = {
         "reference": {"build": reference.id, "image_sha256": reference.image_sha256,
                       "store_path": reference.store_path},
         "rebuild": {"build": rebuilt.id, "image_sha256": rebuilt.image_sha256,
@@ -308,3 +311,55 @@ def summary_line(c: Check) -> str:
     what = ", ".join(f"{x['name']} {x['change']}" for x in changes[:4])
     more = f" (+{len(changes) - 4} more)" if len(changes) > 4 else ""
     return f"{c.label}: drifted: {what or 'see the diff'}{more}"
+
+
+def to_json(c: Check) -> dict:
+    """A check as JSON (docs/check.schema.json): ``check --json``/``--jsonl``, ``checks``, and
+    the findings a notifier reads."""
+    detail = {k: v for k, v in c.detail.items() if k != "diff_text"}
+    return {"id": c.id, "generation": c.label, "result": str(c.result),
+            "description": c.description, "build": c.build_id,
+            "reference_build": c.reference_build_id, "started": c.started,
+            "finished": c.finished, "detail": detail}
+
+
+def regressions(results: Iterable[Check]) -> list[Check]:
+    """What a notification is about: generations that no longer rebuild to the same bytes."""
+    return [c for c in results if c.result is not Result.REPRODUCIBLE]
+
+
+def run_summary(results: Sequence[Check], limit: int = 300) -> str:
+    """One line for a whole run: how many regressed, and which (for a mail subject, a chat)."""
+    bad = regressions(results)
+    words = ", ".join(f"{c.label} {c.description}" for c in bad)
+    line = f"vmfleet check: {len(bad)} of {len(results)} generations regressed: {words}"
+    line = " ".join(line.split())  # one line whatever a label held
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+NOTIFY_TIMEOUT = 120.0
+
+
+def notify(command: str, results: Sequence[Check], *, timeout: float = NOTIFY_TIMEOUT) -> str | None:
+    """Run the user's notification command once, if ``results`` hold a regression.
+
+    ``command`` is a shell command line the user wrote (``mail -s "vmfleet" ops@x``), run by
+    ``/bin/sh -c`` with the one-line summary as ``$1`` (a positional argument: never pasted into
+    the command) and the findings as JSON on stdin. Returns None when it ran well (or had
+    nothing to say), else what went wrong: a notification that fails never changes the check's
+    result, the caller reports it.
+    """
+    bad = regressions(results)
+    if not bad:
+        return None
+    summary = run_summary(results)
+    findings = {"version": 1, "summary": summary, "checked": len(results),
+                "regressions": [to_json(c) for c in bad]}
+    try:
+        result = run_mod.run(["/bin/sh", "-c", command, "vmfleet-notify", summary],
+                             input=dumps(findings) + "\n", timeout=timeout, check=False)
+    except VmfleetError as e:
+        return e.message
+    if result.returncode != 0:
+        return f"exit {result.returncode}: {run_mod.last_line(result.stderr or result.stdout)}"
+    return None

@@ -19,8 +19,9 @@ UTC = dt.UTC
 DATE_HINT = "write a month, a day or a moment (UTC unless a zone is given): 2024-01, 2024-01-15, 2024-01-15T12:00"
 DURATION_HINT = "write a positive number of seconds, or with a unit: 90s, 1.5m, 5m, 3h"
 
-_DATE = re.compile(r"\d{4}-\d{2}(-\d{2}([T ]\d{2}:\d{2}(:\d{2})?(Z|[+-]\d{2}:\d{2})?)?)?")
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smh]?)")
+_DATE = re.compile(r"\d{4}-\d{2}(-\d{2}([T ]\d{2}:\d{2}(:\d{2})?(Z|[+-]\d{2}:\d{2})?)?)?",
+                   re.ASCII)  # ASCII digits only: '\d' alone also takes other scripts' digits
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smh]?)", re.ASCII)
 _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600}
 
 

@@ -20,7 +20,7 @@ _UNITS = {
     "G": 2**30, "GiB": 2**30, "T": 2**40, "TiB": 2**40,
     "kB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
 }
-_SIZE = re.compile(r"(\d+(?:\.\d+)?)([A-Za-z]*)")
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)([A-Za-z]*)", re.ASCII)  # ASCII digits only
 
 SIZE_HINT = "write a number and a unit: 512M, 4G, 4GiB (powers of 2) or 5GB (powers of 10)"
 
@@ -44,7 +44,7 @@ def human_size(n: int | None, signed: bool = False) -> str:
     if n is None:
         return "?"
     sign = ("+" if n > 0 else "-" if n < 0 else "±") if signed else ("-" if n < 0 else "")
-    v = abs(n)
+    v = float(abs(n))
     for unit in ("B", "KiB", "MiB", "GiB"):
         if v < 1024 or unit == "GiB":
             return f"{sign}{v:.0f} {unit}" if unit == "B" else f"{sign}{v:.1f} {unit}"

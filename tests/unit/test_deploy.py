@@ -43,7 +43,7 @@ def fake_ssh(monkeypatch):
         if vm.name in state.down:
             raise DeployError(f"VM {vm.name} did not come up: timeout", "console tail")
         if vm.host_key is None:
-            vm = vm_records._update(reg, vm.name, host_key=f"ssh-ed25519 KEY-{vm.name}")
+            vm = vm_records.update_vm(reg, vm.name, host_key=f"ssh-ed25519 KEY-{vm.name}")
         return vm
 
     monkeypatch.setattr(vm_access, "wait_ssh", wait)
@@ -186,7 +186,7 @@ def test_ps_explains_an_interrupted_deploy(fleet):
 
 def test_ps_while_a_deploy_holds_its_lock_says_in_progress(fleet):
     lifecycle._reserve(fleet.reg, "web", fleet.old, hosts.local_host(), fleet.image, NO_WAIT, None)
-    with vm_records._vm_lock(fleet.home, "web"):
+    with vm_records.vm_lock(fleet.home, "web"):
         # (flock is per open file: ps opens its own, so it sees the lock as taken)
         row = by_name(status.ps(fleet.reg, fleet.home))["web"]
     assert row.state == "deploying" and row.note == f"in progress: 'vmfleet' (pid {os.getpid()})"
@@ -199,7 +199,7 @@ def test_ps_while_a_redeploy_retires_a_vm_names_that_redeploy_not_a_crash(fleet,
 
     up(fleet)
     monkeypatch.setattr(locks, "operation", "vmfleet redeploy web@2")
-    with vm_records._vm_lock(fleet.home, "web"):
+    with vm_records.vm_lock(fleet.home, "web"):
         fleet.conn.lookupByName("web").destroy()  # the redeploy's power-off, half way
         row = by_name(status.ps(fleet.reg, fleet.home))["web"]
     assert row.state == "running" and "outside vmfleet" not in row.note
@@ -246,7 +246,7 @@ def test_destroy_removes_domain_overlay_console_and_row(fleet):
 
 def test_another_command_on_a_vm_being_deployed_is_refused(fleet):
     up(fleet)
-    with vm_records._vm_lock(fleet.home, "web"), pytest.raises(Busy, match="another vmfleet"):
+    with vm_records.vm_lock(fleet.home, "web"), pytest.raises(Busy, match="another vmfleet"):
         lifecycle.destroy(fleet.reg, fleet.home, "web")
     assert fleet.domains() == ["web"]
 
@@ -497,7 +497,7 @@ def test_failed_redeploy_leaves_alone_a_deploy_in_progress_under_the_new_name(
         name = real_next(reg, old, number)
         # Another vmfleet has just reserved the name and holds its lock.
         lifecycle._reserve(reg, name, fleet.new, hosts.local_host(), fleet.image, NO_WAIT, None)
-        held.enter_context(vm_records._vm_lock(fleet.home, name))
+        held.enter_context(vm_records.vm_lock(fleet.home, name))
         return name
 
     monkeypatch.setattr(rollout, "_next_name", racing_next_name)

@@ -54,7 +54,7 @@ def vms(monkeypatch, fleet):
             with state.lock:
                 state.running -= 1
                 state.per_host[host.name] -= 1
-        return vm_records._update(reg, vm.name, host_key=f"ssh-ed25519 KEY-{vm.name}")
+        return vm_records.update_vm(reg, vm.name, host_key=f"ssh-ed25519 KEY-{vm.name}")
 
     class Conn:
         def __init__(self, name):
@@ -236,3 +236,20 @@ def test_a_stray_domain_left_by_a_killed_define_is_removed_and_the_deploy_retrie
     assert (vm.state, vm.label) == (VmState.RUNNING, "web@2")
     assert any(e.action == "apply-discard" and "stray domain" in e.detail
                for e in fleet_apply.apply_log(fleet.reg, result.apply_id))
+
+
+def test_an_apply_that_left_a_vm_unknown_is_partial_not_a_success(fleet, vms):
+    # Issue 22 #12: another vmfleet command held web-1 (a concurrent redeploy); apply said
+    # 'succeeded' and exited 0.
+    deployed(fleet, "web-1", fleet.old)
+    vm_records._update(fleet.reg, "web-1", state=VmState.DEPLOYING)
+    rows = [{"name": "web-1", "system": "web"}, {"name": "web-2", "system": "web"}]
+    with locks.lock(fleet.home, "vm-web-1"):
+        result = run(fleet, rows)
+        assert [(o.name, o.result) for o in result.outcomes] == [("web-1", "unknown"),
+                                                                 ("web-2", "done")]
+        assert result.status == "partial" and not result.ok
+        only_unknown = run(fleet, [{"name": "web-1", "system": "web"}])
+        assert only_unknown.status == "partial" and not only_unknown.ok
+    assert [a.status for a in fleet_apply.list_applies(fleet.reg, fleet.home)][-2:] == [
+        "partial", "partial"]

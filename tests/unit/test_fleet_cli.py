@@ -36,7 +36,7 @@ def no_boot(monkeypatch, fleet):
     import vmfleet.build.builds
 
     def wait(reg, home, vm, host, conn, place, timeout, notify):
-        return vm_records._update(reg, vm.name, host_key="ssh-ed25519 KEY")
+        return vm_records.update_vm(reg, vm.name, host_key="ssh-ed25519 KEY")
 
     monkeypatch.setattr(vm_access, "wait_ssh", wait)
     built = types.SimpleNamespace(image_sha256=fleet.image.sha256, image_path=str(fleet.image.path))

@@ -85,7 +85,7 @@ def test_a_redeploy_killed_at_any_step_is_finished_by_the_command_ps_names(
     assert all(r.state != "interrupted" for r in status.ps(fleet.reg, fleet.home))
     # 'vmfleet ssh web' follows web to its one running successor.
     web = vm_records.get_vm(fleet.reg, "web")
-    assert [v.name for v in vm_records._lineage(fleet.reg, web)
+    assert [v.name for v in vm_records.lineage_of(fleet.reg, web)
             if v.state is VmState.RUNNING] == ["web-g2"]
 
 
@@ -156,6 +156,10 @@ def test_a_deploy_killed_at_any_step_is_recorded_and_the_hint_of_ps_works(
     if fleet.domains():  # defined: start finishes it
         assert "'vmfleet start web' finishes it" in row.note
         cli(fleet, "vmfleet start web", capsys)
+        # Issue 22 #13: the deploy's entry is closed by the start that finished it.
+        deploy, start = vm_records.audit_log(fleet.reg)
+        assert (deploy.action, start.action) == ("deploy", "start")
+        assert deploy.detail == "on local: finished by vmfleet start", deploy.detail
     else:  # never defined: start cannot finish it, and ps does not say it would
         assert "vmfleet start" not in row.note
         commands = re.findall(r"'(vmfleet [^']+)'", row.note)

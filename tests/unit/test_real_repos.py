@@ -418,7 +418,8 @@ def test_import_cli_chooses_a_variable_and_reports_skips(tmp_path, capsys):
     args = ["--home", str(home), "import", str(repo), "-L", ".", "--channels", "channels.scm"]
     code = main([*args, "--system", "laptop=me/systems/laptop.scm"])
     out, err = capsys.readouterr()
-    assert code == 0
+    assert code == 2  # no commit could be read (issue 22 #11): not a success
+    assert "error: laptop: none of its 1 commits could be read" in err
     assert f"warning: laptop: skipped 1 commit ({first[:7]}): the channels file did not exist" \
         in err + out
     assert "exports several bindings" in err + out     # the commit with channels: refused

@@ -21,7 +21,8 @@ from vmfleet.home import UMASK
 # Each module registers its commands on ``app`` when imported; --help lists them in this order,
 # which follows the workflow: record, build, run, look back.
 # isort: off
-from vmfleet.cli import registry_cmds, build_cmds, deploy_cmds, diff_cmds, fleet_cmds  # noqa: F401
+from vmfleet.cli import (registry_cmds, build_cmds, deploy_cmds, diff_cmds, fleet_cmds,  # noqa: F401
+                         report_cmds, schedule_cmds)
 # isort: on
 from vmfleet.cli import help
 from vmfleet.cli.app import app, report_error, say, state  # noqa: F401 (app: for callers)
@@ -62,7 +63,8 @@ def _main(argv: list[str] | None) -> int:
         e.show()
         return e.exit_code
     except click_errors.ClickException as e:
-        command = e.ctx.command_path if getattr(e, "ctx", None) else "vmfleet"
+        ctx = getattr(e, "ctx", None)
+        command = ctx.command_path if ctx else "vmfleet"
         return report_error(UsageError(e.format_message().replace("\n", " "),
                                        f"see '{command} --help'"))
     except Declined:
@@ -74,20 +76,29 @@ def _main(argv: list[str] | None) -> int:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except VmfleetError as e:
         if state.debug:
-            import traceback
-
-            traceback.print_exc()
+            print_with_causes(e)
         return report_error(e)
     except OSError as e:
         if state.debug:
-            import traceback
-
-            traceback.print_exc()
+            print_with_causes(e)
         return report_error(os_error(e))
     if code == 130:  # typer's exit for Ctrl-C (and SIGTERM, see _sigterm)
         say("error: interrupted")
         say("hint: a build under way is recorded as 'interrupted'; 'vmfleet ps' explains a deploy cut short")
     return code
+
+
+def print_with_causes(e: BaseException) -> None:
+    """The traceback for --debug, with what led to it: vmfleet raises its errors ``from None``
+    so users see one line, but a developer asking for --debug wants the original error too."""
+    import traceback
+
+    seen, cur = set(), e
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        cur.__suppress_context__ = False
+        cur = cur.__cause__ or cur.__context__
+    traceback.print_exception(e)
 
 
 def os_error(e: OSError) -> VmfleetError:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 
 import typer
@@ -89,7 +90,8 @@ def open_registry():
 
     h = home()
     reg = Registry.open(h.registry)
-    h.secure()  # a home made by an older vmfleet (0755, 0644) becomes private
+    if os.access(h.root, os.W_OK):  # (a read-only home is read as it is)
+        h.secure()  # a home made by an older vmfleet (0755, 0644) becomes private
     return reg
 
 

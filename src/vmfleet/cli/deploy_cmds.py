@@ -4,6 +4,7 @@ start, destroy, log, key."""
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -12,6 +13,9 @@ from vmfleet.cli import options
 from vmfleet.cli.app import app, emit, home, lazy, open_registry, print_table, say
 from vmfleet.cli.confirm import confirm
 from vmfleet.cli.output import Progress, paint_state
+
+if TYPE_CHECKING:  # imported lazily at run time (cli/app.py: lazy)
+    from vmfleet.deploy.vm_records import Vm
 
 lifecycle_mod = lazy("vmfleet.deploy.lifecycle")
 prune_mod = lazy("vmfleet.deploy.prune")
@@ -24,6 +28,7 @@ hosts_mod = lazy("vmfleet.deploy.hosts")
 ssh_mod = lazy("vmfleet.tools.ssh")
 
 JSON = options.json_flag()
+JSONL = options.jsonl_flag()
 TIMEOUT_HELP = "How long to wait for SSH, e.g. 90s, 5m (default 5m)."
 
 
@@ -34,7 +39,7 @@ host_app = typer.Typer(help="Add or remove hypervisor hosts.", no_args_is_help=T
 app.add_typer(host_app, name="host")
 
 
-def _vm_json(vm: vm_records_mod.Vm) -> dict:
+def _vm_json(vm: Vm) -> dict:
     return {"name": vm.name, "system": vm.system, "generation": vm.label,
             "generation_id": vm.generation_id, "host": vm.host, "state": str(vm.state),
             "ssh": f"{vm.ssh_user}@{vm.ssh_host}:{vm.ssh_port}" if vm.ssh_port else None,
@@ -71,14 +76,14 @@ def host_remove(name: str = typer.Argument(..., help="The host's name.")) -> Non
 
 
 @app.command()
-def hosts(as_json: bool = JSON) -> None:
+def hosts(as_json: bool = JSON, as_jsonl: bool = JSONL) -> None:
     """List hypervisor hosts: name, libvirt URI, local or remote, storage pool."""
     rows = [{"name": h.name, "uri": h.uri, "remote": h.remote, "pool": h.pool,
              "pool_dir": h.pool_dir} for h in hosts_mod.list_hosts(open_registry())]
     emit(rows, as_json, lambda v: print_table(
         [(r["name"], r["uri"], "remote" if r["remote"] else "local",
           f"{r['pool']} ({r['pool_dir']})" if r["pool"] else "-") for r in v],
-        ["host", "uri", "kind", "pool"]))
+        ["host", "uri", "kind", "pool"]), as_jsonl=as_jsonl)
 
 
 # --- deploy, redeploy, rollback ----------------------------------------------------------------
@@ -193,6 +198,7 @@ def ps(
                                "(default: one row per lineage, with its retired count)."),
     colour: options.Colour = options.colour(),
     as_json: bool = JSON,
+    as_jsonl: bool = JSONL,
 ) -> None:
     """List VMs: one row per lineage (the VM that runs for it), its generation, host, state,
     uptime and SSH endpoint (registry and libvirt reconciled)."""
@@ -236,7 +242,7 @@ def ps(
         if running:
             say(f"an apply is in progress: {running}")
 
-    emit(rows, as_json, human)
+    emit(rows, as_json, human, as_jsonl=as_jsonl)
 
 
 @app.command()
@@ -336,6 +342,7 @@ def log(
     apply_id: str = typer.Option(None, "--apply", help="Only the steps of this apply (its id "
                                  "or a prefix: see 'vmfleet fleet applies')."),
     as_json: bool = JSON,
+    as_jsonl: bool = JSONL,
 ) -> None:
     """The audit trail: who deployed, redeployed, rolled back or destroyed what, and when."""
     if apply_id:
@@ -349,7 +356,7 @@ def log(
     emit(entries, as_json, lambda v: print_table(
         [(timeutil.show(e.at), e.user, e.action, e.vm, e.from_generation, e.to_generation,
           e.detail) for e in v],
-        ["when (UTC)", "user", "action", "vm", "from", "to", "detail"]))
+        ["when (UTC)", "user", "action", "vm", "from", "to", "detail"]), as_jsonl=as_jsonl)
 
 
 @app.command()

@@ -21,6 +21,7 @@ plan_mod = lazy("vmfleet.fleet.plan")
 apply_mod = lazy("vmfleet.fleet.apply")
 
 JSON = options.json_flag()
+JSONL = options.jsonl_flag()
 FILE = typer.Option(None, "--file", "-f", help="The fleet file (default: ./fleet.toml).")
 FLEET = typer.Option(None, "--fleet", help="The fleet as it was: @DATE (2023-10, 2023-10-15), "
                      "@N (version) or @COMMIT, from the recorded history.")
@@ -264,31 +265,36 @@ def fleet_show(file: str = FILE, fleet: str = FLEET, as_json: bool = JSON) -> No
                      "host": v.host, "memory_mib": v.memory_mib, "vcpus": v.vcpus,
                      "accel": v.accel, "tags": list(v.tags), "health": v.health,
                      "line": v.line})
-    emit({"fleet": parsed.label, "sha256": parsed.sha256, "vms": rows}, as_json,
-         lambda d: (say(d["fleet"]), print_table(
-             [(r["name"], r["system"], r["generation"], r["host"], f"{r['memory_mib']}M",
-               r["vcpus"], ",".join(r["tags"]), r["health"]) for r in d["vms"]],
-             ["vm", "system", "generation", "host", "memory", "vcpus", "tags", "health"])))
+
+    def human(d: dict) -> None:
+        say(d["fleet"])
+        print_table(
+            [(r["name"], r["system"], r["generation"], r["host"], f"{r['memory_mib']}M",
+              r["vcpus"], ",".join(r["tags"]), r["health"]) for r in d["vms"]],
+            ["vm", "system", "generation", "host", "memory", "vcpus", "tags", "health"])
+
+    emit({"fleet": parsed.label, "sha256": parsed.sha256, "vms": rows}, as_json, human)
 
 
 @fleet_app.command("history")
-def fleet_history(as_json: bool = JSON) -> None:
+def fleet_history(as_json: bool = JSON, as_jsonl: bool = JSONL) -> None:
     """Every recorded version of the fleet file, with what changed."""
     entries = fleet_history_mod.history(open_registry())
     emit(entries, as_json, lambda es: print_table(
         [(f"@{e.number}", timeutil.show(e.current_from), (e.git_commit or "-")[:10],
           e.vms, e.change) for e in es], ["version", "current from (UTC)", "commit", "vms",
-                                          "change"]))
+                                          "change"]), as_jsonl=as_jsonl)
 
 
 @fleet_app.command("applies")
-def fleet_applies(colour: options.Colour = options.colour(), as_json: bool = JSON) -> None:
+def fleet_applies(colour: options.Colour = options.colour(), as_json: bool = JSON,
+                  as_jsonl: bool = JSONL) -> None:
     """Every apply: when, by whom, its outcome (an apply killed shows as interrupted)."""
     records = apply_mod.list_applies(open_registry(), home())
     emit(records, as_json, lambda rs: print_table(
         [(r.id, timeutil.show(r.started), r.user, paint_state(r.status, colour.wanted()),
           r.summary) for r in rs],
-        ["apply", "started (UTC)", "user", "status", "outcome"]))
+        ["apply", "started (UTC)", "user", "status", "outcome"]), as_jsonl=as_jsonl)
 
 
 @app.command()

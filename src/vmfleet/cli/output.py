@@ -12,6 +12,8 @@ from typing import Any
 
 from tabulate import tabulate
 
+from vmfleet.errors import UsageError
+
 
 def to_jsonable(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -29,6 +31,14 @@ def to_jsonable(value: Any) -> Any:
 
 def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(to_jsonable(value), indent=2, sort_keys=False) + "\n")
+
+
+def print_jsonl(rows: Any) -> None:
+    """JSON Lines: one compact object a line, flushed, so that ``>> file.jsonl`` from a timer
+    stays a valid JSON Lines file (each element of what ``--json`` prints as an array)."""
+    for row in rows if isinstance(rows, (list, tuple)) else [rows]:
+        sys.stdout.write(json.dumps(to_jsonable(row), separators=(",", ":"), ensure_ascii=False) + "\n")
+    sys.stdout.flush()
 
 
 def print_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
@@ -78,8 +88,12 @@ def wrap_text(text: str, indent: str = "  ", width: int | None = None) -> str:
                          break_on_hyphens=False, break_long_words=False)
 
 
-def emit(value: Any, as_json: bool, human: Callable[[Any], None]) -> None:
-    if as_json:
+def emit(value: Any, as_json: bool, human: Callable[[Any], object], as_jsonl: bool = False) -> None:
+    if as_json and as_jsonl:
+        raise UsageError("--json and --jsonl together", "pick one: --jsonl for appending to a file")
+    if as_jsonl:
+        print_jsonl(value)
+    elif as_json:
         print_json(value)
     else:
         human(value)

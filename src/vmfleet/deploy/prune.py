@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from vmfleet.deploy import lifecycle
 from vmfleet.deploy.lineage import lineages
-from vmfleet.deploy.vm_records import Notify, _quiet, list_vms, open_rollouts
+from vmfleet.deploy.vm_records import Notify, list_vms, open_rollouts, quiet
 from vmfleet.errors import NotFound, UsageError
 from vmfleet.home import Home
 from vmfleet.registry.db import Registry
@@ -59,7 +59,7 @@ def candidates(reg: Registry, *, keep: int = 1, only: Sequence[str] = ()) -> lis
 
 
 def prune(reg: Registry, home: Home, chosen: Sequence[Pruned], *,
-          notify: Notify = _quiet) -> list[Pruned]:
+          notify: Notify = quiet) -> list[Pruned]:
     """Remove the VMs chosen by ``candidates``; those removed, in order."""
     done = []
     for p in chosen:

@@ -158,25 +158,25 @@ def images_in_use(reg: Registry) -> set[str]:
     return vm_rows.image_shas(reg)
 
 
-def _update(reg: Registry, name: str, **cols) -> Vm:
+def update_vm(reg: Registry, name: str, **cols) -> Vm:
     cols["updated"] = timeutil.now()
     with reg.write():
         vm_rows.update(reg, name, cols)
     return get_vm(reg, name)
 
 
-def _user() -> str:
+def acting_user() -> str:
     return os.environ.get("SUDO_USER") or getpass.getuser()
 
 
-def _audit(reg: Registry, action: str, vm: str | None, from_gen: int | None,
+def write_audit(reg: Registry, action: str, vm: str | None, from_gen: int | None,
            to_gen: int | None, detail: str = "") -> int:
     with reg.write():
-        return audit_rows.add(reg, at=timeutil.now(), user=_user(), action=action, vm=vm,
+        return audit_rows.add(reg, at=timeutil.now(), user=acting_user(), action=action, vm=vm,
                               from_generation_id=from_gen, to_generation_id=to_gen, detail=detail)
 
 
-def _audit_outcome(reg: Registry, entry_id: int, detail: str) -> None:
+def complete_audit(reg: Registry, entry_id: int, detail: str) -> None:
     """The outcome of an action whose entry was written when it started (its intent)."""
     with reg.write():
         audit_rows.set_detail(reg, entry_id, detail)
@@ -198,16 +198,16 @@ def audit_entry(row: dict) -> AuditEntry:
 
 # --- locks -------------------------------------------------------------------------------------
 
-def _vm_lock(home: Home, name: str, *, wait: bool = False):
+def vm_lock(home: Home, name: str, *, wait: bool = False):
     return locks.lock(home, f"vm-{name}", wait=wait,
                       busy=f"another vmfleet command is working on VM {name}")
 
 
-def _host_lock(home: Home, host: str):
+def host_lock(home: Home, host: str):
     return locks.lock(home, f"host-{host}")
 
 
-def _lineage(reg: Registry, vm: Vm) -> list[Vm]:
+def lineage_of(reg: Registry, vm: Vm) -> list[Vm]:
     """The VMs linked to ``vm`` by redeploys (the ``replaces`` chain, both ways)."""
     rows = {v.name: v for v in list_vms(reg, system=vm.system)}
     seen, todo = set(), [vm.name]
@@ -216,8 +216,9 @@ def _lineage(reg: Registry, vm: Vm) -> list[Vm]:
         if name in seen or name not in rows:
             continue
         seen.add(name)
-        if rows[name].replaces:
-            todo.append(rows[name].replaces)
+        replaced = rows[name].replaces
+        if replaced:
+            todo.append(replaced)
         todo.extend(v.name for v in rows.values() if v.replaces == name)
     return [rows[n] for n in sorted(seen)]
 
@@ -230,7 +231,7 @@ def rollback_command(vm: Vm, lineage: list[Vm]) -> str:
     return f"vmfleet rollback {vm.name}" + (" --allow-downgrade" if newer else "")
 
 
-def _quiet(_message: str) -> None:
+def quiet(_message: str) -> None:
     pass
 
 

@@ -64,7 +64,7 @@ def import_fleet(reg: Registry, repo: str | Path, path: str = DEFAULT_PATH) -> I
     does not parse; importing twice records nothing new.
     """
     root = git_import.repo_root(repo)
-    rel = git_import._repo_relative(root, repo, path)
+    rel = git_import.repo_relative(root, repo, path)
     history = git_import.commits(root, [rel])
     blobs = git_import.Blobs(root)
     recorded, skipped = [], []

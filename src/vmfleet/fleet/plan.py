@@ -26,6 +26,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from vmfleet import timeutil
 from vmfleet.deploy import hosts as hosts_mod
@@ -86,6 +87,20 @@ class Step:
     note: str = ""
     cause: str = ""                     # the command outside apply that made the drift
 
+    @property
+    def target_id(self) -> int:
+        """The generation a create, replace or start moves to (those steps always have one)."""
+        if self.target_generation_id is None:
+            raise ValueError(f"step {self.name} ({self.action}) has no target generation")
+        return self.target_generation_id
+
+    @property
+    def running(self) -> str:
+        """The VM that runs now (a start, replace or remove always names one)."""
+        if self.vm is None:
+            raise ValueError(f"step {self.name} ({self.action}) names no VM")
+        return self.vm
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -123,10 +138,22 @@ class Plan:
 # --- the actual state ----------------------------------------------------------------------------
 
 def survey(reg: Registry, host_names: Sequence[str]
-           ) -> tuple[dict[str, dict[str, virt.DomainState]], dict[str, str]]:
-    """Domain states on every host at once; a host that does not answer is reported, the
-    others are surveyed anyway."""
-    return status.survey_hosts(reg, host_names, lambda conn: conn.domain_states())
+           ) -> tuple[dict[str, dict[str, virt.DomainState]], dict[str, str], dict[str, int]]:
+    """Domain states and memory (MiB) of every host at once; a host that does not answer is
+    reported, the others are surveyed anyway."""
+    found, unreachable = status.survey_hosts(
+        reg, host_names, lambda conn: (conn.domain_states(), conn.host_memory_mib()))
+    return ({h: states for h, (states, _m) in found.items()}, unreachable,
+            {h: m for h, (_s, m) in found.items() if m is not None})
+
+
+def check_memory(fleet: fleet_file.FleetFile, wanted, memory: dict[str, int]) -> None:
+    """A VM declared with more memory than its host has is a mistake in the fleet file: said
+    with its line by plan, before apply builds anything for it."""
+    problems = [fleet_file.Problem(v.line, f"vm {v.name!r}: memory {v.memory_mib} MiB is more "
+                                   f"than host {v.host} has ({memory[v.host]} MiB)")
+                for v in wanted if v.host in memory and v.memory_mib > memory[v.host]]
+    fleet_file.raise_problems(problems, fleet.label)
 
 
 # --- planning ------------------------------------------------------------------------------------
@@ -152,7 +179,8 @@ def make_plan(reg: Registry, home: Home, fleet: fleet_file.FleetFile, *, source:
     if prune:
         extra_sel = [g for g in extra if not on or g.root in plain]
         host_names |= {m.host for g in extra_sel for m in g.members}
-    states, unreachable = survey(reg, sorted(host_names))
+    states, unreachable, memory = survey(reg, sorted(host_names))
+    check_memory(fleet, wanted, memory)
     resolver = _Resolver(reg)
     summaries = _Packages(reg) if packages else None
     steps = [_step(decl, groups.get(decl.name), resolver, summaries, states, unreachable, home)
@@ -227,7 +255,7 @@ class _Resolver:
 def _step(decl: fleet_file.VmDecl, lineage: Lineage | None, resolve: _Resolver, summaries,
           states, unreachable, home: Home) -> Step:
     target = resolve(decl.system)
-    base = dict(name=decl.name, host=decl.host, system=decl.system_name, spec=decl.system,
+    base: dict[str, Any] = dict(name=decl.name, host=decl.host, system=decl.system_name, spec=decl.system,
                 target=target.label, target_generation_id=target.id,
                 memory_mib=decl.memory_mib, vcpus=decl.vcpus, accel=decl.accel,
                 health=decl.health, tags=decl.tags)
@@ -239,7 +267,7 @@ def _step(decl: fleet_file.VmDecl, lineage: Lineage | None, resolve: _Resolver, 
         v.state is VmState.DEPLOYING and v not in busy))
     current = active[-1] if active else None
     retire = tuple(v.name for v in active[:-1])
-    none = dict(vm=None, vm_host=None, current=None, current_generation_id=None)
+    none: dict[str, Any] = dict(vm=None, vm_host=None, current=None, current_generation_id=None)
     if busy:
         return Step(action=Action.UNKNOWN, **base, **(_now(current) if current else none),
                     note=f"another vmfleet command is deploying {busy[0].name}: plan again "
@@ -283,7 +311,7 @@ def _step(decl: fleet_file.VmDecl, lineage: Lineage | None, resolve: _Resolver, 
     return Step(action=Action.KEEP, **base, **now)
 
 
-def _now(vm: Vm) -> dict:
+def _now(vm: Vm) -> dict[str, Any]:
     return dict(vm=vm.name, vm_host=vm.host, current=vm.label,
                 current_generation_id=vm.generation_id)
 

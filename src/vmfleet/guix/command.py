@@ -55,8 +55,10 @@ def image_command(channels: str, config: str | None, *, image_size: str | None =
         argv += ["-L", d]
     if expression:
         argv += ["-e", expression]
-    else:
+    elif config is not None:
         argv.append(as_operand(config))
+    else:
+        raise ValueError("a guix system command needs a config file or an expression")
     return argv
 
 
@@ -193,7 +195,8 @@ REASON_LINES = 12
 
 
 def parse_error(stderr: str) -> GuixError:
-    errors, located, hints, drv, log_file = [], [], [], None, None
+    errors: list[str] = []
+    located, hints, drv, log_file = [], [], None, None
     reason: list[str] = []
     for line in stderr.splitlines():
         line = line.rstrip()

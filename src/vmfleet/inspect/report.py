@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from vmfleet.inspect.facts import FileFact, ImageFacts
+from vmfleet.names import escape
 from vmfleet.units import human_size
 
 # --- output ----------------------------------------------------------------------------------
@@ -75,14 +76,15 @@ def render_facts(facts: ImageFacts, *, items: bool = False, files: bool = False,
     lines.append(f"closure    {len(facts.items)} store items, {size} "
                  f"(from the {'store database' if facts.store_source == 'database' else 'store listing'})")
     if items:
-        for i in facts.items:
-            lines.append(f"  {human_size(i.nar_size):>10}  {i.path}")
+        for item in facts.items:
+            lines.append(f"  {human_size(item.nar_size):>10}  {item.path}")
     if files and facts.files is not None:
         lines.append(f"files      {len(facts.files)} outside /gnu/store")
 
         for f in facts.files:
             lines.append(f"  {describe_file(f)}  {f.path}")
-    return "\n".join(lines) + "\n"
+    # Every name here comes from the image or VM: one line each, whatever it holds (ls -b).
+    return "\n".join(escape(line) for line in lines) + "\n"
 
 
 def file_mode(f: FileFact) -> str:

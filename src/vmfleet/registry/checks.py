@@ -23,8 +23,8 @@ def rows(reg: Registry, *, system: str | None = None) -> list[dict]:
 def add(reg: Registry, *, generation_id: int, build_id: int | None,
         reference_build_id: int | None, started: str, finished: str, result: str,
         detail: str) -> int:
-    return reg.execute(
+    return reg.insert(
         "INSERT INTO checks (generation_id, build_id, reference_build_id, started, finished,"
         " result, detail) VALUES (?,?,?,?,?,?,?)",
         (generation_id, build_id, reference_build_id, started, finished, result,
-         detail)).lastrowid
+         detail))

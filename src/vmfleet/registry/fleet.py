@@ -42,7 +42,8 @@ def versions_of_commit(reg: Registry, prefix: str) -> list[dict]:
 def add_version(reg: Registry, *, current_from: str, git_commit: str | None, message: str,
                 path: str, content_sha256: str, recorded: str) -> int:
     """Record the next version (inside the caller's write transaction); returns its number."""
-    number = (reg.query_one("SELECT max(number) AS n FROM fleet_versions")["n"] or 0) + 1
+    last = reg.query_one("SELECT max(number) AS n FROM fleet_versions")
+    number = ((last or {}).get("n") or 0) + 1
     reg.execute("INSERT INTO fleet_versions (number, current_from, git_commit, message, path,"
                 " content_sha256, recorded) VALUES (?,?,?,?,?,?,?)",
                 (number, current_from, git_commit, message, path, content_sha256, recorded))

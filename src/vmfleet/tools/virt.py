@@ -172,7 +172,7 @@ def _msg(e: libvirt.libvirtError) -> str:
     return (e.get_error_message() or str(e)).strip()
 
 
-def operation_error(uri: str, action: str, e: libvirt.libvirtError) -> LibvirtError:
+def operation_error(uri: str, action: str, e: libvirt.libvirtError) -> LibvirtError | NotFound:
     """A libvirt failure during ``action`` (e.g. "start domain web"), with a fitting hint."""
     msg = _msg(e)
     code = e.get_error_code()
@@ -518,7 +518,11 @@ class Conn:
             stream = self.raw.newStream(0)
             vol.download(stream, offset, size - offset, 0)
             chunks: list[bytes] = []
-            stream.recvAll(lambda _s, data, _o: chunks.append(data) or 0, None)
+            def keep(_stream, data: bytes, _opaque) -> int:
+                chunks.append(data)
+                return 0
+
+            stream.recvAll(keep, None)
             stream.finish()
             return b"".join(chunks)
         except (libvirt.libvirtError, NotFound):
