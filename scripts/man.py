@@ -25,7 +25,8 @@ TARGET = ROOT / "docs" / "vmfleet.1"
 
 def escape(text: str) -> str:
     text = text.replace("\\", "\\e").replace("-", "\\-")
-    text = "".join(c if ord(c) < 128 else f"\\[u{ord(c):04X}]" for c in text)  # groff's names
+    text = "".join(c if ord(c) < 128 else f"\\[u{ord(c):04X}]" if not 0x600 <= ord(c) < 0x2000
+                   else f"U+{ord(c):04X}" for c in text)  # groff's names; no glyph: the code
     return re.sub(r"^([.'])", r"\\&\1", text)
 
 

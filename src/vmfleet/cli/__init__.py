@@ -117,7 +117,8 @@ def os_error(e: OSError) -> VmfleetError:
 def _command_words(words: list[str]) -> list[str]:
     """The command and its arguments without the global options (--home DIR, --debug), for the
     lock files that ps reads ('vmfleet redeploy web@2')."""
-    out, skip = [], False
+    out: list[str] = []
+    skip = False
     for i, w in enumerate(words):
         if skip:
             skip = False

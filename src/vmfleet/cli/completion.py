@@ -63,7 +63,9 @@ def candidates(words: list[str]) -> list[str]:
 
     words = list(words) or [""]
     current, before = words[-1], words[:-1]
-    home_arg, cmd, path, i = None, help.command(), [], 0
+    home_arg: str | None = None
+    cmd, i = help.command(), 0
+    path: list[str] = []
     positional: list[str] = []
     pending = None  # the option whose value is being typed
     while i < len(before):

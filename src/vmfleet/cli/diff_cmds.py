@@ -241,7 +241,7 @@ def checks(
     options.one_format(as_json, as_jsonl)
     rows = check_mod.list_checks(open_registry(), system)
     if as_json or as_jsonl:
-        emit([check_mod.to_json(c) for c in rows], as_json, None, as_jsonl)
+        emit([check_mod.to_json(c) for c in rows], as_json, lambda _rows: None, as_jsonl)
         return
     print_table([(c.id, c.label, _painted_result(c, colour.wanted()), timeutil.show(c.started),
                   timeutil.show_duration(c.detail.get("seconds")), c.build_id,

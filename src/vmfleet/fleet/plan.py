@@ -35,8 +35,11 @@ from vmfleet.deploy.lineage import Lineage, lineages  # noqa: F401 (apply and th
 from vmfleet.deploy.vm_records import Vm, VmState, list_vms
 from vmfleet.errors import UsageError, VmfleetError
 from vmfleet.fleet import file as fleet_file
+from vmfleet.fleet import history
 from vmfleet.home import Home
+from vmfleet.registry import audit as registry_audit
 from vmfleet.registry import fleet as fleet_rows
+from vmfleet.registry import fleet as registry_fleet
 from vmfleet.registry import spec as spec_mod
 from vmfleet.registry.db import Registry
 from vmfleet.registry.generations import Generation
@@ -203,12 +206,10 @@ def _with_causes(reg: Registry, steps: list[Step]) -> list[Step]:
     the fleet did not drift by itself."""
     import dataclasses
 
-    from vmfleet.registry import audit
-
     changed = [s for s in steps if s.action in CHANGES and s.vm]
-    causes = audit.manual_changes(reg, [s.vm for s in changed]) if changed else {}
+    causes = registry_audit.manual_changes(reg, [s.vm for s in changed if s.vm]) if changed else {}
     return [dataclasses.replace(s, cause=f"drift: '{_command(c)}' ({timeutil.show(c['at'])})")
-            if s.action in CHANGES and (c := causes.get(s.vm)) else s for s in steps]
+            if s.action in CHANGES and s.vm and (c := causes.get(s.vm)) else s for s in steps]
 
 
 def _command(change: dict) -> str:
@@ -220,11 +221,8 @@ def _command(change: dict) -> str:
 def managed_names(reg: Registry) -> set[str]:
     """The fleet names vmfleet manages: those of the newest recorded fleet file and of the
     last apply's plan (a fleet applied with --file without being recorded)."""
-    from vmfleet.fleet import history
-    from vmfleet.registry import fleet as fleet_rows
-
     names: set[str] = set()
-    text = fleet_rows.last_apply_plan(reg)
+    text = registry_fleet.last_apply_plan(reg)
     if text:
         try:
             names |= {s["name"] for s in json.loads(text).get("steps", [])
