@@ -31,7 +31,7 @@ def named(fleet):
 
 def test_candidates_come_from_the_cli_and_the_registry(named):
     h = ["--home", str(named.home.root)]
-    assert completion.candidates(["re"]) == ["redeploy", "resolve"]
+    assert completion.candidates(["re"]) == ["redeploy", "report", "resolve"]
     assert completion.candidates(["fleet", ""]) == ["applies", "history", "show"]
     assert "--allow-downgrade" in completion.candidates(["redeploy", "--a"])
     assert completion.candidates([*h, "ssh", "web"]) == ["web-1", "web-2"]

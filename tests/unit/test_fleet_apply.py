@@ -242,7 +242,7 @@ def test_an_apply_that_left_a_vm_unknown_is_partial_not_a_success(fleet, vms):
     # Issue 22 #12: another vmfleet command held web-1 (a concurrent redeploy); apply said
     # 'succeeded' and exited 0.
     deployed(fleet, "web-1", fleet.old)
-    vm_records._update(fleet.reg, "web-1", state=VmState.DEPLOYING)
+    vm_records.update_vm(fleet.reg, "web-1", state=VmState.DEPLOYING)
     rows = [{"name": "web-1", "system": "web"}, {"name": "web-2", "system": "web"}]
     with locks.lock(fleet.home, "vm-web-1"):
         result = run(fleet, rows)
