@@ -81,7 +81,7 @@ show wc -l "$DEMO/checks.jsonl"   # one JSON object a line (docs/check.schema.js
 echo
 echo "demo: done. Its VMs are still there (web-demo-g3 running, web-demo retired for rollback):"
 echo "      export VMFLEET_HOME=$VMFLEET_HOME PATH=$PWD/.venv/bin:\$PATH"
-echo "      vmfleet ssh web-demo-g3; vmfleet rollback web-demo; vmfleet destroy web-demo-g3 --yes"
+echo "      vmfleet ssh web-demo-g3; vmfleet rollback web-demo --allow-downgrade; vmfleet destroy web-demo-g3 --yes"
 echo "      Running this demo again removes them first."
 
 step "the fleet's history as a static site"

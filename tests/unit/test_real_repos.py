@@ -425,7 +425,7 @@ def test_import_cli_chooses_a_variable_and_reports_skips(tmp_path, capsys):
     assert "exports several bindings" in err + out     # the commit with channels: refused
     code = main([*args, "--system", "laptop=me/systems/laptop.scm:base-operating-system"])
     out, err = capsys.readouterr()
-    assert code == 0 and "1 new generations" in err + out
+    assert code == 0 and "1 new generation" in err + out
     assert main(["--home", str(home), "show", "laptop", "--json"]) == 0
     import json
     shown = json.loads(capsys.readouterr().out)

@@ -39,11 +39,25 @@ class State:
 state = State()
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("vmfleet")
+        except PackageNotFoundError:  # run from a source tree that was not installed
+            number = "unknown"
+        sys.stdout.write(f"vmfleet {number}\n")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _main(
     home: str = typer.Option(
         None, "--home", help="State directory (default: $VMFLEET_HOME or $XDG_DATA_HOME/vmfleet)."),
     debug: bool = typer.Option(False, "--debug", help="Log every external command; show tracebacks."),
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_version,
+                                 help="Print vmfleet's version and exit."),
 ) -> None:
     state.home_arg = home
     state.debug = debug

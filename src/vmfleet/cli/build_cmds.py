@@ -6,11 +6,12 @@ import sys
 
 import typer
 
+from vmfleet import timeutil
 from vmfleet.build import builds as build_mod
 from vmfleet.build import store as images_mod
 from vmfleet.cli import options
 from vmfleet.cli.app import app, emit, home, open_registry, print_table, say
-from vmfleet.cli.output import Progress
+from vmfleet.cli.output import Progress, paint_state, wrap_list
 from vmfleet.registry import spec
 
 JSON = options.json_flag()
@@ -45,7 +46,8 @@ def build(
 
 
 @app.command()
-def builds(system: str = typer.Argument(None, help="Only this system's builds."), as_json: bool = JSON,
+def builds(system: str = typer.Argument(None, help="Only this system's builds."),
+           colour: options.Colour = options.colour(), as_json: bool = JSON,
            as_jsonl: bool = JSONL) -> None:
     """List builds: generation, builder, status, duration, image sha256, size, when."""
     reg = open_registry()
@@ -56,11 +58,12 @@ def builds(system: str = typer.Argument(None, help="Only this system's builds.")
     build_mod.reap(reg, home(), remove_dirs=False)  # a killed build is not 'running'
     rows = [_build_json(b) for b in build_mod.list_builds(reg, system)]
     emit(rows, as_json, lambda rs: print_table(
-        [[r["id"], r["generation"], r["builder"], r["status"],
-          f"{r['duration']:.1f}s" if r["duration"] is not None else None,
-          (r["image_sha256"] or "")[:12], _mib(r["image_size"]), r["started"].replace("T", " ")[:16]]
+        [[r["id"], r["generation"], r["builder"], paint_state(r["status"], colour.wanted()),
+          timeutil.show_duration(r["duration"]),
+          (r["image_sha256"] or "")[:12], _mib(r["image_size"]), timeutil.show(r["started"])]
          for r in rs],
-        ["id", "generation", "builder", "status", "duration", "image", "size", "started"]), as_jsonl=as_jsonl)
+        ["id", "generation", "builder", "status", "duration", "image", "size", "started (UTC)"]),
+        as_jsonl=as_jsonl)
 
 
 @app.command("build-log")
@@ -87,9 +90,9 @@ def images(ctx: typer.Context, as_json: bool = JSON, as_jsonl: bool = JSONL) -> 
         return
     rows = [_image_json(i) for i in images_mod.list_images(open_registry())]
     emit(rows, as_json, lambda rs: print_table(
-        [[r["sha256"][:16], _mib(r["size"]), " ".join(r["generations"]), " ".join(r["vms"]),
-          "" if r["present"] else "file removed"] for r in rs],
-        ["sha256", "size", "generations", "vms", ""]), as_jsonl=as_jsonl)
+        [[r["sha256"][:16], _mib(r["size"]), wrap_list(r["generations"]), wrap_list(r["vms"]),
+          "present" if r["present"] else "file removed"] for r in rs],
+        ["sha256", "size", "generations", "vms", "file"]), as_jsonl=as_jsonl)
 
 
 @images_app.command("gc")

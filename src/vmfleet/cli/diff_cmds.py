@@ -12,6 +12,7 @@ from pathlib import Path
 
 import typer
 
+from vmfleet import timeutil
 from vmfleet.cli import options
 from vmfleet.cli.app import app, home, lazy, open_registry, print_json, print_table, say
 from vmfleet.cli.output import Progress, print_jsonl
@@ -121,7 +122,10 @@ def inspect(
     if as_json:
         print_json(report_mod.facts_to_json(facts))
         return
-    sys.stdout.write(report_mod.render_facts(facts, items=items, files=files))
+    import shutil
+
+    width = shutil.get_terminal_size((100, 20)).columns - 1
+    sys.stdout.write(report_mod.render_facts(facts, items=items, files=files, width=width))
     for n in side.notes:
         say(f"note: {n}")
     for w in facts.warnings:
@@ -231,9 +235,17 @@ def check(
     raise typer.Exit(1 if bad else 0)
 
 
+def _painted_result(c, colour: bool) -> str:
+    from vmfleet.cli.output import paint_state
+
+    painted = paint_state(str(c.result), colour)
+    return painted.replace(str(c.result), c.description) if colour else c.description
+
+
 @app.command()
 def checks(
     system: str = typer.Argument(None, metavar="[SYSTEM]", help="Only this system's checks."),
+    colour: options.Colour = options.colour(),
     as_json: bool = JSON,
     as_jsonl: bool = JSONL,
 ) -> None:
@@ -245,6 +257,7 @@ def checks(
     if as_json or as_jsonl:
         (print_jsonl if as_jsonl else print_json)([check_mod.to_json(c) for c in rows])
         return
-    print_table([(c.id, c.label, c.description, c.started, c.detail.get("seconds"), c.build_id,
+    print_table([(c.id, c.label, _painted_result(c, colour.wanted()), timeutil.show(c.started),
+                  timeutil.show_duration(c.detail.get("seconds")), c.build_id,
                   c.reference_build_id) for c in rows],
-                ["id", "generation", "result", "started", "seconds", "build", "reference"])
+                ["id", "generation", "result", "started (UTC)", "duration", "build", "reference"])

@@ -49,6 +49,45 @@ def print_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
     sys.stdout.write("\n".join(line.rstrip() for line in text.splitlines()) + "\n")
 
 
+# The one palette of states, for every command that shows them (SGR codes).
+GOOD = ("running", "done", "succeeded", "reproducible", "replaced", "restarted", "created",
+        "kept", "present", "nothing to do", "unchanged")
+QUIET = ("stopped", "retired", "skipped", "cached")
+WARN = ("interrupted", "deploying", "timeout", "rolled back", "rolled-back", "image-differs",
+        "unknown")
+BAD = ("failed", "missing", "orphan", "fails", "drifted", "file removed", "crashed")
+
+
+def paint_state(text, colour: bool):
+    """A state word coloured by what it means (green good, dim quiet, yellow needs a look,
+    red wrong), when ``colour``; None stays None (an empty cell)."""
+    if not colour or text is None:
+        return text
+    word = str(text)
+    key = word.split(":")[0].strip()
+    code = ("32" if key in GOOD else "2" if key in QUIET else "33" if key in WARN
+            else "31" if key in BAD else None)
+    return f"\x1b[{code}m{word}\x1b[0m" if code else word
+
+
+def wrap_list(items: Sequence[str], width: int = 40) -> str:
+    """Names for one table cell: comma-separated, on as many lines as it takes (the table keeps
+    its columns aligned however many there are)."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(", ".join(items), width, break_on_hyphens=False,
+                                    break_long_words=False)) or "-"
+
+
+def wrap_text(text: str, indent: str = "  ", width: int | None = None) -> str:
+    """A long list or sentence for a person: wrapped to the terminal, each line indented."""
+    import textwrap
+
+    cols = width or max(40, shutil.get_terminal_size((100, 20)).columns - 1)
+    return textwrap.fill(text, cols, initial_indent=indent, subsequent_indent=indent,
+                         break_on_hyphens=False, break_long_words=False)
+
+
 def emit(value: Any, as_json: bool, human: Callable[[Any], object], as_jsonl: bool = False) -> None:
     if as_json and as_jsonl:
         raise UsageError("--json and --jsonl together", "pick one: --jsonl for appending to a file")

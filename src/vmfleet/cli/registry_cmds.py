@@ -95,7 +95,8 @@ def import_(
         for skip in r.skips:
             say(f"warning: {r.system}: skipped {skip}")
         skipped = sum(s.count for s in r.skips)
-        say(f"{r.system}: {r.commits_seen} commits, {len(r.recorded)} new generations"
+        say(f"{r.system}: {_count(r.commits_seen, 'commit')}, "
+            f"{_count(len(r.recorded), 'new generation')}"
             + (f", {skipped} skipped" if skipped else "")
             + (" (up to date)" if r.up_to_date else ""))
     out = [{"system": r.system, "commits": r.commits_seen, "recorded": list(r.recorded),
@@ -105,8 +106,8 @@ def import_(
     if fleet is not None:
         for line in fleet.skipped:
             say(f"warning: fleet file: skipped {line}")
-        say(f"fleet file {fleet.path}: {fleet.commits_seen} commits, "
-            f"{len(fleet.recorded)} new versions")
+        say(f"fleet file {fleet.path}: {_count(fleet.commits_seen, 'commit')}, "
+            f"{_count(len(fleet.recorded), 'new version')}")
         out.append({"fleet_file": fleet.path, "commits": fleet.commits_seen,
                     "recorded": list(fleet.recorded), "skipped": list(fleet.skipped)})
     emit(out, as_json, lambda v: None)
@@ -116,6 +117,11 @@ def import_(
                                    "read" for r in unread),
                          "the warnings above say why each commit was skipped; fix the config "
                          "in a new commit and import again")
+
+
+def _count(n: int, noun: str) -> str:
+    """'1 new version', '2 new versions'."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _read_channels_before(path: Path) -> str:
@@ -202,7 +208,7 @@ def systems(as_json: bool = JSON, as_jsonl: bool = JSONL) -> None:
         })
     emit(rows, as_json, lambda rs: print_table(
         [[r["name"], r["generations"], f"{r['name']}@{r['newest']}" if r["newest"] else None,
-          (r["newest_from"] or "")[:10],
+          timeutil.show(r["newest_from"]),
           " ".join(f"{k}:{(v or 'unpinned')[:12]}" for k, v in r["channels"].items())] for r in rs],
         ["system", "generations", "newest", "since", "channels"]), as_jsonl=as_jsonl)
 
@@ -223,7 +229,7 @@ def generations_(system: str = typer.Argument(..., help="System name."), as_json
         rows.append(_gen_json(g) | {"change": change})
         previous = g
     emit(rows, as_json, lambda rs: print_table(
-        [[r["generation"], r["current_from"].replace("T", " ")[:16], (r["git_commit"] or r["source"])[:10],
+        [[r["generation"], timeutil.show(r["current_from"]), (r["git_commit"] or r["source"])[:10],
           (r["guix_commit"] or "unpinned")[:10], r["change"]] for r in rs],
         ["gen", "current from (UTC)", "commit", "guix", "change"]), as_jsonl=as_jsonl)
 

@@ -26,7 +26,9 @@ from vmfleet.deploy.vm_records import (
     find_vm,
     get_vm,
     host_lock,
+    lineage_of,
     quiet,
+    rollback_command,
     update_vm,
     vm_lock,
     write_audit,
@@ -353,7 +355,8 @@ def start(reg: Registry, home: Home, name: str, *, wait: bool = True,
     vm = get_vm(reg, name)
     if vm.state is VmState.RETIRED:
         raise UsageError(f"VM {name} is retired (replaced by a redeploy)",
-                         f"bring it back in place of its successor: vmfleet rollback {name}")
+                         "bring it back in place of its successor: "
+                         + rollback_command(vm, lineage_of(reg, vm)))
     host = hosts.get(reg, vm.host)
     with vm_lock(home, name), virt.connect(host.uri) as conn:
         try:
@@ -412,6 +415,8 @@ def destroy(reg: Registry, home: Home, name: str, *, forget: bool = False,
 
 
 def _forget(reg: Registry, name: str) -> None:
+    """Drop the row; the VMs that replaced it now replace its predecessor (or keep its name
+    when it was the first of its lineage), so the lineage keeps its fleet name."""
     with reg.write():
         vm_rows.delete(reg, name)
 

@@ -79,6 +79,19 @@ def _interrupted(reg: Registry, home: Home, system: str) -> list[Rollout]:
     return [r for r in open_rollouts(reg, system=system) if not rollout_in_progress(home, r)]
 
 
+def redeploy_preview(reg: Registry, spec_text: str) -> list[tuple[Vm, Generation]]:
+    """What a redeploy to ``spec_text`` would replace: (running or stopped VM, generation)
+    for each VM of the system not already there. Reads only; errors are redeploy's own."""
+    from vmfleet.registry import spec
+
+    try:
+        gen = spec.resolve(reg, spec_text)
+    except VmfleetError:
+        return []
+    return [(vm, gen) for vm in list_vms(reg, system=gen.system)
+            if vm.state in ACTIVE and vm.generation_id != gen.id]
+
+
 def redeploy(reg: Registry, home: Home, spec_text: str, *, allow_downgrade: bool = False,
              timeout: float = DEFAULT_TIMEOUT, accel: str | None = None,
              builder: str | None = None, notify: Notify = quiet,
@@ -108,13 +121,17 @@ def redeploy(reg: Registry, home: Home, spec_text: str, *, allow_downgrade: bool
     if older and not allow_downgrade:
         raise UsageError(
             f"{gen.label} is older than what runs on {', '.join(v.name + ' (' + v.label + ')' for v in older)}",
-            "going back to an older generation needs --allow-downgrade (or use vmfleet rollback)",
+            "going back to an older generation needs --allow-downgrade",
         )
     image: Image | None = None
     results = []
     for old in current:
         if old.generation == gen.number and old.name not in resumed:
             results.append(RedeployResult(old.name, None, old.label, gen.label, "unchanged"))
+            continue
+        kept = None if old.name in resumed else _retired_of(reg, old, gen)
+        if kept is not None:  # no new VM: the lineage's retired one of that generation
+            results.append(_restart(reg, home, kept, old, gen, timeout, notify))
             continue
         if image is None:
             notify(f"image of {gen.label}: building or reusing")
@@ -123,6 +140,28 @@ def redeploy(reg: Registry, home: Home, spec_text: str, *, allow_downgrade: bool
         results.append(_replace(reg, home, old, gen, image, timeout, accel, notify,
                                 resumed.get(old.name)))
     return results
+
+
+def _retired_of(reg: Registry, old: Vm, gen: Generation) -> Vm | None:
+    """The newest retired VM of ``old``'s lineage that runs ``gen``, with ``old``'s memory,
+    vcpus, host and network (what a new replacement would get)."""
+    same = [v for v in lineage_of(reg, old) if v.state is VmState.RETIRED
+            and v.generation_id == gen.id and (v.host, v.memory_mib, v.vcpus, v.network)
+            == (old.host, old.memory_mib, old.vcpus, old.network)]
+    return max(same, key=lambda v: (v.created, v.name)) if same else None
+
+
+def _restart(reg: Registry, home: Home, kept: Vm, old: Vm, gen: Generation, timeout: float,
+             notify: Notify) -> RedeployResult:
+    """Bring ``kept`` back in place of ``old`` (a rollback, recorded as such so that a kill is
+    finished like one, audited as this redeploy)."""
+    notify(f"redeploying {old.name} ({old.label}): {kept.name}, retired, runs {gen.label}: "
+           "restarting it instead of making another VM")
+    rid = begin_rollout(reg, "rollback", kept.name, kept.system, kept.generation_id,
+                        RolloutStep.BOOT_TARGET, retiring=(old.name,))
+    _run_rollback(reg, home, rid, kept.name, (old.name,), RolloutStep.BOOT_TARGET, timeout,
+                  notify, action="redeploy")
+    return RedeployResult(old.name, kept.name, old.label, gen.label, "restarted")
 
 
 def _replace(reg: Registry, home: Home, old: Vm, gen: Generation, image: Image, timeout: float,
@@ -222,7 +261,7 @@ def _made_by_this_redeploy(reg: Registry, name: str, old: Vm) -> bool:
 
 
 def rollback(reg: Registry, home: Home, name: str, *, timeout: float = DEFAULT_TIMEOUT,
-             notify: Notify = quiet) -> Vm:
+             allow_downgrade: bool = False, notify: Notify = quiet) -> Vm:
     """Bring a retired VM back in place of the one that replaced it.
 
     ``name`` is either the retired VM to bring back, or a running VM whose predecessor (the VM
@@ -230,6 +269,9 @@ def rollback(reg: Registry, home: Home, name: str, *, timeout: float = DEFAULT_T
     answer SSH with its pinned host key before the other one is retired; otherwise nothing
     changes and the command fails. A rollback that was cut short is finished by a rollback
     naming either VM.
+
+    Bringing back an older generation than the one it retires needs ``allow_downgrade``, as
+    for redeploy and apply (the one downgrade rule).
     """
     vm = get_vm(reg, name)
     for r in _interrupted(reg, home, vm.system):
@@ -237,6 +279,8 @@ def rollback(reg: Registry, home: Home, name: str, *, timeout: float = DEFAULT_T
             if r.kind != "rollback":
                 raise UsageError(f"the redeploy of {r.vm} to {r.label} was interrupted "
                                  f"(at step {r.step})", f"finish it first: {r.finish_command}")
+            _check_downgrade(r.label, r.downgrade, allow_downgrade,
+                             [n for n in r.retiring if find_vm(reg, n)])
             notify(f"finishing the interrupted rollback to {r.vm}, at step {r.step}")
             return _run_rollback(reg, home, r.id, r.vm, r.retiring, r.step, timeout, notify)
     if vm.state is VmState.RETIRED:
@@ -256,6 +300,9 @@ def rollback(reg: Registry, home: Home, name: str, *, timeout: float = DEFAULT_T
             raise UsageError(f"{target.name}, the VM {name} replaced, is {target.state}",
                              "see 'vmfleet ps'")
         current = [vm]
+    newer = [v for v in current if v.system == target.system and v.generation > target.generation]
+    _check_downgrade(target.label, bool(newer), allow_downgrade,
+                     [f"{v.name} ({v.label})" for v in newer])
     retiring = tuple(v.name for v in current)
     rid = begin_rollout(reg, "rollback", target.name, target.system, target.generation_id,
                         RolloutStep.BOOT_TARGET, retiring=retiring)
@@ -263,9 +310,15 @@ def rollback(reg: Registry, home: Home, name: str, *, timeout: float = DEFAULT_T
                          timeout, notify)
 
 
+def _check_downgrade(label: str, downgrade: bool, allowed: bool, newer: list[str]) -> None:
+    if downgrade and not allowed:
+        raise UsageError(f"{label} is older than what runs on {', '.join(newer)}",
+                         "going back to an older generation needs --allow-downgrade")
+
+
 def _run_rollback(reg: Registry, home: Home, rid: int, target_name: str,
                   retiring: tuple[str, ...], step: RolloutStep, timeout: float,
-                  notify: Notify) -> Vm:
+                  notify: Notify, action: str = "rollback") -> Vm:
     target = get_vm(reg, target_name)
     current = [v for v in (find_vm(reg, n) for n in retiring) if v is not None]
     host = hosts.get(reg, target.host)
@@ -307,6 +360,7 @@ def _run_rollback(reg: Registry, home: Home, rid: int, target_name: str,
                         _retire(reg, home, other_conn, other, notify)
             rollout_step(reg, rid, RolloutStep.DONE, status="done")
     from_gen = current[0].generation_id if current else None
-    write_audit(reg, "rollback", target.name, from_gen, target.generation_id,
-           "retired " + (", ".join(v.name for v in current) or "nothing"))
+    write_audit(reg, action, target.name, from_gen, target.generation_id,
+                ("restarted, " if action != "rollback" else "")
+                + "retired " + (", ".join(v.name for v in current) or "nothing"))
     return get_vm(reg, target.name)

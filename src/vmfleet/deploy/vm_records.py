@@ -7,7 +7,7 @@ import getpass
 import json
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from vmfleet import settings, timeutil
@@ -92,6 +92,9 @@ class VmStatus:
     uptime: float | None  # seconds since vmfleet last started it
     ssh: str | None  # 'root@127.0.0.1:22201'
     note: str = ""
+    lineage: str | None = None  # the fleet name: first VM of its redeploy chain
+    retired: int = 0  # retired VMs of its lineage (set on the lineage's row in ps's short view)
+    busy: str | None = None  # the operation and pid of a running vmfleet that holds the VM
 
 
 @dataclass(frozen=True)
@@ -220,39 +223,12 @@ def lineage_of(reg: Registry, vm: Vm) -> list[Vm]:
     return [rows[n] for n in sorted(seen)]
 
 
-@dataclass(frozen=True)
-class Lineage:
-    root: str
-    members: tuple[Vm, ...]
-
-    def active(self) -> list[Vm]:
-        return [v for v in self.members if v.state in (VmState.RUNNING, VmState.STOPPED)]
-
-
-def lineages(vms: Sequence[Vm]) -> dict[str, Lineage]:
-    """VMs grouped by the first VM of their ``replaces`` chain."""
-    by_name = {v.name: v for v in vms}
-    roots: dict[str, str] = {}
-
-    def root(name: str) -> str:
-        seen = []
-        while name not in roots:
-            seen.append(name)
-            nxt = by_name[name].replaces
-            if not nxt or nxt not in by_name or nxt in seen:
-                roots[name] = name
-                break
-            name = nxt
-        r = roots[name]
-        for s in seen:
-            roots[s] = r
-        return r
-
-    groups: dict[str, list[Vm]] = {}
-    for v in vms:
-        groups.setdefault(root(v.name), []).append(v)
-    return {r: Lineage(r, tuple(sorted(m, key=lambda v: (v.created, v.name))))
-            for r, m in groups.items()}
+def rollback_command(vm: Vm, lineage: list[Vm]) -> str:
+    """The command that brings the retired ``vm`` back, with ``--allow-downgrade`` when what
+    runs in its lineage is newer (the one downgrade rule: the command must not be refused)."""
+    newer = any(v.generation > vm.generation for v in lineage
+                if v.state in ACTIVE and v.system == vm.system)
+    return f"vmfleet rollback {vm.name}" + (" --allow-downgrade" if newer else "")
 
 
 def quiet(_message: str) -> None:
@@ -282,27 +258,42 @@ class Rollout:
     label: str  # 'web@2': the generation it moves to
     step: RolloutStep
     status: str  # running, done, failed
+    downgrade: bool = False  # it goes to a generation older than one it replaces
 
     @property
     def finish_command(self) -> str:
-        """The command that finishes this rollout when it was cut short."""
+        """The command that finishes this rollout when it was cut short (with the flag the
+        one downgrade rule asks for, so that the command is not refused)."""
+        flag = " --allow-downgrade" if self.downgrade else ""
         if self.kind == "redeploy":
-            return f"vmfleet redeploy {self.label}"
-        return f"vmfleet rollback {self.vm}"
+            return f"vmfleet redeploy {self.label}{flag}"
+        return f"vmfleet rollback {self.vm}{flag}"
 
     def involves(self, name: str) -> bool:
         return name == self.vm or name == self.successor or name in self.retiring
 
 
-def _rollout(row: dict) -> Rollout:
-    return Rollout(row["id"], row["kind"], row["vm"], row["successor"],
-                   tuple(json.loads(row["retiring"])), row["system"], row["generation_id"],
-                   f"{row['system']}@{row['gen_number']}", RolloutStep(row["step"]), row["status"])
+def _rollout(row: dict, vms: dict[str, Vm]) -> Rollout:
+    retiring = tuple(json.loads(row["retiring"]))
+    number = row["gen_number"]
+    if row["kind"] == "redeploy":  # every VM of the system it moves, not only this one
+        others = [v for v in vms.values() if v.system == row["system"]
+                  and (v.state in ACTIVE or v.name == row["vm"]) and v.name != row["successor"]]
+    else:
+        others = [vms[n] for n in retiring if n in vms]
+    return Rollout(row["id"], row["kind"], row["vm"], row["successor"], retiring,
+                   row["system"], row["generation_id"], f"{row['system']}@{number}",
+                   RolloutStep(row["step"]), row["status"],
+                   downgrade=any(v.generation > number for v in others))
 
 
 def open_rollouts(reg: Registry, *, system: str | None = None) -> list[Rollout]:
     """Redeploys and rollbacks that started and did not finish (running now, or killed)."""
-    return [_rollout(r) for r in rollout_rows.open_rows(reg, system=system)]
+    rows = rollout_rows.open_rows(reg, system=system)
+    if not rows:
+        return []
+    vms = {v.name: v for v in list_vms(reg, system=system)}
+    return [_rollout(r, vms) for r in rows]
 
 
 def begin_rollout(reg: Registry, kind: str, vm: str, system: str, generation_id: int,

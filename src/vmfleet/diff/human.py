@@ -227,21 +227,27 @@ def _package_lines(p: PackagesDiff, colour: bool, why=None) -> list[str]:
     unversioned = [c for c in p.changes if c not in versioned]
     width = max((len(c.name) + (1 if c.requested else 0) for c in versioned), default=0)
     lines = []
-    for c in versioned:
-        name = escape((c.name + ("*" if c.requested else "")).ljust(width))
+
+    def versions_of(c) -> str:
         if c.change == "added":
-            versions = _versions(c.versions_b)
+            text = _versions(c.versions_b)
         elif c.change in ("removed", "rebuilt"):
-            versions = _versions(c.versions_a)
+            text = _versions(c.versions_a)
         else:
-            versions = f"{_versions(c.versions_a)} → {_versions(c.versions_b)}"
+            text = f"{_versions(c.versions_a)} → {_versions(c.versions_b)}"
         if c.grafted and why is None:     # with --why, the reason lines say it
             runs = {"added": _versions(c.runs_b), "removed": _versions(c.runs_a)}.get(
                 c.change, f"{_versions(c.runs_a)} → {_versions(c.runs_b)}")
-            versions += f" (runs {runs})"
-        versions = escape(versions)
+            text += f" (runs {runs})"
+        return escape(text)
+
+    # The size column stays aligned: the versions column is as wide as its widest entry.
+    vwidth = max([24, *(len(versions_of(c)) for c in versioned)])
+    for c in versioned:
+        name = escape((c.name + ("*" if c.requested else "")).ljust(width))
+        versions = versions_of(c)
         lines.append(f"{_paint(f'{c.change:<10}', c.change, colour)} {name}  "
-                     f"{versions:<24} {human_size(c.size_delta, signed=True):>12}")
+                     f"{versions:<{vwidth}} {human_size(c.size_delta, signed=True):>12}")
         if why is not None:
             from vmfleet.diff.reasons_text import reason_lines
 

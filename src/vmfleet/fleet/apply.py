@@ -34,6 +34,7 @@ from pathlib import Path
 
 from vmfleet import timeutil
 from vmfleet.deploy import lifecycle, rollout, vm_access
+from vmfleet.deploy.lineage import lineages
 from vmfleet.deploy.placement import Image
 from vmfleet.deploy.vm_records import (
     DEFAULT_TIMEOUT,
@@ -43,7 +44,6 @@ from vmfleet.deploy.vm_records import (
     audit_entry,
     find_vm,
     get_vm,
-    lineages,
     list_vms,
 )
 from vmfleet.errors import DeployError, LibvirtError, UsageError, VmfleetError
@@ -58,6 +58,9 @@ from vmfleet.tools import locks
 
 Progress = Callable[[str, str], None]  # (fleet VM name, what happens now)
 DEFAULT_HEALTH_TIMEOUT = 60.0
+# The shell's statuses for a command that cannot run (POSIX 2.8.2: 127 not found, 126 found
+# but not executable): not a service still starting, so not retried.
+CANNOT_RUN = (126, 127)
 
 
 @dataclass(frozen=True)
@@ -102,10 +105,22 @@ def check_fresh(saved: Plan, now: Plan) -> None:
                          "make the plan again: vmfleet plan --out FILE")
 
 
+def check_downgrades(plan: Plan, allow_downgrade: bool) -> None:
+    """The one downgrade rule (as redeploy and rollback): a plan that moves a VM to an older
+    generation runs only with ``--allow-downgrade``."""
+    down = [s for s in plan.steps if s.downgrade and s.action in plan_mod.CHANGES]
+    if down and not allow_downgrade:
+        shown = ", ".join(f"{s.name} ({s.current} → {s.target})" for s in down[:5])
+        more = f" and {len(down) - 5} more" if len(down) > 5 else ""
+        raise UsageError(f"the plan goes back to older generations: {shown}{more}",
+                         "going back to an older generation needs --allow-downgrade")
+
+
 def apply(reg: Registry, home: Home, plan: Plan, *, max_parallel: int = 4, per_host: int = 2,
           build_jobs: int = 2, keep_going: bool = False, timeout: float = DEFAULT_TIMEOUT,
           health_timeout: float = DEFAULT_HEALTH_TIMEOUT, builder: str | None = None,
-          progress: Progress = _quiet) -> ApplyResult:
+          allow_downgrade: bool = False, progress: Progress = _quiet) -> ApplyResult:
+    check_downgrades(plan, allow_downgrade)
     for flag, value in (("--max-parallel", max_parallel), ("--max-per-host", per_host),
                         ("--build-jobs", build_jobs)):
         if value < 1:
@@ -135,6 +150,7 @@ class _Run:
         self.image_errors: dict[int, str] = {}
         self.replaced: list[tuple[Step, str]] = []   # (step, new VM) for rollback
         self.created: list[tuple[Step, str]] = []
+        self.began: dict[str, float] = {}  # when work on each VM began: its time in the summary
         self.started = time.monotonic()
 
     # --- bookkeeping -------------------------------------------------------------------------
@@ -309,6 +325,8 @@ class _Run:
 
     def _one(self, step: Step) -> None:
         t0 = time.monotonic()
+        with self.lock:
+            self.began[step.name] = t0
         if self.failed.is_set() and not self.keep_going:
             self.outcome(step, "skipped", step.vm, step.current, t0, "an earlier VM failed")
             return
@@ -428,9 +446,13 @@ class _Run:
                 tail = (err or out).strip().splitlines()[-1:] or ["(no output)"]
                 last = f"exit {rc}: {tail[0]}"
             except VmfleetError as e:
-                last = e.message
-            if time.monotonic() >= deadline:
+                rc, last = None, e.message
+            if rc in CANNOT_RUN or time.monotonic() >= deadline:
                 self.audit(reg, "health", name, None, None, f"failed: {step.health}: {last}")
+                if rc in CANNOT_RUN:  # waiting does not make a missing program appear
+                    raise DeployError(f"health check of {name} cannot run: {step.health!r}: "
+                                      f"{last}", "fix the VM's health command in the fleet "
+                                      f"file (try it: 'vmfleet ssh {name} -- {step.health}')")
                 raise DeployError(f"health check of {name} failed: {step.health!r}: {last}",
                                   f"see 'vmfleet ssh {name} -- {step.health}'; raise "
                                   "--health-timeout if the service is only slow to start")
@@ -439,10 +461,11 @@ class _Run:
     def _roll_back(self) -> None:
         """Undo what this apply changed: replaced VMs come back, created ones go."""
         for step, new in reversed(self.replaced):
-            t0 = time.monotonic()
+            t0 = self.began.get(step.name, time.monotonic())  # its deploy, health and rollback
             self.progress(step.name, f"rolling back to {step.vm}")
             try:
                 rollout.rollback(self.reg, self.home, step.running, timeout=self.timeout,
+                                 allow_downgrade=True,  # undoing its own change
                                  notify=functools.partial(self.progress, step.name))
                 self.audit(self.reg, "rollback", step.vm, step.target_generation_id,
                            step.current_generation_id, f"{new} retired")
@@ -452,7 +475,7 @@ class _Run:
                 self.outcome(step, "failed", new, step.target, t0,
                              f"rollback to {step.vm} failed: {e.message}")
         for step, name in reversed(self.created):
-            t0 = time.monotonic()
+            t0 = self.began.get(step.name, time.monotonic())
             self.progress(step.name, f"removing {name} (rollback)")
             try:
                 lifecycle.destroy(self.reg, self.home, name)

@@ -138,14 +138,15 @@ def parse(text: str, label: str = "fleet.toml") -> FleetFile:
         end = starts[i + 1] if i + 1 < len(starts) else None
         decl = _vm(entry, {k: v for k, v in defaults.items() if k in DEFAULT_KEYS}, start, end,
                    lines, problems, dline)
-        if decl is None:
-            continue
-        if decl.name in first_line:
-            problems.append(Problem(decl.line, f"duplicate VM name {decl.name!r} (first at line "
-                                    f"{first_line[decl.name]})"))
-            continue
-        first_line[decl.name] = decl.line
-        vms.append(decl)
+        name = entry.get("name")
+        if isinstance(name, str):  # also when the entry has other problems: all at once
+            if name in first_line:
+                problems.append(Problem(start, f"duplicate VM name {name!r} (first at line "
+                                        f"{first_line[name]})"))
+                continue
+            first_line[name] = start or 0
+        if decl is not None:
+            vms.append(decl)
     raise_problems(problems, label)
     return FleetFile(label, text, tuple(vms))
 
@@ -192,6 +193,11 @@ def _vm(entry: dict, defaults: dict, start: int | None, end: int | None, lines: 
         return lines.key_in(key, dline, None) or dline or start
 
     def bad(key: str, message: str) -> None:
+        if key not in entry and key in defaults:  # [defaults]' value: once, not once per VM
+            problem = Problem(lines.key_in(key, dline, None) or dline, f"[defaults]: {message}")
+            if problem not in problems:
+                problems.append(problem)
+            return
         problems.append(Problem(at(key), f"{who}: {message}"))
 
     for key in entry:

@@ -31,11 +31,15 @@ from typing import Any
 from vmfleet import timeutil
 from vmfleet.deploy import hosts as hosts_mod
 from vmfleet.deploy import status
-from vmfleet.deploy.vm_records import Lineage, Vm, VmState, lineages, list_vms
+from vmfleet.deploy.lineage import Lineage, lineages
+from vmfleet.deploy.vm_records import Vm, VmState, list_vms
 from vmfleet.errors import UsageError, VmfleetError
 from vmfleet.fleet import file as fleet_file
+from vmfleet.fleet import history
 from vmfleet.home import Home
+from vmfleet.registry import audit as registry_audit
 from vmfleet.registry import fleet as fleet_rows
+from vmfleet.registry import fleet as registry_fleet
 from vmfleet.registry import spec as spec_mod
 from vmfleet.registry.db import Registry
 from vmfleet.registry.generations import Generation
@@ -84,6 +88,7 @@ class Step:
     retire: tuple[str, ...] = ()        # leftovers to retire (ran next to their replacement)
     discard: tuple[str, ...] = ()       # leftovers to remove (deploy cut short or failed)
     note: str = ""
+    cause: str = ""                     # the command outside apply that made the drift
 
     @property
     def target_id(self) -> int:
@@ -183,6 +188,7 @@ def make_plan(reg: Registry, home: Home, fleet: fleet_file.FleetFile, *, source:
     summaries = _Packages(reg) if packages else None
     steps = [_step(decl, groups.get(decl.name), resolver, summaries, states, unreachable, home)
              for decl in wanted]
+    steps = _with_causes(reg, steps)
     unmanaged = []
     for g in extra:
         if prune and (not on or g.root in plain):
@@ -193,6 +199,44 @@ def make_plan(reg: Registry, home: Home, fleet: fleet_file.FleetFile, *, source:
                 timeutil.now(), tuple(steps), tuple(unmanaged), unreachable,
                 interrupted_apply(reg, home))
     return _with_fingerprint(plan, vms, states)
+
+
+def _with_causes(reg: Registry, steps: list[Step]) -> list[Step]:
+    """Each change to a VM that a redeploy or rollback run by hand made names that command:
+    the fleet did not drift by itself."""
+    import dataclasses
+
+    changed = [s for s in steps if s.action in CHANGES and s.vm]
+    causes = registry_audit.manual_changes(reg, [s.vm for s in changed if s.vm]) if changed else {}
+    return [dataclasses.replace(s, cause=f"drift: '{_command(c)}' ({timeutil.show(c['at'])})")
+            if s.action in CHANGES and s.vm and (c := causes.get(s.vm)) else s for s in steps]
+
+
+def _command(change: dict) -> str:
+    if change["action"] == "redeploy" and change["to_label"]:
+        return f"vmfleet redeploy {change['to_label']}"
+    return f"vmfleet {change['action']} {change['vm']}"
+
+
+def managed_names(reg: Registry) -> set[str]:
+    """The fleet names vmfleet manages: those of the newest recorded fleet file and of the
+    last apply's plan (a fleet applied with --file without being recorded)."""
+    names: set[str] = set()
+    text = registry_fleet.last_apply_plan(reg)
+    if text:
+        try:
+            names |= {s["name"] for s in json.loads(text).get("steps", [])
+                      if s.get("action") != "remove"}
+        except (ValueError, TypeError, AttributeError, KeyError):
+            pass  # a plan that does not read names nothing
+    versions = history.list_versions(reg)
+    if versions:
+        try:
+            text = history.text_of(reg, versions[-1])
+            names |= {v.name for v in fleet_file.parse(text, "fleet.toml").vms}
+        except VmfleetError:
+            pass  # a version that no longer parses manages nothing
+    return names
 
 
 class _Resolver:
@@ -351,6 +395,12 @@ def interrupted_apply(reg: Registry, home: Home) -> str | None:
     return row["id"]
 
 
+def apply_in_progress(home: Home) -> str | None:
+    """'vmfleet apply ...' (pid N) while a running vmfleet holds the apply lock, else None."""
+    who = locks.holder(home, APPLY_LOCK)
+    return f"'{who.operation}' (pid {who.pid})" if who else None
+
+
 def _with_fingerprint(plan: Plan, vms: Sequence[Vm], states) -> Plan:
     import dataclasses
 
@@ -384,6 +434,7 @@ def to_json(plan: Plan) -> dict:
             "vcpus": s.vcpus, "accel": s.accel, "health": s.health, "tags": list(s.tags),
             "downgrade": s.downgrade, "packages": s.packages, "reasons": list(s.reasons),
             "retire": list(s.retire), "discard": list(s.discard), "note": s.note,
+            "cause": s.cause,
         } for s in plan.steps],
     }
 
@@ -401,7 +452,8 @@ def from_json(data: dict) -> Plan:
             target_generation_id=s["target_generation_id"], memory_mib=s["memory_mib"],
             vcpus=s["vcpus"], accel=s["accel"], health=s["health"], tags=tuple(s["tags"]),
             downgrade=s["downgrade"], packages=s["packages"], reasons=tuple(s["reasons"]),
-            retire=tuple(s["retire"]), discard=tuple(s["discard"]), note=s["note"])
+            retire=tuple(s["retire"]), discard=tuple(s["discard"]), note=s["note"],
+            cause=s.get("cause", ""))
             for s in data["steps"])
         return Plan(data["format"], data["fleet"], data["fleet_sha256"], dict(data["source"]),
                     tuple(data["on"]), bool(data["prune"]), data["created"], steps,

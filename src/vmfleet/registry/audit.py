@@ -46,3 +46,20 @@ def close_open_intents(reg: Registry, vm: str, outcome: str) -> int:
             "UPDATE audit SET detail = substr(detail, 1, length(detail) - ?) || ? "
             "WHERE vm = ? AND detail LIKE ?",
             (len(OPEN), outcome, vm, f"%{OPEN}")).rowcount
+
+
+def manual_changes(reg: Registry, vms: list[str], *, chunk: int = 500) -> dict[str, dict]:
+    """For each VM named, the last redeploy or rollback that made it and that no apply ran
+    (``{"vm", "action", "at", "to_label"}``); failed attempts do not count."""
+    names = sorted(set(vms))
+    out: dict[str, dict] = {}
+    for i in range(0, len(names), chunk):  # well under SQLite's limit on bound parameters
+        part = names[i:i + chunk]
+        for r in reg.query(
+                "SELECT a.vm, a.action, a.at, gt.system || '@' || gt.number AS to_label "
+                "FROM audit a LEFT JOIN generations gt ON gt.id = a.to_generation_id "
+                "WHERE a.apply_id IS NULL AND a.action IN ('redeploy', 'rollback') "
+                "AND a.detail NOT LIKE 'failed:%' "
+                f"AND a.vm IN ({','.join('?' * len(part))}) ORDER BY a.id", part):
+            out[r["vm"]] = r
+    return out

@@ -84,3 +84,10 @@ def apply_ids(reg: Registry, prefix: str = "", *, newest: int | None = None) -> 
             "SELECT id FROM fleet_applies ORDER BY started DESC LIMIT ?", (newest,))]
     return [r["id"] for r in reg.query("SELECT id FROM fleet_applies WHERE id LIKE ?",
                                        (prefix + "%",))]
+
+
+def last_apply_plan(reg: Registry) -> str | None:
+    """The plan (JSON text) the newest apply executed, or None before the first apply."""
+    row = reg.query_one("SELECT plan FROM fleet_applies ORDER BY started DESC, rowid DESC "
+                        "LIMIT 1")
+    return row["plan"] if row else None

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from vmfleet.deploy.vm_records import Vm, lineages, list_vms
+from vmfleet.deploy.lineage import lineages
+from vmfleet.deploy.vm_records import Vm, list_vms
 from vmfleet.errors import UsageError, VmfleetError
 from vmfleet.names import check_name
 from vmfleet.registry import checks as check_mod

@@ -244,17 +244,12 @@ class Conn:
         return infos
 
     def domain_states(self) -> dict[str, DomainState]:
-        """Every domain's name and state, without reading its XML (cheap for many domains)."""
+        """Every domain's name and state, without reading its XML, in one call to libvirtd
+        (virConnectGetAllDomainStats): one round trip per host instead of one per domain."""
         with self._doing("list domains"):
-            raws = self.raw.listAllDomains(0)
-        states = {}
-        for dom in raws:
-            try:
-                state, _reason = dom.state(0)
-            except libvirt.libvirtError:
-                continue  # vanished between listing and reading
-            states[dom.name()] = _STATES.get(state, DomainState.OTHER)
-        return states
+            stats = self.raw.getAllDomainStats(libvirt.VIR_DOMAIN_STATS_STATE)
+        return {dom.name(): _STATES.get(values.get("state.state"), DomainState.OTHER)
+                for dom, values in stats}
 
     def domain(self, name: str) -> DomainInfo | None:
         dom = self._lookup(name)
