@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The demo: an example fleet history (systems/, three dated commits) is imported, built, an old
-# generation is booted, the newest redeployed over it, and the two are diffed.
+# generation is booted, the newest redeployed over it, and the two are diffed; old generations
+# are checked, and the history is written as a static HTML report (its path is printed last).
 # Installs what it needs (scripts/setup.sh) and starts libvirtd/virtlogd. Re-running it starts over.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,7 @@ export VMFLEET_ACCEL=${VMFLEET_ACCEL:-tcg}   # KVM guests hang on some hosts; TC
 export PATH=$PWD/.venv/bin:$PATH
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 show() { printf '$ %s\n' "$*"; "$@"; }
+append() { local out=$1; shift; printf '$ %s >> %s\n' "$*" "$out"; "$@" >> "$out"; }
 
 if ! command -v guix >/dev/null; then
   export PATH=$PWD/tests/standin/bin:$PATH
@@ -66,8 +68,23 @@ show vmfleet build acme-web
 step "the fleet as declared in systems/fleet.toml: what would apply change?"
 show vmfleet plan --file systems/fleet.toml || true   # exit 1 means: something would change
 
+step "scheduled checks: the service and timer a weekly check would run (printed: this machine may not run systemd)"
+NOTIFY="cat > '$DEMO/findings.json'; echo \"vmfleet would tell ops: \$1\" >&2"
+show vmfleet schedule install --print --every weekly --notify "$NOTIFY"
+
+step "do old generations still rebuild bit for bit? Now, and after nginx's source was re-tagged upstream"
+append "$DEMO/checks.jsonl" vmfleet check web@2023-06 web db --jsonl || true
+VMFLEET_STANDIN_DRIFT=nginx VMFLEET_STANDIN_STORE=$DEMO/standin-drift \
+  append "$DEMO/checks.jsonl" vmfleet check web@2023-06 web db --jsonl --notify "$NOTIFY" || true
+show wc -l "$DEMO/checks.jsonl"   # one JSON object a line (docs/check.schema.json)
+
 echo
 echo "demo: done. Its VMs are still there (web-demo-g3 running, web-demo retired for rollback):"
 echo "      export VMFLEET_HOME=$VMFLEET_HOME PATH=$PWD/.venv/bin:\$PATH"
-echo "      vmfleet ssh web-demo-g3; vmfleet rollback web-demo; vmfleet destroy web-demo-g3 --yes"
+echo "      vmfleet ssh web-demo-g3; vmfleet rollback web-demo --allow-downgrade; vmfleet destroy web-demo-g3 --yes"
 echo "      Running this demo again removes them first."
+
+step "the fleet's history as a static site"
+show vmfleet report "$DEMO/report" --fleet-file systems/fleet.toml
+echo "demo: the report: file://$DEMO/report/index.html"
+

@@ -34,15 +34,24 @@ def adopt_image(reg, path, system: str, *, current_from: str | None = None,
     import os
 
     from vmfleet import timeutil
-    from vmfleet.inspect.disk import open_disk
+    from vmfleet.inspect.disk import StoreImages, open_disk
     from vmfleet.registry import generations
 
     files = dict(files or {})
-    with open_disk(path) as disk:
+    with open_disk(path, store=StoreImages.of(reg)) as disk:
         _part, fs = disk.guix_root()
         facts = read_facts(fs, source=str(path), kind="image", files=False, texts=False,
                            workdir=disk.workdir)
         missing = []
+        if facts.configuration is None and facts.provenance is not None \
+                and facts.provenance.expression:
+            from vmfleet.inspect.facts import expression_note
+            known = _registry_generation(reg, path)
+            raise ImageError(
+                f"cannot adopt {expression_note(str(path))}",
+                f"the registry already knows it as the image of {known}: use {known}" if known
+                else "record the config it was built from instead: vmfleet add SYSTEM CONFIG "
+                     "--channels CHANNELS (the image's channels: vmfleet inspect IMAGE)")
         if facts.configuration is None:
             missing.append("configuration.scm")
         if facts.channels_scm is None and facts.provenance is None:
@@ -56,7 +65,12 @@ def adopt_image(reg, path, system: str, *, current_from: str | None = None,
                 f"the registry already knows it as the image of {known}: use {known}" if known
                 else NO_PROVENANCE_HINT)
         config = facts.configuration
-        channels_text = facts.channels_scm or channels_text_of(facts.provenance.channels)
+        assert config is not None  # checked above
+        if facts.channels_scm:
+            channels_text = facts.channels_scm
+        else:
+            assert facts.provenance is not None  # checked above
+            channels_text = channels_text_of(facts.provenance.channels)
         rels = os_config.local_files(config, "configuration.scm")
         store_names: dict[str, list[str]] = {}
         for item in facts.items:

@@ -7,7 +7,7 @@ was recorded):
 - ``reproducible``: the same image, byte for byte (sha256);
 - ``image-differs``: the same system (the same ``…-system`` store item and the same closure,
   compared by store file names) in an image whose bytes differ, e.g. a file system hash seed
-  that is not pinned (guix-facts.md: Guix does not promise bit-identical images). The rebuild
+  that is not pinned (Guix does not promise bit-identical images). The rebuild
   goes through ``guix build --check`` of every derivation that makes the image's bytes: each
   ``partition.img`` (found among the image derivation's inputs) and the image itself, since
   ``--check`` rebuilds only the derivation named; the one that differed is kept in the detail
@@ -17,93 +17,38 @@ was recorded):
 - ``fails``: the generation no longer builds (a source that vanished, a pin too old); the
   error is kept.
 
-Every result is recorded in the ``checks`` table; ``vmfleet checks`` lists them.
+Every result is recorded in the ``checks`` table; ``vmfleet checks`` lists them. A run that
+found a regression (anything but ``reproducible``) can tell someone: ``notify`` runs the
+user's command once with the findings on stdin (docs/check.schema.json).
 """
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from enum import StrEnum
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from vmfleet import timeutil
 from vmfleet.diff import compare, human, json_out, sides
-from vmfleet.errors import BuildError, NotFound
+from vmfleet.errors import BuildError, NotFound, VmfleetError
 from vmfleet.guix import command as guix
 from vmfleet.home import Home
 from vmfleet.registry import builds as build_rows
 from vmfleet.registry import checks as check_rows
 from vmfleet.registry import generations
+
+# The check record and its words live with its rows (the report reads them too); they are
+# still check's public names.
+from vmfleet.registry.checks import DESCRIPTIONS as DESCRIPTIONS
+from vmfleet.registry.checks import Check as Check
+from vmfleet.registry.checks import Result as Result
+from vmfleet.registry.checks import content_words as content_words
+from vmfleet.registry.checks import from_row
+from vmfleet.registry.checks import summary_line as summary_line
 from vmfleet.registry.db import Registry, dumps
 from vmfleet.registry.generations import Generation
-
-
-class Result(StrEnum):
-    REPRODUCIBLE = "reproducible"
-    IMAGE_DIFFERS = "image-differs"
-    DRIFTED = "drifted"
-    FAILS = "fails"
-
-
-DESCRIPTIONS = {
-    Result.REPRODUCIBLE: "reproducible",
-    Result.IMAGE_DIFFERS: "same system, different image bytes",
-    Result.DRIFTED: "drifted",
-    Result.FAILS: "no longer builds",
-}
-
-
-@dataclass(frozen=True)
-class Check:
-    id: int
-    generation_id: int
-    label: str
-    result: Result
-    build_id: int | None
-    reference_build_id: int | None
-    started: str
-    finished: str | None
-    detail: dict
-
-    @property
-    def description(self) -> str:
-        text = DESCRIPTIONS[self.result]
-        kept = self.detail.get("content")
-        if kept and kept.get("verdict"):
-            text += f" ({content_words(kept)})"
-        return text
-
-
-def content_words(kept: dict) -> str:
-    """How the kept second result differs: ``2 files differ: var/lib/random-seed (512 → 512
-    B) …``, or that the files are the same and the bytes differ elsewhere."""
-    if kept.get("note"):
-        return kept["note"]
-    diffs = kept.get("differences") or []
-    if kept["verdict"] == "identical":
-        return ("files identical: the bytes differ outside the files (file-system metadata, "
-                "partition table or boot code)")
-    if kept["verdict"] == "references":
-        return f"{len(diffs)} files differ only in store references"
-    changed = [d for d in diffs if d["how"] != "references"]
-    shown = ", ".join(f"{d['path'] or '(the file)'} ({d['how']}"
-                      + (f" {d['size_a']} → {d['size_b']} B" if d["size_a"] is not None
-                         and d["size_b"] is not None else "")
-                      + (f", sections {' '.join(d['sections'])}" if d.get("sections") else "")
-                      + ")" for d in changed[:3])
-    more = " …" if len(changed) > 3 else ""
-    noun = "file differs" if len(changed) == 1 else "files differ"
-    return f"{len(changed)} {noun}: {shown}{more}"
-
-
-def _from_row(row: dict) -> Check:
-    return Check(id=row["id"], generation_id=row["generation_id"], label=row["label"],
-                 result=Result(row["result"]), build_id=row["build_id"],
-                 reference_build_id=row["reference_build_id"], started=row["started"],
-                 finished=row["finished"], detail=json.loads(row["detail"] or "{}"))
+from vmfleet.tools import run as run_mod
 
 
 def list_checks(reg: Registry, system: str | None = None) -> list[Check]:
@@ -111,14 +56,14 @@ def list_checks(reg: Registry, system: str | None = None) -> list[Check]:
     typo must not look like "never checked")."""
     if system:
         generations.list_for(reg, system)
-    return [_from_row(r) for r in check_rows.rows(reg, system=system)]
+    return [from_row(r) for r in check_rows.rows(reg, system=system)]
 
 
 def get(reg: Registry, check_id: int) -> Check:
     row = check_rows.row(reg, check_id)
     if row is None:
         raise NotFound(f"no check {check_id}", "list them with 'vmfleet checks'")
-    return _from_row(row)
+    return from_row(row)
 
 
 def reference_build(reg: Registry, gen: Generation):
@@ -218,7 +163,6 @@ def compare_kept(output: str | None, kept: str, builder: str | None) -> dict:
     """The content comparison (vmfleet.diff.content) of a --check's two results, which the
     daemon left side by side in the store of the machine that built them."""
     from vmfleet.diff.content import compare_outputs
-    from vmfleet.errors import VmfleetError
 
     if builder and builder != "local":
         return {"note": f"both results are in the build host's store ({output}, {kept}); "
@@ -237,7 +181,7 @@ def compare_kept(output: str | None, kept: str, builder: str | None) -> dict:
 
 def compare_builds(reference, rebuilt) -> tuple[Result, dict]:
     """Classify a rebuild against its reference: by sha256, then system and closure."""
-    detail = {
+    detail: dict[str, Any] = {
         "reference": {"build": reference.id, "image_sha256": reference.image_sha256,
                       "store_path": reference.store_path},
         "rebuild": {"build": rebuilt.id, "image_sha256": rebuilt.image_sha256,
@@ -284,27 +228,53 @@ def _record(reg: Registry, gen: Generation, result: Result, build_id, reference_
     return get(reg, check_id)
 
 
-def summary_line(c: Check) -> str:
-    """One line for a check: what happened, and the first thing to look at."""
-    d = c.detail
-    if c.result is Result.FAILS:
-        return f"{c.label}: no longer builds: {d.get('error', '?')}"
-    if c.result is Result.REPRODUCIBLE:
-        return f"{c.label}: reproducible (image {str(d['rebuild']['image_sha256'])[:12]})"
-    if c.result is Result.IMAGE_DIFFERS:
-        if "rebuild" not in d:
-            which = d.get("differing_derivation")
-            if which:
-                kept = f"; {content_words(d['content'])}" if d.get("content") else ""
-                return (f"{c.label}: same system, different image bytes: rebuilding {which} "
-                        f"gave other bytes{kept}")
-            return f"{c.label}: same system, different image bytes (guix build --check: {d['error']})"
-        return (f"{c.label}: same system, different image bytes "
-                f"({str(d['reference']['image_sha256'])[:12]} → "
-                f"{str(d['rebuild']['image_sha256'])[:12]})")
-    changes = (d.get("diff") or {}).get("layers", {}).get("packages", {}).get("changes", [])
-    # Packages with versions first: 'system' and 'profile' change whenever anything does.
-    changes = sorted(changes, key=lambda x: not any(x["versions_a"] + x["versions_b"]))
-    what = ", ".join(f"{x['name']} {x['change']}" for x in changes[:4])
-    more = f" (+{len(changes) - 4} more)" if len(changes) > 4 else ""
-    return f"{c.label}: drifted: {what or 'see the diff'}{more}"
+def to_json(c: Check) -> dict:
+    """A check as JSON (docs/check.schema.json): ``check --json``/``--jsonl``, ``checks``, and
+    the findings a notifier reads."""
+    detail = {k: v for k, v in c.detail.items() if k != "diff_text"}
+    return {"id": c.id, "generation": c.label, "result": str(c.result),
+            "description": c.description, "build": c.build_id,
+            "reference_build": c.reference_build_id, "started": c.started,
+            "finished": c.finished, "detail": detail}
+
+
+def regressions(results: Iterable[Check]) -> list[Check]:
+    """What a notification is about: generations that no longer rebuild to the same bytes."""
+    return [c for c in results if c.result is not Result.REPRODUCIBLE]
+
+
+def run_summary(results: Sequence[Check], limit: int = 300) -> str:
+    """One line for a whole run: how many regressed, and which (for a mail subject, a chat)."""
+    bad = regressions(results)
+    words = ", ".join(f"{c.label} {c.description}" for c in bad)
+    line = f"vmfleet check: {len(bad)} of {len(results)} generations regressed: {words}"
+    line = " ".join(line.split())  # one line whatever a label held
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+NOTIFY_TIMEOUT = 120.0
+
+
+def notify(command: str, results: Sequence[Check], *, timeout: float = NOTIFY_TIMEOUT) -> str | None:
+    """Run the user's notification command once, if ``results`` hold a regression.
+
+    ``command`` is a shell command line the user wrote (``mail -s "vmfleet" ops@x``), run by
+    ``/bin/sh -c`` with the one-line summary as ``$1`` (a positional argument: never pasted into
+    the command) and the findings as JSON on stdin. Returns None when it ran well (or had
+    nothing to say), else what went wrong: a notification that fails never changes the check's
+    result, the caller reports it.
+    """
+    bad = regressions(results)
+    if not bad:
+        return None
+    summary = run_summary(results)
+    findings = {"version": 1, "summary": summary, "checked": len(results),
+                "regressions": [to_json(c) for c in bad]}
+    try:
+        result = run_mod.run(["/bin/sh", "-c", command, "vmfleet-notify", summary],
+                             input=dumps(findings) + "\n", timeout=timeout, check=False)
+    except VmfleetError as e:
+        return e.message
+    if result.returncode != 0:
+        return f"exit {result.returncode}: {run_mod.last_line(result.stderr or result.stdout)}"
+    return None

@@ -68,7 +68,7 @@ class BuildError(VmfleetError):
     ``drv`` the derivation guix named (the one a ``--check`` found not deterministic).
     """
 
-    kind = None
+    kind: object = None          # a guix.command.Failure (errors.py cannot import it: lower layer)
     drv: str | None = None
     output: str | None = None    # a --check that differed: the output, on the build machine …
     kept: str | None = None      # … and the second result guix kept (OUT-check)
@@ -77,6 +77,10 @@ class BuildError(VmfleetError):
 
 class DeployError(VmfleetError):
     """A VM could not be deployed, started, stopped or reached."""
+
+
+class ImageGone(DeployError):
+    """An image was removed from the store (by ``images gc``) before anything could hold it."""
 
 
 class LibvirtError(DeployError):

@@ -18,9 +18,10 @@ PORT_RANGE = "VMFLEET_PORT_RANGE"      # LOW-HIGH host ports for SSH forwards (e
 SHUTDOWN_TIMEOUT = "VMFLEET_SHUTDOWN_TIMEOUT"  # seconds a guest gets to power off (else 30)
 MAX_INPUT_SIZE = "VMFLEET_MAX_INPUT_SIZE"            # bytes or 16M: one input file (else 16M)
 MAX_GENERATION_SIZE = "VMFLEET_MAX_GENERATION_SIZE"  # all of a generation's inputs (else 64M)
+KILL_AT = "VMFLEET_KILL_AT"            # tests only: the step where vmfleet kills itself (tools.killpoint)
 
 ALL = (HOME, GUIX, GUIX_PINNED, ACCEL, LOCAL_URI, PORT_RANGE, SHUTDOWN_TIMEOUT, MAX_INPUT_SIZE,
-       MAX_GENERATION_SIZE)
+       MAX_GENERATION_SIZE, KILL_AT)
 
 
 def get(name: str) -> str | None:

@@ -19,8 +19,9 @@ UTC = dt.UTC
 DATE_HINT = "write a month, a day or a moment (UTC unless a zone is given): 2024-01, 2024-01-15, 2024-01-15T12:00"
 DURATION_HINT = "write a positive number of seconds, or with a unit: 90s, 1.5m, 5m, 3h"
 
-_DATE = re.compile(r"\d{4}-\d{2}(-\d{2}([T ]\d{2}:\d{2}(:\d{2})?(Z|[+-]\d{2}:\d{2})?)?)?")
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smh]?)")
+_DATE = re.compile(r"\d{4}-\d{2}(-\d{2}([T ]\d{2}:\d{2}(:\d{2})?(Z|[+-]\d{2}:\d{2})?)?)?",
+                   re.ASCII)  # ASCII digits only: '\d' alone also takes other scripts' digits
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smh]?)", re.ASCII)
 _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600}
 
 
@@ -36,6 +37,31 @@ def from_epoch(seconds: int | float) -> str:
 
 def now() -> str:
     return to_stamp(dt.datetime.now(UTC))
+
+
+def show(stamp: str | None) -> str:
+    """A stored stamp as every table shows it: 'YYYY-MM-DD HH:MM' (UTC, as the headers say);
+    JSON keeps the stored form."""
+    if not stamp:
+        return "-"
+    return stamp.replace("T", " ")[:16]
+
+
+def show_duration(seconds: float | None) -> str:
+    """Seconds as every table and summary shows them: '0.4s', '9.9s' (tenths under ten
+    seconds), '42s', '5m03s', '2h07m', '3d04h'."""
+    if seconds is None:
+        return "-"
+    if seconds < 9.95:
+        return f"{max(0.0, seconds):.1f}s"
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
 
 
 def parse_stamp(stamp: str) -> dt.datetime:

@@ -1,26 +1,29 @@
 """Sizes as people write and read them.
 
-Reading follows Guix's ``size->number`` (guix/ui.scm), so that ``--image-size`` means here what
-it means to ``guix system image``: a decimal number and an optional unit, where ``K``/``KiB``,
-``M``/``MiB``, ``G``/``GiB``, ``T``/``TiB`` are powers of 2 and ``kB``, ``MB``, ``GB``, ``TB``
-powers of 10. vmfleet refuses what Guix would refuse (``4Gi``, ``4 G``) and also exponents
-(``1e3``), which Guix's ``string->number`` reads but no size in a config is written as.
-Printing uses binary units, as ``ls -h`` and Guix do.
+Reading follows Guix's ``size->number`` (guix/ui.scm; docs/guix-facts.md, "Sizes"), so that
+``--image-size`` means here what it means to ``guix system image``: the text is cut after its
+last digit or dot; the part before is a number as Guile's ``string->number`` reads it
+(``4``, ``1.5``, ``.5``, ``1.``, ``1e3``, ``1/2``), the rest a unit: ``K``/``k``/``KiB``,
+``M``/``MiB`` … ``Y``/``YiB`` are powers of 2, ``kB``, ``MB`` … ``YB`` powers of 10, nothing
+means bytes. vmfleet refuses what Guix would refuse (``4Gi``, ``4 G``, ``4KB``) and sizes that
+are not more than zero. Printing uses binary units, as ``ls -h`` and Guix do.
 """
 
 from __future__ import annotations
 
 import re
+from fractions import Fraction
 
 from vmfleet.errors import UsageError
 
-_UNITS = {
-    "": 1,
-    "K": 2**10, "k": 2**10, "KiB": 2**10, "M": 2**20, "MiB": 2**20,
-    "G": 2**30, "GiB": 2**30, "T": 2**40, "TiB": 2**40,
-    "kB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
-}
-_SIZE = re.compile(r"(\d+(?:\.\d+)?)([A-Za-z]*)")
+_UNITS = {"": 1, "k": 2**10, "kB": 10**3}
+for _i, _p in enumerate("KMGTPEZY", start=1):
+    _UNITS |= {_p: 2**(10 * _i), f"{_p}iB": 2**(10 * _i)}
+    if _p != "K":
+        _UNITS[f"{_p}B"] = 10**(3 * _i)
+# Guile's decimal numbers (string->number): a sign, ASCII digits with at most one dot (".5",
+# "1."), an exponent; or a fraction "1/2".
+_NUMBER = re.compile(r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|\d+/\d+)", re.ASCII)
 
 SIZE_HINT = "write a number and a unit: 512M, 4G, 4GiB (powers of 2) or 5GB (powers of 10)"
 
@@ -29,11 +32,13 @@ def parse_size(text: str, *, bare_unit: str = "", option: str | None = None) -> 
     """Bytes, from ``4G``, ``4096M``, ``5GB``, ``1.5GiB``; a bare number counts in ``bare_unit``
     (bytes for an image size, as Guix reads it; MiB for memory, as libvirt and QEMU's ``-m``)."""
     where = f" for {option}" if option else ""
-    m = _SIZE.fullmatch(text or "")
-    unit = m.group(2) if m else None
-    if m is None or unit not in _UNITS:
+    text = text or ""
+    cut = max(text.rfind(c) for c in "0123456789.") + 1     # guix/ui.scm: unit-pos
+    number, unit = text[:cut], text[cut:]
+    if not _NUMBER.fullmatch(number) or unit not in _UNITS or number.count("/") and \
+            int(number.split("/")[1]) == 0:
         raise UsageError(f"invalid size {text!r}{where}", SIZE_HINT)
-    size = round(float(m.group(1)) * _UNITS[unit or bare_unit])
+    size = round(Fraction(number) * _UNITS[unit or bare_unit])
     if size <= 0:
         raise UsageError(f"invalid size {text!r}{where}: it must be more than zero", SIZE_HINT)
     return size
@@ -44,7 +49,7 @@ def human_size(n: int | None, signed: bool = False) -> str:
     if n is None:
         return "?"
     sign = ("+" if n > 0 else "-" if n < 0 else "±") if signed else ("-" if n < 0 else "")
-    v = abs(n)
+    v = float(abs(n))
     for unit in ("B", "KiB", "MiB", "GiB"):
         if v < 1024 or unit == "GiB":
             return f"{sign}{v:.0f} {unit}" if unit == "B" else f"{sign}{v:.1f} {unit}"

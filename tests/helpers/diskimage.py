@@ -55,6 +55,9 @@ class Layout:
     deps: tuple[Pkg, ...] = ()              # only dependencies
     guix_commit: str = C_OLD
     provenance: bool = True
+    # built with ``guix system -e EXPR``: provenance says (configuration-file #f) and the
+    # system has no configuration.scm (gnu/services.scm@8e2f32cee982:470-480, 507-510)
+    expression: bool = False
     db: bool = True
     store: bool = True                      # no /gnu/store at all: not a Guix root
     label: str = "dos"                      # 'dos' or 'gpt'
@@ -174,26 +177,30 @@ def make_tree(root: Path, lay: Layout) -> tuple[str, dict[str, int], dict[str, t
     (root / profile.lstrip("/") / "manifest").write_text(
         f"(manifest (version {lay.manifest_version}) (packages ({entries})))\n")
     config_item = store_path("configuration.scm", lay.config_text)
-    sizes[config_item], refs[config_item] = len(lay.config_text), ()
-    (root / "gnu/store" / config_item.rsplit("/", 1)[1]).write_text(lay.config_text)
+    if not lay.expression:
+        sizes[config_item], refs[config_item] = len(lay.config_text), ()
+        (root / "gnu/store" / config_item.rsplit("/", 1)[1]).write_text(lay.config_text)
     key_item = store_path("vmfleet.pub", "key" + lay.host)
     sizes[key_item], refs[key_item] = 120, ()
     (root / key_item.lstrip("/")).write_text(TEST_KEY)
     etc = add_item("etc", "etc" + lay.host, 8_000, (key_item,))
     write_file(root, etc + "/etc/hostname", lay.host + "\n")
-    system = add_item("system", "system" + lay.guix_commit + str(lay.provenance),
-                      12_000, (profile, etc, config_item))
+    system = add_item("system", "system" + lay.guix_commit + str(lay.provenance)
+                      + ("-e" if lay.expression else ""),
+                      12_000, (profile, etc) if lay.expression else (profile, etc, config_item))
     sysdir = root / system.lstrip("/")
     (sysdir / "profile").symlink_to(profile)
     (sysdir / "etc").symlink_to(etc + "/etc")
     (sysdir / "parameters").write_text('(boot-parameters (version 0) (label "GNU"))\n')
     if lay.provenance:
         (sysdir / "channels.scm").write_text(lay.channels_text)
-        (sysdir / "configuration.scm").symlink_to(config_item)
+        if not lay.expression:
+            (sysdir / "configuration.scm").symlink_to(config_item)
+        named = "#f" if lay.expression else f'"{config_item}"'
         (sysdir / "provenance").write_text(
             f'(provenance (version 0) (channels (channel (name guix) (url "{GUIX_URL}") '
             f'(branch "master") (commit "{lay.guix_commit}"))) '
-            f'(configuration-file "{config_item}"))\n')
+            f'(configuration-file {named}))\n')
     profiles = root / "var/guix/profiles"
     profiles.mkdir(parents=True)
     (profiles / "system").symlink_to("system-1-link")
@@ -318,6 +325,7 @@ def variants() -> dict[str, Layout]:
         "web-a-gpt": dataclasses.replace(a, label="gpt"),
         "no-db": dataclasses.replace(a, db=False),
         "no-provenance": dataclasses.replace(a, provenance=False),
+        "expression": dataclasses.replace(a, expression=True),
         "not-guix": dataclasses.replace(a, store=False, db=False),
         "manifest-v3": dataclasses.replace(a, manifest_version=3),
     }

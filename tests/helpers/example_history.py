@@ -45,7 +45,7 @@ STEPS = [
     ("2024-05-28T16:00:00+00:00", "web: drop wget; db: add rsync; guix pull", NEWEST_GUIX, {}),
 ]
 
-# The guix commits of the older steps: real commits of the guix channel (guix-history.md), as
+# The guix commits of the older steps: real commits of the guix channel (docs/guix-facts.md), as
 # a real fleet's channels.scm holds them.
 GUIX_COMMITS = {"GUIX_2023_06": "76e39909e886bb51cf9b2fa03a1523545faca880",   # 2023-07-01
                 "GUIX_2023_10": "60c97924e9519361494aaf0686e28eb831a42315"}   # 2023-11-01

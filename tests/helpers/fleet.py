@@ -29,7 +29,9 @@ def channels_scm(commit: str | None, introduction: bool = False) -> str:
 
 
 def os_config(host: str = "web", packages=("nginx",), key_file: str | None = "vmfleet.pub",
-              extra_services: str = "") -> str:
+              extra_services: str = "", root_login: str = "'prohibit-password") -> str:
+    """A system config; ``root_login`` is its permit-root-login (a pin before ef3f38ea002,
+    2021-06-20, needs ``'without-password``: docs/guix-facts.md, "SSH")."""
     pkgs = " ".join(f'(specification->package "{p}")' for p in packages)
     keys = (f'\n                  (authorized-keys `(("root" ,(local-file "{key_file}"))))'
             if key_file else "")
@@ -53,7 +55,7 @@ def os_config(host: str = "web", packages=("nginx",), key_file: str | None = "vm
   (services (append (list (service dhcp-client-service-type)
                           (service openssh-service-type
                             (openssh-configuration
-                              (permit-root-login 'prohibit-password){keys})){extra_services})
+                              (permit-root-login {root_login}){keys})){extra_services})
                     %base-services)))
 """
 

@@ -64,7 +64,7 @@ def fleet_text(rows: list[dict]) -> str:
     return f"vm = [\n{body},\n]\n"
 
 
-# Guix revisions the stand-in knows (tests/standin/guix_standin/history.py, guix-history.md).
+# Guix revisions the stand-in knows (tests/standin/guix_standin/history.py, docs/guix-facts.md).
 GUIX_2023_06 = "76e39909e886bb51cf9b2fa03a1523545faca880"
 GUIX_2024_05 = "dc4c48f10281007a0ab3541b8a64198c60c6d5b0"
 

@@ -51,3 +51,39 @@ def test_fleet_repo_builds_from_the_registry_alone(tmp_path, monkeypatch, capsys
     assert tail == ["--", "system", "image", "-t", "qcow2", "--save-provenance",
                     "-L", corpus.FLEET_DIR, corpus.FLEET_HOSTS["web"]]
     assert build["command"][build["command"].index("-C") + 1] == "vmfleet-pinned-channels.scm"
+
+
+def test_a_module_only_os_builds_with_an_expression_and_inspect_takes_the_registrys_config(
+        tmp_path, monkeypatch, capsys):
+    """`--system NAME=FILE:VARIABLE` of a module that only defines its OS: vmfleet builds it
+    with -e '(@ (module) VARIABLE)' (guix/scripts/system.scm@6298c3ffd965:1051), the image's
+    provenance then says (configuration-file #f) with no configuration.scm
+    (gnu/services.scm@8e2f32cee982:480), and inspect --config prints the registry's config."""
+    for key, value in standin_env(tmp_path).items():
+        monkeypatch.setenv(key, value)
+    home = tmp_path / "home"
+
+    def vm(*args):
+        capsys.readouterr()
+        code = main(["--home", str(home), *args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    history = corpus.build(tmp_path / "repo")
+    assert vm("init")[0] == 0
+    base = f"{corpus.FLEET_DIR}/acme/systems/base.scm"
+    code, out, err = vm("import", str(history.repo), "-L", corpus.FLEET_LOAD_PATH[0],
+                        "--system", f"base={base}:%acme-base-os",
+                        "--channels", corpus.FLEET_CHANNELS, "--json")
+    assert code == 0, err
+    monkeypatch.chdir(tmp_path)
+    code, out, err = vm("build", "base", "--json")
+    assert code == 0, err
+    command = json.loads(out)["command"]
+    assert command[command.index("-e") + 1] == "(@ (acme systems base) %acme-base-os)"
+    code, out, err = vm("inspect", "base", "--config")
+    assert code == 0, err
+    assert "(define-module (acme systems base)" in out
+    assert "built from an expression" in err and "registry's record of base" in err
+    code, out, err = vm("inspect", "base", "--json")
+    assert code == 0, err

@@ -82,7 +82,7 @@ def scenario(b, host: str) -> None:
     with virt.connect(hosts.get(b.reg, host).uri) as conn:
         assert not conn.domain(name).state.active
 
-    back = rollout.rollback(b.reg, b.home, name, timeout=BOOT_TIMEOUT)
+    back = rollout.rollback(b.reg, b.home, name, timeout=BOOT_TIMEOUT, allow_downgrade=True)
     assert back.state is VmState.RUNNING and back.host_key == pinned  # same disk, same key
     guest_is(b, name, b.old)
     assert vm_records.get_vm(b.reg, new_name).state is VmState.RETIRED

@@ -69,7 +69,7 @@ def test_diff_between_the_oldest_and_the_newest_web(fleet, capsys):
     code, out, err = cli(capsys, home, "diff", "web@2023-06", "web", "--files")
     assert code == 1, err
     golden.check("diff/standin-web-2023-06-latest.txt", out)
-    assert "upgraded   openssh      9.3p1 → 9.7p1" in out  # guix-history.md: 2023-06 → 2024-05
+    assert "upgraded   openssh      9.3p1 → 9.7p1" in out  # gnu/packages/ssh.scm at the 2023-06 and 2024-05 pins
     code, out, err = cli(capsys, home, "diff", "web@2023-06", "web", "--json")
     assert code == 1
     data = json.loads(out)

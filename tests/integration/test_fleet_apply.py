@@ -153,7 +153,7 @@ def test_kill_9_during_apply_then_apply_again_converges_to_the_fleet_of_a_past_d
 
     env = {**os.environ, "VMFLEET_HOME": str(w.home.root)}
     proc = subprocess.Popen([sys.executable, "-m", "vmfleet", "apply", "--fleet", "@2023-10",
-                             "--timeout", "240s"], env=env, stdout=subprocess.DEVNULL,
+                             "--yes", "--timeout", "240s"], env=env, stdout=subprocess.DEVNULL,
                             stderr=(tmp_path / "apply.log").open("w"), start_new_session=True)
     try:
         deadline = time.monotonic() + 120

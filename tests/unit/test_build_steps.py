@@ -194,3 +194,15 @@ def test_the_local_builder_runs_guix_in_the_c_locale(tmp_path, monkeypatch):
     out = LocalBuilder().execute(["sh", "-c", 'echo "$LC_ALL|$LANGUAGE|$LC_MESSAGES|$LC_CTYPE"'],
                                  tmp_path, lambda _: None, 10)
     assert out.stdout.strip() == "||C|de_DE.UTF-8"
+
+
+def test_an_efi_refusal_of_a_gpt_image_does_not_suggest_that_image_again():
+    """gnu/system/image.scm@6bd17a0806a:531-533: at the 2023-10 pin a GPT image with
+    grub-efi-removable-bootloader fails; 'build with --image-type efi-raw' repeated it."""
+    refused = Outcome(1, "", "guix system: error: EFI bootloader required with GPT "
+                             "partitioning\n", False)
+    error = build._failure(_gen(), refused, __import__("pathlib").Path("/tmp/log"), "efi-raw")
+    assert error.kind is build.guix.Failure.EFI_NEEDS_GPT
+    assert "--image-type efi-raw" not in error.hint and "grub-efi-bootloader" in error.hint
+    error = build._failure(_gen(), refused, __import__("pathlib").Path("/tmp/log"), "qcow2")
+    assert "--image-type efi-raw" in error.hint

@@ -207,6 +207,84 @@ def test_guix_check_reporting_other_bytes_means_same_system(fleet, images):
     assert out.count("same system, different image bytes") == 1
 
 
+NOTIFIER = f"""#!{sys.executable}
+# A local notifier: keeps its argv and stdin, so the test sees what a mailer would get.
+import json, os, sys
+out = os.environ["NOTIFIED"]
+with open(out, "a") as f:
+    f.write(json.dumps({{"argv": sys.argv[1:], "stdin": sys.stdin.read()}}) + "\\n")
+sys.exit(int(os.environ.get("NOTIFIER_EXIT", "0")))
+"""
+
+
+@pytest.fixture
+def notifier(tmp_path, monkeypatch):
+    script = tmp_path / "notifier"
+    script.write_text(NOTIFIER)
+    script.chmod(0o755)
+    log = tmp_path / "notified.jsonl"
+    monkeypatch.setenv("NOTIFIED", str(log))
+
+    def calls():
+        return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+    return f'{script} "$1" --to ops', calls
+
+
+def test_notify_runs_once_per_run_with_a_regression(fleet, images, notifier):
+    command, calls = notifier
+    fleet("check", "web@1", steps=[images["a1"], images["a1"], images["a1"]])
+    # A reproducible run says nothing.
+    code, out, err = fleet("check", "web@1", "--notify", command, steps=[images["a1"], images["a1"]])
+    assert code == 0 and calls() == []
+    # A run with a regression: one call, the summary as $1, the findings on stdin.
+    code, out, err = fleet("check", "web@1", "web@1", "--notify", command, steps=["FAIL"])
+    assert code == 1, err
+    [call] = calls()
+    assert call["argv"][1:] == ["--to", "ops"]
+    summary = call["argv"][0]
+    assert summary == "vmfleet check: 1 of 1 generations regressed: web@1 no longer builds"
+    findings = json.loads(call["stdin"])
+    assert findings["summary"] == summary and findings["checked"] == 1
+    [reg] = findings["regressions"]
+    assert reg["generation"] == "web@1" and reg["result"] == "fails"
+    assert "failed to download" in reg["detail"]["error"]
+    assert "notified: vmfleet check: 1 of 1" in err
+
+
+def test_a_failing_notifier_is_reported_and_does_not_change_the_result(fleet, notifier,
+                                                                       monkeypatch):
+    command, calls = notifier
+    monkeypatch.setenv("NOTIFIER_EXIT", "3")
+    code, out, err = fleet("check", "web@1", "--notify", command, steps=["FAIL"])
+    assert code == 1  # no longer builds, as without --notify
+    assert len(calls()) == 1
+    assert "warning: --notify failed (exit 3" in err and "the check's result stands" in err
+    # A notifier that is missing altogether does not turn the result into an error exit either.
+    code, out, err = fleet("check", "web@1", "--notify", "/nonexistent/notifier", steps=["FAIL"])
+    assert code == 1 and "warning: --notify failed (exit 127" in err
+    code, out, err = fleet("checks", "--json")
+    assert [c["result"] for c in json.loads(out)] == ["fails", "fails"]  # both recorded
+
+
+def test_check_jsonl_is_one_object_a_line_and_follows_the_schema(fleet, images):
+    import jsonschema
+
+    schema = json.loads((Path(__file__).parents[2] / "docs" / "check.schema.json").read_text())
+    code, out, err = fleet("check", "web@1", "web@1", "--jsonl", steps=["FAIL"])
+    code2, out2, err2 = fleet("check", "web@1", "--jsonl",
+                              steps=[images["a1"], images["a1"], "NONDET"])
+    lines = (out + out2).splitlines()
+    assert len(lines) == 2, out + out2
+    for line in lines:
+        jsonschema.validate(json.loads(line), schema)
+    assert [json.loads(x)["result"] for x in lines] == ["fails", "image-differs"]
+    code, out, err = fleet("checks", "--jsonl")
+    assert [json.loads(x)["result"] for x in out.splitlines()] == ["fails", "image-differs"]
+    code, out, err = fleet("checks", "--jsonl", "--json")
+    assert code == 2 and "--json and --jsonl together" in err
+
+
 def test_a_failure_quotes_guix_s_whole_reason(fleet, images):
     """Issue 16: 'no longer builds: … failed to load '…/web.scm':' ended at the colon; the
     reason was only in the build log."""

@@ -193,3 +193,15 @@ def test_deploy_refuses_bad_options_before_building(recorded, monkeypatch, args,
     assert_error(recorded("deploy", "web@1", "--no-wait", *args), *words)
     assert json.loads(recorded("builds", "--json")[1]) == []
     assert json.loads(recorded("ps", "--json")[1]) == []
+
+
+def test_debug_shows_the_error_a_vmfleet_error_was_raised_from(home, capsys):
+    """vmfleet raises its one-line errors ``from None``; --debug still shows what caused them."""
+    home.mkdir()
+    (home / "registry.db").write_bytes(b"SQLite format 3\x00" + b"\xde\xad" * 2048)
+    assert main(["--home", str(home), "systems"]) == 2
+    _, err = capsys.readouterr()
+    assert "Traceback" not in err and "corrupt" in err
+    assert main(["--debug", "--home", str(home), "systems"]) == 2
+    _, err = capsys.readouterr()
+    assert "sqlite3.DatabaseError" in err and "RegistryError" in err

@@ -73,12 +73,18 @@ def test_bad_durations(text):
 
 @pytest.mark.parametrize("text, size", [("4G", 4 * 2**30), ("4GiB", 4 * 2**30), ("4096M", 4 * 2**30),
                                         ("5GB", 5 * 10**9), ("100kB", 100_000), ("1k", 1024),
-                                        ("1.5G", 3 * 2**29), ("1073741824", 2**30)])
+                                        ("1.5G", 3 * 2**29), ("1073741824", 2**30),
+                                        # guix/ui.scm@43770a9d8ac:663-673: the number is what
+                                        # Guile's string->number reads up to the last digit or dot
+                                        (".5G", 2**29), ("1.G", 2**30), ("1e3", 1000),
+                                        ("2e1M", 20 * 2**20), ("1/2G", 2**29),
+                                        ("1P", 2**50), ("1PiB", 2**50), ("1EB", 10**18)])
 def test_sizes_follow_guix_size_to_number(text, size):
     assert units.parse_size(text) == size
 
 
-@pytest.mark.parametrize("text", ["", "4 G", "4Gi", "4KB", "4X", "-1", "1e3", "0", "0M", "G"])
+@pytest.mark.parametrize("text", ["", "4 G", "4Gi", "4KB", "4X", "-1", "0", "0M", "G", "1.5.G",
+                                  "1_000", "1e", "e3", "nan", "inf", ".G"])
 def test_bad_sizes(text):
     with pytest.raises(UsageError, match="invalid size"):
         units.parse_size(text)

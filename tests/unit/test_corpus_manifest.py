@@ -46,7 +46,7 @@ REQUIRED_IDIOMS = {
     "non-guix-introduction", "unpinned",
 }
 
-# Real commits of the guix channel (shared/guix-history.md): pins must use these.
+# Real commits of the guix channel (docs/guix-facts.md, "Pins"): pins must use these.
 REAL_GUIX_COMMITS = {
     "6298c3ffd9654d3231a6f25390b056483e8f407c", "b94cf161d066b0fc1f3830ac38fbc98597a1f922",
     "a099685659b4bfa6b3218f84953cbb7ff9e88063", "a0178d34f582b50e9bdbb0403943129ae5b560ff",

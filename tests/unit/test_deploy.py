@@ -8,6 +8,7 @@ milliseconds; tests/integration/test_deploy_boot.py boots real guests.
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import types
 
@@ -42,7 +43,7 @@ def fake_ssh(monkeypatch):
         if vm.name in state.down:
             raise DeployError(f"VM {vm.name} did not come up: timeout", "console tail")
         if vm.host_key is None:
-            vm = vm_records._update(reg, vm.name, host_key=f"ssh-ed25519 KEY-{vm.name}")
+            vm = vm_records.update_vm(reg, vm.name, host_key=f"ssh-ed25519 KEY-{vm.name}")
         return vm
 
     monkeypatch.setattr(vm_access, "wait_ssh", wait)
@@ -185,10 +186,27 @@ def test_ps_explains_an_interrupted_deploy(fleet):
 
 def test_ps_while_a_deploy_holds_its_lock_says_in_progress(fleet):
     lifecycle._reserve(fleet.reg, "web", fleet.old, hosts.local_host(), fleet.image, NO_WAIT, None)
-    with vm_records._vm_lock(fleet.home, "web"):
+    with vm_records.vm_lock(fleet.home, "web"):
         # (flock is per open file: ps opens its own, so it sees the lock as taken)
         row = by_name(status.ps(fleet.reg, fleet.home))["web"]
-    assert row.state == "deploying" and row.note == "deploy in progress"
+    assert row.state == "deploying" and row.note == f"in progress: 'vmfleet' (pid {os.getpid()})"
+
+
+def test_ps_while_a_redeploy_retires_a_vm_names_that_redeploy_not_a_crash(fleet, monkeypatch):
+    """Issue 19: while a redeploy powered the old VM off, ps said 'the domain went down
+    outside vmfleet (guest shut down or crashed)'."""
+    from vmfleet.tools import locks
+
+    up(fleet)
+    monkeypatch.setattr(locks, "operation", "vmfleet redeploy web@2")
+    with vm_records.vm_lock(fleet.home, "web"):
+        fleet.conn.lookupByName("web").destroy()  # the redeploy's power-off, half way
+        row = by_name(status.ps(fleet.reg, fleet.home))["web"]
+    assert row.state == "running" and "outside vmfleet" not in row.note
+    assert row.busy == f"'vmfleet redeploy web@2' (pid {os.getpid()})"
+    assert row.note == f"in progress: 'vmfleet redeploy web@2' (pid {os.getpid()})"
+    row = by_name(status.ps(fleet.reg, fleet.home))["web"]  # lock released: now it is news
+    assert row.state == "stopped" and "outside vmfleet" in row.note
 
 
 def test_ps_reports_an_unreachable_host(fleet):
@@ -228,7 +246,7 @@ def test_destroy_removes_domain_overlay_console_and_row(fleet):
 
 def test_another_command_on_a_vm_being_deployed_is_refused(fleet):
     up(fleet)
-    with vm_records._vm_lock(fleet.home, "web"), pytest.raises(Busy, match="another vmfleet"):
+    with vm_records.vm_lock(fleet.home, "web"), pytest.raises(Busy, match="another vmfleet"):
         lifecycle.destroy(fleet.reg, fleet.home, "web")
     assert fleet.domains() == ["web"]
 
@@ -294,8 +312,11 @@ def test_rollback_by_either_name_and_forward_again(fleet, fake_ssh, monkeypatch)
     ensure_image_stub(monkeypatch, fleet)
     up(fleet, name="web-old")
     rollout.redeploy(fleet.reg, fleet.home, "web@2")
-    # By the name of the running VM: its predecessor comes back.
-    back = rollout.rollback(fleet.reg, fleet.home, "web-old-g2")
+    # By the name of the running VM: its predecessor comes back (web@1 < web@2: a downgrade).
+    with pytest.raises(UsageError, match="web@1 is older than what runs on web-old-g2") as e:
+        rollout.rollback(fleet.reg, fleet.home, "web-old-g2")
+    assert "--allow-downgrade" in e.value.hint
+    back = rollout.rollback(fleet.reg, fleet.home, "web-old-g2", allow_downgrade=True)
     assert (back.name, back.state, back.label) == ("web-old", VmState.RUNNING, "web@1")
     assert vm_records.get_vm(fleet.reg, "web-old-g2").state is VmState.RETIRED
     assert back.host_key == "ssh-ed25519 KEY-web-old"  # same disk, same pin
@@ -315,7 +336,7 @@ def test_failed_rollback_changes_nothing(fleet, fake_ssh, monkeypatch):
     rollout.redeploy(fleet.reg, fleet.home, "web@2")
     fake_ssh.down.add("web")
     with pytest.raises(DeployError, match="rollback to web failed"):
-        rollout.rollback(fleet.reg, fleet.home, "web-g2")
+        rollout.rollback(fleet.reg, fleet.home, "web-g2", allow_downgrade=True)
     assert vm_records.get_vm(fleet.reg, "web").state is VmState.RETIRED
     assert vm_records.get_vm(fleet.reg, "web-g2").state is VmState.RUNNING
     assert not fleet.conn.lookupByName("web").isActive()
@@ -333,16 +354,29 @@ def test_start_of_a_retired_vm_points_to_rollback(fleet, fake_ssh, monkeypatch):
     rollout.redeploy(fleet.reg, fleet.home, "web@2")
     with pytest.raises(UsageError, match="retired") as exc:
         lifecycle.start(fleet.reg, fleet.home, "web")
-    assert "vmfleet rollback web" in exc.value.hint
+    assert "vmfleet rollback web --allow-downgrade" in exc.value.hint  # web@1 < web@2
 
 
-def test_redeploy_names_skip_taken_names(fleet, fake_ssh, monkeypatch):
+def test_redeploy_restarts_the_retired_vm_of_that_generation_instead_of_making_another(
+        fleet, fake_ssh, monkeypatch):
+    """Issue 19: each redeploy made a new domain (web-g2-2, web-g2-3, ...) although a retired
+    VM of the same lineage ran that generation."""
     ensure_image_stub(monkeypatch, fleet)
     up(fleet)
     rollout.redeploy(fleet.reg, fleet.home, "web@2")
-    rollout.rollback(fleet.reg, fleet.home, "web")
-    rollout.redeploy(fleet.reg, fleet.home, "web@2")  # web-g2 exists (retired)
-    assert vm_records.get_vm(fleet.reg, "web-g2-2").state is VmState.RUNNING
+    rollout.rollback(fleet.reg, fleet.home, "web", allow_downgrade=True)
+    (result,) = rollout.redeploy(fleet.reg, fleet.home, "web@2")  # web-g2 exists (retired)
+    assert (result.old, result.new, result.outcome) == ("web", "web-g2", "restarted")
+    assert {v.name: v.state for v in vm_records.list_vms(fleet.reg)} == {
+        "web": VmState.RETIRED, "web-g2": VmState.RUNNING}
+    assert fleet.domains() == ["web", "web-g2"] and fleet.conn.lookupByName("web-g2").isActive()
+    assert vm_records.get_vm(fleet.reg, "web-g2").host_key == "ssh-ed25519 KEY-web-g2"
+    last = vm_records.audit_log(fleet.reg)[-1]
+    assert (last.action, last.vm, last.detail) == ("redeploy", "web-g2", "restarted, retired web")
+    # And going back the same way (a downgrade, so it needs the flag) restarts web.
+    rollout.redeploy(fleet.reg, fleet.home, "web@1", allow_downgrade=True)
+    assert {v.name: v.state for v in vm_records.list_vms(fleet.reg)} == {
+        "web": VmState.RUNNING, "web-g2": VmState.RETIRED}
 
 
 def test_deploy_from_a_spec_builds_then_boots(fleet, monkeypatch):
@@ -396,7 +430,7 @@ def test_a_rollback_whose_power_off_fails_still_records_the_vm_as_retired(fleet,
 
     monkeypatch.setattr(virt.Conn, "destroy", broken_destroy)
     with pytest.raises(DeployError, match="rollback to web failed"):
-        rollout.rollback(fleet.reg, fleet.home, "web-g2")
+        rollout.rollback(fleet.reg, fleet.home, "web-g2", allow_downgrade=True)
     # The registry must not say 'running' for a VM whose rollback failed.
     assert vm_records.get_vm(fleet.reg, "web").state is VmState.RETIRED
     assert vm_records.get_vm(fleet.reg, "web-g2").state is VmState.RUNNING
@@ -463,7 +497,7 @@ def test_failed_redeploy_leaves_alone_a_deploy_in_progress_under_the_new_name(
         name = real_next(reg, old, number)
         # Another vmfleet has just reserved the name and holds its lock.
         lifecycle._reserve(reg, name, fleet.new, hosts.local_host(), fleet.image, NO_WAIT, None)
-        held.enter_context(vm_records._vm_lock(fleet.home, name))
+        held.enter_context(vm_records.vm_lock(fleet.home, name))
         return name
 
     monkeypatch.setattr(rollout, "_next_name", racing_next_name)

@@ -68,7 +68,7 @@ def test_deploy_ps_log_destroy(vm, fleet):
 
     code, out, _ = vm("ps")
     header, row = out.splitlines()[:2]
-    assert header.split() == ["VM", "GENERATION", "HOST", "STATE", "UPTIME", "SSH"]
+    assert header.split() == ["VM", "GENERATION", "HOST", "STATE", "UPTIME", "SSH", "RETIRED"]
     assert row.split()[:4] == ["web-old", "web@1", "local", "running"]
     rows = json.loads(vm("ps", "--json")[1])
     assert rows[0]["ssh"] == made["ssh"] and rows[0]["domain_state"] == "running"
@@ -83,7 +83,7 @@ def test_deploy_ps_log_destroy(vm, fleet):
     assert [(e["action"], e["vm"], e["to_generation"]) for e in entries] == [
         ("deploy", "web-old", "web@1"), ("destroy", "web-old", None)]
     code, out, _ = vm("log", "web-old")
-    assert out.splitlines()[0].split() == ["WHEN", "USER", "ACTION", "VM", "FROM", "TO", "DETAIL"]
+    assert out.splitlines()[0].split() == ["WHEN", "(UTC)", "USER", "ACTION", "VM", "FROM", "TO", "DETAIL"]
 
 
 def test_errors_are_one_line_with_a_hint(vm):
@@ -117,3 +117,11 @@ def test_host_add_asks_before_trusting_a_remote_hosts_ssh_key(vm, fleet, monkeyp
     assert vm("host", "add", "hv1", HV_URI, "--trust-new-host")[0] == 0
     known = ssh.KnownHosts(fleet.home.keys / ssh.KNOWN_HOSTS_FILE)
     assert known.get("hv1.example", 2222) == FakeHostSshd.KEY
+
+
+def test_the_operation_ps_names_is_the_command_without_global_options():
+    from vmfleet.cli import _command_words
+
+    assert _command_words(["--home", "/srv/h", "--debug", "redeploy", "web@2", "--yes"]) == [
+        "redeploy", "web@2", "--yes"]
+    assert _command_words(["--home=/h", "apply", "--home", "x"]) == ["apply", "--home", "x"]

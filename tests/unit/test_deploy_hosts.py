@@ -206,3 +206,25 @@ def test_later_connections_to_a_host_never_trust_a_new_key(fleet, sshd):
         vm_access._jump(fleet.home, host)
     assert "--trust-new-host" in exc.value.hint
     assert sshd.calls == [("hv1.example", 2222, False)]
+
+
+def test_parallel_deploys_probe_kvm_once(monkeypatch):
+    """apply deploys from worker threads: they share one probe instead of each booting one."""
+    import threading
+    import time
+
+    calls = []
+
+    def slow_probe():
+        calls.append(1)
+        time.sleep(0.2)
+        return True, "ok"
+
+    monkeypatch.setattr(accel, "_verdict", None)
+    monkeypatch.setattr(accel, "_probe", slow_probe)
+    threads = [threading.Thread(target=accel.probe_kvm) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and accel.probe_kvm() == (True, "ok")

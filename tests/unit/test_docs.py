@@ -45,3 +45,21 @@ def test_reference_documents_no_command_that_does_not_exist():
     names = {n for n, _ in commands()}
     documented = set(re.findall(r"^## vmfleet (.+?)\s*$", REFERENCE, re.M))
     assert documented <= names, f"documented but not in the CLI: {sorted(documented - names)}"
+
+
+def test_the_man_page_is_generated_from_the_reference_and_up_to_date():
+    """docs/vmfleet.1 is docs/reference.md in roff (scripts/man.py): one source for both."""
+    import shutil
+    import subprocess
+    import sys
+
+    check = subprocess.run([sys.executable, str(ROOT / "scripts" / "man.py"), "--check"],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    page = (ROOT / "docs" / "vmfleet.1").read_text()
+    for name, _cmd in commands():
+        assert f".SS vmfleet {name}".replace("-", "\\-") in page, name
+    if shutil.which("groff"):
+        out = subprocess.run(["groff", "-man", "-ww", "-z", str(ROOT / "docs" / "vmfleet.1")],
+                             capture_output=True, text=True)
+        assert out.returncode == 0 and out.stderr == "", out.stderr

@@ -34,7 +34,8 @@ def vms(monkeypatch, fleet):
     import vmfleet.build.builds
 
     state = types.SimpleNamespace(sick=set(), down=set(), running=0, peak=0, per_host={},
-                                  peak_host={}, lock=threading.Lock(), delay=0.0, interrupt=set())
+                                  peak_host={}, lock=threading.Lock(), delay=0.0, interrupt=set(),
+                                  codes={}, health_runs=[])
 
     def wait(reg, home, vm, host, conn, place, timeout, notify):
         with state.lock:
@@ -53,7 +54,7 @@ def vms(monkeypatch, fleet):
             with state.lock:
                 state.running -= 1
                 state.per_host[host.name] -= 1
-        return vm_records._update(reg, vm.name, host_key=f"ssh-ed25519 KEY-{vm.name}")
+        return vm_records.update_vm(reg, vm.name, host_key=f"ssh-ed25519 KEY-{vm.name}")
 
     class Conn:
         def __init__(self, name):
@@ -66,6 +67,9 @@ def vms(monkeypatch, fleet):
             pass
 
         def run(self, command, timeout=None):
+            state.health_runs.append(self.name)
+            if self.name in state.codes:
+                return ssh.RemoteResult(*state.codes[self.name])
             bad = self.name in state.sick
             return ssh.RemoteResult(1 if bad else 0, "", "postgres is stopped" if bad else "")
 
@@ -129,6 +133,36 @@ def test_a_failing_health_check_stops_and_rolls_back_this_applys_replacements(fl
     assert states == {"a": VmState.RUNNING, "a-g2": VmState.RETIRED, "b": VmState.RUNNING,
                       "c": VmState.RUNNING}
     assert fleet.domains() == ["a", "a-g2", "b", "c"]  # b-g2 removed
+
+
+@pytest.mark.parametrize("rc,err", [(127, "sh: herd: not found"),
+                                    (126, "sh: /usr/bin/check: Permission denied")])
+def test_a_health_command_that_cannot_run_fails_at_once(fleet, vms, rc, err):
+    """Issue 19: 'exit 127: sh: herd: not found' was retried for the whole --health-timeout
+    (81-87 s per VM)."""
+    deployed(fleet, "a", fleet.old)
+    vms.codes["a-g2"] = (rc, "", err)
+    plan = plan_of(fleet, [{"name": "a", "system": "web", "health": "herd status"}])
+    t0 = time.monotonic()
+    result = fleet_apply.apply(fleet.reg, fleet.home, plan, health_timeout=30)
+    assert time.monotonic() - t0 < 10 and vms.health_runs == ["a-g2"]  # once, not for 30 s
+    (o,) = result.outcomes
+    assert o.result == "failed" and f"cannot run: 'herd status': exit {rc}: {err}" in o.detail
+    assert vm_records.get_vm(fleet.reg, "a").state is VmState.RUNNING
+
+
+def test_the_summary_time_of_a_rolled_back_vm_is_the_vms_own(fleet, vms):
+    """Issue 19: the summary showed the rollback's 2.1 s as the VM's time."""
+    for name in ("a", "b"):
+        deployed(fleet, name, fleet.old)
+    vms.sick.add("b-g2")
+    vms.delay = 0.4  # each boot (the replacement's, then the rollback's) takes this long
+    result = run(fleet, [{"name": n, "system": "web", "health": "true"} for n in "ab"],
+                 max_parallel=1)
+    out = {o.name: o for o in result.outcomes}
+    assert out["a"].result == "rolled back"
+    # a's replacement booted (0.4 s), passed, then was rolled back (another boot, 0.4 s).
+    assert out["a"].seconds >= 0.8, out["a"]
 
 
 def test_keep_going_leaves_the_others_replaced(fleet, vms):
@@ -202,3 +236,20 @@ def test_a_stray_domain_left_by_a_killed_define_is_removed_and_the_deploy_retrie
     assert (vm.state, vm.label) == (VmState.RUNNING, "web@2")
     assert any(e.action == "apply-discard" and "stray domain" in e.detail
                for e in fleet_apply.apply_log(fleet.reg, result.apply_id))
+
+
+def test_an_apply_that_left_a_vm_unknown_is_partial_not_a_success(fleet, vms):
+    # Issue 22 #12: another vmfleet command held web-1 (a concurrent redeploy); apply said
+    # 'succeeded' and exited 0.
+    deployed(fleet, "web-1", fleet.old)
+    vm_records.update_vm(fleet.reg, "web-1", state=VmState.DEPLOYING)
+    rows = [{"name": "web-1", "system": "web"}, {"name": "web-2", "system": "web"}]
+    with locks.lock(fleet.home, "vm-web-1"):
+        result = run(fleet, rows)
+        assert [(o.name, o.result) for o in result.outcomes] == [("web-1", "unknown"),
+                                                                 ("web-2", "done")]
+        assert result.status == "partial" and not result.ok
+        only_unknown = run(fleet, [{"name": "web-1", "system": "web"}])
+        assert only_unknown.status == "partial" and not only_unknown.ok
+    assert [a.status for a in fleet_apply.list_applies(fleet.reg, fleet.home)][-2:] == [
+        "partial", "partial"]

@@ -36,7 +36,7 @@ def no_boot(monkeypatch, fleet):
     import vmfleet.build.builds
 
     def wait(reg, home, vm, host, conn, place, timeout, notify):
-        return vm_records._update(reg, vm.name, host_key="ssh-ed25519 KEY")
+        return vm_records.update_vm(reg, vm.name, host_key="ssh-ed25519 KEY")
 
     monkeypatch.setattr(vm_access, "wait_ssh", wait)
     built = types.SimpleNamespace(image_sha256=fleet.image.sha256, image_path=str(fleet.image.path))
@@ -69,7 +69,10 @@ def test_a_saved_plan_is_applied_or_refused_when_stale(fleet, vmfleet, no_boot, 
     code, _, err = vmfleet("apply", str(saved))
     assert code == 2 and "the fleet file changed since this plan was made" in err
     assert vmfleet("plan", "--file", str(f), "--out", str(saved))[0] == 1
-    code, out, err = vmfleet("apply", str(saved))
+    code, out, err = vmfleet("apply", str(saved))  # no terminal to ask on, no --yes
+    assert code == 2 and "applying 1 change needs confirmation" in err and "--yes" in err
+    assert json.loads(vmfleet("ps", "--json")[1]) == []
+    code, out, err = vmfleet("apply", str(saved), "--yes")
     assert code == 0, err
     assert "web-1: done: created on local" in err  # piped: plain progress lines
     assert "web-1" in out and "done" in out        # the summary table
@@ -78,7 +81,7 @@ def test_a_saved_plan_is_applied_or_refused_when_stale(fleet, vmfleet, no_boot, 
     assert code == 0 and {"apply-create", "apply-end"} <= {e["action"] for e in json.loads(out)}
     code, out, _ = vmfleet("fleet", "applies", "--json")
     assert [a["status"] for a in json.loads(out)] == ["succeeded"]
-    assert vmfleet("apply", str(saved))[0] == 2  # done already: the state changed since
+    assert vmfleet("apply", str(saved), "--yes")[0] == 2  # done already: the state changed since
 
 
 def test_plan_json_follows_the_documented_schema(fleet, vmfleet, tmp_path):

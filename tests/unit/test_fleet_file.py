@@ -72,6 +72,7 @@ memroy = "1G"
         "f.toml:7: vm 'Bad_Name': tags 'front' must be a list of names like [\"front\", \"eu\"]",
         "f.toml:8: vm 'web-1': health '' must be one line of shell command, e.g. "
         "\"herd status nginx\"",
+        "f.toml:8: duplicate VM name 'web-1' (first at line 2)",  # with its other problem
         "f.toml:9: duplicate VM name 'web-1' (first at line 2)",
         "f.toml:12: [defaults]: unknown key 'memroy' (did you mean 'memory'?) (name and system "
         "belong to each VM)",
@@ -124,3 +125,21 @@ def test_the_example_fleet_file_is_valid():
     fleet = fleet_file.read(example)
     assert [(v.name, v.system, v.host) for v in fleet.vms] == [
         ("web-1", "web", "local"), ("web-2", "web", "local"), ("db", "db@2024-05", "local")]
+
+
+def test_a_duplicate_name_is_reported_with_the_other_problems_of_its_entries():
+    """Issue 19: duplicate names were reported only after the entries' other problems were
+    fixed."""
+    found = problems('vm = [\n { name = "web-1", system = "web", vcpus = 0 },\n'
+                     ' { name = "web-1", system = "web", memory = "1X" },\n]\n')
+    assert found == ["f.toml:2: vm 'web-1': vcpus 0 must be a whole number from 1 to 256",
+                     "f.toml:3: vm 'web-1': memory '1X' is not a size: write \"512M\", "
+                     "\"2G\" or a number of MiB",
+                     "f.toml:3: duplicate VM name 'web-1' (first at line 2)"]
+
+
+def test_a_bad_default_is_reported_once_not_once_per_vm():
+    """Issue 19: 'vcpus 0' in [defaults] was reported for each VM."""
+    found = problems('[defaults]\nvcpus = 0\n\n[[vm]]\nname = "a"\nsystem = "web"\n\n'
+                     '[[vm]]\nname = "b"\nsystem = "web"\n')
+    assert found == ["f.toml:2: [defaults]: vcpus 0 must be a whole number from 1 to 256"]

@@ -1,4 +1,4 @@
-"""Which image type and guix argv a pin and a bootloader get (guix-history.md's real commits)."""
+"""Which image type and guix argv a pin and a bootloader get (real commits: docs/guix-facts.md)."""
 
 import pytest
 
@@ -78,3 +78,65 @@ def test_image_types_before_image_existed_are_refused():
 def test_unknown_image_type():
     with pytest.raises(UsageError, match="unknown --image-type"):
         it.plan(pin("v1.4.0"), "grub-bootloader", "iso9660")
+
+
+# gnu/system/image.scm@6bd17a0806a:531-533: from 2023-09-20 a GPT image needs grub-efi or
+# grub-efi32 (+ grub-efi-removable-bootloader from 21989dd57da:534-537); the 2023-10 pin
+# (2023-11-01) lies between them.
+@pytest.mark.parametrize("bootloader", ["grub-efi-removable-bootloader",
+                                        "grub-efi-netboot-bootloader",
+                                        "grub-efi-netboot-removable-bootloader"])
+def test_efi_bootloaders_a_gpt_image_refuses_at_the_2023_10_pin(bootloader):
+    with pytest.raises(UsageError) as e:
+        it.plan(pin("2023-10"), bootloader)
+    assert "EFI bootloader required with GPT partitioning" in e.value.message
+    assert "--image-type efi-raw" not in e.value.hint     # that is what guix refuses
+    assert "grub-efi-bootloader" in e.value.hint
+    with pytest.raises(UsageError):
+        it.plan(pin("2023-10"), bootloader, "efi-raw")
+
+
+def test_removable_counts_as_efi_from_2024_01_17():
+    assert it.plan(revision("21989dd57da"), "grub-efi-removable-bootloader").type == "efi-raw"
+    with pytest.raises(UsageError):
+        it.plan(revision("21989dd57da"), "grub-efi-netboot-bootloader")
+    # e5078ff3210 inverted the check: a GPT image takes any bootloader.
+    assert it.plan(pin("2024-05"), "grub-efi-netboot-bootloader").type == "efi-raw"
+
+
+def test_a_bios_bootloader_with_a_gpt_image_is_refused_from_2023_09_to_2024_05():
+    with pytest.raises(UsageError) as e:
+        it.plan(pin("2023-10"), "grub-bootloader", "efi-raw")
+    assert "--image-type qcow2" in e.value.hint
+    assert it.plan(pin("2023-06"), "grub-bootloader", "efi-raw").type == "efi-raw"
+    assert it.plan(pin("2024-05"), "grub-bootloader", "efi-raw").type == "efi-raw"
+
+
+# gnu/system/image.scm@e5078ff3210:535-538 (three names), @5df3514ab0f:358-361 (bound
+# variables: memq never matches), @e12ba8c865f:369-377 (six names).
+@pytest.mark.parametrize("label,bootloader,refused", [
+    ("2024-05", "grub-efi-bootloader", True),
+    ("2024-05", "grub-efi32-bootloader", True),
+    ("2024-05", "grub-efi-removable-bootloader", True),
+    ("2024-05", "grub-efi-netboot-bootloader", False),
+    ("2024-11", "grub-efi-netboot-removable-bootloader", False),
+    ("5df3514ab0f", "grub-efi-bootloader", False),
+    ("e12ba8c865f", "grub-efi-bootloader", True),
+    ("e12ba8c865f", "grub-efi-netboot-bootloader", True),
+    ("2025-12", "grub-efi32-removable-bootloader", True),
+])
+def test_qcow2_refuses_the_efi_bootloaders_guix_lists_at_the_pin(label, bootloader, refused):
+    rev = pin(label) if label in KNOWN_COMMITS else revision(label)
+    if refused:
+        with pytest.raises(UsageError, match="EFI bootloader required"):
+            it.plan(rev, bootloader, "qcow2")
+    else:
+        assert it.plan(rev, bootloader, "qcow2").type == "qcow2"
+
+
+def test_efi_raw_is_gpt_only_from_209204e23b3():
+    assert it.partition_table(pin("2023-06"), "efi-raw") == "mbr"
+    assert it.partition_table(revision("209204e23b3"), "efi-raw") == "gpt"
+    assert it.partition_table(pin("v1.4.0"), "qcow2") == "mbr"
+    assert it.partition_table(pin("2025-12"), "qcow2-gpt") == "gpt"
+    assert it.partition_table(revision(None), "efi-raw") is None

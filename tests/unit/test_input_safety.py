@@ -84,7 +84,8 @@ def test_fifo_config_is_refused_without_blocking(setup):
 def test_device_local_file_is_refused(setup):
     home, repo = setup
     (repo / "web.scm").write_text(os_config("web", key_file="/dev/zero"))
-    refused(home, repo, add(home, repo), "/dev/zero is a character device")
+    refused(home, repo, add(home, repo, "web.scm", "--allow-outside", "/dev"),
+            "/dev/zero is a character device")
 
 
 def test_socket_local_file_is_refused(setup):
@@ -163,3 +164,37 @@ def test_odd_names_give_an_error_or_a_warning_never_a_traceback(tmp_path, body):
         generations.read_inputs("web.scm", "channels.scm", cwd=tmp_path)
     except VmfleetError as e:
         assert e.hint
+
+
+def test_a_file_outside_is_recorded_only_from_a_folder_the_user_names(setup, tmp_path):
+    # Issue 22 #2: Guix reads any name a config writes; vmfleet records one from outside the
+    # config's folders only with --allow-outside, and keeps that choice with the generation.
+    home, repo = setup
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    (keys / "a.pub").write_text("ssh-ed25519 AAAA outside\n")
+    (repo / "web.scm").write_text(os_config("web", key_file=str(keys / "a.pub")))
+    refused(home, repo, add(home, repo), f"{keys}/a.pub is outside {repo}")
+    assert add(home, repo, "web.scm", "--allow-outside", str(keys)).returncode == 0
+    shown = json.loads(vmfleet(home, "show", "web@1", "--json", cwd=repo).stdout)
+    assert shown["allow_outside"] == [str(keys)]
+    assert [f["path"] for f in shown["files"]] == [f"{keys}/a.pub"]
+
+
+def test_import_reads_a_file_outside_the_repository_only_from_a_named_folder(setup, tmp_path):
+    from tests.helpers.fleet import commit_files, new_repo
+
+    home, _ = setup
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    (keys / "a.pub").write_text("ssh-ed25519 AAAA outside\n")
+    repo = new_repo(tmp_path / "git")
+    commit_files(repo, {"web.scm": os_config("web", key_file=str(keys / "a.pub")),
+                        "channels.scm": channels_scm(C1)}, "one", "2024-01-01T00:00:00Z")
+    args = ("import", str(repo), "--system", "web=web.scm", "--channels", "channels.scm")
+    first = vmfleet(home, *args, cwd=tmp_path)
+    assert first.returncode == 2 and "none of its 1 commits could be read" in first.stderr
+    again = vmfleet(home, *args, "--allow-outside", "keys", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    shown = json.loads(vmfleet(home, "show", "web@1", "--json", cwd=repo).stdout)
+    assert shown["allow_outside"] == [str(keys)]

@@ -273,3 +273,49 @@ def test_a_side_without_provenance_takes_channels_and_config_from_the_registry(r
     # Without a registry that knows it, the layers stay unknown, with the reason.
     alone = load_side(str(path), files=False, registry=None)
     assert "--save-provenance" in alone.missing["channels"]
+
+
+# An image built with ``guix system -e '(@ (mod) var)' --save-provenance``: its provenance says
+# (configuration-file #f) and its system has no configuration.scm (gnu/services.scm@8e2f32cee982:
+# 470-480 and 507-510; guix/scripts/system.scm@8e2f32cee982:1220-1225 passes FILE, #f with -e).
+def test_an_image_built_from_an_expression_says_so():
+    f = inspect_image(image("expression").path)
+    assert f.configuration is None and f.provenance.expression
+    assert f.provenance.channels[0].commit == C_OLD
+    assert not inspect_image(image("web-a").path).provenance.expression
+
+
+def test_adopt_of_an_image_built_from_an_expression(reg):
+    path = image("expression").path
+    with pytest.raises(ImageError) as e:
+        adopt_image(reg, path, "found")
+    assert "built from an expression" in e.value.message and "before 2019" not in e.value.message
+    assert "--save-provenance" not in e.value.hint
+    gen, _ = _record_build_of(reg, path)
+    with pytest.raises(ImageError) as e:
+        adopt_image(reg, path, "found")
+    assert gen.label in e.value.hint
+
+
+def test_a_side_built_from_an_expression_takes_its_config_from_the_registry(reg):
+    from vmfleet.diff.operands import load_side
+
+    path = image("expression").path
+    alone = load_side(str(path), files=False, registry=None)
+    assert "channels" not in alone.missing
+    assert "expression" in alone.missing["config"] and "--save-provenance" not in alone.missing["config"]
+    gen, lay = _record_build_of(reg, path)
+    side = load_side(str(path), files=False, registry=lambda: reg)
+    assert side.config_text == lay.config_text and "config" not in side.missing
+    assert "expression" in side.notes[0] and "registry's record of web@1" in side.notes[0]
+
+
+def test_cli_inspect_config_of_an_image_built_from_an_expression(tmp_path, capsys):
+    from vmfleet.cli import main
+
+    home = str(tmp_path / "home")
+    assert main(["--home", home, "init"]) == 0
+    capsys.readouterr()
+    assert main(["--home", home, "inspect", str(image("expression").path), "--config"]) == 2
+    err = capsys.readouterr().err
+    assert "built from an expression" in err and "configuration-file #f" in err

@@ -85,8 +85,30 @@ def test_a_redeploy_killed_at_any_step_is_finished_by_the_command_ps_names(
     assert all(r.state != "interrupted" for r in status.ps(fleet.reg, fleet.home))
     # 'vmfleet ssh web' follows web to its one running successor.
     web = vm_records.get_vm(fleet.reg, "web")
-    assert [v.name for v in vm_records._lineage(fleet.reg, web)
+    assert [v.name for v in vm_records.lineage_of(fleet.reg, web)
             if v.state is VmState.RUNNING] == ["web-g2"]
+
+
+@pytest.mark.parametrize("step", REDEPLOY_STEPS)
+def test_a_downgrade_killed_at_any_step_is_finished_by_the_command_ps_names(
+        fleet, fake_ssh, monkeypatch, capsys, step):
+    """Issue 19: ps named 'vmfleet redeploy web@2' for a downgrade cut short, which was then
+    refused for want of --allow-downgrade. Two VMs: the second still runs the newer one."""
+    ensure_image_stub(monkeypatch, fleet)
+    up(fleet, gen=fleet.new, name="web")
+    up(fleet, gen=fleet.new, name="web-b")
+    seen = killsim.arm(monkeypatch, fleet, step)
+    with pytest.raises(killsim.Killed):
+        rollout.redeploy(fleet.reg, fleet.home, "web@1", allow_downgrade=True)
+    killsim.restore(monkeypatch, fleet, seen["left"])
+    hint = finish_hint(fleet)
+    assert hint == "vmfleet redeploy web@1 --allow-downgrade"
+    cli(fleet, hint, capsys)
+    assert states(fleet) == {"web": VmState.RETIRED, "web-g1": VmState.RUNNING,
+                             "web-b": VmState.RETIRED, "web-b-g1": VmState.RUNNING}
+    assert running_domains(fleet) == {"web-g1", "web-b-g1"}
+    assert vm_records.open_rollouts(fleet.reg) == []
+    assert all(r.state != "interrupted" for r in status.ps(fleet.reg, fleet.home, every=True))
 
 
 ROLLBACK_STEPS = ["rollback:intent", "deploy:ssh-wait", "rollback:retire-old",
@@ -102,10 +124,11 @@ def test_a_rollback_killed_at_any_step_is_finished_by_a_rollback_of_either_vm(
     rollout.redeploy(fleet.reg, fleet.home, "web@2")
     seen = killsim.arm(monkeypatch, fleet, step)
     with pytest.raises(killsim.Killed):
-        rollout.rollback(fleet.reg, fleet.home, "web-g2")
+        rollout.rollback(fleet.reg, fleet.home, "web-g2", allow_downgrade=True)
     killsim.restore(monkeypatch, fleet, seen["left"])
-    assert finish_hint(fleet) == "vmfleet rollback web"
-    cli(fleet, f"vmfleet rollback {by}", capsys)
+    # web@1 replaces web@2: a downgrade, so the command ps names carries the flag it needs.
+    assert finish_hint(fleet) == "vmfleet rollback web --allow-downgrade"
+    cli(fleet, f"vmfleet rollback {by} --allow-downgrade", capsys)
     assert states(fleet) == {"web": VmState.RUNNING, "web-g2": VmState.RETIRED}
     assert running_domains(fleet) == {"web"}
     assert vm_records.open_rollouts(fleet.reg) == []
@@ -133,6 +156,10 @@ def test_a_deploy_killed_at_any_step_is_recorded_and_the_hint_of_ps_works(
     if fleet.domains():  # defined: start finishes it
         assert "'vmfleet start web' finishes it" in row.note
         cli(fleet, "vmfleet start web", capsys)
+        # Issue 22 #13: the deploy's entry is closed by the start that finished it.
+        deploy, start = vm_records.audit_log(fleet.reg)
+        assert (deploy.action, start.action) == ("deploy", "start")
+        assert deploy.detail == "on local: finished by vmfleet start", deploy.detail
     else:  # never defined: start cannot finish it, and ps does not say it would
         assert "vmfleet start" not in row.note
         commands = re.findall(r"'(vmfleet [^']+)'", row.note)
@@ -141,3 +168,24 @@ def test_a_deploy_killed_at_any_step_is_recorded_and_the_hint_of_ps_works(
             cli(fleet, command + (" --yes" if "destroy" in command else ""), capsys)
     assert states(fleet) == {"web": VmState.RUNNING}
     assert running_domains(fleet) == {"web"} and overlays(fleet) == {"web.qcow2"}
+
+
+@pytest.mark.parametrize("target,expected", [("web@2", "vmfleet rollback web --allow-downgrade"),
+                                             ("web@1", "vmfleet rollback web-g2")])
+def test_the_rollback_ps_names_for_a_retired_vm_brings_it_back(
+        fleet, fake_ssh, monkeypatch, capsys, target, expected):
+    """Every command ps suggests finishes what it names: for a retired VM, the rollback that
+    brings it back, with --allow-downgrade exactly when it goes to an older generation."""
+    ensure_image_stub(monkeypatch, fleet)
+    up(fleet)
+    rollout.redeploy(fleet.reg, fleet.home, "web@2")
+    if target == "web@1":  # back on web@1: now the retired web-g2 is the newer one
+        rollout.rollback(fleet.reg, fleet.home, "web", allow_downgrade=True)
+    (retired,) = [r for r in status.ps(fleet.reg, fleet.home, every=True)
+                  if r.state == "retired"]
+    command = re.search(r"kept for '(vmfleet [^']+)'", retired.note).group(1)
+    assert command == expected
+    cli(fleet, command, capsys)
+    assert states(fleet)[retired.name] is VmState.RUNNING
+    assert [r.name for r in status.ps(fleet.reg, fleet.home, every=True)
+            if r.state == "running"] == [retired.name]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import fake_guix
 from tests.helpers.fleet import channels_scm, os_config
 from vmfleet.home import Home
 from vmfleet.inspect import disk
@@ -20,17 +21,6 @@ from vmfleet.registry import generations
 from vmfleet.registry.db import Registry
 from vmfleet.tools.killpoint import KILL_ENV
 from vmfleet.tools.run import pid_alive, run
-
-# A guix that hands out one fixed qcow2 as its build result (what matters here is vmfleet).
-FAKE_GUIX = """#!/usr/bin/env python3
-import os, shutil, subprocess, sys
-store = os.environ["FAKE_GUIX_STORE"]
-os.makedirs(store, exist_ok=True)
-out = os.path.join(store, "0000-image.qcow2")
-if not os.path.exists(out):
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", out, "16M"], check=True)
-print(out)
-"""
 
 
 class Env:
@@ -43,13 +33,10 @@ class Env:
 
 @pytest.fixture
 def home(tmp_path):
-    guix = tmp_path / "guix"
-    guix.write_text(FAKE_GUIX)
-    guix.chmod(0o755)
     (tmp_path / "tmp").mkdir()
     # TMPDIR of its own: the inspect test finds what a killed inspect left there, and must not
     # see what other vmfleet processes (other test workers) have in /tmp at the same time.
-    env = {"VMFLEET_GUIX": str(guix), "FAKE_GUIX_STORE": str(tmp_path / "gnu"),
+    env = {**fake_guix.install(tmp_path),
            "XDG_CACHE_HOME": str(tmp_path / "cache"), "TMPDIR": str(tmp_path / "tmp")}
     h = Home(tmp_path / "home")
     assert vmfleet(h, env, "init").returncode == 0
@@ -165,10 +152,118 @@ def test_a_killed_vmfleet_takes_the_program_it_runs_with_it(tmp_path):
 def test_a_program_whose_vmfleet_died_before_exec_does_not_start():
     """The race PR_SET_PDEATHSIG leaves open: vmfleet killed between fork and the prctl. The
     child then finds another parent than the one that forked it and ends itself."""
-    code = ("from vmfleet.tools.run import _die_with_parent; import os; "
-            "_die_with_parent(os.getppid() + 1); print('survived')")
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    from vmfleet.tools.run import child_argv
+
+    res = subprocess.run(child_argv(["echo", "survived"], parent=os.getpid() + 1),
+                         capture_output=True, text=True, timeout=30)
     assert (res.returncode, res.stdout) == (-9, "")
-    res = subprocess.run([sys.executable, "-c", code.replace(" + 1", "")], capture_output=True,
-                         text=True, timeout=30)
+    res = subprocess.run(child_argv(["echo", "survived"]), capture_output=True, text=True,
+                         timeout=30)
     assert (res.returncode, res.stdout) == (0, "survived\n")
+
+
+def test_no_python_runs_in_a_child_between_fork_and_exec(monkeypatch):
+    """preexec_fn is unsafe in a process with threads (fleet apply runs programs from worker
+    threads): the child execs setpriv, which sets the parent-death signal, at once."""
+    from vmfleet.tools import run as run_mod
+
+    seen = []
+    real = subprocess.Popen
+
+    def popen(argv, **kw):
+        seen.append((argv, kw))
+        return real(argv, **kw)
+
+    monkeypatch.setattr(run_mod.subprocess, "Popen", popen)
+    assert run_mod.run(["echo", "hi"]).stdout == "hi\n"
+    ((argv, kw),) = seen
+    assert kw.get("preexec_fn") is None and kw["start_new_session"]
+    assert argv[:3] == [run_mod.SETPRIV, "--pdeathsig", "KILL"]
+    assert argv[-2:] == [run_mod.resolve("echo"), "hi"]
+
+
+START_CALLS = {("subprocess", "Popen"), ("subprocess", "run"), ("subprocess", "call"),
+               ("subprocess", "check_call"), ("subprocess", "check_output"),
+               ("subprocess", "getoutput"), ("os", "system"), ("os", "popen"), ("os", "fork"),
+               ("os", "forkpty"), ("os", "posix_spawn"), ("os", "posix_spawnp")}
+
+
+def process_starts(text: str) -> list[str]:
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(text)):
+        node = node.func if isinstance(node, ast.Call) else None
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            call = (node.value.id, node.attr)
+            if call in START_CALLS or (node.value.id == "os" and node.attr.startswith(("exec", "spawn"))):
+                found.append(f"{node.lineno}: {'.'.join(call)}")
+    return found
+
+
+def test_every_child_process_starts_through_spawn():
+    """One door: nothing but tools/run.py starts a process (guix builds and git cat-file
+    included), so every child ends with vmfleet."""
+    src = Path(__file__).resolve().parents[2] / "src" / "vmfleet"
+    found = [f"{p.relative_to(src)}:{hit}" for p in sorted(src.rglob("*.py"))
+             if p.relative_to(src) != Path("tools/run.py") for hit in process_starts(p.read_text())]
+    assert found == []
+    assert process_starts("p: subprocess.Popen\nsubprocess.Popen(['x'])\nos.execvp('x', [])\n") == [
+        "2: subprocess.Popen", "3: os.execvp"]
+
+
+def wait_for(path: Path, seconds: float = 60) -> int:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return int(path.read_text())
+
+
+def gone_within(pid: int, seconds: float) -> bool:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return not pid_alive(pid)
+
+
+def test_guix_ends_with_a_vmfleet_killed_while_it_builds(home, tmp_path):
+    """kill -9 of vmfleet while guix runs: the kernel ends guix too (guix time-machine execs the
+    guix of the pinned revision, guix/scripts/time-machine.scm@43770a9d8ac:211, so the signal
+    reaches it), and the next command finds the build interrupted and its directory gone."""
+    pids = tmp_path / "guix.pid"
+    env = {**home.env, "FAKE_GUIX_PIDS": str(pids)}
+    killed = vmfleet(home, env, "build", "web@1", kill="build:guix-running")
+    assert killed.returncode == -9, killed.stderr
+    guix = wait_for(pids)
+    died = gone_within(guix, 5)
+    if not died:
+        os.kill(guix, 9)  # ours: the fake guix the build above started
+    assert died, "guix outlived the vmfleet that started it"
+    assert vmfleet(home, home.env, "images", "gc").returncode == 0
+    assert [b["status"] for b in builds(home)] == ["interrupted"]
+    assert list(home.work.iterdir()) == []
+
+
+def test_the_next_command_keeps_the_work_of_a_guix_still_running(home, tmp_path):
+    """A process still working in a killed build's directory (a guix that outlived its vmfleet)
+    keeps that directory: the build is recorded as interrupted, and the directory goes once
+    nothing works there any more."""
+    pids = tmp_path / "guix.pid"
+    env = {**home.env, "FAKE_GUIX_PIDS": str(pids), "FAKE_GUIX_HELPER": "1"}
+    killed = vmfleet(home, env, "build", "web@1", kill="build:guix-running")
+    assert killed.returncode == -9, killed.stderr
+    wait_for(pids)
+    helper = wait_for(Path(str(pids) + ".helper"))
+    try:
+        assert vmfleet(home, home.env, "images", "gc").returncode == 0
+        assert [b["status"] for b in builds(home)] == ["interrupted"]
+        assert [p.name for p in home.work.iterdir()] == ["build-1"]
+    finally:
+        os.kill(helper, 9)  # ours: started by the fake guix of this test
+    assert gone_within(helper, 5)
+    assert vmfleet(home, home.env, "images", "gc").returncode == 0
+    assert list(home.work.iterdir()) == []

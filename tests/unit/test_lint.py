@@ -44,3 +44,22 @@ def test_errors_raised_in_these_modules_name_a_fix():
             if hint is None or (isinstance(hint, ast.Constant) and not hint.value):
                 missing.append(f"{module}:{node.lineno} {node.func.id}")
     assert missing == [], "errors without a hint: " + ", ".join(missing)
+
+
+def test_no_empty_section_header():
+    """A '# --- name ---' header is followed by what it names (two blank lines at most)."""
+    import re
+
+    found = []
+    for path in sorted((ROOT / "src" / "vmfleet").rglob("*.py")):
+        text = path.read_text()
+        for m in re.finditer(r"^# ---[^\n]*\n([ \t]*\n){3,}|^# ---[^\n]*\n\s*(?=^# ---|\Z)", text, re.M):
+            found.append(f"{path.relative_to(ROOT)}:{text.count(chr(10), 0, m.start()) + 1}")
+    assert found == []
+
+
+def test_who_acts_is_decided_in_one_place():
+    """The user an audit entry names ($SUDO_USER, else the login) is one function's answer."""
+    found = [str(p.relative_to(ROOT)) for p in sorted((ROOT / "src" / "vmfleet").rglob("*.py"))
+             if "SUDO_USER" in p.read_text()]
+    assert found == ["src/vmfleet/deploy/vm_records.py"]

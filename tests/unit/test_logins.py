@@ -152,3 +152,38 @@ def test_the_example_systems_let_vmfleet_in():
     assert db.permit_root_login is None
     assert logins.choose(db, files, key).user == "dba"
     assert logins.choose(summarize_os((systems / "web.scm").read_text()), files, key).user == "root"
+
+
+# gnu/services/ssh.scm@a0178d34f582:441-444: before ef3f38ea002 (2021-06-20) the match on
+# permit-root-login knows #t, #f and 'without-password only; 'prohibit-password fails there.
+def test_prohibit_password_lets_root_in_only_from_ef3f38ea002():
+    from vmfleet.guix.revisions import KNOWN_COMMITS, revision
+    root = '("root" ,(local-file "vmfleet.pub"))'
+    text = config(root, "'prohibit-password")
+    files = {"vmfleet.pub": KEY.encode()}
+    for label in ("v1.0.0", "2019-12", "v1.2.0", "v1.3.0"):
+        with pytest.raises(DeployError) as e:
+            logins.choose(summarize_os(text), files, KEY, rev=revision(KNOWN_COMMITS[label][0]))
+        assert "prohibit-password" in e.value.message
+        assert "(permit-root-login 'without-password)" in e.value.hint    # what that guix takes
+        assert "(permit-root-login 'prohibit-password)" not in e.value.hint
+    new = revision(KNOWN_COMMITS["v1.4.0"][0])
+    assert logins.choose(summarize_os(text), files, KEY, rev=new).user == "root"
+    # 'without-password is accepted at every revision (deprecated from ef3f38ea002 on)
+    old = revision(KNOWN_COMMITS["v1.0.0"][0])
+    assert logins.choose(summarize_os(config(root, "'without-password")), files, KEY,
+                         rev=old).user == "root"
+
+
+# gnu/services/ssh.scm@a0178d34f582:405-426: each key is opened with call-with-input-file
+# while building openssh-authorized-keys: a key written as a string fails the build.
+def test_a_key_written_as_a_string_is_not_a_login():
+    text = config(f'("alice" "{KEY.strip()}")', users=ALICE)
+    with pytest.raises(DeployError) as e:
+        choose(text)
+    assert "string" in e.value.message and "alice" in e.value.message
+    assert 'local-file "vmfleet.pub"' in e.value.hint
+    assert summarize_os(text).string_keys == (("alice", KEY.strip()),)
+    assert summarize_os(text).authorized_keys == ()
+    plain = config(f'("alice" ,(plain-file "k" "{KEY.strip()}"))', users=ALICE)
+    assert choose(plain).user == "alice"

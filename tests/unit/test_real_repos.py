@@ -418,13 +418,14 @@ def test_import_cli_chooses_a_variable_and_reports_skips(tmp_path, capsys):
     args = ["--home", str(home), "import", str(repo), "-L", ".", "--channels", "channels.scm"]
     code = main([*args, "--system", "laptop=me/systems/laptop.scm"])
     out, err = capsys.readouterr()
-    assert code == 0
+    assert code == 2  # no commit could be read (issue 22 #11): not a success
+    assert "error: laptop: none of its 1 commits could be read" in err
     assert f"warning: laptop: skipped 1 commit ({first[:7]}): the channels file did not exist" \
         in err + out
     assert "exports several bindings" in err + out     # the commit with channels: refused
     code = main([*args, "--system", "laptop=me/systems/laptop.scm:base-operating-system"])
     out, err = capsys.readouterr()
-    assert code == 0 and "1 new generations" in err + out
+    assert code == 0 and "1 new generation" in err + out
     assert main(["--home", str(home), "show", "laptop", "--json"]) == 0
     import json
     shown = json.loads(capsys.readouterr().out)

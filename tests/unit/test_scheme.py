@@ -229,7 +229,7 @@ def test_older_output_without_branch_or_introduction():
 (list (channel
         (name 'guix)
         (url "https://git.savannah.gnu.org/git/guix.git")
-        (commit "4a0b87f0ec5b6c2dcf82b372dd20ca7ea6b11b75")))"""
+        (commit "b94cf161d066b0fc1f3830ac38fbc98597a1f922")))"""
     [guix] = parse_channels(text, "c.scm")
     assert (guix.branch, guix.introduction, guix.pinned) == (None, None, True)
 
@@ -685,10 +685,10 @@ def test_malformed_config_reports_its_position():
 
 
 def test_local_files_in_order_without_repeats():
-    text = """(list (local-file "b.pub") #~(x #$(local-file "../shared/a.conf" "a.conf"))
+    text = """(list (local-file "b.pub") #~(x #$(local-file "../common/a.conf" "a.conf"))
                 (local-file "b.pub") (local-file "dir" #:recursive? #t)
                 (local-file (string-append "computed" ".pub")))"""
-    assert local_files(text, "x.scm") == ["b.pub", "../shared/a.conf", "dir"]
+    assert local_files(text, "x.scm") == ["b.pub", "../common/a.conf", "dir"]
 
 
 def test_summary_to_dict_is_json_ready():
@@ -770,7 +770,9 @@ odd_symbols = st.text(alphabet="ab ()#'\"}\\\n", min_size=0, max_size=5).map(Sym
 atoms = st.one_of(
     symbols, odd_symbols, st.text(max_size=10), st.integers(), st.booleans(),
     st.floats(allow_nan=False), st.fractions().filter(lambda f: f.denominator != 1),
-    st.characters().map(reader._char_of), symbols.map(lambda s: Keyword(str(s))),
+    # Guile's characters are Unicode scalar values: #\xd800 (a surrogate) reads as no character.
+    st.characters(exclude_categories=("Cs",)).map(reader._char_of),
+    symbols.map(lambda s: Keyword(str(s))),
 )
 data = st.recursive(
     atoms,

@@ -81,3 +81,27 @@ def test_a_migration_that_fails_half_way_leaves_nothing(monkeypatch):
         reg.migrate()
     assert "half_a" not in {r["name"] for r in reg.query("SELECT name FROM sqlite_master")}
     assert reg.columns("systems") == ["name", "created"]
+
+
+def test_migrations_are_named_for_what_they_do_and_old_names_carry_over(tmp_path):
+    """A migration name is read by people (and recorded in every registry): no tracker numbers.
+    A registry that recorded an old name keeps it applied under the new one."""
+    import re
+    import sqlite3
+
+    from vmfleet.registry import db
+
+    assert [n for n, _ in db.MIGRATIONS if re.search(r"issue\d", n)] == []
+    path = tmp_path / "registry.db"
+    db.Registry.create(path).close()
+    con = sqlite3.connect(path)  # as a registry of before the renaming recorded them
+    con.execute("UPDATE _migrations SET name = 'issue8_inputs' WHERE name = 'config_repository_inputs'")
+    con.commit()
+    con.close()
+    reg = db.Registry.open(path)
+    try:
+        assert reg.migrate() == []
+        assert {r["name"] for r in reg.query("SELECT name FROM _migrations")} == {
+            n for n, _ in db.MIGRATIONS}
+    finally:
+        reg.close()

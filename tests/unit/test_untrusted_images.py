@@ -61,14 +61,26 @@ def test_an_image_whose_backing_file_is_a_host_path_is_refused_quickly(tmp_path)
                 pass
 
 
-def test_an_overlay_of_a_store_image_is_read(tmp_path):
+def test_an_overlay_of_a_recorded_store_image_is_read(tmp_path):
     store_dir = tmp_path / "images"
     store_dir.mkdir()
     base = store_dir / ("0" * 64 + ".qcow2")
     run(["qemu-img", "create", "-q", "-f", "qcow2", str(base), "16M"])
     overlay = tmp_path / "vm.qcow2"
     run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(base), str(overlay)])
-    assert disk.image_info(overlay).backing_file == str(base)
+    store = disk.StoreImages(Path(os.path.realpath(store_dir)), frozenset({"0" * 64}))
+    assert disk.image_info(overlay, store).backing_file == str(base)
+    # Issue 22 #1: the name alone proves nothing. Unrecorded, or with no store: refused.
+    for other in (None, disk.StoreImages(store.images, frozenset())):
+        with pytest.raises(ImageError, match="has a backing file"):
+            disk.image_info(overlay, other)
+    # A store image named through a link from elsewhere is the same file: accepted.
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "images").symlink_to(store_dir)
+    via = tmp_path / "via.qcow2"
+    run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b",
+         str(tmp_path / "elsewhere" / "images" / base.name), str(via)])
+    assert disk.image_info(via, store).format == "qcow2"
 
 
 def test_an_image_named_like_an_option_is_a_file(tmp_path, monkeypatch):
@@ -102,3 +114,46 @@ def test_an_absurd_nar_size_is_reported_as_such_not_summed():
              StoreItem("/gnu/store/ccc-neg", -5)]
     assert closure_of(items, warnings) == 1000
     assert len(warnings) == 2 and "bbb-evil claims a NAR size of 4611686018427387904" in warnings[0]
+
+
+HOSTILE = ("/etc/x\ndebugfs: ls -p etc", "/etc/evil\u202etxt.exe", "/etc/\x1b[8mhidden",
+           "/etc/back\\slash")
+
+
+def _facts_with(names):
+    from vmfleet.inspect.facts import FileFact, ImageFacts
+
+    files = tuple(FileFact(n, "file", 0o644, 0, 0, 1) for n in names)
+    link = FileFact("/etc/link", "symlink", 0o777, 0, 0, 0, target="/x\n  -rw-r--r-- 0:0 fake")
+    return ImageFacts(source="evil.qcow2", kind="image", system=None, generation=None,
+                      provenance=None, channels_scm=None, configuration=None, packages=(),
+                      items=(), closure_size=None, store_source="listing",
+                      files=(*files, link))
+
+
+def test_names_from_an_image_are_escaped_in_inspect_and_raw_in_json():
+    # Issue 22 #6: a newline in a name forged an output line; an RLO was printed as it is.
+    from vmfleet.inspect.report import facts_to_json, render_facts
+
+    facts = _facts_with(HOSTILE)
+    out = render_facts(facts, files=True)
+    assert len(out.splitlines()) == 6 + len(HOSTILE) + 1, out
+    assert "/etc/x\\ndebugfs: ls -p etc" in out and "/etc/evil\\u202etxt.exe" in out
+    assert "/etc/\\033[8mhidden" in out and "/etc/back\\\\slash" in out
+    assert "→ /x\\n  -rw-r--r-- 0:0 fake" in out
+    assert not any(c in out for c in "\u202e\x1b")
+    assert [f["path"] for f in facts_to_json(facts)["files"]][:len(HOSTILE)] == list(HOSTILE)
+
+
+def test_names_from_an_image_are_escaped_in_the_files_layer_of_diff():
+    import types
+
+    from vmfleet.diff.compare import Diff
+    from vmfleet.diff.file_diff import diff_files
+    from vmfleet.diff.human import render
+
+    side = types.SimpleNamespace(label="a.qcow2", system=None, notes=())
+    changes = diff_files((), _facts_with(HOSTILE).files)
+    out = render(Diff(side, side, ("files",), files=changes))
+    assert len(out.splitlines()) == 2 + 2 + len(HOSTILE) + 1, out
+    assert "/etc/x\\ndebugfs: ls -p etc" in out and "\\u202e" in out and "\x1b" not in out

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from vmfleet.build.local import LocalBuilder
+from vmfleet.build.runner import Builder
 from vmfleet.errors import UsageError
+from vmfleet.home import Home
 
 
-def parse_builder(text: str | None, home=None, *, trust_new_host: bool = False):
+def parse_builder(text: str | None, home: Home, *, trust_new_host: bool = False) -> Builder:
     """'local' (default) or 'ssh://user@host[:port][?guix=/path/to/guix]'."""
     if not text or text == "local":
         return LocalBuilder()

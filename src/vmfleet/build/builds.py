@@ -22,8 +22,8 @@ from pathlib import Path
 from vmfleet import timeutil
 from vmfleet.build import store as images
 from vmfleet.build.builders import parse_builder
-from vmfleet.build.runner import Outcome
-from vmfleet.errors import BuildError, NotFound, VmfleetError
+from vmfleet.build.runner import Builder, LineSink, Outcome
+from vmfleet.errors import BuildError, ImageGone, NotFound, VmfleetError
 from vmfleet.guix import command as guix
 from vmfleet.guix import image_types, revisions
 from vmfleet.home import PRIVATE_FILE, Home
@@ -32,6 +32,7 @@ from vmfleet.registry import generations
 from vmfleet.registry.db import Registry, dumps
 from vmfleet.registry.generations import Generation
 from vmfleet.tools import killpoint, locks, qemu_img
+from vmfleet.tools.run import working_in
 
 TAIL_LINES = 15
 
@@ -104,6 +105,14 @@ def inputs_key(gen: Generation, options: dict) -> str:
     return hashlib.sha256(dumps({"inputs": gen.inputs_sha256, "options": options}).encode()).hexdigest()
 
 
+def stored_image(build: Build) -> tuple[str, Path]:
+    """sha256 and file of a build's image in the store (what ensure_image returns has both)."""
+    if build.image_sha256 is None or build.image_path is None:
+        raise ImageGone(f"the image of build {build.id} ({build.label}) is not in the store",
+                        "run the command again: the image is rebuilt")
+    return build.image_sha256, Path(build.image_path)
+
+
 def cached_build(reg: Registry, key: str) -> Build | None:
     for row in build_rows.succeeded_with_key(reg, key):
         build = _from_row(row, reg, cached=True)
@@ -118,7 +127,11 @@ def ensure_image(reg: Registry, home: Home, gen: Generation, *, builder: str | N
                  check: bool = False, image_type: str | None = None) -> Build:
     """Return a successful build of ``gen`` with its image in the store, building if needed.
 
-    ``builder``: None or 'local', or 'ssh://user@host[:port]' (see build/remote.py).
+    The image is there when this returns (seen under the store lock, so ``image_path`` is
+    never None); an ``images gc`` that removes it as soon as it is stored makes a new build,
+    and after ``IMAGE_ATTEMPTS`` of those ImageGone is raised. What the caller then does must
+    take the store lock again before relying on the file (deploy's VM row does: gc keeps what
+    a VM row names). ``builder``: None or 'local', or 'ssh://user@host[:port]' (see build/remote.py).
     ``check``: build, then rebuild what guix's own store has (``guix build --check`` of the
     image's derivation, for ``vmfleet check``); a result that is not bit-identical raises
     BuildError with ``kind`` NOT_DETERMINISTIC.
@@ -128,17 +141,29 @@ def ensure_image(reg: Registry, home: Home, gen: Generation, *, builder: str | N
     key = inputs_key(gen, options)
     runner = parse_builder(builder, home, trust_new_host=trust_new_host)  # a typo fails, cached or not
     with locks.lock(home, f"build-{key[:32]}"):
-        if not (rebuild or check) and (hit := cached_build(reg, key)):
-            return hit
-        reap(reg, home)  # builds left 'running' by a process that died hold no lock: mark them
-        return run_build(reg, home, gen, key, options, runner, timeout,
-                         on_line or (lambda line: None), check=check, plan=plan)
+        for _attempt in range(IMAGE_ATTEMPTS):
+            hit = None if (rebuild or check) else cached_build(reg, key)
+            if hit is None:
+                reap(reg, home)  # builds left 'running' by a process that died hold no lock
+                hit = run_build(reg, home, gen, key, options, runner, timeout,
+                                on_line or (lambda line: None), check=check, plan=plan)
+            with locks.lock(home, "images", shared=True):  # gc takes it exclusively
+                if hit.image_path is not None and Path(hit.image_path).exists():
+                    return hit
+            rebuild = check = False  # the build happened; only its file is missing
+    raise ImageGone(f"the image of {gen.label} was removed by 'vmfleet images gc' each time it "
+                    f"was stored ({IMAGE_ATTEMPTS} builds)", "run the command again when no gc runs")
+
+
+IMAGE_ATTEMPTS = 3  # builds of one image that an 'images gc' at the same moment may remove
 
 
 def reap(reg: Registry, home: Home, *, remove_dirs: bool = True) -> list[Path]:
     """What killed builds left: their records say ``running`` although nobody holds their build
     lock (the kernel dropped it with the process): they become ``interrupted``; and the work
-    directories (work/build-N) of builds that do not run any more are removed. Returns those."""
+    directories (work/build-N) of builds that do not run any more are removed, unless a process
+    still works in one (a guix that outlived its vmfleet: its files stay until it ends).
+    Returns the directories removed."""
     for row in build_rows.running(reg):
         if not locks.is_locked(home, f"build-{row['inputs_key'][:32]}"):
             with reg.write():
@@ -151,14 +176,14 @@ def reap(reg: Registry, home: Home, *, remove_dirs: bool = True) -> list[Path]:
                 number = int(d.name.split("-", 1)[1])
             except ValueError:
                 continue
-            if number not in running:
+            if number not in running and not working_in(d):
                 shutil.rmtree(d, ignore_errors=True)
                 removed.append(d)
     return removed
 
 
-def run_build(reg, home: Home, gen: Generation, key: str, options: dict, builder, timeout,
-              on_line, *, check: bool = False,
+def run_build(reg: Registry, home: Home, gen: Generation, key: str, options: dict,
+              builder: Builder, timeout: float | None, on_line: LineSink, *, check: bool = False,
               plan: image_types.ImagePlan | None = None) -> Build:
     home.work.mkdir(parents=True, exist_ok=True)
     home.logs.mkdir(parents=True, exist_ok=True)
@@ -170,7 +195,9 @@ def run_build(reg, home: Home, gen: Generation, key: str, options: dict, builder
     killpoint.reached("build:recorded")
     log_path = home.logs / f"build-{build_id}.log"
     workdir = home.work / f"build-{build_id}"
-    status, fields, error = Status.FAILED, {}, None
+    status = Status.FAILED
+    fields: dict[str, object] = {}
+    error: VmfleetError | None = None
     log_file = open(log_path, "w")
     os.chmod(log_path, PRIVATE_FILE)
 
@@ -197,7 +224,7 @@ def run_build(reg, home: Home, gen: Generation, key: str, options: dict, builder
             error = BuildError(f"build of {gen.label} did not finish within {timeout:g} s",
                                f"raise --timeout; the log so far is in {log_path}")
         elif outcome.returncode != 0:
-            error = _failure(gen, outcome, log_path)
+            error = _failure(gen, outcome, log_path, ran.image_type)
         else:
             store_path = guix.parse_store_path(outcome.stdout)
             if store_path is None:
@@ -246,12 +273,13 @@ class GuixRun:
     checked: tuple[str, ...] = ()   # the derivations 'guix build --check' rebuilt
 
 
-def _run_guix(builder, lay: generations.Layout, options: dict, check: bool, cwd, line,
-              timeout: float | None, plan: image_types.ImagePlan) -> GuixRun:
+def _run_guix(builder: Builder, lay: generations.Layout, options: dict, check: bool,
+              cwd: Path | str, line: LineSink, timeout: float | None,
+              plan: image_types.ImagePlan) -> GuixRun:
     """Run guix for a build: the image; for a check also its derivation (``-d``), the
     derivations that make its bytes, and ``build --check`` of each. A failure stops early."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    guix_cmd = getattr(builder, "guix", None)
+    guix_cmd = builder.guix
 
     def attempt(argv):
         left = None if deadline is None else deadline - time.monotonic()
@@ -344,8 +372,14 @@ def byte_making_inputs(references: str, references_of) -> list[str]:
     return list(found)
 
 
-def _failure(gen: Generation, outcome, log_path: Path) -> BuildError:
+def _failure(gen: Generation, outcome, log_path: Path, image_type: str | None = None) -> BuildError:
     err = guix.parse_error(outcome.stderr)
+    efi_hint = "build with --image-type efi-raw (or qcow2-gpt where the pin has it)"
+    if image_type in image_types.EFI_TYPES:
+        # guix refused a GPT (or efi-raw) image: suggesting it again would repeat the failure
+        efi_hint = ("this guix takes only grub-efi-bootloader or grub-efi32-bootloader with a "
+                    f"{image_type} image: switch the config's bootloader, or build with "
+                    "--image-type qcow2")
     tail = "\n".join(outcome.stderr.strip().splitlines()[-TAIL_LINES:])
     hints = {
         guix.Failure.TOO_OLD: "time-machine cannot reach that commit: pin a newer one, or adopt an "
@@ -355,8 +389,7 @@ def _failure(gen: Generation, outcome, log_path: Path) -> BuildError:
         guix.Failure.CONFIG_ERROR: "fix the config and record it again ('vmfleet add')",
         guix.Failure.NOT_DETERMINISTIC: f"rebuilding {err.drv or 'the image'} gave other bytes "
                                         "than the first build",
-        guix.Failure.EFI_NEEDS_GPT: "build with --image-type efi-raw (or qcow2-gpt where the "
-                                    "pin has it)",
+        guix.Failure.EFI_NEEDS_GPT: efi_hint,
         guix.Failure.UNKNOWN_PACKAGE: "the pinned guix has no such package: fix the package "
                                       "name, or pin a guix that has it",
         guix.Failure.BUILD_FAILED: f"guix's build log is at {err.log_file}" if err.log_file else

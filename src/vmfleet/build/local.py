@@ -1,5 +1,6 @@
-"""The local builder: guix runs here, in its own process group so a timeout or Ctrl-C ends it
-whole, with messages in English (``guix_environment``) so vmfleet can read them."""
+"""The local builder: guix runs here (started by ``tools.run.spawn``: in its own process group
+so a timeout or Ctrl-C ends it whole, and ended by the kernel if vmfleet is killed), with
+messages in English (``guix_environment``) so vmfleet can read them."""
 
 from __future__ import annotations
 
@@ -9,31 +10,28 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vmfleet.build.runner import LineSink, Outcome, stream
-from vmfleet.errors import ToolMissing
 from vmfleet.guix.command import guix_environment
-from vmfleet.tools.run import kill_group
+from vmfleet.tools import killpoint
+from vmfleet.tools.run import kill_group, spawn
+
+GUIX_MISSING = ("install Guix (https://guix.gnu.org/manual/en/html_node/Installation.html), "
+                "set VMFLEET_GUIX to its path, or build on a Guix host with "
+                "--builder ssh://user@host")
 
 
 class LocalBuilder:
     name = "local"
+    guix: list[str] | None = None  # the guix of guix.command (VMFLEET_GUIX or PATH)
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.proc: subprocess.Popen | None = None
 
     def prepare(self, inputs_dir: Path) -> Path:
         return inputs_dir
 
-    def execute(self, argv: Sequence[str], cwd: Path, on_line: LineSink,
+    def execute(self, argv: Sequence[str], cwd: Path | str, on_line: LineSink,
                 timeout: float | None) -> Outcome:
-        try:
-            self.proc = subprocess.Popen(list(argv), cwd=cwd, stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                         env=guix_environment(), start_new_session=True)
-        except FileNotFoundError:
-            raise ToolMissing(f"{argv[0]} not found",
-                              "install Guix (https://guix.gnu.org/manual/en/html_node/Installation.html), "
-                              "set VMFLEET_GUIX to its path, or build on a Guix host with "
-                              "--builder ssh://user@host") from None
+        self.proc = spawn(argv, cwd=cwd, env=guix_environment(), hint=GUIX_MISSING)
         timed_out = threading.Event()
         timer = None
         if timeout:
@@ -42,8 +40,12 @@ class LocalBuilder:
                 kill_group(self.proc)
             timer = threading.Timer(timeout, expire)
             timer.start()
+        def guix_line(text: str) -> None:
+            on_line(text)
+            killpoint.reached("build:guix-running")  # guix has started and is working
+
         try:
-            stdout, stderr = stream(self.proc.stdout, self.proc.stderr, on_line)
+            stdout, stderr = stream(self.proc.stdout, self.proc.stderr, guix_line)
             rc = self.proc.wait()
         finally:
             if timer:

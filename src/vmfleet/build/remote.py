@@ -15,6 +15,7 @@ import hashlib
 import io
 import shlex
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -71,14 +72,16 @@ class RemoteBuilder:
                 self.conn.upload(path, target)
         return self.remote_dir
 
-    def execute(self, argv, cwd: str, on_line: LineSink, timeout: float | None) -> Outcome:
+    def execute(self, argv: Sequence[str], cwd: Path | str, on_line: LineSink,
+                timeout: float | None) -> Outcome:
         assert self.conn is not None
         self.runs += 1  # one pid file per command: a late kill never hits an earlier one's group
+        cwd = str(cwd)  # a directory of the build host (what prepare returned)
         pid_file = f"{cwd}/.vmfleet-build-{self.runs}.pid"
         inner = (f"echo $$ > {shlex.quote(pid_file)}; {REMOTE_ENVIRONMENT_SH}"
                  f"cd {shlex.quote(cwd)} && exec {shlex.join(argv)}")
         command = f"exec setsid --wait sh -c {shlex.quote(inner)}"
-        stdout, sink = io.BytesIO(), LineSplitter(on_line)
+        stdout, sink = io.BytesIO(), LineSplitter(on_line)  # LineSplitter is a binary sink too
         timed_out = threading.Event()
         timer = None
         if timeout:
@@ -88,7 +91,7 @@ class RemoteBuilder:
             timer = threading.Timer(timeout, expire)
             timer.start()
         try:
-            rc = self.conn.stream(command, stdout, sink)
+            rc = self.conn.stream(command, stdout, sink)  # type: ignore[arg-type]
         except BaseException:
             self._kill(pid_file)  # Ctrl-C, SIGTERM or a lost session: end the build there too
             raise

@@ -10,8 +10,10 @@ from __future__ import annotations
 import io
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
 
 LineSink = Callable[[str], None]
 
@@ -24,17 +26,42 @@ class Outcome:
     timed_out: bool
 
 
+class Builder(Protocol):
+    """Where guix runs: ``LocalBuilder`` (here) or ``RemoteBuilder`` (a build host over SSH)."""
+
+    name: str                # 'local' or 'ssh://user@host[:port]', recorded with each build
+    guix: list[str] | None   # the guix command there (None: the default one)
+
+    def prepare(self, inputs_dir: Path) -> Path | str:
+        """Make the inputs available where guix runs; returns that directory."""
+        ...
+
+    def execute(self, argv: Sequence[str], cwd: Path | str, on_line: LineSink,
+                timeout: float | None) -> Outcome:
+        """Run guix there, each line of its stderr handed to ``on_line``."""
+        ...
+
+    def fetch(self, store_path: str, dest_dir: Path) -> Path:
+        """The image guix built, as a file here."""
+        ...
+
+    def cleanup(self) -> None:
+        """Remove what ``prepare`` and the build left there."""
+        ...
+
+
 class LineSplitter(io.RawIOBase):
     """A binary sink that hands each complete line (ended by \\n or \\r, as guix's progress
     bars are) to ``on_line`` and keeps them all in ``lines``."""
 
     def __init__(self, on_line: LineSink):
-        self.on_line, self.lines, self.pending = on_line, [], b""
+        self.on_line, self.pending = on_line, b""
+        self.lines: list[str] = []
 
     def writable(self) -> bool:
         return True
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: bytes) -> int:  # type: ignore[override]  # bytes only, never a buffer
         self.pending += data
         *complete, self.pending = re.split(rb"\r\n|\r|\n", self.pending)
         for raw in complete:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 
 import typer
@@ -38,11 +39,25 @@ class State:
 state = State()
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("vmfleet")
+        except PackageNotFoundError:  # run from a source tree that was not installed
+            number = "unknown"
+        sys.stdout.write(f"vmfleet {number}\n")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _main(
     home: str = typer.Option(
         None, "--home", help="State directory (default: $VMFLEET_HOME or $XDG_DATA_HOME/vmfleet)."),
     debug: bool = typer.Option(False, "--debug", help="Log every external command; show tracebacks."),
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_version,
+                                 help="Print vmfleet's version and exit."),
 ) -> None:
     state.home_arg = home
     state.debug = debug
@@ -75,7 +90,8 @@ def open_registry():
 
     h = home()
     reg = Registry.open(h.registry)
-    h.secure()  # a home made by an older vmfleet (0755, 0644) becomes private
+    if os.access(h.root, os.W_OK):  # (a read-only home is read as it is)
+        h.secure()  # a home made by an older vmfleet (0755, 0644) becomes private
     return reg
 
 

@@ -6,15 +6,16 @@ import sys
 
 import typer
 
+from vmfleet import timeutil
 from vmfleet.build import builds as build_mod
 from vmfleet.build import store as images_mod
 from vmfleet.cli import options
 from vmfleet.cli.app import app, emit, home, open_registry, print_table, say
-from vmfleet.cli.output import Progress
-from vmfleet.errors import VmfleetError
+from vmfleet.cli.output import Progress, paint_state, wrap_list
 from vmfleet.registry import spec
 
 JSON = options.json_flag()
+JSONL = options.jsonl_flag()
 
 
 @app.command()
@@ -38,16 +39,16 @@ def build(
                                         rebuild=rebuild, timeout=timeout,
                                         on_line=progress, trust_new_host=trust_new_host,
                                         image_type=image_type)
-    if result.image_path is None:
-        raise VmfleetError(f"the image of build {result.id} was removed by 'vmfleet images gc' "
-                           "as soon as it was stored", "build again once the gc is over")
-    say(f"{gen.label}: {'cached' if result.cached else 'built'} image {result.image_sha256[:16]} "
-        f"({result.image_size / 2**20:.1f} MiB)")
+    sha, _path = build_mod.stored_image(result)
+    say(f"{gen.label}: {'cached' if result.cached else 'built'} image {sha[:16]} "
+        f"({(result.image_size or 0) / 2**20:.1f} MiB)")
     emit(_build_json(result), as_json, lambda b: sys.stdout.write(f"{b['image_path']}\n"))
 
 
 @app.command()
-def builds(system: str = typer.Argument(None, help="Only this system's builds."), as_json: bool = JSON) -> None:
+def builds(system: str = typer.Argument(None, help="Only this system's builds."),
+           colour: options.Colour = options.colour(), as_json: bool = JSON,
+           as_jsonl: bool = JSONL) -> None:
     """List builds: generation, builder, status, duration, image sha256, size, when."""
     reg = open_registry()
     if system:
@@ -57,11 +58,12 @@ def builds(system: str = typer.Argument(None, help="Only this system's builds.")
     build_mod.reap(reg, home(), remove_dirs=False)  # a killed build is not 'running'
     rows = [_build_json(b) for b in build_mod.list_builds(reg, system)]
     emit(rows, as_json, lambda rs: print_table(
-        [[r["id"], r["generation"], r["builder"], r["status"],
-          f"{r['duration']:.1f}s" if r["duration"] is not None else None,
-          (r["image_sha256"] or "")[:12], _mib(r["image_size"]), r["started"].replace("T", " ")[:16]]
+        [[r["id"], r["generation"], r["builder"], paint_state(r["status"], colour.wanted()),
+          timeutil.show_duration(r["duration"]),
+          (r["image_sha256"] or "")[:12], _mib(r["image_size"]), timeutil.show(r["started"])]
          for r in rs],
-        ["id", "generation", "builder", "status", "duration", "image", "size", "started"]))
+        ["id", "generation", "builder", "status", "duration", "image", "size", "started (UTC)"]),
+        as_jsonl=as_jsonl)
 
 
 @app.command("build-log")
@@ -82,15 +84,15 @@ app.add_typer(images_app, name="images")
 
 
 @images_app.callback(invoke_without_command=True)
-def images(ctx: typer.Context, as_json: bool = JSON) -> None:
+def images(ctx: typer.Context, as_json: bool = JSON, as_jsonl: bool = JSONL) -> None:
     """List the image store: sha256, size, generations built to it, VMs using it."""
     if ctx.invoked_subcommand:
         return
     rows = [_image_json(i) for i in images_mod.list_images(open_registry())]
     emit(rows, as_json, lambda rs: print_table(
-        [[r["sha256"][:16], _mib(r["size"]), " ".join(r["generations"]), " ".join(r["vms"]),
-          "" if r["present"] else "file removed"] for r in rs],
-        ["sha256", "size", "generations", "vms", ""]))
+        [[r["sha256"][:16], _mib(r["size"]), wrap_list(r["generations"]), wrap_list(r["vms"]),
+          "present" if r["present"] else "file removed"] for r in rs],
+        ["sha256", "size", "generations", "vms", "file"]), as_jsonl=as_jsonl)
 
 
 @images_app.command("gc")

@@ -4,15 +4,21 @@ start, destroy, log, key."""
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import typer
 
+from vmfleet import timeutil
 from vmfleet.cli import options
 from vmfleet.cli.app import app, emit, home, lazy, open_registry, print_table, say
-from vmfleet.cli.output import Progress
-from vmfleet.errors import UsageError
+from vmfleet.cli.confirm import confirm
+from vmfleet.cli.output import Progress, paint_state
+
+if TYPE_CHECKING:  # imported lazily at run time (cli/app.py: lazy)
+    from vmfleet.deploy.vm_records import Vm
 
 lifecycle_mod = lazy("vmfleet.deploy.lifecycle")
+prune_mod = lazy("vmfleet.deploy.prune")
 rollout_mod = lazy("vmfleet.deploy.rollout")
 status_mod = lazy("vmfleet.deploy.status")
 vm_access_mod = lazy("vmfleet.deploy.vm_access")
@@ -22,6 +28,7 @@ hosts_mod = lazy("vmfleet.deploy.hosts")
 ssh_mod = lazy("vmfleet.tools.ssh")
 
 JSON = options.json_flag()
+JSONL = options.jsonl_flag()
 TIMEOUT_HELP = "How long to wait for SSH, e.g. 90s, 5m (default 5m)."
 
 
@@ -32,20 +39,7 @@ host_app = typer.Typer(help="Add or remove hypervisor hosts.", no_args_is_help=T
 app.add_typer(host_app, name="host")
 
 
-def _uptime(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    s = int(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    if s < 86400:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
-
-
-def _vm_json(vm: vm_records_mod.Vm) -> dict:
+def _vm_json(vm: Vm) -> dict:
     return {"name": vm.name, "system": vm.system, "generation": vm.label,
             "generation_id": vm.generation_id, "host": vm.host, "state": str(vm.state),
             "ssh": f"{vm.ssh_user}@{vm.ssh_host}:{vm.ssh_port}" if vm.ssh_port else None,
@@ -82,14 +76,14 @@ def host_remove(name: str = typer.Argument(..., help="The host's name.")) -> Non
 
 
 @app.command()
-def hosts(as_json: bool = JSON) -> None:
+def hosts(as_json: bool = JSON, as_jsonl: bool = JSONL) -> None:
     """List hypervisor hosts: name, libvirt URI, local or remote, storage pool."""
     rows = [{"name": h.name, "uri": h.uri, "remote": h.remote, "pool": h.pool,
              "pool_dir": h.pool_dir} for h in hosts_mod.list_hosts(open_registry())]
     emit(rows, as_json, lambda v: print_table(
         [(r["name"], r["uri"], "remote" if r["remote"] else "local",
           f"{r['pool']} ({r['pool_dir']})" if r["pool"] else "-") for r in v],
-        ["host", "uri", "kind", "pool"]))
+        ["host", "uri", "kind", "pool"]), as_jsonl=as_jsonl)
 
 
 # --- deploy, redeploy, rollback ----------------------------------------------------------------
@@ -135,6 +129,9 @@ def redeploy(
     spec: str = typer.Argument(..., metavar="SPEC", help="Generation spec to move every VM of its system to."),
     allow_downgrade: bool = typer.Option(False, "--allow-downgrade",
                                          help="Allow going to an older generation."),
+    colour: options.Colour = options.colour(),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before replacing VMs the "
+                             "fleet file manages (needed without a terminal)."),
     timeout: float = _timeout(),
     accel: str = typer.Option(None, "--accel", help="auto, kvm or tcg for the new VMs."),
     builder: str = typer.Option(None, "--builder", help="Where to build the image if needed."),
@@ -142,25 +139,54 @@ def redeploy(
 ) -> None:
     """Replace every VM of a system by one of another generation; the old ones are kept."""
     reg = open_registry()
+    _confirm_fleet_vms(reg, spec, allow_downgrade, yes)
     with Progress(indent="  ") as progress:
         results = rollout_mod.redeploy(reg, home(), spec, allow_downgrade=allow_downgrade,
                                        timeout=timeout, accel=accel, builder=builder,
                                        notify=progress.note, on_line=progress)
     emit(results, as_json, lambda v: print_table(
-        [(r.old, r.from_generation, r.new, r.to_generation, r.outcome) for r in v],
+        [(r.old, r.from_generation, r.new, r.to_generation,
+          paint_state(r.outcome, colour.wanted())) for r in v],
         ["old", "from", "new", "to", "outcome"]))
+
+
+def _confirm_fleet_vms(reg, spec: str, allow_downgrade: bool, yes: bool) -> None:
+    """A redeploy of VMs that the fleet file manages makes drift: say so, show what will be
+    replaced, and ask (the confirmation rule of apply)."""
+    from vmfleet.deploy.lineage import lineages
+    from vmfleet.fleet import plan as plan_mod
+
+    moves = rollout_mod.redeploy_preview(reg, spec)
+    if not moves:
+        return  # redeploy itself says why there is nothing to do
+    managed = plan_mod.managed_names(reg)
+    roots = lineages(vm_records_mod.list_vms(reg))
+    root_of = {m.name: r for r, g in roots.items() for m in g.members}
+    fleet_vms = [(vm, to) for vm, to in moves if root_of.get(vm.name, vm.name) in managed]
+    if not fleet_vms:
+        return
+    if not allow_downgrade and any(vm.generation > to.number for vm, to in fleet_vms):
+        return  # refused by redeploy with its hint, before anything is asked
+    for vm, to in fleet_vms:
+        say(f"  ~ {vm.name} ({root_of.get(vm.name, vm.name)} in the fleet): {vm.label} → {to.label}")
+    say("warning: the fleet file manages these VMs: 'vmfleet plan' will show them as drift "
+        "until the fleet file says the same or 'vmfleet apply' puts them back")
+    n = len(fleet_vms)
+    confirm("Redeploy?", yes=yes, what=f"redeploying {n} fleet VM{'s' if n != 1 else ''}")
 
 
 @app.command()
 def rollback(
     vm: str = typer.Argument(..., metavar="VM", help="A retired VM to bring back, or a VM made by redeploy "
                              "whose predecessor should come back."),
+    allow_downgrade: bool = typer.Option(False, "--allow-downgrade", help="Allow bringing back "
+                                         "an older generation than the one it replaces."),
     timeout: float = _timeout(),
     as_json: bool = JSON,
 ) -> None:
     """Bring back the VM a redeploy replaced (same disk, same host key)."""
     result = rollout_mod.rollback(open_registry(), home(), vm, timeout=timeout,
-                                 notify=say)
+                                  allow_downgrade=allow_downgrade, notify=say)
     say(f"{result.name} ({result.label}) runs again")
     emit(_vm_json(result), as_json, lambda v: None)
 
@@ -168,26 +194,56 @@ def rollback(
 # --- ps, ssh, start, stop, destroy -------------------------------------------------------------
 
 @app.command()
-def ps(as_json: bool = JSON) -> None:
-    """List VMs: system, generation, host, state, uptime, SSH endpoint (registry and libvirt
-    reconciled)."""
+def ps(
+    every: bool = typer.Option(False, "--all", "-a", help="Every VM, retired ones included "
+                               "(default: one row per lineage, with its retired count)."),
+    colour: options.Colour = options.colour(),
+    as_json: bool = JSON,
+    as_jsonl: bool = JSONL,
+) -> None:
+    """List VMs: one row per lineage (the VM that runs for it), its generation, host, state,
+    uptime and SSH endpoint (registry and libvirt reconciled)."""
     reg = open_registry()
-    rows = status_mod.ps(reg, home())
+    rows = status_mod.ps(reg, home(), every=every)
+
+    paint = colour.wanted()
 
     def human(rows):
-        print_table([(r.name, r.generation, r.host, r.state, _uptime(r.uptime), r.ssh)
-                     for r in rows], ["vm", "generation", "host", "state", "uptime", "ssh"])
+        if every:
+            print_table([(r.name, r.lineage, r.generation, r.host, paint_state(r.state, paint),
+                          timeutil.show_duration(r.uptime), r.ssh) for r in rows],
+                        ["vm", "lineage", "generation", "host", "state", "uptime", "ssh"])
+        else:
+            print_table([(r.name, r.generation, r.host, paint_state(r.state, paint),
+                          timeutil.show_duration(r.uptime),
+                          r.ssh, r.retired or "-") for r in rows],
+                        ["vm", "generation", "host", "state", "uptime", "ssh", "retired"])
         for r in rows:
-            if r.note:
+            if r.note and not (r.state == "retired" and r.note.startswith("kept for")):
                 say(f"{r.name}: {r.note}")
+        per_lineage: dict[str, int] = {}
+        for r in rows:
+            if every and r.registry_state == "retired":
+                per_lineage[r.lineage] = per_lineage.get(r.lineage, 0) + 1
+            elif not every and r.retired:
+                per_lineage[r.lineage] = r.retired
+        retired = sum(per_lineage.values())
+        if retired:
+            say(f"{retired} retired VM{'s' if retired != 1 else ''} kept for rollback"
+                + (": 'vmfleet ps --all' lists them" if not every else "")
+                + ("; 'vmfleet prune --keep 1' removes all but the newest of each lineage"
+                   if any(n > 1 for n in per_lineage.values()) else ""))
         from vmfleet.fleet import plan as fleet_plan
 
         stuck = fleet_plan.interrupted_apply(reg, home())
         if stuck:
             say(f"apply {stuck} was interrupted: 'vmfleet plan' shows what is left, "
                 "'vmfleet apply' finishes it")
+        running = fleet_plan.apply_in_progress(home())
+        if running:
+            say(f"an apply is in progress: {running}")
 
-    emit(rows, as_json, human)
+    emit(rows, as_json, human, as_jsonl=as_jsonl)
 
 
 @app.command()
@@ -235,17 +291,50 @@ def stop(
 
 @app.command()
 def destroy(
-    vm: str = typer.Argument(..., metavar="VM", help="The VM (or an orphan domain shown by ps)."),
+    vms: list[str] = typer.Argument(..., metavar="VM...", help="The VMs (or orphan domains "
+                                    "shown by ps)."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     forget: bool = typer.Option(False, "--forget", help="Only drop the registry record (for a "
                                 "host that is gone for good)."),
 ) -> None:
-    """Remove a VM: its domain, disk overlay, console log and record."""
-    if not yes:
-        if not sys.stdin.isatty():
-            raise UsageError(f"destroying {vm} needs confirmation", "pass --yes")
-        typer.confirm(f"Destroy {vm} and its disk?", abort=True)
-    say(f"destroyed {lifecycle_mod.destroy(open_registry(), home(), vm, forget=forget, notify=say)}")
+    """Remove VMs: their domains, disk overlays, console logs and records."""
+    names = list(dict.fromkeys(vms))
+    confirm(f"Destroy {_and(names)} and {'its disk' if len(names) == 1 else 'their disks'}?",
+            yes=yes, what=f"destroying {_and(names)}")
+    reg = open_registry()
+    for name in names:
+        say(f"destroyed {lifecycle_mod.destroy(reg, home(), name, forget=forget, notify=say)}")
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+@app.command()
+def prune(
+    only: list[str] = typer.Argument(None, metavar="[SYSTEM|VM]...", help="Only the lineages "
+                                     "of these systems or VMs (default: all)."),
+    keep: int = typer.Option(1, "--keep", metavar="N", help="Retired VMs kept per lineage, "
+                             "newest first (0: none)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation (needed "
+                             "without a terminal)."),
+    as_json: bool = JSON,
+) -> None:
+    """Remove retired VMs (domain, disk, record) beyond the newest N of each lineage."""
+    reg = open_registry()
+    chosen = prune_mod.candidates(reg, keep=keep, only=only or ())
+    if not chosen:
+        say("nothing to prune")
+        emit([], as_json, lambda v: None)
+        return
+    for p in chosen:
+        say(f"  - {p.name} ({p.generation} on {p.host}, retired, of {p.lineage})")
+    n = len(chosen)
+    confirm(f"Remove {n} retired VM{'s' if n != 1 else ''} and {'its disk' if n == 1 else 'their disks'}?",
+            yes=yes, what=f"pruning {n} retired VM{'s' if n != 1 else ''}")
+    done = prune_mod.prune(reg, home(), chosen)
+    say(f"pruned {len(done)} retired VM{'s' if len(done) != 1 else ''}")
+    emit(done, as_json, lambda v: None)
 
 
 @app.command()
@@ -254,6 +343,7 @@ def log(
     apply_id: str = typer.Option(None, "--apply", help="Only the steps of this apply (its id "
                                  "or a prefix: see 'vmfleet fleet applies')."),
     as_json: bool = JSON,
+    as_jsonl: bool = JSONL,
 ) -> None:
     """The audit trail: who deployed, redeployed, rolled back or destroyed what, and when."""
     if apply_id:
@@ -265,8 +355,9 @@ def log(
     else:
         entries = vm_records_mod.audit_log(open_registry(), vm)
     emit(entries, as_json, lambda v: print_table(
-        [(e.at, e.user, e.action, e.vm, e.from_generation, e.to_generation, e.detail) for e in v],
-        ["when", "user", "action", "vm", "from", "to", "detail"]))
+        [(timeutil.show(e.at), e.user, e.action, e.vm, e.from_generation, e.to_generation,
+          e.detail) for e in v],
+        ["when (UTC)", "user", "action", "vm", "from", "to", "detail"]), as_jsonl=as_jsonl)
 
 
 @app.command()

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import typer
 
+from vmfleet import timeutil
 from vmfleet.cli import options
 from vmfleet.cli.app import app, home, lazy, open_registry, print_json, print_table, say
-from vmfleet.cli.output import Progress
+from vmfleet.cli.output import Progress, print_jsonl
 from vmfleet.errors import UsageError
 
 adopt_mod = lazy("vmfleet.adopt")
@@ -29,6 +30,7 @@ report_mod = lazy("vmfleet.inspect.report")
 
 
 JSON = options.json_flag()
+JSONL = options.jsonl_flag()
 
 
 def _vm_reader(files: bool, texts: bool):
@@ -98,7 +100,21 @@ def inspect(
         raise UsageError(f"{target} has no image to inspect",
                          side.missing.get("packages") or "build it first: vmfleet build SPEC")
     if config:
+        if facts.configuration is None and side.config_text is not None:
+            # no configuration.scm in the image (-e, or no provenance): the registry's record
+            notes = side.notes
+            if not notes and facts.provenance is not None and facts.provenance.expression:
+                notes = (f"{facts_mod.expression_note(target)}: the config shown is the "
+                         f"registry's record of {side.label}",)
+            for n in notes:
+                say(f"note: {n}")
+            sys.stdout.write(side.config_text)
+            return
         if facts.configuration is None:
+            if facts.provenance is not None and facts.provenance.expression:
+                raise UsageError(facts_mod.expression_note(target),
+                                 "the registry knows no generation built into this image: "
+                                 "the config is wherever the expression's module is")
             raise UsageError(f"{target} carries no configuration.scm",
                              facts_mod.NO_PROVENANCE_HINT)
         sys.stdout.write(facts.configuration)
@@ -106,7 +122,10 @@ def inspect(
     if as_json:
         print_json(report_mod.facts_to_json(facts))
         return
-    sys.stdout.write(report_mod.render_facts(facts, items=items, files=files))
+    import shutil
+
+    width = shutil.get_terminal_size((100, 20)).columns - 1
+    sys.stdout.write(report_mod.render_facts(facts, items=items, files=files, width=width))
     for n in side.notes:
         say(f"note: {n}")
     for w in facts.warnings:
@@ -171,13 +190,21 @@ def check(
     builder: str = typer.Option("local", "--builder",
                                 help="local, or ssh://user@host[:port] (a Guix build host)."),
     timeout: float = options.duration("--timeout", None, "Give up a rebuild after this long: 3h."),
+    notify: str = typer.Option(
+        None, "--notify", metavar="CMD",
+        help="Run this shell command once if a generation regressed: the findings as JSON on "
+             "stdin, a one-line summary as $1."),
     as_json: bool = JSON,
+    as_jsonl: bool = JSONL,
 ) -> None:
     """Rebuild generations ignoring the cache; exit 0 only when all are reproducible."""
     from vmfleet import check as check_mod
 
+    options.one_format(as_json, as_jsonl)
     if not specs and not all_ and since is None:
         raise UsageError("nothing to check", "name generations (web@2023-10) or pass --all")
+    if notify is not None and not notify.strip():
+        raise UsageError("--notify needs a command", "e.g. --notify 'mail -s \"$1\" ops@example.org'")
     reg = open_registry()
     chosen = check_mod.select(reg, specs or [], all_=all_, since=since)
     if not chosen:
@@ -189,37 +216,48 @@ def check(
             result = check_mod.check_generation(reg, home(), gen, builder=builder,
                                                 timeout=timeout, on_line=progress)
         results.append(result)
-        if not as_json:
+        if as_jsonl:  # each result as soon as it is known: a killed run keeps what it did
+            print_jsonl([check_mod.to_json(result)])
+        elif not as_json:
             sys.stdout.write(check_mod.summary_line(result) + "\n")
             if result.result == "drifted" and result.detail.get("diff_text"):
                 sys.stdout.write("".join("    " + ln + "\n" for ln in
                                          result.detail["diff_text"].rstrip("\n").split("\n")))
     if as_json:
-        print_json([_check_json(c) for c in results])
-    bad = [c for c in results if c.result != "reproducible"]
+        print_json([check_mod.to_json(c) for c in results])
+    if notify is not None:
+        failed = check_mod.notify(notify, results)
+        if failed:
+            say(f"warning: --notify failed ({failed}); the check's result stands")
+        elif check_mod.regressions(results):
+            say("notified: " + check_mod.run_summary(results))
+    bad = check_mod.regressions(results)
     raise typer.Exit(1 if bad else 0)
 
 
-def _check_json(c) -> dict:
-    detail = {k: v for k, v in c.detail.items() if k != "diff_text"}
-    return {"id": c.id, "generation": c.label, "result": str(c.result),
-            "description": c.description, "build": c.build_id,
-            "reference_build": c.reference_build_id, "started": c.started,
-            "finished": c.finished, "detail": detail}
+def _painted_result(c, colour: bool) -> str:
+    from vmfleet.cli.output import paint_state
+
+    painted = paint_state(str(c.result), colour)
+    return painted.replace(str(c.result), c.description) if colour else c.description
 
 
 @app.command()
 def checks(
     system: str = typer.Argument(None, metavar="[SYSTEM]", help="Only this system's checks."),
+    colour: options.Colour = options.colour(),
     as_json: bool = JSON,
+    as_jsonl: bool = JSONL,
 ) -> None:
     """History of check results (reproducible, image-differs, drifted, fails)."""
     from vmfleet import check as check_mod
 
+    options.one_format(as_json, as_jsonl)
     rows = check_mod.list_checks(open_registry(), system)
-    if as_json:
-        print_json([_check_json(c) for c in rows])
+    if as_json or as_jsonl:
+        (print_jsonl if as_jsonl else print_json)([check_mod.to_json(c) for c in rows])
         return
-    print_table([(c.id, c.label, c.description, c.started, c.detail.get("seconds"), c.build_id,
+    print_table([(c.id, c.label, _painted_result(c, colour.wanted()), timeutil.show(c.started),
+                  timeutil.show_duration(c.detail.get("seconds")), c.build_id,
                   c.reference_build_id) for c in rows],
-                ["id", "generation", "result", "started", "seconds", "build", "reference"])
+                ["id", "generation", "result", "started (UTC)", "duration", "build", "reference"])

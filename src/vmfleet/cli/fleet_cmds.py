@@ -8,8 +8,11 @@ from pathlib import Path
 
 import typer
 
+from vmfleet import timeutil
 from vmfleet.cli import options
 from vmfleet.cli.app import app, emit, home, lazy, open_registry, print_json, print_table, say
+from vmfleet.cli.confirm import confirm
+from vmfleet.cli.output import paint_state
 from vmfleet.errors import UsageError, VmfleetError
 
 fleet_file_mod = lazy("vmfleet.fleet.file")
@@ -18,6 +21,7 @@ plan_mod = lazy("vmfleet.fleet.plan")
 apply_mod = lazy("vmfleet.fleet.apply")
 
 JSON = options.json_flag()
+JSONL = options.jsonl_flag()
 FILE = typer.Option(None, "--file", "-f", help="The fleet file (default: ./fleet.toml).")
 FLEET = typer.Option(None, "--fleet", help="The fleet as it was: @DATE (2023-10, 2023-10-15), "
                      "@N (version) or @COMMIT, from the recorded history.")
@@ -59,19 +63,37 @@ def _plan_again(reg, saved):
     return _make_plan(reg, source.get("path"), None, list(saved.on), saved.prune)
 
 
-def render_plan(plan) -> None:
+COLOURS = {"create": "32", "replace": "33", "start": "36", "finish": "36", "remove": "31",
+           "unknown": "35", "keep": "2", "DOWNGRADE": "1;31", "drift": "35"}
+
+
+def paint(text: str, kind: str, colour: bool) -> str:
+    code = COLOURS.get(kind)
+    return f"\x1b[{code}m{text}\x1b[0m" if colour and code else text
+
+
+def render_plan(plan, colour: bool = False) -> None:
     out = []
     counts = {k: v for k, v in plan.counts().items() if v}
     out.append(f"{plan.fleet}: " + (", ".join(f"{n} {a}" for a, n in counts.items())
                                     or "no VMs selected"))
+    def gen_of(s) -> str:
+        return (f"{s.current} → {s.target}" if s.action.value == "replace" and s.current
+                else s.target or s.current or "-")
+
+    width = max((len(s.name) for s in plan.steps), default=4)
+    gen_width = max((len(gen_of(s)) for s in plan.steps), default=4)
     for s in plan.steps:
-        gen = (f"{s.current} → {s.target}" if s.action.value == "replace" and s.current
-               else s.target or s.current or "-")
+        gen = gen_of(s)
         where = (f"{s.vm_host} → {s.host}" if s.vm_host and s.vm_host != s.host else s.host)
-        line = f"  {SIGNS[s.action.value]} {s.name:<16} {s.action.value:<8} {gen:<24} on {where}"
+        act = s.action.value
+        line = (f"  {paint(SIGNS[act] + ' ' + f'{s.name:<{width}}', act, colour)} "
+                f"{paint(f'{act:<8}', act, colour)} {gen:<{gen_width}} on {where}")
         extras = []
         if s.downgrade:
-            extras.append("DOWNGRADE")
+            extras.append(paint("DOWNGRADE", "DOWNGRADE", colour))
+        if s.cause:
+            extras.append(paint(s.cause, "drift", colour))
         if s.action.value in ("replace", "create", "start", "finish", "remove"):
             extras += [r for r in s.reasons if not r.startswith("generation ")]
         if s.packages:
@@ -101,6 +123,7 @@ def plan(
                              "FILE'."),
     no_packages: bool = typer.Option(False, "--no-packages", help="Skip the package summary "
                                      "of replacements (it reads both images)."),
+    colour: options.Colour = options.colour(),
     as_json: bool = JSON,
 ) -> None:
     """What apply would do: create, replace, start, keep or remove each VM of the fleet.
@@ -116,7 +139,7 @@ def plan(
     if as_json:
         print_json(data)
     else:
-        render_plan(p)
+        render_plan(p, colour=colour.wanted())
     raise typer.Exit(p.exit_code)
 
 
@@ -138,10 +161,16 @@ def apply(
                                              "command may keep failing after boot."),
     builder: str = typer.Option(None, "--builder", help="Where to build images: local or "
                                 "ssh://user@host[:port]."),
+    allow_downgrade: bool = typer.Option(False, "--allow-downgrade", help="Allow moving VMs "
+                                         "to older generations."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation (needed "
+                             "without a terminal)."),
+    colour: options.Colour = options.colour(),
     as_json: bool = JSON,
 ) -> None:
     """Bring the hosts to the fleet: build, place, replace (healthy before the old VM retires),
-    roll back on failure. Prints the plan it executes first. Exit 0 done, 1 a VM failed."""
+    roll back on failure. Prints the plan it executes, then asks on a terminal (--yes: does
+    not). Exit 0 done, 1 a VM failed or the answer was no."""
     reg = open_registry()
     if plan_file is not None:
         if file or fleet or on or prune:
@@ -157,24 +186,30 @@ def apply(
     else:
         p = _make_plan(reg, file, fleet, on, prune)
     if not as_json:
-        render_plan(p)
+        render_plan(p, colour=colour.wanted())
+    apply_mod.check_downgrades(p, allow_downgrade)
+    if p.changes:
+        n = len(p.changes)
+        confirm("Apply?", yes=yes, what=f"applying {n} change{'s' if n != 1 else ''}")
     view = Progress(p, live=sys.stderr.isatty() and not as_json)
     try:
         result = apply_mod.apply(
             reg, home(), p, max_parallel=max_parallel, per_host=max_per_host,
             build_jobs=build_jobs, keep_going=keep_going, timeout=timeout,
-            health_timeout=health_timeout, builder=builder, progress=view.update)
+            health_timeout=health_timeout, builder=builder, allow_downgrade=allow_downgrade,
+            progress=view.update)
     finally:
         view.close()
-    emit(result, as_json, _render_result)
+    emit(result, as_json, lambda r: _render_result(r, colour.wanted()))
     raise typer.Exit(0 if result.ok else 1)
 
 
-def _render_result(result) -> None:
-    print_table([(o.name, o.action, o.result, o.vm, o.generation, o.host, f"{o.seconds:g}s",
+def _render_result(result, colour: bool = False) -> None:
+    print_table([(o.name, o.action, paint_state(o.result, colour), o.vm, o.generation, o.host,
+                  timeutil.show_duration(o.seconds),
                   o.detail) for o in result.outcomes],
                 ["vm", "action", "result", "runs", "generation", "host", "time", "detail"])
-    say(f"apply {result.apply_id}: {result.status} in {result.seconds:g}s "
+    say(f"apply {result.apply_id}: {result.status} in {timeutil.show_duration(result.seconds)} "
         f"(steps: vmfleet log --apply {result.apply_id})")
 
 
@@ -230,27 +265,42 @@ def fleet_show(file: str = FILE, fleet: str = FLEET, as_json: bool = JSON) -> No
                      "host": v.host, "memory_mib": v.memory_mib, "vcpus": v.vcpus,
                      "accel": v.accel, "tags": list(v.tags), "health": v.health,
                      "line": v.line})
-    emit({"fleet": parsed.label, "sha256": parsed.sha256, "vms": rows}, as_json,
-         lambda d: (say(d["fleet"]), print_table(
-             [(r["name"], r["system"], r["generation"], r["host"], f"{r['memory_mib']}M",
-               r["vcpus"], ",".join(r["tags"]), r["health"]) for r in d["vms"]],
-             ["vm", "system", "generation", "host", "memory", "vcpus", "tags", "health"])))
+
+    def human(d: dict) -> None:
+        say(d["fleet"])
+        print_table(
+            [(r["name"], r["system"], r["generation"], r["host"], f"{r['memory_mib']}M",
+              r["vcpus"], ",".join(r["tags"]), r["health"]) for r in d["vms"]],
+            ["vm", "system", "generation", "host", "memory", "vcpus", "tags", "health"])
+
+    emit({"fleet": parsed.label, "sha256": parsed.sha256, "vms": rows}, as_json, human)
 
 
 @fleet_app.command("history")
-def fleet_history(as_json: bool = JSON) -> None:
+def fleet_history(as_json: bool = JSON, as_jsonl: bool = JSONL) -> None:
     """Every recorded version of the fleet file, with what changed."""
     entries = fleet_history_mod.history(open_registry())
     emit(entries, as_json, lambda es: print_table(
-        [(f"@{e.number}", e.current_from.replace("T", " ")[:16], (e.git_commit or "-")[:10],
+        [(f"@{e.number}", timeutil.show(e.current_from), (e.git_commit or "-")[:10],
           e.vms, e.change) for e in es], ["version", "current from (UTC)", "commit", "vms",
-                                          "change"]))
+                                          "change"]), as_jsonl=as_jsonl)
 
 
 @fleet_app.command("applies")
-def fleet_applies(as_json: bool = JSON) -> None:
+def fleet_applies(colour: options.Colour = options.colour(), as_json: bool = JSON,
+                  as_jsonl: bool = JSONL) -> None:
     """Every apply: when, by whom, its outcome (an apply killed shows as interrupted)."""
     records = apply_mod.list_applies(open_registry(), home())
     emit(records, as_json, lambda rs: print_table(
-        [(r.id, r.started.replace("T", " ")[:19], r.user, r.status, r.summary) for r in rs],
-        ["apply", "started (UTC)", "user", "status", "outcome"]))
+        [(r.id, timeutil.show(r.started), r.user, paint_state(r.status, colour.wanted()),
+          r.summary) for r in rs],
+        ["apply", "started (UTC)", "user", "status", "outcome"]), as_jsonl=as_jsonl)
+
+
+@app.command()
+def completion(shell: str = typer.Argument(..., metavar="SHELL", help="bash, zsh or fish.")) -> None:
+    """Print the shell completion script for bash, zsh or fish (commands, options, specs and
+    VM names from the registry)."""
+    from vmfleet.cli import completion as completion_mod
+
+    sys.stdout.write(completion_mod.script(shell))

@@ -29,6 +29,19 @@ def json_flag() -> typer.models.OptionInfo:
     return typer.Option(False, "--json", help=JSON_HELP)
 
 
+JSONL_HELP = "Print JSON Lines: one object a line (same keys as --json's elements)."
+
+
+def jsonl_flag() -> typer.models.OptionInfo:
+    """``--jsonl``: listings whose output is appended to a file (a timer's ``check``)."""
+    return typer.Option(False, "--jsonl", help=JSONL_HELP)
+
+
+def one_format(as_json: bool, as_jsonl: bool) -> None:
+    if as_json and as_jsonl:
+        raise UsageError("--json and --jsonl together", "pick one: --jsonl for appending to a file")
+
+
 def duration(flag: str, default: str | None, help: str) -> typer.models.OptionInfo:
     """Seconds (float): ``90``, ``90s``, ``1.5m``, ``5m``, ``3h``; zero and signs refused."""
     return typer.Option(default, flag, help=help, metavar="DURATION",

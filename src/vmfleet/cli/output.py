@@ -12,6 +12,8 @@ from typing import Any
 
 from tabulate import tabulate
 
+from vmfleet.errors import UsageError
+
 
 def to_jsonable(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -31,6 +33,14 @@ def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(to_jsonable(value), indent=2, sort_keys=False) + "\n")
 
 
+def print_jsonl(rows: Any) -> None:
+    """JSON Lines: one compact object a line, flushed, so that ``>> file.jsonl`` from a timer
+    stays a valid JSON Lines file (each element of what ``--json`` prints as an array)."""
+    for row in rows if isinstance(rows, (list, tuple)) else [rows]:
+        sys.stdout.write(json.dumps(to_jsonable(row), separators=(",", ":"), ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
 def print_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
     """Aligned columns under upper-case headers (tabulate's plain format); empty cells as '-'."""
     cells = [[("-" if c is None or c == "" else str(c)) for c in row] for row in rows]
@@ -39,8 +49,51 @@ def print_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
     sys.stdout.write("\n".join(line.rstrip() for line in text.splitlines()) + "\n")
 
 
-def emit(value: Any, as_json: bool, human: Callable[[Any], None]) -> None:
-    if as_json:
+# The one palette of states, for every command that shows them (SGR codes).
+GOOD = ("running", "done", "succeeded", "reproducible", "replaced", "restarted", "created",
+        "kept", "present", "nothing to do", "unchanged")
+QUIET = ("stopped", "retired", "skipped", "cached")
+WARN = ("interrupted", "deploying", "timeout", "rolled back", "rolled-back", "image-differs",
+        "unknown")
+BAD = ("failed", "missing", "orphan", "fails", "drifted", "file removed", "crashed")
+
+
+def paint_state(text, colour: bool):
+    """A state word coloured by what it means (green good, dim quiet, yellow needs a look,
+    red wrong), when ``colour``; None stays None (an empty cell)."""
+    if not colour or text is None:
+        return text
+    word = str(text)
+    key = word.split(":")[0].strip()
+    code = ("32" if key in GOOD else "2" if key in QUIET else "33" if key in WARN
+            else "31" if key in BAD else None)
+    return f"\x1b[{code}m{word}\x1b[0m" if code else word
+
+
+def wrap_list(items: Sequence[str], width: int = 40) -> str:
+    """Names for one table cell: comma-separated, on as many lines as it takes (the table keeps
+    its columns aligned however many there are)."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(", ".join(items), width, break_on_hyphens=False,
+                                    break_long_words=False)) or "-"
+
+
+def wrap_text(text: str, indent: str = "  ", width: int | None = None) -> str:
+    """A long list or sentence for a person: wrapped to the terminal, each line indented."""
+    import textwrap
+
+    cols = width or max(40, shutil.get_terminal_size((100, 20)).columns - 1)
+    return textwrap.fill(text, cols, initial_indent=indent, subsequent_indent=indent,
+                         break_on_hyphens=False, break_long_words=False)
+
+
+def emit(value: Any, as_json: bool, human: Callable[[Any], object], as_jsonl: bool = False) -> None:
+    if as_json and as_jsonl:
+        raise UsageError("--json and --jsonl together", "pick one: --jsonl for appending to a file")
+    if as_jsonl:
+        print_jsonl(value)
+    elif as_json:
         print_json(value)
     else:
         human(value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -18,8 +19,12 @@ from vmfleet.registry.db import Registry
 from vmfleet.registry.generations import Generation
 
 JSON = options.json_flag()
+JSONL = options.jsonl_flag()
 LOAD_PATH = typer.Option(None, "-L", "--load-path",
                          help="A directory of Guile modules, as for guix system -L (repeatable).")
+ALLOW_OUTSIDE = typer.Option(
+    None, "--allow-outside", metavar="DIR",
+    help="Also record files the config names inside DIR, outside its own folders (repeatable).")
 STRICT = typer.Option(False, "--strict",
                       help="Refuse a config that names a file vmfleet cannot compute.")
 CHANNEL_REPO = typer.Option(
@@ -65,6 +70,7 @@ def import_(
     channels_before: Path = typer.Option(
         None, "--channels-before", help="A channels file for the commits made before "
         "the repository had one (they are otherwise reported and skipped)."),
+    allow_outside: list[str] = ALLOW_OUTSIDE,
     fleet_file: str = typer.Option(None, "--fleet-file", help="The fleet file, relative to REPO "
                                    "(default: fleet.toml at the repository root, if committed)."),
     as_json: bool = JSON,
@@ -80,7 +86,8 @@ def import_(
     results = [history.import_system(reg, repo, name, path, channels, since=since,
                                      allow_unpinned=allow_unpinned, load_path=load_path or (),
                                      strict=strict, variable=variable, channel_repos=repos,
-                                     checkouts=default_cache_dir(), channels_before=before)
+                                     checkouts=default_cache_dir(), channels_before=before,
+                                     allow_outside=allow_outside or ())
                for name, path, variable in pairs]
     for r in results:
         for note in r.unverified:
@@ -88,7 +95,8 @@ def import_(
         for skip in r.skips:
             say(f"warning: {r.system}: skipped {skip}")
         skipped = sum(s.count for s in r.skips)
-        say(f"{r.system}: {r.commits_seen} commits, {len(r.recorded)} new generations"
+        say(f"{r.system}: {_count(r.commits_seen, 'commit')}, "
+            f"{_count(len(r.recorded), 'new generation')}"
             + (f", {skipped} skipped" if skipped else "")
             + (" (up to date)" if r.up_to_date else ""))
     out = [{"system": r.system, "commits": r.commits_seen, "recorded": list(r.recorded),
@@ -98,11 +106,22 @@ def import_(
     if fleet is not None:
         for line in fleet.skipped:
             say(f"warning: fleet file: skipped {line}")
-        say(f"fleet file {fleet.path}: {fleet.commits_seen} commits, "
-            f"{len(fleet.recorded)} new versions")
+        say(f"fleet file {fleet.path}: {_count(fleet.commits_seen, 'commit')}, "
+            f"{_count(len(fleet.recorded), 'new version')}")
         out.append({"fleet_file": fleet.path, "commits": fleet.commits_seen,
                     "recorded": list(fleet.recorded), "skipped": list(fleet.skipped)})
     emit(out, as_json, lambda v: None)
+    unread = [r for r in results if r.commits_seen and not r.read]
+    if unread:
+        raise UsageError(", ".join(f"{r.system}: none of its {r.commits_seen} commits could be "
+                                   "read" for r in unread),
+                         "the warnings above say why each commit was skipped; fix the config "
+                         "in a new commit and import again")
+
+
+def _count(n: int, noun: str) -> str:
+    """'1 new version', '2 new versions'."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _read_channels_before(path: Path) -> str:
@@ -142,6 +161,7 @@ def add(
     channel_repo: list[str] = CHANNEL_REPO,
     variable: str = typer.Option(None, "--variable", help="For a module: the variable that "
                                  "holds the operating-system (built with -e)."),
+    allow_outside: list[str] = ALLOW_OUTSIDE,
     as_json: bool = JSON,
 ) -> None:
     """Record a config, every file it reads and its channels as a new generation (no-op when
@@ -156,7 +176,8 @@ def add(
     inputs = generations.read_inputs(config, channels, load_path=load_path or (), strict=strict,
                                      variable=variable,
                                      channel_repos=_channel_sources(channel_repo),
-                                     checkouts=default_cache_dir())
+                                     checkouts=default_cache_dir(),
+                                     allow_outside=allow_outside or ())
     analysis = generations.analyse(inputs, config_label=str(config), channels_label=str(channels))
     reg = open_registry()
     gen, created = generations.record(reg, system, inputs, current_from=when, source="manual",
@@ -171,7 +192,7 @@ def add(
 
 
 @app.command()
-def systems(as_json: bool = JSON) -> None:
+def systems(as_json: bool = JSON, as_jsonl: bool = JSONL) -> None:
     """List systems: generations, newest, current channel commit(s)."""
     reg = open_registry()
     rows = []
@@ -187,13 +208,14 @@ def systems(as_json: bool = JSON) -> None:
         })
     emit(rows, as_json, lambda rs: print_table(
         [[r["name"], r["generations"], f"{r['name']}@{r['newest']}" if r["newest"] else None,
-          (r["newest_from"] or "")[:10],
+          timeutil.show(r["newest_from"]),
           " ".join(f"{k}:{(v or 'unpinned')[:12]}" for k, v in r["channels"].items())] for r in rs],
-        ["system", "generations", "newest", "since", "channels"]))
+        ["system", "generations", "newest", "since", "channels"]), as_jsonl=as_jsonl)
 
 
 @app.command("generations")
-def generations_(system: str = typer.Argument(..., help="System name."), as_json: bool = JSON) -> None:
+def generations_(system: str = typer.Argument(..., help="System name."), as_json: bool = JSON,
+                 as_jsonl: bool = JSONL) -> None:
     """List a system's generations: number, date, git commit, guix commit, what changed."""
     reg = open_registry()
     gens = generations.list_for(reg, system)
@@ -207,9 +229,9 @@ def generations_(system: str = typer.Argument(..., help="System name."), as_json
         rows.append(_gen_json(g) | {"change": change})
         previous = g
     emit(rows, as_json, lambda rs: print_table(
-        [[r["generation"], r["current_from"].replace("T", " ")[:16], (r["git_commit"] or r["source"])[:10],
+        [[r["generation"], timeutil.show(r["current_from"]), (r["git_commit"] or r["source"])[:10],
           (r["guix_commit"] or "unpinned")[:10], r["change"]] for r in rs],
-        ["gen", "current from (UTC)", "commit", "guix", "change"]))
+        ["gen", "current from (UTC)", "commit", "guix", "change"]), as_jsonl=as_jsonl)
 
 
 @app.command()
@@ -232,7 +254,7 @@ def show(
     if channels:
         sys.stdout.write(inputs.channels_text)
         return
-    file_rows = [{"path": p, "size": len(c), "sha256": generations.sha256(c)}
+    file_rows: list[dict[str, Any]] = [{"path": p, "size": len(c), "sha256": generations.sha256(c)}
                  for p, c in sorted(inputs.files.items())]
     if inputs_:
         config_bytes = inputs.config_text.encode()
@@ -270,6 +292,7 @@ def _gen_json(g: Generation) -> dict:
             "message": g.message, "guix_commit": g.guix_commit, "unpinned": g.unpinned,
             "config": g.config_path, "inputs_sha256": g.inputs_sha256,
             "load_path": list(g.layout.get("load_path", [])), "expression": g.layout.get("expression"),
+            "allow_outside": list(g.layout.get("allow_outside", [])),
             "inputs_incomplete": g.incomplete, "warnings": list(g.warnings)}
 
 
@@ -312,6 +335,9 @@ def _print_generation(d: dict) -> None:
     if d["load_path"] or d["expression"]:
         lines.append("load path: " + (" ".join(f"-L {p}" for p in d["load_path"]) or "-")
                      + (f"  (built with -e {d['expression']})" if d["expression"] else ""))
+    if d["allow_outside"]:
+        lines.append("outside:   files read from " + ", ".join(d["allow_outside"])
+                     + " (--allow-outside)")
     if d["inputs_incomplete"]:
         lines.append("inputs:    INCOMPLETE: " + "; ".join(d["warnings"]))
     sys.stdout.write("\n".join(lines) + "\n")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import enum
 import os
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -41,6 +42,7 @@ class Accel(enum.StrEnum):
 
 
 _verdict: tuple[bool, str] | None = None
+_verdict_lock = threading.Lock()  # apply deploys from threads: one probe, the others wait for it
 
 
 def setting(value: str | None) -> Accel:
@@ -75,9 +77,10 @@ def resolve(value: str | None, *, remote: bool,
 def probe_kvm() -> tuple[bool, str]:
     """Whether a guest boots under KVM on this machine, and why not."""
     global _verdict
-    if _verdict is None:
-        _verdict = _probe()
-    return _verdict
+    with _verdict_lock:
+        if _verdict is None:
+            _verdict = _probe()
+        return _verdict
 
 
 def _probe(accel: str = "kvm") -> tuple[bool, str]:

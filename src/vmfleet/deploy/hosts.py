@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vmfleet import settings, timeutil
-from vmfleet.errors import NotFound, UsageError
+from vmfleet.errors import NotFound, UnknownHostKey, UsageError
 from vmfleet.home import Home
 from vmfleet.names import check_name
 from vmfleet.registry import hosts as host_rows
@@ -140,7 +140,6 @@ def pin_ssh_key(home: Home, host: Host, *, trust_new: bool = False):
     An unknown key is recorded only with ``trust_new`` (``vmfleet host add --trust-new-host``);
     otherwise UnknownHostKey names that flag.
     """
-    from vmfleet.errors import UnknownHostKey
     from vmfleet.tools import ssh
 
     address, port = host.ssh_address

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +12,7 @@ from vmfleet import settings, timeutil
 from vmfleet.deploy import accel as accel_mod
 from vmfleet.deploy import hosts, placement, vm_access
 from vmfleet.deploy.placement import Image
-from vmfleet.deploy.ports import _port_free, allocate_port, busy_ports
+from vmfleet.deploy.ports import allocate_port, busy_ports, port_free
 from vmfleet.deploy.vm_access import controller_id
 from vmfleet.deploy.vm_records import (
     DEFAULT_SHUTDOWN_TIMEOUT,
@@ -21,18 +22,29 @@ from vmfleet.deploy.vm_records import (
     Options,
     Vm,
     VmState,
-    _audit,
-    _audit_outcome,
-    _host_lock,
-    _quiet,
-    _update,
-    _vm_lock,
+    complete_audit,
     find_vm,
     get_vm,
+    host_lock,
+    lineage_of,
+    quiet,
+    rollback_command,
+    update_vm,
+    vm_lock,
+    write_audit,
 )
-from vmfleet.errors import DeployError, LibvirtError, NotFound, UsageError, VmfleetError
+from vmfleet.errors import (
+    DeployError,
+    ImageGone,
+    LibvirtError,
+    NotFound,
+    ToolMissing,
+    UsageError,
+    VmfleetError,
+)
 from vmfleet.home import Home
 from vmfleet.names import check_name
+from vmfleet.registry import audit as audit_rows
 from vmfleet.registry import builds as build_rows
 from vmfleet.registry import generations
 from vmfleet.registry import vms as vm_rows
@@ -43,10 +55,9 @@ from vmfleet.tools import domain_xml, killpoint, locks, virt
 # --- deploy ------------------------------------------------------------------------------------
 
 
-
 def deploy(reg: Registry, home: Home, spec_text: str, *, name: str | None = None,
            host: str = hosts.LOCAL, options: Options = Options(), builder: str | None = None,
-           notify: Notify = _quiet, on_line: Callable[[str], None] | None = None,
+           notify: Notify = quiet, on_line: Callable[[str], None] | None = None,
            image_type: str | None = None) -> Vm:
     """Resolve a generation spec, build its image (or reuse it) and deploy a VM from it."""
     from vmfleet.build import builds as build
@@ -59,13 +70,16 @@ def deploy(reg: Registry, home: Home, spec_text: str, *, name: str | None = None
     _check_options(options)
     login_user(reg, home, gen, options)  # nor a config nobody can log into
     build.plan_image(gen, image_type)     # nor an image type Guix would refuse
+    h = hosts.get(reg, host)
+    with virt.connect(h.uri) as conn:     # nor a network, memory or port the host lacks
+        check_host_limits(conn, h, options)
+        if options.network == "user":
+            allocate_port(reg, h, exclude=busy_ports(conn))  # raises when the range is full
     for _attempt in range(3):
         notify(f"image of {gen.label}: building or reusing")
         built = build.ensure_image(reg, home, gen, builder=builder, on_line=on_line,
                                    image_type=image_type)
-        if built.image_path is None:  # removed by 'images gc' as soon as it was stored
-            continue
-        image = Image(built.image_sha256, Path(built.image_path))
+        image = Image(*build.stored_image(built))
         try:
             return deploy_image(reg, home, gen, image, name=name, host=host, options=options,
                                 notify=notify)
@@ -75,13 +89,9 @@ def deploy(reg: Registry, home: Home, spec_text: str, *, name: str | None = None
                     "run the deploy again when no gc runs")
 
 
-class ImageGone(DeployError):
-    """The image was removed from the store (by ``images gc``) before the VM row could hold it."""
-
-
 def deploy_image(reg: Registry, home: Home, gen: Generation, image: Image, *,
                  name: str | None = None, host: str = hosts.LOCAL, options: Options = Options(),
-                 notify: Notify = _quiet, replaces: str | None = None,
+                 notify: Notify = quiet, replaces: str | None = None,
                  audit: str | None = "deploy") -> Vm:
     """Boot a new VM from an image already in the store (the heart of deploy and redeploy).
 
@@ -92,7 +102,7 @@ def deploy_image(reg: Registry, home: Home, gen: Generation, image: Image, *,
     h = hosts.get(reg, host)
     _check_options(options)
     user = login_user(reg, home, gen, options)  # before anything boots: who can log in?
-    with _vm_lock(home, name):
+    with vm_lock(home, name):
         _preflight(reg, h, options)  # every option checked before anything is recorded
         # gc removes images no VM row names, under the exclusive store lock: from the check
         # that the image is there to the row that names it, a shared hold keeps gc out.
@@ -103,22 +113,22 @@ def deploy_image(reg: Registry, home: Home, gen: Generation, image: Image, *,
             _reserve(reg, name, gen, h, image, options, replaces, user)
         # The entry is written when the deploy starts and completed with its outcome, so a
         # deploy killed half-way is in the log too.
-        entry = _audit(reg, audit, name, None, gen.id,
+        entry = write_audit(reg, audit, name, None, gen.id,
                        f"on {h.name}: started, not finished") if audit else None
         killpoint.reached("deploy:reserved")
         try:
             vm = _create(reg, home, name, gen, h, image, options, notify)
         except BaseException as e:
-            _mark_failed(reg, home, name, h)
+            mark_failed(reg, home, name, h)
             if entry:
-                _audit_outcome(reg, entry, f"failed: {_reason(e)}")
+                complete_audit(reg, entry, f"failed: {failure_reason(e)}")
             raise
         if entry:
-            _audit_outcome(reg, entry, f"on {h.name}")
+            complete_audit(reg, entry, f"on {h.name}")
     return vm
 
 
-def _reason(e: BaseException) -> str:
+def failure_reason(e: BaseException) -> str:
     if isinstance(e, VmfleetError):
         return e.message
     if isinstance(e, KeyboardInterrupt):
@@ -142,22 +152,28 @@ def _preflight(reg: Registry, host: hosts.Host, options: Options) -> None:
     """What only the host can tell, asked before the VM is recorded: a deploy refused here
     leaves no row, overlay or audit entry behind."""
     with virt.connect(host.uri) as conn:
-        if options.network != "user" and not conn.has_network(options.network):
-            raise UsageError(f"host {host.name} has no libvirt network {options.network!r}",
-                             "use --network user, or name an existing network "
-                             "(virsh net-list --all)")
-        total = conn.host_memory_mib()
-        if total is not None and options.memory_mib > total:
-            raise UsageError(f"--memory {options.memory_mib} MiB is more than host {host.name} "
-                             f"has ({total} MiB)", "give less memory, e.g. --memory 512M")
+        check_host_limits(conn, host, options)
         if options.network == "user":
             allocate_port(reg, host, exclude=busy_ports(conn))  # raises when the range is full
+
+
+def check_host_limits(conn, host: hosts.Host, options: Options) -> None:
+    """The network and memory ``options`` ask for exist on ``host`` (``conn``, open to it):
+    checked before a build (deploy), before a VM is recorded, and by ``plan``."""
+    if options.network != "user" and not conn.has_network(options.network):
+        raise UsageError(f"host {host.name} has no libvirt network {options.network!r}",
+                         "use --network user, or name an existing network "
+                         "(virsh net-list --all)")
+    total = conn.host_memory_mib()
+    if total is not None and options.memory_mib > total:
+        raise UsageError(f"--memory {options.memory_mib} MiB is more than host {host.name} "
+                         f"has ({total} MiB)", "give less memory, e.g. --memory 512M")
 
 
 def login_user(reg: Registry, home: Home, gen: Generation, options: Options) -> str:
     """Who vmfleet logs into a VM of ``gen`` as: ``--ssh-user``, else what the config's openssh
     service allows vmfleet's key (guix.logins); DeployError when nobody can log in."""
-    from vmfleet.guix import logins, os_config
+    from vmfleet.guix import logins, os_config, revisions
     from vmfleet.tools import ssh
 
     if options.ssh_user:
@@ -167,7 +183,8 @@ def login_user(reg: Registry, home: Home, gen: Generation, options: Options) -> 
     key_file = ssh.ensure_keypair(home.keys)
     return logins.choose(summary, inputs.files, ssh.public_key(home.keys),
                          config=f"{gen.label} ({inputs.config_name})",
-                         key_file=f"{key_file}.pub").user
+                         key_file=f"{key_file}.pub",
+                         rev=revisions.revision(gen.guix_commit)).user
 
 
 def _reserve(reg: Registry, name: str, gen: Generation, host: hosts.Host, image: Image,
@@ -196,12 +213,12 @@ def _create(reg: Registry, home: Home, name: str, gen: Generation, host: hosts.H
                              "use --network user, or name an existing network "
                              "(virsh net-list --all)")
         place = placement.for_host(home, host, conn)
-        with _host_lock(home, host.name):
+        with host_lock(home, host.name):
             notify(f"placing the image of {gen.label} on {host.name}")
             base = place.base(image)
             size = _virtual_size(image) if host.remote else 0
             overlay = place.create_overlay(name, base, size)
-            _update(reg, name, overlay=overlay if host.remote else reg.relative_path(overlay))
+            update_vm(reg, name, overlay=overlay if host.remote else reg.relative_path(overlay))
             killpoint.reached("deploy:overlay")
             port = (allocate_port(reg, host, exclude=busy_ports(conn))
                     if options.network == "user" else None)
@@ -223,7 +240,7 @@ def _create(reg: Registry, home: Home, name: str, gen: Generation, host: hosts.H
             )
             conn.define(domain_xml.to_xml(spec))
             if port:
-                _update(reg, name, ssh_host="127.0.0.1", ssh_port=port)
+                update_vm(reg, name, ssh_host="127.0.0.1", ssh_port=port)
             killpoint.reached("deploy:defined")
             notify(f"starting {name} ({gen.label}, {dtype})")
             # 'deploying' until it answers SSH: a kill during the wait leaves a deploy that ps
@@ -233,7 +250,7 @@ def _create(reg: Registry, home: Home, name: str, gen: Generation, host: hosts.H
         if options.wait:
             killpoint.reached("deploy:ssh-wait")
             vm = vm_access.wait_ssh(reg, home, vm, host, conn, place, options.timeout, notify)
-            vm = _update(reg, name, state=VmState.RUNNING)
+            vm = update_vm(reg, name, state=VmState.RUNNING)
         return vm
 
 
@@ -245,16 +262,12 @@ def image_firmware(reg: Registry, sha256: str) -> str:
     row = build_rows.last_making_image(reg, sha256)
     if row is None:
         return "bios"
-    import json
-
     return image_types.firmware_of(row["image_type"] or json.loads(row["options"] or "{}")
                                    .get("image_type"))
 
 
 def _check_uefi(host: hosts.Host, firmware: domain_xml.Uefi) -> None:
     """On this machine, the firmware files must be there (a remote host's libvirt checks its own)."""
-    from vmfleet.errors import ToolMissing
-
     if host.remote:
         return
     for path in (firmware.loader, firmware.template):
@@ -277,7 +290,7 @@ def _start_domain(reg: Registry, host: hosts.Host, conn: virt.Conn, vm: Vm,
     for _attempt in range(5):
         if vm.network == "user" and vm.ssh_port and (
                 vm.ssh_port in tried
-                or (not host.remote and not _port_free(vm.ssh_port))
+                or (not host.remote and not port_free(vm.ssh_port))
                 or (host.remote and vm.ssh_port in busy_ports(conn))):
             vm = _move_port(reg, host, conn, vm, tried)
         try:
@@ -288,88 +301,92 @@ def _start_domain(reg: Registry, host: hosts.Host, conn: virt.Conn, vm: Vm,
                 vm = _move_port(reg, host, conn, vm, tried)
                 continue
             raise
-        return _update(reg, vm.name, state=state, started=timeutil.now())
+        return update_vm(reg, vm.name, state=state, started=timeutil.now())
     raise DeployError(f"could not find a free SSH port for {vm.name} on {host.name}",
                       f"set ${PORT_RANGE_ENV} to a range nothing else uses")
 
 
 def _move_port(reg: Registry, host: hosts.Host, conn: virt.Conn, vm: Vm, tried: set[int]) -> Vm:
-    tried.add(vm.ssh_port)
+    if vm.ssh_port is not None:
+        tried.add(vm.ssh_port)
     port = allocate_port(reg, host, exclude=tried | busy_ports(conn))
     conn.define(domain_xml.with_ssh_port(conn.domain_xml(vm.name), port))
-    return _update(reg, vm.name, ssh_port=port)
+    return update_vm(reg, vm.name, ssh_port=port)
 
 
-def _mark_failed(reg: Registry, home: Home, name: str, host: hosts.Host) -> None:
+def mark_failed(reg: Registry, home: Home, name: str, host: hosts.Host) -> None:
     """After a failed deploy or start: power the domain off, keep disk and log, say so."""
     with contextlib.suppress(VmfleetError), virt.connect(host.uri) as conn:
         conn.destroy(name)
     with contextlib.suppress(VmfleetError):
-        _update(reg, name, state=VmState.FAILED, started=None)
+        update_vm(reg, name, state=VmState.FAILED, started=None)
 
 
 
 def place_image(reg: Registry, home: Home, host_name: str, image: Image, *,
-                notify: Notify = _quiet) -> str:
+                notify: Notify = quiet) -> str:
     """Put a stored image on a host ahead of deploys (a no-op when it is there already; the
     deploys that follow find it): where it is on the host."""
     h = hosts.get(reg, host_name)
     with virt.connect(h.uri) as conn:
         place = placement.for_host(home, h, conn)
-        with _host_lock(home, h.name):
+        with host_lock(home, h.name):
             notify(f"placing image {image.sha256[:12]} on {h.name}")
             return place.base(image)
 
 
-def retire(reg: Registry, home: Home, name: str, *, notify: Notify = _quiet) -> Vm:
+def retire(reg: Registry, home: Home, name: str, *, notify: Notify = quiet) -> Vm:
     """Power a VM off and mark it retired (kept for ``rollback``), as redeploy does with the VM
     it replaced; a VM whose domain is gone is only marked."""
     vm = get_vm(reg, name)
     h = hosts.get(reg, vm.host)
-    with _vm_lock(home, name), virt.connect(h.uri) as conn:
+    with vm_lock(home, name), virt.connect(h.uri) as conn:
         if conn.domain(name) is not None:
             notify(f"retiring {name} (kept for rollback)")
-            _power_off(conn, name, notify)
-        return _update(reg, name, state=VmState.RETIRED, started=None)
+            power_off(conn, name, notify)
+        return update_vm(reg, name, state=VmState.RETIRED, started=None)
 
 
 # --- start, stop, destroy ----------------------------------------------------------------------
 
 def start(reg: Registry, home: Home, name: str, *, wait: bool = True,
-          timeout: float = DEFAULT_TIMEOUT, notify: Notify = _quiet) -> Vm:
+          timeout: float = DEFAULT_TIMEOUT, notify: Notify = quiet) -> Vm:
     """Start a stopped (or failed, or interrupted) VM and wait until it answers SSH."""
     vm = get_vm(reg, name)
     if vm.state is VmState.RETIRED:
         raise UsageError(f"VM {name} is retired (replaced by a redeploy)",
-                         f"bring it back in place of its successor: vmfleet rollback {name}")
+                         "bring it back in place of its successor: "
+                         + rollback_command(vm, lineage_of(reg, vm)))
     host = hosts.get(reg, vm.host)
-    with _vm_lock(home, name), virt.connect(host.uri) as conn:
+    with vm_lock(home, name), virt.connect(host.uri) as conn:
         try:
-            vm = _boot(reg, home, host, conn, vm, wait=wait, timeout=timeout, notify=notify)
+            vm = boot(reg, home, host, conn, vm, wait=wait, timeout=timeout, notify=notify)
         except BaseException as e:
-            _mark_failed(reg, home, name, host)
-            _audit(reg, "start", name, None, vm.generation_id, f"failed: {_reason(e)}")
+            mark_failed(reg, home, name, host)
+            write_audit(reg, "start", name, None, vm.generation_id, f"failed: {failure_reason(e)}")
             raise
-    _audit(reg, "start", name, None, vm.generation_id)
+        # A deploy killed after its domain was defined is finished by this start: say so.
+        audit_rows.close_open_intents(reg, name, "finished by vmfleet start")
+    write_audit(reg, "start", name, None, vm.generation_id)
     return vm
 
 
 def stop(reg: Registry, home: Home, name: str, *, force: bool = False,
-         notify: Notify = _quiet) -> Vm:
+         notify: Notify = quiet) -> Vm:
     """Power a VM off (ACPI, then forced after $VMFLEET_SHUTDOWN_TIMEOUT); disk kept."""
     vm = get_vm(reg, name)
     host = hosts.get(reg, vm.host)
-    with _vm_lock(home, name), virt.connect(host.uri) as conn:
-        _claim(home, host, conn, name)
-        _power_off(conn, name, notify, force=force)
+    with vm_lock(home, name), virt.connect(host.uri) as conn:
+        claim(home, host, conn, name)
+        power_off(conn, name, notify, force=force)
     state = vm.state if vm.state in (VmState.RETIRED, VmState.FAILED) else VmState.STOPPED
-    vm = _update(reg, name, state=state, started=None)
-    _audit(reg, "stop", name, None, vm.generation_id, "forced" if force else "")
+    vm = update_vm(reg, name, state=state, started=None)
+    write_audit(reg, "stop", name, None, vm.generation_id, "forced" if force else "")
     return vm
 
 
 def destroy(reg: Registry, home: Home, name: str, *, forget: bool = False,
-            notify: Notify = _quiet) -> str:
+            notify: Notify = quiet) -> str:
     """Remove a VM for good: its domain, overlay, console log and registry row.
 
     Also removes a vmfleet domain that the registry lost (an "orphan" in ps). With ``forget``,
@@ -379,12 +396,12 @@ def destroy(reg: Registry, home: Home, name: str, *, forget: bool = False,
     vm = find_vm(reg, name)
     if vm is None:
         return _destroy_orphan(reg, home, name, notify)
-    with _vm_lock(home, name):
+    with vm_lock(home, name):
         if forget:
             _forget(reg, name)
         else:
             try:
-                _remove(reg, home, name)
+                remove_vm(reg, home, name)
             except LibvirtError as e:
                 if isinstance(e, NotFound):
                     raise
@@ -392,21 +409,23 @@ def destroy(reg: Registry, home: Home, name: str, *, forget: bool = False,
                                    f"{e.hint}; if host {vm.host} is gone for good, "
                                    f"'vmfleet destroy --forget {name}' drops only the record"
                                    ) from None
-    _audit(reg, "destroy", name, vm.generation_id, None,
+    write_audit(reg, "destroy", name, vm.generation_id, None,
            f"on {vm.host}, was {vm.state}" + (", record only" if forget else ""))
     return f"VM {name} ({vm.label}) on {vm.host}" + (" (record only)" if forget else "")
 
 
 def _forget(reg: Registry, name: str) -> None:
+    """Drop the row; the VMs that replaced it now replace its predecessor (or keep its name
+    when it was the first of its lineage), so the lineage keeps its fleet name."""
     with reg.write():
         vm_rows.delete(reg, name)
 
 
-def _remove(reg: Registry, home: Home, name: str, *, keep_console: bool = False) -> None:
+def remove_vm(reg: Registry, home: Home, name: str, *, keep_console: bool = False) -> None:
     vm = get_vm(reg, name)
     host = hosts.get(reg, vm.host)
     with virt.connect(host.uri) as conn:
-        _claim(home, host, conn, name)
+        claim(home, host, conn, name)
         conn.destroy(name)
         conn.undefine(name)
         place = placement.for_host(home, host, conn)
@@ -427,7 +446,7 @@ def _destroy_orphan(reg: Registry, home: Home, name: str, notify: Notify) -> str
             info = conn.domain(name)
             if info is None or info.metadata is None or info.metadata.controller != me:
                 continue
-            with _vm_lock(home, name):
+            with vm_lock(home, name):
                 notify(f"removing orphan domain {name} on {host.name}")
                 conn.destroy(name)
                 conn.undefine(name)
@@ -436,7 +455,7 @@ def _destroy_orphan(reg: Registry, home: Home, name: str, notify: Notify) -> str
                 place.remove_console(name)
             gen_id = info.metadata.generation_id
             known = generations.exists(reg, gen_id)
-            _audit(reg, "destroy", name, gen_id if known else None, None,
+            write_audit(reg, "destroy", name, gen_id if known else None, None,
                    f"orphan domain on {host.name}")
             return f"orphan domain {name} on {host.name}"
     raise NotFound(f"no VM named {name!r}, and no vmfleet domain of that name on any host",
@@ -447,7 +466,7 @@ def _shutdown_timeout() -> float:
     return settings.shutdown_timeout(DEFAULT_SHUTDOWN_TIMEOUT)
 
 
-def _power_off(conn: virt.Conn, name: str, notify: Notify, *, force: bool = False) -> None:
+def power_off(conn: virt.Conn, name: str, notify: Notify, *, force: bool = False) -> None:
     """ACPI shutdown first (the guest flushes its disk); pull the plug if it does not obey."""
     if not force:
         if conn.shutdown(name, _shutdown_timeout()):
@@ -456,7 +475,7 @@ def _power_off(conn: virt.Conn, name: str, notify: Notify, *, force: bool = Fals
     conn.destroy(name)
 
 
-def _claim(home: Home, host: hosts.Host, conn: virt.Conn, name: str) -> None:
+def claim(home: Home, host: hosts.Host, conn: virt.Conn, name: str) -> None:
     """Act only on this home's domains. A domain whose metadata names another home is that
     home's when it still exists (this home is a copy: refused); when it is gone, the home was
     moved here, and the domain follows it (its disk and log paths, its controller)."""
@@ -476,19 +495,19 @@ def _claim(home: Home, host: hosts.Host, conn: virt.Conn, name: str) -> None:
                                      root, os.fspath(home.root)))
 
 
-def _boot(reg: Registry, home: Home, host: hosts.Host, conn: virt.Conn, vm: Vm, *, wait: bool,
+def boot(reg: Registry, home: Home, host: hosts.Host, conn: virt.Conn, vm: Vm, *, wait: bool,
           timeout: float, notify: Notify) -> Vm:
     """Start an existing VM's domain (re-defining it if only the registry still knows it)."""
-    _claim(home, host, conn, vm.name)
+    claim(home, host, conn, vm.name)
     info = conn.domain(vm.name)
     if info is None:
         raise DeployError(f"the domain of VM {vm.name} is gone from host {host.name}",
                           f"remove the VM (vmfleet destroy {vm.name}) and deploy its generation "
                           "again")
     place = placement.for_host(home, host, conn)
-    with _host_lock(home, host.name):
+    with host_lock(home, host.name):
         if info.state.active:
-            vm = _update(reg, vm.name, state=VmState.RUNNING,
+            vm = update_vm(reg, vm.name, state=VmState.RUNNING,
                          started=vm.started or timeutil.now())
         else:
             vm = _start_domain(reg, host, conn, vm)

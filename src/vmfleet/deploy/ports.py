@@ -5,6 +5,7 @@ under the host lock and never one a running domain already forwards.
 from __future__ import annotations
 
 import socket
+from collections.abc import Set
 
 from vmfleet import settings
 from vmfleet.deploy import hosts
@@ -31,7 +32,7 @@ def port_range() -> tuple[int, int]:
     return low, high
 
 
-def _port_free(port: int) -> bool:
+def port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         try:
             s.bind(("127.0.0.1", port))
@@ -50,7 +51,7 @@ def busy_ports(conn: virt.Conn) -> set[int]:
     return ports
 
 
-def allocate_port(reg: Registry, host: hosts.Host, exclude: set[int] = frozenset()) -> int:
+def allocate_port(reg: Registry, host: hosts.Host, exclude: Set[int] = frozenset()) -> int:
     """The lowest port of the range that no VM of this host has and (locally) nothing binds.
 
     Called under the host lock, and the port stays reserved in the registry from then on, so
@@ -64,7 +65,7 @@ def allocate_port(reg: Registry, host: hosts.Host, exclude: set[int] = frozenset
     for port in range(low, high + 1):
         if port in taken or port in exclude:
             continue
-        if host.remote or _port_free(port):
+        if host.remote or port_free(port):
             return port
     raise DeployError(f"no free port for SSH forwarding in {low}-{high} on host {host.name}",
                       f"destroy VMs you no longer need, or widen ${PORT_RANGE_ENV}")

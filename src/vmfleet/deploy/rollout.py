@@ -14,10 +14,9 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Callable
-from pathlib import Path
 
 from vmfleet.deploy import hosts
-from vmfleet.deploy.lifecycle import _boot, _claim, _power_off, _reason, _remove, deploy_image
+from vmfleet.deploy.lifecycle import boot, claim, deploy_image, failure_reason, mark_failed, power_off, remove_vm
 from vmfleet.deploy.placement import Image
 from vmfleet.deploy.vm_records import (
     ACTIVE,
@@ -29,18 +28,18 @@ from vmfleet.deploy.vm_records import (
     RolloutStep,
     Vm,
     VmState,
-    _audit,
-    _lineage,
-    _quiet,
-    _update,
-    _vm_lock,
     begin_rollout,
     find_vm,
     get_vm,
+    lineage_of,
     list_vms,
     open_rollouts,
+    quiet,
     rollout_in_progress,
     rollout_step,
+    update_vm,
+    vm_lock,
+    write_audit,
 )
 from vmfleet.errors import DeployError, NotFound, UsageError, VmfleetError
 from vmfleet.home import Home
@@ -51,15 +50,12 @@ from vmfleet.tools import killpoint, virt
 # --- redeploy and rollback ---------------------------------------------------------------------
 
 
-
-
-
 def _retire(reg: Registry, home: Home, conn: virt.Conn, vm: Vm, notify: Notify) -> Vm:
-    _claim(home, hosts.get(reg, vm.host), conn, vm.name)
+    claim(home, hosts.get(reg, vm.host), conn, vm.name)
     notify(f"retiring {vm.name} (kept for rollback)")
-    _power_off(conn, vm.name, notify)
+    power_off(conn, vm.name, notify)
     killpoint.reached("retire:powered-off")
-    return _update(reg, vm.name, state=VmState.RETIRED, started=None)
+    return update_vm(reg, vm.name, state=VmState.RETIRED, started=None)
 
 
 def replacement_name(reg: Registry, root: str, number: int) -> str:
@@ -83,9 +79,22 @@ def _interrupted(reg: Registry, home: Home, system: str) -> list[Rollout]:
     return [r for r in open_rollouts(reg, system=system) if not rollout_in_progress(home, r)]
 
 
+def redeploy_preview(reg: Registry, spec_text: str) -> list[tuple[Vm, Generation]]:
+    """What a redeploy to ``spec_text`` would replace: (running or stopped VM, generation)
+    for each VM of the system not already there. Reads only; errors are redeploy's own."""
+    from vmfleet.registry import spec
+
+    try:
+        gen = spec.resolve(reg, spec_text)
+    except VmfleetError:
+        return []
+    return [(vm, gen) for vm in list_vms(reg, system=gen.system)
+            if vm.state in ACTIVE and vm.generation_id != gen.id]
+
+
 def redeploy(reg: Registry, home: Home, spec_text: str, *, allow_downgrade: bool = False,
              timeout: float = DEFAULT_TIMEOUT, accel: str | None = None,
-             builder: str | None = None, notify: Notify = _quiet,
+             builder: str | None = None, notify: Notify = quiet,
              on_line: Callable[[str], None] | None = None) -> list[RedeployResult]:
     """Move every deployed VM of the spec's system to that generation, one VM at a time.
 
@@ -112,7 +121,7 @@ def redeploy(reg: Registry, home: Home, spec_text: str, *, allow_downgrade: bool
     if older and not allow_downgrade:
         raise UsageError(
             f"{gen.label} is older than what runs on {', '.join(v.name + ' (' + v.label + ')' for v in older)}",
-            "going back to an older generation needs --allow-downgrade (or use vmfleet rollback)",
+            "going back to an older generation needs --allow-downgrade",
         )
     image: Image | None = None
     results = []
@@ -120,18 +129,44 @@ def redeploy(reg: Registry, home: Home, spec_text: str, *, allow_downgrade: bool
         if old.generation == gen.number and old.name not in resumed:
             results.append(RedeployResult(old.name, None, old.label, gen.label, "unchanged"))
             continue
+        kept = None if old.name in resumed else _retired_of(reg, old, gen)
+        if kept is not None:  # no new VM: the lineage's retired one of that generation
+            results.append(_restart(reg, home, kept, old, gen, timeout, notify))
+            continue
         if image is None:
             notify(f"image of {gen.label}: building or reusing")
             built = build.ensure_image(reg, home, gen, builder=builder, on_line=on_line)
-            image = Image(built.image_sha256, Path(built.image_path))
+            image = Image(*build.stored_image(built))
         results.append(_replace(reg, home, old, gen, image, timeout, accel, notify,
                                 resumed.get(old.name)))
     return results
 
 
+def _retired_of(reg: Registry, old: Vm, gen: Generation) -> Vm | None:
+    """The newest retired VM of ``old``'s lineage that runs ``gen``, with ``old``'s memory,
+    vcpus, host and network (what a new replacement would get)."""
+    same = [v for v in lineage_of(reg, old) if v.state is VmState.RETIRED
+            and v.generation_id == gen.id and (v.host, v.memory_mib, v.vcpus, v.network)
+            == (old.host, old.memory_mib, old.vcpus, old.network)]
+    return max(same, key=lambda v: (v.created, v.name)) if same else None
+
+
+def _restart(reg: Registry, home: Home, kept: Vm, old: Vm, gen: Generation, timeout: float,
+             notify: Notify) -> RedeployResult:
+    """Bring ``kept`` back in place of ``old`` (a rollback, recorded as such so that a kill is
+    finished like one, audited as this redeploy)."""
+    notify(f"redeploying {old.name} ({old.label}): {kept.name}, retired, runs {gen.label}: "
+           "restarting it instead of making another VM")
+    rid = begin_rollout(reg, "rollback", kept.name, kept.system, kept.generation_id,
+                        RolloutStep.BOOT_TARGET, retiring=(old.name,))
+    _run_rollback(reg, home, rid, kept.name, (old.name,), RolloutStep.BOOT_TARGET, timeout,
+                  notify, action="redeploy")
+    return RedeployResult(old.name, kept.name, old.label, gen.label, "restarted")
+
+
 def _replace(reg: Registry, home: Home, old: Vm, gen: Generation, image: Image, timeout: float,
              accel: str | None, notify: Notify, rollout: Rollout | None = None) -> RedeployResult:
-    with _vm_lock(home, old.name):
+    with vm_lock(home, old.name):
         # ``old`` was read before the build, without a lock: another redeploy or rollback may
         # have retired or removed it since.
         now = find_vm(reg, old.name)
@@ -153,6 +188,9 @@ def _replace(reg: Registry, home: Home, old: Vm, gen: Generation, image: Image, 
                 rollout_step(reg, rollout.id, rollout.step, status="failed")
                 raise NotFound(f"{old.name}, which the interrupted redeploy replaces, is gone",
                                "see 'vmfleet ps'")
+            if rollout.successor is None:  # a redeploy records its successor when it begins
+                raise NotFound(f"the interrupted redeploy of {old.name} recorded no successor",
+                               "see 'vmfleet ps'")
             old, new_name, rid, step = now, rollout.successor, rollout.id, rollout.step
             notify(f"finishing the interrupted redeploy of {old.name} as {new_name} "
                    f"({gen.label}), at step {step}")
@@ -166,10 +204,10 @@ def _replace(reg: Registry, home: Home, old: Vm, gen: Generation, image: Image, 
                 if _made_by_this_redeploy(reg, new_name, old):
                     notify(f"{new_name} failed; removing it, {old.name} stays")
                     with contextlib.suppress(VmfleetError):
-                        _remove(reg, home, new_name, keep_console=True)
+                        remove_vm(reg, home, new_name, keep_console=True)
                 rollout_step(reg, rid, RolloutStep.DEPLOY_NEW, status="failed")
-                _audit(reg, "redeploy", old.name, old.generation_id, gen.id,
-                       f"failed: {_reason(e)}; {old.name} kept")
+                write_audit(reg, "redeploy", old.name, old.generation_id, gen.id,
+                       f"failed: {failure_reason(e)}; {old.name} kept")
                 if isinstance(e, VmfleetError):
                     raise DeployError(f"redeploy of {old.name} to {gen.label} failed, "
                                       f"{old.name} keeps running: {e.message}", e.hint) from None
@@ -182,32 +220,30 @@ def _replace(reg: Registry, home: Home, old: Vm, gen: Generation, image: Image, 
             with virt.connect(host.uri) as conn:
                 _retire(reg, home, conn, old, notify)
         rollout_step(reg, rid, RolloutStep.DONE, status="done")
-    _audit(reg, "redeploy", new_name, old.generation_id, gen.id, f"replaces {old.name}")
+    write_audit(reg, "redeploy", new_name, old.generation_id, gen.id, f"replaces {old.name}")
     return RedeployResult(old.name, new_name, old.label, gen.label, "replaced")
 
 
 def _ensure_successor(reg: Registry, home: Home, old: Vm, gen: Generation, image: Image,
                       name: str, options: Options, timeout: float, notify: Notify) -> None:
     """Make the successor ``name`` and see it answer; after a kill, finish the one begun."""
-    from vmfleet.deploy.lifecycle import _mark_failed
-
     vm = find_vm(reg, name)
     if vm is not None:
         host = hosts.get(reg, vm.host)
-        with _vm_lock(home, name), virt.connect(host.uri) as conn:
+        with vm_lock(home, name), virt.connect(host.uri) as conn:
             if vm.replaces != old.name:
                 raise DeployError(f"VM {name} exists and does not replace {old.name}",
                                   f"see 'vmfleet ps'; remove it with 'vmfleet destroy {name}'")
             if conn.domain(name) is not None and vm.overlay:
                 notify(f"booting {name}, made before the interruption")
                 try:
-                    _boot(reg, home, host, conn, vm, wait=True, timeout=timeout, notify=notify)
+                    boot(reg, home, host, conn, vm, wait=True, timeout=timeout, notify=notify)
                 except BaseException:
-                    _mark_failed(reg, home, name, host)
+                    mark_failed(reg, home, name, host)
                     raise
                 return
             notify(f"{name} was cut short before its domain was defined: making it again")
-            _remove(reg, home, name)
+            remove_vm(reg, home, name)
     deploy_image(reg, home, gen, image, name=name, host=old.host, options=options,
                  notify=notify, replaces=old.name, audit=None)
 
@@ -225,7 +261,7 @@ def _made_by_this_redeploy(reg: Registry, name: str, old: Vm) -> bool:
 
 
 def rollback(reg: Registry, home: Home, name: str, *, timeout: float = DEFAULT_TIMEOUT,
-             notify: Notify = _quiet) -> Vm:
+             allow_downgrade: bool = False, notify: Notify = quiet) -> Vm:
     """Bring a retired VM back in place of the one that replaced it.
 
     ``name`` is either the retired VM to bring back, or a running VM whose predecessor (the VM
@@ -233,31 +269,40 @@ def rollback(reg: Registry, home: Home, name: str, *, timeout: float = DEFAULT_T
     answer SSH with its pinned host key before the other one is retired; otherwise nothing
     changes and the command fails. A rollback that was cut short is finished by a rollback
     naming either VM.
+
+    Bringing back an older generation than the one it retires needs ``allow_downgrade``, as
+    for redeploy and apply (the one downgrade rule).
     """
     vm = get_vm(reg, name)
     for r in _interrupted(reg, home, vm.system):
-        if r.involves(name) or any(r.involves(v.name) for v in _lineage(reg, vm)):
+        if r.involves(name) or any(r.involves(v.name) for v in lineage_of(reg, vm)):
             if r.kind != "rollback":
                 raise UsageError(f"the redeploy of {r.vm} to {r.label} was interrupted "
                                  f"(at step {r.step})", f"finish it first: {r.finish_command}")
+            _check_downgrade(r.label, r.downgrade, allow_downgrade,
+                             [n for n in r.retiring if find_vm(reg, n)])
             notify(f"finishing the interrupted rollback to {r.vm}, at step {r.step}")
             return _run_rollback(reg, home, r.id, r.vm, r.retiring, r.step, timeout, notify)
     if vm.state is VmState.RETIRED:
         target = vm
-        current = [v for v in _lineage(reg, vm) if v.state in ACTIVE or
+        current = [v for v in lineage_of(reg, vm) if v.state in ACTIVE or
                    v.state is VmState.FAILED]
     else:
         if not vm.replaces:
             raise UsageError(f"VM {name} did not replace another VM: nothing to roll back to",
                              "rollback works on VMs made by 'vmfleet redeploy'")
-        target = find_vm(reg, vm.replaces)
-        if target is None:
+        replaced = find_vm(reg, vm.replaces)
+        if replaced is None:
             raise NotFound(f"{vm.replaces}, the VM {name} replaced, was destroyed",
                            f"deploy its generation again: vmfleet deploy {vm.system}@...")
+        target = replaced
         if target.state is not VmState.RETIRED:
             raise UsageError(f"{target.name}, the VM {name} replaced, is {target.state}",
                              "see 'vmfleet ps'")
         current = [vm]
+    newer = [v for v in current if v.system == target.system and v.generation > target.generation]
+    _check_downgrade(target.label, bool(newer), allow_downgrade,
+                     [f"{v.name} ({v.label})" for v in newer])
     retiring = tuple(v.name for v in current)
     rid = begin_rollout(reg, "rollback", target.name, target.system, target.generation_id,
                         RolloutStep.BOOT_TARGET, retiring=retiring)
@@ -265,32 +310,38 @@ def rollback(reg: Registry, home: Home, name: str, *, timeout: float = DEFAULT_T
                          timeout, notify)
 
 
+def _check_downgrade(label: str, downgrade: bool, allowed: bool, newer: list[str]) -> None:
+    if downgrade and not allowed:
+        raise UsageError(f"{label} is older than what runs on {', '.join(newer)}",
+                         "going back to an older generation needs --allow-downgrade")
+
+
 def _run_rollback(reg: Registry, home: Home, rid: int, target_name: str,
                   retiring: tuple[str, ...], step: RolloutStep, timeout: float,
-                  notify: Notify) -> Vm:
+                  notify: Notify, action: str = "rollback") -> Vm:
     target = get_vm(reg, target_name)
     current = [v for v in (find_vm(reg, n) for n in retiring) if v is not None]
     host = hosts.get(reg, target.host)
     with contextlib.ExitStack() as locks:
         for v in sorted([target, *current], key=lambda v: v.name):
-            locks.enter_context(_vm_lock(home, v.name))
+            locks.enter_context(vm_lock(home, v.name))
         with virt.connect(host.uri) as conn:
             if step is RolloutStep.BOOT_TARGET:
                 killpoint.reached("rollback:intent")
                 notify(f"bringing back {target.name} ({target.label})")
                 try:
-                    target = _boot(reg, home, host, conn, target, wait=True, timeout=timeout,
+                    target = boot(reg, home, host, conn, target, wait=True, timeout=timeout,
                                    notify=notify)
                 except BaseException as e:
                     # Apart: a failed power-off must not leave the row saying 'running'.
                     with contextlib.suppress(VmfleetError):
                         conn.destroy(target.name)
                     with contextlib.suppress(VmfleetError):
-                        _update(reg, target.name, state=VmState.RETIRED, started=None)
+                        update_vm(reg, target.name, state=VmState.RETIRED, started=None)
                     rollout_step(reg, rid, RolloutStep.BOOT_TARGET, status="failed")
                     kept = ", ".join(v.name for v in current) or "nothing"
-                    _audit(reg, "rollback", target.name, None, target.generation_id,
-                           f"failed: {_reason(e)}; {kept} kept")
+                    write_audit(reg, "rollback", target.name, None, target.generation_id,
+                           f"failed: {failure_reason(e)}; {kept} kept")
                     if isinstance(e, VmfleetError):
                         raise DeployError(f"rollback to {target.name} failed ({kept} unchanged): "
                                           f"{e.message}", e.hint) from None
@@ -309,6 +360,7 @@ def _run_rollback(reg: Registry, home: Home, rid: int, target_name: str,
                         _retire(reg, home, other_conn, other, notify)
             rollout_step(reg, rid, RolloutStep.DONE, status="done")
     from_gen = current[0].generation_id if current else None
-    _audit(reg, "rollback", target.name, from_gen, target.generation_id,
-           "retired " + (", ".join(v.name for v in current) or "nothing"))
+    write_audit(reg, action, target.name, from_gen, target.generation_id,
+                ("restarted, " if action != "rollback" else "")
+                + "retired " + (", ".join(v.name for v in current) or "nothing"))
     return get_vm(reg, target.name)

@@ -8,7 +8,7 @@ import socket
 from pathlib import Path
 
 from vmfleet.deploy import hosts, placement
-from vmfleet.deploy.vm_records import CONSOLE_LINES, Notify, Vm, VmState, _lineage, _quiet, _update, get_vm
+from vmfleet.deploy.vm_records import CONSOLE_LINES, Notify, Vm, VmState, get_vm, lineage_of, quiet, update_vm
 from vmfleet.errors import DeployError, HostKeyMismatch, SshError
 from vmfleet.home import Home
 from vmfleet.inspect.facts import ImageFacts
@@ -51,10 +51,10 @@ def connect_ssh(reg: Registry, home: Home, name: str, *, timeout: float = 15.0,
     """
     vm = get_vm(reg, name)
     if vm.state is VmState.RETIRED:
-        successors = [v for v in _lineage(reg, vm) if v.state is VmState.RUNNING]
+        successors = [v for v in lineage_of(reg, vm) if v.state is VmState.RUNNING]
         if len(successors) == 1:
             vm = successors[0]
-            (notify or _quiet)(f"{name} was replaced by {vm.name} ({vm.label}): "
+            (notify or quiet)(f"{name} was replaced by {vm.name} ({vm.label}): "
                                f"connecting to {vm.name}")
     if vm.state is not VmState.RUNNING:
         raise DeployError(f"VM {vm.name} is {vm.state}, not running",
@@ -76,7 +76,7 @@ def connect_ssh(reg: Registry, home: Home, name: str, *, timeout: float = 15.0,
             via.close()
         raise
     if vm.host_key is None:
-        _update(reg, vm.name, host_key=conn.host_key)
+        update_vm(reg, vm.name, host_key=conn.host_key)
     return conn
 
 
@@ -101,12 +101,16 @@ def wait_ssh(reg: Registry, home: Home, vm: Vm, host: hosts.Host, conn: virt.Con
 
     if vm.network != "user":
         vm = _wait_address(reg, vm, conn, timeout, alive)
-    address, port = _endpoint(vm)
+    endpoint = _endpoint(vm)
+    if endpoint is None:
+        raise DeployError(f"VM {vm.name} has no SSH address recorded",
+                          f"destroy it and deploy again: vmfleet destroy {vm.name}")
+    address, port = endpoint
     notify(f"waiting for SSH of {vm.name} on {address}:{port}")
     via = _jump(home, host)
 
     def pin(host_key: str) -> None:  # at first contact: a kill after it keeps the pin
-        _update(reg, vm.name, host_key=host_key)
+        update_vm(reg, vm.name, host_key=host_key)
 
     try:
         session = ssh.wait_until_ready(address, port, key=_key(home), pinned=vm.host_key,
@@ -125,7 +129,7 @@ def wait_ssh(reg: Registry, home: Home, vm: Vm, host: hosts.Host, conn: virt.Con
     with session:
         vm = get_vm(reg, vm.name)
         if vm.host_key is None:
-            vm = _update(reg, vm.name, host_key=session.host_key)
+            vm = update_vm(reg, vm.name, host_key=session.host_key)
     return vm
 
 
@@ -137,7 +141,7 @@ def _wait_address(reg: Registry, vm: Vm, conn: virt.Conn, timeout: float, alive)
     while time.monotonic() < deadline:
         addresses = conn.interface_addresses(vm.name)
         if addresses:
-            return _update(reg, vm.name, ssh_host=addresses[0], ssh_port=22)
+            return update_vm(reg, vm.name, ssh_host=addresses[0], ssh_port=22)
         reason = alive()
         if reason:
             break

@@ -92,6 +92,9 @@ class VmStatus:
     uptime: float | None  # seconds since vmfleet last started it
     ssh: str | None  # 'root@127.0.0.1:22201'
     note: str = ""
+    lineage: str | None = None  # the fleet name: first VM of its redeploy chain
+    retired: int = 0  # retired VMs of its lineage (set on the lineage's row in ps's short view)
+    busy: str | None = None  # the operation and pid of a running vmfleet that holds the VM
 
 
 @dataclass(frozen=True)
@@ -155,25 +158,25 @@ def images_in_use(reg: Registry) -> set[str]:
     return vm_rows.image_shas(reg)
 
 
-def _update(reg: Registry, name: str, **cols) -> Vm:
+def update_vm(reg: Registry, name: str, **cols) -> Vm:
     cols["updated"] = timeutil.now()
     with reg.write():
         vm_rows.update(reg, name, cols)
     return get_vm(reg, name)
 
 
-def _user() -> str:
+def acting_user() -> str:
     return os.environ.get("SUDO_USER") or getpass.getuser()
 
 
-def _audit(reg: Registry, action: str, vm: str | None, from_gen: int | None,
+def write_audit(reg: Registry, action: str, vm: str | None, from_gen: int | None,
            to_gen: int | None, detail: str = "") -> int:
     with reg.write():
-        return audit_rows.add(reg, at=timeutil.now(), user=_user(), action=action, vm=vm,
+        return audit_rows.add(reg, at=timeutil.now(), user=acting_user(), action=action, vm=vm,
                               from_generation_id=from_gen, to_generation_id=to_gen, detail=detail)
 
 
-def _audit_outcome(reg: Registry, entry_id: int, detail: str) -> None:
+def complete_audit(reg: Registry, entry_id: int, detail: str) -> None:
     """The outcome of an action whose entry was written when it started (its intent)."""
     with reg.write():
         audit_rows.set_detail(reg, entry_id, detail)
@@ -195,16 +198,16 @@ def audit_entry(row: dict) -> AuditEntry:
 
 # --- locks -------------------------------------------------------------------------------------
 
-def _vm_lock(home: Home, name: str, *, wait: bool = False):
+def vm_lock(home: Home, name: str, *, wait: bool = False):
     return locks.lock(home, f"vm-{name}", wait=wait,
                       busy=f"another vmfleet command is working on VM {name}")
 
 
-def _host_lock(home: Home, host: str):
+def host_lock(home: Home, host: str):
     return locks.lock(home, f"host-{host}")
 
 
-def _lineage(reg: Registry, vm: Vm) -> list[Vm]:
+def lineage_of(reg: Registry, vm: Vm) -> list[Vm]:
     """The VMs linked to ``vm`` by redeploys (the ``replaces`` chain, both ways)."""
     rows = {v.name: v for v in list_vms(reg, system=vm.system)}
     seen, todo = set(), [vm.name]
@@ -213,13 +216,22 @@ def _lineage(reg: Registry, vm: Vm) -> list[Vm]:
         if name in seen or name not in rows:
             continue
         seen.add(name)
-        if rows[name].replaces:
-            todo.append(rows[name].replaces)
+        replaced = rows[name].replaces
+        if replaced:
+            todo.append(replaced)
         todo.extend(v.name for v in rows.values() if v.replaces == name)
     return [rows[n] for n in sorted(seen)]
 
 
-def _quiet(_message: str) -> None:
+def rollback_command(vm: Vm, lineage: list[Vm]) -> str:
+    """The command that brings the retired ``vm`` back, with ``--allow-downgrade`` when what
+    runs in its lineage is newer (the one downgrade rule: the command must not be refused)."""
+    newer = any(v.generation > vm.generation for v in lineage
+                if v.state in ACTIVE and v.system == vm.system)
+    return f"vmfleet rollback {vm.name}" + (" --allow-downgrade" if newer else "")
+
+
+def quiet(_message: str) -> None:
     pass
 
 
@@ -246,27 +258,42 @@ class Rollout:
     label: str  # 'web@2': the generation it moves to
     step: RolloutStep
     status: str  # running, done, failed
+    downgrade: bool = False  # it goes to a generation older than one it replaces
 
     @property
     def finish_command(self) -> str:
-        """The command that finishes this rollout when it was cut short."""
+        """The command that finishes this rollout when it was cut short (with the flag the
+        one downgrade rule asks for, so that the command is not refused)."""
+        flag = " --allow-downgrade" if self.downgrade else ""
         if self.kind == "redeploy":
-            return f"vmfleet redeploy {self.label}"
-        return f"vmfleet rollback {self.vm}"
+            return f"vmfleet redeploy {self.label}{flag}"
+        return f"vmfleet rollback {self.vm}{flag}"
 
     def involves(self, name: str) -> bool:
         return name == self.vm or name == self.successor or name in self.retiring
 
 
-def _rollout(row: dict) -> Rollout:
-    return Rollout(row["id"], row["kind"], row["vm"], row["successor"],
-                   tuple(json.loads(row["retiring"])), row["system"], row["generation_id"],
-                   f"{row['system']}@{row['gen_number']}", RolloutStep(row["step"]), row["status"])
+def _rollout(row: dict, vms: dict[str, Vm]) -> Rollout:
+    retiring = tuple(json.loads(row["retiring"]))
+    number = row["gen_number"]
+    if row["kind"] == "redeploy":  # every VM of the system it moves, not only this one
+        others = [v for v in vms.values() if v.system == row["system"]
+                  and (v.state in ACTIVE or v.name == row["vm"]) and v.name != row["successor"]]
+    else:
+        others = [vms[n] for n in retiring if n in vms]
+    return Rollout(row["id"], row["kind"], row["vm"], row["successor"], retiring,
+                   row["system"], row["generation_id"], f"{row['system']}@{number}",
+                   RolloutStep(row["step"]), row["status"],
+                   downgrade=any(v.generation > number for v in others))
 
 
 def open_rollouts(reg: Registry, *, system: str | None = None) -> list[Rollout]:
     """Redeploys and rollbacks that started and did not finish (running now, or killed)."""
-    return [_rollout(r) for r in rollout_rows.open_rows(reg, system=system)]
+    rows = rollout_rows.open_rows(reg, system=system)
+    if not rows:
+        return []
+    vms = {v.name: v for v in list_vms(reg, system=system)}
+    return [_rollout(r, vms) for r in rows]
 
 
 def begin_rollout(reg: Registry, kind: str, vm: str, system: str, generation_id: int,

@@ -13,7 +13,7 @@ not guessed.
   fields changed, packages added/removed, services added/removed/reconfigured; optionally a
   unified diff of the texts;
 - packages: the store items of both images grouped by package name, compared by store file
-  name only (same name = same build inputs, guix-facts.md): added, removed, upgraded,
+  name only (same name = same build inputs: a store name hashes them): added, removed, upgraded,
   downgraded, rebuilt (same version, new hash), with NAR size deltas and whether the system
   profile asked for the package;
 - files: everything outside /gnu/store: added, removed, changed type/mode/owner/size/content/

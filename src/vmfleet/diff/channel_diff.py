@@ -59,7 +59,7 @@ def diff_channels(a: Sequence[ChannelPin], b: Sequence[ChannelPin],
     return tuple(changes)
 
 
-def _git(repo: Path, *args: str):
+def git(repo: Path, *args: str):
     from vmfleet.tools.run import run
 
     return run(["git", "-C", str(repo), *args], check=False, timeout=120,
@@ -72,18 +72,18 @@ def commit_relation(repo: Path, a: str | None, b: str | None) -> dict:
     if not a or not b:
         return out
     for key, commit in (("date_a", a), ("date_b", b)):
-        res = _git(repo, "show", "-s", "--format=%cI", f"{commit}^{{commit}}")
+        res = git(repo, "show", "-s", "--format=%cI", f"{commit}^{{commit}}")
         if res.returncode == 0 and res.stdout.strip():
             out[key] = res.stdout.strip().splitlines()[-1]
     if "date_a" not in out or "date_b" not in out:
         return out
-    if _git(repo, "merge-base", "--is-ancestor", a, b).returncode == 0:
+    if git(repo, "merge-base", "--is-ancestor", a, b).returncode == 0:
         out["relation"] = "descends"
-    elif _git(repo, "merge-base", "--is-ancestor", b, a).returncode == 0:
+    elif git(repo, "merge-base", "--is-ancestor", b, a).returncode == 0:
         out["relation"] = "ancestor"
     else:
         out["relation"] = "diverged"
-    res = _git(repo, "rev-list", "--left-right", "--count", f"{a}...{b}")
+    res = git(repo, "rev-list", "--left-right", "--count", f"{a}...{b}")
     if res.returncode == 0:
         left, right = res.stdout.split()
         out["behind"], out["ahead"] = int(left), int(right)
@@ -108,7 +108,7 @@ def find_checkout(url: str | None) -> Path | None:
     for d in sorted(cache.iterdir()):
         if not (d / ".git").exists() and not (d / "HEAD").exists():
             continue
-        res = _git(d, "config", "--get", "remote.origin.url")
+        res = git(d, "config", "--get", "remote.origin.url")
         if res.returncode == 0 and canonical_channel_url(res.stdout.strip()) == want:
             return d
     return None

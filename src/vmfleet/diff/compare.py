@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from vmfleet.diff.channel_diff import ChannelChange, diff_channels
 from vmfleet.diff.config_diff import ConfigDiff, diff_config
@@ -34,8 +35,8 @@ class Diff:
     packages: PackagesDiff | None = None
     files: tuple[FileChange, ...] | None = None
     skipped: tuple[LayerSkip, ...] = ()
-    why: object | None = None        # vmfleet.diff.why.Why, with --why
-    content: object | None = None    # vmfleet.diff.content.ContentDiff, with --content
+    why: Any = None                  # vmfleet.diff.why.Why, with --why
+    content: Any = None              # vmfleet.diff.content.ContentDiff, with --content
     content_skipped: str | None = None
     show_all: bool = False           # --all: unchanged items listed too
 
@@ -107,18 +108,22 @@ def compare(a: Side, b: Side, *, layers: Sequence[str] = LAYERS, text: bool = Fa
             if reason:
                 skipped.append(LayerSkip("inputs", reason))
             else:
+                assert a.inputs is not None and b.inputs is not None  # else a reason above
                 result["inputs"] = diff_inputs(a.inputs, b.inputs)
     if "packages" in layers:
         reason = unknown("packages", lambda s: s.facts is not None)
         if reason:
             skipped.append(LayerSkip("packages", reason))
         else:
+            assert a.facts is not None and b.facts is not None  # else a reason above
             result["packages"] = diff_packages(a.facts, b.facts)
     if "files" in layers:
         reason = unknown("files", lambda s: s.facts is not None and s.facts.files is not None)
         if reason:
             skipped.append(LayerSkip("files", reason))
         else:
+            assert a.facts is not None and b.facts is not None  # else a reason above
+            assert a.facts.files is not None and b.facts.files is not None
             result["files"] = diff_files(a.facts.files, b.facts.files, content=file_content)
     if (why or content) and "packages" not in result:
         result["content_skipped"] = next(
@@ -147,7 +152,7 @@ def _explain(a: Side, b: Side, result: dict, *, why: bool, content: bool, repos,
         from vmfleet.diff.content import compare_images
 
         images = [s.source for s in (a, b) if s.facts is not None and s.facts.kind == "image"]
-        if len(images) < 2:
+        if len(images) < 2 or a.facts is None or b.facts is None:
             out["content_skipped"] = ("the contents of store items are compared between images "
                                       "(generations with a built image, or image files), not "
                                       "running VMs")

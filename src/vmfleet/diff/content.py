@@ -10,7 +10,7 @@ both and says how they differ:
   (``/gnu/store/HASH-`` → ``/gnu/store/<hash>-``): the item differs only in the file names of
   other store items it refers to (or its own), which is what a rebuild caused by a changed
   dependency looks like; the daemon finds references by scanning for exactly these hashes
-  (nix/libstore/references.cc, ``scanForReferences`` in build.cc@43770a9d8ac:3250);
+  (nix/libstore/references.cc, ``scanForReferences`` in nix/libstore/build.cc@43770a9d8ac:3250);
 - ``content``: some file differs beyond that: listed with both sizes, and for ELF files the
   sections whose bytes differ.
 
@@ -25,7 +25,9 @@ import struct
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from vmfleet.errors import ImageError
 from vmfleet.guix.store import HASH_LEN, NIX_BASE32, STORE, StoreItem
 
 _STORE_REF = re.compile(rb"/gnu/store/[" + NIX_BASE32.encode() + rb"]{32}-")
@@ -136,7 +138,6 @@ def compare_outputs(path_a: str, path_b: str) -> ItemComparison:
     raw disk, an ext4 ``partition.img``), else the two files' bytes."""
     from contextlib import ExitStack
 
-    from vmfleet.errors import ImageError
     from vmfleet.inspect.disk import open_disk
 
     try:
@@ -175,9 +176,9 @@ def _file_hash(path: str) -> str:
     return digest.hexdigest()
 
 
-def _walk(fs, roots: dict[str, object]) -> dict[str, dict[str, object]]:
+def _walk(fs, roots: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """For each root entry: relative path → Entry, read level by level across all roots."""
-    trees: dict[str, dict[str, object]] = {}
+    trees: dict[str, dict[str, Any]] = {}
     level = []
     for key, e in roots.items():
         trees[key] = {"": e}
@@ -258,12 +259,13 @@ def _compare_item(path_a: str, path_b: str, tree_a: dict, tree_b: dict,
     differing = [r for r in files if ha.get(tree_a[r].ino) != hb.get(tree_b[r].ino)]
     ca = reader.contents("a", [tree_a[r] for r in differing])
     cb = reader.contents("b", [tree_b[r] for r in differing])
-    for rel, x, y in zip(differing, ca, cb, strict=True):
-        nx, ny = normalize(x), normalize(y)
+    for rel, data_a, data_b in zip(differing, ca, cb, strict=True):
+        nx, ny = normalize(data_a), normalize(data_b)
         if nx == ny:
-            diffs.append(FileDifference(rel, "references", len(x), len(y)))
+            diffs.append(FileDifference(rel, "references", len(data_a), len(data_b)))
         else:
-            diffs.append(FileDifference(rel, "content", len(x), len(y), elf_sections(nx, ny)))
+            diffs.append(FileDifference(rel, "content", len(data_a), len(data_b),
+                                        elf_sections(nx, ny)))
     hows = {d.how for d in diffs}
     verdict = ("identical" if not diffs else "references" if hows == {"references"}
                else "content")

@@ -14,6 +14,7 @@ from vmfleet.diff.input_diff import InputChange
 from vmfleet.diff.package_diff import PackagesDiff
 from vmfleet.guix.store import STORE
 from vmfleet.inspect.report import describe_file, file_mode
+from vmfleet.names import escape
 from vmfleet.units import human_size
 
 COLOURS = {"added": "32", "removed": "31", "upgraded": "36", "downgraded": "35",
@@ -35,10 +36,10 @@ def _short(commit: str | None) -> str:
 def render(d: Diff, *, colour: bool = False) -> str:
     """The human report: a heading per layer, one line per change."""
     out: list[str] = [
-        f"--- a: {d.a.label}" + (f"  ({d.a.system})" if d.a.system else ""),
-        f"+++ b: {d.b.label}" + (f"  ({d.b.system})" if d.b.system else ""),
+        f"--- a: {escape(d.a.label)}" + (f"  ({escape(d.a.system)})" if d.a.system else ""),
+        f"+++ b: {escape(d.b.label)}" + (f"  ({escape(d.b.system)})" if d.b.system else ""),
     ]
-    out += [f"note: {n}" for n in (*d.a.notes, *d.b.notes)]
+    out += [f"note: {escape(n)}" for n in (*d.a.notes, *d.b.notes)]
     if d.content is not None:
         from vmfleet.diff.content import summary_line
 
@@ -61,16 +62,18 @@ def render(d: Diff, *, colour: bool = False) -> str:
                 out.append("  " + _channel_line(c, colour))
         elif layer == "config":
             cfg = d.config
+            assert cfg is not None  # the layer was compared
             heading("config", "same" if cfg.equal else "")
             out += ["  " + line for line in _config_lines(cfg, colour, d.why)]
         elif layer == "inputs":
             heading("inputs", "" if d.inputs else "same")
-            for c in d.inputs or ():
-                out.append("  " + _input_line(c, colour))
-                if c.diff:
-                    out += ["    " + ln for ln in c.diff.rstrip("\n").split("\n")]
+            for change in d.inputs or ():
+                out.append("  " + _input_line(change, colour))
+                if change.diff:
+                    out += ["    " + ln for ln in change.diff.rstrip("\n").split("\n")]
         elif layer == "packages":
             p = d.packages
+            assert p is not None  # the layer was compared
             extra = (f"{p.items_a} → {p.items_b} items, {human_size(p.size_a)} → "
                      f"{human_size(p.size_b)}")
             if p.size_delta is not None:
@@ -93,11 +96,11 @@ def render(d: Diff, *, colour: bool = False) -> str:
             for f in singles:
                 out.append("  " + _file_line(f, colour))
                 if f.diff:
-                    out += ["    " + ln for ln in f.diff.rstrip("\n").split("\n")]
+                    out += ["    " + escape(ln) for ln in f.diff.rstrip("\n").split("\n")]
             for (old, new), links in moved.items():
                 out.append("  " + _retarget_line(old, new, links, colour))
         if layer == "config" and d.config and d.config.text_diff:
-            out += ["    " + ln for ln in d.config.text_diff.rstrip("\n").split("\n")]
+            out += ["    " + escape(ln) for ln in d.config.text_diff.rstrip("\n").split("\n")]
     return "\n".join(out) + "\n"
 
 
@@ -116,10 +119,11 @@ def _channel_line(c: ChannelChange, colour: bool) -> str:
     if c.change in ("added", "removed"):
         commit = c.commit_b if c.change == "added" else c.commit_a
         url = c.url_b if c.change == "added" else c.url_a
-        return f"{word} {c.name}  {_short(commit)}  {url}"
+        return f"{word} {escape(c.name)}  {escape(_short(commit))}  {escape(url or '')}"
     if c.change == "url-changed":
-        return f"{word} {c.name}  {c.url_a} → {c.url_b}"
-    line = f"{word} {c.name}  {_short(c.commit_a)} → {_short(c.commit_b)}"
+        return f"{word} {escape(c.name)}  {escape(c.url_a or '')} → {escape(c.url_b or '')}"
+    line = (f"{word} {escape(c.name)}  {escape(_short(c.commit_a))} → "
+            f"{escape(_short(c.commit_b))}")
     details = []
     if c.date_a and c.date_b:
         details.append(f"{c.date_a[:10]} → {c.date_b[:10]}")
@@ -135,7 +139,7 @@ def _channel_line(c: ChannelChange, colour: bool) -> str:
 
 
 def _config_lines(cfg: ConfigDiff, colour: bool, why=None) -> list[str]:
-    lines = []
+    lines: list[str] = []
     if cfg.equal:
         return lines
     if not cfg.structural:
@@ -144,16 +148,16 @@ def _config_lines(cfg: ConfigDiff, colour: bool, why=None) -> list[str]:
         return lines
     for f in cfg.fields:
         lines.append(f"{_paint('changed   ', 'changed', colour)} field {f.field}: "
-                     f"{_change_text(f.before, f.after)}")
+                     f"{escape(_change_text(f.before, f.after))}")
     for p in cfg.packages_added:
-        lines.append(f"{_paint('added     ', 'added', colour)} package {p}")
+        lines.append(f"{_paint('added     ', 'added', colour)} package {escape(p)}")
     for p in cfg.packages_removed:
-        lines.append(f"{_paint('removed   ', 'removed', colour)} package {p}")
+        lines.append(f"{_paint('removed   ', 'removed', colour)} package {escape(p)}")
     for s in cfg.services:
         what = s.type if s.kind == "service" else f"{s.type} ({s.kind})"
         line = f"{_paint(f'{s.change:<10}', s.change, colour)} service {what}"
         if s.change == "reconfigured":
-            line += f": {_change_text(s.before, s.after)}"
+            line += f": {escape(_change_text(s.before, s.after))}"
         where = next((x.line for x in (why.services if why else ())
                       if x.type == s.type and x.change == s.change and x.line), None)
         if where is not None:
@@ -223,20 +227,27 @@ def _package_lines(p: PackagesDiff, colour: bool, why=None) -> list[str]:
     unversioned = [c for c in p.changes if c not in versioned]
     width = max((len(c.name) + (1 if c.requested else 0) for c in versioned), default=0)
     lines = []
-    for c in versioned:
-        name = (c.name + ("*" if c.requested else "")).ljust(width)
+
+    def versions_of(c) -> str:
         if c.change == "added":
-            versions = _versions(c.versions_b)
+            text = _versions(c.versions_b)
         elif c.change in ("removed", "rebuilt"):
-            versions = _versions(c.versions_a)
+            text = _versions(c.versions_a)
         else:
-            versions = f"{_versions(c.versions_a)} → {_versions(c.versions_b)}"
+            text = f"{_versions(c.versions_a)} → {_versions(c.versions_b)}"
         if c.grafted and why is None:     # with --why, the reason lines say it
             runs = {"added": _versions(c.runs_b), "removed": _versions(c.runs_a)}.get(
                 c.change, f"{_versions(c.runs_a)} → {_versions(c.runs_b)}")
-            versions += f" (runs {runs})"
+            text += f" (runs {runs})"
+        return escape(text)
+
+    # The size column stays aligned: the versions column is as wide as its widest entry.
+    vwidth = max([24, *(len(versions_of(c)) for c in versioned)])
+    for c in versioned:
+        name = escape((c.name + ("*" if c.requested else "")).ljust(width))
+        versions = versions_of(c)
         lines.append(f"{_paint(f'{c.change:<10}', c.change, colour)} {name}  "
-                     f"{versions:<24} {human_size(c.size_delta, signed=True):>12}")
+                     f"{versions:<{vwidth}} {human_size(c.size_delta, signed=True):>12}")
         if why is not None:
             from vmfleet.diff.reasons_text import reason_lines
 
@@ -244,7 +255,7 @@ def _package_lines(p: PackagesDiff, colour: bool, why=None) -> list[str]:
             lines += [" " * 11 + r for r in (reason_lines(reason) if reason else [])]
     if unversioned:
         delta = sum(c.size_delta or 0 for c in unversioned)
-        names = ", ".join(c.name for c in unversioned[:8])
+        names = ", ".join(escape(c.name) for c in unversioned[:8])
         if len(unversioned) > 8:
             names += f", … ({len(unversioned) - 8} more)"
         lines.append(f"{_paint('rebuilt   ', 'rebuilt', colour)} {len(unversioned)} items "
@@ -280,10 +291,10 @@ def _group_retargets(changes: Sequence[FileChange]
     singles: list[FileChange] = []
     moved: dict[tuple[str, str], list[FileChange]] = {}
     for c in changes:
-        old, new = (_store_item(c.a.target) if c.a else None,
-                    _store_item(c.b.target) if c.b else None)
-        if (c.change == "changed" and c.what == ("target",) and old and new
-                and c.a.target[len(old):] == c.b.target[len(new):]):
+        ta, tb = (c.a.target if c.a else None), (c.b.target if c.b else None)
+        old, new = (_store_item(ta) if ta else None, _store_item(tb) if tb else None)
+        if (c.change == "changed" and c.what == ("target",) and old and new and ta and tb
+                and ta[len(old):] == tb[len(new):]):
             moved.setdefault((old, new), []).append(c)
         else:
             singles.append(c)
@@ -296,20 +307,21 @@ def _group_retargets(changes: Sequence[FileChange]
 
 def _retarget_line(old: str, new: str, links: list[FileChange], colour: bool) -> str:
     word = _paint(f"{'changed':<10}", "changed", colour)
-    examples = ", ".join(c.path for c in links[:3]) + (", …" if len(links) > 3 else "")
+    examples = ", ".join(escape(c.path) for c in links[:3]) + (", …" if len(links) > 3 else "")
     return (f"{word} {len(links)} symlinks ({examples})  target "
-            f"{old.rsplit('/', 1)[1][33:]} → {new.rsplit('/', 1)[1][33:]} "
+            f"{escape(old.rsplit('/', 1)[1][33:])} → {escape(new.rsplit('/', 1)[1][33:])} "
             f"(same file in the new store item)")
 
 
 def _file_line(c: FileChange, colour: bool) -> str:
     word = _paint(f"{c.change:<10}", c.change, colour)
-    if c.change == "added":
-        return f"{word} {c.path}  {describe_file(c.b)}"
-    if c.change == "removed":
-        return f"{word} {c.path}  {describe_file(c.a)}"
+    if c.change == "added" and c.b is not None:
+        return f"{word} {escape(c.path)}  {escape(describe_file(c.b))}"
+    if c.change == "removed" and c.a is not None:
+        return f"{word} {escape(c.path)}  {escape(describe_file(c.a))}"
     parts = []
     a, b = c.a, c.b
+    assert a is not None and b is not None  # a change has both sides
     for what in c.what:
         if what == "type":
             parts.append(f"type {a.kind} → {b.kind}")
@@ -322,5 +334,5 @@ def _file_line(c: FileChange, colour: bool) -> str:
         elif what == "content":
             parts.append("content")
         elif what == "target":
-            parts.append(f"target {a.target} → {b.target}")
-    return f"{word} {c.path}  " + ", ".join(parts)
+            parts.append(f"target {escape(a.target or '')} → {escape(b.target or '')}")
+    return f"{word} {escape(c.path)}  " + ", ".join(parts)

@@ -59,7 +59,7 @@ def diff_inputs(a: tuple[InputFile, ...], b: tuple[InputFile, ...]) -> tuple[Inp
         if fa is not None and fb is not None and fa.content == fb.content:
             continue
         change = "added" if fa is None else "removed" if fb is None else "changed"
-        role = (fb or fa).role
+        role = fb.role if fb is not None else fa.role if fa is not None else ""
         text = _unified(fa, fb, path)
         plus = minus = 0
         if text is not None:

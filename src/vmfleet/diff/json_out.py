@@ -34,9 +34,10 @@ def to_json(d: Diff) -> dict:
                 {"name": c.name, "change": c.change, "url_a": c.url_a, "url_b": c.url_b,
                  "commit_a": c.commit_a, "commit_b": c.commit_b, "date_a": c.date_a,
                  "date_b": c.date_b, "relation": c.relation, "ahead": c.ahead,
-                 "behind": c.behind} for c in d.channels]}
+                 "behind": c.behind} for c in d.channels or ()]}
         elif layer == "config":
             c = d.config
+            assert c is not None  # the layer was compared
             layers[layer] = {
                 "status": status, "text_changed": c.text_changed, "structural": c.structural,
                 "fields": [{"field": f.field, "before": f.before, "after": f.after}
@@ -52,9 +53,10 @@ def to_json(d: Diff) -> dict:
                 {"path": c.path, "role": c.role, "change": c.change, "size_a": c.size_a,
                  "size_b": c.size_b, "sha256_a": c.sha256_a, "sha256_b": c.sha256_b,
                  "added_lines": c.added_lines, "removed_lines": c.removed_lines,
-                 "diff": c.diff} for c in d.inputs]}
+                 "diff": c.diff} for c in d.inputs or ()]}
         elif layer == "packages":
             p = d.packages
+            assert p is not None  # the layer was compared
             layers[layer] = {
                 "status": status,
                 "items": {"a": p.items_a, "b": p.items_b},
@@ -77,7 +79,7 @@ def to_json(d: Diff) -> dict:
             layers[layer] = {"status": status, "changes": [
                 {"path": f.path, "change": f.change, "what": list(f.what),
                  "a": _file_json(f.a), "b": _file_json(f.b), "diff": f.diff}
-                for f in d.files]}
+                for f in d.files or ()]}
     out = {"version": JSON_VERSION, "equal": d.equal, "a": _side_json(d.a),
            "b": _side_json(d.b), "layers": layers}
     if d.why is not None:

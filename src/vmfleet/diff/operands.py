@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable
 
 from vmfleet.diff.sides import Side, side_from_facts
-from vmfleet.errors import ImageError, UsageError
+from vmfleet.errors import ImageError, UsageError, VmfleetError
 from vmfleet.guix.store import ChannelPin
 from vmfleet.inspect.facts import ImageFacts
 
@@ -34,12 +34,25 @@ def load_side(text: str, *, files: bool = True, texts: bool = False, registry=No
     if looks_like_file(text):
         if not os.path.exists(text):
             raise ImageError(f"{text}: no such image file", "check the path")
-        side = side_from_facts(text, inspect_image(text, files=files, texts=texts))
-        return _registry_provenance(side, registry, image=text)
+        facts = inspect_image(text, files=files, texts=texts, store=_store(registry))
+        return _registry_provenance(side_from_facts(text, facts), registry, image=text)
     if registry is None:
         raise UsageError(f"{text!r} is neither an image file nor vm:NAME",
                          "generation specs need a registry")
     return generation_side(registry(), text, files=files, texts=texts)
+
+
+def _store(registry):
+    """The store images an image file may be an overlay of: those of this home's registry
+    (none without one, so a backing file is then refused)."""
+    from vmfleet.inspect.disk import StoreImages
+
+    if registry is None:
+        return None
+    try:
+        return StoreImages.of(registry())
+    except VmfleetError:  # no registry (an image inspected outside any vmfleet home)
+        return None
 
 
 def load_sides(a: str, b: str, **kwargs) -> tuple[Side, Side]:
@@ -82,7 +95,6 @@ def _registry_provenance(side: Side, registry, *, vm: str | None = None,
     import dataclasses
     import hashlib
 
-    from vmfleet.errors import VmfleetError
     from vmfleet.registry import builds as build_rows
     from vmfleet.registry import generations
     from vmfleet.registry import vms as vm_rows
@@ -117,8 +129,12 @@ def _registry_provenance(side: Side, registry, *, vm: str | None = None,
         missing.pop("config", None)
     taken = " and ".join(k for k, key in (("channels", "channels"), ("config", "config_text"))
                          if key in changes)
-    note = (f"{side.label} carries no provenance (built without --save-provenance): its "
-            f"{taken} come from the registry's record of {gen.label}")
+    expression = side.facts is not None and side.facts.provenance is not None \
+        and side.facts.provenance.expression
+    why = ("was built from an expression (guix system -e: its provenance says "
+           "(configuration-file #f))" if expression else
+           "carries no provenance (built without --save-provenance)")
+    note = f"{side.label} {why}: its {taken} come from the registry's record of {gen.label}"
     return dataclasses.replace(side, missing=missing, notes=(*side.notes, note), **changes)
 
 
@@ -144,12 +160,12 @@ def generation_side(reg, text: str, *, files: bool = True, texts: bool = False) 
             missing["files"] = f"{gen.label}: files were not read"
     from vmfleet.diff.input_diff import inputs_of
 
-    texts = {path: data.decode("utf-8", "replace") for path, data in inputs.files.items()
-             if path.endswith(".scm")}
+    input_texts = {path: data.decode("utf-8", "replace") for path, data in inputs.files.items()
+                   if path.endswith(".scm")}
     return Side(label=gen.label, kind="generation", source=image or gen.label, facts=facts,
                 channels=channels, config_text=inputs.config_text,
                 config_name=inputs.config_name, summary=gen.summary or None, missing=missing,
-                input_texts=texts, inputs=inputs_of(inputs.files, inputs.roles))
+                input_texts=input_texts, inputs=inputs_of(inputs.files, inputs.roles))
 
 
 def latest_image(build_module, reg, gen) -> str | None:

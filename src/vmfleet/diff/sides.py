@@ -57,6 +57,9 @@ def side_from_facts(label: str, facts: ImageFacts, kind: str = "image") -> Side:
     summary = None
     if facts.configuration is not None:
         summary = _summarize(facts.configuration, f"{label}:configuration.scm", missing)
+    elif facts.provenance is not None and facts.provenance.expression:
+        from vmfleet.inspect.facts import expression_note
+        missing["config"] = expression_note(label)
     else:
         missing["config"] = f"{label} has no configuration.scm (built without --save-provenance)"
     if facts.files is None:

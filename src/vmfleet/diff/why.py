@@ -31,7 +31,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vmfleet.diff.channel_diff import _git
+from vmfleet.diff.channel_diff import git
 from vmfleet.diff.package_diff import PackageChange, PackagesDiff
 from vmfleet.diff.sides import Side
 from vmfleet.guix.commits import Mention, mentions, version_matches
@@ -168,7 +168,10 @@ def find_repo(pin_a: ChannelPin | None, pin_b: ChannelPin | None,
     """The clone to read a channel's history from: the one given, else Guix's own checkout."""
     from vmfleet.diff.channel_diff import find_checkout
 
-    name = (pin_b or pin_a).name
+    pin = pin_b or pin_a
+    if pin is None:
+        return None
+    name = pin.name
     if name in repos:
         return repos[name]
     if not discover:
@@ -194,14 +197,15 @@ def _how_to_get(name: str, url: str | None) -> str:
 
 
 def _has_commit(repo: Path, commit: str) -> bool:
-    return _git(repo, "cat-file", "-e", f"{commit}^{{commit}}").returncode == 0
+    return git(repo, "cat-file", "-e", f"{commit}^{{commit}}").returncode == 0
 
 
 def channel_history(name: str, pin_a: ChannelPin | None, pin_b: ChannelPin | None,
                     repo: Path | None, packages: Iterable[str]) -> ChannelHistory:
     """One ``git log`` of the range A..B (the commits B has that A lacks), indexed by package."""
     a, b = (pin_a.commit if pin_a else None), (pin_b.commit if pin_b else None)
-    url = (pin_b or pin_a).url if (pin_b or pin_a) else None
+    pin = pin_b or pin_a
+    url = pin.url if pin else None
     if not a or not b:
         return ChannelHistory(name, None, a, b, note=f"channel {name} is pinned on one side only")
     if a == b:
@@ -224,7 +228,7 @@ def channel_history(name: str, pin_a: ChannelPin | None, pin_b: ChannelPin | Non
 
 
 def _log(repo: Path, *args: str) -> str:
-    res = _git(repo, "log", "--no-color", f"--format={_RECORD}%H{_FIELD}%cs{_FIELD}%s", *args)
+    res = git(repo, "log", "--no-color", f"--format={_RECORD}%H{_FIELD}%cs{_FIELD}%s", *args)
     if res.returncode != 0:
         return ""
     return res.stdout
@@ -257,10 +261,10 @@ def _file_commits(repo: Path, channel: str, a: str, b: str, wanted: set[str]
         args = ["grep", "-l", "-F"]
         for n in sorted(wanted):
             args += ["-e", f'(name "{n}")']
-        res = _git(repo, *args, b)
+        res = git(repo, *args, b)
         for line in res.stdout.splitlines() if res.returncode == 0 else ():
             path = line.split(":", 1)[1] if ":" in line else line
-            text = _git(repo, "show", f"{b}:{path}").stdout
+            text = git(repo, "show", f"{b}:{path}").stdout
             for n in wanted:
                 if f'(name "{n}")' in text:
                     files.setdefault(path, set()).add(n)

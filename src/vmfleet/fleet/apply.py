@@ -23,9 +23,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import getpass
+import functools
 import json
-import os
 import secrets
 import threading
 import time
@@ -35,11 +34,13 @@ from pathlib import Path
 
 from vmfleet import timeutil
 from vmfleet.deploy import lifecycle, rollout, vm_access
+from vmfleet.deploy.lineage import lineages
 from vmfleet.deploy.placement import Image
 from vmfleet.deploy.vm_records import (
     DEFAULT_TIMEOUT,
     AuditEntry,
     Options,
+    acting_user,
     audit_entry,
     find_vm,
     get_vm,
@@ -57,6 +58,9 @@ from vmfleet.tools import locks
 
 Progress = Callable[[str, str], None]  # (fleet VM name, what happens now)
 DEFAULT_HEALTH_TIMEOUT = 60.0
+# The shell's statuses for a command that cannot run (POSIX 2.8.2: 127 not found, 126 found
+# but not executable): not a service still starting, so not retried.
+CANNOT_RUN = (126, 127)
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,7 @@ class Outcome:
 @dataclass(frozen=True)
 class ApplyResult:
     apply_id: str
-    status: str               # succeeded, failed, rolled-back, nothing to do
+    status: str               # succeeded, partial, failed, rolled-back, nothing to do
     outcomes: tuple[Outcome, ...]
     seconds: float
 
@@ -101,10 +105,22 @@ def check_fresh(saved: Plan, now: Plan) -> None:
                          "make the plan again: vmfleet plan --out FILE")
 
 
+def check_downgrades(plan: Plan, allow_downgrade: bool) -> None:
+    """The one downgrade rule (as redeploy and rollback): a plan that moves a VM to an older
+    generation runs only with ``--allow-downgrade``."""
+    down = [s for s in plan.steps if s.downgrade and s.action in plan_mod.CHANGES]
+    if down and not allow_downgrade:
+        shown = ", ".join(f"{s.name} ({s.current} → {s.target})" for s in down[:5])
+        more = f" and {len(down) - 5} more" if len(down) > 5 else ""
+        raise UsageError(f"the plan goes back to older generations: {shown}{more}",
+                         "going back to an older generation needs --allow-downgrade")
+
+
 def apply(reg: Registry, home: Home, plan: Plan, *, max_parallel: int = 4, per_host: int = 2,
           build_jobs: int = 2, keep_going: bool = False, timeout: float = DEFAULT_TIMEOUT,
           health_timeout: float = DEFAULT_HEALTH_TIMEOUT, builder: str | None = None,
-          progress: Progress = _quiet) -> ApplyResult:
+          allow_downgrade: bool = False, progress: Progress = _quiet) -> ApplyResult:
+    check_downgrades(plan, allow_downgrade)
     for flag, value in (("--max-parallel", max_parallel), ("--max-per-host", per_host),
                         ("--build-jobs", build_jobs)):
         if value < 1:
@@ -134,6 +150,7 @@ class _Run:
         self.image_errors: dict[int, str] = {}
         self.replaced: list[tuple[Step, str]] = []   # (step, new VM) for rollback
         self.created: list[tuple[Step, str]] = []
+        self.began: dict[str, float] = {}  # when work on each VM began: its time in the summary
         self.started = time.monotonic()
 
     # --- bookkeeping -------------------------------------------------------------------------
@@ -144,7 +161,7 @@ class _Run:
     def audit(self, reg: Registry, action: str, vm: str | None, from_gen: int | None,
               to_gen: int | None, detail: str = "") -> None:
         with reg.write():
-            audit_rows.add(reg, at=timeutil.now(), user=_user(), action=f"apply-{action}",
+            audit_rows.add(reg, at=timeutil.now(), user=acting_user(), action=f"apply-{action}",
                            vm=vm, from_generation_id=from_gen, to_generation_id=to_gen,
                            detail=detail, apply_id=self.id)
 
@@ -160,7 +177,7 @@ class _Run:
     def execute(self) -> ApplyResult:
         reg = self.reg
         with reg.write():
-            fleet_rows.begin_apply(reg, apply_id=self.id, started=timeutil.now(), user=_user(),
+            fleet_rows.begin_apply(reg, apply_id=self.id, started=timeutil.now(), user=acting_user(),
                                    fleet=self.plan.fleet, fingerprint=self.plan.fingerprint,
                                    plan=json.dumps(plan_mod.to_json(self.plan)))
         self.audit(reg, "start", None, None, None,
@@ -175,7 +192,7 @@ class _Run:
                 elif s.action is Action.UNKNOWN:
                     self.outcome(s, "unknown", s.vm, s.current, time.monotonic(), s.note)
             if not todo:
-                status = "nothing to do"
+                status = self._unless_partial("nothing to do")
                 return self._result(status)
             self._leftovers(todo)
             rolled = [s for s in todo if s.action in (Action.CREATE, Action.REPLACE, Action.START)]
@@ -187,7 +204,7 @@ class _Run:
                 status = "rolled-back"
             else:
                 self._remove([s for s in todo if s.action is Action.REMOVE])
-                status = "failed" if self.failed.is_set() else "succeeded"
+                status = "failed" if self.failed.is_set() else self._unless_partial("succeeded")
             return self._result(status)
         except BaseException:
             status = "interrupted"
@@ -199,6 +216,13 @@ class _Run:
                                      summary=summary)
             with contextlib.suppress(VmfleetError):
                 self.audit(reg, "end", None, None, None, status)
+
+    def _unless_partial(self, status: str) -> str:
+        """``partial`` when some VM was not brought to its declared state (its host did not
+        answer, another vmfleet command held it, or it was skipped): never a success."""
+        if any(o.result in ("unknown", "skipped") for o in self.outcomes.values()):
+            return "partial"
+        return status
 
     def _result(self, status: str) -> ApplyResult:
         order = {s.name: i for i, s in enumerate(self.plan.steps)}
@@ -228,8 +252,8 @@ class _Run:
     def _build(self, steps: list[Step]) -> None:
         from vmfleet.build import builds
 
-        wanted = sorted({s.target_generation_id for s in steps})
-        names = {g: [s.name for s in steps if s.target_generation_id == g] for g in wanted}
+        wanted = sorted({s.target_id for s in steps})
+        names = {g: [s.name for s in steps if s.target_id == g] for g in wanted}
 
         def one(gen_id: int) -> None:
             reg = Registry.open(self.home.registry)
@@ -238,9 +262,9 @@ class _Run:
                 for n in names[gen_id]:
                     self.progress(n, f"image of {gen.label}: building or reusing")
                 built = builds.ensure_image(reg, self.home, gen, builder=self.builder)
-                self.images[gen_id] = Image(built.image_sha256, Path(built.image_path))
+                self.images[gen_id] = Image(*builds.stored_image(built))
                 self.audit(reg, "image", None, None, gen_id,
-                           f"{gen.label}: {built.image_sha256[:12]}"
+                           f"{gen.label}: {self.images[gen_id].sha256[:12]}"
                            + (" (cached)" if getattr(built, "cached", False) else ""))
             except VmfleetError as e:
                 self.image_errors[gen_id] = e.message
@@ -256,7 +280,7 @@ class _Run:
         by_host: dict[str, dict[str, list[Step]]] = {}
         for s in steps:
             if s.target_generation_id in self.images:
-                sha = self.images[s.target_generation_id].sha256
+                sha = self.images[s.target_id].sha256
                 by_host.setdefault(s.host, {}).setdefault(sha, []).append(s)
         self.place_errors: dict[tuple[str, int], str] = {}
 
@@ -264,7 +288,7 @@ class _Run:
             reg = Registry.open(self.home.registry)
             try:
                 for _sha, users in sorted(by_host[host].items()):
-                    image = self.images[users[0].target_generation_id]
+                    image = self.images[users[0].target_id]
                     for s in users:
                         self.progress(s.name, f"placing the image on {host}")
                     try:
@@ -273,7 +297,7 @@ class _Run:
                                    f"on {host}: {where}")
                     except VmfleetError as e:
                         for s in users:
-                            self.place_errors[(host, s.target_generation_id)] = e.message
+                            self.place_errors[(host, s.target_id)] = e.message
             finally:
                 reg.close()
 
@@ -301,12 +325,14 @@ class _Run:
 
     def _one(self, step: Step) -> None:
         t0 = time.monotonic()
+        with self.lock:
+            self.began[step.name] = t0
         if self.failed.is_set() and not self.keep_going:
             self.outcome(step, "skipped", step.vm, step.current, t0, "an earlier VM failed")
             return
-        gen_id = step.target_generation_id
         if step.action is not Action.START:
-            problem = self.image_errors.get(gen_id) or self.place_errors.get((step.host, gen_id))
+            problem = (self.image_errors.get(step.target_id)
+                       or self.place_errors.get((step.host, step.target_id)))
             if problem:
                 self.failed.set()
                 self.outcome(step, "failed", step.vm, step.current, t0, problem)
@@ -326,20 +352,22 @@ class _Run:
             reg.close()
 
     def _options(self, step: Step) -> Options:
-        return Options(memory_mib=step.memory_mib, vcpus=step.vcpus, accel=step.accel,
+        default = Options()
+        return Options(memory_mib=step.memory_mib or default.memory_mib,
+                       vcpus=step.vcpus or default.vcpus, accel=step.accel,
                        wait=True, timeout=self.timeout)
 
     def _start(self, reg: Registry, step: Step, t0: float) -> None:
         self.progress(step.name, f"starting {step.vm}")
-        lifecycle.start(reg, self.home, step.vm, timeout=self.timeout,
+        lifecycle.start(reg, self.home, step.running, timeout=self.timeout,
                         notify=lambda m: self.progress(step.name, m))
-        self._health(reg, step, step.vm)
+        self._health(reg, step, step.running)
         self.audit(reg, "start", step.vm, None, step.current_generation_id)
         self.outcome(step, "done", step.vm, step.current, t0, "started")
 
     def _create(self, reg: Registry, step: Step, t0: float) -> None:
-        gen = get_generation(reg, step.target_generation_id)
-        lineage = plan_mod.lineages(list_vms(reg)).get(step.name)
+        gen = get_generation(reg, step.target_id)
+        lineage = lineages(list_vms(reg)).get(step.name)
         previous = lineage.members[-1].name if lineage else None
         name = step.name if find_vm(reg, step.name) is None else rollout.replacement_name(
             reg, step.name, gen.number)
@@ -356,8 +384,8 @@ class _Run:
         self.outcome(step, "done", name, gen.label, t0, f"created on {step.host}")
 
     def _replace(self, reg: Registry, step: Step, t0: float) -> None:
-        gen = get_generation(reg, step.target_generation_id)
-        old = get_vm(reg, step.vm)
+        gen = get_generation(reg, step.target_id)
+        old = get_vm(reg, step.running)
         new = rollout.replacement_name(reg, step.name, gen.number)
         self.progress(step.name, f"deploying {new} ({gen.label}) on {step.host}")
         try:
@@ -418,9 +446,13 @@ class _Run:
                 tail = (err or out).strip().splitlines()[-1:] or ["(no output)"]
                 last = f"exit {rc}: {tail[0]}"
             except VmfleetError as e:
-                last = e.message
-            if time.monotonic() >= deadline:
+                rc, last = None, e.message
+            if rc in CANNOT_RUN or time.monotonic() >= deadline:
                 self.audit(reg, "health", name, None, None, f"failed: {step.health}: {last}")
+                if rc in CANNOT_RUN:  # waiting does not make a missing program appear
+                    raise DeployError(f"health check of {name} cannot run: {step.health!r}: "
+                                      f"{last}", "fix the VM's health command in the fleet "
+                                      f"file (try it: 'vmfleet ssh {name} -- {step.health}')")
                 raise DeployError(f"health check of {name} failed: {step.health!r}: {last}",
                                   f"see 'vmfleet ssh {name} -- {step.health}'; raise "
                                   "--health-timeout if the service is only slow to start")
@@ -429,11 +461,12 @@ class _Run:
     def _roll_back(self) -> None:
         """Undo what this apply changed: replaced VMs come back, created ones go."""
         for step, new in reversed(self.replaced):
-            t0 = time.monotonic()
+            t0 = self.began.get(step.name, time.monotonic())  # its deploy, health and rollback
             self.progress(step.name, f"rolling back to {step.vm}")
             try:
-                rollout.rollback(self.reg, self.home, step.vm, timeout=self.timeout,
-                                 notify=lambda m, n=step.name: self.progress(n, m))
+                rollout.rollback(self.reg, self.home, step.running, timeout=self.timeout,
+                                 allow_downgrade=True,  # undoing its own change
+                                 notify=functools.partial(self.progress, step.name))
                 self.audit(self.reg, "rollback", step.vm, step.target_generation_id,
                            step.current_generation_id, f"{new} retired")
                 self.outcome(step, "rolled back", step.vm, step.current, t0,
@@ -442,7 +475,7 @@ class _Run:
                 self.outcome(step, "failed", new, step.target, t0,
                              f"rollback to {step.vm} failed: {e.message}")
         for step, name in reversed(self.created):
-            t0 = time.monotonic()
+            t0 = self.began.get(step.name, time.monotonic())
             self.progress(step.name, f"removing {name} (rollback)")
             try:
                 lifecycle.destroy(self.reg, self.home, name)
@@ -456,7 +489,7 @@ class _Run:
         for step in steps:
             t0 = time.monotonic()
             try:
-                for name in (*step.discard, step.vm):
+                for name in (*step.discard, *([step.vm] if step.vm else [])):
                     if find_vm(self.reg, name) is not None:
                         self.progress(step.name, f"removing {name}")
                         lifecycle.destroy(self.reg, self.home, name)
@@ -482,9 +515,6 @@ def _parallel(fn, items, workers: int) -> None:
         raise
     pool.shutdown(wait=True)
 
-
-def _user() -> str:
-    return os.environ.get("SUDO_USER") or getpass.getuser()
 
 
 # --- the audit of applies -----------------------------------------------------------------------

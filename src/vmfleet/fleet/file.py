@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import os
 import re
 import tomllib
 from collections.abc import Iterable, Sequence
@@ -32,6 +33,8 @@ from vmfleet.registry import spec as spec_mod
 VM_KEYS = ("name", "system", "host", "memory", "vcpus", "accel", "tags", "health")
 DEFAULT_KEYS = ("host", "memory", "vcpus", "accel", "tags", "health")
 TOP_KEYS = ("vm", "defaults")
+MAX_FLEET_FILE = 1 << 20  # bytes: 10,000 VMs at ~100 bytes each; a larger file is a mistake
+MAX_NESTING = 100         # tables and arrays inside each other: a fleet file needs 3
 ACCELS = ("auto", "kvm", "tcg")
 DEFAULT_MEMORY_MIB = 512
 MAX_VCPUS = 256
@@ -86,8 +89,13 @@ class Problem:
 
 def parse(text: str, label: str = "fleet.toml") -> FleetFile:
     """Read and check a fleet file's text; UsageError lists every problem with its line."""
+    if len(text) > MAX_FLEET_FILE:
+        raise UsageError(f"{label} is larger than {MAX_FLEET_FILE >> 20} MiB", _TOO_LARGE_HINT)
+    _check_nesting(text, label)
     try:
         data = tomllib.loads(text)
+    except RecursionError:  # nesting hidden from the scanner (it knows strings and comments)
+        raise UsageError(f"{label}: nested too deeply", _NESTING_HINT) from None
     except tomllib.TOMLDecodeError as e:
         m = re.search(r"\(at line (\d+), column (\d+)\)", str(e))
         where = f"{label}:{m.group(1)}:{m.group(2)}" if m else label
@@ -130,16 +138,36 @@ def parse(text: str, label: str = "fleet.toml") -> FleetFile:
         end = starts[i + 1] if i + 1 < len(starts) else None
         decl = _vm(entry, {k: v for k, v in defaults.items() if k in DEFAULT_KEYS}, start, end,
                    lines, problems, dline)
-        if decl is None:
-            continue
-        if decl.name in first_line:
-            problems.append(Problem(decl.line, f"duplicate VM name {decl.name!r} (first at line "
-                                    f"{first_line[decl.name]})"))
-            continue
-        first_line[decl.name] = decl.line
-        vms.append(decl)
+        name = entry.get("name")
+        if isinstance(name, str):  # also when the entry has other problems: all at once
+            if name in first_line:
+                problems.append(Problem(start, f"duplicate VM name {name!r} (first at line "
+                                        f"{first_line[name]})"))
+                continue
+            first_line[name] = start or 0
+        if decl is not None:
+            vms.append(decl)
     raise_problems(problems, label)
     return FleetFile(label, text, tuple(vms))
+
+
+_NESTING_HINT = (f"a fleet file nests tables and arrays at most {MAX_NESTING} deep "
+                 "(vm = [ { ... } ] is 2)")
+
+
+def _check_nesting(text: str, label: str) -> None:
+    """Refuse arrays and inline tables nested deeper than MAX_NESTING before tomllib, which
+    recurses once per level (50,000 levels: RecursionError)."""
+    depth = 0
+    for line_no, line in enumerate(text.splitlines(), 1):
+        for c in _code(line):
+            if c in "[{":
+                depth += 1
+                if depth > MAX_NESTING:
+                    raise UsageError(f"{label}:{line_no}: nested more than {MAX_NESTING} deep",
+                                     _NESTING_HINT)
+            elif c in "]}":
+                depth = max(0, depth - 1)
 
 
 def raise_problems(problems: Sequence[Problem], label: str) -> None:
@@ -165,6 +193,11 @@ def _vm(entry: dict, defaults: dict, start: int | None, end: int | None, lines: 
         return lines.key_in(key, dline, None) or dline or start
 
     def bad(key: str, message: str) -> None:
+        if key not in entry and key in defaults:  # [defaults]' value: once, not once per VM
+            problem = Problem(lines.key_in(key, dline, None) or dline, f"[defaults]: {message}")
+            if problem not in problems:
+                problems.append(problem)
+            return
         problems.append(Problem(at(key), f"{who}: {message}"))
 
     for key in entry:
@@ -211,6 +244,7 @@ def _vm(entry: dict, defaults: dict, start: int | None, end: int | None, lines: 
             "\"herd status nginx\"")
     if len(problems) > before:
         return None
+    assert name is not None and system is not None and memory is not None  # else a problem
     return VmDecl(name=name, system=system, host=host, memory_mib=memory, vcpus=vcpus,
                   accel=accel, tags=tuple(tags), health=health.strip() if health else None,
                   line=start or 0)
@@ -335,17 +369,25 @@ def _inline_tables(text: str, pos: int) -> list[int]:
 
 
 def read(path) -> FleetFile:
-    from pathlib import Path
+    """The fleet file at ``path``: a regular UTF-8 file of at most MAX_FLEET_FILE bytes (a FIFO
+    or device is refused at once, a link may not lead out of its folder)."""
+    from vmfleet.guix import input_files
 
-    p = Path(path)
+    limits = input_files.Limits(MAX_FLEET_FILE, MAX_FLEET_FILE, _TOO_LARGE_HINT)
+    if not os.path.lexists(path):
+        raise UsageError(f"no fleet file at {path}", "write one (see systems/fleet.toml), or "
+                         "give its path with --file")
+    data = input_files.read_one(path, "fleet file", limits)
     try:
-        text = p.read_text()
-    except FileNotFoundError:
-        raise UsageError(f"no fleet file at {p}", "write one (see systems/fleet.toml), or "
-                         "give its path with --file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise UsageError(f"cannot read {p}: {e}", "give a readable UTF-8 text file") from None
+        text = data.decode()
+    except UnicodeDecodeError as e:
+        raise UsageError(f"cannot read {path}: not UTF-8 text (byte {e.start})",
+                         "give a readable UTF-8 text file") from None
     return parse(text, str(path))
+
+
+_TOO_LARGE_HINT = ("a fleet file declares VMs in a few lines each; split the fleet, or drop "
+                   "what is not a VM declaration")
 
 
 # --- what only the registry knows ---------------------------------------------------------------

@@ -57,6 +57,20 @@ def text_of(reg: Registry, version: FleetVersion) -> str:
     return reg.get_blob(version.content_sha256).decode()
 
 
+def fleet_to_compare(reg: Registry, path: str | None) -> tuple[fleet_file.FleetFile | None, str]:
+    """The fleet file ``vmfleet report`` compares the fleet with: the one given, else the newest
+    recorded version; and which one it is, in words."""
+    if path:
+        f = fleet_file.read(path)
+        return f, f"fleet file {path}"
+    versions = list_versions(reg)
+    if not versions:
+        return None, "no fleet file recorded (vmfleet import records fleet.toml from git)"
+    v = versions[-1]
+    label = f"{v.path}@{v.number}" + (f" ({v.git_commit[:7]})" if v.git_commit else "")
+    return fleet_file.parse(text_of(reg, v), label), f"fleet file {label}, newest recorded"
+
+
 def import_fleet(reg: Registry, repo: str | Path, path: str = DEFAULT_PATH) -> ImportResult:
     """Record each committed version of the fleet file that differs from the one before it.
 
@@ -64,7 +78,7 @@ def import_fleet(reg: Registry, repo: str | Path, path: str = DEFAULT_PATH) -> I
     does not parse; importing twice records nothing new.
     """
     root = git_import.repo_root(repo)
-    rel = git_import._repo_relative(root, repo, path)
+    rel = git_import.repo_relative(root, repo, path)
     history = git_import.commits(root, [rel])
     blobs = git_import.Blobs(root)
     recorded, skipped = [], []

@@ -26,15 +26,20 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from vmfleet import timeutil
 from vmfleet.deploy import hosts as hosts_mod
 from vmfleet.deploy import status
+from vmfleet.deploy.lineage import Lineage, lineages
 from vmfleet.deploy.vm_records import Vm, VmState, list_vms
 from vmfleet.errors import UsageError, VmfleetError
 from vmfleet.fleet import file as fleet_file
+from vmfleet.fleet import history
 from vmfleet.home import Home
+from vmfleet.registry import audit as registry_audit
 from vmfleet.registry import fleet as fleet_rows
+from vmfleet.registry import fleet as registry_fleet
 from vmfleet.registry import spec as spec_mod
 from vmfleet.registry.db import Registry
 from vmfleet.registry.generations import Generation
@@ -83,6 +88,21 @@ class Step:
     retire: tuple[str, ...] = ()        # leftovers to retire (ran next to their replacement)
     discard: tuple[str, ...] = ()       # leftovers to remove (deploy cut short or failed)
     note: str = ""
+    cause: str = ""                     # the command outside apply that made the drift
+
+    @property
+    def target_id(self) -> int:
+        """The generation a create, replace or start moves to (those steps always have one)."""
+        if self.target_generation_id is None:
+            raise ValueError(f"step {self.name} ({self.action}) has no target generation")
+        return self.target_generation_id
+
+    @property
+    def running(self) -> str:
+        """The VM that runs now (a start, replace or remove always names one)."""
+        if self.vm is None:
+            raise ValueError(f"step {self.name} ({self.action}) names no VM")
+        return self.vm
 
 
 @dataclass(frozen=True)
@@ -120,46 +140,23 @@ class Plan:
 
 # --- the actual state ----------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Lineage:
-    root: str
-    members: tuple[Vm, ...]
-
-    def active(self) -> list[Vm]:
-        return [v for v in self.members if v.state in (VmState.RUNNING, VmState.STOPPED)]
-
-
-def lineages(vms: Sequence[Vm]) -> dict[str, Lineage]:
-    """VMs grouped by the first VM of their ``replaces`` chain."""
-    by_name = {v.name: v for v in vms}
-    roots: dict[str, str] = {}
-
-    def root(name: str) -> str:
-        seen = []
-        while name not in roots:
-            seen.append(name)
-            nxt = by_name[name].replaces
-            if not nxt or nxt not in by_name or nxt in seen:
-                roots[name] = name
-                break
-            name = nxt
-        r = roots[name]
-        for s in seen:
-            roots[s] = r
-        return r
-
-    groups: dict[str, list[Vm]] = {}
-    for v in vms:
-        groups.setdefault(root(v.name), []).append(v)
-    return {r: Lineage(r, tuple(sorted(m, key=lambda v: (v.created, v.name))))
-            for r, m in groups.items()}
-
-
 def survey(reg: Registry, host_names: Sequence[str]
-           ) -> tuple[dict[str, dict[str, virt.DomainState]], dict[str, str]]:
-    """Domain states on every host at once; a host that does not answer is reported, the
-    others are surveyed anyway."""
-    return status.survey_hosts(reg, host_names, lambda conn: conn.domain_states())
+           ) -> tuple[dict[str, dict[str, virt.DomainState]], dict[str, str], dict[str, int]]:
+    """Domain states and memory (MiB) of every host at once; a host that does not answer is
+    reported, the others are surveyed anyway."""
+    found, unreachable = status.survey_hosts(
+        reg, host_names, lambda conn: (conn.domain_states(), conn.host_memory_mib()))
+    return ({h: states for h, (states, _m) in found.items()}, unreachable,
+            {h: m for h, (_s, m) in found.items() if m is not None})
+
+
+def check_memory(fleet: fleet_file.FleetFile, wanted, memory: dict[str, int]) -> None:
+    """A VM declared with more memory than its host has is a mistake in the fleet file: said
+    with its line by plan, before apply builds anything for it."""
+    problems = [fleet_file.Problem(v.line, f"vm {v.name!r}: memory {v.memory_mib} MiB is more "
+                                   f"than host {v.host} has ({memory[v.host]} MiB)")
+                for v in wanted if v.host in memory and v.memory_mib > memory[v.host]]
+    fleet_file.raise_problems(problems, fleet.label)
 
 
 # --- planning ------------------------------------------------------------------------------------
@@ -185,11 +182,13 @@ def make_plan(reg: Registry, home: Home, fleet: fleet_file.FleetFile, *, source:
     if prune:
         extra_sel = [g for g in extra if not on or g.root in plain]
         host_names |= {m.host for g in extra_sel for m in g.members}
-    states, unreachable = survey(reg, sorted(host_names))
+    states, unreachable, memory = survey(reg, sorted(host_names))
+    check_memory(fleet, wanted, memory)
     resolver = _Resolver(reg)
     summaries = _Packages(reg) if packages else None
     steps = [_step(decl, groups.get(decl.name), resolver, summaries, states, unreachable, home)
              for decl in wanted]
+    steps = _with_causes(reg, steps)
     unmanaged = []
     for g in extra:
         if prune and (not on or g.root in plain):
@@ -200,6 +199,44 @@ def make_plan(reg: Registry, home: Home, fleet: fleet_file.FleetFile, *, source:
                 timeutil.now(), tuple(steps), tuple(unmanaged), unreachable,
                 interrupted_apply(reg, home))
     return _with_fingerprint(plan, vms, states)
+
+
+def _with_causes(reg: Registry, steps: list[Step]) -> list[Step]:
+    """Each change to a VM that a redeploy or rollback run by hand made names that command:
+    the fleet did not drift by itself."""
+    import dataclasses
+
+    changed = [s for s in steps if s.action in CHANGES and s.vm]
+    causes = registry_audit.manual_changes(reg, [s.vm for s in changed if s.vm]) if changed else {}
+    return [dataclasses.replace(s, cause=f"drift: '{_command(c)}' ({timeutil.show(c['at'])})")
+            if s.action in CHANGES and s.vm and (c := causes.get(s.vm)) else s for s in steps]
+
+
+def _command(change: dict) -> str:
+    if change["action"] == "redeploy" and change["to_label"]:
+        return f"vmfleet redeploy {change['to_label']}"
+    return f"vmfleet {change['action']} {change['vm']}"
+
+
+def managed_names(reg: Registry) -> set[str]:
+    """The fleet names vmfleet manages: those of the newest recorded fleet file and of the
+    last apply's plan (a fleet applied with --file without being recorded)."""
+    names: set[str] = set()
+    text = registry_fleet.last_apply_plan(reg)
+    if text:
+        try:
+            names |= {s["name"] for s in json.loads(text).get("steps", [])
+                      if s.get("action") != "remove"}
+        except (ValueError, TypeError, AttributeError, KeyError):
+            pass  # a plan that does not read names nothing
+    versions = history.list_versions(reg)
+    if versions:
+        try:
+            text = history.text_of(reg, versions[-1])
+            names |= {v.name for v in fleet_file.parse(text, "fleet.toml").vms}
+        except VmfleetError:
+            pass  # a version that no longer parses manages nothing
+    return names
 
 
 class _Resolver:
@@ -216,7 +253,7 @@ class _Resolver:
 def _step(decl: fleet_file.VmDecl, lineage: Lineage | None, resolve: _Resolver, summaries,
           states, unreachable, home: Home) -> Step:
     target = resolve(decl.system)
-    base = dict(name=decl.name, host=decl.host, system=decl.system_name, spec=decl.system,
+    base: dict[str, Any] = dict(name=decl.name, host=decl.host, system=decl.system_name, spec=decl.system,
                 target=target.label, target_generation_id=target.id,
                 memory_mib=decl.memory_mib, vcpus=decl.vcpus, accel=decl.accel,
                 health=decl.health, tags=decl.tags)
@@ -228,7 +265,7 @@ def _step(decl: fleet_file.VmDecl, lineage: Lineage | None, resolve: _Resolver, 
         v.state is VmState.DEPLOYING and v not in busy))
     current = active[-1] if active else None
     retire = tuple(v.name for v in active[:-1])
-    none = dict(vm=None, vm_host=None, current=None, current_generation_id=None)
+    none: dict[str, Any] = dict(vm=None, vm_host=None, current=None, current_generation_id=None)
     if busy:
         return Step(action=Action.UNKNOWN, **base, **(_now(current) if current else none),
                     note=f"another vmfleet command is deploying {busy[0].name}: plan again "
@@ -272,7 +309,7 @@ def _step(decl: fleet_file.VmDecl, lineage: Lineage | None, resolve: _Resolver, 
     return Step(action=Action.KEEP, **base, **now)
 
 
-def _now(vm: Vm) -> dict:
+def _now(vm: Vm) -> dict[str, Any]:
     return dict(vm=vm.name, vm_host=vm.host, current=vm.label,
                 current_generation_id=vm.generation_id)
 
@@ -358,6 +395,12 @@ def interrupted_apply(reg: Registry, home: Home) -> str | None:
     return row["id"]
 
 
+def apply_in_progress(home: Home) -> str | None:
+    """'vmfleet apply ...' (pid N) while a running vmfleet holds the apply lock, else None."""
+    who = locks.holder(home, APPLY_LOCK)
+    return f"'{who.operation}' (pid {who.pid})" if who else None
+
+
 def _with_fingerprint(plan: Plan, vms: Sequence[Vm], states) -> Plan:
     import dataclasses
 
@@ -391,6 +434,7 @@ def to_json(plan: Plan) -> dict:
             "vcpus": s.vcpus, "accel": s.accel, "health": s.health, "tags": list(s.tags),
             "downgrade": s.downgrade, "packages": s.packages, "reasons": list(s.reasons),
             "retire": list(s.retire), "discard": list(s.discard), "note": s.note,
+            "cause": s.cause,
         } for s in plan.steps],
     }
 
@@ -408,7 +452,8 @@ def from_json(data: dict) -> Plan:
             target_generation_id=s["target_generation_id"], memory_mib=s["memory_mib"],
             vcpus=s["vcpus"], accel=s["accel"], health=s["health"], tags=tuple(s["tags"]),
             downgrade=s["downgrade"], packages=s["packages"], reasons=tuple(s["reasons"]),
-            retire=tuple(s["retire"]), discard=tuple(s["discard"]), note=s["note"])
+            retire=tuple(s["retire"]), discard=tuple(s["discard"]), note=s["note"],
+            cause=s.get("cause", ""))
             for s in data["steps"])
         return Plan(data["format"], data["fleet"], data["fleet_sha256"], dict(data["source"]),
                     tuple(data["on"]), bool(data["prune"]), data["created"], steps,

@@ -1,5 +1,5 @@
 """Channel files: what ``guix describe -f channels`` prints and the idioms seen in the wild,
-read into pinned :class:`Channel` records (see ../shared/guix-facts.md, "Channel files").
+read into pinned :class:`Channel` records (docs/guix-facts.md, "Time travel … and channels").
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from sexpdata import Symbol
 
 from vmfleet.errors import SchemeError
-from vmfleet.guix.reader import _LETS, _definitions, _is_string, _let_scope, _read, _short, _where, head
+from vmfleet.guix import reader, walker
+from vmfleet.guix.walker import head
 
 # --- channels ---------------------------------------------------------------------------------
 
@@ -90,11 +91,11 @@ def parse_channels(text: str, filename: str = "<string>") -> list[Channel]:
     a channel may ``(inherit %default-guix-channel)`` or another defined channel.
     Anything else raises SchemeError naming the file, line and column.
     """
-    forms, starts = _read(text, filename)
+    forms, starts = reader.read_cached(text, filename)
     if not forms:
         raise SchemeError(f"{filename}: no channel list found (the file is empty)",
                           "write the output of `guix describe -f channels` into it")
-    env = _definitions(forms)
+    env = walker.definitions(forms)
     return _ChannelReader(filename, starts[-1])(forms[-1], env)
 
 
@@ -104,7 +105,7 @@ class _ChannelReader:
         self.fallback = fallback
 
     def fail(self, datum, message: str) -> SchemeError:
-        return SchemeError(f"{_where(self.filename, datum, self.fallback)}: {message}",
+        return SchemeError(f"{walker.where(self.filename, datum, self.fallback)}: {message}",
                            f"a channels file ends with {_CHANNEL_FORMS}; "
                            "`guix describe -f channels` prints one")
 
@@ -139,10 +140,10 @@ class _ChannelReader:
                     out.extend(self.channels(item[1], env, seen))
                 else:
                     raise self.fail(item if isinstance(item, list) else expr,
-                                    f"not a channel: {_short(item)}")
+                                    f"not a channel: {walker.short(item)}")
             return out
-        if h in _LETS:
-            inner_env, body = _let_scope(expr, env)
+        if h in walker.LETS:
+            inner_env, body = walker.let_scope(expr, env)
             if body is not None:
                 return self.channels(body, inner_env, seen)
         if h == "begin" and args:
@@ -156,7 +157,7 @@ class _ChannelReader:
                     for c in self.channels(args[1], env, seen)]
         if h == "channel":
             raise self.fail(expr, "a single channel, not a list of channels: wrap it in (list …)")
-        raise self.fail(expr, f"not a channel list: {_short(expr)}")
+        raise self.fail(expr, f"not a channel list: {walker.short(expr)}")
 
     def _choose(self, body, param: str, c: Channel):
         """The branch of ``(if (eq? (channel-name PARAM) 'NAME) A B)`` taken for ``c``."""
@@ -166,7 +167,7 @@ class _ChannelReader:
                     and head(test[1]) == "channel-name" and test[1][1:] == [Symbol(param)] \
                     and head(test[2]) == "quote" and len(test[2]) == 2:
                 return body[2] if str(test[2][1]) == c.name else body[3]
-            raise self.fail(body, f"cannot tell which channel this gives: {_short(test)}")
+            raise self.fail(body, f"cannot tell which channel this gives: {walker.short(test)}")
         return body
 
     def channel(self, expr, env, seen) -> Channel:
@@ -191,12 +192,12 @@ class _ChannelReader:
             base = self.channel(expr[1], env, seen)
             return Channel(base.name, base.url, base.branch, None, base.introduction)
         if head(expr) != "channel":
-            raise self.fail(expr, f"not a channel: {_short(expr)}")
+            raise self.fail(expr, f"not a channel: {walker.short(expr)}")
         values: dict = {}
         for f in expr[1:]:
             if not (head(f) and len(f) == 2):
                 raise self.fail(f if isinstance(f, list) else expr,
-                                f"malformed channel field: {_short(f)}")
+                                f"malformed channel field: {walker.short(f)}")
             key, value = str(f[0]), f[1]
             if key == "inherit":
                 base = self.channel(value, env, seen)
@@ -221,7 +222,7 @@ class _ChannelReader:
             return str(value[1])
         if isinstance(value, str):  # a string, or a bare symbol written without its quote
             return str(value)
-        raise self.fail(where, f"channel name must be a symbol like 'guix, not {_short(value)}")
+        raise self.fail(where, f"channel name must be a symbol like 'guix, not {walker.short(value)}")
 
     def commit(self, value, where) -> str | None:
         """A pinned commit: 40 hex digits. Guix itself also takes an abbreviated commit
@@ -232,7 +233,7 @@ class _ChannelReader:
         text = self.text(value, where, "commit")
         if text is not None and not _FULL_COMMIT.fullmatch(text):
             raise SchemeError(
-                f"{_where(self.filename, where, self.fallback)}: channel commit {text!r} is "
+                f"{walker.where(self.filename, where, self.fallback)}: channel commit {text!r} is "
                 f"not a full commit id ({len(text)} characters; 40 hex digits expected)",
                 "write the full commit: 'git rev-parse PREFIX' in a checkout, or "
                 "'guix describe -f channels' prints it")
@@ -241,9 +242,9 @@ class _ChannelReader:
     def text(self, value, where, key) -> str | None:
         if value is False:
             return None
-        if _is_string(value):
+        if walker.is_string(value):
             return value
-        raise self.fail(where, f"channel {key} must be a string, not {_short(value)}")
+        raise self.fail(where, f"channel {key} must be a string, not {walker.short(value)}")
 
     def introduction(self, value, env, seen, where) -> Introduction | None:
         if value is False:
@@ -254,7 +255,7 @@ class _ChannelReader:
             commit, fpr = value[1], value[2]
             if head(fpr) == "openpgp-fingerprint" and len(fpr) == 2:
                 fpr = fpr[1]
-            if _is_string(commit) and _is_string(fpr):
+            if walker.is_string(commit) and walker.is_string(fpr):
                 return Introduction(commit, fpr)
         raise self.fail(where, "channel introduction must be (make-channel-introduction "
                         "\"COMMIT\" (openpgp-fingerprint \"…\"))")

@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vmfleet.errors import CommandFailed, SchemeError
-from vmfleet.guix.reader import _is_string, _read, head
+from vmfleet.guix import reader, walker
+from vmfleet.guix.walker import head
 from vmfleet.tools.run import run
 
 # Guile 3.0's own module trees (module/ in Guile's source).
@@ -157,14 +158,14 @@ def channel_directory(text: str) -> str:
     """The ``directory`` of a ``.guix-channel`` file, without slashes at either end ('' for
     the root), as guix/channels.scm@43770a9d8ac:279-291 reads it."""
     try:
-        forms = _read(text, ".guix-channel")[0]
+        forms = reader.read_cached(text, ".guix-channel")[0]
     except SchemeError:
         return ""
     for form in forms:
         if head(form) != "channel":
             continue
         for prop in form[1:]:
-            if head(prop) == "directory" and len(prop) >= 2 and _is_string(prop[1]):
+            if head(prop) == "directory" and len(prop) >= 2 and walker.is_string(prop[1]):
                 return posixpath.normpath("/" + prop[1]).strip("/")
     return ""
 

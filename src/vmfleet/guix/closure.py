@@ -31,12 +31,15 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass, field
+from typing import Any
 
 from sexpdata import Symbol
 
 from vmfleet.errors import SchemeError, UsageError
+from vmfleet.guix import reader, walker
 from vmfleet.guix.channel_modules import Providers
-from vmfleet.guix.reader import Form, Keyword, _definitions, _is_string, _read, _walk, head, render
+from vmfleet.guix.reader import Form, Keyword, render
+from vmfleet.guix.walker import head
 
 _GUIX_USE_FORMS = ("use-service-modules", "use-package-modules", "use-system-modules")
 
@@ -124,7 +127,7 @@ class _Gatherer:
         data = self.files.read(path, role if role != "config" else "config")
         text = decoded(data.content, path)
         self.inputs.setdefault(path, Input(path, role, data.content, data.mode))
-        forms = _read(text, path)[0]
+        forms = reader.read_cached(text, path)[0]
         self.forms[path] = forms
         return forms
 
@@ -207,7 +210,7 @@ class _Gatherer:
             except UsageError:   # a file outside what vmfleet may read: say so, not refuse
                 kind = None
             if target is not None and kind == "file":
-                self.add_file(target, "read", _is_string(x[1]) and x[1].startswith("/"))
+                self.add_file(target, "read", walker.is_string(x[1]) and x[1].startswith("/"))
             elif target is not None:
                 self.warnings.append(Unresolved(path, getattr(x, "line", None),
                                                 f"{render(x)} (no file {target})"))
@@ -226,15 +229,15 @@ class _Gatherer:
                 target = self.name_of(x, x[1], env, path, here)
                 if target is None:
                     continue
-                literal_absolute = _is_string(x[1]) and x[1].startswith("/") or (
-                    isinstance(x[1], Symbol) and _is_string(env.get(str(x[1])))
+                literal_absolute = walker.is_string(x[1]) and x[1].startswith("/") or (
+                    isinstance(x[1], Symbol) and walker.is_string(env.get(str(x[1])))
                     and env[str(x[1])].startswith("/"))
                 self.local_file(target, _recursive(x), literal_absolute, render(x[1]), path)
         return more
 
     def name_of(self, form, arg, env, path, here) -> str | None:
         """The absolute file a name refers to, or None after recording a warning."""
-        if _is_string(arg):
+        if walker.is_string(arg):
             return posixpath.normpath(posixpath.join(here, arg))
         value = evaluate_string(arg, env, path, here)
         if value is None:
@@ -376,8 +379,18 @@ def gather(files, config: str, *, load_path: list[str], cwd: str,
                    g.expression(), g.definitions(), tuple(g.unverified.values()))
 
 
+# Bytes in one Scheme file (config, module, include, channels file). Guix's largest module is
+# 2.1 MB (gnu/packages/cran.scm@43770a9d8ac); a config is a few KB. Reading 10 MB took 5.9 s.
+MAX_SCHEME_FILE = 4 << 20
+
+
 def scheme_text(data: bytes, path: str) -> str:
-    """A Scheme file's text: UTF-8 without NUL bytes, else refused."""
+    """A Scheme file's text: UTF-8 without NUL bytes, at most MAX_SCHEME_FILE bytes."""
+    if len(data) > MAX_SCHEME_FILE:
+        raise SchemeError(f"{path} is larger than {MAX_SCHEME_FILE >> 20} MiB: not a config "
+                          "or module vmfleet records",
+                          "a config is a few KB of Scheme and Guix's largest module 2 MiB; "
+                          "keep data in local-files, not in the config")
     nul = data.find(b"\0")
     if nul >= 0:
         raise SchemeError(f"{path}: not UTF-8 Scheme text (a NUL byte at offset {nul})",
@@ -417,7 +430,7 @@ def file_refs(forms) -> list:
     if hit is not None and hit[0] is forms:
         return hit[1]
     refs = []
-    for x in _walk(forms):
+    for x in walker.walk(forms):
         h = head(x)
         if (h in _LOADERS and len(x) == 2) or (h == "local-file" and len(x) >= 2):
             refs.append(x)
@@ -434,7 +447,7 @@ _GEXP_MODULE_KEYS = ("imported-modules", "modules", "module")
 _MEMO: dict[tuple[int, str], tuple[list, list]] = {}
 
 
-def _memo(forms, kind: str, compute) -> list:
+def _memo(forms, kind: str, compute) -> Any:
     """``compute()`` once per forms object (the reader caches forms by text, so a module is
     walked once however many commits read it)."""
     key = (id(forms), kind)
@@ -451,7 +464,7 @@ def _memo(forms, kind: str, compute) -> list:
 def own_definitions(forms) -> dict:
     """A file's own top-level definitions (memoised per forms object; callers do not change
     the dict)."""
-    return _memo(forms, "defs", lambda: _definitions(forms))
+    return _memo(forms, "defs", lambda: walker.definitions(forms))
 
 
 _TEXTS: dict[int, tuple[bytes, str]] = {}
@@ -502,7 +515,7 @@ def _gexp_module_refs(forms, env) -> list:
     list: ``(with-imported-modules MODS …)``, ``#:imported-modules MODS``, ``#:modules MODS``,
     ``#:module '(a b)``. A list vmfleet cannot read gives (None, form): a warning."""
     out = []
-    for x in _walk(forms):
+    for x in walker.walk(forms):
         if not isinstance(x, list):
             continue
         if head(x) == "with-imported-modules" and len(x) >= 2:
@@ -597,7 +610,7 @@ def _module_refs(forms):
                 spec = _spec(a)
                 if spec:
                     yield spec[0], spec[1], f
-    for x in _walk(forms):
+    for x in walker.walk(forms):
         if head(x) in ("@", "@@") and len(x) == 3:
             name = _module_name(x[1])
             if name:
@@ -638,7 +651,7 @@ def _exports(define_module) -> set[str]:
 
 
 def _defines_os(value) -> bool:
-    return any(head(x) == "operating-system" for x in _walk(value))
+    return any(head(x) == "operating-system" for x in walker.walk(value))
 
 
 def os_bindings(forms) -> list[tuple[str, bool]]:
@@ -656,7 +669,7 @@ def os_bindings(forms) -> list[tuple[str, bool]]:
         changed = False
         for v, value, _ in defs:
             if v not in is_os and any(isinstance(x, Symbol) and str(x) in is_os
-                                      for x in _walk(value)):
+                                      for x in walker.walk(value)):
                 is_os.add(v)
                 changed = True
     return [(v, e) for v, _, e in defs if v in is_os]
@@ -672,7 +685,7 @@ def evaluate_string(expr, env, path: str, here: str, depth: int = 0) -> str | No
     """The string value of the common computed file-name forms, or None."""
     if depth > 30:
         return None
-    if _is_string(expr):
+    if walker.is_string(expr):
         return expr
     if isinstance(expr, Symbol):
         value = env.get(str(expr))
@@ -681,7 +694,8 @@ def evaluate_string(expr, env, path: str, here: str, depth: int = 0) -> str | No
     args = expr[1:] if h else []
     if h == "string-append":
         parts = [evaluate_string(a, env, path, here, depth + 1) for a in args]
-        return None if any(p is None for p in parts) else "".join(parts)
+        known = [p for p in parts if p is not None]
+        return None if len(known) < len(parts) else "".join(known)
     if h == "current-filename" and not args:
         return path
     if h == "current-source-directory" and not args:

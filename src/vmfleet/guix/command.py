@@ -1,6 +1,6 @@
 """The guix command line: the argv vmfleet runs and how it reads guix's output.
 
-Everything here follows ../shared/guix-facts.md: on success stdout holds exactly one line, the
+Everything here follows Guix's contract (docs/guix-facts.md): on success stdout holds exactly one line, the
 image's store file name; errors are ``PROGRAM: error: MESSAGE`` or ``FILE:LINE:COL: error: …``
 lines on stderr with ``hint: …`` lines, exit status 1.
 """
@@ -68,8 +68,10 @@ def image_command(channels: str, config: str | None, *, image_size: str | None =
         argv += ["-L", d]
     if expression:
         argv += ["-e", expression]
-    else:
+    elif config is not None:
         argv.append(as_operand(config))
+    else:
+        raise ValueError("a guix system command needs a config file or an expression")
     return argv
 
 
@@ -205,7 +207,8 @@ REASON_LINES = 12
 
 
 def parse_error(stderr: str) -> GuixError:
-    errors, located, hints, drv, log_file = [], [], [], None, None
+    errors: list[str] = []
+    located, hints, drv, log_file = [], [], None, None
     reason: list[str] = []
     for line in stderr.splitlines():
         line = line.rstrip()

@@ -1,19 +1,25 @@
 """Which ``guix system image -t TYPE`` to run for a config at a pin, and how the result boots.
 
-Guix's contract (guix-facts.md, gnu/system/image.scm):
+Guix's contract (docs/guix-facts.md, "Images"; gnu/system/image.scm):
 
-- ``qcow2`` is an MBR image booted by BIOS GRUB. Since e5078ff3210 (2024-05-22) a config
-  whose bootloader is ``grub-efi*`` fails with it (``EFI bootloader required with GPT
-  partitioning``).
-- ``efi-raw`` (GPT + ESP) exists wherever ``image`` does: a raw disk, which vmfleet turns into
-  a qcow2 with ``qemu-img convert``; it boots with UEFI firmware.
+- ``qcow2`` is an MBR image booted by BIOS GRUB.
+- ``efi-raw`` exists wherever ``image`` does: a raw disk (vmfleet turns it into a qcow2 with
+  ``qemu-img convert``) with an ESP, booted with UEFI firmware. Its partition table is MBR
+  until 209204e23b3 (2023-07-07), GPT after.
 - ``qcow2-gpt`` exists since 20157dae27d (2025-12-22): a GPT qcow2 for UEFI.
+- ``EFI bootloader required with GPT partitioning`` follows the bootloader's *name*
+  (grub-efi-bootloader's is ``grub-efi``) and changed four times: from 6bd17a0806a
+  (2023-09-20) a GPT image whose bootloader is not ``grub-efi``/``grub-efi32`` is refused
+  (``grub-efi-removable-bootloader`` joins them at 21989dd57da, 2024-01-17); from
+  e5078ff3210 (2024-05-22) the check is inverted: a non-GPT image whose bootloader is one of
+  those three; from 5df3514ab0f (2025-11-26) nothing (the list holds bound variables, which
+  ``memq`` of a name never matches); from e12ba8c865f (2025-12-02) six names.
 - before e74baa12459 (2021-01-19) there is no ``image`` action: ``system vm-image`` makes a
   qcow2 (BIOS) and takes no ``-t``.
 
 A combination Guix would refuse at a pin the table knows is refused here, before guix runs,
-with the reason and what to use instead. At an unknown pin vmfleet picks the type that works
-at every revision with ``image`` and lets guix answer.
+with the reason and what works instead. At an unknown pin vmfleet picks the type that works
+at most revisions with ``image`` and lets guix answer.
 """
 
 from __future__ import annotations
@@ -60,6 +66,51 @@ def is_efi_bootloader(bootloader: str | None) -> bool:
     return bool(bootloader) and str(bootloader).startswith("grub-efi")
 
 
+# bootloader variable -> its bootloader-name (gnu/bootloader/grub.scm); the others are
+# named after their variable.
+_NAMES = {"grub-bootloader": "grub", "grub-efi-bootloader": "grub-efi",
+          "grub-efi32-bootloader": "grub-efi32"}
+_THREE = ("grub-efi", "grub-efi32", "grub-efi-removable-bootloader")
+_SIX = _THREE + ("grub-efi32-removable-bootloader", "grub-efi-netboot-bootloader",
+                 "grub-efi-netboot-removable-bootloader")
+
+
+def partition_table(rev: Revision, image_type: str) -> str | None:
+    """'gpt' or 'mbr' for an image type at ``rev``; None when the pin is unknown and it
+    depends on the revision (efi-raw)."""
+    if image_type == QCOW2_GPT:
+        return "gpt"
+    if image_type == EFI_RAW:
+        gpt = rev.has(Feature.EFI_RAW_GPT)
+        return None if gpt is None else "gpt" if gpt else "mbr"
+    return "mbr"
+
+
+def refused(rev: Revision, bootloader: str | None, image_type: str) -> bool | None:
+    """Whether guix at ``rev`` fails with 'EFI bootloader required with GPT partitioning' for
+    this bootloader variable and image type; None when the pin is unknown."""
+    if image_type == VM_IMAGE:
+        return False
+    if not rev.known:
+        return None
+    name = _NAMES.get(str(bootloader), str(bootloader))
+    gpt = partition_table(rev, image_type) == "gpt"
+    if rev.has(Feature.EFI_SIX_NAMES):
+        return name in _SIX and not gpt
+    if rev.has(Feature.EFI_CHECK_BROKEN):
+        return False
+    if rev.has(Feature.EFI_NEEDS_GPT):
+        return name in _THREE and not gpt
+    if rev.has(Feature.BIOS_GPT_REFUSED):
+        efi = _THREE if rev.has(Feature.REMOVABLE_IS_EFI) else _THREE[:2]
+        return gpt and name not in efi
+    return False
+
+
+def _exists(rev: Revision, image_type: str) -> bool:
+    return image_type != QCOW2_GPT or rev.has(Feature.QCOW2_GPT) is not False
+
+
 def plan(rev: Revision, bootloader: str | None, requested: str | None = None) -> ImagePlan:
     """The image type for a config whose bootloader is ``bootloader`` at revision ``rev``.
 
@@ -80,24 +131,36 @@ def plan(rev: Revision, bootloader: str | None, requested: str | None = None) ->
                 "pin a newer guix, or build without --image-type (vmfleet uses 'system vm-image')")
         return ImagePlan(VM_IMAGE, provenance)
     gpt_qcow2 = rev.has(Feature.QCOW2_GPT)
-    if requested is None:
-        if not efi:
-            chosen = QCOW2
-        else:
-            chosen = QCOW2_GPT if gpt_qcow2 else EFI_RAW
-        return ImagePlan(chosen, provenance)
-    if requested == QCOW2 and efi and rev.has(Feature.EFI_NEEDS_GPT):
-        alternative = QCOW2_GPT if gpt_qcow2 else EFI_RAW
-        raise UsageError(
-            f"guix at {_pin(rev)} refuses -t qcow2 for a {bootloader} config ('EFI bootloader "
-            f"required with GPT partitioning', since {since(Feature.EFI_NEEDS_GPT)})",
-            f"use --image-type {alternative} (UEFI boot), or switch the config to grub-bootloader")
     if requested == QCOW2_GPT and gpt_qcow2 is False:
         raise UsageError(
             f"the image type qcow2-gpt does not exist at {_pin(rev)} (it appeared "
             f"{since(Feature.QCOW2_GPT)})",
             "use --image-type efi-raw (vmfleet converts it to qcow2), or pin a newer guix")
-    return ImagePlan(requested, provenance)
+    chosen = requested
+    if chosen is None:
+        chosen = (QCOW2_GPT if gpt_qcow2 else EFI_RAW) if efi else QCOW2
+    if refused(rev, bootloader, chosen):
+        raise UsageError(*_refusal(rev, bootloader, chosen, efi))
+    return ImagePlan(chosen, provenance)
+
+
+def _refusal(rev: Revision, bootloader: str | None, image_type: str,
+             efi: bool) -> tuple[str, str]:
+    """The message and a hint naming only what guix at ``rev`` accepts."""
+    table = partition_table(rev, image_type)
+    message = (f"guix at {_pin(rev)} refuses -t {image_type} ({table}) for a {bootloader} "
+               f"config ('EFI bootloader required with GPT partitioning')")
+    usable = [t for t in ((QCOW2_GPT, EFI_RAW) if efi else (QCOW2,))
+              if _exists(rev, t) and not refused(rev, bootloader, t)]
+    if usable:
+        boot = "UEFI" if efi else "BIOS"
+        return message, (f"use --image-type {usable[0]} ({boot} boot), or switch the config's "
+                         f"bootloader")
+    if efi:
+        return message, ("at this pin a GPT image takes only grub-efi-bootloader or "
+                         "grub-efi32-bootloader: switch the config's bootloader to "
+                         "grub-efi-bootloader, or pin a guix from 2024-05-22 (e5078ff3210) on")
+    return message, "build without --image-type (qcow2, BIOS boot)"
 
 
 def _pin(rev: Revision) -> str:

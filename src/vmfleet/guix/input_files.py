@@ -7,11 +7,13 @@ is read here, and only here, with these rules:
   type is checked with ``lstat`` before anything is opened, and again with ``fstat`` on the
   descriptor (opened ``O_NONBLOCK | O_NOFOLLOW``), so a FIFO, a device or a socket is refused
   without ever blocking on it or reading from it.
-- **Symlinks stay inside the folder the config allows** (``roots``: for ``add`` the config's
-  directory, the ``-L`` directories and the working directory; for ``import`` the
-  repository). A link that resolves elsewhere is refused, naming the link and its target. A
-  name the config writes explicitly (``../keys/a.pub``, ``/etc/x``) is allowed as written, as
-  Guix allows it; only a link may not lead out.
+- **Files stay inside the folders the user pointed at** (``roots``: for ``add`` the config's
+  and channels file's directories, the ``-L`` directories and the working directory; for
+  ``import`` the repository), names as written and links resolved alike. Guix itself reads
+  any name a config writes (``../keys/a.pub``, ``/etc/x``); vmfleet records such a file only
+  from a folder the user names with ``--allow-outside DIR`` (``allowed``), so a hostile
+  config cannot copy a host secret into the registry. A link that resolves elsewhere is
+  refused, naming the link and its target.
 - **Bounded**: at most ``Limits.per_input`` bytes per file and ``Limits.per_generation`` in
   all (``VMFLEET_MAX_INPUT_SIZE``, ``VMFLEET_MAX_GENERATION_SIZE``: bytes or ``16M``-style
   units). A file is never read past its limit.
@@ -38,6 +40,8 @@ _UNITS = {"": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
 class Limits:
     per_input: int = DEFAULT_MAX_INPUT
     per_generation: int = DEFAULT_MAX_GENERATION
+    hint: str = ("inputs are config text and small files; raise VMFLEET_MAX_INPUT_SIZE if "
+                 "this file is really needed")
 
     @classmethod
     def from_env(cls) -> Limits:
@@ -65,11 +69,16 @@ class FileData:
 class DiskFiles:
     """Reads input files under ``roots`` (absolute, lexically normalised directories)."""
 
-    def __init__(self, roots, limits: Limits | None = None):
-        self.roots = [posixpath.normpath(os.path.abspath(r)) for r in roots]
-        self.real_roots = [os.path.realpath(r) for r in self.roots]
+    def __init__(self, roots, limits: Limits | None = None, allowed=()):
+        self.roots = _unique(posixpath.normpath(os.path.abspath(r)) for r in roots)
+        self.allowed = _unique(posixpath.normpath(os.path.abspath(r)) for r in allowed)
+        self.real_roots = _unique(os.path.realpath(r) for r in [*self.roots, *self.allowed])
         self.limits = limits or Limits.from_env()
         self.total = 0
+
+    def covers(self, path: str) -> bool:
+        """Whether ``path`` (absolute, normalised) is named inside the roots or allowed folders."""
+        return self._inside(path, [*self.roots, *self.allowed])
 
     # --- queries ---------------------------------------------------------------------------
     def kind(self, path: str) -> str | None:
@@ -127,7 +136,7 @@ class DiskFiles:
                 f"the inputs add up to more than {_mib(self.limits.per_generation)} "
                 f"(at {path})",
                 "a generation holds config text and small files; raise "
-                "VMFLEET_MAX_GENERATION_SIZE if these inputs are really needed")
+                f"{settings.MAX_GENERATION_SIZE} if these inputs are really needed")
         return FileData(data, 0o755 if st.st_mode & 0o111 else 0o644)
 
     def tree(self, path: str, what: str) -> list[str]:
@@ -162,20 +171,24 @@ class DiskFiles:
         if "\0" in path:
             raise UsageError(f"file name {path!r} contains a NUL character",
                              "no file can have that name: fix the name in the config")
+        if not self.covers(path):
+            raise UsageError(
+                f"{path} is outside {self._where()}",
+                f"vmfleet records files only from the folders it reads the config from; if "
+                f"this file belongs to the system, name its folder: --allow-outside "
+                f"{posixpath.dirname(path)}")
         real = os.path.realpath(path)
-        if real == path or self._inside(real, self.real_roots):
+        if self._inside(real, self.real_roots):
             return real
-        # The name as written is allowed (Guix reads ../ and absolute names); a link on the way
-        # that leads out of the roots is not.
-        link = self._first_link(path)
-        if link is None:
-            return real
-        target = os.readlink(link)
+        link = self._first_link(path) or path
+        target = os.readlink(link) if os.path.islink(link) else real
         raise UsageError(
-            f"{link} is a symlink to {target}, which is outside "
-            f"{' and '.join(self.roots) or 'the config directory'}",
-            "vmfleet follows links only inside the folder it reads the config from; "
+            f"{link} is a symlink to {target}, which is outside {self._where()}",
+            "vmfleet follows links only inside the folders it reads the config from; "
             "copy the file there instead of linking to it")
+
+    def _where(self) -> str:
+        return " and ".join([*self.roots, *self.allowed]) or "the config directory"
 
     @staticmethod
     def _inside(path: str, roots) -> bool:
@@ -203,9 +216,20 @@ class DiskFiles:
     def _check_size(self, path: str, size: int, what: str) -> None:
         if size > self.limits.per_input:
             raise UsageError(
-                f"{what} {path} is larger than {_mib(self.limits.per_input)}",
-                "inputs are config text and small files; raise VMFLEET_MAX_INPUT_SIZE if "
-                "this file is really needed")
+                f"{what} {path} is larger than {_mib(self.limits.per_input)}", self.limits.hint)
+
+
+def read_one(path: str | os.PathLike, what: str, limits: Limits) -> bytes:
+    """One file the user named (a fleet file), by the same rules: a regular file (a FIFO is
+    refused at once, never waited on), at most ``limits.per_input`` bytes, links kept inside
+    its folder."""
+    full = posixpath.normpath(os.path.abspath(os.fspath(path)))
+    return DiskFiles([posixpath.dirname(full)], limits).read(full, what).content
+
+
+def _unique(items) -> list[str]:
+    """In order, each once (the config's and the channels file's folder are often one)."""
+    return list(dict.fromkeys(items))
 
 
 def _type_name(mode: int) -> str:

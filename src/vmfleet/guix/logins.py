@@ -1,9 +1,12 @@
 """Who vmfleet can log into a VM as, by what its config's openssh service allows.
 
-Guix's rules (gnu/services/ssh.scm): ``openssh-configuration``'s ``authorized-keys`` lists
-``(USER KEY-FILE …)`` entries, which activation copies to ``/etc/ssh/authorized_keys.d/USER``;
-``permit-root-login`` defaults to ``#f`` (``PermitRootLogin no``), and ``#t``,
-``'prohibit-password`` (or the deprecated ``'without-password``) let root in with a key. So
+Guix's rules (gnu/services/ssh.scm; docs/guix-facts.md, "SSH"): ``openssh-configuration``'s
+``authorized-keys`` lists ``(USER KEY-FILE …)`` entries, each key a file-like object read
+while building (a key written as a string fails the build), which activation copies to
+``/etc/ssh/authorized_keys.d/USER``; ``permit-root-login`` defaults to ``#f``
+(``PermitRootLogin no``); ``#t`` and ``'without-password`` let root in with a key at every
+revision, ``'prohibit-password`` only from ef3f38ea002 (2021-06-20: before it the build fails
+on that value, and ``'without-password`` is what to write). So
 vmfleet logs in as root only where the config permits it and gives root vmfleet's key;
 otherwise as the first user whose authorized keys hold vmfleet's key, a ``wheel`` member
 first. A config nobody can log into with vmfleet's key is refused before anything boots, with
@@ -17,8 +20,10 @@ from dataclasses import dataclass
 
 from vmfleet.errors import DeployError
 from vmfleet.guix.os_config import OsSummary
+from vmfleet.guix.revisions import Feature, Revision
 
 ROOT_ALLOWED = ("#t", "prohibit-password", "without-password")
+NO_REVISION = Revision(None, None, None)
 OPENSSH = "openssh-service-type"
 
 
@@ -59,27 +64,50 @@ def holders(summary: OsSummary, files: Mapping[str, bytes], key: str) -> list[st
     return out
 
 
+def root_value(rev: Revision) -> str:
+    """What to write for root logins with a key at ``rev``: 'without-password (accepted at
+    every revision) where the pin predates 'prohibit-password, else 'prohibit-password (an
+    unknown pin is taken as a recent guix)."""
+    return "'without-password" if rev.has(Feature.PROHIBIT_PASSWORD) is False \
+        else "'prohibit-password"
+
+
 def choose(summary: OsSummary, files: Mapping[str, bytes], key: str, *,
-           config: str = "the config", key_file: str = "keys/id_ed25519.pub") -> Login:
-    """The login vmfleet uses for a system, or DeployError saying what to add to the config."""
+           config: str = "the config", key_file: str = "keys/id_ed25519.pub",
+           rev: Revision = NO_REVISION) -> Login:
+    """The login vmfleet uses for a system, or DeployError saying what to add to the config.
+    ``rev`` is the pinned guix (unknown: each value is taken as the newest guix reads it)."""
     runs_openssh = any(s.type == OPENSSH for s in summary.services)
     users = holders(summary, files, key)
     declared = {name for name, _groups in summary.user_groups}
     wheel = [name for name, groups in summary.user_groups if "wheel" in groups]
     permit = summary.permit_root_login
+    allowed = ROOT_ALLOWED if rev.has(Feature.PROHIBIT_PASSWORD) is not False \
+        else tuple(v for v in ROOT_ALLOWED if v != "prohibit-password")
     if runs_openssh:
-        if "root" in users and permit in ROOT_ALLOWED:
+        if "root" in users and permit in allowed:
             return Login("root", f"root (permit-root-login {permit})")
         candidates = [u for u in users if u != "root" and u in declared]
         for u in sorted(candidates, key=lambda u: u not in wheel):
             return Login(u, f"{u} (authorized-keys{', wheel' if u in wheel else ''})")
-    raise DeployError(*_refusal(summary, users, declared, wheel, runs_openssh, config, key_file))
+    raise DeployError(*_refusal(summary, files, key, users, declared, wheel, runs_openssh,
+                                config, key_file, rev))
 
 
-def _refusal(summary: OsSummary, users, declared, wheel, runs_openssh, config,
-             key_file) -> tuple[str, str]:
+def _refusal(summary: OsSummary, files, key, users, declared, wheel, runs_openssh, config,
+             key_file, rev: Revision) -> tuple[str, str]:
+    as_strings = [u for u, text in summary.string_keys if key_fields(text) & key_fields(key)]
     if not runs_openssh:
         why = f"{config} runs no openssh-service-type"
+    elif as_strings and not users:
+        why = (f"{config} writes vmfleet's key for {', '.join(dict.fromkeys(as_strings))} as a "
+               f"string: Guix reads each authorized key as a file (local-file, plain-file), so "
+               f"a string fails the build")
+    elif "root" in users and summary.permit_root_login == "prohibit-password" \
+            and rev.has(Feature.PROHIBIT_PASSWORD) is False:
+        why = (f"{config} says (permit-root-login 'prohibit-password), which the pinned guix "
+               f"({rev.label or rev.commit}) does not know: it fails to build (the value "
+               f"appeared 2021-06-20, ef3f38ea002)")
     elif not users:
         why = f"no authorized-keys entry of {config}'s openssh service holds vmfleet's key"
     elif "root" in users and [u for u in users if u != "root"] == []:
@@ -91,7 +119,7 @@ def _refusal(summary: OsSummary, users, declared, wheel, runs_openssh, config,
     user = wheel[0] if wheel else None
     lines = ["(service openssh-service-type", "  (openssh-configuration"]
     if user is None:
-        lines.append("    (permit-root-login 'prohibit-password)")
+        lines.append(f"    (permit-root-login {root_value(rev)})")
     lines += ["    (authorized-keys", f'     `(("{user or "root"}" ,(local-file "vmfleet.pub"))))))']
     hint = (f"vmfleet logs in with its key (vmfleet.pub next to the config: a copy of "
             f"{key_file}); add to the config's services:\n    "

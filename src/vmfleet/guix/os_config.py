@@ -9,18 +9,9 @@ from dataclasses import dataclass, field
 from sexpdata import Symbol
 
 from vmfleet.errors import SchemeError
-from vmfleet.guix.reader import (
-    _DEFINERS,
-    _LETS,
-    _definitions,
-    _is_string,
-    _let_scope,
-    _read,
-    _walk,
-    head,
-    read_forms,
-    render,
-)
+from vmfleet.guix import reader, walker
+from vmfleet.guix.reader import read_forms, render
+from vmfleet.guix.walker import head
 
 # --- operating-system summaries ---------------------------------------------------------------
 
@@ -67,6 +58,9 @@ class OsSummary:
     packages: tuple[str, ...] = ()
     services: tuple[ServiceSummary, ...] = ()
     authorized_keys: tuple[tuple[str, str], ...] = ()
+    # (user, text) of keys written as bare strings: Guix opens each key as a file while
+    # building, so these fail the build (gnu/services/ssh.scm, authorized-key-directory).
+    string_keys: tuple[tuple[str, str], ...] = ()
     local_files: tuple[str, ...] = ()
     fields: dict[str, str] = field(default_factory=dict, hash=False)
     packages_conditional: tuple[str, ...] = ()   # in a branch of an `if`
@@ -85,7 +79,7 @@ class OsSummary:
     inherits: str | None = None
 
     def to_dict(self) -> dict:
-        extra = {}
+        extra: dict[str, object] = {}
         if self.partial:
             extra["partial"] = True
         if self.inherits:
@@ -96,6 +90,8 @@ class OsSummary:
             extra["packages_removed"] = list(self.packages_removed)
         if self.bootloader_conditional:
             extra["bootloader_conditional"] = list(self.bootloader_conditional)
+        if self.string_keys:
+            extra["string_keys"] = [list(k) for k in self.string_keys]
         return extra | {
             "host_name": self.host_name, "timezone": self.timezone, "locale": self.locale,
             "kernel": self.kernel, "bootloader": self.bootloader, "users": list(self.users),
@@ -116,8 +112,8 @@ def local_files(text: str, filename: str = "<string>") -> list[str]:
 
 def _local_files(forms) -> list[str]:
     seen: dict[str, None] = {}
-    for x in _walk(forms):
-        if head(x) == "local-file" and len(x) >= 2 and _is_string(x[1]):
+    for x in walker.walk(forms):
+        if head(x) == "local-file" and len(x) >= 2 and walker.is_string(x[1]):
             seen.setdefault(x[1], None)
     return list(seen)
 
@@ -139,8 +135,8 @@ def summarize_os(text: str, filename: str = "<string>", *,
     read statically (the OS the call is given, when there is one), marked ``partial``.
     ``variable``: the module variable guix builds with ``-e`` (summarised instead).
     """
-    forms = _read(text, filename)[0]
-    env = _definitions(forms, extra_env)
+    forms = reader.read_cached(text, filename)[0]
+    env = walker.definitions(forms, extra_env)
     partial = False
     if variable is not None:
         found = _resolve_os(Symbol(variable), env, set())
@@ -173,11 +169,12 @@ def summarize_os(text: str, filename: str = "<string>", *,
         if key not in values or not values[key]:
             return None
         v = values[key][0]
-        if isinstance(v, Symbol) and _is_string(env.get(str(v))):
+        if isinstance(v, Symbol) and walker.is_string(env.get(str(v))):
             v = env[str(v)]  # a name defined as a string in the file
-        return v if _is_string(v) else render(v)
+        return v if walker.is_string(v) else render(v)
 
     prefixes = _import_prefixes(forms)
+    keys = _authorized_keys(os_form, values.get("services"), env)
 
     def plain(name: str) -> str:
         for p in prefixes:
@@ -200,7 +197,8 @@ def summarize_os(text: str, filename: str = "<string>", *,
                        for x in _services(values.get("services"), env, prefixes))
         if "services" in values else () if inherits else
         (ServiceSummary("%base-services", "", "base"),),
-        authorized_keys=tuple(_authorized_keys(os_form, values.get("services"), env)),
+        authorized_keys=tuple((u, t) for u, t, as_file in keys if as_file),
+        string_keys=tuple((u, t) for u, t, as_file in keys if not as_file),
         local_files=tuple(_local_files(forms)),
         fields=fields,
         packages_conditional=tuple(plain(n) for kind, n in packages if kind == "cond-item"),
@@ -226,15 +224,15 @@ def _computed_value(last, env) -> bool:
     if isinstance(last, Symbol):
         return str(last) not in env
     h = head(last)
-    return h is not None and h not in _DEFINERS and h not in _NOT_VALUES \
-        and h not in _LETS and h != "begin"
+    return h is not None and h not in walker.DEFINERS and h not in _NOT_VALUES \
+        and h not in walker.LETS and h != "begin"
 
 
 def _os_inside(expr, env):
     """The first operating-system a computed value is made from (an argument, a name)."""
     if expr is None:
         return None
-    for x in _walk(expr):
+    for x in walker.walk(expr):
         if head(x) == "operating-system":
             return x, env
         if isinstance(x, Symbol) and str(x) in env:
@@ -270,7 +268,7 @@ def _refuse_other_kinds(forms, filename: str) -> None:
         raise SchemeError(f"{filename}: empty file: no operating system declaration",
                           "a system config evaluates to (operating-system …)")
     last = forms[-1]
-    env = _definitions(forms)
+    env = walker.definitions(forms)
     if isinstance(last, Symbol) and str(last) in env:
         last = env[str(last)]
     h = head(last)
@@ -304,11 +302,11 @@ def _find_os(forms, env):
         if found:
             return found
     for f in reversed(forms):
-        if head(f) in _DEFINERS:
+        if head(f) in walker.DEFINERS:
             found = _resolve_os(f, env, set())
             if found:
                 return found
-    for x in _walk(forms):
+    for x in walker.walk(forms):
         if head(x) == "operating-system":
             return x, env
     return None
@@ -324,10 +322,10 @@ def _resolve_os(expr, env, seen):
             seen.add(name)
             return _resolve_os(env[name], env, seen)
         return None
-    if h in _DEFINERS and len(expr) == 3:
+    if h in walker.DEFINERS and len(expr) == 3:
         return _resolve_os(expr[2], env, seen)
-    if h in _LETS:
-        inner, body = _let_scope(expr, env)
+    if h in walker.LETS:
+        inner, body = walker.let_scope(expr, env)
         if body is not None:
             return _resolve_os(body, inner, seen)
     if h == "begin" and len(expr) > 1:
@@ -360,7 +358,7 @@ def _os_fields(os_form, env, seen) -> dict[str, list]:
 def _bootloader(values) -> str | None:
     if not values:
         return None
-    for x in _walk(values[0]):
+    for x in walker.walk(values[0]):
         if head(x) == "bootloader" and len(x) == 2:
             return render(x[1])
     return render(values[0])
@@ -388,7 +386,7 @@ def _removed_types(pred, env, depth=0):
     """Service types a ``remove``/``filter`` predicate names."""
     if isinstance(pred, Symbol) and str(pred) in env and depth < 5:
         return _removed_types(env[str(pred)], env, depth + 1)
-    return [x for x in _walk(pred) if isinstance(x, Symbol) and str(x).endswith("-service-type")]
+    return [x for x in walker.walk(pred) if isinstance(x, Symbol) and str(x).endswith("-service-type")]
 
 
 def _elements1(expr, env, seen):
@@ -460,14 +458,14 @@ def _elements1(expr, env, seen):
         elif head(specs) == "list":
             strings = specs[1:]
         proc = args[0] if h == "map" and len(args) == 2 else Symbol("specification->package")
-        if strings is not None and all(_is_string(s) for s in strings) and (
+        if strings is not None and all(walker.is_string(s) for s in strings) and (
                 h != "map" or str(proc).startswith("specification->package")):
             for s in strings:
                 yield "item", [proc, s], env
         else:
             yield "rest", expr, env
-    elif h in _LETS:
-        inner, body = _let_scope(expr, env)
+    elif h in walker.LETS:
+        inner, body = walker.let_scope(expr, env)
         if body is None:
             yield "rest", expr, env
         else:
@@ -488,9 +486,9 @@ def _unquote(d):
 def _package_name(d) -> str:
     h = head(d)
     if h in ("specification->package", "specification->package+output") and len(d) == 2 \
-            and _is_string(d[1]):
+            and walker.is_string(d[1]):
         return d[1]
-    if h == "list" and len(d) == 3 and _is_string(d[2]):  # (list package "output")
+    if h == "list" and len(d) == 3 and walker.is_string(d[2]):  # (list package "output")
         return f"{_package_name(d[1])}:{d[2]}"
     if isinstance(d, Symbol):
         return str(d)
@@ -529,7 +527,7 @@ def _string_value(x, env, depth: int = 0) -> str | None:
     """A string literal, or a name ``define``d as one (followed through ``,name``)."""
     if head(x) == "unquote" and len(x) == 2:
         x = x[1]
-    if _is_string(x):
+    if walker.is_string(x):
         return x
     if isinstance(x, Symbol) and str(x) in env and depth < 10:
         return _string_value(env[str(x)], env, depth + 1)
@@ -550,7 +548,8 @@ def _mapped_strings(d, env) -> list[str] | None:
     else:
         return None
     values = [_string_value(i, env) for i in items]
-    return None if any(v is None for v in values) else values
+    known = [v for v in values if v is not None]
+    return None if len(known) < len(values) else known
 
 
 def _services(values, env, prefixes=()) -> list[ServiceSummary]:
@@ -586,8 +585,8 @@ def _service(d, env, seen) -> ServiceSummary:
             return _service(env[name], env, seen)
         return ServiceSummary(name, "", "other")
     h = head(d)
-    if h in _LETS:
-        inner, body = _let_scope(d, env)
+    if h in walker.LETS:
+        inner, body = walker.let_scope(d, env)
         if body is not None:
             return _service(body, inner, seen)
     if h == "service" and len(d) in (2, 3):
@@ -619,10 +618,11 @@ def _modification(clause, prefixes=()) -> ServiceSummary:
     return ServiceSummary(render(clause), "", "modified")
 
 
-def _authorized_keys(os_form, services, env) -> list[tuple[str, str]]:
-    """(user, key) pairs from openssh's ``authorized-keys`` (and ``simple-service``
-    extensions of openssh-service-type): a ``local-file``'s path, else the key text."""
-    out: list[tuple[str, str]] = []
+def _authorized_keys(os_form, services, env) -> list[tuple[str, str, bool]]:
+    """(user, key, file-like) from openssh's ``authorized-keys`` (and ``simple-service``
+    extensions of openssh-service-type): a ``local-file``'s path, a ``plain-file``'s text,
+    else the text as written (a bare string is not file-like)."""
+    out: list[tuple[str, str, bool]] = []
     if not services:
         return out
     for value, e in _openssh_key_lists(services[0], env):
@@ -645,7 +645,7 @@ def _permit_root_login(services, env) -> str | None:
 
 def _user_groups(values, env) -> list[tuple[str, tuple[str, ...]]]:
     """(name, groups) of each ``user-account`` form: its ``group`` and ``supplementary-groups``."""
-    out = []
+    out: list[tuple[str, tuple[str, ...]]] = []
     if not values:
         return out
     for kind, d, e in _elements(values[0], env):
@@ -655,14 +655,14 @@ def _user_groups(values, env) -> list[tuple[str, tuple[str, ...]]]:
             continue
         fields = {head(f): f[1:] for f in d[1:] if head(f)}
         name = fields.get("name", [None])[0]
-        if not _is_string(name):
+        if not walker.is_string(name):
             continue
         groups = []
-        if fields.get("group") and _is_string(fields["group"][0]):
+        if fields.get("group") and walker.is_string(fields["group"][0]):
             groups.append(fields["group"][0])
         for kind2, g, _ in _elements(fields.get("supplementary-groups", [[]])[0], e):
             g = _unquote(g)
-            if kind2 == "item" and _is_string(g):
+            if kind2 == "item" and walker.is_string(g):
                 groups.append(g)
         out.append((name, tuple(groups)))
     return out
@@ -706,7 +706,7 @@ def _openssh_key_lists(root, env):
             stack.extend(reversed(x))
 
 
-def _key_entry(entry, env) -> list[tuple[str, str]]:
+def _key_entry(entry, env) -> list[tuple[str, str, bool]]:
     if isinstance(entry, Symbol) and str(entry) in env:
         entry = env[str(entry)]
     h = head(entry)
@@ -722,18 +722,18 @@ def _key_entry(entry, env) -> list[tuple[str, str]]:
     user_text = _string_value(user, env)
     if user_text is None:
         user_text = render(user)
-    return [(user_text, _key_text(k, env)) for k in keys]
+    return [(user_text, *_key_text(k, env)) for k in keys]
 
 
-def _key_text(k, env, depth: int = 0) -> str:
+def _key_text(k, env, depth: int = 0) -> tuple[str, bool]:
     if head(k) in ("unquote", "quote") and len(k) == 2:
         return _key_text(k[1], env, depth)
-    if head(k) == "local-file" and len(k) >= 2 and _is_string(k[1]):
-        return k[1]
-    if head(k) == "plain-file" and len(k) == 3 and _is_string(k[2]):
-        return k[2]
-    if _is_string(k):
-        return k
+    if head(k) == "local-file" and len(k) >= 2 and walker.is_string(k[1]):
+        return k[1], True
+    if head(k) == "plain-file" and len(k) == 3 and walker.is_string(k[2]):
+        return k[2], True
+    if walker.is_string(k):
+        return k, False
     if isinstance(k, Symbol) and str(k) in env and depth < 20:
         return _key_text(env[str(k)], env, depth + 1)
-    return render(k)
+    return render(k), True

@@ -165,9 +165,15 @@ _CHAR_NAMES = {  # name -> character; canonical names first (Guile's writer uses
     "vtab": "\v", "page": "\f", "return": "\r", "esc": "\x1b", "space": " ", "delete": "\x7f",
     "null": "\0", "linefeed": "\n", "escape": "\x1b", "rubout": "\x7f", "sp": " ", "nl": "\n",
 }
-_CHAR_CANONICAL = {}
+_CHAR_CANONICAL: dict[str, str] = {}
 for _n, _c in _CHAR_NAMES.items():
     _CHAR_CANONICAL.setdefault(_c, _n)
+
+
+def _end(m: re.Match | None) -> int:
+    """Where a match that cannot fail here ends (its first character was checked already)."""
+    assert m is not None
+    return m.end()
 
 
 def _char(name: str) -> Char:
@@ -298,7 +304,7 @@ class _Prepass:
         while i < n:
             c = text[i]
             if c.isspace():
-                i = _WS.match(text, i).end()
+                i = _end(_WS.match(text, i))
             elif c == ";":
                 j = text.find("\n", i)
                 i = n if j < 0 else j + 1
@@ -320,7 +326,7 @@ class _Prepass:
             elif c == "#":
                 i = self.hash(i)
             else:
-                j = _ATOM.match(text, i).end()
+                j = _end(_ATOM.match(text, i))
                 self.atom(i, text=text[i:j])
                 i = j
         if self.opens:
@@ -423,10 +429,10 @@ class _Prepass:
             m = _ATOM.match(text, i + 2)
             word = m.group(0) if m else ""
             if word in _DIRECTIVES:
-                return m.end()
+                return _end(m)
             if word in ("eof", "default", "unspecified"):
                 self.atom(i, Opaque("#!" + word))
-                return m.end()
+                return _end(m)
             return self.block_comment(i, "#!", "!#", nested=False)
         for prefix, symbol in _HASH_PREFIXES:
             if text.startswith(prefix, i):
@@ -566,7 +572,7 @@ def _take(raw: list, i: int, linecol):
         inner = _fold_list(raw[i + 1], linecol)
         if x.tag == "":
             return Vector(inner), i + 2
-        return Tagged(x.tag, tuple(inner)), i + 2
+        return Tagged(x.tag or "", tuple(inner)), i + 2
     if isinstance(x, list):
         return _fold_list(x, linecol), i + 1
     return x, i + 1
@@ -584,7 +590,7 @@ _CACHE_ENTRIES = 512
 _CACHE_MAX_TEXT = 1 << 20
 
 
-def _read(text: str, filename: str) -> tuple[list, list[tuple[int, int]]]:
+def read_cached(text: str, filename: str) -> tuple[list, list[tuple[int, int]]]:
     """Forms and the (line, col) where each top-level form starts.
 
     Results are cached by text (the file name only appears in errors, which are not cached):
@@ -727,75 +733,3 @@ def _render_string(s: str) -> str:
         else:
             out.append(c)
     return '"' + "".join(out) + '"'
-
-
-# --- helpers over data ------------------------------------------------------------------------
-
-
-def head(datum) -> str | None:
-    """The name of the symbol a form starts with (``(list a b)`` -> ``'list'``), else None."""
-    if isinstance(datum, list) and datum and isinstance(datum[0], Symbol):
-        return str(datum[0])
-    return None
-
-
-def _is_string(x) -> bool:
-    return isinstance(x, str) and not isinstance(x, Symbol)
-
-
-def _where(filename: str, datum, fallback: tuple[int, int] | None = None) -> str:
-    line = getattr(datum, "line", None)
-    if line is not None:
-        return f"{filename}:{line}:{datum.col}"
-    if fallback is not None:
-        return f"{filename}:{fallback[0]}:{fallback[1]}"
-    return filename
-
-
-def _short(datum, limit: int = 60) -> str:
-    text = render(datum)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-_DEFINERS = ("define", "define-public")
-_LETS = ("let", "let*", "letrec", "letrec*")
-
-
-def _definitions(forms, env: dict | None = None) -> dict:
-    """``(define NAME VALUE)`` forms among ``forms`` as {name: value} (later ones win)."""
-    env = dict(env or {})
-    for f in forms:
-        if head(f) in _DEFINERS and len(f) == 3 and isinstance(f[1], Symbol):
-            env[str(f[1])] = f[2]
-        elif head(f) in _DEFINERS and len(f) >= 3 and isinstance(f[1], list) and f[1] \
-                and isinstance(f[1][0], Symbol):  # (define (proc args…) body…)
-            env[str(f[1][0])] = Form([Symbol("lambda"), Form(f[1][1:]), *f[2:]])
-    return env
-
-
-def _let_scope(form, env: dict):
-    """The env inside a let-family form and its last body expression (None if malformed)."""
-    rest = form[1:]
-    if rest and isinstance(rest[0], Symbol):  # named let
-        rest = rest[1:]
-    if len(rest) < 2 or not isinstance(rest[0], list):
-        return env, None
-    env = dict(env)
-    for binding in rest[0]:
-        if isinstance(binding, list) and len(binding) == 2 and isinstance(binding[0], Symbol):
-            env[str(binding[0])] = binding[1]
-    body = rest[1:]
-    env = _definitions(body[:-1], env)
-    return env, body[-1]
-
-
-def _walk(datum):
-    """Every datum inside ``datum`` (itself included), depth first, without recursion limits."""
-    stack = [datum]
-    while stack:
-        x = stack.pop()
-        yield x
-        if isinstance(x, (list, tuple)):
-            stack.extend(reversed(x))
-        elif isinstance(x, Tagged):
-            stack.extend(reversed(x.items))

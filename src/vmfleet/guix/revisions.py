@@ -1,7 +1,7 @@
 """Which Guix revision has which ``guix system`` feature, from real commits and their dates.
 
-The table is ../shared/guix-history.md's: real commits of the guix channel (releases and
-month-end master commits) and the commits that introduced a feature vmfleet depends on. A pin
+The table holds real commits of the guix channel (releases and month-end master commits) and
+the commits that introduced a feature vmfleet depends on (docs/guix-facts.md cites each). A pin
 found here is placed in time by its commit date; master is linear enough at this scale that a
 commit dated after a feature's commit has it (the time-machine check itself is by ancestry, but
 every commit of this table descends from every feature commit dated before it). A pin that is
@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-# label -> (full commit, commit date): guix-history.md, "Real commits of the guix channel".
+# label -> (full commit, commit date): docs/guix-facts.md, "Pins".
 KNOWN_COMMITS: dict[str, tuple[str, str]] = {
     "v1.0.0": ("6298c3ffd9654d3231a6f25390b056483e8f407c", "2019-05-01"),
     "2019-12": ("b94cf161d066b0fc1f3830ac38fbc98597a1f922", "2020-01-01"),
@@ -35,17 +35,31 @@ class Feature(StrEnum):
     SAVE_PROVENANCE = "save-provenance"   # guix system --save-provenance
     IMAGE_ACTION = "image"                # guix system image (before: vm-image)
     CHECK_MISSING_OUTPUTS = "check-missing-outputs"
-    EFI_NEEDS_GPT = "efi-needs-gpt"       # grub-efi* with -t qcow2 is refused
+    EFI_RAW_GPT = "efi-raw-gpt"           # efi-raw has a GPT (before: ESP + root in an MBR)
+    BIOS_GPT_REFUSED = "bios-gpt-refused"  # a GPT image with a non-EFI bootloader is refused
+    REMOVABLE_IS_EFI = "removable-is-efi"  # grub-efi-removable-bootloader counts as EFI
+    EFI_NEEDS_GPT = "efi-needs-gpt"       # the check inverted: EFI bootloaders with -t qcow2
+    EFI_CHECK_BROKEN = "efi-check-broken"  # the list is of bound variables: nothing refused
+    EFI_SIX_NAMES = "efi-six-names"       # the list is of six names again
+    PROHIBIT_PASSWORD = "prohibit-password"  # permit-root-login accepts 'prohibit-password
+    SIZE_DOT_UNIT = "size-dot-unit"       # size->number reads "1.G" (unit after a dot)
     ZSTD_QCOW2 = "zstd-qcow2"
     QCOW2_GPT = "qcow2-gpt"               # the qcow2-gpt image type
 
 
-# feature -> (commit that introduced it, its date): guix-history.md, "When features appeared".
+# feature -> (commit that introduced it, its date): docs/guix-facts.md cites each.
 FEATURES: dict[Feature, tuple[str, str]] = {
     Feature.SAVE_PROVENANCE: ("b85836d3067a0faccc945d584dfb88cf557eee97", "2019-12-07"),
     Feature.IMAGE_ACTION: ("e74baa124592428f05b17562f180469e405037f3", "2021-01-19"),
     Feature.CHECK_MISSING_OUTPUTS: ("82b06436b4b563a85e70f3fcc610959482f08e91", "2022-05-29"),
+    Feature.EFI_RAW_GPT: ("209204e23b39af09e0ea92540b6fa00a60e6a0ae", "2023-07-07"),
+    Feature.BIOS_GPT_REFUSED: ("6bd17a0806ad32d1493ac51a7443276f719c4224", "2023-09-20"),
+    Feature.REMOVABLE_IS_EFI: ("21989dd57dac338899574d3ee7f093d633e31e33", "2024-01-17"),
     Feature.EFI_NEEDS_GPT: ("e5078ff3210f4a9863b641a60430b2cb3c9c15ee", "2024-05-22"),
+    Feature.EFI_CHECK_BROKEN: ("5df3514ab0fe36915539c93023f444194087388c", "2025-11-26"),
+    Feature.EFI_SIX_NAMES: ("e12ba8c865fd73267ff081c97ddecd46351edb07", "2025-12-02"),
+    Feature.PROHIBIT_PASSWORD: ("ef3f38ea0027f48feb6a29df131ac58bfbb46b7d", "2021-06-20"),
+    Feature.SIZE_DOT_UNIT: ("fa99c4bbc7acdb8def9ce14a05aacb73f99fe3b1", "2020-02-23"),
     Feature.ZSTD_QCOW2: ("a0941c14ef185d3d177ad132385992c1b7d36818", "2025-04-30"),
     Feature.QCOW2_GPT: ("20157dae27d3ed2c754a5c15aa001f6c268366c3", "2025-12-22"),
 }

@@ -1,6 +1,6 @@
 """Store items of a Guix system: their file names, the store database, manifests, provenance.
 
-Facts used (../shared/guix-facts.md, "Store file names" and "What an image carries"):
+Facts used (docs/guix-facts.md, "Provenance inside the image" and "Store and daemon"):
 
 - ``/gnu/store/`` + 32 characters of Nix base32 + ``-`` + name; the name splits into package
   and version at the first hyphen followed by a digit (``linux-libre-6.1.2`` is
@@ -385,6 +385,9 @@ class Provenance:
     version: int
     channels: tuple[ChannelPin, ...]
     configuration_file: str | None
+    # (configuration-file #f): the system came from ``guix system -e EXPR``, which has no
+    # file to record (gnu/services.scm, provenance-file; guix/scripts/system.scm passes #f)
+    expression: bool = False
 
 
 def parse_provenance(text: str, filename: str = "provenance") -> Provenance:
@@ -415,5 +418,7 @@ def parse_provenance(text: str, filename: str = "provenance") -> Provenance:
                                    branch=value("branch"), commit=value("commit")))
     config = _field(form, "configuration-file")
     config_file = _str(config[1]) if config and len(config) > 1 else None
+    expression = bool(config) and len(config) > 1 and config[1] is False
     return Provenance(version=version if isinstance(version, int) else 0,
-                      channels=tuple(channels), configuration_file=config_file)
+                      channels=tuple(channels), configuration_file=config_file,
+                      expression=expression)

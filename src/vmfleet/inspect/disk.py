@@ -76,13 +76,53 @@ class ImageInfo:
     cluster_size: int = 65536
 
 
-def image_info(path: str | os.PathLike) -> ImageInfo:
-    """Probe an image file; ImageError when qemu-img cannot read it at all."""
+@dataclass(frozen=True)
+class StoreImages:
+    """The images of one vmfleet home's store that its registry recorded: the only backing
+    files an image vmfleet reads may have (``images`` is that home's images/, links resolved)."""
+
+    images: Path
+    recorded: frozenset[str]
+
+    @classmethod
+    def of(cls, reg) -> StoreImages:
+        """The store of the home ``reg`` (a Registry) sits at the top of."""
+        from vmfleet.registry.builds import recorded_image_shas
+
+        return cls(Path(os.path.realpath(reg.resolve_path("images"))), recorded_image_shas(reg))
+
+    def holds(self, image: Path, backing: str) -> bool:
+        """Whether ``backing`` (as ``image`` names it) is, links resolved, a regular file of
+        this store that the registry recorded. Its name proves nothing: any folder can be
+        called images/ and hold a link named like a store image to a host file."""
+        target = Path(backing)
+        if not target.is_absolute():
+            target = image.absolute().parent / target
+        real = Path(os.path.realpath(target))
+        if STORE_IMAGE.match(real.name) is None or real.parent != self.images or real.stem not in self.recorded:
+            return False
+        try:
+            return stat.S_ISREG(os.stat(real).st_mode)
+        except OSError:
+            return False
+
+
+def image_info(path: str | os.PathLike, store: StoreImages | None = None) -> ImageInfo:
+    """Probe an image file; ImageError when qemu-img cannot read it at all. A backing file is
+    accepted only when ``store`` holds it (see :class:`StoreImages`)."""
     path = Path(path)
-    if not path.exists():
-        raise ImageError(f"{path}: no such file", "check the path of the image")
-    if path.is_dir():
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise ImageError(f"{path}: no such file", "check the path of the image") from None
+    except OSError as e:
+        raise ImageError(f"cannot read {path}: {e.strerror}",
+                         "check the path of the image and its permissions") from None
+    if stat.S_ISDIR(mode):
         raise ImageError(f"{path} is a directory, not a disk image", "give the image file")
+    if not stat.S_ISREG(mode):  # a FIFO would hold qemu-img until its timeout
+        raise ImageError(f"{path} is {_type_name(mode)}, not an image file",
+                         "give a qcow2 or raw image file; copy a device's content into one first")
     # Absolute, so that no file name ('--help.qcow2') reads as an option; a short timeout, as
     # for every call on an image that may be hostile.
     res = run([which("qemu-img"), "info", "--output=json", "-U", str(path.absolute())],
@@ -96,7 +136,7 @@ def image_info(path: str | os.PathLike) -> ImageInfo:
         raise ImageError(f"{path}: qcow2 image is marked corrupt",
                          f"try 'qemu-img check -r all' on a copy of {path}")
     backing = data.get("backing-filename")
-    if backing and not is_store_image(path, backing):
+    if backing and not (store is not None and store.holds(path, backing)):
         raise ImageError(f"{path} has a backing file ({backing}): vmfleet reads only "
                          "self-contained images, or overlays of images in a vmfleet store",
                          f"make a self-contained copy first: qemu-img convert -O qcow2 "
@@ -112,20 +152,6 @@ UNTRUSTED_TIMEOUT = 30  # seconds for qemu-img and sfdisk on an image that may b
 STORE_IMAGE = re.compile(r"^[0-9a-f]{64}\.qcow2$")
 
 
-def is_store_image(image: Path, backing: str) -> bool:
-    """Whether ``backing`` is an image of a vmfleet store (``…/images/<sha256>.qcow2``, a
-    regular file): the one backing file an image vmfleet reads may have. Any other host path
-    named in an untrusted image would be opened by qemu (a FIFO stalls it, a device leaks)."""
-    target = Path(backing)
-    if not target.is_absolute():
-        target = image.absolute().parent / target
-    try:
-        return (STORE_IMAGE.match(target.name) is not None and target.parent.name == "images"
-                and stat.S_ISREG(os.stat(target).st_mode))
-    except OSError:
-        return False
-
-
 def check_image(info: ImageInfo) -> None:
     """Refuse a qcow2 whose data lies beyond the end of the file (truncated) or is inconsistent.
 
@@ -136,7 +162,7 @@ def check_image(info: ImageInfo) -> None:
         return
     res = run([which("qemu-img"), "check", "--output=json", "-U", str(info.path.absolute())],
               check=False, timeout=UNTRUSTED_TIMEOUT * 4)
-    data = {}
+    data: dict = {}
     with contextlib.suppress(ValueError):
         data = json.loads(res.stdout) if res.stdout.strip() else {}
     end = data.get("image-end-offset")
@@ -153,6 +179,14 @@ def check_image(info: ImageInfo) -> None:
         why = _qemu_message(res.stderr) if res.stderr.strip() else f"{problems} errors"
         raise ImageError(f"{info.path} is a corrupt qcow2 image ({why})",
                          f"try 'qemu-img check -r all' on a copy of {info.path}")
+
+
+def _type_name(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
 
 
 def _qemu_message(stderr: str) -> str:
@@ -404,14 +438,16 @@ def _serves(pid: int, mountpoint: Path) -> bool:
 
 
 @contextlib.contextmanager
-def open_disk(path: str | os.PathLike, *, method: str = "auto") -> Iterator[Disk]:
+def open_disk(path: str | os.PathLike, *, method: str = "auto",
+              store: StoreImages | None = None) -> Iterator[Disk]:
     """Open an image read-only and yield a :class:`Disk` whose ``raw`` reads as the raw disk.
 
     ``method``: 'auto' (raw files directly, else FUSE, else convert), 'fuse' or 'convert'.
+    ``store``: the store whose recorded images may back it (overlays of VMs).
     Everything started or written is undone on exit, also on errors.
     """
     reap_abandoned()
-    info = image_info(path)  # overlays: qemu follows the backing file by itself
+    info = image_info(path, store)  # overlays: qemu follows the backing file by itself
     check_image(info)
     workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
     (workdir / OWNER).write_text(f"{os.getpid()}\n")

@@ -366,7 +366,8 @@ class Ext4:
         out: list[bytes] = []
         start = 0
         while start < len(entries):
-            chunk, total = [], 0
+            chunk: list[Entry] = []
+            total = 0
             while start + len(chunk) < len(entries) and len(chunk) < BATCH and \
                     total < CAT_BATCH_BYTES:
                 e = entries[start + len(chunk)]

@@ -37,6 +37,12 @@ PROFILES = "/var/guix/profiles"
 # the store database (it changes whenever the store does, and says nothing more).
 EXCLUDED = (STORE, "/var/guix/db")
 TEXT_LIMIT = 256 * 1024
+def expression_note(label: str) -> str:
+    """Why an image with provenance carries no config: it was built from ``-e``."""
+    return (f"{label} was built from an expression (guix system -e): its provenance says "
+            "(configuration-file #f) and it carries no configuration.scm")
+
+
 NO_PROVENANCE_HINT = ("rebuild it with provenance: guix system image -t qcow2 --save-provenance "
                       "CONFIG.scm (vmfleet build passes --save-provenance wherever the pinned "
                       "guix has it: from 2019-12-07)")
@@ -98,15 +104,16 @@ class ImageFacts:
 
 
 def inspect_image(path, *, files: bool = False, texts: bool = False,
-                  method: str = "auto") -> ImageFacts:
+                  method: str = "auto", store=None) -> ImageFacts:
     """Read the facts of a Guix image file without booting it.
 
     ``files``: also walk the tree outside /gnu/store; ``texts``: keep the text of small text
-    files (for ``diff --files``). Raises ImageError for what is not a readable Guix image.
+    files (for ``diff --files``); ``store``: the StoreImages that may back it. Raises
+    ImageError for what is not a readable Guix image.
     """
     from vmfleet.inspect.disk import open_disk
 
-    with open_disk(path, method=method) as disk:
+    with open_disk(path, method=method, store=store) as disk:
         part, fs = disk.guix_root()
         facts = read_facts(fs, source=str(path), kind="image", files=files, texts=texts,
                            workdir=disk.workdir)
@@ -180,7 +187,7 @@ def read_facts(fs: Ext4, *, source: str, kind: str, files: bool, texts: bool,
     )
 
 
-_LINK = re.compile(r"^system-(\d+)-link$")
+SYSTEM_LINK = re.compile(r"^system-(\d+)-link$")
 
 
 def find_system(fs: Ext4) -> tuple[str | None, int | None]:
@@ -192,14 +199,14 @@ def find_system(fs: Ext4) -> tuple[str | None, int | None]:
     generation = None
     if fs.exists(PROFILES + "/system", follow=False):
         link = fs.readlink(PROFILES + "/system")
-        m = _LINK.match(posixpath.basename(link))
+        m = SYSTEM_LINK.match(posixpath.basename(link))
         generation = int(m.group(1)) if m else None
         real = fs.realpath(PROFILES + "/system")
         if is_store_path(real):
             return real, generation
     if fs.exists(PROFILES):
         links = sorted(((int(m.group(1)), e) for e in fs.listdir(PROFILES)
-                        if (m := _LINK.match(e.name))), key=lambda x: x[0])
+                        if (m := SYSTEM_LINK.match(e.name))), key=lambda x: x[0])
         if links:
             number, _entry = links[-1]
             real = fs.realpath(f"{PROFILES}/system-{number}-link")
@@ -217,8 +224,9 @@ def _system_files(fs: Ext4, system: str, warnings: list[str]
     """provenance, channels.scm, configuration.scm and the profile's packages, in one batch."""
     names = ("provenance", "channels.scm", "configuration.scm", "profile/manifest")
     got = fs.read_files(f"{system}/{n}" for n in names)
-    text = {n: (got[f"{system}/{n}"].decode("utf-8", "replace")
-                if got[f"{system}/{n}"] is not None else None) for n in names}
+    raw = {n: got[f"{system}/{n}"] for n in names}
+    text = {n: (data.decode("utf-8", "replace") if (data := raw[n]) is not None else None)
+            for n in names}
     provenance = None
     if text["provenance"] is not None:
         try:
@@ -261,7 +269,7 @@ def read_files(fs: Ext4, *, texts: bool = False) -> list[FileFact]:
     regular = [e for _p, e in entries if e.is_file]
 
     def keep(entry: Entry, data: bytes) -> bool:
-        return texts and len(data) <= TEXT_LIMIT and b"\0" not in data and _is_utf8(data)
+        return texts and len(data) <= TEXT_LIMIT and b"\0" not in data and is_utf8(data)
 
     hashes = fs.hash_many(list({e.ino: e for e in regular}.values()), keep if texts else None)
     out = []
@@ -276,7 +284,7 @@ def read_files(fs: Ext4, *, texts: bool = False) -> list[FileFact]:
     return out
 
 
-def _is_utf8(data: bytes) -> bool:
+def is_utf8(data: bytes) -> bool:
     try:
         data.decode("utf-8")
     except UnicodeDecodeError:

@@ -15,14 +15,14 @@ from vmfleet.guix.store import (
 )
 from vmfleet.inspect.ext4 import Entry
 from vmfleet.inspect.facts import (
-    _LINK,
     DB_PATH,
+    SYSTEM_LINK,
     TEXT_LIMIT,
     FileFact,
     ImageFacts,
     Package,
-    _is_utf8,
     closure_of,
+    is_utf8,
     packages_of,
 )
 
@@ -166,7 +166,7 @@ def read_remote_facts(conn, *, source: str, root: str = "/", files: bool = False
     warnings: list[str] = []
     system = got[("system", "")].decode() or None
     generation = None
-    if m := _LINK.match(posixpath.basename(got.get(("gen", ""), b"").decode())):
+    if m := SYSTEM_LINK.match(posixpath.basename(got.get(("gen", ""), b"").decode())):
         generation = int(m.group(1))
     if system is None:
         warnings.append("no /run/current-system or system profile: not a Guix system")
@@ -278,8 +278,11 @@ def _untar(data: bytes) -> dict[str, str]:
         for member in tar:
             if not member.isfile():
                 continue
-            content = tar.extractfile(member).read()
-            if len(content) <= TEXT_LIMIT and b"\0" not in content and _is_utf8(content):
+            extracted = tar.extractfile(member)  # None only for what is not a regular file
+            if extracted is None:
+                continue
+            content = extracted.read()
+            if len(content) <= TEXT_LIMIT and b"\0" not in content and is_utf8(content):
                 name = member.name[2:] if member.name.startswith("./") else member.name
                 result["/" + name.lstrip("/")] = content.decode("utf-8")
     return result

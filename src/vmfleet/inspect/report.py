@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from vmfleet.inspect.facts import FileFact, ImageFacts
+from vmfleet.names import escape
 from vmfleet.units import human_size
 
 # --- output ----------------------------------------------------------------------------------
@@ -35,8 +36,10 @@ def facts_to_json(facts: ImageFacts) -> dict:
     }
 
 
-def render_facts(facts: ImageFacts, *, items: bool = False, files: bool = False) -> str:
-    """The human form of ``vmfleet inspect``."""
+def render_facts(facts: ImageFacts, *, items: bool = False, files: bool = False,
+                 width: int = 100) -> str:
+    """The human form of ``vmfleet inspect``; lists wrap at ``width`` columns."""
+    import textwrap
 
     lines = []
     if facts.kind == "image":
@@ -44,7 +47,9 @@ def render_facts(facts: ImageFacts, *, items: bool = False, files: bool = False)
                      f"partition table, root file system in partition {facts.root_partition})")
     else:
         lines.append(f"vm         {facts.source}")
-    gen = f" (generation {facts.generation})" if facts.generation is not None else ""
+    # Guix's own number for the system (/var/guix/profiles/system-N-link), not vmfleet's web@N.
+    gen = (f" (Guix system generation {facts.generation}, not a vmfleet generation)"
+           if facts.generation is not None else "")
     lines.append(f"system     {facts.system or 'unknown'}{gen}")
     if facts.provenance is not None:
         for i, c in enumerate(facts.provenance.channels):
@@ -58,22 +63,28 @@ def render_facts(facts: ImageFacts, *, items: bool = False, files: bool = False)
     if facts.configuration is not None:
         lines.append(f"           {len(facts.configuration.splitlines())} lines "
                      "(show them with --config)")
-    pkgs = ", ".join(f"{p.name} {p.version}" + (f":{p.output}" if p.output != "out" else "")
+    # No break between a name and its version: a no-break space while wrapping.
+    pkgs = ", ".join(f"{p.name}\u00a0{p.version}" + (f":{p.output}" if p.output != "out" else "")
                      for p in facts.packages)
-    lines.append(f"packages   {len(facts.packages)}: {pkgs}" if facts.packages
-                 else "packages   (none listed)")
+    if facts.packages:
+        lines += [line.replace("\u00a0", " ") for line in textwrap.wrap(
+            f"{len(facts.packages)}: {pkgs}", max(40, width), initial_indent="packages   ",
+            subsequent_indent=" " * 11, break_on_hyphens=False, break_long_words=False)]
+    else:
+        lines.append("packages   (none listed)")
     size = human_size(facts.closure_size) if facts.closure_size is not None else "size unknown"
     lines.append(f"closure    {len(facts.items)} store items, {size} "
                  f"(from the {'store database' if facts.store_source == 'database' else 'store listing'})")
     if items:
-        for i in facts.items:
-            lines.append(f"  {human_size(i.nar_size):>10}  {i.path}")
+        for item in facts.items:
+            lines.append(f"  {human_size(item.nar_size):>10}  {item.path}")
     if files and facts.files is not None:
         lines.append(f"files      {len(facts.files)} outside /gnu/store")
 
         for f in facts.files:
             lines.append(f"  {describe_file(f)}  {f.path}")
-    return "\n".join(lines) + "\n"
+    # Every name here comes from the image or VM: one line each, whatever it holds (ls -b).
+    return "\n".join(escape(line) for line in lines) + "\n"
 
 
 def file_mode(f: FileFact) -> str:

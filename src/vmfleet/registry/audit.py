@@ -12,10 +12,10 @@ def add(reg: Registry, *, at: str, user: str, action: str, vm: str | None,
         from_generation_id: int | None, to_generation_id: int | None, detail: str = "",
         apply_id: str | None = None) -> int:
     """Write one entry (inside the caller's transaction, if any); returns its id."""
-    return reg.execute(
+    return reg.insert(
         "INSERT INTO audit (at, user, action, vm, from_generation_id, to_generation_id, detail,"
         " apply_id) VALUES (?,?,?,?,?,?,?,?)",
-        (at, user, action, vm, from_generation_id, to_generation_id, detail, apply_id)).lastrowid
+        (at, user, action, vm, from_generation_id, to_generation_id, detail, apply_id))
 
 
 def set_detail(reg: Registry, entry_id: int, detail: str) -> None:
@@ -32,3 +32,34 @@ def entries(reg: Registry, *, apply_id: str | None = None) -> list[dict]:
     if apply_id is None:
         return reg.query(sql + "ORDER BY a.id")
     return reg.query(sql + "WHERE a.apply_id = ? ORDER BY a.id", (apply_id,))
+
+
+OPEN = "started, not finished"   # the detail of an entry written as an intent
+
+
+def close_open_intents(reg: Registry, vm: str, outcome: str) -> int:
+    """Close every entry of ``vm`` still saying it was started and not finished (a deploy killed
+    after its domain was defined) with ``outcome``, e.g. 'finished by vmfleet start'; return how
+    many were closed."""
+    with reg.write():
+        return reg.execute(
+            "UPDATE audit SET detail = substr(detail, 1, length(detail) - ?) || ? "
+            "WHERE vm = ? AND detail LIKE ?",
+            (len(OPEN), outcome, vm, f"%{OPEN}")).rowcount
+
+
+def manual_changes(reg: Registry, vms: list[str], *, chunk: int = 500) -> dict[str, dict]:
+    """For each VM named, the last redeploy or rollback that made it and that no apply ran
+    (``{"vm", "action", "at", "to_label"}``); failed attempts do not count."""
+    names = sorted(set(vms))
+    out: dict[str, dict] = {}
+    for i in range(0, len(names), chunk):  # well under SQLite's limit on bound parameters
+        part = names[i:i + chunk]
+        for r in reg.query(
+                "SELECT a.vm, a.action, a.at, gt.system || '@' || gt.number AS to_label "
+                "FROM audit a LEFT JOIN generations gt ON gt.id = a.to_generation_id "
+                "WHERE a.apply_id IS NULL AND a.action IN ('redeploy', 'rollback') "
+                "AND a.detail NOT LIKE 'failed:%' "
+                f"AND a.vm IN ({','.join('?' * len(part))}) ORDER BY a.id", part):
+            out[r["vm"]] = r
+    return out

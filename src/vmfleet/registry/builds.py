@@ -72,10 +72,10 @@ def mark_interrupted(reg: Registry, build_id: int, finished: str, error: str) ->
 def begin(reg: Registry, *, generation_id: int, inputs_key: str, options: str, builder: str,
           status: str, started: str) -> int:
     """Record a build before it runs; returns its id."""
-    return reg.execute(
+    return reg.insert(
         "INSERT INTO builds (generation_id, inputs_key, options, builder, command, status, started)"
         " VALUES (?,?,?,?,?,?,?)",
-        (generation_id, inputs_key, options, builder, "[]", status, started)).lastrowid
+        (generation_id, inputs_key, options, builder, "[]", status, started))
 
 
 def update(reg: Registry, build_id: int, values: dict) -> None:
@@ -107,3 +107,9 @@ def images(reg: Registry) -> list[dict]:
 
 def images_matching(reg: Registry, sha256_prefix: str) -> list[dict]:
     return reg.query("SELECT * FROM images WHERE sha256 LIKE ?", (sha256_prefix + "%",))
+
+
+def recorded_image_shas(reg: Registry) -> frozenset[str]:
+    """The sha256 of every image the registry recorded in its store: the only files an image
+    vmfleet reads may name as its backing file (inspect.disk.StoreImages)."""
+    return frozenset(r["sha256"] for r in reg.query("SELECT sha256 FROM images"))

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -210,8 +211,8 @@ def _trust_home_relative_paths(db: sqlite3.Connection) -> None:
             db.execute("UPDATE vms SET overlay = ? WHERE name = ?", (f"overlays/{name}.qcow2", name))
 
 
-def _issue8_inputs(db: sqlite3.Connection) -> None:
-    """Config repositories (issue 8): each recorded file's role, a generation's layout (load
+def _config_repository_inputs(db: sqlite3.Connection) -> None:
+    """Config repositories: each recorded file's role, a generation's layout (load
     path, working directory, -e expression) and the names vmfleet could not resolve."""
     run_script(db, """
         ALTER TABLE generation_files ADD COLUMN role TEXT NOT NULL DEFAULT 'local-file';
@@ -221,7 +222,7 @@ def _issue8_inputs(db: sqlite3.Connection) -> None:
     )
 
 
-def _issue9_image_types_logins(db: sqlite3.Connection) -> None:
+def _image_types_and_logins(db: sqlite3.Connection) -> None:
     """The image type guix made for each build (qcow2, efi-raw, qcow2-gpt, vm-image: how it
     boots), and the user vmfleet logs into each VM as (root only where the config permits)."""
     run_script(db, """
@@ -231,7 +232,7 @@ def _issue9_image_types_logins(db: sqlite3.Connection) -> None:
     )
 
 
-def _issue16_import_marks(db: sqlite3.Connection) -> None:
+def _import_marks(db: sqlite3.Connection) -> None:
     """What each import of a system from a repository got to (its last commit, with the
     options it ran with), so the next import reads only newer commits."""
     run_script(db, """
@@ -254,10 +255,17 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("trust_rollouts", _trust_rollouts),
     ("trust_home_relative_paths", _trust_home_relative_paths),
     ("fleet_history", _fleet_history),
-    ("issue8_inputs", _issue8_inputs),
-    ("issue9_image_types_logins", _issue9_image_types_logins),
-    ("issue16_import_marks", _issue16_import_marks),
+    ("config_repository_inputs", _config_repository_inputs),
+    ("image_types_and_logins", _image_types_and_logins),
+    ("import_marks", _import_marks),
 ]
+
+
+# Migrations once named after tracker numbers, which a reader cannot look up: registries that
+# recorded the old name get the new one (the migration itself is the same).
+RENAMED = {"issue8_inputs": "config_repository_inputs",
+           "issue9_image_types_logins": "image_types_and_logins",
+           "issue16_import_marks": "import_marks"}
 
 
 def run_script(conn: sqlite3.Connection, sql: str) -> None:
@@ -354,13 +362,23 @@ class Registry:
         return str(path)
 
     def migrate(self) -> list[str]:
-        """Apply the migrations not yet applied; return their names."""
+        """Apply the migrations not yet applied; return their names. A registry that has them
+        all is not written to (a read-only home stays readable)."""
         applied_now = []
+        try:
+            with contextlib.suppress(sqlite3.OperationalError):  # no _migrations table yet
+                done = {r[0] for r in self.conn.execute("SELECT name FROM _migrations")}
+                if all(name in done for name, _fn in MIGRATIONS):
+                    return []
+        except sqlite3.DatabaseError as e:
+            raise _translate_fault(e, self.path) from None
         try:
             with self.write():
                 self.conn.execute(
                     "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied TEXT)"
                 )
+                for old, new in RENAMED.items():
+                    self.conn.execute("UPDATE _migrations SET name = ? WHERE name = ?", (new, old))
                 done = {r[0] for r in self.conn.execute("SELECT name FROM _migrations")}
                 for name, fn in MIGRATIONS:
                     if name in done:
@@ -412,6 +430,14 @@ class Registry:
     def query_one(self, sql: str, params=()) -> dict | None:
         rows = self.query(sql, params)
         return rows[0] if rows else None
+
+    def insert(self, sql: str, params=()) -> int:
+        """Run an INSERT; returns the new row's id."""
+        rowid = self.execute(sql, params).lastrowid
+        if rowid is None:
+            raise RegistryError(f"registry error on {self.path or 'the registry'}: no row inserted",
+                                "run with --debug for details")
+        return rowid
 
     def execute(self, sql: str, params=()) -> sqlite3.Cursor:
         try:
@@ -497,6 +523,8 @@ def _make_private(path: Path) -> None:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
+    if path.exists() and _read_only_fs(path):
+        return _connect_read_only(path)
     try:
         conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
@@ -507,6 +535,41 @@ def _connect(path: Path) -> sqlite3.Connection:
     except sqlite3.DatabaseError as e:
         raise _translate(e, path) from None
     return conn
+
+
+def _read_only_fs(path: Path) -> bool:
+    """Whether the file system holding ``path`` is mounted read-only (root included)."""
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A registry on a read-only file system, for the commands that only read it: SQLite cannot
+    make the WAL index (-shm) there, so it is opened read-only, and if that fails too, as an
+    immutable file (no locks: nothing can write a read-only file system)."""
+    uri = "file:" + urllib.parse.quote(str(path.absolute()))
+    last: sqlite3.Error | None = None
+    for mode in ("?mode=ro", "?immutable=1"):
+        try:
+            conn = sqlite3.connect(uri + mode, uri=True, isolation_level=None,
+                                   timeout=BUSY_TIMEOUT_MS / 1000)
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            conn.execute("PRAGMA foreign_keys=ON")
+            return conn
+        except sqlite3.Error as e:
+            last = e
+    assert last is not None  # the loop ran and every mode failed
+    raise _translate(last, path) from None
+
+
+def _free_bytes(path: Path | None) -> int | None:
+    try:
+        st = os.statvfs(path.parent if path is not None else ".")
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize
 
 
 def _translate_fault(e: sqlite3.DatabaseError, path: Path | None) -> RegistryError:
@@ -522,8 +585,18 @@ def _translate(e: sqlite3.Error, path: Path | None) -> RegistryError:
     """sqlite3's error, as a RegistryError that names the fix."""
     msg = str(e)
     where = str(path) if path else "the registry"
+    if path is not None and path.exists() and _read_only_fs(path):
+        return RegistryError(f"{where} is on a read-only file system: this command writes "
+                             "the registry", "remount it read-write (commands that only read, "
+                             "such as systems, generations, show, log and ps, work as it is)")
     if "readonly" in msg or "read-only" in msg:
         return RegistryError(f"{where} is read-only", "run vmfleet as a user who can write it, or fix its permissions")
+    free = _free_bytes(path)
+    if ("disk I/O error" in msg or "unable to open" in msg) and free is not None \
+            and free < LOW_SPACE:  # SQLite reports a full disk while writing its WAL so
+        return RegistryError(f"no space left on the device of {where} ({free} bytes free)",
+                             "free some space (vmfleet images gc removes unused images), "
+                             "then run the command again")
     if "locked" in msg or "busy" in msg:
         return RegistryError(f"{where} is locked by another vmfleet", "wait for the other command to finish")
     if "disk is full" in msg or "No space left" in msg:
@@ -533,7 +606,14 @@ def _translate(e: sqlite3.Error, path: Path | None) -> RegistryError:
     if "not a database" in msg or "malformed" in msg:
         return RegistryError(f"{where} is not a vmfleet registry, or is corrupt ({msg})",
                              "restore it from a backup, or move it away and run 'vmfleet init'")
+    if "disk I/O error" in msg:
+        return RegistryError(f"disk I/O error on {where}",
+                             "the disk failed a read or write: see the kernel log (dmesg) and "
+                             "check the free space of that file system")
     return RegistryError(f"registry error on {where}: {msg}", "run with --debug for details")
+
+
+LOW_SPACE = 1 << 20  # bytes: below this, an I/O error on the registry is a full disk
 
 
 def dumps(value) -> str:

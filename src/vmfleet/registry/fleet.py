@@ -42,7 +42,8 @@ def versions_of_commit(reg: Registry, prefix: str) -> list[dict]:
 def add_version(reg: Registry, *, current_from: str, git_commit: str | None, message: str,
                 path: str, content_sha256: str, recorded: str) -> int:
     """Record the next version (inside the caller's write transaction); returns its number."""
-    number = (reg.query_one("SELECT max(number) AS n FROM fleet_versions")["n"] or 0) + 1
+    last = reg.query_one("SELECT max(number) AS n FROM fleet_versions")
+    number = ((last or {}).get("n") or 0) + 1
     reg.execute("INSERT INTO fleet_versions (number, current_from, git_commit, message, path,"
                 " content_sha256, recorded) VALUES (?,?,?,?,?,?,?)",
                 (number, current_from, git_commit, message, path, content_sha256, recorded))
@@ -83,3 +84,10 @@ def apply_ids(reg: Registry, prefix: str = "", *, newest: int | None = None) -> 
             "SELECT id FROM fleet_applies ORDER BY started DESC LIMIT ?", (newest,))]
     return [r["id"] for r in reg.query("SELECT id FROM fleet_applies WHERE id LIKE ?",
                                        (prefix + "%",))]
+
+
+def last_apply_plan(reg: Registry) -> str | None:
+    """The plan (JSON text) the newest apply executed, or None before the first apply."""
+    row = reg.query_one("SELECT plan FROM fleet_applies ORDER BY started DESC, rowid DESC "
+                        "LIMIT 1")
+    return row["plan"] if row else None

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from vmfleet import timeutil
 from vmfleet.errors import NotFound, SchemeError, UsageError
-from vmfleet.guix import channel_files, channel_modules, closure, input_files, os_config, reader
+from vmfleet.guix import channel_files, channel_modules, closure, input_files, os_config, reader, walker
 from vmfleet.guix.reader import render as render_string
 from vmfleet.names import check_name
 from vmfleet.registry.db import Registry, dumps
@@ -50,6 +50,7 @@ class Inputs:
     # Modules taken to be a pinned channel's without a clone to check (said, not recorded
     # as missing: guix fetches them with the channel).
     unverified: tuple[str, ...] = ()
+    allow_outside: tuple[str, ...] = ()  # --allow-outside folders it was read with (a record)
 
     def digest(self) -> str:
         cached = self.__dict__.get("_digest")
@@ -88,6 +89,8 @@ class Inputs:
             out["cwd"] = self.cwd
         if self.expression:
             out["expression"] = self.expression
+        if self.allow_outside:
+            out["allow_outside"] = list(self.allow_outside)
         return out
 
 
@@ -123,7 +126,8 @@ class Generation:
     unpinned: bool
     inputs_sha256: str
     summary: dict
-    layout: dict = field(default_factory=dict, hash=False)   # load_path, cwd, expression
+    layout: dict = field(default_factory=dict, hash=False)   # load_path, cwd, expression,
+    #                                                          allow_outside
     warnings: tuple[str, ...] = ()                           # unresolved names: incomplete
 
     @property
@@ -172,7 +176,7 @@ def read_inputs(config_file: str | os.PathLike, channels_file: str | os.PathLike
                 load_path=(), cwd: str | os.PathLike | None = None, strict: bool = False,
                 limits: input_files.Limits | None = None, variable: str | None = None,
                 channel_repos: Mapping[str, Path] | None = None,
-                checkouts: Path | None = None) -> Inputs:
+                checkouts: Path | None = None, allow_outside=()) -> Inputs:
     """Read a config and every file a build of it reads (see guix/closure.py), and the
     channels file, from disk, as untrusted input (see guix/input_files.py).
 
@@ -181,7 +185,9 @@ def read_inputs(config_file: str | os.PathLike, channels_file: str | os.PathLike
     as with guix. Unresolvable names are warnings in ``Inputs.warnings``; with ``strict``
     the first one is an error. ``variable``: the module variable that is the OS;
     ``channel_repos`` (``--channel-repo``) and ``checkouts`` (guix's cache of channel clones):
-    where to read the pinned channels' module trees.
+    where to read the pinned channels' module trees. Files outside the config's, the
+    channels file's and the ``-L`` folders are read only from ``allow_outside`` folders
+    (see guix/input_files.py).
     """
     cwd = posixpath.normpath(os.path.abspath(cwd or os.getcwd()))
     config = posixpath.normpath(posixpath.join(cwd, os.fspath(config_file)))
@@ -191,8 +197,9 @@ def read_inputs(config_file: str | os.PathLike, channels_file: str | os.PathLike
         if not os.path.isdir(d):
             raise UsageError(f"load path {d} is not a directory",
                              "-L takes a directory that holds modules, as for guix system -L")
+    allowed = allowed_folders(cwd, allow_outside)
     files = input_files.DiskFiles([posixpath.dirname(config), posixpath.dirname(channels), *dirs],
-                                  limits)
+                                  limits, allowed=allowed)
     if files.kind(config) is None:
         raise UsageError(f"config {config_file} not found", "check the path")
     if files.kind(channels) is None:
@@ -205,7 +212,21 @@ def read_inputs(config_file: str | os.PathLike, channels_file: str | os.PathLike
         pins = []  # analyse() reports it with its location
     found = closure.gather(files, config, load_path=dirs, cwd=cwd, variable=variable,
                            providers=providers_for(pins, channel_repos, checkouts))
-    return inputs_from_closure(found, channels_text, load_path=dirs, cwd=cwd, strict=strict)
+    return inputs_from_closure(found, channels_text, load_path=dirs, cwd=cwd, strict=strict,
+                               allow_outside=allowed)
+
+
+def allowed_folders(cwd: str, folders) -> list[str]:
+    """``--allow-outside`` folders, absolute; each must be a directory (a file or a typo
+    would otherwise allow nothing, or everything below a parent the user did not mean)."""
+    out = []
+    for d in folders:
+        full = posixpath.normpath(posixpath.join(cwd, os.fspath(d)))
+        if not os.path.isdir(full):
+            raise UsageError(f"--allow-outside {d}: not a directory",
+                             "name the folder that holds the files the config refers to")
+        out.append(full)
+    return out
 
 
 def providers_for(pins, channel_repos: Mapping[str, Path] | None = None,
@@ -218,7 +239,8 @@ def providers_for(pins, channel_repos: Mapping[str, Path] | None = None,
 
 
 def inputs_from_closure(found: closure.Closure, channels_text: str, *, load_path, cwd: str,
-                        strict: bool = False, keep_cwd: bool = False) -> Inputs:
+                        strict: bool = False, keep_cwd: bool = False,
+                        allow_outside=()) -> Inputs:
     """Lay a closure out as a tree rooted at the deepest directory holding all of it.
 
     The working directory is part of the tree (and guix runs there at build time) when it
@@ -262,7 +284,8 @@ def inputs_from_closure(found: closure.Closure, channels_text: str, *, load_path
                   tuple(rel(d) for d in load_path), run_dir, found.expression, warnings,
                   tuple(str(closure.Unverified(rel(u.file) if u.file.startswith(root) else u.file,
                                                u.line, u.module, u.channels))
-                        for u in found.unverified))
+                        for u in found.unverified),
+                  allow_outside=tuple(allow_outside))
 
 
 def _check_tree_path(path: str, what: str) -> str:
@@ -315,15 +338,15 @@ def _visible_definitions(inputs: Inputs) -> dict:
     for path, role in inputs.roles.items():
         if role in ("module", "include", "load"):
             try:   # the reader's cache: the closure read these very texts (not modified here)
-                forms = reader._read(inputs.files[path].decode(), path)[0]
+                forms = reader.read_cached(inputs.files[path].decode(), path)[0]
             except (SchemeError, UnicodeDecodeError):
                 continue
             by_path[path] = forms
-            env.update(reader._definitions(forms))
+            env.update(walker.definitions(forms))
     if not by_path:
         return env
     try:
-        config_forms = reader._read(inputs.config_text, inputs.config_name)[0]
+        config_forms = reader.read_cached(inputs.config_text, inputs.config_name)[0]
     except SchemeError:
         return env
     for name, prefix, _ in closure.module_refs(config_forms):
@@ -332,7 +355,7 @@ def _visible_definitions(inputs: Inputs) -> dict:
         for d in inputs.load_path:
             path = posixpath.normpath(posixpath.join(d, *name[:-1], name[-1] + ".scm"))
             if path in by_path:
-                env.update({prefix + k: v for k, v in reader._definitions(by_path[path]).items()})
+                env.update({prefix + k: v for k, v in walker.definitions(by_path[path]).items()})
                 break
     return env
 
@@ -377,7 +400,7 @@ def record(reg: Registry, system: str, inputs: Inputs, *, current_from: str, sou
         channels_sha = reg.put_blob(inputs.channels_text.encode())
         number = reg.execute("SELECT coalesce(max(number), 0) + 1 FROM generations "
                              "WHERE system = ?", (system,)).fetchone()[0]
-        cur = reg.execute(
+        gen_id = reg.insert(
             "INSERT INTO generations (system, number, current_from, source, git_commit, message,"
             " config_path, config_sha256, channels_sha256, pins, unpinned, inputs_sha256, summary,"
             " recorded, layout, warnings) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -386,7 +409,6 @@ def record(reg: Registry, system: str, inputs: Inputs, *, current_from: str, sou
              digest, dumps(analysis.summary), timeutil.now(), dumps(inputs.layout_json),
              dumps(list(inputs.warnings))),
         )
-        gen_id = cur.lastrowid
         for path, content in sorted(inputs.files.items()):
             reg.execute("INSERT INTO generation_files (generation_id, path, sha256, mode, role) "
                         "VALUES (?,?,?,?,?)",
@@ -441,7 +463,7 @@ def inputs_of(reg: Registry, gen: Generation) -> Inputs:
     return Inputs(gen.config_path, reg.get_blob(gen.config_sha256).decode(),
                   reg.get_blob(gen.channels_sha256).decode(), files, modes, roles,
                   tuple(lay.get("load_path", ())), lay.get("cwd", "."), lay.get("expression"),
-                  gen.warnings)
+                  gen.warnings, allow_outside=tuple(lay.get("allow_outside", ())))
 
 
 @dataclass(frozen=True)

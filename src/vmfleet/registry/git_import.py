@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import posixpath
 import subprocess
 from collections.abc import Iterable
@@ -22,7 +23,7 @@ from vmfleet.guix import closure, input_files, os_config
 from vmfleet.names import check_name
 from vmfleet.registry import generations, import_marks
 from vmfleet.registry.db import Registry, dumps
-from vmfleet.tools.run import kill_group, run, which
+from vmfleet.tools.run import kill_group, run, spawn, which
 
 log = logging.getLogger("vmfleet.registry.git_import")
 
@@ -71,6 +72,7 @@ class ImportResult:
     skips: tuple[Skip, ...] = ()              # the same, grouped: count, commit range, reason
     up_to_date: bool = False                  # nothing new since the last import
     unverified: tuple[str, ...] = ()          # channel modules taken without a clone to check
+    read: int = 0                             # commits whose inputs were read (new or known)
 
 
 def group_skips(entries: list[tuple[str, str]]) -> tuple[Skip, ...]:
@@ -94,9 +96,10 @@ class Blobs:
     """Reads git blobs through one ``git cat-file --batch`` process, and parses each once."""
 
     def __init__(self, repo: Path):
-        self.proc = subprocess.Popen(["git", "-C", str(repo), "cat-file", "--batch"],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     start_new_session=True)
+        self.proc = spawn(["git", "-C", str(repo), "cat-file", "--batch"],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None)
+        assert self.proc.stdin is not None and self.proc.stdout is not None  # both piped
+        self.requests, self.answers = self.proc.stdin, self.proc.stdout
         self.cache: dict[str, bytes] = {}
         self.parsed: dict[tuple[str, str], object] = {}
 
@@ -125,8 +128,8 @@ class Blobs:
     def get(self, sha: str) -> bytes:
         if sha in self.cache:
             return self.cache[sha]
-        self.proc.stdin.write(sha.encode() + b"\n")
-        self.proc.stdin.flush()
+        self.requests.write(sha.encode() + b"\n")
+        self.requests.flush()
         data = self._answer()
         if data is None:
             raise CommandFailed(f"git cat-file: cannot read object {sha}",
@@ -142,8 +145,8 @@ class Blobs:
         wanted = list(dict.fromkeys(s for s in shas if s and s not in self.cache))
         for i in range(0, len(wanted), PREFETCH_BATCH):
             batch = wanted[i:i + PREFETCH_BATCH]
-            self.proc.stdin.write(b"".join(s.encode() + b"\n" for s in batch))
-            self.proc.stdin.flush()
+            self.requests.write(b"".join(s.encode() + b"\n" for s in batch))
+            self.requests.flush()
             for sha in batch:
                 data = self._answer()
                 if data is not None:
@@ -151,17 +154,17 @@ class Blobs:
 
     def _answer(self) -> bytes | None:
         """The next object's bytes, or None when git reports it missing."""
-        header = self.proc.stdout.readline().split()
+        header = self.answers.readline().split()
         if len(header) < 3:
             return None
         size = int(header[2])
-        data = self.proc.stdout.read(size)
-        self.proc.stdout.read(1)
+        data = self.answers.read(size)
+        self.answers.read(1)
         return data
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
-            self.proc.stdin.close()
+            self.requests.close()
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -263,11 +266,14 @@ class TreeDirs:
 
 class GitFiles:
     """A commit's tree, read like the disk (guix/closure.py's ``files``): paths are absolute
-    below ``root``; a file outside the repository cannot be imported from its history."""
+    below ``root``; a file outside the repository is not in its history, and is read from the
+    disk (as it is now) only inside an ``--allow-outside`` folder (``outside``), as ``add`` does."""
 
     def __init__(self, root: str, state: dict[str, tuple[str, str]], blobs: Blobs,
-                 limits: input_files.Limits, dirs: TreeDirs | None = None):
+                 limits: input_files.Limits, dirs: TreeDirs | None = None,
+                 outside: input_files.DiskFiles | None = None):
         self.root, self.state, self.blobs, self.limits = root, state, blobs, limits
+        self.outside = outside
         self.total = 0
         self.dirs = dirs or TreeDirs()
         self.read_files: set[str] = set()   # repo-relative files read, links and targets
@@ -278,9 +284,17 @@ class GitFiles:
             return "."
         if not path.startswith(self.root + "/"):
             raise UsageError(f"{path} is outside the repository {self.root}",
-                             "an import reads inputs from the repository's history only: "
-                             "commit the file to the repository")
+                             "an import reads inputs from the repository's history: commit the "
+                             "file to the repository, or, if it belongs to the system, name its "
+                             f"folder: --allow-outside {posixpath.dirname(path)}")
         return path[len(self.root) + 1:]
+
+    def _on_disk(self, path: str) -> input_files.DiskFiles | None:
+        """The folder outside the repository that ``path`` is read from, if it is one."""
+        if (self.outside is not None and not path.startswith(self.root + "/")
+                and path != self.root and self.outside.covers(path)):
+            return self.outside
+        return None
 
     def _resolve(self, rel: str, depth: int = 0) -> str:
         self.read_files.add(rel)
@@ -299,6 +313,8 @@ class GitFiles:
         return self._resolve(resolved, depth + 1)
 
     def kind(self, path: str) -> str | None:
+        if disk := self._on_disk(path):
+            return disk.kind(path)
         rel = self._rel(path)
         if rel in self.state:
             mode = self.state[self._resolve(rel)][1]
@@ -306,6 +322,8 @@ class GitFiles:
         return "dir" if rel in self.dirs.of(self.state) or rel == "." else None
 
     def read(self, path: str, what: str) -> input_files.FileData:
+        if disk := self._on_disk(path):
+            return disk.read(path, what)
         rel = self._rel(path)
         if rel not in self.state:
             raise UsageError(f"{what} {rel} is not in the repository at this commit",
@@ -325,6 +343,8 @@ class GitFiles:
         return input_files.FileData(data, 0o755 if mode == "100755" else 0o644)
 
     def tree(self, path: str, what: str) -> list[str]:
+        if disk := self._on_disk(path):
+            return disk.tree(path, what)
         rel = self._rel(path)
         self.read_dirs.add(rel)
         return sorted(f"{self.root}/{p}" for p in self.state if p.startswith(rel + "/"))
@@ -340,7 +360,7 @@ def import_system(reg: Registry, repo: str | Path, system: str, config: str, cha
                   since: str | None = None, allow_unpinned: bool = False, load_path=(),
                   strict: bool = False, variable: str | None = None,
                   channel_repos=None, checkouts: Path | None = None,
-                  channels_before: str | None = None) -> ImportResult:
+                  channels_before: str | None = None, allow_outside=()) -> ImportResult:
     """Record a generation for each commit that changed the system's inputs.
 
     ``load_path`` (``-L``) and the paths are relative to ``repo``, which is also the
@@ -350,21 +370,24 @@ def import_system(reg: Registry, repo: str | Path, system: str, config: str, cha
     commits made before the channels file existed (recorded with source
     ``git+channels-before``; without it they are reported skipped). Generations follow the
     git history: a commit dated before its parent (after a rebase) is recorded one second
-    after it, so a date spec never picks a parent over its child.
+    after it, so a date spec never picks a parent over its child. Files outside the
+    repository are read from the disk, only inside ``allow_outside`` folders.
     """
     check_name(system)
     root = repo_root(repo)
-    config_rel = _repo_relative(root, repo, config)
-    channels_rel = _repo_relative(root, repo, channels)
-    lp_rel = [_repo_relative(root, repo, d) for d in load_path]
-    cwd_rel = _repo_relative(root, repo, ".")
+    config_rel = repo_relative(root, repo, config)
+    channels_rel = repo_relative(root, repo, channels)
+    lp_rel = [repo_relative(root, repo, d) for d in load_path]
+    cwd_rel = repo_relative(root, repo, ".")
+    allowed = tuple(generations.allowed_folders(os.getcwd(), allow_outside))
     head = _head(root)
     options = dumps({"config": config_rel, "channels": channels_rel, "load_path": lp_rel,
                      "cwd": cwd_rel, "since": since, "allow_unpinned": allow_unpinned,
                      "strict": strict, "variable": variable,
                      "channel_repos": {k: str(v) for k, v in sorted((channel_repos or {}).items())},
                      "channels_before": generations.sha256(channels_before.encode())
-                     if channels_before is not None else None})
+                     if channels_before is not None else None,
+                     "allow_outside": list(allowed)})
     mark = import_marks.get(reg, system, str(root))
     after = None
     if mark and mark.options == options and head:
@@ -376,7 +399,7 @@ def import_system(reg: Registry, repo: str | Path, system: str, config: str, cha
         _check_in_history(root, repo, [], {}, config_rel, channels_rel)
     blobs = Blobs(root)
     try:
-        history = commits(root, None, since, head=head, after=after)
+        history = commits(root, None, since, head=head or "HEAD", after=after)
         if not history:
             if since is None and after is None:
                 _check_in_history(root, repo, [], {}, config_rel, channels_rel)
@@ -388,9 +411,10 @@ def import_system(reg: Registry, repo: str | Path, system: str, config: str, cha
             result = _record_history(reg, system, root, config_rel, channels_rel, lp_rel,
                                      cwd_rel, history, state, blobs, allow_unpinned, strict,
                                      _Options(variable, channel_repos, checkouts,
-                                              channels_before),
+                                              channels_before, allowed),
                                      _newest_time(reg, system) if after else 0)
-            import_marks.put(reg, import_marks.Mark(system, str(root), options, head))
+            if head is not None:  # a repository with commits (else nothing was recorded)
+                import_marks.put(reg, import_marks.Mark(system, str(root), options, head))
             return result
     finally:
         blobs.close()
@@ -441,6 +465,7 @@ class _Options:
     channel_repos: object = None
     checkouts: Path | None = None
     channels_before: str | None = None
+    allowed: tuple[str, ...] = ()          # --allow-outside folders
 
 
 def _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel, history,
@@ -451,12 +476,13 @@ def _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel
     recorded, skipped = [], []
     skip_runs: list[tuple[str, str]] = []
     unverified: dict[str, None] = {}
+    read = 0
     root_s = posixpath.normpath(str(root.resolve()))
     watched_dirs = [d for d in lp_rel if d != "."]   # before the channels file: what to count
     last_read: GitFiles | None = None       # what the last closure read (None: read again)
     seen_commits = 0
     limits = input_files.Limits.from_env()
-    providers: dict[str, object] = {}     # channels blob -> Providers
+    providers: dict[str, closure.Providers | None] = {}  # channels blob -> Providers
     dirs = TreeDirs()
     last_digest = None
     for index, commit in enumerate(history):
@@ -509,7 +535,9 @@ def _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel
             if channels_sha not in providers:
                 providers[channels_sha] = generations.providers_for(
                     pins, options.channel_repos, options.checkouts)
-            files = GitFiles(root_s, state, blobs, limits, dirs)
+            outside = (input_files.DiskFiles([], limits, allowed=options.allowed)
+                       if options.allowed else None)
+            files = GitFiles(root_s, state, blobs, limits, dirs, outside)
             found = closure.gather(files, f"{root_s}/{config_rel}",
                                    load_path=[posixpath.normpath(f"{root_s}/{d}") for d in lp_rel],
                                    cwd=posixpath.normpath(f"{root_s}/{cwd_rel}"),
@@ -518,10 +546,12 @@ def _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel
             inputs = generations.inputs_from_closure(
                 found, channels_text,
                 load_path=[posixpath.normpath(f"{root_s}/{d}") for d in lp_rel],
-                cwd=posixpath.normpath(f"{root_s}/{cwd_rel}"), strict=strict, keep_cwd=bool(lp_rel))
+                cwd=posixpath.normpath(f"{root_s}/{cwd_rel}"), strict=strict, keep_cwd=bool(lp_rel),
+                allow_outside=options.allowed)
             for note in inputs.unverified:   # said once per module, not per commit
                 unverified.setdefault(note.split(": ", 1)[-1], None)
             if not before and inputs.digest() == last_digest:
+                read += 1
                 continue   # the same inputs as the generation just recorded: nothing to do
             analysis = generations.analyse(inputs, config_label=label, pins=pins)
             gen, created = generations.record(
@@ -537,10 +567,11 @@ def _record_history(reg, system, root, config_rel, channels_rel, lp_rel, cwd_rel
             last_read = None   # the next commit is read again (the channels file may appear)
         last_time = max(last_time, when)
         last_digest = gen.inputs_sha256
+        read += 1
         if created:
             recorded.append(gen.label)
     return ImportResult(system, seen_commits, tuple(recorded), tuple(skipped),
-                        group_skips(skip_runs), unverified=tuple(unverified))
+                        group_skips(skip_runs), unverified=tuple(unverified), read=read)
 
 
 def _prefetch(blobs: Blobs, upcoming: list[Commit], watched: set[str]) -> None:
@@ -558,7 +589,7 @@ def _text(data: bytes, path: str) -> str:
         raise SchemeError(f"{path}: not a text file", "vmfleet reads Scheme text files") from None
 
 
-def _repo_relative(root: Path, repo: str | Path, path: str) -> str:
+def repo_relative(root: Path, repo: str | Path, path: str) -> str:
     """``path`` as given on the command line (relative to ``repo``), relative to the repo root."""
     full = (Path(repo) / path).absolute()
     try:

@@ -20,11 +20,11 @@ def open_rows(reg: Registry, *, system: str | None = None) -> list[dict]:
 
 def begin(reg: Registry, *, kind: str, vm: str, successor: str | None, retiring: tuple[str, ...],
           system: str, generation_id: int, step: str, now: str) -> int:
-    return reg.execute(
+    return reg.insert(
         "INSERT INTO rollouts (kind, vm, successor, retiring, system, generation_id, step,"
         " status, started, updated) VALUES (?,?,?,?,?,?,?,?,?,?)",
         (kind, vm, successor, json.dumps(list(retiring)), system, generation_id, step,
-         "running", now, now)).lastrowid
+         "running", now, now))
 
 
 def set_step(reg: Registry, rollout_id: int, step: str, status: str, now: str) -> None:

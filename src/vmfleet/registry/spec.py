@@ -54,11 +54,13 @@ class Spec:
         return timeutil.to_stamp(end)
 
 
-_MONTH = re.compile(r"^\d{4}-\d{2}$")
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2})?$")
-_NUMBER = re.compile(r"^\d{1,6}$")
-_COMMIT = re.compile(r"^[0-9a-f]{4,40}$")
+# ASCII digits only (re.ASCII: '\d' alone also takes '٣', which int() reads as 3), and \Z,
+# not $, which would let a trailing newline through.
+_MONTH = re.compile(r"\A\d{4}-\d{2}\Z", re.ASCII)
+_DAY = re.compile(r"\A\d{4}-\d{2}-\d{2}\Z", re.ASCII)
+_MOMENT = re.compile(r"\A\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2})?\Z", re.ASCII)
+_NUMBER = re.compile(r"\A\d{1,6}\Z", re.ASCII)
+_COMMIT = re.compile(r"\A[0-9a-f]{4,40}\Z")
 
 
 def parse(text: str) -> Spec:

@@ -80,6 +80,10 @@ def update(reg: Registry, name: str, values: dict) -> int:
 
 
 def delete(reg: Registry, name: str) -> None:
-    """Remove ``name``'s row; VMs it had replaced no longer point at it."""
-    reg.execute("UPDATE vms SET replaces = NULL WHERE replaces = ?", (name,))
+    """Remove ``name``'s row. The VMs that replaced it replace its predecessor instead; when it
+    had none (the first VM of its lineage) they keep ``name``, by which the lineage (and the
+    fleet file) still knows them."""
+    row = reg.query_one("SELECT replaces FROM vms WHERE name = ?", (name,))
+    if row is not None and row["replaces"]:
+        reg.execute("UPDATE vms SET replaces = ? WHERE replaces = ?", (row["replaces"], name))
     reg.execute("DELETE FROM vms WHERE name = ?", (name,))

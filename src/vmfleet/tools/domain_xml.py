@@ -29,6 +29,7 @@ from __future__ import annotations
 import enum
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, fields
+from typing import Any
 
 QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
 VMFLEET_NS = "urn:x-vmfleet:domain:1"
@@ -180,7 +181,7 @@ def read_metadata(xml: str) -> VmMetadata | None:
     el = root.find(f"metadata/{{{VMFLEET_NS}}}vm")
     if el is None:
         return None
-    values = {}
+    values: dict[str, Any] = {}
     for f in fields(VmMetadata):
         raw = el.get(f.name.replace("_", "-"), "")
         values[f.name] = int(raw) if f.type == "int" and raw.lstrip("-").isdigit() else raw

@@ -12,7 +12,9 @@ from __future__ import annotations
 import os
 import signal
 
-KILL_ENV = "VMFLEET_KILL_AT"
+from vmfleet import settings
+
+KILL_ENV = settings.KILL_AT
 
 
 def kill(step: str) -> None:
@@ -21,5 +23,5 @@ def kill(step: str) -> None:
 
 def reached(step: str) -> None:
     """Die here when $VMFLEET_KILL_AT names ``step`` (a test hook; a no-op otherwise)."""
-    if os.environ.get(KILL_ENV) == step:
+    if settings.get(settings.KILL_AT) == step:
         kill(step)

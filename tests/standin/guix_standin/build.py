@@ -72,9 +72,13 @@ class Build:
         self.cache = settings.cache_dir()
         self._host = None
         self._kernel = None
+        # vm-image's root is found by a UUID derived from the OS (gnu/system/vm.scm,
+        # operating-system-uuid); the stand-in derives it from the config and the revision
+        root_uuid = image.fs_uuid(f"vm-image:{self.rev.commit}:{config.text}:"
+                                  f"{config.expression}") if opts.action == "vm-image" else None
         self.builder = Builder(self.rev, config, travel.channels,
                                save_provenance=opts.save_provenance, knobs=knobs,
-                               host=self.host, kernel=self.kernel)
+                               host=self.host, kernel=self.kernel, root_uuid=root_uuid)
         self.closure = self.builder.build()
         # As gnu/system/image.scm makes them: one computed-file "partition.img" per file
         # system (the ESP, the root), a computed-file "genimage.cfg" that names the partition
@@ -239,6 +243,7 @@ class Build:
                 return str(self.out)
             self.plan("will be")
             self.vanished()
+            self.keys_as_strings()
             self.slow()
             tmp = Path(tempfile.mkdtemp(prefix=f".build-{self.hash[:8]}-", dir=self.store))
             work = Path(tempfile.mkdtemp(prefix="vmfleet-standin-", dir=self.workdir_base()))
@@ -277,6 +282,22 @@ class Build:
                          f'failed to download "{src}" from "{url}"']
                 raise self.fail(drv, lines, [item.drv, self.closure.system.drv,
                                              self.drv_in_store])
+
+    def keys_as_strings(self) -> None:
+        """gnu/services/ssh.scm@a0178d34f582:405-426 (same at every pin): the builder of
+        ``openssh-authorized-keys`` opens each key with ``call-with-input-file``; a key
+        written as a string is no file, so that derivation fails."""
+        if not self.config.string_keys:
+            return
+        _user, text = self.config.string_keys[0]
+        drv = f"{STORE}/{store_hash('drv', 'openssh-authorized-keys', text)}" \
+              "-openssh-authorized-keys.drv"
+        say(f"building {drv}...")
+        lines = ["Backtrace:", "(frames not modelled by the stand-in)",
+                 "In procedure open-file: No such file or directory: "
+                 + '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"']
+        etc = next(i for i in self.closure.items.values() if i.name == "etc")
+        raise self.fail(drv, lines, [etc.drv, self.closure.system.drv, self.drv_in_store])
 
     def _spec_of(self, item: Item):
         for spec in self.builder.vars.values():
@@ -356,6 +377,7 @@ class Build:
         try:
             image.build_partition(work, self.closure, extras, image_size=self.opts.image_size,
                                   epoch=self.rev.epoch, out=out, log=self.log,
+                                  root_uuid=self.builder.root_uuid,
                                   nondeterministic="partition" in self.knobs.nondeterministic)
         except image.BuildFailed as e:
             self.log(f"error: {e}")
@@ -390,7 +412,8 @@ class Build:
         grub_config = guest.grub_embedded(f"{kernel_item.path}/bzImage",
                                           f"{initrd.path}/initrd.cpio.gz",
                                           self.closure.system.path,
-                                          root_index=1 + self.layout.index("root"))
+                                          root_index=1 + self.layout.index("root"),
+                                          root_uuid=self.builder.root_uuid)
         partitions = [(k, self.partition_out(k)) for k in self.layout]
         started = time.monotonic()
         try:

@@ -114,7 +114,7 @@ def read_channels_file(path: str, host: Revision) -> list[Channel]:
     return out
 
 
-def _guix_commit(channel: Channel, host: Revision) -> Revision:
+def _guix_commit(channel: Channel, host: Revision, ref_given: bool = False) -> Revision:
     url = channel.url
     if not _is_guix_url(url):
         host = re.sub(r"^[a-z+]+://([^/]*).*$", r"\1", url)
@@ -129,7 +129,10 @@ def _guix_commit(channel: Channel, host: Revision) -> Revision:
         raise GuixError(f"Git error: object not found - no match for id ({channel.commit})",
                         program="guix time-machine")
     rev = matches[0]
-    oldest = host.oldest_commit
+    # guix/scripts/time-machine.scm@79ec651a286 validated the ref (--commit, --branch) only;
+    # c3d48d024b9 (2023-09-05) also a channels file's guix commit
+    oldest = host.oldest_commit if ref_given or host.has("travel-check-channels-file") \
+        else None
     if oldest is not None and not rev.descends_from(oldest):
         # guix/scripts/time-machine.scm of the guix running time-machine; the date is
         # v1.0.0's even when the hash is v0.16.0's
@@ -143,7 +146,7 @@ def _guix_commit(channel: Channel, host: Revision) -> Revision:
 
 
 def resolve(channels: list[Channel], is_cached, host: Revision, *,
-            authenticate: bool = True) -> Travel:
+            authenticate: bool = True, ref_given: bool = False) -> Travel:
     """Resolve a channel list (what time-machine does before building anything).
 
     ``host`` is the guix running time-machine: its ``ensure-default-introduction``
@@ -158,7 +161,7 @@ def resolve(channels: list[Channel], is_cached, host: Revision, *,
     out, fetched, rev = [], [], None
     for c in channels:
         if c.name == "guix":
-            rev = _guix_commit(c, host)      # Git errors and "cannot travel" come first
+            rev = _guix_commit(c, host, ref_given)  # Git errors, "cannot travel" come first
             commit = rev.commit
             intro = ((c.introduction.commit, c.introduction.fingerprint)
                      if c.introduction else None)
@@ -223,13 +226,13 @@ def channels_json(channels: tuple[Resolved, ...]) -> str:
 
 
 def provenance(channels: tuple[Resolved, ...], config_item: str | None) -> str:
-    """``<system>/provenance`` (format in guix-facts.md; no introductions)."""
+    """``<system>/provenance`` (gnu/services.scm, provenance-file: no introductions;
+    ``(configuration-file #f)`` when the system came from ``-e``)."""
     chans = []
     for c in channels:
         branch = f'\n    (branch "{c.branch}")' if c.branch else ""
         chans.append(f'  (channel\n    (name {c.name})\n    (url "{c.url}"){branch}\n'
                      f'    (commit "{c.commit}"))')
     text = "(provenance\n (version 0)\n (channels\n" + "\n".join(chans) + ")"
-    if config_item:
-        text += f'\n (configuration-file "{config_item}")'
-    return text + ")\n"
+    named = f'"{config_item}"' if config_item else "#f"
+    return text + f"\n (configuration-file {named}))\n"

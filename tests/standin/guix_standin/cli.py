@@ -170,8 +170,6 @@ def system(args: list[str], travel: Travel) -> int:
         raise Unsupported(f"stand-in: '{action}' is not supported here; it builds images "
                           "('image', 'vm-image') only")
     values = dict(opts)
-    if "expression" in values:
-        raise Unsupported("stand-in: -e/--expression is not supported; pass a file")
     image_type = values.get("image-type", "qcow2")
     if action == "image":
         if image_type not in rev.image_types:
@@ -187,13 +185,18 @@ def system(args: list[str], travel: Travel) -> int:
             size = settings.size_to_number(values["image-size"])    # guix/ui.scm
         except settings.SizeError as e:
             raise GuixError(str(e)) from None
-    if len(params) != 1:
+    expression = values.get("expression")
+    if expression is not None and params:
+        # guix/scripts/system.scm@8e2f32cee982:1228-1230
+        raise GuixError("both file and expression cannot be specified")
+    if len(params) != 1 and expression is None:
         if not params:
             raise GuixError("no configuration specified",
                             hints=("Try `guix system --help' for more information.",))
         raise GuixError(f"wrong number of arguments for action '{action}'")
     load_path = tuple(v for k, v in opts if k == "load-path")     # repeatable, in order
-    config = osconfig.load(params[0], rev, load_path=load_path)
+    config = osconfig.load(params[0] if params else None, rev, load_path=load_path,
+                           expression=expression)
     if action == "vm-image" and rev.has("image-type-option") and "image-type" in values \
             and image_type not in rev.image_types:
         # v1.2.0 looks the name up (lookup-image-type-by-name, gnu/system/image.scm) once
@@ -355,7 +358,8 @@ def time_machine(args: list[str], travel: Travel) -> int:
     if "no-auth" in values:
         say("guix time-machine: warning: channel authentication disabled")
     target = chans.resolve(channel_list, lambda c: _checkout_marker(c).exists(), host,
-                           authenticate="no-auth" not in values)
+                           authenticate="no-auth" not in values,
+                           ref_given="commit" in values or "branch" in values)
     for c in target.fetched:
         say(f"Updating channel '{c.name}' from Git repository at '{c.url}'...")
     if target.fetched:

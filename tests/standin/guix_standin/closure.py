@@ -32,6 +32,8 @@ STORE = "/gnu/store"
 # %base-groups (gnu/system/shadow.scm), the ones users name: gid by group
 _GIDS = {"root": 0, "wheel": 1, "users": 100, "audio": 17, "video": 26, "kvm": 27,
          "netdev": 28, "input": 22, "dialout": 20}
+SKELETONS = (".bash_profile", ".bashrc", ".zprofile", ".nanorc", ".Xdefaults", ".guile",
+             ".gdbinit")
 NETWORK_SERVICES = {"dhcp-client-service-type", "dhcpcd-service-type",
                     "network-manager-service-type", "static-networking-service-type",
                     "connman-service-type"}
@@ -115,8 +117,12 @@ class Builder:
     """Computes the items of one system for one revision (names first, contents lazily)."""
 
     def __init__(self, rev: Revision, config: SystemConfig, channels: tuple[Resolved, ...],
-                 *, save_provenance: bool, knobs: Knobs, host: Callable, kernel: Callable):
+                 *, save_provenance: bool, knobs: Knobs, host: Callable, kernel: Callable,
+                 root_uuid: str | None = None):
         self.rev = rev
+        # vm-image: the root file system is found by this UUID and has no label
+        # (gnu/system/vm.scm@a099685659b4, system-qemu-image: (device root-uuid))
+        self.root_uuid = root_uuid
         self.config = config
         self.channels = channels
         self.save_provenance = save_provenance
@@ -200,7 +206,7 @@ class Builder:
             files[cmd] = File(data=(f"#!/bin/sh\n# {name} {version}: a stand-in placeholder\n"
                                     f"echo '{name} {version}'\n").encode(), executable=True)
         host = None
-        if name in ("busybox", "dropbear") or name in guest.SONAME_PACKAGES.values():
+        if name in ("busybox", "dropbear", "openssh") or name in guest.SONAME_PACKAGES.values():
             host = self._host()
         if name == "busybox":
             files["bin/busybox"] = File(source=host.busybox, executable=True)
@@ -210,6 +216,11 @@ class Builder:
         elif name == "dropbear":
             files["sbin/dropbear"] = File(source=host.dropbear, executable=True)
             files["bin/dropbearkey"] = File(source=host.dropbearkey, executable=True)
+        elif name == "openssh":            # Debian's sshd and ssh-keygen, their libraries
+            files["sbin/sshd"] = File(source=host.sshd, executable=True)
+            files["bin/ssh-keygen"] = File(source=host.ssh_keygen, executable=True)
+            for soname, path in host.ssh_libraries:
+                files[f"lib/{soname}"] = File(source=path, executable=True)
         elif name == "linux-libre":
             files["bzImage"] = File(source=str(self._kernel().bzimage))
             del files[f"lib/{name}/{name}.data"]
@@ -252,12 +263,30 @@ class Builder:
             if f.tree is not None else text_item(f.path.name, f.data)) for f in cfg.local_files}
         types = {t: conf for t, conf in cfg.services}
         ssh_conf = types.get("openssh-service-type", types.get("dropbear-service-type"))
-        ssh = dhcp = None
-        if ssh_conf is not None:
+        ssh = dhcp = openssh = None
+        if "openssh-service-type" in types:
+            # gnu/services/ssh.scm: sshd -D -f sshd_config; PermitRootLogin from
+            # permit-root-login (#f by default; 'without-password is written as
+            # prohibit-password from ef3f38ea002 on)
+            openssh = self.package(v["openssh"])
+            port = re.search(r"\(port-number (\d+)\)", ssh_conf)
+            permit = {"#t": "yes", "'prohibit-password": "prohibit-password",
+                      "'without-password": "prohibit-password"
+                      if self.rev.has("prohibit-password") else "without-password"
+                      }.get(cfg.root_login, "no")
+            sshd_conf = c.add(text_item("sshd_config", guest.sshd_config(
+                int(port.group(1)) if port else 22, permit)))
+            ssh = c.add(text_item("ssh-daemon", guest.sshd_daemon(
+                f"{openssh.path}/sbin/sshd", f"{openssh.path}/lib:{glibc.path}/lib",
+                sshd_conf.path), refs=[openssh.path, glibc.path, sshd_conf.path],
+                executable=True))
+        elif ssh_conf is not None:
             port = re.search(r"\(port-number (\d+)\)", ssh_conf)
             # gnu/services/ssh.scm: permit-root-login defaults to #f; root may log in only
-            # with #t or 'prohibit-password (with a key: the stand-in has no passwords).
-            root_ok = cfg.root_login in ("#t", "'prohibit-password")
+            # with #t, 'without-password (every revision: @6298c3ffd965:428-431) or
+            # 'prohibit-password (from ef3f38ea002; osconfig refuses it before), with a key:
+            # the stand-in has no passwords.
+            root_ok = cfg.root_login in ("#t", "'without-password", "'prohibit-password")
             ssh = c.add(text_item("ssh-daemon", guest.ssh_daemon(
                 f"{dropbear.path}/sbin/dropbear", lib_path, int(port.group(1)) if port else 22,
                 root_login=root_ok),
@@ -291,18 +320,23 @@ class Builder:
                        accounts[name].home) for name, uid in users[1:] if name in accounts)
         c.authorized_keys = cfg.authorized_keys
         c.host_name, c.timezone = cfg.host_name, cfg.timezone
-        etc_files = self.etc_files(users, bb, ssh, dhcp, acpi, shepherd_conf)
+        etc_files = self.etc_files(users, bb, ssh, dhcp, acpi, shepherd_conf,
+                                   sshd=openssh is not None)
         etc = c.add(dir_item("etc", etc_files, refs=[busybox.path, acpi.path, shepherd_conf.path,
                                                      *(i.path for i in (ssh, dhcp) if i)]))
         c.etc = etc
         boot_refs = [busybox.path, glibc.path]
-        if ssh:
+        if openssh:
+            boot_refs.append(openssh.path)
+        elif ssh:
             boot_refs += [dropbear.path, *(i.path for i in lib_items)]
         boot = c.add(text_item("boot", guest.boot_script(
-            bb, f"{dropbear.path}/bin/dropbearkey" if ssh else None, lib_path,
-            busybox_bin=f"{busybox.path}/bin", glibc_lib=f"{glibc.path}/lib", accounts=homes),
+            bb, f"{dropbear.path}/bin/dropbearkey" if ssh and not openssh else None, lib_path,
+            busybox_bin=f"{busybox.path}/bin", glibc_lib=f"{glibc.path}/lib", accounts=homes,
+            ssh_keygen=f"{openssh.path}/bin/ssh-keygen" if openssh else None,
+            ssh_lib_path=f"{openssh.path}/lib:{glibc.path}/lib" if openssh else ""),
             refs=boot_refs, executable=True))
-        init_text = guest.initrd_init((), tuple(_modules()))
+        init_text = guest.initrd_init((), tuple(_modules()), root_uuid=self.root_uuid)
         initrd_key = store_hash("raw-initrd", busybox.path, kernel.path, init_text)
         initrd = Item("raw-initrd", initrd_key, (), deps=(busybox, kernel))
         initrd.make = lambda: self.initrd_node(init_text)
@@ -319,7 +353,14 @@ class Builder:
         }
         refs = [boot.path, etc.path, initrd.path, kernel.path, parameters.path, profile.path,
                 *(i.path for i in service_items), *(i.path for i in local_items.values())]
-        if self.save_provenance:
+        if self.save_provenance and cfg.expression is not None:
+            # gnu/services.scm@8e2f32cee982:470-480, 507-510: built from -e, the config file
+            # is #f: (configuration-file #f) and no configuration.scm
+            chans = c.add(text_item("channels.scm", channels_scm(self.channels)))
+            prov = c.add(text_item("provenance", provenance(self.channels, None)))
+            entries.update({"provenance": prov.path, "channels.scm": chans.path})
+            refs += [prov.path, chans.path]
+        elif self.save_provenance:
             conf = c.add(text_item("configuration.scm", cfg.text))
             chans = c.add(text_item("channels.scm", channels_scm(self.channels)))
             prov = c.add(text_item("provenance", provenance(self.channels, conf.path),
@@ -335,11 +376,13 @@ class Builder:
         c.system = system
         label = f"GNU with Linux-Libre {kernel.name.rsplit('-', 1)[-1]}"
         c.grub = c.add(text_item("grub.cfg", guest.grub_cfg(
-            label, f"{kernel.path}/bzImage", f"{initrd.path}/initrd.cpio.gz", system.path),
+            label, f"{kernel.path}/bzImage", f"{initrd.path}/initrd.cpio.gz", system.path,
+            root_uuid=self.root_uuid),
             refs=[kernel.path, initrd.path, system.path]))
         return c
 
-    def etc_files(self, users, bb, ssh, dhcp, acpi, shepherd_conf) -> dict[str, Node]:
+    def etc_files(self, users, bb, ssh, dhcp, acpi, shepherd_conf,
+                  sshd: bool = False) -> dict[str, Node]:
         """The etc item; passwd, group and shadow are what activation writes from the
         config's user accounts (gnu/system/accounts.scm, gnu/build/accounts.scm)."""
         cfg = self.config
@@ -356,6 +399,11 @@ class Builder:
             for g in (a.supplementary_groups if a else ()):
                 members.setdefault(g, []).append(name)
         group = [f"{g}:x:{gid}:{','.join(members.get(g, []))}" for g, gid in _GIDS.items()]
+        if sshd:       # gnu/services/ssh.scm, %openssh-accounts: sshd's privilege separation
+            passwd.append("sshd:x:999:999:sshd privilege separation user:/var/run/sshd:"
+                          "/bin/false")
+            shadow.append("sshd:!:1::::::")
+            group.append("sshd:x:999:")
         passwd.append("nobody:x:65534:65534:Unprivileged user:/var/empty:/bin/false")
         group.append("nogroup:x:65534:")
         files: dict[str, Node] = {
@@ -373,6 +421,11 @@ class Builder:
                                                dhcp.path if dhcp else None, acpi.path).encode()),
             "shepherd.conf": Link(shepherd_conf.path),
         }
+        # /etc/skel: what user-homes copies into a new home (gnu/system/shadow.scm,
+        # default-skeletons: the same names, stand-in contents)
+        for name in SKELETONS:
+            files[f"skel/{name}"] = File(data=f"# {name}: an account skeleton (vmfleet's guix "
+                                              f"stand-in)\n".encode())
         for user, key in cfg.authorized_keys:
             name = f"ssh/authorized_keys.d/{user}"
             old = files.get(name)

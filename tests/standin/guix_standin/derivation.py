@@ -52,7 +52,8 @@ def text(build, role: str) -> str:
         "channels": [{"name": c.name, "url": c.url, "branch": c.branch, "commit": c.commit,
                       "introduction": list(c.introduction) if c.introduction else None}
                      for c in build.travel.channels],
-        "configuration": {"file": str(cfg.path), "text": cfg.text},
+        "configuration": {"expression": cfg.expression} if cfg.expression is not None
+        else {"file": str(cfg.path), "text": cfg.text},
         # -L as the evaluation read it: a relative DIR against that cwd
         # (guix/scripts/build.scm@43770a9d8ac:248-253); the .drv holds the modules, so a later
         # `guix build DRV` in another directory finds them by these names
@@ -60,7 +61,7 @@ def text(build, role: str) -> str:
         # every module, include and load the config read, so a rebuild needs none of them
         "sources": [{"file": src.path, "kind": src.kind,
                      "base64": base64.b64encode(src.data).decode()}
-                    for src in cfg.sources[1:]],
+                    for src in (cfg.sources if cfg.expression is not None else cfg.sources[1:])],
         "local-files": [{"file": str(f.path), "written": f.written,
                          "base64": base64.b64encode(f.data).decode(),
                          "tree": [[rel, base64.b64encode(d).decode()] for rel, d in f.tree]
@@ -143,8 +144,12 @@ def read(drv: Path, knobs: Knobs) -> Loaded:
     for src in doc.get("sources", []):
         files[src["file"]] = base64.b64decode(src["base64"])
     conf = doc["configuration"]
-    config = osconfig.load(conf["file"], rev, text=conf["text"], file_data=files,
-                           load_path=tuple(doc.get("load-path", ())))
+    if "expression" in conf:
+        config = osconfig.load(None, rev, file_data=files, expression=conf["expression"],
+                               load_path=tuple(doc.get("load-path", ())))
+    else:
+        config = osconfig.load(conf["file"], rev, text=conf["text"], file_data=files,
+                               load_path=tuple(doc.get("load-path", ())))
     k = doc["knobs"]
     knobs = dataclasses.replace(knobs, drift=frozenset(k["drift"]), big_items=k["big-items"],
                                 big_bytes=k["big-bytes"])

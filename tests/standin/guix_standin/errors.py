@@ -1,4 +1,4 @@
-"""Errors reported the way Guix reports them (see guix-facts.md).
+"""Errors reported the way Guix reports them (docs/guix-facts.md).
 
 ``GuixError`` carries what Guix prints: ``PROGRAM: error: MESSAGE`` (or
 ``FILE:LINE:COL: error: MESSAGE`` when the error has a source location), then ``hint: …``
@@ -39,3 +39,15 @@ class GuixError(Exception):
 
 class Unsupported(GuixError):
     """Something real Guix does that the stand-in does not (said plainly, exit 1)."""
+
+
+class GuileThrow(GuixError):
+    """An exception no handler of guix/ui.scm catches: Guile prints a backtrace and the
+    throw (the stand-in prints no frames; exit status 1)."""
+
+    def __init__(self, key: str, args: str):
+        super().__init__(f"Throw to key `{key}' with args `{args}'.")
+
+    def render(self) -> str:
+        return ("Backtrace:\n(frames not modelled by the stand-in)\n"
+                f"ERROR: In procedure raise-exception:\n{self.message}\n")

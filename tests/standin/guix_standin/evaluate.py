@@ -202,6 +202,14 @@ class Evaluator:
         env = self.new_module_env()
         return self.eval_body(self.read_file_forms(path, kind), env, path, toplevel=True)
 
+    def load_expression(self, text: str):
+        """``guix system -e EXPR``: read one datum and evaluate it in a fresh user module
+        (guix/ui.scm, read/eval)."""
+        forms = read_forms(text, "<expression>")
+        if not forms:
+            raise GuixError(f'failed to read expression "{text}"')
+        return self.eval(forms[0], self.new_module_env(), "<expression>")
+
     def new_module_env(self) -> Env:
         env = Env(GLOBAL)
         env.vars["%imports"] = set()
@@ -621,6 +629,24 @@ def _define_module(ev, x, env, filename):
     return None
 
 
+def _at(ev, x, env, filename):
+    """``(@ (me systems web) web-os)`` (and ``@@``): a variable of a user module, loaded from
+    the load path. The stand-in does not check ``#:export`` (lenient, as use-modules here)."""
+    if len(x) != 3 or not isinstance(x[1], list) or not isinstance(x[2], Symbol) \
+            or not all(isinstance(s, Symbol) for s in x[1]):
+        return Opaque(render(x))
+    name = tuple(str(s) for s in x[1])
+    if name[0] in SYSTEM_MODULE_ROOTS:
+        from .errors import Unsupported
+        raise Unsupported(f"stand-in: {render(x)}: variables of Guix's own modules are not "
+                          "modelled; name a module of your load path")
+    module_env = ev.user_module(name, filename, x)
+    var = str(x[2])
+    if var not in module_env.vars:
+        raise Unbound(var, ev.where(x, filename))
+    return module_env.vars[var]
+
+
 def _include(ev, x, env, filename):
     """``(include "file")``: read relative to the including file (Guile's include)."""
     if len(x) < 2 or not isinstance(x[1], str):
@@ -735,7 +761,7 @@ SPECIAL = {
     "quasiquote": _quasiquote, "use-modules": _use_modules,
     "use-service-modules": _use_x_modules, "use-package-modules": _use_x_modules,
     "use-system-modules": _use_x_modules, "define-module": _define_module,
-    "include": _include, "load": _load, "local-file": _local_file,
+    "include": _include, "load": _load, "@": _at, "@@": _at, "local-file": _local_file,
     "modify-services": _modify_services, "service": _service,
     "simple-service": _simple_service, "gexp": _gexp,
 }

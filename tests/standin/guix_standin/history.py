@@ -1,6 +1,6 @@
 """The stand-in's history of the ``guix`` channel: real commits, real dates.
 
-Each revision is a real commit of the guix channel (../shared/guix-history.md, read from Guix's
+Each revision is a real commit of the guix channel (docs/guix-facts.md, "Pins", read from Guix's
 git history) with the package versions it ships, the service types it knows and what its
 ``guix system`` can do. The catalog is in ancestry order (each revision descends from the ones
 before it, as on Guix's master branch), so "is X an ancestor of Y" is catalog order and "does
@@ -17,7 +17,8 @@ What follows a Guix source file (verify there; tests/standin/README.md cites eac
   209204e23b3 (2023-07-07), "EFI bootloader required with GPT partitioning" follows
   ``refuses_bootloader``, ``qcow2-gpt`` exists from 20157dae27d (2025-12-22)
   (gnu/system/image.scm).
-Package versions follow guix-history.md's table where it lists the package; the others are
+Package versions are those of gnu/packages/*.scm at each pin for about 45 packages (openssh,
+nginx, the base packages …); the others are
 invented (plausible for the date) and say so in the README.
 """
 
@@ -42,7 +43,7 @@ def _d(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
 
 
-# The commits that introduced what differs between revisions (guix-history.md), with dates.
+# The commits that introduced what differs between revisions (docs/guix-facts.md), with dates.
 FEATURES = {
     "save-provenance": ("b85836d3067a0faccc945d584dfb88cf557eee97", _d("2019-12-07")),
     "image-type-option": ("313f492657f1d0863c641fa5ee7f5b7028e27c94", _d("2020-09-30")),
@@ -58,6 +59,11 @@ FEATURES = {
     "travel-check-v1.0": ("79ec651a286c71a3d4c72be33a1f80e76a560031", _d("2023-08-16")),
     "travel-check-v0.16": ("a26bce55e60aa3444c4378d3996f3aa41b9661e9", _d("2024-03-11")),
     "efi-needs-gpt": ("e5078ff3210f4a9863b641a60430b2cb3c9c15ee", _d("2024-05-22")),
+    "prohibit-password": ("ef3f38ea0027f48feb6a29df131ac58bfbb46b7d", _d("2021-06-20")),
+    "timezone-default": ("f78cfcd7d3f1f76a5c09c21d76b14983d8428c4d", _d("2022-10-11")),
+    "travel-check-channels-file": ("c3d48d024b95f57850ec429d7f326d817dda5090",
+                                   _d("2023-09-05")),
+    "qemu-image-bios-grub": ("7a20c1676a8421f3ac06a2634a27c2837293df0b", _d("2020-11-10")),
     "zstd-qcow2": ("a0941c14ef185d3d177ad132385992c1b7d36818", _d("2025-04-30")),
     "gnu-default-url": ("3b6e499d5e635e2189f1bf60279dbf5175c404bd", _d("2025-05-23")),
     "qcow2-gpt": ("20157dae27d3ed2c754a5c15aa001f6c268366c3", _d("2025-12-22")),
@@ -68,7 +74,7 @@ FEATURES = {
 class Revision:
     commit: str
     date: datetime
-    label: str               # guix-history.md's label (release tag or month)
+    label: str               # the pin's label (release tag or month)
     guix_version: str        # what `guix --version` would call the release it is based on
     column: int | None       # column in the package table; None: unreachable (too old)
     index: int = 0           # position in the catalog (ancestry order)
@@ -174,9 +180,10 @@ class Revision:
         with an ESP then the root; qcow2 is MBR with the ESP (GNU-ESP, 40 MiB) then the root
         as partition 2, except from d57cab76412 (2023-08-25: qcow2 = mbr-disk-image) to
         dfaeaae9c7e (2023-10-01: mbr-hybrid-disk-image), when it had the root alone (no pin
-        falls in that window). vm-image (before 1.3.0) had the root alone."""
+        falls in that window). vm-image (before e74baa12459) put the root first and a 40 MiB
+        ESP labelled GNU-ESP after it (gnu/system/vm.scm@a099685659b4:414-442)."""
         if action == "vm-image":
-            return ("root",)
+            return ("root", "esp")
         if image_type in ("efi-raw", "qcow2-gpt"):
             return ("esp", "root")
         if _d("2023-08-25") <= self.date < _d("2023-10-01"):
@@ -200,7 +207,7 @@ _TYPES_2022 = _TYPES_2021 + ("wsl2", "tarball", "mbr-raw")
 
 _CATALOG = (
     # commit, date, label, guix_version, column
-    ("359fdda40f754bbf1b5dc261e7427b75463b59be", "2018-07-06", "v0.15.0", "0.15.0", None),
+    ("359fdda40f754bbf1b5dc261e7427b75463b59be", "2018-07-05", "v0.15.0", "0.15.0", None),
     (OLDEST_COMMIT, "2018-12-05", "v0.16.0", "0.16.0", 0),
     ("6298c3ffd9654d3231a6f25390b056483e8f407c", "2019-05-01", "v1.0.0", "1.0.0", 0),
     ("b94cf161d066b0fc1f3830ac38fbc98597a1f922", "2020-01-01", "2019-12", "1.0.1-10", 1),
@@ -311,7 +318,8 @@ BASE_SERVICE_PACKAGES = ("guix", "shepherd", "eudev", "kmod", "mingetty", "inetu
 
 # Package table (packages.txt beside this file): VARIABLE PACKAGE-NAME MODULE then one version
 # per column of REVISIONS; '-' means not in that revision and '=' means the package name is the
-# variable's. Rows and cells guix-history.md lists are its values; the others are invented.
+# variable's. About 45 rows hold the versions read in gnu/packages/*.scm at each pin; the other
+# rows and cells are invented.
 _TABLE = (Path(__file__).with_name("packages.txt")).read_text()
 # Runtime inputs by package name (the same in every revision). glibc is added to every
 # package that is not in NO_LIBC; the toolchain (glibc, gcc, binutils) is an implicit build

@@ -5,7 +5,7 @@ first 440 bytes and its core.img in the gap before the first partition, one ext4
 labelled ``Guix_image`` from 1 MiB on holding the root file system (the store, the store
 database, the profile links, /etc, /root …), converted with ``qemu-img convert -c``.
 
-Reproducibility (DESIGN.md's list): every file of the tree is given the revision's date
+Reproducibility (tests/standin/README.md, "Reproducibility"): every file of the tree is given the revision's date
 (``touch -h -d @EPOCH``); ``mkfs.ext4 -d`` runs with a fixed UUID and hash seed under
 ``E2FSPROGS_FAKE_TIME``; a ``debugfs`` pass then sets every inode's ctime (mke2fs copies it
 from the source files) and owner; the partition table has a fixed label id; GRUB's core.img
@@ -203,15 +203,18 @@ def partition_size(*, entries: int, content_bytes: int, image_size: int | None) 
 
 
 def make_partition(root: Path, out: Path, *, entries: int, fs_bytes: int, epoch: int,
-                   seed: str, owners: dict[str, tuple[int, int]], log) -> None:
+                   seed: str, owners: dict[str, tuple[int, int]], log,
+                   root_uuid: str | None = None) -> None:
     """The root partition image (what Guix's ``…-partition.img`` derivation makes with
-    make-partition-image, gnu/build/image.scm): an ext4 file system made from ``root``."""
+    make-partition-image, gnu/build/image.scm): an ext4 file system made from ``root``,
+    labelled Guix_image; a vm-image's (``root_uuid``) has that UUID and no label."""
     with open(out, "wb") as f:
         f.truncate(fs_bytes)
-    fsid = fs_uuid(seed + ":fs")
+    fsid = root_uuid or fs_uuid(seed + ":fs")
+    label = [] if root_uuid else ["-L", ROOT_LABEL]
     env = {"E2FSPROGS_FAKE_TIME": str(epoch), "MKE2FS_CONFIG": "/dev/null", "LC_ALL": "C"}
     inodes = entries + 4096
-    run(["mkfs.ext4", "-q", "-F", "-L", ROOT_LABEL, "-U", fsid, "-b", str(BLOCK),
+    run(["mkfs.ext4", "-q", "-F", *label, "-U", fsid, "-b", str(BLOCK),
          "-N", str(inodes), "-I", "256", "-O", "^metadata_csum_seed",
          "-E", f"root_owner=0:0,hash_seed={fsid},lazy_itable_init=0,nodiscard",
          "-d", str(root), str(out), f"{fs_bytes // 1024}k"], log, env=env)
@@ -337,7 +340,7 @@ def to_qcow2(raw: Path, out: Path, log, content_bytes: int = 0, zstd: bool = Fal
 
 def build_partition(workdir: Path, closure: Closure, extras: RootExtras, *,
                     image_size: int | None, epoch: int, out: Path, log,
-                    nondeterministic: bool = False) -> None:
+                    nondeterministic: bool = False, root_uuid: str | None = None) -> None:
     """Build the root partition image at ``out`` (a temporary name the caller renames)."""
     items = closure.closure_of([closure.system, closure.grub])
     root = workdir / "root"
@@ -358,7 +361,8 @@ def build_partition(workdir: Path, closure: Closure, extras: RootExtras, *,
     log(f"root file system: {entries} entries, {content} bytes of store items")
     fs_bytes = partition_size(entries=entries, content_bytes=content, image_size=image_size)
     make_partition(root, out, entries=entries, fs_bytes=fs_bytes, epoch=epoch,
-                   seed=closure.system.hash, owners=extras.owners, log=log)
+                   seed=closure.system.hash, owners=extras.owners, log=log,
+                   root_uuid=root_uuid)
     shutil.rmtree(root, ignore_errors=True)
 
 

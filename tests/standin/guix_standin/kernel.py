@@ -25,7 +25,7 @@ from pathlib import Path
 from .errors import GuixError
 
 META_PACKAGE = "linux-image-cloud-amd64"
-# insmod order (each needs the ones before it): see DESIGN.md. virtio-rng, evdev and button
+# insmod order (each needs the ones before it, as modules.dep says). virtio-rng, evdev and button
 # are optional extras: entropy from a virtio-rng device, the ACPI power button.
 MODULES = ("virtio_ring", "virtio", "virtio_pci_modern_dev", "virtio_pci_legacy_dev",
            "virtio_pci", "failover", "net_failover", "virtio_net", "virtio_blk",

@@ -13,7 +13,10 @@ would:
 - a user module not on the load path (``-L``) -> Guile's ``no code for module (…)``;
 - the file's last value is not an operating system -> ``'FILE' does not return an operating
   system or an image`` (guix/scripts/system.scm);
-- missing required fields -> ``FILE:LINE:COL: error: missing field initializers (…)``.
+- missing required fields -> ``FILE:LINE:COL: error: missing field initializers (…)``
+  (``timezone`` is required until f78cfcd7d3f, 2022-10-11: gnu/system.scm);
+- ``(permit-root-login 'prohibit-password)`` before ef3f38ea002 (2021-06-20): the ``match``
+  of gnu/services/ssh.scm has no such clause, Guile throws ``match-error``.
 """
 
 from __future__ import annotations
@@ -26,12 +29,14 @@ from pathlib import Path
 from vmfleet.guix.reader import Symbol
 
 from . import history
-from .errors import GuixError, Unsupported
+from .errors import GuileThrow, GuixError, Unsupported
 from .evaluate import Evaluator, Hooks, Opaque, Package, Record, Service, Unbound
 from .evaluate import LocalFile as EvLocalFile
 from .history import PackageSpec, Revision
 
 REQUIRED_FIELDS = ("bootloader", "host-name", "file-systems", "timezone")
+# gnu/system.scm@f78cfcd7d3f:268-269: (timezone … (default "Etc/UTC")) from 2022-10-11
+DEFAULT_TIMEZONE = "Etc/UTC"
 BASE_MARKERS = ("%base-services", "%desktop-services")
 
 
@@ -95,6 +100,10 @@ class SystemConfig:
     root_login: str = "#f"                        # openssh's permit-root-login, as written
     sources: tuple[Source, ...] = ()
     load_path: tuple[str, ...] = ()
+    expression: str | None = None                 # -e EXPR instead of a file
+    # (user, text) of keys written as strings: openssh-authorized-keys fails to build
+    # (gnu/services/ssh.scm: each key is opened with call-with-input-file)
+    string_keys: tuple[tuple[str, str], ...] = ()
 
 
 def hooks_for(rev: Revision) -> Hooks:
@@ -187,26 +196,41 @@ def _read_local(ev: Evaluator, lf: EvLocalFile) -> LocalFile:
         raise GuixError(f"{p}: file not found", location=lf.where) from None
 
 
-def load(config_path: str, rev: Revision, *, text: str | None = None,
+def load(config_path: str | None, rev: Revision, *, text: str | None = None,
          file_data: dict[str, bytes] | None = None,
-         load_path: tuple[str, ...] = ()) -> SystemConfig:
+         load_path: tuple[str, ...] = (), expression: str | None = None) -> SystemConfig:
     """Evaluate and check a config for a revision; GuixError the way Guix reports problems.
 
     ``file_data`` (absolute file name -> contents: the config, its modules, includes and
     local files) stands in for the files on disk: a derivation holds them, so ``guix build
-    DRV`` rebuilds the same system after the config's folder is gone."""
-    path = str(Path(config_path).absolute())
-    if text is not None:
-        file_data = {**(file_data or {}), path: text.encode()}
+    DRV`` rebuilds the same system after the config's folder is gone.
+
+    ``expression`` instead of a file: ``guix system -e EXPR`` (guix/scripts/system.scm: read/eval
+    in a user module; the OS's provenance then names no configuration file)."""
     ev = Evaluator(hooks_for(rev), load_path=tuple(load_path), files=file_data)
-    if file_data is None and not Path(path).exists():
-        raise GuixError(f"failed to load '{config_path}': No such file or directory")
-    try:
-        os_value = ev.load_file(path)
-    except Unbound as e:
-        raise _unbound(e) from None
-    except RecursionError:
-        raise GuixError(f"failed to load '{config_path}': stack overflow") from None
+    if expression is not None:
+        config_path = path = expression
+        try:
+            os_value = ev.load_expression(expression)
+        except (Unbound, GuixError) as e:
+            # guix/ui.scm@8e2f32cee982:865-869, read/eval: report-error, then Guile's reason
+            reason = _unbound(e).render().splitlines()[0] if isinstance(e, Unbound) \
+                else e.render().rstrip("\n")
+            raise GuixError(f"failed to evaluate expression '{expression}':",
+                            lines_after=tuple(reason.splitlines())) from None
+    else:
+        path = str(Path(config_path).absolute())
+        if text is not None:
+            file_data = {**(file_data or {}), path: text.encode()}
+            ev.files = file_data
+        if file_data is None and not Path(path).exists():
+            raise GuixError(f"failed to load '{config_path}': No such file or directory")
+        try:
+            os_value = ev.load_file(path)
+        except Unbound as e:
+            raise _unbound(e) from None
+        except RecursionError:
+            raise GuixError(f"failed to load '{config_path}': stack overflow") from None
     if not (isinstance(os_value, Record) and os_value.type == "operating-system"):
         # guix/scripts/system.scm: the type check came with ce10e6053bb (2019-05-16);
         # "or an image" with 6e8cdf1d260 (2021-02-17)
@@ -218,11 +242,13 @@ def load(config_path: str, rev: Revision, *, text: str | None = None,
                           "does not check (it fails later, in Guile, in a way the stand-in "
                           "does not model)")
     fields = os_value.fields
-    missing = [f for f in REQUIRED_FIELDS if f not in fields]
+    required = [f for f in REQUIRED_FIELDS
+                if not (f == "timezone" and rev.has("timezone-default"))]
+    missing = [f for f in required if f not in fields]
     if missing:
         raise GuixError(f"missing field initializers ({' '.join(missing)})",
                         location=os_value.where)
-    text = ev.sources[0].data.decode("utf-8", "replace")
+    text = ev.sources[0].data.decode("utf-8", "replace") if ev.sources else expression or ""
 
     kernel = history.packages(rev)["linux-libre"]
     k = fields.get("kernel")
@@ -272,6 +298,7 @@ def load(config_path: str, rev: Revision, *, text: str | None = None,
     by_path = {str(f.path): f for f in files}
 
     keys: list[tuple[str, str]] = []
+    string_keys: list[tuple[str, str]] = []
     root_login = "#f"                      # gnu/services/ssh.scm: permit-root-login #f
     if isinstance(ssh_conf, Record):
         for entry in _flat_pairs(ssh_conf.fields.get("authorized-keys", [])):
@@ -281,9 +308,13 @@ def load(config_path: str, rev: Revision, *, text: str | None = None,
                     f = by_path.get(key.path)
                     keys.append((str(user), f.data.decode("utf-8", "replace") if f else ""))
                 elif isinstance(key, str):
-                    keys.append((str(user), key))
+                    string_keys.append((str(user), key))
         if "permit-root-login" in ssh_conf.fields:
             root_login = show(ssh_conf.fields["permit-root-login"])
+        if root_login == "'prohibit-password" and not rev.has("prohibit-password"):
+            # gnu/services/ssh.scm@a0178d34f582:441-444: (match … (#t "yes") (#f "no")
+            # ('without-password "without-password")), evaluated while lowering sshd_config
+            raise GuileThrow("match-error", '("match" "no matching pattern" prohibit-password)')
     elif dropbear_root:
         root_login = "#t"
 
@@ -311,9 +342,9 @@ def load(config_path: str, rev: Revision, *, text: str | None = None,
         return v if isinstance(v, str) else default
 
     return SystemConfig(
-        path=Path(path), text=text,
+        path=Path(path), text=text, expression=expression,
         host_name=text_of("host-name", "guix"),
-        timezone=text_of("timezone", "UTC"),
+        timezone=text_of("timezone", DEFAULT_TIMEZONE),
         locale=text_of("locale", "en_US.utf8"),
         kernel=kernel,
         packages=tuple(requested),
@@ -329,6 +360,7 @@ def load(config_path: str, rev: Revision, *, text: str | None = None,
         root_login=root_login,
         sources=tuple(Source(s.path, s.data, s.kind) for s in ev.sources),
         load_path=tuple(load_path),
+        string_keys=tuple(string_keys),
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 
@@ -65,8 +66,11 @@ def size_to_number(text: str) -> int:
     pos = max((i for i, c in enumerate(text) if c.isdigit() or c == "."), default=-1)
     numstr, unit = (text[:pos + 1], text[pos + 1:]) if pos >= 0 else (text, "")
     try:
-        num = float(numstr) if re.fullmatch(r"[0-9]*\.?[0-9]+|[0-9]+\.", numstr) else None
-    except ValueError:
+        # Guile's string->number for decimals: sign, digits with one dot, exponent; or a/b
+        num = Fraction(numstr) if re.fullmatch(
+            r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[0-9]+/[1-9][0-9]*)",
+            numstr) else None
+    except (ValueError, ZeroDivisionError):
         num = None
     if num is None:
         raise SizeError(f"invalid number: {numstr}")

@@ -2,9 +2,11 @@
 
 QEMU runs directly (no libvirt): user-mode networking with SSH forwarded to a free port on
 127.0.0.1 (the only address this test talks to), the serial console to a file. The guest is
-booted from a qcow2 overlay of the built image, as vmfleet deploys it; it must show the
-dropbear banner, accept the key the config authorizes for the ordinary wheel user (and refuse
-root, as openssh's default permit-root-login #f does), have /run/current-system with the
+booted from a qcow2 overlay of the built image, as vmfleet deploys it; it must show
+OpenSSH's banner, accept the key the config authorizes for the ordinary wheel user (and refuse
+root, as openssh's default permit-root-login #f does) from /etc/ssh/authorized_keys.d/USER
+(gnu/services/ssh.scm@6298c3ffd965:378-381, 471-472), give that user a home made from
+/etc/skel with no ~/.ssh (gnu/build/activation.scm@8e2f32cee982:204-228), have /run/current-system with the
 image's provenance, power off on the ACPI power button, and keep its SSH host key when the
 same overlay boots again.
 """
@@ -175,7 +177,7 @@ def test_standin_image_boots_to_ssh_and_keeps_its_host_key(tmp_path):
             started = time.monotonic()
             seen = banner(vm.port, timeout=120)
             boot_seconds = time.monotonic() - started
-            assert seen and seen.startswith("SSH-2.0-dropbear"), (
+            assert seen and seen.startswith("SSH-2.0-OpenSSH"), (
                 seen, vm.serial.read_text(errors="replace")[-3000:])
             out, fingerprint = ssh(vm.port, tmp_path / "id_ed25519",
                                    "cat /etc/hostname; readlink /run/current-system; "
@@ -185,7 +187,13 @@ def test_standin_image_boots_to_ssh_and_keeps_its_host_key(tmp_path):
             assert hostname == "standin-boot"
             assert system.startswith("/gnu/store/") and system.endswith("-system")
             assert f'(commit "{COMMIT}")' in provenance
-            if boot == 1:     # root has the key too, but permit-root-login is #f
+            if boot == 1:
+                out, _ = ssh(vm.port, tmp_path / "id_ed25519",
+                             "ls -a ~; stat -c %a ~; ls /etc/ssh/authorized_keys.d")
+                names = set(out.split())
+                assert ".ssh" not in names and {".bashrc", ".bash_profile"} <= names, out
+                assert "700" in out.split() and {"alice", "root"} <= names, out
+                # root has the key too, but permit-root-login is #f
                 with pytest.raises(paramiko.AuthenticationException):
                     ssh(vm.port, tmp_path / "id_ed25519", "true", user="root")
             vm.powerdown()

@@ -1,4 +1,4 @@
-"""The guix stand-in keeps the guix command line's contract (guix-facts.md) and its knobs work.
+"""The guix stand-in keeps the guix command line's contract (docs/guix-facts.md) and its knobs work.
 
 Every test runs tests/standin/bin/guix as vmfleet does (argv in, stdout/stderr/exit status
 out) against configs written here, with a fresh stand-in store per test or module.
@@ -30,7 +30,7 @@ GUIX = REPO / "tests" / "standin" / "bin" / "guix"
 NIX32 = "0123456789abcdfghijklmnpqrsvwxyz"
 GUIX_URL = "https://git.savannah.gnu.org/git/guix.git"
 GNU_URL = "https://git.guix.gnu.org/guix.git"
-# Real commits of the guix channel (../shared/guix-history.md).
+# Real commits of the guix channel (docs/guix-facts.md, "Pins").
 C_V1_0 = "6298c3ffd9654d3231a6f25390b056483e8f407c"       # 2019-05-01: no --save-provenance
 C_2019_12 = "b94cf161d066b0fc1f3830ac38fbc98597a1f922"    # --save-provenance, no `image'
 C_2023_06 = "76e39909e886bb51cf9b2fa03a1523545faca880"    # efi-raw still MBR
@@ -668,7 +668,8 @@ def test_partition_layout_follows_the_revision(tmp_path):
     assert by_label["2023-10"].partition_layout("image", "qcow2") == ("esp", "root")
     assert by_label["v1.3.0"].partition_layout("image", "qcow2") == ("esp", "root")
     assert by_label["2023-06"].partition_layout("image", "efi-raw") == ("esp", "root")
-    assert by_label["v1.2.0"].partition_layout("vm-image", "qcow2") == ("root",)
+    # gnu/system/vm.scm@a099685659b4:414-442: the root, then the ESP
+    assert by_label["v1.2.0"].partition_layout("vm-image", "qcow2") == ("root", "esp")
 
 
 def test_image_has_a_guix_system_layout(raw, tmp_path):
@@ -807,7 +808,7 @@ def test_partition_derivations_are_inputs_of_genimage_cfg_not_of_the_image(built
     """gnu/system/image.scm: each partition is a computed-file "partition.img", inputs of
     the computed-file "genimage.cfg", the one derivation input of the image's: so
     `guix gc --references IMAGE.drv` does not list the partitions, -R does
-    (guix/scripts/gc.scm; guix-source-check.md 5b and 8)."""
+    (guix/scripts/gc.scm, gnu/system/image.scm)."""
     d, store, image, _, _ = built
     drv = drv_of(d, store)
     refs = _references(store, drv)
@@ -922,3 +923,56 @@ def test_concurrent_builds_of_the_same_inputs_build_once(tmp_path):
     assert out1 == second.stdout
     assert "waiting for lock on" in second.stderr
     assert "building" not in second.stderr and "building" in err1
+
+
+def test_a_key_written_as_a_string_fails_the_build(tmp_path):
+    """gnu/services/ssh.scm@a0178d34f582:405-426 (authorized-key-directory): each key is read
+    with call-with-input-file while building openssh-authorized-keys."""
+    text = CONFIG.format(host="web").replace('`(("root" ,(local-file "id.pub")))',
+                                             f'`(("root" "{KEY}"))')
+    write_system(tmp_path, text=text)
+    r = build(tmp_path, tmp_path / "store")
+    assert r.returncode == 1 and r.stdout == ""
+    lines = r.stderr.splitlines()
+    assert any(re.fullmatch(r"build of /gnu/store/\S+-openssh-authorized-keys\.drv failed", x)
+               for x in lines), r.stderr
+    [log_line] = [x for x in lines if x.startswith("View build log at '")]
+    log = Path(re.fullmatch(r"View build log at '(.+)'\.", log_line).group(1))
+    assert "In procedure open-file: No such file or directory" in gzip.open(log, "rt").read()
+    assert not list((tmp_path / "store").glob("*-image.qcow2"))
+
+
+def test_vm_image_lays_out_the_root_first_found_by_uuid_then_the_esp(tmp_path):
+    """gnu/system/vm.scm@a099685659b4:414-442 (and 6298c3ffd965:415-447): the root partition
+    first, with a UUID and no label (system-qemu-image passes only #:file-system-uuid, the
+    root is (device root-uuid)), then a 40 MiB ESP labelled GNU-ESP; gnu/build/vm.scm:
+    an msdos table."""
+    write_system(tmp_path, commit=C_2020_11)
+    store = tmp_path / "store"
+    r = guix("time-machine", "-C", tmp_path / "channels.scm", "--", "system", "vm-image",
+             tmp_path / "config.scm", env={"VMFLEET_STANDIN_STORE": str(store)})
+    assert r.returncode == 0, r.stderr
+    raw = tmp_path / "disk.raw"
+    subprocess.run(["qemu-img", "convert", "-O", "raw",
+                    str(store_line(r.stdout, store, "qemu-image")), str(raw)], check=True)
+    table = json.loads(subprocess.run(["sfdisk", "-J", str(raw)], capture_output=True,
+                                      text=True, check=True).stdout)["partitiontable"]
+    assert table["label"] == "dos"
+    root, esp = table["partitions"]
+    assert root["type"] == "83" and root.get("bootable") and esp["type"] == "ef"
+    assert esp["size"] * 512 == 40 << 20 and esp["start"] > root["start"]
+    part = tmp_path / "root.img"
+    subprocess.run(["dd", f"if={raw}", f"of={part}", "bs=512", f"skip={root['start']}",
+                    f"count={root['size']}", "status=none"], check=True)
+    head = subprocess.run(["dumpe2fs", "-h", str(part)], capture_output=True, text=True,
+                          check=True).stdout
+    assert re.search(r"Filesystem volume name:\s+<none>", head)
+    fs_uuid = re.search(r"Filesystem UUID:\s+(\S+)", head).group(1)
+    grub = subprocess.run(["debugfs", "-R", "cat /boot/grub/grub.cfg", str(part)],
+                          capture_output=True, text=True, check=True).stdout
+    assert f"--root={fs_uuid}" in grub and "Guix_image" not in grub
+    espimg = tmp_path / "esp.img"
+    subprocess.run(["dd", f"if={raw}", f"of={espimg}", "bs=512", f"skip={esp['start']}",
+                    f"count={esp['size']}", "status=none"], check=True)
+    label = subprocess.run(["fatlabel", str(espimg)], capture_output=True, text=True).stdout
+    assert label.strip() == "GNU-ESP"

@@ -57,7 +57,7 @@ def test_efi_raw_image_boots_with_uefi_to_ssh(tmp_path):
     try:
         started = time.monotonic()
         seen = banner(vm.port, timeout=240)
-        assert seen and seen.startswith("SSH-2.0-dropbear"), (
+        assert seen and seen.startswith("SSH-2.0-OpenSSH"), (   # openssh-service-type: sshd
             seen, vm.serial.read_text(errors="replace")[-3000:])
         try:
             out, _ = ssh(vm.port, tmp_path / "id_ed25519", "id -un; cat /etc/hostname")

@@ -17,7 +17,7 @@ from guix_standin.closure import Builder  # noqa: E402
 from guix_standin.osconfig import load  # noqa: E402
 from guix_standin.settings import Knobs, parse_size  # noqa: E402
 
-# Real commits of the guix channel (../shared/guix-history.md).
+# Real commits of the guix channel (docs/guix-facts.md, "Pins").
 C_2023_06 = "76e39909e886bb51cf9b2fa03a1523545faca880"
 C_2023_10 = "60c97924e9519361494aaf0686e28eb831a42315"
 C_2024_05 = "dc4c48f10281007a0ab3541b8a64198c60c6d5b0"
@@ -58,7 +58,7 @@ def test_nar_depends_on_names_modes_and_link_targets():
 
 
 def test_history_is_guix_history_real_commits_and_versions():
-    """The catalog is guix-history.md's table: real commits, dates, versions it lists."""
+    """The catalog is docs/guix-facts.md's pins: real commits, dates, versions read in Guix."""
     by_label = {r.label: r for r in history.REVISIONS}
     for label, commit, date in (("v1.0.0", "6298c3ffd9654d3231a6f25390b056483e8f407c",
                                  "2019-05-01"),
@@ -171,7 +171,7 @@ def _closure(tmp_path, commit, **knobs):
 def test_neighbouring_pins_differ_only_where_packages_changed(tmp_path):
     old, c_old = _closure(tmp_path, C_2023_06)
     new, c_new = _closure(tmp_path, C_2023_10)
-    assert "openssh-9.3p1" in old and "openssh-9.4p1" in new      # guix-history.md
+    assert "openssh-9.3p1" in old and "openssh-9.4p1" in new      # gnu/packages/ssh.scm at those pins
     assert old["glibc-2.35"] == new["glibc-2.35"]
     assert old["nginx-1.23.3"] == new["nginx-1.23.3"]
     assert c_old.system.path != c_new.system.path
@@ -192,6 +192,8 @@ def test_service_packages_join_the_closure(tmp_path):
 
 
 def _inittab(tmp_path, text):
+    """The inittab and the SSH server's configuration: sshd_config for openssh-service-type
+    (one text per daemon), the dropbear script for dropbear-service-type."""
     cfg_file = tmp_path / "config.scm"
     cfg_file.write_text(text)
     rev = history.by_commit()[C_2024_05]
@@ -201,7 +203,8 @@ def _inittab(tmp_path, text):
                 knobs=k, host=lambda: None, kernel=lambda: None).build()
     etc = next(i for i in c.items.values() if i.name == "etc")
     inittab = etc.node.entries["inittab"].data.decode()
-    daemons = [i.node.data.decode() for i in c.items.values() if i.name == "ssh-daemon"]
+    daemons = [i.node.data.decode() for i in c.items.values() if i.name == "sshd_config"] or \
+        [i.node.data.decode() for i in c.items.values() if i.name == "ssh-daemon"]
     return inittab, daemons
 
 
@@ -209,18 +212,21 @@ def test_guest_runs_only_the_services_the_config_has(tmp_path):
     inittab, daemons = _inittab(tmp_path, CONFIG)
     assert "udhcpc" not in inittab and "no networking service" in inittab   # no dhcp-client
     # gnu/services/ssh.scm: permit-root-login defaults to #f
-    assert len(daemons) == 1 and " -p 22 " in daemons[0] and " -w" in daemons[0]
+    assert len(daemons) == 1 and "Port 22\n" in daemons[0]
+    assert "PermitRootLogin no\n" in daemons[0]
+    assert "AuthorizedKeysFile  .ssh/authorized_keys .ssh/authorized_keys2 " \
+           "/etc/ssh/authorized_keys.d/%u" in daemons[0]
     text = CONFIG.replace(
         "(service openssh-service-type)",
         "(service dhcp-client-service-type) (service openssh-service-type "
         "(openssh-configuration (port-number 2222) (permit-root-login #f)))")
     inittab, daemons = _inittab(tmp_path, text)
     assert "udhcpc -f -i eth0" in inittab
-    assert " -p 2222 -w " in daemons[0]
-    for allowed in ("#t", "'prohibit-password"):
+    assert "Port 2222\n" in daemons[0] and "PermitRootLogin no\n" in daemons[0]
+    for allowed, written in (("#t", "yes"), ("'prohibit-password", "prohibit-password")):
         _, daemons = _inittab(tmp_path, text.replace("(permit-root-login #f)",
                                                      f"(permit-root-login {allowed})"))
-        assert " -w" not in daemons[0]
+        assert f"PermitRootLogin {written}\n" in daemons[0]
     inittab, daemons = _inittab(tmp_path, CONFIG.replace("(service openssh-service-type)", ""))
     assert daemons == [] and "ssh-daemon" not in inittab
 
@@ -284,6 +290,87 @@ def test_a_prefixed_guix_module_binds_only_prefixed_names(tmp_path):
     (tmp_path / "config.scm").write_text(head + body)
     with pytest.raises(GuixError, match="nginx: unbound variable"):
         load(str(tmp_path / "config.scm"), history.by_commit()[C_2024_05])
+
+
+# --- Meet real Guix, round 2 ------------------------------------------------------------------
+C_V1_3 = "a0178d34f582b50e9bdbb0403943129ae5b560ff"
+C_V1_4 = "8e2f32cee982d42a79e53fc1e9aa7b8ff0514714"
+SSH_CONFIG = CONFIG.replace(
+    "(service openssh-service-type)",
+    "(service openssh-service-type (openssh-configuration (permit-root-login ROOT)))")
+
+
+def _load(tmp_path, text, commit):
+    cfg_file = tmp_path / "config.scm"
+    cfg_file.write_text(text)
+    rev = history.by_commit()[commit]
+    return load(str(cfg_file), rev)
+
+
+def test_prohibit_password_fails_before_ef3f38ea002(tmp_path):
+    """gnu/services/ssh.scm@a0178d34f582:441-444: the match on permit-root-login knows #t, #f
+    and 'without-password; 'prohibit-password came with ef3f38ea002 (2021-06-20)."""
+    from guix_standin.errors import GuixError
+    with pytest.raises(GuixError) as e:
+        _load(tmp_path, SSH_CONFIG.replace("ROOT", "'prohibit-password"), C_V1_3)
+    assert "match-error" in e.value.render() and "prohibit-password" in e.value.render()
+    assert _load(tmp_path, SSH_CONFIG.replace("ROOT", "'prohibit-password"),
+                 C_V1_4).root_login == "'prohibit-password"
+
+
+def test_without_password_lets_root_in_with_a_key_at_every_revision(tmp_path):
+    """gnu/services/ssh.scm@6298c3ffd965:428-431 ('without-password -> "without-password")
+    and @8e2f32cee982:456-459 (deprecated, written as "prohibit-password")."""
+    _, daemons = _inittab(tmp_path, SSH_CONFIG.replace("ROOT", "'without-password"))
+    assert "PermitRootLogin prohibit-password\n" in daemons[0]      # at 2024-05
+
+
+def test_timezone_is_optional_from_f78cfcd7d3f(tmp_path):
+    """gnu/system.scm@f78cfcd7d3f: timezone defaults to "Etc/UTC" from 2022-10-11."""
+    from guix_standin.errors import GuixError
+    text = CONFIG.replace('  (timezone "Etc/UTC")\n', "")
+    with pytest.raises(GuixError, match=r"missing field initializers \(timezone\)"):
+        _load(tmp_path, text, C_V1_3)
+    assert _load(tmp_path, text, C_V1_4).timezone == "Etc/UTC"
+
+
+def test_a_key_written_as_a_string_is_kept_apart(tmp_path):
+    """gnu/services/ssh.scm@a0178d34f582:405-426: each key is read with call-with-input-file
+    while building openssh-authorized-keys; a string is not a file (the build fails: see
+    test_standin_cli.py)."""
+    text = CONFIG.replace(
+        "(service openssh-service-type)",
+        '(service openssh-service-type (openssh-configuration (authorized-keys '
+        '`(("alice" "ssh-ed25519 AAAAC3Nza alice")))))')
+    cfg = _load(tmp_path, text, C_V1_4)
+    assert cfg.authorized_keys == () and cfg.string_keys == (("alice", "ssh-ed25519 AAAAC3Nza alice"),)
+
+
+def test_the_oldest_commit_check_reads_channels_files_only_from_c3d48d024b9():
+    """guix/scripts/time-machine.scm@79ec651a286 validated only --commit/--branch (the ref);
+    c3d48d024b9 (2023-09-05) also the commit of a -C FILE's guix channel."""
+    import dataclasses as dc
+    from datetime import UTC, datetime
+
+    from guix_standin import channels as chans
+    from guix_standin.errors import GuixError
+    host = dc.replace(history.by_commit()[C_2023_10],
+                      date=datetime(2023, 8, 20, tzinfo=UTC))       # 79ec651a286 .. c3d48d024b9
+    too_old = [chans.Channel("guix", history.GUIX_URL, "master", history.OLDEST_COMMIT,
+                             None)]
+    chans.resolve(too_old, lambda c: True, host, ref_given=False)       # -C FILE: not checked
+    with pytest.raises(GuixError, match="cannot travel past"):
+        chans.resolve(too_old, lambda c: True, host, ref_given=True)    # --commit
+    with pytest.raises(GuixError, match="cannot travel past"):
+        chans.resolve(too_old, lambda c: True, history.by_commit()[C_2023_10], ref_given=False)
+
+
+@pytest.mark.parametrize("text, size", [
+    # guix/ui.scm@43770a9d8ac:663-673: the number is Guile's string->number of what precedes
+    # the last digit or dot
+    (".5G", 1 << 29), ("1.G", 1 << 30), ("1e3", 1000), ("1/2G", 1 << 29), ("1P", 1 << 50)])
+def test_image_sizes_guile_reads_as_numbers(text, size):
+    assert parse_size(text) == size
 
 
 def test_a_package_with_a_replacement_is_grafted_as_guix_does(tmp_path):

@@ -179,6 +179,71 @@ def test_channel_file_idioms(tmp_path, text):
     assert guix_ch["introduction"]["commit"] == "9edb3f66fd807b096b48283debdcddccfea34bad"
 
 
+def test_an_expression_names_a_module_variable_and_provenance_says_no_file(tmp_path):
+    """guix system -e '(@ (me systems base) base-os)': guix/scripts/system.scm@8e2f32cee982:
+    1220-1235 evaluates EXPR (read/eval) and calls operating-system-with-provenance with FILE,
+    #f; gnu/services.scm@8e2f32cee982:470-480 then writes (configuration-file #f) and
+    507-510 adds no configuration.scm."""
+    r = repo(tmp_path)
+    store = tmp_path / "store"
+    expr = "(@ (me systems base) base-os)"
+    res = system(tmp_path, store, "-d", "--save-provenance", "-L", r, "-e", expr)
+    assert res.returncode == 0, res.stderr
+    drv = Path(res.stdout.strip())
+    doc = json.loads(drv.read_text())
+    files = {Path(s["file"]).relative_to(r).as_posix() for s in doc["sources"]}
+    assert files == {"me/systems/base.scm", "common/packages.scm"}
+    shutil.rmtree(r)                                   # the .drv alone builds it
+    built = guix("build", drv, env={"VMFLEET_STANDIN_STORE": str(store)})
+    assert built.returncode == 0, built.stderr
+    out = Path(built.stdout.strip())
+    assert out.name.endswith("-image.qcow2")
+    text = _system_file(out, tmp_path, "provenance")
+    assert "(configuration-file #f)" in text
+    assert _system_file(out, tmp_path, "configuration.scm") is None
+    # both a file and an expression: guix/scripts/system.scm@8e2f32cee982:1228-1230
+    both = system(tmp_path, store, "-e", expr, tmp_path / "x.scm")
+    assert both.returncode == 1
+    assert "both file and expression cannot be specified" in both.stderr
+    # a variable that is not an operating system (ensure-operating-system-or-image)
+    r = repo(tmp_path / "again")
+    bad = system(tmp_path, store, "-L", r, "-e", "(@ (me systems base) %admin)")
+    assert bad.returncode == 1
+    assert bad.stderr.splitlines()[-1] == ("guix system: error: '(@ (me systems base) %admin)' "
+                                           "does not return an operating system or an image")
+
+
+def _system_file(image: Path, tmp_path: Path, name: str) -> str | None:
+    """A file of the image's system directory (qemu-img to raw, then debugfs), None if absent."""
+    import subprocess
+    raw = tmp_path / "disk.raw"
+    subprocess.run(["qemu-img", "convert", "-O", "raw", str(image), str(raw)], check=True)
+    parts = json.loads(subprocess.run(["sfdisk", "--json", str(raw)], capture_output=True,
+                                      text=True, check=True).stdout)["partitiontable"]
+    root = parts["partitions"][-1]
+    part = tmp_path / "root.img"
+    subprocess.run(["dd", f"if={raw}", f"of={part}", "bs=512", f"skip={root['start']}",
+                    f"count={root['size']}", "status=none"], check=True)
+    def debugfs(cmd: str) -> str:
+        return subprocess.run(["debugfs", "-R", cmd, str(part)], capture_output=True,
+                              text=True).stdout
+
+    def follow(path: str) -> str:
+        m = re.search(r'Fast link dest: "([^"]+)"', debugfs(f"stat {path}"))
+        if m:
+            return m.group(1)
+        if "Type: symlink" in debugfs(f"stat {path}"):
+            return debugfs(f"cat {path}").strip()      # a slow link's target is its data
+        return path
+
+    import re
+    target = follow("/var/guix/profiles/system-1-link")
+    names = debugfs(f"ls -p {target}").split("/")
+    if name not in names:
+        return None
+    return debugfs(f"cat {follow(f'{target}/{name}')}")
+
+
 def test_a_drv_written_with_a_relative_load_path_builds_from_anywhere(tmp_path):
     """guix/scripts/build.scm@43770a9d8ac:248-253 conses -L DIR as written onto %load-path,
     so a relative DIR is read against the cwd while the config is evaluated; the derivation
