@@ -256,10 +256,19 @@ class Evaluator:
                 else self.variable(str(h), env, filename, x)
         except Unbound:
             raise
+        if isinstance(fn, Opaque) and str(h) in ("machine", "home-environment"):
+            return Opaque(render(x))   # a record of another tool: its field names are no calls
         args = [self.eval(a, env, filename) for a in x[1:]]
         return self.apply(fn, args, x, filename)
 
     def variable(self, name: str, env: Env, filename: str, form):
+        if name in _GNU_PACKAGES_PROCS and not _shadowed(env, name) \
+                and not _imports(env) & {("gnu", "all-base"), ("gnu", "all"), ("packages", "")}:
+            # gnu/packages.scm@8e2f32cee98:498,556,563 defines them; only (gnu packages) and
+            # (gnu) (gnu.scm@8e2f32cee98:55) export them: a bare file has them unbound.
+            raise Unbound(name, self.where(form if form is not None else
+                                           (self.stack[-1] if self.stack else None), filename),
+                          "(gnu packages)")
         try:
             return env.lookup(name)
         except KeyError:
@@ -267,6 +276,9 @@ class Evaluator:
         where = self.where(form if form is not None else
                            (self.stack[-1] if self.stack else None), filename)
         imports = _imports(env)
+        other = _OTHER_TOOLS_BINDINGS.get(name)
+        if other is not None and other in imports:
+            return Opaque(name)     # a `guix deploy' machine or a Guix Home record: not an OS
         if name == "%default-channels":
             return self.hooks.default_channels()
         if name == "%default-guix-channel":
@@ -365,7 +377,7 @@ class Evaluator:
                 # #:prefix binds only PREFIX+NAME (Guile's module system, resolve-interface's
                 # #:prefix): 'web:nginx', not 'nginx'.
                 _prefixes(env)[prefix] = (name[1], " ".join(name[2:]))
-            elif len(name) >= 3 and name[0] == "gnu":
+            elif len(name) >= 2 and name[0] == "gnu":
                 imports.add((name[1], " ".join(name[2:])))
             return
         module_env = self.user_module(name, filename, form)
@@ -454,6 +466,23 @@ cons-all delete-duplicates sort stable-sort hash-ref identity const negate compo
 gexp ungexp local-file file-append plain-file mixed-text-file computed-file program-file
 scheme-file nss-certs make-regexp regexp-exec search-path
 memq memv member default-skeletons""".split())   # gnu/system/shadow.scm@8e2f32cee98:121
+
+
+# Procedures of (gnu packages) the evaluator models (BUILTINS), bound only where imported.
+_GNU_PACKAGES_PROCS = frozenset({"specification->package", "specification->package+output",
+                                 "specifications->packages", "specifications->manifest"})
+
+# Bindings of `guix deploy' and Guix Home files, and the module that exports each (an import as
+# _imports records it): they evaluate to values that are not operating systems.
+_OTHER_TOOLS_BINDINGS = {
+    "machine": ("machine", ""),                                    # gnu/machine.scm@8e2f32cee98:91
+    "machine-ssh-configuration": ("machine", "ssh"),               # gnu/machine/ssh.scm@8e2f32cee98:85
+    "managed-host-environment-type": ("machine", "ssh"),           # gnu/machine/ssh.scm@8e2f32cee98:616
+    "home-environment": ("home", ""),                              # gnu/home.scm@8e2f32cee98:55
+    "home-environment-variables-service-type": ("home", "services"),  # gnu/home/services.scm@8e2f32cee98:268
+    "home-bash-configuration": ("home", "services shells"),        # gnu/home/services/shells.scm@8e2f32cee98:322
+    "home-bash-service-type": ("home", "services shells"),         # gnu/home/services/shells.scm@8e2f32cee98:508
+}
 
 
 def _looks_like_guix_binding(name: str) -> bool:

@@ -49,3 +49,24 @@ def test_corpus_configs_load_as_guix_1_4_0_loads_them(config, laid_out, monkeypa
             load(str(laid_out / config["path"]), rev, load_path=load_path)
     else:
         load(str(laid_out / config["path"]), rev, load_path=load_path)
+
+
+# What real Guix v1.4.0 printed for configs the stand-in once evaluated otherwise (the tier's
+# first run at 8e2f32cee98): the first error line, FILE standing for the config's absolute name.
+REAL_1_4_0 = {
+    "notos/deploy.scm": "guix system: error: 'notos/deploy.scm' does not return an operating system or an image",
+    "notos/home.scm": "guix system: error: 'notos/home.scm' does not return an operating system or an image",
+    "notos/manifest.scm": "FILE:4:1: error: specifications->manifest: unbound variable",
+}
+
+
+@pytest.mark.parametrize("path", sorted(REAL_1_4_0))
+def test_stand_in_fails_as_real_guix_1_4_0_did(path, laid_out, monkeypatch):
+    monkeypatch.chdir(laid_out)
+    monkeypatch.delenv("LUCIA_SSH_KEY", raising=False)
+    with pytest.raises(GuixError) as e:
+        load(path, history.by_commit()[V1_4_0])
+    first = e.value.render().splitlines()[0]
+    where, _, message = REAL_1_4_0[path].replace("FILE", str(laid_out / path)).partition(" error: ")
+    # the file and line as Guix prints them (the stand-in's column is the form's, Guile's the symbol's)
+    assert first.startswith(where.rsplit(":", 2)[0]) and first.endswith(" error: " + message)
