@@ -51,3 +51,14 @@ class GuileThrow(GuixError):
     def render(self) -> str:
         return ("Backtrace:\n(frames not modelled by the stand-in)\n"
                 f"ERROR: In procedure raise-exception:\n{self.message}\n")
+
+
+class GuileException(GuixError):
+    """An error no handler of guix/ui.scm catches, raised by a Guile procedure: Guile 3.0 prints
+    a backtrace whose last lines locate raise-exception in ice-9/boot-9.scm (Guix v1.4.0 on
+    Debian's Guile 3.0.8: ``ice-9/boot-9.scm:1685:16: In procedure raise-exception:``, then the
+    reason); the stand-in prints no frames. Exit status 1."""
+
+    def render(self) -> str:
+        return ("Backtrace:\n(frames not modelled by the stand-in)\n"
+                f"ice-9/boot-9.scm:1685:16: In procedure raise-exception:\n{self.message}\n")

@@ -29,7 +29,7 @@ from pathlib import Path
 from vmfleet.errors import SchemeError
 from vmfleet.guix.reader import Form, Keyword, Symbol, read_forms, render
 
-from .errors import GuixError
+from .errors import GuileException, GuixError
 
 # Modules Guix and Guile provide (never looked up in the load path). A channel's modules
 # (nonguix's (nongnu …), …) are not among them: with only the guix channel pinned, Guile says
@@ -53,6 +53,7 @@ class Record:
     type: str
     fields: dict
     where: str = ""
+    form: str = field(default="", compare=False, repr=False)   # the form as written, one line
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,13 @@ class Evaluator:
     local_files: list[LocalFile] = field(default_factory=list)
     modules: dict[tuple, Env] = field(default_factory=dict)
     stack: list = field(default_factory=list)      # enclosing lists (Guile's error locations)
+    # The config's name as given on the command line: guix/ui.scm@8e2f32cee98:366,401
+    # (report-load-error) names the file it was handed, not its absolute name.
+    given: str | None = None
+
+    def load_failure(self, reason: str = "", **kw) -> GuixError:
+        """``failed to load 'FILE': REASON`` for the config being loaded."""
+        return GuixError(f"failed to load '{self.given}':" + (f" {reason}" if reason else ""), **kw)
 
     # --- files ---------------------------------------------------------------------------
     def read_bytes(self, path: str) -> bytes:
@@ -185,14 +193,15 @@ class Evaluator:
         except FileNotFoundError:
             if where:
                 raise GuixError(f"{path}: No such file or directory", location=where) from None
-            raise GuixError(f"failed to load '{path}': No such file or directory") from None
+            raise GuixError(f"failed to load '{self.given or path}': No such file or directory") from None
         except (IsADirectoryError, PermissionError) as e:
-            raise GuixError(f"failed to load '{path}': {e.strerror}") from None
+            raise GuixError(f"failed to load '{self.given or path}': {e.strerror}") from None
         self.record_source(path, data, kind)
         try:
-            return read_forms(data.decode("utf-8"), path)
-        except UnicodeDecodeError:
-            raise GuixError(f"failed to load '{path}': Decoding error") from None
+            # Guile reads source as UTF-8 with the 'substitute strategy: each undecodable byte
+            # becomes '?' (Guix v1.4.0 on malformed/binary.scm: ``#{\x0;\x1;\x2;??}#: unbound
+            # variable``, the tier's run of 2026-12-07).
+            return read_forms(data.decode("utf-8", "replace").replace("\ufffd", "?"), path)
         except SchemeError as e:
             raise read_error(e) from None
 
@@ -351,7 +360,7 @@ class Evaluator:
             value = self.eval(clause[1], env, filename) if len(clause) == 2 else \
                 [self.eval(c, env, filename) for c in clause[1:]]
             fields[name] = value
-        return Record(rtype, fields, self.where(x, filename))
+        return Record(rtype, fields, self.where(x, filename), render(x))
 
     # --- modules -------------------------------------------------------------------------
     def use_module(self, spec, env: Env, filename: str, form) -> None:
@@ -404,7 +413,7 @@ class Evaluator:
                 self.modules[name] = env
                 self.eval_body(self.read_file_forms(path, "module"), env, path)
                 return env
-        raise GuixError(f"failed to load '{filename}':", lines_after=(
+        raise GuixError(f"failed to load '{self.given or filename}':", lines_after=(
             "ice-9/boot-9.scm:3330:6: In procedure resolve-interface:",
             f"no code for module ({' '.join(name)})"))
 
@@ -456,7 +465,7 @@ _GUIX_SUFFIXES = ("-bootloader", "-configuration", "-service", "-file-system", "
 
 
 # Guile procedures and syntax configs use that the evaluator does not model (opaque values).
-_GUILE = frozenset("""string-join string-split string-prefix string-suffix format getenv
+_GUILE = frozenset("""string-join string-split string-prefix string-suffix format
 assoc-ref assq-ref assoc assq length reverse last list-ref iota apply for-each append-map
 filter-map find any every fold reduce cut cute match match-lambda lambda* define-syntax
 define-syntax-rule syntax-rules case string-upcase string-downcase substring string-length
@@ -465,7 +474,8 @@ with-output-to-file display newline error throw catch raise guard false-if-excep
 cons-all delete-duplicates sort stable-sort hash-ref identity const negate compose
 gexp ungexp local-file file-append plain-file mixed-text-file computed-file program-file
 scheme-file nss-certs make-regexp regexp-exec search-path
-memq memv member default-skeletons""".split())   # gnu/system/shadow.scm@8e2f32cee98:121
+memq memv member get-string-all with-imported-modules source-module-closure
+default-skeletons""".split())   # gnu/system/shadow.scm@8e2f32cee98:121
 
 
 # Procedures of (gnu packages) the evaluator models (BUILTINS), bound only where imported.
@@ -488,6 +498,8 @@ _OTHER_TOOLS_BINDINGS = {
 def _looks_like_guix_binding(name: str) -> bool:
     """A binding of Guix itself the stand-in does not model (``grub-efi-bootloader``,
     ``file-system-label``, ``%base-file-systems`` …): evaluated as an opaque value."""
+    if not name.isprintable():      # read from binary junk: no Guix binding has such a name
+        return False
     return name in _GUILE or name.endswith(_GUIX_SUFFIXES) or "->" in name \
         or name.endswith("?") \
         or name.startswith(("make-", "file-", "user-", "keyboard-", "uuid", "mapped-",
@@ -709,6 +721,11 @@ def _local_file(ev, x, env, filename):
     for k, v in zip(rest, rest[1:], strict=False):
         if isinstance(k, Keyword) and k.name == "recursive?":
             recursive = ev.eval(v, env, filename) is True
+    if name is False:
+        # (local-file (getenv "UNSET")): %local-file's default name is (basename #f)
+        # (guix/gexp.scm@8e2f32cee98:460), a wrong-type-arg no handler of guix/ui.scm catches
+        raise GuileException("In procedure scm_to_utf8_stringn: Wrong type argument in "
+                             "position 1 (expecting string): #f")
     if not isinstance(name, str):
         return Opaque(render(x))
     path = os.path.normpath(os.path.join(os.path.dirname(filename), name))
@@ -898,6 +915,19 @@ def _b_string_append(ev, a, form, filename):
     return Opaque(render(form))
 
 
+def _b_getenv(ev, a, form, filename):
+    """Guile's getenv: the value, or #f when unset (the stand-in runs in guix's environment)."""
+    return os.environ.get(a[0], False) if a and isinstance(a[0], str) else Opaque(render(form))
+
+
+def _b_call_with_input_file(ev, a, form, filename):
+    """A file read at load time: a missing one is a system-error that guix/ui.scm@8e2f32cee98:364-366
+    (report-load-error) reports as ``failed to load 'CONFIG': No such file or directory``."""
+    if a and isinstance(a[0], str) and ev.files is None and not os.path.isfile(a[0]):
+        raise ev.load_failure("No such file or directory")
+    return Opaque(render(form))
+
+
 def _b_dirname(ev, a, form, filename):
     return os.path.dirname(a[0]) or "." if a and isinstance(a[0], str) else Opaque(render(form))
 
@@ -948,7 +978,8 @@ BUILTINS = {
     "specification->package+output": _b_spec, "specifications->packages": _b_specs,
     "specifications->manifest": _b_specs,
     "make-channel-introduction": _b_make_intro, "openpgp-fingerprint": _b_fingerprint,
-    "service-kind": _b_service_kind,
+    "service-kind": _b_service_kind, "getenv": _b_getenv,
+    "call-with-input-file": _b_call_with_input_file,
 }
 
 GLOBAL = Env()

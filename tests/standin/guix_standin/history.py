@@ -233,6 +233,8 @@ COLUMNS = 13
 # (use-modules (gnu)). Each type is known from the first to the last column (0-based) given.
 SERVICE_TYPES: dict[str, tuple[str, int, int]] = {
     # type: (module, first column, last column)
+    # gnu/services.scm@8e2f32cee98:654, exported by (gnu) like (gnu services base)
+    "activation-service-type": ("base", 0, 99),
     "guix-service-type": ("base", 0, 99),
     "nscd-service-type": ("base", 0, 99),
     "udev-service-type": ("base", 0, 99),

@@ -160,7 +160,15 @@ def show(value) -> str:
 def _unbound(e: Unbound) -> GuixError:
     hint = (f"Did you forget `(use-modules {e.module_hint})'?" if e.module_hint
             else "Did you forget a `use-modules' form?")
-    return GuixError(f"{e.name}: unbound variable", location=e.where, hints=(hint,))
+    return GuixError(f"{_written_symbol(e.name)}: unbound variable", location=e.where, hints=(hint,))
+
+
+def _written_symbol(name: str) -> str:
+    """A symbol as Guile's write prints it: ``#{\\x0;…}#`` when it holds control characters."""
+    if all(c.isprintable() for c in name):
+        return name
+    inner = "".join(c if c.isprintable() else f"\\x{ord(c):x};" for c in name)
+    return "#{" + inner + "}#"
 
 
 def _flat(value) -> list:
@@ -180,7 +188,7 @@ def _read_local(ev: Evaluator, lf: EvLocalFile) -> LocalFile:
                             if k.startswith(prefix)))
         if tree and lf.recursive:
             return LocalFile(lf.written, Path(p), b"", tree)
-        raise GuixError(f"{p}: file not found", location=lf.where)
+        raise _no_local_file(p)
     path = Path(p)
     if path.is_dir() and lf.recursive:
         files = []
@@ -193,7 +201,13 @@ def _read_local(ev: Evaluator, lf: EvLocalFile) -> LocalFile:
     try:
         return LocalFile(lf.written, path, path.read_bytes())
     except (FileNotFoundError, IsADirectoryError, PermissionError):
-        raise GuixError(f"{p}: file not found", location=lf.where) from None
+        raise _no_local_file(p) from None
+
+
+def _no_local_file(p: str) -> GuixError:
+    """local-file's name is canonicalized when the file is interned (absolute-file-name,
+    guix/gexp.scm@8e2f32cee98:472-480): the system-error names canonicalize-path, no location."""
+    return GuixError(f'canonicalize-path: No such file or directory: "{p}"')
 
 
 def load(config_path: str | None, rev: Revision, *, text: str | None = None,
@@ -207,7 +221,7 @@ def load(config_path: str | None, rev: Revision, *, text: str | None = None,
 
     ``expression`` instead of a file: ``guix system -e EXPR`` (guix/scripts/system.scm: read/eval
     in a user module; the OS's provenance then names no configuration file)."""
-    ev = Evaluator(hooks_for(rev), load_path=tuple(load_path), files=file_data)
+    ev = Evaluator(hooks_for(rev), load_path=tuple(load_path), files=file_data, given=config_path)
     if expression is not None:
         config_path = path = expression
         try:
@@ -246,7 +260,10 @@ def load(config_path: str | None, rev: Revision, *, text: str | None = None,
                 if not (f == "timezone" and rev.has("timezone-default"))]
     missing = [f for f in required if f not in fields]
     if missing:
-        raise GuixError(f"missing field initializers ({' '.join(missing)})",
+        # guix/records.scm@8e2f32cee98:252-256 raises a syntax-violation with the whole form;
+        # guix/ui.scm@8e2f32cee98:379-382 writes it (~s) before the message, unabbreviated
+        form = f"{os_value.form}: " if os_value.form else ""
+        raise GuixError(f"{form}missing field initializers ({' '.join(missing)})",
                         location=os_value.where)
     text = ev.sources[0].data.decode("utf-8", "replace") if ev.sources else expression or ""
 

@@ -459,7 +459,6 @@ def test_config_errors_without_error_locations(tmp_path, old, new, line):
      "nginx: unbound variable", "nginx"),
     ("openssh-service-type", "opensshd-service-type", "opensshd-service-type: unbound variable",
      "opensshd-service-type"),
-    ('"id.pub"', '"missing.pub"', "/missing.pub: file not found", "missing.pub"),
 ])
 def test_config_errors_have_guile_locations(tmp_path, old, new, message, token):
     text = CONFIG.format(host="web").replace(old, new)
@@ -471,6 +470,15 @@ def test_config_errors_have_guile_locations(tmp_path, old, new, message, token):
     assert m.group(4).endswith(message)
     if token:
         assert token in text.splitlines()[int(m.group(2)) - 1][int(m.group(3)):]
+
+
+def test_a_missing_local_file_fails_in_canonicalize_path_as_in_guix_1_4_0(tmp_path):
+    """guix/gexp.scm@8e2f32cee98:472-480: the name is canonicalized when the file is interned; the
+    system-error has no source location (real Guix v1.4.0 on tests/corpus/os/missing-local-file.scm)."""
+    text = CONFIG.format(host="web").replace('"id.pub"', '"missing.pub"')
+    write_system(tmp_path, text=text)
+    line = _error(build(tmp_path, tmp_path / "store"))
+    assert line == f'guix system: error: canonicalize-path: No such file or directory: "{tmp_path}/missing.pub"'
 
 
 def test_missing_module_hint_names_it(tmp_path):

@@ -418,3 +418,23 @@ def test_a_rebuild_for_an_input_keeps_the_bytes_of_the_source(tmp_path):
         ra = a.make().entries["share"].entries["doc"].entries[name].entries["README"].data
         rb = b.make().entries["share"].entries["doc"].entries[name].entries["README"].data
         assert ra.replace(a.path.encode(), b"X") == rb.replace(b.path.encode(), b"X")
+
+
+def test_a_missing_field_names_the_whole_form_as_guix_1_4_0_does(tmp_path):
+    """guix/records.scm@8e2f32cee98:252-256 and guix/ui.scm@8e2f32cee98:379-382: the form written
+    whole before the message (real Guix v1.4.0 printed exactly this for the same file)."""
+    from guix_standin import history
+    from guix_standin.errors import GuixError
+    from guix_standin.osconfig import load
+    text = ('(use-modules (gnu))\n(use-service-modules networking ssh)\n\n(operating-system\n'
+            '  (host-name "probe")\n  (timezone "Etc/UTC")\n  (file-systems (cons (file-system '
+            '(mount-point "/") (device "/dev/vda2") (type "ext4"))\n  %base-file-systems))\n'
+            '  (services (cons* (service dhcp-client-service-type) %base-services)))\n')
+    (tmp_path / "probe.scm").write_text(text)
+    with pytest.raises(GuixError) as e:
+        load(str(tmp_path / "probe.scm"), history.by_commit()["8e2f32cee982d42a79e53fc1e9aa7b8ff0514714"])
+    assert e.value.render().splitlines()[0] == (
+        f'{tmp_path}/probe.scm:4:0: error: (operating-system (host-name "probe") (timezone "Etc/UTC") '
+        '(file-systems (cons (file-system (mount-point "/") (device "/dev/vda2") (type "ext4")) '
+        '%base-file-systems)) (services (cons* (service dhcp-client-service-type) %base-services))): '
+        'missing field initializers (bootloader)')
