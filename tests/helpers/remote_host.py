@@ -31,7 +31,7 @@ class RemoteHost:
     name: str
     server: Sshd
     pool: str
-    pool_dir: Path
+    pool_dir: str  # /tmp/<pool>, as hosts.add records it
 
 
 @contextlib.contextmanager
@@ -41,11 +41,11 @@ def remote_host(reg: Registry, home: Home, *, name: str = "hv",
     ``sshd``) that trusts the home's key; its host key is pinned on first use."""
     server = Sshd(sshd_dir or home.root / "sshd", [ssh.public_key(home.keys)])
     pool = unique_pool_name()
-    pool_dir = Path("/tmp") / pool
+    pool_dir = f"/tmp/{pool}"
     try:
         server.start()
         hosts.add(reg, name, server.libvirt_uri(home.keys / "id_ed25519"), pool=pool,
-                  pool_dir=str(pool_dir), home=home, trust_new_host=True)
+                  pool_dir=pool_dir, home=home, trust_new_host=True)
         yield RemoteHost(name=name, server=server, pool=pool, pool_dir=pool_dir)
     finally:
         cleanup_fleet(reg, home)  # the VMs first: their volumes live in the pool
