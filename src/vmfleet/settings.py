@@ -11,6 +11,7 @@ import os
 
 HOME = "VMFLEET_HOME"                  # the state directory (else $XDG_DATA_HOME/vmfleet)
 GUIX = "VMFLEET_GUIX"                  # the guix command, may hold arguments (else guix on PATH)
+GUIX_PINNED = "VMFLEET_GUIX_PINNED"    # a guix that IS the pinned revision: no time-machine (else unset)
 ACCEL = "VMFLEET_ACCEL"                # auto|kvm|tcg for new local VMs (else auto)
 LOCAL_URI = "VMFLEET_LOCAL_URI"        # where the 'local' host points (else qemu:///system)
 PORT_RANGE = "VMFLEET_PORT_RANGE"      # LOW-HIGH host ports for SSH forwards (else 22200-22999)
@@ -19,7 +20,7 @@ MAX_INPUT_SIZE = "VMFLEET_MAX_INPUT_SIZE"            # bytes or 16M: one input f
 MAX_GENERATION_SIZE = "VMFLEET_MAX_GENERATION_SIZE"  # all of a generation's inputs (else 64M)
 KILL_AT = "VMFLEET_KILL_AT"            # tests only: the step where vmfleet kills itself (tools.killpoint)
 
-ALL = (HOME, GUIX, ACCEL, LOCAL_URI, PORT_RANGE, SHUTDOWN_TIMEOUT, MAX_INPUT_SIZE,
+ALL = (HOME, GUIX, GUIX_PINNED, ACCEL, LOCAL_URI, PORT_RANGE, SHUTDOWN_TIMEOUT, MAX_INPUT_SIZE,
        MAX_GENERATION_SIZE, KILL_AT)
 
 

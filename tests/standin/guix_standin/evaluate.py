@@ -278,6 +278,13 @@ class Evaluator:
         for rtype in RECORD_TYPES:
             if name.startswith(rtype + "-"):         # a record accessor: operating-system-services
                 return Accessor(rtype, name[len(rtype) + 1:])
+        for prefix, (kind, mod) in _prefixes(env).items():
+            bare = name[len(prefix):]
+            if name.startswith(prefix) and bare:
+                if kind == "packages" and self.hooks.package_module(bare) == mod:
+                    return Package(bare, self.hooks.package(bare))
+                if kind == "services" and self.hooks.service_type(bare) == mod:
+                    return ServiceType(bare)
         module = self.hooks.package_module(name)
         if module is not None:
             spec = self.hooks.package(name)
@@ -354,11 +361,15 @@ class Evaluator:
         if name[0] in SYSTEM_MODULE_ROOTS:
             if name == ("gnu",):
                 imports.add(("gnu", "all-base"))
+            elif len(name) >= 3 and name[0] == "gnu" and prefix:
+                # #:prefix binds only PREFIX+NAME (Guile's module system, resolve-interface's
+                # #:prefix): 'web:nginx', not 'nginx'.
+                _prefixes(env)[prefix] = (name[1], " ".join(name[2:]))
             elif len(name) >= 3 and name[0] == "gnu":
                 imports.add((name[1], " ".join(name[2:])))
             return
         module_env = self.user_module(name, filename, form)
-        exported = {k: v for k, v in module_env.vars.items() if not k.startswith("%imports")}
+        exported = {k: v for k, v in module_env.vars.items() if not k.startswith(("%imports", "%prefixes"))}
         if select is not None:
             picked = {}
             for s in select:
@@ -401,6 +412,16 @@ def read_error(e: SchemeError) -> GuixError:
     return GuixError(f"read error while loading '{filename}': {loc}: {message}")
 
 
+def _prefixes(env: Env) -> dict:
+    """{prefix: (kind, module)} of the Guix modules imported with ``#:prefix``."""
+    e = env
+    while e is not None:
+        if "%imports" in e.vars:
+            return e.vars.setdefault("%prefixes", {})
+        e = e.parent
+    return {}
+
+
 def _imports(env: Env) -> set:
     e = env
     while e is not None:
@@ -431,7 +452,8 @@ string-index string-contains symbol-append number->string string->number call-wi
 with-output-to-file display newline error throw catch raise guard false-if-exception
 cons-all delete-duplicates sort stable-sort hash-ref identity const negate compose
 gexp ungexp local-file file-append plain-file mixed-text-file computed-file program-file
-scheme-file nss-certs make-regexp regexp-exec search-path""".split())
+scheme-file nss-certs make-regexp regexp-exec search-path
+memq memv member default-skeletons""".split())   # gnu/system/shadow.scm@8e2f32cee98:121
 
 
 def _looks_like_guix_binding(name: str) -> bool:
@@ -707,6 +729,27 @@ def _simple_service(ev, x, env, filename):
     return Service(name, value, ev.where(x, filename))
 
 
+UNGEXP = {Symbol("ungexp"), Symbol("ungexp-splicing"), Symbol("ungexp-native"),
+          Symbol("ungexp-native-splicing")}
+
+
+def _gexp(ev, x, env, filename):
+    """``#~EXP``: code for the build side, which loading the config does not evaluate, except
+    the ``#$``/``#$@``/``#+`` forms in it, which are host-side expressions evaluated now
+    (guix/gexp.scm@8e2f32cee98:1414, the ``gexp`` macro, keeps the body as syntax and
+    collects each ungexp's expression as a reference). So ``#~(job …)`` needs no ``job``
+    binding, and a ``local-file`` under ``#$`` is interned."""
+    def walk(d):
+        if isinstance(d, list) and d:
+            if isinstance(d[0], Symbol) and d[0] in UNGEXP and len(d) >= 2:  # (ungexp EXP [OUT])
+                ev.eval(d[1], env, filename)
+                return
+            for item in d:
+                walk(item)
+    walk(x[1:])
+    return Opaque(render(x))
+
+
 def _channel(ev, x, env, filename):
     return ev.record("channel", x, env, filename)
 
@@ -720,11 +763,14 @@ SPECIAL = {
     "use-system-modules": _use_x_modules, "define-module": _define_module,
     "include": _include, "load": _load, "@": _at, "@@": _at, "local-file": _local_file,
     "modify-services": _modify_services, "service": _service,
-    "simple-service": _simple_service,
+    "simple-service": _simple_service, "gexp": _gexp,
 }
 RECORD_TYPES = {"operating-system", "channel", "user-account", "user-group", "file-system",
                 "bootloader-configuration", "package", "mapped-device", "swap-space",
-                "nginx-server-configuration", "postgresql-role", "machine"}
+                "nginx-server-configuration", "postgresql-role", "machine",
+                # gnu/services/base.scm@8e2f32cee98:2529-2560 (define-record-type*)
+                "static-networking", "network-address", "network-route",
+                "wireguard-peer"}   # gnu/services/vpn.scm@8e2f32cee98:705
 
 
 # --- procedures ------------------------------------------------------------------------------

@@ -273,6 +273,18 @@ SERVICE_TYPES: dict[str, tuple[str, int, int]] = {
     "elogind-service-type": ("desktop", 0, 99),
     "dbus-root-service-type": ("dbus", 0, 99),
     "fail2ban-service-type": ("security", 7, 99),
+    # Read from guix.git at each column's commit ((define NAME in gnu/services*), for the
+    # configs of tests/corpus (the real-Guix tier, tests/realguix). etc-service-type is in
+    # gnu/services.scm, which (use-modules (gnu)) exports like (gnu services base).
+    "etc-service-type": ("base", 0, 99),
+    "virtual-terminal-service-type": ("base", 0, 99),
+    "console-font-service-type": ("base", 0, 99),
+    "pulseaudio-service-type": ("sound", 2, 99),
+    "wireguard-service-type": ("vpn", 3, 99),
+    "slim-service-type": ("xorg", 0, 99),
+    "gdm-service-type": ("xorg", 0, 99),
+    "gnome-desktop-service-type": ("desktop", 0, 99),
+    "xfce-desktop-service-type": ("desktop", 0, 99),
 }
 
 # Which packages a service type brings into the system closure (by variable).

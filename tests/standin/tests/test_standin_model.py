@@ -265,6 +265,33 @@ def test_dropbear_root_login_follows_its_own_field(tmp_path):
     assert " -w" not in daemons[0]
 
 
+def test_a_gexp_body_is_not_evaluated_but_its_ungexps_are(tmp_path):
+    """guix/gexp.scm@8e2f32cee98:1414: ``#~(job …)`` is build-side code (no ``job`` binding is
+    needed to load the config); a ``local-file`` under ``#$`` is evaluated and interned."""
+    (tmp_path / "backup.sh").write_text("#!/bin/sh\n")
+    text = CONFIG.replace("(use-modules (gnu))", '(use-modules (gnu))\n(define %job #~(job "30 2 * * *" '
+                          '#$(local-file "backup.sh" "backup.sh" #:recursive? #t)))')
+    (tmp_path / "config.scm").write_text(text)
+    config = load(str(tmp_path / "config.scm"), history.by_commit()[C_2024_05])
+    assert [f.written for f in config.local_files] == ["backup.sh"]
+
+
+def test_a_prefixed_guix_module_binds_only_prefixed_names(tmp_path):
+    """Guile's #:prefix: ``((gnu packages web) #:prefix web:)`` binds ``web:nginx``, not
+    ``nginx`` (corpus os/prefix-imports.scm evaluates with Guix v1.4.0)."""
+    from guix_standin.errors import GuixError
+    head = ("(use-modules (gnu) ((gnu packages web) #:prefix web:) ((gnu services web) #:prefix w:))\n"
+            "(use-service-modules networking ssh)\n")
+    body = CONFIG[CONFIG.index("(operating-system"):]
+    (tmp_path / "config.scm").write_text(head + body.replace("(cons nginx", "(cons web:nginx")
+                                         .replace("nginx-service-type", "w:nginx-service-type"))
+    config = load(str(tmp_path / "config.scm"), history.by_commit()[C_2024_05])
+    assert "nginx" in [p.spec.variable for p in config.packages]
+    (tmp_path / "config.scm").write_text(head + body)
+    with pytest.raises(GuixError, match="nginx: unbound variable"):
+        load(str(tmp_path / "config.scm"), history.by_commit()[C_2024_05])
+
+
 # --- Meet real Guix, round 2 ------------------------------------------------------------------
 C_V1_3 = "a0178d34f582b50e9bdbb0403943129ae5b560ff"
 C_V1_4 = "8e2f32cee982d42a79e53fc1e9aa7b8ff0514714"
