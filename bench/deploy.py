@@ -41,7 +41,7 @@ from vmfleet.build import builds as build  # noqa: E402
 from vmfleet.build import store as images  # noqa: E402
 from vmfleet.deploy import lifecycle, placement, vm_access, vm_records  # noqa: E402
 from vmfleet.home import Home  # noqa: E402
-from vmfleet.tools import qemu_img, ssh  # noqa: E402
+from vmfleet.tools import qemu_img  # noqa: E402
 from vmfleet.tools.run import run  # noqa: E402
 
 VMFLEET = str(ROOT / ".venv" / "bin" / "vmfleet")
@@ -132,13 +132,8 @@ def remote_linked_vs_full(reg, home, gen, image: placement.Image, runs: int) -> 
     """The same on a remote host (qemu+ssh:// through a private sshd on 127.0.0.1): the image
     is uploaded into the host's pool once, then each VM gets an overlay volume; the baseline
     uploads the whole image for every VM."""
-    from tests.helpers.sshd import Sshd
+    from tests.helpers.remote_host import remote_host
 
-    from vmfleet.deploy import hosts
-    from vmfleet.tools import virt
-
-    server = Sshd(home.work / "sshd", [ssh.public_key(home.keys)]).start()
-    pool = f"vmfleet-bench-pool-{os.getpid()}"
     opts = vm_records.Options(wait=False, memory_mib=256)
     real_create = placement.RemotePlacement.create_overlay
 
@@ -147,33 +142,25 @@ def remote_linked_vs_full(reg, home, gen, image: placement.Image, runs: int) -> 
         return self.conn.upload(self.pool, f"{vm}.qcow2", image.path)
 
     times: dict[str, list[float]] = {"linked": [], "full": []}
-    try:
-        hosts.add(reg, "bench-hv", server.libvirt_uri(home.keys / "id_ed25519"), pool=pool,
-                  pool_dir=f"/tmp/{pool}", home=home, trust_new_host=True)
-        t = time.perf_counter()
-        lifecycle.deploy_image(reg, home, gen, image, name="vmfleet-bench-first", host="bench-hv",
-                            options=opts)
-        first = time.perf_counter() - t
-        lifecycle.destroy(reg, home, "vmfleet-bench-first")
-        for i in range(runs):
-            for kind in ("linked", "full"):
-                placement.RemotePlacement.create_overlay = (real_create if kind == "linked"
-                                                            else full_upload)
-                name = f"vmfleet-bench-r{kind}-{i}"
-                t = time.perf_counter()
-                lifecycle.deploy_image(reg, home, gen, image, name=name, host="bench-hv",
-                                    options=opts)
-                times[kind].append(time.perf_counter() - t)
-                lifecycle.destroy(reg, home, name)
-    finally:
-        placement.RemotePlacement.create_overlay = real_create
-        destroy_all(reg, home)
-        with contextlib.suppress(Exception):
-            hosts.remove(reg, "bench-hv")
-        with contextlib.suppress(Exception), virt.connect("qemu:///system") as conn:
-            conn.delete_pool(pool)
-        shutil.rmtree(f"/tmp/{pool}", ignore_errors=True)
-        server.stop()
+    with remote_host(reg, home, name="bench-hv", sshd_dir=home.work / "sshd") as hv:
+        try:
+            t = time.perf_counter()
+            lifecycle.deploy_image(reg, home, gen, image, name="vmfleet-bench-first", host=hv.name,
+                                   options=opts)
+            first = time.perf_counter() - t
+            lifecycle.destroy(reg, home, "vmfleet-bench-first")
+            for i in range(runs):
+                for kind in ("linked", "full"):
+                    placement.RemotePlacement.create_overlay = (real_create if kind == "linked"
+                                                                else full_upload)
+                    name = f"vmfleet-bench-r{kind}-{i}"
+                    t = time.perf_counter()
+                    lifecycle.deploy_image(reg, home, gen, image, name=name, host=hv.name,
+                                           options=opts)
+                    times[kind].append(time.perf_counter() - t)
+                    lifecycle.destroy(reg, home, name)
+        finally:
+            placement.RemotePlacement.create_overlay = real_create
     linked, full = median(times["linked"]), median(times["full"])
     return {"first_deploy_with_upload_s": first, "linked_s": linked, "full_s": full,
             "ratio": full / linked}

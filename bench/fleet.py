@@ -24,7 +24,6 @@ failure.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shutil
@@ -109,31 +108,20 @@ def bench_plan(vms: int, host_count: int) -> dict:
 
 
 def bench_apply() -> dict:
-    from tests.helpers.deploy_env import (
-        boot_home,
-        cleanup_fleet,
-        system_uri,
-        unique_pool_name,
-        unique_vm_name,
-    )
+    from tests.helpers.deploy_env import boot_home, unique_vm_name
     from tests.helpers.fleet_env import record_site
-    from tests.helpers.sshd import Sshd
+    from tests.helpers.remote_host import remote_host
 
     from vmfleet.build import builds
-    from vmfleet.deploy import hosts
-    from vmfleet.tools import ssh, virt
+    from vmfleet.tools import ssh
 
     with boot_home("vmfleet-bench-fleet-") as (home, reg, _web1, _web2):
         old, _new, _db = record_site(reg, ssh.public_key(home.keys))
         builds.ensure_image(reg, home, old)
-        server = Sshd(home.root / "sshd", [ssh.public_key(home.keys)]).start()
-        pool = unique_pool_name()
-        try:
-            hosts.add(reg, "hv", server.libvirt_uri(home.keys / "id_ed25519"), pool=pool,
-                      pool_dir=f"/tmp/{pool}", home=home, trust_new_host=True)
+        with remote_host(reg, home) as hv:
             prefix = unique_vm_name()
             base = [{"name": f"{prefix}-{i}", "system": "site@1",
-                     "host": "local" if i % 2 else "hv", "health": "test -s /etc/hostname"}
+                     "host": "local" if i % 2 else hv.name, "health": "test -s /etc/hostname"}
                     for i in range(4)]
 
             def run(memory: str, parallel: int) -> tuple[float, fleet_apply.ApplyResult]:
@@ -154,12 +142,6 @@ def bench_apply() -> dict:
                     "sequential_s": sequential_s, "parallel_s": parallel_s,
                     "ratio": sequential_s / parallel_s, "cores": os.cpu_count(),
                     "accel": os.environ.get("VMFLEET_ACCEL", "tcg")}
-        finally:
-            cleanup_fleet(reg, home)
-            with contextlib.suppress(Exception), virt.connect(system_uri()) as conn:
-                conn.delete_pool(pool)
-            shutil.rmtree(f"/tmp/{pool}", ignore_errors=True)
-            server.stop()
 
 
 def main() -> int:

@@ -7,14 +7,12 @@ session, and each scenario boots three times.
 
 from __future__ import annotations
 
-import contextlib
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.helpers.deploy_env import boot_home, cleanup_fleet, system_uri, unique_pool_name, unique_vm_name
-from tests.helpers.sshd import Sshd
+from tests.helpers.deploy_env import boot_home, cleanup_fleet, unique_vm_name
+from tests.helpers.remote_host import remote_host
 from vmfleet.build import builds as build
 from vmfleet.cli import main
 from vmfleet.deploy import hosts, lifecycle, rollout, vm_access, vm_records
@@ -117,20 +115,8 @@ def test_deploy_redeploy_rollback_locally(fleet, capsys):
 
 
 def test_deploy_redeploy_rollback_on_a_remote_host(fleet, tmp_path):
-    server = Sshd(tmp_path / "sshd", [ssh.public_key(fleet.home.keys)]).start()
-    pool = unique_pool_name()
-    try:
-        hosts.add(fleet.reg, "hv", server.libvirt_uri(fleet.home.keys / "id_ed25519"),
-                  pool=pool, pool_dir=f"/tmp/{pool}", home=fleet.home, trust_new_host=True)
-        scenario(fleet, "hv")
+    with remote_host(fleet.reg, fleet.home, sshd_dir=tmp_path / "sshd") as hv:
+        scenario(fleet, hv.name)
         # SSH to the VMs went through the host's sshd, whose key is now pinned.
         pins = ssh.KnownHosts(fleet.home.keys / ssh.KNOWN_HOSTS_FILE)
-        assert pins.get("127.0.0.1", server.port) == server.host_key
-    finally:
-        cleanup_fleet(fleet.reg, fleet.home)
-        with contextlib.suppress(Exception):
-            hosts.remove(fleet.reg, "hv")
-        with contextlib.suppress(Exception), virt.connect(system_uri()) as conn:
-            conn.delete_pool(pool)
-        shutil.rmtree(f"/tmp/{pool}", ignore_errors=True)
-        server.stop()
+        assert pins.get("127.0.0.1", hv.server.port) == hv.server.host_key

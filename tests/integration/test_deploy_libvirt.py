@@ -4,7 +4,6 @@ Booting real guests is tests/integration/test_deploy_boot.py."""
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import socket
 
@@ -16,9 +15,9 @@ from tests.helpers.deploy_env import (
     system_uri,
     tiny_image,
     traversable_dir,
-    unique_pool_name,
     unique_vm_name,
 )
+from tests.helpers.remote_host import remote_host
 from tests.helpers.sshd import Sshd
 from vmfleet.deploy import hosts, lifecycle, status, vm_access, vm_records
 from vmfleet.deploy.vm_records import Options, VmState
@@ -59,20 +58,8 @@ def real(monkeypatch):
 @pytest.fixture
 def remote(real, tmp_path):
     """A 'remote' host: this machine's libvirtd through a private sshd on 127.0.0.1."""
-    server = Sshd(tmp_path / "sshd", [ssh.public_key(real.home.keys)]).start()
-    pool = unique_pool_name()
-    pool_dir = f"/tmp/{pool}"
-    try:
-        uri = server.libvirt_uri(real.home.keys / "id_ed25519")
-        hosts.add(real.reg, "hv", uri, pool=pool, pool_dir=pool_dir, home=real.home,
-                  trust_new_host=True)
-        yield type("Remote", (), {"server": server, "pool": pool, "pool_dir": pool_dir})()
-    finally:
-        cleanup_fleet(real.reg, real.home)
-        with contextlib.suppress(Exception), virt.connect(system_uri()) as conn:
-            conn.delete_pool(pool)
-        shutil.rmtree(pool_dir, ignore_errors=True)
-        server.stop()
+    with remote_host(real.reg, real.home, sshd_dir=tmp_path / "sshd") as hv:
+        yield hv
 
 
 def listening(port: int) -> bool:

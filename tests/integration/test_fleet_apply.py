@@ -8,9 +8,7 @@ it), and each test boots only what it asserts on.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -22,22 +20,20 @@ import pytest
 from tests.helpers.deploy_env import (
     boot_home,
     cleanup_fleet,
-    system_uri,
-    unique_pool_name,
     unique_vm_name,
 )
 from tests.helpers.fleet import commit_files, new_repo
 from tests.helpers.fleet_env import fleet_text, record_site
-from tests.helpers.sshd import Sshd
+from tests.helpers.remote_host import remote_host
 from vmfleet.build import builds as build
-from vmfleet.deploy import hosts, vm_records
+from vmfleet.deploy import vm_records
 from vmfleet.deploy.vm_records import VmState
 from vmfleet.fleet import apply as fleet_apply
 from vmfleet.fleet import file as fleet_file
 from vmfleet.fleet import history
 from vmfleet.fleet import plan as plan_mod
 from vmfleet.fleet.plan import Action
-from vmfleet.tools import ssh, virt
+from vmfleet.tools import ssh
 
 pytestmark = pytest.mark.integration
 
@@ -57,19 +53,9 @@ def world():
         old, new, db = record_site(reg, ssh.public_key(home.keys))
         build.ensure_image(reg, home, old)
         build.ensure_image(reg, home, new)  # never booted: for plan's package summary
-        server = Sshd(home.root / "sshd", [ssh.public_key(home.keys)]).start()
-        pool = unique_pool_name()
-        try:
-            hosts.add(reg, "hv", server.libvirt_uri(home.keys / "id_ed25519"), pool=pool,
-                      pool_dir=f"/tmp/{pool}", home=home, trust_new_host=True)
+        with remote_host(reg, home):
             yield type("World", (), {"home": home, "reg": reg, "old": old, "new": new, "db": db,
                                      "prefix": unique_vm_name()})()
-        finally:
-            cleanup_fleet(reg, home)
-            with contextlib.suppress(Exception), virt.connect(system_uri()) as conn:
-                conn.delete_pool(pool)
-            shutil.rmtree(f"/tmp/{pool}", ignore_errors=True)
-            server.stop()
 
 
 @pytest.fixture

@@ -52,10 +52,12 @@ CASES = [
     # guix/ui.scm@8e2f32cee98:401: (report-error (G_ "failed to load '~a':~%") file)
     ErrorCase("failed to load", config(extra_modules="(use-modules (vmfleet no such module))"),
               Failure.OTHER, r"^guix system: error: failed to load '[^']*probe\.scm':$"),
-    # guix/ui.scm@8e2f32cee98:159 and :327: "error: ~a: unbound variable", "Did you forget …?"
+    # `services` is thunked (gnu/system.scm@8e2f32cee98:281): the variable is looked up while the
+    # image is lowered, not while the file loads, so no load-error report (location, "Did you
+    # forget …?" hint) but a backtrace ending in guix/ui.scm@8e2f32cee98:159's bare
+    # "error: ~a: unbound variable" (tests/unit/guix-stderr/v1.4.0-unbound-in-services.txt).
     ErrorCase("unbound variable", config(service="(service nginx-service-type)"),
-              Failure.CONFIG_ERROR, r"^[^\s:]*probe\.scm:\d+:\d+: error: nginx-service-type: unbound variable$",
-              r"Did you forget `\(use-modules \(gnu services web\)\)'\?"),
+              Failure.CONFIG_ERROR, r"^error: nginx-service-type: unbound variable$"),
     # guix/records.scm@8e2f32cee98:253: "missing field initializers ~a"
     ErrorCase("missing field", config(bootloader=""), Failure.CONFIG_ERROR,
               r"^[^\s:]*probe\.scm:\d+:\d+: error: \(operating-system .*\): "

@@ -1,5 +1,7 @@
 """The guix command lines vmfleet runs, and how it reads guix's output (docs/guix-facts.md)."""
 
+from pathlib import Path
+
 import pytest
 
 from vmfleet.errors import UsageError
@@ -200,3 +202,28 @@ def test_a_config_named_like_an_option_reaches_guix_as_a_file():
     argv = image_command("-C.scm", "--expression=(exit 1).scm", guix=["guix"])
     assert argv[:4] == ["guix", "time-machine", "-C", "./-C.scm"]
     assert argv[-1] == "./--expression=(exit 1).scm"
+
+
+STDERR = Path(__file__).with_name("guix-stderr")
+
+
+def test_an_unbound_variable_in_thunked_services_is_the_error_line_not_the_backtrace():
+    # Captured from the real guix v1.4.0 (8e2f32cee98, LC_ALL=C) running
+    # `guix system image -t qcow2 -d` on the .scm beside it. `services` is thunked there
+    # (gnu/system.scm@8e2f32cee98:281), so the unbound variable is raised while the image is
+    # lowered: a backtrace, boot-9's frame line, then guix/ui.scm@8e2f32cee98:159's text alone.
+    text = (STDERR / "v1.4.0-unbound-in-services.txt").read_text()
+    assert text.startswith("Backtrace:\n") and "In procedure raise-exception:\n" in text
+    err = guix.parse_error(text)
+    assert err.kind is guix.Failure.CONFIG_ERROR
+    assert err.message == "error: nginx-service-type: unbound variable"
+    assert err.hints == () and err.reason == ()
+
+
+def test_an_uncaught_exception_of_another_kind_keeps_its_text():
+    # Guile's own printer (not guix's "error: …"): its text is the message, the kind as before.
+    err = guix.parse_error("Backtrace:\nIn ice-9/boot-9.scm:\n  1685:16  0 (raise-exception _)\n\n"
+                           "/gnu/store/x-guix-module/gnu/system.scm:9:3: In procedure car:\n"
+                           "Wrong type argument in position 1 (expecting pair): #f\n")
+    assert err.kind is guix.Failure.OTHER
+    assert err.message == "Wrong type argument in position 1 (expecting pair): #f"

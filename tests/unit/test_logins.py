@@ -83,6 +83,18 @@ def test_an_undeclared_user_lets_nobody_in():
         choose(config('("ghost" ,(local-file "vmfleet.pub"))'))
 
 
+def test_guixs_default_accounts_do_not_change_the_login():
+    # No users field: %base-user-accounts, "nobody" only (gnu/system/shadow.scm@8e2f32cee98:109);
+    # root is not in it but always exists (gnu/system.scm@8e2f32cee98:1112).
+    text = config('("root" ,(local-file "vmfleet.pub"))', "#t").replace(
+        "  (users (append (list ) %base-user-accounts))\n", "")
+    assert "(users" not in text and summarize_os(text).users == ("%base-user-accounts",)
+    assert choose(text).user == "root"
+    for who in ("nobody", "deploy"):   # no account the config declares for vmfleet to use
+        with pytest.raises(DeployError, match="declares no user-account"):
+            choose(text.replace('("root"', f'("{who}"'))
+
+
 def test_no_openssh_service():
     text = config('("root" ,(local-file "vmfleet.pub"))', "#t").replace(
         "openssh-service-type", "dropbear-service-type")

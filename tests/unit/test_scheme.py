@@ -666,6 +666,21 @@ def test_missing_required_fields_are_none_and_the_caller_decides():
     assert [(x.type, x.kind) for x in s.services] == [("%base-services", "base")]
 
 
+def test_absent_users_are_guixs_default_accounts():
+    # gnu/system.scm@8e2f32cee98:253-254: (users … (default %base-user-accounts)), the account
+    # "nobody" (gnu/system/shadow.scm@8e2f32cee98:109); the same at every known pin.
+    s = summarize_os('(operating-system (host-name "x"))', "min.scm")
+    assert s.users == ("%base-user-accounts",) and s.to_dict()["users"] == ["%base-user-accounts"]
+    assert s.user_groups == ()   # no account the config declares (root is added apart)
+    # Written users are as written; an OS inherited from elsewhere keeps that OS's users.
+    s = summarize_os('(operating-system (host-name "x") (users (list (user-account '
+                     '(name "ann") (group "users")))))', "u.scm")
+    assert s.users == ("ann",)
+    s = summarize_os("(use-modules (gnu system install))\n"
+                     '(operating-system (inherit installation-os) (host-name "x"))', "i.scm")
+    assert s.inherits == "installation-os" and s.users == ()
+
+
 def test_computed_values_are_kept_as_canonical_text():
     s = summarize_os('(operating-system (host-name (string-append "web-" "01")))', "c.scm")
     assert s.host_name == '(string-append "web-" "01")'

@@ -190,8 +190,15 @@ class GuixError:
 # a read error of a config is ``FILE:LINE:COL: MESSAGE`` without ``error:`` (guix/ui.scm);
 # ``NAME: unknown package`` has no location (gnu/packages.scm); the daemon's texts come from
 # nix/libstore/build.cc and are never translated.
+# An exception no handler catches (one raised inside a thunked field such as ``services``,
+# gnu/system.scm@8e2f32cee98:281, while the image is lowered) ends a Guile backtrace with
+# ``FILE:LINE:COL: In procedure PROC:`` (the frame that raised it, often boot-9's
+# raise-exception, not the config) and then the exception as its printer writes it: for an
+# unbound variable guix/ui.scm@8e2f32cee98:159 prints ``error: NAME: unbound variable``, with
+# neither location nor hint. That line is the error; the frame line is not.
 _ERROR = re.compile(r"^(?:guix(?: [\w-]+)?|[^\s:]+:\d+:\d+): error: (.*)$")
 _LOCATED = re.compile(r"^([^\s:]+):(\d+):(\d+): (.*)$")
+_IN_PROCEDURE = re.compile(r"^[^\s:]+:\d+:\d+: In procedure [^\s:]+:$")
 _HINT = re.compile(r"^hint: (.*)$")
 _BUILD_FAILED = re.compile(r"build of (/\S+\.drv) failed")
 _LOG = re.compile(r"View build log at '([^']+)'")
@@ -210,10 +217,19 @@ def parse_error(stderr: str) -> GuixError:
     errors: list[str] = []
     located, hints, drv, log_file = [], [], None, None
     reason: list[str] = []
+    raised: list[str] = []   # what an uncaught exception's printer wrote after its frame
+    frame = False
     for line in stderr.splitlines():
         line = line.rstrip()
         if errors and line.strip() and not _HINT.match(line) and len(reason) < REASON_LINES:
             reason.append(line.strip())
+        if not line.strip():
+            continue
+        if frame:
+            frame = False
+            raised.append(line.strip())
+            continue
+        frame = bool(_IN_PROCEDURE.match(line))
         if m := _ERROR.match(line):
             errors.append(line)
         elif m := _HINT.match(line):
@@ -224,7 +240,8 @@ def parse_error(stderr: str) -> GuixError:
             located.append(line)   # a read error: FILE:LINE:COL: MESSAGE
         if m := _LOG.search(line):
             log_file = m.group(1)
-    message = errors[0] if errors else located[0] if located else _last_line(stderr)
+    message = errors[0] if errors else raised[0] if raised else located[0] if located \
+        else _last_line(stderr)
     option = named = None
     if re.search(r"error: image: unknown action", message):
         kind = Failure.NO_IMAGE_ACTION
@@ -246,7 +263,8 @@ def parse_error(stderr: str) -> GuixError:
         kind = Failure.BUILD_FAILED
     elif _UNKNOWN_PACKAGE.search(message):
         kind = Failure.UNKNOWN_PACKAGE
-    elif (errors and re.match(r"^[^\s:]+:\d+:\d+: error:", errors[0])) or (not errors and located):
+    elif (errors and re.match(r"^[^\s:]+:\d+:\d+: error:", errors[0])) \
+            or (not errors and (located or raised[:1] and raised[0].startswith("error: "))):
         kind = Failure.CONFIG_ERROR
     else:
         kind = Failure.OTHER

@@ -189,7 +189,11 @@ def summarize_os(text: str, filename: str = "<string>", *,
         locale=text_of("locale"),
         kernel=text_of("kernel"),
         bootloader=_bootloader(values.get("bootloader")),
-        users=tuple(_users(values.get("users"), env)),
+        # No users field: Guix's default, %base-user-accounts (gnu/system.scm@8e2f32cee98:254,
+        # the same at every known pin), the account "nobody" only:
+        # gnu/system/shadow.scm@8e2f32cee98:109 (root is added apart: gnu/system.scm@8e2f32cee98:1112).
+        users=tuple(_users(values.get("users"), env))
+        if "users" in values else () if inherits else ("%base-user-accounts",),
         # No packages field: Guix's default, %base-packages (gnu/system.scm).
         packages=tuple(plain(n) for kind, n in packages if kind in ("item", "rest"))
         if "packages" in values else () if inherits else ("%base-packages",),
