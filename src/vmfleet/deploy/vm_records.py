@@ -9,6 +9,7 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from vmfleet import settings, timeutil
 from vmfleet.errors import NotFound
@@ -17,6 +18,7 @@ from vmfleet.registry import audit as audit_rows
 from vmfleet.registry import rollouts as rollout_rows
 from vmfleet.registry import vms as vm_rows
 from vmfleet.registry.db import Registry
+from vmfleet.registry.generations import Generation
 from vmfleet.tools import locks
 
 PORT_RANGE_ENV = settings.PORT_RANGE  # 'LOW-HIGH' of host ports for SSH forwards
@@ -229,6 +231,36 @@ def rollback_command(vm: Vm, lineage: list[Vm]) -> str:
     newer = any(v.generation > vm.generation for v in lineage
                 if v.state in ACTIVE and v.system == vm.system)
     return f"vmfleet rollback {vm.name}" + (" --allow-downgrade" if newer else "")
+
+
+class Declared(Protocol):
+    """What a fleet file says of a VM, as far as comparing it with a running VM goes."""
+
+    @property
+    def system_name(self) -> str: ...
+    @property
+    def host(self) -> str: ...
+    @property
+    def memory_mib(self) -> int: ...
+    @property
+    def vcpus(self) -> int: ...
+
+
+def differences(vm: Vm, want: Declared, target: Generation) -> list[str]:
+    """How ``vm`` differs from what the fleet file declares (``target`` being the generation
+    its system resolves to), in the words plan and the report both print."""
+    out = []
+    if vm.system != want.system_name:
+        out.append(f"system {vm.system} → {want.system_name}")
+    elif vm.generation_id != target.id:
+        out.append(f"generation {vm.label} → {target.label}")
+    if vm.host != want.host:
+        out.append(f"host {vm.host} → {want.host}")
+    if vm.memory_mib != want.memory_mib:
+        out.append(f"memory {vm.memory_mib}M → {want.memory_mib}M")
+    if vm.vcpus != want.vcpus:
+        out.append(f"vcpus {vm.vcpus} → {want.vcpus}")
+    return out
 
 
 def quiet(_message: str) -> None:

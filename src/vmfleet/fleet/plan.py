@@ -32,7 +32,7 @@ from vmfleet import timeutil
 from vmfleet.deploy import hosts as hosts_mod
 from vmfleet.deploy import status
 from vmfleet.deploy.lineage import Lineage, lineages
-from vmfleet.deploy.vm_records import Vm, VmState, list_vms
+from vmfleet.deploy.vm_records import Vm, VmState, differences, list_vms
 from vmfleet.errors import UsageError, VmfleetError
 from vmfleet.fleet import file as fleet_file
 from vmfleet.fleet import history
@@ -279,18 +279,8 @@ def _step(decl: fleet_file.VmDecl, lineage: Lineage | None, resolve: _Resolver, 
                "not deployed" if not members else "only retired VMs remain")
         return Step(action=Action.CREATE, **base, **none, discard=discard, reasons=(why,))
     now = _now(current)
-    reasons = []
+    reasons = differences(current, decl, target)
     domain = states.get(current.host, {}).get(current.name)
-    if current.system != decl.system_name:
-        reasons.append(f"system {current.system} → {decl.system_name}")
-    elif current.generation_id != target.id:
-        reasons.append(f"generation {current.label} → {target.label}")
-    if current.host != decl.host:
-        reasons.append(f"host {current.host} → {decl.host}")
-    if current.memory_mib != decl.memory_mib:
-        reasons.append(f"memory {current.memory_mib}M → {decl.memory_mib}M")
-    if current.vcpus != decl.vcpus:
-        reasons.append(f"vcpus {current.vcpus} → {decl.vcpus}")
     if domain is None:
         reasons.append(f"its domain vanished from {current.host}")
     downgrade = (current.system == decl.system_name and current.generation > target.number)

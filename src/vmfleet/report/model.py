@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from vmfleet.deploy.lineage import lineages
-from vmfleet.deploy.vm_records import Vm, list_vms
+from vmfleet.deploy.vm_records import Vm, differences, list_vms
 from vmfleet.errors import UsageError, VmfleetError
 from vmfleet.names import check_name
 from vmfleet.registry import checks as check_mod
@@ -106,18 +106,7 @@ def _differences(reg: Registry, vm: Vm, decl: DeclaredVm,
     target = resolved[decl.system]
     if isinstance(target, VmfleetError):
         return [f"{decl.system}: {target.message}"]
-    out = []
-    if vm.system != decl.system_name:
-        out.append(f"system {vm.system} → {decl.system_name}")
-    elif vm.generation_id != target.id:
-        out.append(f"generation {vm.label} → {target.label}")
-    if vm.host != decl.host:
-        out.append(f"host {vm.host} → {decl.host}")
-    if vm.memory_mib != decl.memory_mib:
-        out.append(f"memory {vm.memory_mib}M → {decl.memory_mib}M")
-    if vm.vcpus != decl.vcpus:
-        out.append(f"vcpus {vm.vcpus} → {decl.vcpus}")
-    return out
+    return differences(vm, decl, target)
 
 
 def check_of(check_id: int, gen, started: str, result: str,
