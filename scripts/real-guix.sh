@@ -75,8 +75,9 @@ drop_missing_translations() {
 
 # The revision's files into $tree. A mirror that lacks some blobs (a partial clone: the translated
 # manuals' .po files are the usual ones) is exported without them; drop_missing_translations copes.
+# git archive reads every blob, excluded or not, so the tree goes through a private index instead.
 export_tree() {
-  local g=(git --git-dir="$src_git") excludes=() path
+  local g=(git --git-dir="$src_git") index="$cache/index"
   "${g[@]}" ls-tree -r "$commit" > "$cache/files"
   # cat-file answers "SHA missing" for each blob the mirror lacks; join those back to their paths.
   awk '{print $3}' "$cache/files" | "${g[@]}" cat-file --batch-check | awk '$2 == "missing" {print $1}' \
@@ -84,9 +85,12 @@ export_tree() {
           - "$cache/files" > "$cache/missing-files"
   while IFS= read -r path; do
     echo "real-guix: $path is not in $src_git: leaving it out" >&2
-    excludes+=(":(exclude,literal)$path")
   done < "$cache/missing-files"
-  "${g[@]}" archive --format=tar "$commit" -- . "${excludes[@]}" | tar -x -C "$tree"
+  rm -f "$index"
+  GIT_INDEX_FILE=$index "${g[@]}" read-tree "$commit"
+  [ -s "$cache/missing-files" ] && GIT_INDEX_FILE=$index "${g[@]}" update-index --force-remove --stdin < "$cache/missing-files"
+  GIT_INDEX_FILE=$index "${g[@]}" --work-tree="$tree" checkout-index --all --prefix="$tree/"
+  rm -f "$index"
 }
 
 # doc/local.mk runs the translated manuals' cross-references through Guile under

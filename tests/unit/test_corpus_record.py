@@ -87,9 +87,13 @@ def test_corpus_config(corpus, entry, reg):
     assert recorded == expected
     got_warnings = set()
     for w in gen.warnings:
-        m = re.search(r":(\d+): cannot tell which file (.*) reads$", w)
-        got_warnings.add((int(m.group(1)), m.group(2)))
-    assert got_warnings == {(w["line"], w["expression"]) for w in entry.get("warnings", [])}
+        m = re.fullmatch(r"(.*):(\d+): cannot tell which file (.*?) reads(?:: (.*))?", w)
+        got_warnings.add((m.group(1), int(m.group(2)), m.group(3)))
+        reason = next((x.get("reason") for x in entry.get("warnings", [])
+                       if x["line"] == int(m.group(2)) and x["expression"] == m.group(3)), None)
+        assert reason is None or reason in (m.group(4) or ""), (w, reason)
+    assert got_warnings == {(os.path.relpath(w.get("file", entry["path"]), entry["cwd"]), w["line"],
+                             w["expression"]) for w in entry.get("warnings", [])}
     assert gen.incomplete == bool(entry.get("warnings"))
     assert gen.layout.get("expression") == entry.get("expression")
     for name in entry.get("modules", []):

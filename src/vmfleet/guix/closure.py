@@ -64,10 +64,12 @@ class Unresolved:
     file: str
     line: int | None
     expression: str
+    reason: str = ""        # why, when vmfleet knows Guix cannot tell either
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: cannot tell which file {self.expression} reads"
+        return f"{where}: cannot tell which file {self.expression} reads" + (
+            f": {self.reason}" if self.reason else "")
 
 
 @dataclass(frozen=True)
@@ -239,23 +241,59 @@ class _Gatherer:
         """The absolute file a name refers to, or None after recording a warning."""
         if walker.is_string(arg):
             return posixpath.normpath(posixpath.join(here, arg))
-        value = evaluate_string(arg, env, path, here)
+        return self.computed_name(form, arg, env, path, here)
+
+    def read_name(self, form, env, path, here) -> str | None:
+        """The file a port-opening call reads: relative names against the cwd."""
+        return self.computed_name(form, form[1], env, path, here)
+
+    def computed_name(self, form, arg, env, path, here) -> str | None:
+        """A computed name, relative ones against the cwd; None after recording a warning,
+        which says so when the name is lost to Guile's ``(current-filename)`` being #f."""
+        filename = self.current_filename(path)
+        value = evaluate_string(arg, env, filename, here)
         if value is None:
-            self.warnings.append(Unresolved(path, getattr(form, "line", None), render(form)))
+            reason = ""
+            if filename is None and evaluate_string(arg, env, path, here) is not None:
+                reason = (f"(current-filename) is #f there: guix compiles the file and Guile names "
+                          f"it {self.port_name(path)}, relative to its -L directory, which is no "
+                          f"file from {self.cwd}; use (current-source-directory) from (guix utils)")
+            self.warnings.append(Unresolved(path, getattr(form, "line", None), render(form), reason))
             return None
         if not value.startswith("/"):
             self.uses_cwd = True
         return posixpath.normpath(posixpath.join(self.cwd, value))
 
-    def read_name(self, form, env, path, here) -> str | None:
-        """The file a port-opening call reads: relative names against the cwd."""
-        value = evaluate_string(form[1], env, path, here)
-        if value is None:
-            self.warnings.append(Unresolved(path, getattr(form, "line", None), render(form)))
+    # --- what Guile calls a file -------------------------------------------------------------
+    def compiled(self) -> bool:
+        """Guix compiles a config file it loads (load*, guix/ui.scm@8e2f32cee98:217-218) and
+        what it loads; with -e nothing is compiled (scripts/guix.in@8e2f32cee98:2)."""
+        return self.built_by_expression() is None
+
+    def port_name(self, path: str) -> str:
+        """The name Guile gives a file's port: compiling names it relative to the first
+        %load-path entry holding it (Guile 3.0.8 system/base/compile.scm:175-177); see
+        on_load_path for the order."""
+        if self.compiled():
+            for d in reversed(self.load_path):
+                base = d.rstrip("/")
+                if path.startswith(base + "/"):
+                    return path[len(base) + 1:]
+        return path
+
+    def current_filename(self, path: str) -> str | None:
+        """Guile's ``(current-filename)``: ``canonicalize-path`` of the port's name, against the
+        directory guix runs in; #f (None) when that is no file (Guile 3.0.8
+        ice-9/boot-9.scm:690-696). So a module under ``-L src`` gets #f unless guix runs in src,
+        which is why Guix has ``current-source-directory`` (guix/utils.scm@8e2f32cee98:1074-1093)."""
+        name = self.port_name(path)
+        if name.startswith("/"):
+            return name
+        full = posixpath.normpath(posixpath.join(self.cwd, name))
+        try:
+            return full if self.files.kind(full) == "file" else None
+        except UsageError:
             return None
-        if not value.startswith("/"):
-            self.uses_cwd = True
-        return posixpath.normpath(posixpath.join(self.cwd, value))
 
     def from_channels(self, name: tuple[str, ...], path: str, where) -> bool:
         """Whether Guile, Guix or a pinned channel provides ``name`` (an unverified channel
@@ -285,15 +323,12 @@ class _Gatherer:
         self.add_file(target, "local-file", absolute)
 
     def find_module(self, name: tuple[str, ...]) -> str | None:
-        rel = "/".join(name) + ".scm"
-        for d in self.load_path:
-            candidate = posixpath.join(d, rel)
-            if self.files.kind(candidate) == "file":
-                return candidate
-        return None
+        return self.on_load_path("/".join(name) + ".scm")
 
     def on_load_path(self, rel: str) -> str | None:
-        for d in self.load_path:
+        """The first DIR/rel of Guile's %load-path: -L conses each DIR onto it
+        (guix/scripts/build.scm@8e2f32cee98:246-251), so the last -L given is searched first."""
+        for d in reversed(self.load_path):
             candidate = posixpath.join(d, rel)
             if self.files.kind(candidate) == "file":
                 return candidate
@@ -314,21 +349,27 @@ class _Gatherer:
             env.update(own_definitions(self.forms.get(path, [])))
         return env
 
+    def built_by_expression(self) -> tuple | None:
+        """The config module's name when guix builds it with ``-e '(@ (a b) var)'``: a module
+        whose last form only defines (or the user chose ``var``); else None."""
+        forms = self.forms[self.config]
+        is_module = bool(forms) and head(forms[0]) == "define-module" and len(forms[0]) >= 2
+        if not is_module or (self.variable is None
+                             and head(forms[-1]) not in ("define", "define-public")):
+            return None
+        return _module_name(forms[0][1])
+
     def expression(self) -> str | None:
         """``(@ (a b) var)`` when the config is a module whose last form only defines its OS
         (or the user chose ``var``): the exported binding that is the OS; several exported
         candidates are refused with their names, for the user to choose."""
         forms = self.forms[self.config]
         is_module = bool(forms) and head(forms[0]) == "define-module" and len(forms[0]) >= 2
-        if not is_module:
-            if self.variable:
-                raise UsageError(f"{self.config} is not a module: it has no variable "
-                                 f"{self.variable} guix could build",
-                                 "drop ':VARIABLE' from --system: guix builds the file's value")
-            return None
-        if self.variable is None and head(forms[-1]) not in ("define", "define-public"):
-            return None
-        name = _module_name(forms[0][1])
+        if not is_module and self.variable:
+            raise UsageError(f"{self.config} is not a module: it has no variable "
+                             f"{self.variable} guix could build",
+                             "drop ':VARIABLE' from --system: guix builds the file's value")
+        name = self.built_by_expression()
         if name is None:
             return None
         candidates = os_bindings(forms)
@@ -681,8 +722,9 @@ def _recursive(form) -> bool:
                and args[i + 1] is True for i, a in enumerate(args))
 
 
-def evaluate_string(expr, env, path: str, here: str, depth: int = 0) -> str | None:
-    """The string value of the common computed file-name forms, or None."""
+def evaluate_string(expr, env, path: str | None, here: str, depth: int = 0) -> str | None:
+    """The string value of the common computed file-name forms, or None; ``path`` is what
+    ``(current-filename)`` gives (None: #f)."""
     if depth > 30:
         return None
     if walker.is_string(expr):

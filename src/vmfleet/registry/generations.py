@@ -8,6 +8,7 @@ only when the inputs differ from the generation current at that moment, which ma
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -278,8 +279,8 @@ def inputs_from_closure(found: closure.Closure, channels_text: str, *, load_path
         if i.mode != 0o644:
             modes[key] = i.mode
     run_dir = rel(cwd) if in_cwd else rel(posixpath.dirname(config))
-    warnings = tuple(str(closure.Unresolved(rel(w.file) if w.file.startswith(root) else w.file,
-                                            w.line, w.expression)) for w in found.warnings)
+    warnings = tuple(str(dataclasses.replace(w, file=rel(w.file) if w.file.startswith(root) else w.file))
+                     for w in found.warnings)
     return Inputs(rel(config), config_text, channels_text, files, modes, roles,
                   tuple(rel(d) for d in load_path), run_dir, found.expression, warnings,
                   tuple(str(closure.Unverified(rel(u.file) if u.file.startswith(root) else u.file,
@@ -352,7 +353,7 @@ def _visible_definitions(inputs: Inputs) -> dict:
     for name, prefix, _ in closure.module_refs(config_forms):
         if not prefix:
             continue
-        for d in inputs.load_path:
+        for d in reversed(inputs.load_path):    # the last -L first, as closure.on_load_path
             path = posixpath.normpath(posixpath.join(d, *name[:-1], name[-1] + ".scm"))
             if path in by_path:
                 env.update({prefix + k: v for k, v in walker.definitions(by_path[path]).items()})

@@ -58,6 +58,9 @@ def text(build, role: str) -> str:
         # (guix/scripts/build.scm@43770a9d8ac:248-253); the .drv holds the modules, so a later
         # `guix build DRV` in another directory finds them by these names
         "load-path": [os.path.abspath(d) for d in cfg.load_path],
+        # the directory guix ran in, when the evaluation depended on it (a compiled file's
+        # (current-filename), evaluate.py current_filename): a rebuild evaluates there too
+        **({"cwd": cfg.cwd} if cfg.cwd else {}),
         # every module, include and load the config read, so a rebuild needs none of them
         "sources": [{"file": src.path, "kind": src.kind,
                      "base64": base64.b64encode(src.data).decode()}
@@ -146,10 +149,10 @@ def read(drv: Path, knobs: Knobs) -> Loaded:
     conf = doc["configuration"]
     if "expression" in conf:
         config = osconfig.load(None, rev, file_data=files, expression=conf["expression"],
-                               load_path=tuple(doc.get("load-path", ())))
+                               load_path=tuple(doc.get("load-path", ())), cwd=doc.get("cwd"))
     else:
         config = osconfig.load(conf["file"], rev, text=conf["text"], file_data=files,
-                               load_path=tuple(doc.get("load-path", ())))
+                               load_path=tuple(doc.get("load-path", ())), cwd=doc.get("cwd"))
     k = doc["knobs"]
     knobs = dataclasses.replace(knobs, drift=frozenset(k["drift"]), big_items=k["big-items"],
                                 big_bytes=k["big-bytes"])

@@ -164,6 +164,11 @@ class Evaluator:
     # The config's name as given on the command line: guix/ui.scm@8e2f32cee98:366,401
     # (report-load-error) names the file it was handed, not its absolute name.
     given: str | None = None
+    # A file config is compiled (load*, guix/ui.scm@8e2f32cee98:217-218); -e is not
+    # (scripts/guix.in@8e2f32cee98:2 runs guile --no-auto-compile). See current_filename.
+    compiled: bool = True
+    cwd: str = field(default_factory=os.getcwd)
+    cwd_used: bool = False          # a value came from the cwd: a rebuild must run there too
 
     def load_failure(self, reason: str = "", **kw) -> GuixError:
         """``failed to load 'FILE': REASON`` for the config being loaded."""
@@ -182,6 +187,52 @@ class Evaluator:
             return path in self.files or any(k.startswith(path.rstrip("/") + "/")
                                              for k in self.files)
         return os.path.exists(path)
+
+    def current_filename(self, path: str):
+        """Guile's ``(current-filename)`` in the file ``path``: ``canonicalize-path`` of the name
+        its port was opened with, or #f when that fails (Guile 3.0.8 ice-9/boot-9.scm:690-696).
+        Compiling names the port relative to the first %load-path entry that holds the file
+        (system/base/compile.scm:175-177 of Guile 3.0.8, canonicalization 'relative); -L conses
+        each DIR onto %load-path (guix/scripts/build.scm@8e2f32cee98:246-251), so the last -L
+        is tried first. That relative name is then canonicalized against the directory guix
+        runs in, so a module under ``-L src`` gets #f unless the cwd is ``src``. Guix's own
+        ``current-source-directory`` exists for this (guix/utils.scm@8e2f32cee98:1074-1093).
+        Not modelled: with -e, a module compiled by an earlier run into ~/.cache/guile is
+        loaded from there, and is then named as a compiled one."""
+        name = self.port_name(path)
+        if name.startswith("/"):
+            return name
+        self.cwd_used = True
+        full = os.path.normpath(os.path.join(self.cwd, name))
+        return self.canonical(full) if self.exists(full) else False
+
+    def current_source_directory(self, path: str):
+        """Guix's ``(current-source-directory)``: the directory of an absolute port name, else
+        of the first %load-path entry's file by that relative name (absolute-dirname,
+        guix/utils.scm@8e2f32cee98:1060-1093); #f when none has it."""
+        name = self.port_name(path)
+        if name.startswith("/"):
+            return os.path.dirname(name)
+        for d in reversed(self.load_path):
+            full = os.path.join(self.cwd, d, name)
+            if self.exists(full):
+                return os.path.dirname(self.canonical(full))
+        return False
+
+    def port_name(self, path: str) -> str:
+        """The name Guile gives the port of ``path``: relative to the first %load-path entry
+        holding it when compiled, else the absolute name it was found by."""
+        if not self.compiled:
+            return path
+        name = self.canonical(path)
+        for d in reversed(self.load_path):
+            base = self.canonical(os.path.join(self.cwd, d)).rstrip("/")
+            if name.startswith(base + "/"):
+                return name[len(base) + 1:]
+        return name
+
+    def canonical(self, path: str) -> str:
+        return os.path.realpath(path) if self.files is None else os.path.normpath(path)
 
     def record_source(self, path: str, data: bytes, kind: str) -> None:
         if not any(s.path == path for s in self.sources):
@@ -278,6 +329,12 @@ class Evaluator:
             raise Unbound(name, self.where(form if form is not None else
                                            (self.stack[-1] if self.stack else None), filename),
                           "(gnu packages)")
+        if name == "current-source-directory" and not _shadowed(env, name) \
+                and ("guix", "utils") not in _imports(env):
+            # guix/utils.scm@8e2f32cee98:1074 defines it; neither (gnu) nor (guix gexp) exports it
+            raise Unbound(name, self.where(form if form is not None else
+                                           (self.stack[-1] if self.stack else None), filename),
+                          "(guix utils)")
         try:
             return env.lookup(name)
         except KeyError:
@@ -388,6 +445,8 @@ class Evaluator:
                 _prefixes(env)[prefix] = (name[1], " ".join(name[2:]))
             elif len(name) >= 2 and name[0] == "gnu":
                 imports.add((name[1], " ".join(name[2:])))
+            elif name == ("guix", "utils"):
+                imports.add(name)
             return
         module_env = self.user_module(name, filename, form)
         exported = {k: v for k, v in module_env.vars.items() if not k.startswith(("%imports", "%prefixes"))}
@@ -406,7 +465,9 @@ class Evaluator:
         if name in self.modules:
             return self.modules[name]
         rel = "/".join(name) + ".scm"
-        for d in self.load_path:
+        # -L conses each DIR onto %load-path (guix/scripts/build.scm@8e2f32cee98:246-251):
+        # the last one given is searched first
+        for d in reversed(self.load_path):
             path = os.path.normpath(os.path.join(os.path.abspath(d), rel))
             if self.exists(path):
                 env = self.new_module_env()
@@ -929,11 +990,21 @@ def _b_call_with_input_file(ev, a, form, filename):
 
 
 def _b_dirname(ev, a, form, filename):
+    if a and a[0] is False:
+        # Guile's dirname takes a string only: #f (a compiled module's (current-filename))
+        # is a wrong-type-arg, which guix/ui.scm@8e2f32cee98:403-409 reports as a load failure
+        raise ev.load_failure(lines_after=(
+            f"{ev.where(form, filename)}: In procedure dirname: Wrong type argument in "
+            "position 1 (expecting string): #f",))
     return os.path.dirname(a[0]) or "." if a and isinstance(a[0], str) else Opaque(render(form))
 
 
 def _b_current_filename(ev, a, form, filename):
-    return filename
+    return ev.current_filename(filename)
+
+
+def _b_current_source_directory(ev, a, form, filename):
+    return ev.current_source_directory(filename)
 
 
 def _b_spec(ev, a, form, filename, with_output=False):
@@ -975,6 +1046,7 @@ BUILTINS = {
     "remove": _b_remove, "delete": _b_delete, "eq?": _b_eq, "eqv?": _b_eq, "equal?": _b_eq,
     "not": _b_not, "string-append": _b_string_append, "dirname": _b_dirname,
     "current-filename": _b_current_filename, "specification->package": _b_spec,
+    "current-source-directory": _b_current_source_directory,
     "specification->package+output": _b_spec, "specifications->packages": _b_specs,
     "specifications->manifest": _b_specs,
     "make-channel-introduction": _b_make_intro, "openpgp-fingerprint": _b_fingerprint,

@@ -104,6 +104,7 @@ class SystemConfig:
     # (user, text) of keys written as strings: openssh-authorized-keys fails to build
     # (gnu/services/ssh.scm: each key is opened with call-with-input-file)
     string_keys: tuple[tuple[str, str], ...] = ()
+    cwd: str | None = None                        # set when a value depended on guix's cwd
 
 
 def hooks_for(rev: Revision) -> Hooks:
@@ -212,7 +213,8 @@ def _no_local_file(p: str) -> GuixError:
 
 def load(config_path: str | None, rev: Revision, *, text: str | None = None,
          file_data: dict[str, bytes] | None = None,
-         load_path: tuple[str, ...] = (), expression: str | None = None) -> SystemConfig:
+         load_path: tuple[str, ...] = (), expression: str | None = None,
+         cwd: str | None = None) -> SystemConfig:
     """Evaluate and check a config for a revision; GuixError the way Guix reports problems.
 
     ``file_data`` (absolute file name -> contents: the config, its modules, includes and
@@ -220,8 +222,12 @@ def load(config_path: str | None, rev: Revision, *, text: str | None = None,
     DRV`` rebuilds the same system after the config's folder is gone.
 
     ``expression`` instead of a file: ``guix system -e EXPR`` (guix/scripts/system.scm: read/eval
-    in a user module; the OS's provenance then names no configuration file)."""
-    ev = Evaluator(hooks_for(rev), load_path=tuple(load_path), files=file_data, given=config_path)
+    in a user module; the OS's provenance then names no configuration file).
+
+    ``cwd``: the directory guix runs in (default: this process's); a file's
+    ``(current-filename)`` can depend on it (Evaluator.current_filename)."""
+    ev = Evaluator(hooks_for(rev), load_path=tuple(load_path), files=file_data, given=config_path,
+                   compiled=expression is None, cwd=cwd or os.getcwd())
     if expression is not None:
         config_path = path = expression
         try:
@@ -359,7 +365,7 @@ def load(config_path: str | None, rev: Revision, *, text: str | None = None,
         return v if isinstance(v, str) else default
 
     return SystemConfig(
-        path=Path(path), text=text, expression=expression,
+        path=Path(path), text=text, expression=expression, cwd=ev.cwd if ev.cwd_used else None,
         host_name=text_of("host-name", "guix"),
         timezone=text_of("timezone", DEFAULT_TIMEZONE),
         locale=text_of("locale", "en_US.utf8"),

@@ -46,13 +46,16 @@ COMMON = """(use-package-modules admin)
 (define common-packages (list htop (specification->package "guile-8sync")))
 """
 
+# current-source-directory, not (dirname (current-filename)): guix compiles the file and Guile
+# names it relative to -L (see test_current_filename_of_a_compiled_module_is_relative_to_load_path)
 LAPTOP = """(define-module (me systems laptop)
   #:use-module (gnu)
+  #:use-module (guix utils)
   #:use-module ((me systems base) #:prefix base:)
   #:use-module (gnu services networking)
   #:use-module (gnu services web))
 
-(define here (dirname (current-filename)))
+(define here (current-source-directory))
 
 (operating-system
   (inherit base:base-os)

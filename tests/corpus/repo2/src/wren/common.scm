@@ -5,10 +5,13 @@
   #:use-module (gnu)
   #:use-module (guix gexp)
   #:use-module (guix modules)
+  #:use-module (guix utils)
   #:use-module (ice-9 textual-ports)
   #:export (with-wren-defaults wren-os %motd-text))
 
-(define %here (dirname (current-filename)))
+;; Not (dirname (current-filename)): guix compiles this module and Guile then
+;; names it wren/common.scm, relative to -L src.
+(define %here (current-source-directory))
 
 (define %motd-text
   (call-with-input-file (string-append %here "/../../files/motd") get-string-all))

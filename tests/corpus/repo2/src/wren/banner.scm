@@ -1,0 +1,12 @@
+;; A banner read from the repository when the config is evaluated, the way
+;; many personal configs first write it.  It breaks when guix loads it from
+;; -L src: guix compiles the module, Guile names it wren/banner.scm (relative
+;; to src), and (current-filename) is #f from the repository's root, so
+;; dirname fails.  (wren common) uses current-source-directory instead.
+;; Written for vmfleet's test corpus.
+(define-module (wren banner)
+  #:use-module (ice-9 textual-ports)
+  #:export (%banner))
+
+(define %banner
+  (call-with-input-file (string-append (dirname (current-filename)) "/../../files/motd") get-string-all))
