@@ -98,3 +98,37 @@ def test_real_guix_errors_read_as_vmfleet_expects(case, real_guix, standin, chan
             problems.append(f"the stand-in hints {s.hints[:1]!r}, the real one {err.hints[:1]!r}")
     assert not problems, "\n".join(problems) + "\n--- real stderr:\n" + ran.stderr[-3000:] + \
         "\n--- stand-in stderr:\n" + theirs.stderr[-1500:]
+
+
+BANNER = """(define-module (me banner)
+  #:use-module (ice-9 textual-ports)
+  #:export (%banner))
+
+(define %banner
+  (call-with-input-file (string-append (dirname (current-filename)) "/../../files/motd") get-string-all))
+"""
+
+
+@pytest.mark.parametrize("load_path, cwd, ok", [
+    (("src",), ".", False),        # compiled, named me/banner.scm: no such file from the root
+    ((".",), "src", True),         # guix runs in the -L directory: the relative name is a file
+])
+def test_current_filename_in_a_compiled_module(load_path, cwd, ok, real_guix, standin, channels, tmp_path):
+    """docs/guix-facts.md L2-L4: (current-filename) in a module guix compiles is relative to its
+    -L directory, so it is #f unless guix runs there; the stand-in says the same, in the same words."""
+    (tmp_path / "src" / "me").mkdir(parents=True)
+    (tmp_path / "src" / "me" / "banner.scm").write_text(BANNER)
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "motd").write_text("hello\n")
+    (tmp_path / "probe.scm").write_text(config(extra_modules="(use-modules (me banner))"))
+    where = (tmp_path / cwd).resolve()
+    probe = "probe.scm" if cwd == "." else "../probe.scm"
+    real = real_guix.evaluate(channels, probe, where, load_path=load_path)
+    theirs = standin.evaluate(channels, probe, where, load_path=load_path)
+    assert real.ok is ok, real.stderr[-3000:]
+    assert theirs.ok is ok, theirs.stderr[-3000:]
+    if not ok:
+        r, s = command.parse_error(real.stderr), command.parse_error(theirs.stderr)
+        assert (s.kind, _same(s.message, tmp_path), [_same(x, tmp_path) for x in s.reason]) == \
+            (r.kind, _same(r.message, tmp_path), [_same(x, tmp_path) for x in r.reason]), \
+            "--- real stderr:\n" + real.stderr[-3000:]

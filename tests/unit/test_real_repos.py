@@ -430,3 +430,47 @@ def test_import_cli_chooses_a_variable_and_reports_skips(tmp_path, capsys):
     import json
     shown = json.loads(capsys.readouterr().out)
     assert shown["expression"] == "(@ (me systems laptop) base-operating-system)"
+
+
+# --- what Guile calls a file: (current-filename) in a compiled module -------------------------
+
+BANNER_MODULE = """(define-module (me banner)
+  #:use-module (ice-9 textual-ports)
+  #:export (%banner))
+(define %banner
+  (call-with-input-file (string-append (dirname (current-filename)) "/../../files/motd") get-string-all))
+"""
+
+
+def test_current_filename_in_a_module_under_load_path_is_false_and_said(tmp_path):
+    """guix compiles the config and what it loads; Guile names a compiled module relative to
+    its -L directory, so (current-filename) is #f from another cwd: Guix fails there, and
+    vmfleet records no file but a warning that says why."""
+    write(tmp_path, {"sys/config.scm": "(use-modules (gnu) (me banner))\n"
+                     + OS_BODY.format(host="owl", extra="\n  (issue %banner)"),
+                     "src/me/banner.scm": BANNER_MODULE, "files/motd": "hi\n", "channels.scm": channels()})
+    inputs = read(tmp_path, "sys/config.scm", load_path=["src"])
+    [warning] = inputs.warnings
+    assert warning.startswith("src/me/banner.scm:5: cannot tell which file (call-with-input-file")
+    assert "(current-filename) is #f there" in warning and "me/banner.scm" in warning
+    assert "(current-source-directory)" in warning
+    assert "files/motd" not in inputs.roles
+
+
+def test_current_filename_resolves_when_guix_runs_in_the_load_path_directory(tmp_path):
+    """-L . from the repository's root (the usual layout): the relative name is a file."""
+    write(tmp_path, {"sys/config.scm": "(use-modules (gnu) (me banner))\n"
+                     + OS_BODY.format(host="owl", extra="\n  (issue %banner)"),
+                     "me/banner.scm": BANNER_MODULE.replace("/../../files", "/../files"),
+                     "files/motd": "hi\n", "channels.scm": channels()})
+    inputs = read(tmp_path, "sys/config.scm", load_path=["."])
+    assert not inputs.warnings and inputs.roles["files/motd"] == "read"
+
+
+def test_the_last_load_path_given_is_searched_first(tmp_path):
+    """guix/scripts/build.scm@8e2f32cee98:246-251 conses each -L onto %load-path."""
+    write(tmp_path, {"config.scm": "(use-modules (gnu) (me host))\n" + OS_BODY.format(host="owl", extra=""),
+                     "a/me/host.scm": "(define-module (me host))\n",
+                     "b/me/host.scm": "(define-module (me host))\n", "channels.scm": channels()})
+    inputs = read(tmp_path, load_path=["a", "b"])
+    assert inputs.roles.get("b/me/host.scm") == "module" and "a/me/host.scm" not in inputs.roles

@@ -280,3 +280,73 @@ def test_a_module_of_a_channel_that_is_not_pinned_has_no_code(tmp_path):
     res = system(tmp_path, tmp_path / "store", "-d", "-L", r, laptop)
     assert res.returncode == 1
     assert res.stderr.splitlines()[-1] == "no code for module (nongnu packages linux)"
+
+
+# A module under -L that finds its files through (current-filename), as many personal configs do.
+MOTD_MODULE = """(define-module (me motd)
+  #:use-module (ice-9 textual-ports)
+  #:export (%motd))
+
+(define %motd
+  (call-with-input-file (string-append (dirname (current-filename)) "/../etc/motd") get-string-all))
+"""
+
+MOTD_CONFIG = """(use-modules (gnu) (me motd))
+(operating-system
+  (host-name "motd")
+  (timezone "Etc/UTC")
+  (issue %motd)
+  (bootloader (bootloader-configuration (bootloader grub-bootloader) (targets '("/dev/vda"))))
+  (file-systems %base-file-systems))
+"""
+
+
+def test_current_filename_of_a_compiled_module_is_relative_to_load_path(tmp_path):
+    """guix compiles what a config file loads (guix/ui.scm@8e2f32cee98:217-218) and Guile names
+    a compiled file relative to its %load-path entry, so (current-filename), which
+    canonicalizes that name against the cwd (Guile 3.0.8 ice-9/boot-9.scm:690-696), is #f in
+    a module under -L r unless guix runs in r; -e compiles nothing (scripts/guix.in@8e2f32cee98:2)."""
+    r = repo(tmp_path)
+    (r / "me" / "motd.scm").write_text(MOTD_MODULE)
+    config = tmp_path / "motd.scm"
+    config.write_text(MOTD_CONFIG)
+    store = tmp_path / "store"
+    elsewhere = system(tmp_path, store, "-d", "-L", r, config)
+    assert elsewhere.returncode == 1 and elsewhere.stdout == ""
+    assert elsewhere.stderr.splitlines()[-2:] == [
+        f"guix system: error: failed to load '{config}':",
+        f"{r}/me/motd.scm:6:24: In procedure dirname: Wrong type argument in position 1 "
+        "(expecting string): #f"]
+    there = guix("time-machine", "-C", channels_file(tmp_path), "--", "system", "image", "-t", "qcow2",
+                 "-d", "-L", ".", config, cwd=r, env={"VMFLEET_STANDIN_STORE": str(store)})
+    assert there.returncode == 0, there.stderr
+    # the result depended on the cwd: the .drv says where, so `guix build DRV` elsewhere agrees
+    assert json.loads(Path(there.stdout.strip()).read_text())["cwd"] == str(r)
+    built = guix("build", there.stdout.strip(), env={"VMFLEET_STANDIN_STORE": str(store)})
+    assert built.returncode == 0, built.stderr
+
+
+def test_current_source_directory_needs_guix_utils(tmp_path):
+    r = repo(tmp_path)
+    laptop = r / "me/systems/laptop.scm"
+    laptop.write_text(LAPTOP.replace("  #:use-module (guix utils)\n", ""))
+    res = system(tmp_path, tmp_path / "store", "-d", "-L", r, laptop)
+    assert res.returncode == 1
+    assert "error: current-source-directory: unbound variable" in res.stderr
+
+
+def test_the_last_load_path_given_is_searched_first(tmp_path):
+    """guix/scripts/build.scm@8e2f32cee98:246-251 conses each -L onto %load-path."""
+    from guix_standin import history, osconfig
+
+    for host in ("first", "second"):
+        write_dir = tmp_path / host / "me"
+        write_dir.mkdir(parents=True)
+        (write_dir / "host.scm").write_text(
+            f'(define-module (me host) #:export (%host))\n(define %host "{host}")\n')
+    config = tmp_path / "config.scm"
+    config.write_text(MOTD_CONFIG.replace("(me motd)", "(me host)").replace('"motd"', "%host")
+                      .replace("  (issue %motd)\n", ""))
+    rev = history.by_commit()[C_2024_05]
+    cfg = osconfig.load(str(config), rev, load_path=(str(tmp_path / "first"), str(tmp_path / "second")))
+    assert cfg.host_name == "second"
