@@ -134,6 +134,13 @@ class SourceFile:
     kind: str            # 'config', 'module', 'include'
 
 
+@dataclass(frozen=True)
+class Thunk:
+    """A thunked field whose body names an unbound variable: harmless until it is forced."""
+
+    unbound: Unbound
+
+
 class Unbound(Exception):
     def __init__(self, name: str, where: str, module_hint: str | None = None):
         super().__init__(name)
@@ -169,6 +176,9 @@ class Evaluator:
     compiled: bool = True
     cwd: str = field(default_factory=os.getcwd)
     cwd_used: bool = False          # a value came from the cwd: a rebuild must run there too
+    # operating-system's `services` is a thunk from 24ead149dba (gnu/system.scm@8e2f32cee98:281):
+    # what it names is looked up when the image is lowered, after the file has loaded
+    thunked_services: bool = False
 
     def load_failure(self, reason: str = "", **kw) -> GuixError:
         """``failed to load 'FILE': REASON`` for the config being loaded."""
@@ -387,6 +397,8 @@ class Evaluator:
         if isinstance(fn, Accessor):
             rec = args[0] if args else None
             if isinstance(rec, Record) and rec.type == fn.type and fn.field in rec.fields:
+                if isinstance(rec.fields[fn.field], Thunk):    # forced here, while loading
+                    raise rec.fields[fn.field].unbound
                 return rec.fields[fn.field]
             return Opaque(render(form))
         if isinstance(fn, Lambda):
@@ -414,8 +426,13 @@ class Evaluator:
                 if isinstance(base, Record):
                     fields = {**base.fields, **fields}
                 continue
-            value = self.eval(clause[1], env, filename) if len(clause) == 2 else \
-                [self.eval(c, env, filename) for c in clause[1:]]
+            try:
+                value = self.eval(clause[1], env, filename) if len(clause) == 2 else \
+                    [self.eval(c, env, filename) for c in clause[1:]]
+            except Unbound as e:
+                if not (self.thunked_services and rtype == "operating-system" and name == "services"):
+                    raise
+                value = Thunk(e)
             fields[name] = value
         return Record(rtype, fields, self.where(x, filename), render(x))
 

@@ -61,6 +61,7 @@ FEATURES = {
     "efi-needs-gpt": ("e5078ff3210f4a9863b641a60430b2cb3c9c15ee", _d("2024-05-22")),
     "prohibit-password": ("ef3f38ea0027f48feb6a29df131ac58bfbb46b7d", _d("2021-06-20")),
     "timezone-default": ("f78cfcd7d3f1f76a5c09c21d76b14983d8428c4d", _d("2022-10-11")),
+    "services-thunked": ("24ead149dbadbaad56f22a89b394bc6fcdc73b52", _d("2021-12-08")),
     "travel-check-channels-file": ("c3d48d024b95f57850ec429d7f326d817dda5090",
                                    _d("2023-09-05")),
     "qemu-image-bios-grub": ("7a20c1676a8421f3ac06a2634a27c2837293df0b", _d("2020-11-10")),

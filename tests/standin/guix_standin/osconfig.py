@@ -29,8 +29,8 @@ from pathlib import Path
 from vmfleet.guix.reader import Symbol
 
 from . import history
-from .errors import GuileThrow, GuixError, Unsupported
-from .evaluate import Evaluator, Hooks, Opaque, Package, Record, Service, Unbound
+from .errors import GuileException, GuileThrow, GuixError, Unsupported
+from .evaluate import Evaluator, Hooks, Opaque, Package, Record, Service, Thunk, Unbound
 from .evaluate import LocalFile as EvLocalFile
 from .history import PackageSpec, Revision
 
@@ -227,7 +227,8 @@ def load(config_path: str | None, rev: Revision, *, text: str | None = None,
     ``cwd``: the directory guix runs in (default: this process's); a file's
     ``(current-filename)`` can depend on it (Evaluator.current_filename)."""
     ev = Evaluator(hooks_for(rev), load_path=tuple(load_path), files=file_data, given=config_path,
-                   compiled=expression is None, cwd=cwd or os.getcwd())
+                   compiled=expression is None, cwd=cwd or os.getcwd(),
+                   thunked_services=rev.has("services-thunked"))
     if expression is not None:
         config_path = path = expression
         try:
@@ -271,6 +272,11 @@ def load(config_path: str | None, rev: Revision, *, text: str | None = None,
         form = f"{os_value.form}: " if os_value.form else ""
         raise GuixError(f"{form}missing field initializers ({' '.join(missing)})",
                         location=os_value.where)
+    if isinstance(fields.get("services"), Thunk):
+        # forced while the image is lowered, outside load*'s handler: Guile's backtrace, then
+        # guix/ui.scm@8e2f32cee98:159's bare "error: ~a: unbound variable" (no location, no hint)
+        name = _written_symbol(fields["services"].unbound.name)
+        raise GuileException(f"error: {name}: unbound variable")
     text = ev.sources[0].data.decode("utf-8", "replace") if ev.sources else expression or ""
 
     kernel = history.packages(rev)["linux-libre"]

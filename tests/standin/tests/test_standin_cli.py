@@ -457,8 +457,8 @@ def test_config_errors_without_error_locations(tmp_path, old, new, line):
     ("(list nginx", "(list nginx-extra", "nginx-extra: unbound variable", "nginx-extra"),
     ("(use-package-modules web admin)", "(use-package-modules admin)",
      "nginx: unbound variable", "nginx"),
-    ("openssh-service-type", "opensshd-service-type", "opensshd-service-type: unbound variable",
-     "opensshd-service-type"),
+    # (an unbound name inside `services` has none at this pin: the field is thunked, see
+    # test_standin_modules.test_an_unbound_variable_in_services_is_found_when_the_thunk_is_forced)
 ])
 def test_config_errors_have_guile_locations(tmp_path, old, new, message, token):
     text = CONFIG.format(host="web").replace(old, new)
