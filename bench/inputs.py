@@ -22,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.helpers.fleet import channels_scm  # noqa: E402
+from tests.helpers.pins import V1_4_0
 
 from vmfleet.guix import closure, reader
 from vmfleet.registry import generations
@@ -52,7 +53,7 @@ def make_repo(root: Path, modules: int, files: int) -> Path:
   (packages (append %pkgs-0 %base-packages))
   (services (append (list (service dhcp-client-service-type)) %base-services)))
 """)
-    (root / "channels.scm").write_text(channels_scm("a" * 40))
+    (root / "channels.scm").write_text(channels_scm(V1_4_0))
     return root
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.helpers.fleet import channels_scm, os_config  # noqa: E402
+from tests.helpers.pins import V1_4_0
 
 from vmfleet.registry import git_import as history
 from vmfleet.registry import spec
@@ -36,7 +37,7 @@ from vmfleet.registry.db import Registry, dumps, sha256_bytes
 
 def fill(reg: Registry, systems: int, gens: int) -> None:
     config = os_config("web").encode()
-    channels = channels_scm("a" * 40).encode()
+    channels = channels_scm(V1_4_0).encode()
     with reg.write():
         cs, ch = reg.put_blob(config), reg.put_blob(channels)
         rows = []
@@ -48,7 +49,7 @@ def fill(reg: Registry, systems: int, gens: int) -> None:
                 t += random.randint(3600, 30 * 86400)
                 stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
                 rows.append((name, n, stamp, "git", sha256_bytes(f"{name}{n}".encode())[:40], "",
-                             "web.scm", cs, ch, dumps([{"name": "guix", "commit": "a" * 40}]), 0,
+                             "web.scm", cs, ch, dumps([{"name": "guix", "commit": V1_4_0}]), 0,
                              sha256_bytes(f"{name}/{n}".encode()), "{}", stamp))
         reg.conn.executemany(
             "INSERT INTO generations (system, number, current_from, source, git_commit, message,"
@@ -98,7 +99,7 @@ def make_history(repo: Path, commits: int) -> None:
     for i in range(commits):
         files = {"systems/web.scm": os_config("web", ("nginx", f"pkg{i % 50}", f"tool{i}")).encode()}
         if i == 0:
-            files |= {"systems/vmfleet.pub": key, "channels.scm": channels_scm("a" * 40).encode()}
+            files |= {"systems/vmfleet.pub": key, "channels.scm": channels_scm(V1_4_0).encode()}
         elif i % 100 == 0:
             files["channels.scm"] = channels_scm(f"{i:040x}").encode()
         t += 3600
@@ -171,7 +172,7 @@ def make_real_history(repo: Path, commits: int = 1600, seed: int = 16) -> None:
     for i in range(commits):
         files: dict[str, bytes] = {}
         if i == 0:
-            files["channels.scm"] = channels_scm("a" * 40).encode()
+            files["channels.scm"] = channels_scm(V1_4_0).encode()
             for m in range(REAL_MODULES):
                 files[f"src/me/common/m{m:02d}.scm"] = _real_module(m, 0)
             for k, name in enumerate(REAL_SYSTEMS):

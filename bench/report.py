@@ -25,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.helpers.fleet import channels_scm, os_config  # noqa: E402
+from tests.helpers.pins import V1_4_0
 
 from vmfleet.fleet import history
 from vmfleet.registry import report_rows
@@ -38,7 +39,7 @@ def fill(reg: Registry, systems: int, gens: int, weeks: int, regressions: float)
     """Generations over 2020-2024, then a weekly check of every one of them in 2025; a
     fraction of the checks did not reproduce (with the detail such a check records)."""
     rnd = random.Random(20)
-    config, channels = os_config("web").encode(), channels_scm("a" * 40).encode()
+    config, channels = os_config("web").encode(), channels_scm(V1_4_0).encode()
     drift = {"seconds": 300.0, "same_system": False, "same_closure": False,
              "reference": {"build": 1, "image_sha256": "a" * 64, "store_path": "/gnu/store/a-image"},
              "rebuild": {"build": 2, "image_sha256": "b" * 64, "store_path": "/gnu/store/b-image"},

@@ -6,6 +6,8 @@ import os
 import subprocess
 from pathlib import Path
 
+from tests.helpers.pins import C_2023_03, C_2023_06, V1_4_0
+
 GUIX_URL = "https://git.savannah.gnu.org/git/guix.git"
 
 
@@ -91,7 +93,7 @@ def new_repo(path: Path) -> Path:
 
 # A fleet repository with a dated history: five commits, four of which change web's inputs
 # (the conftest fixture ``git_fleet``).
-C1, C2, C3 = "1" * 40, "2" * 40, "3" * 40
+C1, C2, C3 = V1_4_0, C_2023_03, C_2023_06
 KEY1 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2n1jeq3y0HHqkYGmXkJj5cSgu0kDm2Jz3wPE3oqJ1E one\n"
 KEY2 = KEY1.replace("one", "two")
 

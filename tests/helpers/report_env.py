@@ -15,6 +15,7 @@ import html5lib
 from tests.helpers.deploy_env import make_fleet
 from tests.helpers.fleet import channels_scm, os_config
 from tests.helpers.fleet_env import fake_vm, fleet_text
+from tests.helpers.pins import C_2023_06
 from vmfleet import check
 from vmfleet.fleet import file as fleet_file
 from vmfleet.fleet import history
@@ -60,7 +61,7 @@ def make_report_fleet(tmp_path: Path, monkeypatch):
     for f in make_fleet(tmp_path, monkeypatch):
         reg = f.reg
         db, _ = generations.record(reg, "db", generations.Inputs(
-            "db.scm", os_config("db", packages=("postgresql",)), channels_scm("c" * 40),
+            "db.scm", os_config("db", packages=("postgresql",)), channels_scm(C_2023_06),
             {"vmfleet.pub": b"k\n"}), current_from="2024-01-10T00:00:00Z", message=HOSTILE)
         plan = [
             (f.old, "2024-06-02T03:00:00Z", check.Result.REPRODUCIBLE, {"seconds": 1.0}),

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.deploy_env import make_fleet
+from tests.helpers.pins import V1_4_0
 from vmfleet.cli import main
 from vmfleet.tools.run import run
 
@@ -90,7 +91,7 @@ def _config_dir(tmp_path, config: str, files: dict[str, str] | None = None) -> P
 
     cfg = tmp_path / "cfg"
     cfg.mkdir(exist_ok=True)
-    (cfg / "channels.scm").write_text(channels_scm("a" * 40))
+    (cfg / "channels.scm").write_text(channels_scm(V1_4_0))
     (cfg / "web.scm").write_text(config)
     for name, text in (files or {}).items():
         (cfg / name).write_text(text)
@@ -125,7 +126,7 @@ def _repo(tmp_path, config: str) -> None:
     from tests.helpers.fleet import channels_scm, commit_files, new_repo
 
     repo = new_repo(tmp_path / "repo")
-    commit_files(repo, {"web.scm": config, "channels.scm": channels_scm("a" * 40),
+    commit_files(repo, {"web.scm": config, "channels.scm": channels_scm(V1_4_0),
                         "vmfleet.pub": "ssh-ed25519 AAAA k\n"}, "one", "2024-01-01T00:00:00Z")
 
 

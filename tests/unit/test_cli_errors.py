@@ -13,6 +13,7 @@ import sqlite3
 import pytest
 
 from tests.helpers.fleet import channels_scm, os_config
+from tests.helpers.pins import V1_4_0
 from vmfleet.cli import main
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2n1jeq3y0HHqkYGmXkJj5cSgu0kDm2Jz3wPE3oqJ1E k\n"
@@ -53,7 +54,7 @@ def recorded(vm, tmp_path):
     """A home with web@1 recorded by hand."""
     (tmp_path / "web.scm").write_text(os_config("web"))
     (tmp_path / "vmfleet.pub").write_text(KEY)
-    (tmp_path / "channels.scm").write_text(channels_scm("a" * 40))
+    (tmp_path / "channels.scm").write_text(channels_scm(V1_4_0))
     code, _, err = vm("add", "web", str(tmp_path / "web.scm"), "--channels",
                       str(tmp_path / "channels.scm"), "--at", "2024-01-15")
     assert code == 0, err

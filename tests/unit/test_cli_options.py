@@ -10,6 +10,7 @@ import pytest
 import typer.main
 
 from tests.helpers.fleet import channels_scm, commit_files, new_repo, os_config
+from tests.helpers.pins import C_2023_03, V1_4_0
 from vmfleet import timeutil, units
 from vmfleet.cli import app, main
 from vmfleet.cli.output import Progress, print_table
@@ -162,8 +163,8 @@ def test_timeout_1e3_is_refused_by_every_command_in_the_same_words(cli, command)
 def test_since_2024_01_is_accepted_by_import_as_by_check(cli, tmp_path):
     repo = new_repo(tmp_path / "fleet")
     commit_files(repo, {"web.scm": os_config("web"), "vmfleet.pub": KEY,
-                        "channels.scm": channels_scm("1" * 40)}, "first", "2023-12-31T23:00:00+00:00")
-    commit_files(repo, {"channels.scm": channels_scm("2" * 40)}, "upgrade", "2024-01-01T00:00:00+00:00")
+                        "channels.scm": channels_scm(V1_4_0)}, "first", "2023-12-31T23:00:00+00:00")
+    commit_files(repo, {"channels.scm": channels_scm(C_2023_03)}, "upgrade", "2024-01-01T00:00:00+00:00")
     code, out, err = cli("import", str(repo), "--system", "web=web.scm", "--channels",
                          "channels.scm", "--since", "2024-01", "--json")
     assert code == 0, err

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.fleet import channels_scm, os_config
+from tests.helpers.pins import C_2023_06, V1_4_0
 from vmfleet.cli import main
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2n1jeq3y0HHqkYGmXkJj5cSgu0kDm2Jz3wPE3oqJ1E k\n"
@@ -30,7 +31,7 @@ def test_import_then_list(vm, git_fleet):  # noqa: F811
     code, out, _ = vm("systems", "--json")
     systems = json.loads(out)
     assert systems[0]["name"] == "web" and systems[0]["generations"] == 4
-    assert systems[0]["channels"] == {"guix": "3" * 40}
+    assert systems[0]["channels"] == {"guix": C_2023_06}
     code, out, _ = vm("generations", "web")
     assert code == 0 and out.splitlines()[0].split()[:2] == ["GEN", "CURRENT"]
     assert "+curl" in out and "first generation" in out
@@ -39,7 +40,7 @@ def test_import_then_list(vm, git_fleet):  # noqa: F811
     code, out, _ = vm("show", "web@2023-10", "--config")
     assert '(specification->package "curl")' in out
     code, out, _ = vm("show", "web@1", "--channels")
-    assert "1" * 40 in out
+    assert V1_4_0 in out
     code, out, _ = vm("show", "web@1", "--files", "--json")
     assert json.loads(out)[0]["path"] == "vmfleet.pub"
 
@@ -47,7 +48,7 @@ def test_import_then_list(vm, git_fleet):  # noqa: F811
 def test_add_records_once(vm, tmp_path):
     (tmp_path / "web.scm").write_text(os_config("web"))
     (tmp_path / "vmfleet.pub").write_text(KEY)
-    (tmp_path / "channels.scm").write_text(channels_scm("a" * 40))
+    (tmp_path / "channels.scm").write_text(channels_scm(V1_4_0))
     args = ("add", "web", str(tmp_path / "web.scm"), "--channels", str(tmp_path / "channels.scm"),
             "--at", "2024-01-15", "-m", "first")
     code, out, err = vm(*args)
@@ -73,7 +74,7 @@ def test_bad_input_is_one_line_error(vm, args, message):
 
 def test_malformed_config_gives_location(vm, tmp_path):
     (tmp_path / "web.scm").write_text("(operating-system\n  (host-name \"web\"\n")
-    (tmp_path / "channels.scm").write_text(channels_scm("a" * 40))
+    (tmp_path / "channels.scm").write_text(channels_scm(V1_4_0))
     code, _, err = vm("add", "web", str(tmp_path / "web.scm"), "--channels", str(tmp_path / "channels.scm"))
     assert code == 2 and "web.scm:2:3: unclosed" in err
 
@@ -126,7 +127,7 @@ def test_add_names_the_channels_file_it_could_not_read(vm, tmp_path):
 
 def test_add_refuses_a_date_in_the_future(vm, tmp_path):
     (tmp_path / "web.scm").write_text(os_config("web", key_file=None))
-    (tmp_path / "channels.scm").write_text(channels_scm("a" * 40))
+    (tmp_path / "channels.scm").write_text(channels_scm(V1_4_0))
     code, _, err = vm("add", "web", str(tmp_path / "web.scm"), "--channels",
                       str(tmp_path / "channels.scm"), "--at", "2099-01-01")
     assert code == 2 and "in the future" in err

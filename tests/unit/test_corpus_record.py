@@ -11,6 +11,7 @@ import pytest
 
 from tests.helpers.corpus import CORPUS, copy_corpus
 from tests.helpers.fleet import channels_scm
+from tests.helpers.pins import V1_4_0
 from vmfleet.errors import UsageError
 from vmfleet.guix import channel_files
 from vmfleet.registry import generations
@@ -18,7 +19,7 @@ from vmfleet.registry import generations
 MANIFEST = tomllib.loads((CORPUS / "manifest.toml").read_text())
 CONFIGS = MANIFEST["config"]
 CHANNELS = MANIFEST["channels"]
-C1 = "a" * 40
+C1 = V1_4_0
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ import pytest
 from tests.helpers import golden
 from tests.helpers.diskimage import C_NEW, C_OLD, image
 from tests.helpers.fleet import commit_files, git, new_repo, os_config
+from tests.helpers.pins import C_2023_03, C_2023_06, C_2023_10, C_2024_05, V1_4_0
 from vmfleet.cli import main
 from vmfleet.diff import channel_diff, compare, config_diff, file_diff, human, json_out, operands, package_diff, sides
 from vmfleet.guix.store import ChannelPin, StoreItem
@@ -179,16 +180,16 @@ def pin(commit, name="guix", url=URL):
 
 
 def test_channel_changes_without_a_clone():
-    a = [pin("a" * 40), pin("c" * 40, "extra", "https://example.org/x.git")]
-    b = [pin("b" * 40, url="https://codeberg.org/guix/guix.git"),
-         pin("d" * 40, "other", "https://example.org/o.git")]
+    a = [pin(V1_4_0), pin(C_2023_06, "extra", "https://example.org/x.git")]
+    b = [pin(C_2023_03, url="https://codeberg.org/guix/guix.git"),
+         pin(C_2023_10, "other", "https://example.org/o.git")]
     changes = {c.name: c for c in channel_diff.diff_channels(a, b, discover=False)}
     assert changes["guix"].change == "updated" and changes["guix"].relation == "unknown"
     assert changes["extra"].change == "removed" and changes["other"].change == "added"
-    moved = channel_diff.diff_channels([pin("a" * 40)], [pin("a" * 40, url="https://git.guix.gnu.org/guix.git")],
+    moved = channel_diff.diff_channels([pin(V1_4_0)], [pin(V1_4_0, url="https://git.guix.gnu.org/guix.git")],
                             discover=False)
     assert moved == ()  # the same channel at its new home
-    renamed = channel_diff.diff_channels([pin("a" * 40)], [pin("a" * 40, url="https://example.org/g")],
+    renamed = channel_diff.diff_channels([pin(V1_4_0)], [pin(V1_4_0, url="https://example.org/g")],
                               discover=False)
     assert renamed[0].change == "url-changed"
 
@@ -210,7 +211,7 @@ def test_channel_commits_dates_and_direction_from_a_clone(tmp_path):
     assert "DOWNGRADE" in human._channel_line(down, False)
     side = channel_diff.diff_channels([pin(c3)], [pin(c4)], repos)[0]
     assert (side.relation, side.ahead, side.behind) == ("diverged", 1, 2)
-    unknown = channel_diff.diff_channels([pin(c1)], [pin("f" * 40)], repos)[0]
+    unknown = channel_diff.diff_channels([pin(c1)], [pin(C_2024_05)], repos)[0]
     assert unknown.relation == "unknown" and unknown.date_b is None
 
 

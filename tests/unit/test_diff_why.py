@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.channel_repo import guix_like, own_conventions
+from tests.helpers.pins import C_2023_03, C_2024_05, V1_4_0
 from vmfleet.diff import compare, human, json_out, why
 from vmfleet.diff.sides import Side
 from vmfleet.guix import commits, os_config
@@ -215,10 +216,10 @@ def test_guix_time_machines_checkout_is_found_by_its_name(tmp_path):
 
 def test_a_clone_without_the_pins_is_not_fetched_into(tmp_path):
     ch = guix_like(tmp_path / "guix")
-    a, b = web_pair((ch.pin_a, "f" * 40))
+    a, b = web_pair((ch.pin_a, C_2024_05))
     d = compare.compare(a, b, layers=("packages",), why=True, channel_repos={"guix": ch.repo})
     note = d.why.reason("openssh").notes[0]
-    assert "lacks commit fffffffffff" in note and "vmfleet does not fetch" in note
+    assert f"lacks commit {C_2024_05[:11]}" in note and "vmfleet does not fetch" in note
 
 
 def test_other_channels_are_read_by_the_files_commits_touched(tmp_path):
@@ -243,8 +244,8 @@ def test_a_graft_changing_under_the_same_manifest_entry_is_never_unchanged(tmp_p
     sa, sb = Store(), Store()
     c1 = sa.add("curl-7.85.0")
     c2 = sb.add("curl-8.4.0a")
-    a = side("a", sa, [("curl", "7.85.0", c1)], "a" * 40)
-    b = side("b", sb, [("curl", "7.85.0", c2)], "b" * 40)
+    a = side("a", sa, [("curl", "7.85.0", c1)], V1_4_0)
+    b = side("b", sb, [("curl", "7.85.0", c2)], C_2023_03)
     d = compare.compare(a, b, layers=("packages",))
     (row,) = d.packages.changes
     assert (row.change, row.versions_a, row.versions_b) == ("upgraded", ("7.85.0",), ("7.85.0",))

@@ -7,6 +7,7 @@ import os
 import pytest
 
 from tests.helpers.fleet import KEY1, channels_scm, commit_files, git, new_repo, os_config
+from tests.helpers.pins import C_2023_03, V1_4_0
 from vmfleet.errors import CommandFailed
 from vmfleet.registry import git_import as history
 from vmfleet.registry.db import Registry
@@ -43,7 +44,7 @@ def _history(repo):
     config, a link, an unrelated change and a channels change."""
     config = os_config("web").replace("(use-modules (gnu))", "(use-modules (gnu) (fleet base))")
     steps = [
-        {"channels.scm": channels_scm("1" * 40), "systems/web.scm": config,
+        {"channels.scm": channels_scm(V1_4_0), "systems/web.scm": config,
          "systems/vmfleet.pub": KEY1, "lib/fleet/base.scm": MODULE.format(name="motd.txt"),
          "lib/fleet/motd.txt": "hello\n"},
         {"lib/fleet/motd.txt": "hello again\n"},
@@ -56,7 +57,7 @@ def _history(repo):
             "(use-modules (gnu))", "(use-modules (gnu) (fleet base))")},
         {"lib/fleet/motd2.txt": "linked\n", "lib/fleet/motd.txt": None},
         {"lib/fleet/motd2.txt": "linked, changed\n"},
-        {"channels.scm": channels_scm("2" * 40)},
+        {"channels.scm": channels_scm(C_2023_03)},
         {"systems/vmfleet.pub": KEY1.replace("one", "three")},
     ]
     for n, files in enumerate(steps):

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.fleet import channels_scm, os_config
+from tests.helpers.pins import V1_4_0
 
-C1 = "a" * 40
+C1 = V1_4_0
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from tests.helpers.fleet import channels_scm, os_config
+from tests.helpers.pins import V1_4_0
 from vmfleet.cli import main
 from vmfleet.registry import generations
 from vmfleet.registry.db import Registry
@@ -21,7 +22,7 @@ def home(tmp_path, capsys):
     for i, when in enumerate(["2023-06-01T00:00:00Z", "2024-01-01T00:00:00Z"]):
         generations.record(reg, "web", generations.Inputs(
             "web.scm", os_config("web", packages=("nginx",) * (i + 1)) + f";; {i}\n",
-            channels_scm("a" * 40), {"vmfleet.pub": b"k\n"}), current_from=when,
+            channels_scm(V1_4_0), {"vmfleet.pub": b"k\n"}), current_from=when,
             message="a\nmessage over\nlines")
     reg.close()
     capsys.readouterr()

@@ -15,6 +15,7 @@ import pytest
 
 from tests.helpers import fake_guix
 from tests.helpers.fleet import channels_scm, os_config
+from tests.helpers.pins import V1_4_0
 from vmfleet.home import Home
 from vmfleet.inspect import disk
 from vmfleet.registry import generations
@@ -41,7 +42,7 @@ def home(tmp_path):
     h = Home(tmp_path / "home")
     assert vmfleet(h, env, "init").returncode == 0
     reg = Registry.open(h.registry)
-    inputs = generations.Inputs("web.scm", os_config("web"), channels_scm("a" * 40),
+    inputs = generations.Inputs("web.scm", os_config("web"), channels_scm(V1_4_0),
                                 {"vmfleet.pub": b"ssh-ed25519 AAAA test\n"})
     generations.record(reg, "web", inputs, current_from="2023-06-01T00:00:00Z")
     reg.close()

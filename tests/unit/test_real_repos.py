@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.fleet import commit_files, git, new_repo
+from tests.helpers.pins import C_2023_03, C_2023_06, V1_4_0
 from vmfleet.errors import UsageError
 from vmfleet.guix import channel_modules
 from vmfleet.registry import generations
@@ -284,10 +285,10 @@ def test_channels_before_records_them_marked(reg, tmp_path):
 def test_skips_are_grouped_by_reason_with_their_range(tmp_path):
     from vmfleet.registry.git_import import group_skips
 
-    a, b, c = "a" * 40, "b" * 40, "c" * 40
+    a, b, c = V1_4_0, C_2023_03, C_2023_06
     skips = group_skips([(a, "bad"), (b, "worse"), (c, "bad")])
-    assert [(s.reason, s.count, s.range) for s in skips] == [("bad", 2, "aaaaaaa..ccccccc"),
-                                                             ("worse", 1, "bbbbbbb")]
+    assert [(s.reason, s.count, s.range) for s in skips] == [("bad", 2, f"{a[:7]}..{c[:7]}"),
+                                                             ("worse", 1, b[:7])]
 
 
 # --- incremental import -----------------------------------------------------------------------

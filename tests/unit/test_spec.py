@@ -5,12 +5,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.helpers.fleet import channels_scm, os_config
+from tests.helpers.pins import V1_4_0
 from vmfleet import timeutil
 from vmfleet.errors import NotFound, UsageError
 from vmfleet.registry import generations, spec
 from vmfleet.registry.generations import Inputs
 
-C1 = "a" * 40
+C1 = V1_4_0
 
 
 def add(reg, system, when, packages=("nginx",), commit=None):

@@ -1,5 +1,6 @@
 """The human config diff shows, for a long changed field, the part that differs (issue 8)."""
 
+from tests.helpers.pins import V1_4_0
 from tests.unit.test_cli_registry import KEY, vm  # noqa: F401  (fixture)
 from vmfleet.diff.human import _change_text
 
@@ -30,7 +31,7 @@ def test_show_prints_scheme_not_python(vm, tmp_path):  # noqa: F811
     (tmp_path / "web.scm").write_text(os_config("web").replace(
         '(timezone "Europe/Berlin")\n', ""))
     (tmp_path / "vmfleet.pub").write_text(KEY)
-    (tmp_path / "channels.scm").write_text(channels_scm("a" * 40))
+    (tmp_path / "channels.scm").write_text(channels_scm(V1_4_0))
     assert vm("add", "web", str(tmp_path / "web.scm"), "--channels",
               str(tmp_path / "channels.scm"))[0] == 0
     _, out, _ = vm("show", "web")
