@@ -92,3 +92,20 @@ def test_vmfleet_import_picks_up_fleet_toml_and_fleet_history_lists_it(repo, tmp
     assert main(["fleet", "show", "--fleet", "@2023-10"]) == 0
     out = capsys.readouterr().out
     assert "web@2023-10" in out and "web@1" in out
+
+
+def test_an_import_whose_fleet_file_could_not_be_read_at_all_fails(tmp_path, capsys, monkeypatch):
+    """Every version broken: exit 2 and say so, as for a system none of whose commits could be
+    read (the systems' generations are still recorded)."""
+    r = new_repo(tmp_path / "repo")
+    commit_files(r, {"systems/web.scm": os_config("web"), "systems/vmfleet.pub": "ssh-ed25519 K",
+                     "channels.scm": channels_scm(C_OLD), "fleet.toml": "vm = [ { nam = 1 } ]\n"},
+                 "web and a broken fleet", "2023-06-01T00:00:00Z")
+    monkeypatch.setenv("VMFLEET_HOME", str(tmp_path / "home"))
+    assert main(["init"]) == 0
+    assert main(["import", str(r), "--system", "web=systems/web.scm", "--channels",
+                 "channels.scm"]) == 2
+    err = capsys.readouterr().err
+    assert "fleet file fleet.toml: none of its 1 versions could be read" in err
+    assert main(["generations", "web", "--json"]) == 0
+    assert "\"label\": \"web@1\"" in capsys.readouterr().out

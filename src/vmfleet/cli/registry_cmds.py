@@ -111,12 +111,14 @@ def import_(
         out.append({"fleet_file": fleet.path, "commits": fleet.commits_seen,
                     "recorded": list(fleet.recorded), "skipped": list(fleet.skipped)})
     emit(out, as_json, lambda v: None)
-    unread = [r for r in results if r.commits_seen and not r.read]
+    unread = [f"{r.system}: none of its {r.commits_seen} commits could be read"
+              for r in results if r.commits_seen and not r.read]
+    if fleet is not None and fleet.skipped and not fleet.read:
+        unread.append(f"fleet file {fleet.path}: none of its {len(fleet.skipped)} versions could be read")
     if unread:
-        raise UsageError(", ".join(f"{r.system}: none of its {r.commits_seen} commits could be "
-                                   "read" for r in unread),
+        raise UsageError(", ".join(unread),
                          "the warnings above say why each commit was skipped; fix the config "
-                         "in a new commit and import again")
+                         "or fleet file in a new commit and import again")
 
 
 def _count(n: int, noun: str) -> str:

@@ -42,6 +42,7 @@ class ImportResult:
     commits_seen: int
     recorded: tuple[int, ...]        # version numbers
     skipped: tuple[str, ...]         # 'abc1234: reason'
+    read: int = 0                    # versions that are valid fleet files (recorded now or before)
 
 
 def _version(row: dict) -> FleetVersion:
@@ -81,7 +82,7 @@ def import_fleet(reg: Registry, repo: str | Path, path: str = DEFAULT_PATH) -> I
     rel = git_import.repo_relative(root, repo, path)
     history = git_import.commits(root, [rel])
     blobs = git_import.Blobs(root)
-    recorded, skipped = [], []
+    recorded, skipped, read = [], [], 0
     try:
         with reg.write():
             for commit in history:
@@ -89,6 +90,7 @@ def import_fleet(reg: Registry, repo: str | Path, path: str = DEFAULT_PATH) -> I
                 if not sha:
                     continue  # deleted in this commit: the older versions stay in the history
                 if fleet_rows.version_of_commit_recorded(reg, commit.sha):
+                    read += 1
                     continue
                 data = blobs.get(sha)
                 label = f"{commit.sha[:7]}:{rel}"
@@ -102,6 +104,7 @@ def import_fleet(reg: Registry, repo: str | Path, path: str = DEFAULT_PATH) -> I
                     more = len(e.details.splitlines()) - 1 if e.details else 0
                     skipped.append(first + (f" (and {more} more)" if more else ""))
                     continue
+                read += 1
                 when = timeutil.from_epoch(commit.time)
                 before = fleet_rows.latest_version(reg, at_or_before=when)
                 digest = reg.put_blob(data)
@@ -113,7 +116,7 @@ def import_fleet(reg: Registry, repo: str | Path, path: str = DEFAULT_PATH) -> I
                 recorded.append(number)
     finally:
         blobs.close()
-    return ImportResult(rel, len(history), tuple(recorded), tuple(skipped))
+    return ImportResult(rel, len(history), tuple(recorded), tuple(skipped), read)
 
 
 def find_version(reg: Registry, ref: str) -> tuple[FleetVersion, str]:
