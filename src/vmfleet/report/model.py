@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from vmfleet.deploy.lineage import lineages
-from vmfleet.deploy.vm_records import Vm, differences, list_vms
+from vmfleet.deploy.vm_records import Declared, Vm, differences, list_vms
 from vmfleet.errors import UsageError, VmfleetError
 from vmfleet.names import check_name
 from vmfleet.registry import checks as check_mod
@@ -43,21 +43,14 @@ class FleetView:
     rows: tuple[FleetRow, ...]
 
 
-class DeclaredVm(Protocol):
-    """What the report reads of a VM the fleet file declares (vmfleet.fleet.file.VmDecl)."""
+class DeclaredVm(Declared, Protocol):
+    """What the report reads of a VM the fleet file declares (vmfleet.fleet.file.VmDecl): what
+    ``differences`` compares, and its name and system spec."""
 
     @property
     def name(self) -> str: ...
     @property
     def system(self) -> str: ...
-    @property
-    def system_name(self) -> str: ...
-    @property
-    def host(self) -> str: ...
-    @property
-    def memory_mib(self) -> int: ...
-    @property
-    def vcpus(self) -> int: ...
 
 
 class DeclaredFleet(Protocol):
