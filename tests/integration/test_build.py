@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.cli import in_process
 from tests.helpers.fleet import channels_scm, os_config
 from tests.helpers.sshd import Sshd
 from tests.helpers.standin import GUIX, ROOT, standin_env
-from vmfleet.cli import main
 
 pytestmark = pytest.mark.integration
 
@@ -31,12 +31,7 @@ def fleet(tmp_path, monkeypatch, capsys):
     for key, value in standin_env(tmp_path).items():
         monkeypatch.setenv(key, value)
     home = tmp_path / "home"
-
-    def vm(*args):
-        capsys.readouterr()
-        code = main(["--home", str(home), *args])
-        out, err = capsys.readouterr()
-        return code, out, err
+    vm = in_process(capsys, home)
 
     def record(system="web", commit=NEW, packages=("nginx",), at="2024-06-01"):
         d = tmp_path / f"src-{system}-{commit[:7]}-{len(packages)}"

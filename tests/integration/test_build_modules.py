@@ -9,8 +9,8 @@ import shutil
 import pytest
 
 from tests.helpers import corpus
+from tests.helpers.cli import in_process
 from tests.helpers.standin import standin_env
-from vmfleet.cli import main
 
 pytestmark = pytest.mark.integration
 
@@ -19,12 +19,7 @@ def test_fleet_repo_builds_from_the_registry_alone(tmp_path, monkeypatch, capsys
     for key, value in standin_env(tmp_path).items():
         monkeypatch.setenv(key, value)
     home = tmp_path / "home"
-
-    def vm(*args):
-        capsys.readouterr()
-        code = main(["--home", str(home), *args])
-        out, err = capsys.readouterr()
-        return code, out, err
+    vm = in_process(capsys, home)
 
     history = corpus.build(tmp_path / "repo")
     assert vm("init")[0] == 0
@@ -62,12 +57,7 @@ def test_a_module_only_os_builds_with_an_expression_and_inspect_takes_the_regist
     for key, value in standin_env(tmp_path).items():
         monkeypatch.setenv(key, value)
     home = tmp_path / "home"
-
-    def vm(*args):
-        capsys.readouterr()
-        code = main(["--home", str(home), *args])
-        out, err = capsys.readouterr()
-        return code, out, err
+    vm = in_process(capsys, home)
 
     history = corpus.build(tmp_path / "repo")
     assert vm("init")[0] == 0

@@ -12,6 +12,7 @@ import sqlite3
 
 import pytest
 
+from tests.helpers.cli import in_process
 from tests.helpers.fleet import channels_scm, os_config
 from tests.helpers.pins import V1_4_0
 from vmfleet.cli import main
@@ -27,12 +28,7 @@ def home(tmp_path):
 @pytest.fixture
 def vm(home, capsys):
     """Run vmfleet in-process against a fresh home; returns (exit code, stdout, stderr)."""
-
-    def run(*args):
-        code = main(["--home", str(home), *args])
-        out, err = capsys.readouterr()
-        return code, out, err
-
+    run = in_process(capsys, home)
     assert run("init")[0] == 0
     return run
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.cli import in_process
 from tests.helpers.fleet import channels_scm, os_config
 from tests.helpers.pins import C_2023_06, V1_4_0
 from vmfleet.cli import main
@@ -15,12 +16,7 @@ KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2n1jeq3y0HHqkYGmXkJj5cSgu0kDm2Jz3wP
 def vm(tmp_path, capsys):
     """Run vmfleet in-process against a fresh home; returns (exit code, stdout, stderr)."""
     home = tmp_path / "home"
-
-    def run(*args):
-        code = main(["--home", str(home), *args])
-        out, err = capsys.readouterr()
-        return code, out, err
-
+    run = in_process(capsys, home)
     assert run("init")[0] == 0
     return run
 
