@@ -30,31 +30,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.helpers.fleet import channels_scm, os_config  # noqa: E402
 from tests.helpers.pins import V1_4_0
 
+from bench.common import fill_generations  # noqa: E402
 from vmfleet.registry import git_import as history
 from vmfleet.registry import spec
-from vmfleet.registry.db import Registry, dumps, sha256_bytes
+from vmfleet.registry.db import Registry
 
 
 def fill(reg: Registry, systems: int, gens: int) -> None:
-    config = os_config("web").encode()
-    channels = channels_scm(V1_4_0).encode()
     with reg.write():
-        cs, ch = reg.put_blob(config), reg.put_blob(channels)
-        rows = []
-        for s in range(systems):
-            name = f"sys{s:04d}"
-            reg.execute("INSERT INTO systems VALUES (?, '2020-01-01T00:00:00Z')", (name,))
-            t = 1_577_836_800 + s * 37
-            for n in range(1, gens + 1):
-                t += random.randint(3600, 30 * 86400)
-                stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
-                rows.append((name, n, stamp, "git", sha256_bytes(f"{name}{n}".encode())[:40], "",
-                             "web.scm", cs, ch, dumps([{"name": "guix", "commit": V1_4_0}]), 0,
-                             sha256_bytes(f"{name}/{n}".encode()), "{}", stamp))
-        reg.conn.executemany(
-            "INSERT INTO generations (system, number, current_from, source, git_commit, message,"
-            " config_path, config_sha256, channels_sha256, pins, unpinned, inputs_sha256, summary,"
-            " recorded) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+        fill_generations(reg, random.Random(0), systems=systems, gens=gens, name=lambda s: f"sys{s:04d}",
+                         max_gap_days=30)
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:

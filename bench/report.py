@@ -24,9 +24,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.helpers.fleet import channels_scm, os_config  # noqa: E402
-from tests.helpers.pins import V1_4_0
+from tests.helpers.pins import (
+    IN_ORDER,  # noqa: E402
+    )
 
+from bench.common import fill_generations  # noqa: E402
 from vmfleet.fleet import history
 from vmfleet.registry import report_rows
 from vmfleet.registry.db import Registry, dumps, sha256_bytes
@@ -39,7 +41,6 @@ def fill(reg: Registry, systems: int, gens: int, weeks: int, regressions: float)
     """Generations over 2020-2024, then a weekly check of every one of them in 2025; a
     fraction of the checks did not reproduce (with the detail such a check records)."""
     rnd = random.Random(20)
-    config, channels = os_config("web").encode(), channels_scm(V1_4_0).encode()
     drift = {"seconds": 300.0, "same_system": False, "same_closure": False,
              "reference": {"build": 1, "image_sha256": "a" * 64, "store_path": "/gnu/store/a-image"},
              "rebuild": {"build": 2, "image_sha256": "b" * 64, "store_path": "/gnu/store/b-image"},
@@ -54,24 +55,10 @@ def fill(reg: Registry, systems: int, gens: int, weeks: int, regressions: float)
                "fails": dumps({"seconds": 40.0, "error": "build failed: failed to download "
                                "'nginx-1.23.3.tar.gz' from all mirrors", "hint": None})}
     with reg.write():
-        cs, ch = reg.put_blob(config), reg.put_blob(channels)
-        rows = []
-        for s in range(systems):
-            name = f"sys{s:03d}"
-            reg.execute("INSERT INTO systems VALUES (?, '2020-01-01T00:00:00Z')", (name,))
-            t = 1_577_836_800 + s * 37
-            for n in range(1, gens + 1):
-                t += rnd.randint(3600, 16 * 86400)
-                stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
-                rows.append((name, n, stamp, "git", sha256_bytes(f"{name}{n}".encode())[:40],
-                             f"commit {n} of {name}", "web.scm", cs, ch,
-                             dumps([{"name": "guix", "commit": sha256_bytes(str(n // 10).encode())[:40]}]),
-                             0, sha256_bytes(f"{name}/{n}".encode()),
-                             dumps({"packages": ["nginx"] + (["git"] if n % 3 == 0 else [])}), stamp))
-        reg.conn.executemany(
-            "INSERT INTO generations (system, number, current_from, source, git_commit, message,"
-            " config_path, config_sha256, channels_sha256, pins, unpinned, inputs_sha256, summary,"
-            " recorded) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+        fill_generations(reg, rnd, systems=systems, gens=gens, name=lambda s: f"sys{s:03d}",
+                         max_gap_days=16, message=lambda name, n: f"commit {n} of {name}",
+                         pin=lambda n: IN_ORDER[(n // 10) % len(IN_ORDER)],
+                         summary=lambda n: dumps({"packages": ["nginx"] + (["git"] if n % 3 == 0 else [])}))
         ids = [r[0] for r in reg.conn.execute("SELECT id FROM generations ORDER BY id")]
         week0 = 1_735_963_200  # 2025-01-04 04:00 UTC, a Saturday
         checks = []
