@@ -15,6 +15,7 @@ import os
 import re
 import socket
 import subprocess
+import tempfile
 import time
 import tomllib
 from collections.abc import Iterator
@@ -144,9 +145,14 @@ class Side:
             return build()
 
     def run(self, argv: list[str], cwd: Path, timeout: float = TIMEOUT) -> Run:
-        env = command.guix_environment({**os.environ, **self.env})
-        p = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, errors="replace",
-                           timeout=timeout, stdin=subprocess.DEVNULL)
+        """One run; the real guix gets a cache of its own each time: Guile loads a module an
+        earlier run compiled into ~/.cache/guile even with -e, and would name it as compiled
+        (docs/guix-facts.md L2-L4), so one run's result must not depend on another's."""
+        with tempfile.TemporaryDirectory(prefix="vmfleet-realguix-cache-") as cache:
+            extra = {"XDG_CACHE_HOME": cache} if self.name == "real" else {}
+            env = command.guix_environment({**os.environ, **self.env, **extra})
+            p = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, errors="replace",
+                               timeout=timeout, stdin=subprocess.DEVNULL)
         return Run(argv, p.returncode, p.stdout, p.stderr)
 
     def evaluate(self, channels: Path, config: str | None, cwd: Path, *, load_path=(),
