@@ -18,7 +18,9 @@
 (define (load-os request)
   "The operating-system REQUEST describes, loaded as 'guix system' loads it, or the error text."
   (chdir (request-ref request "cwd"))
-  (set! %load-path (append (vector->list (request-ref request "load_path")) base-load-path))
+  ;; each -L is consed on, so the last one given comes first (guix/scripts/build.scm@8e2f32cee98:251)
+  (set! %load-path (append (reverse (vector->list (request-ref request "load_path")))
+                           base-load-path))
   (catch #t
     (lambda ()
       (let ((file (request-ref request "file")))
