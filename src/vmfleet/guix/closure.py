@@ -255,9 +255,10 @@ class _Gatherer:
         if value is None:
             reason = ""
             if filename is None and evaluate_string(arg, env, path, here) is not None:
-                reason = (f"(current-filename) is #f there: guix compiles the file and Guile names "
-                          f"it {self.port_name(path)}, relative to its -L directory, which is no "
-                          f"file from {self.cwd}; use (current-source-directory) from (guix utils)")
+                reason = (f"(current-filename) is #f there: while guix loads a config file, Guile "
+                          f"names this one {self.port_name(path)}, relative to its -L directory, "
+                          f"which is no file from {self.cwd}; use (current-source-directory) "
+                          "from (guix utils)")
             self.warnings.append(Unresolved(path, getattr(form, "line", None), render(form), reason))
             return None
         if not value.startswith("/"):
@@ -265,16 +266,13 @@ class _Gatherer:
         return posixpath.normpath(posixpath.join(self.cwd, value))
 
     # --- what Guile calls a file -------------------------------------------------------------
-    def compiled(self) -> bool:
-        """Guix compiles a config file it loads (load*, guix/ui.scm@8e2f32cee98:217-218) and
-        what it loads; with -e nothing is compiled (scripts/guix.in@8e2f32cee98:2)."""
-        return self.built_by_expression() is None
-
     def port_name(self, path: str) -> str:
-        """The name Guile gives a file's port: compiling names it relative to the first
-        %load-path entry holding it (Guile 3.0.8 system/base/compile.scm:175-177); see
-        on_load_path for the order."""
-        if self.compiled():
+        """The name Guile gives a file. While guix loads a config file (load*,
+        guix/ui.scm@8e2f32cee98:233), Guile's load names each file it reads relative to the
+        first %load-path entry holding it (Guile 3.0.8 ice-9/boot-9.scm:4395-4396; the order is
+        on_load_path's). With -e no file is loaded that way, and vmfleet's builds give -L
+        absolute (build/builds.py), so a module is named by its absolute name."""
+        if self.built_by_expression() is None:
             for d in reversed(self.load_path):
                 base = d.rstrip("/")
                 if path.startswith(base + "/"):
@@ -282,10 +280,11 @@ class _Gatherer:
         return path
 
     def current_filename(self, path: str) -> str | None:
-        """Guile's ``(current-filename)``: ``canonicalize-path`` of the port's name, against the
+        """Guile's ``(current-filename)``: ``canonicalize-path`` of the file's name against the
         directory guix runs in; #f (None) when that is no file (Guile 3.0.8
-        ice-9/boot-9.scm:690-696). So a module under ``-L src`` gets #f unless guix runs in src,
-        which is why Guix has ``current-source-directory`` (guix/utils.scm@8e2f32cee98:1074-1093)."""
+        ice-9/boot-9.scm:690-696). So in a config file's load a module under ``-L src`` gets #f
+        unless guix runs in src; Guix's ``current-source-directory`` searches %load-path instead
+        (guix/utils.scm@8e2f32cee98:1060-1093)."""
         name = self.port_name(path)
         if name.startswith("/"):
             return name

@@ -58,7 +58,7 @@ def text(build, role: str) -> str:
         # (guix/scripts/build.scm@43770a9d8ac:248-253); the .drv holds the modules, so a later
         # `guix build DRV` in another directory finds them by these names
         "load-path": [os.path.abspath(d) for d in cfg.load_path],
-        # the directory guix ran in, when the evaluation depended on it (a compiled file's
+        # the directory guix ran in, when the evaluation depended on it (a file named relative to -L:
         # (current-filename), evaluate.py current_filename): a rebuild evaluates there too
         **({"cwd": cfg.cwd} if cfg.cwd else {}),
         # every module, include and load the config read, so a rebuild needs none of them

@@ -15,8 +15,9 @@ class GuixError(Exception):
     def __init__(self, message: str, *, program: str = "guix system",
                  location: str | None = None, hints: tuple[str, ...] = (),
                  lines_before: tuple[str, ...] = (), lines_after: tuple[str, ...] = (),
-                 bare_location: str | None = None):
+                 bare_location: str | None = None, unlocated: bool = False):
         super().__init__(message)
+        self.unlocated = unlocated        # "error: …" with neither location nor program
         self.message = message
         self.program = program
         self.location = location
@@ -29,6 +30,8 @@ class GuixError(Exception):
         lines = list(self.lines_before)
         if self.bare_location:
             lines.append(f"{self.bare_location}: {self.message}")
+        elif self.unlocated:
+            lines.append(f"error: {self.message}")
         else:
             where = self.location or self.program
             lines.append(f"{where}: error: {self.message}")

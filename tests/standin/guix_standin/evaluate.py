@@ -171,14 +171,21 @@ class Evaluator:
     # The config's name as given on the command line: guix/ui.scm@8e2f32cee98:366,401
     # (report-load-error) names the file it was handed, not its absolute name.
     given: str | None = None
-    # A file config is compiled (load*, guix/ui.scm@8e2f32cee98:217-218); -e is not
-    # (scripts/guix.in@8e2f32cee98:2 runs guile --no-auto-compile). See current_filename.
-    compiled: bool = True
+    # A config file is loaded with Guile's `load` (load*, guix/ui.scm@8e2f32cee98:233), which
+    # names every file read meanwhile relative to its %load-path entry; -e reads no file. See
+    # port_name.
+    relative_names: bool = True
     cwd: str = field(default_factory=os.getcwd)
     cwd_used: bool = False          # a value came from the cwd: a rebuild must run there too
     # operating-system's `services` is a thunk from 24ead149dba (gnu/system.scm@8e2f32cee98:281):
     # what it names is looked up when the image is lowered, after the file has loaded
     thunked_services: bool = False
+    found_as: dict = field(default_factory=dict)   # module file -> DIR/a/b.scm, DIR as given
+    module_depth: int = 0
+    # A module that failed while a config file loaded, and what it exports: Guile then falls
+    # back from compiling the config to interpreting it (see user_module)
+    half_loaded: dict = field(default_factory=dict)  # exported name -> module name
+    interpreted: bool = False       # the config fell back to being interpreted
 
     def load_failure(self, reason: str = "", **kw) -> GuixError:
         """``failed to load 'FILE': REASON`` for the config being loaded."""
@@ -199,16 +206,10 @@ class Evaluator:
         return os.path.exists(path)
 
     def current_filename(self, path: str):
-        """Guile's ``(current-filename)`` in the file ``path``: ``canonicalize-path`` of the name
-        its port was opened with, or #f when that fails (Guile 3.0.8 ice-9/boot-9.scm:690-696).
-        Compiling names the port relative to the first %load-path entry that holds the file
-        (system/base/compile.scm:175-177 of Guile 3.0.8, canonicalization 'relative); -L conses
-        each DIR onto %load-path (guix/scripts/build.scm@8e2f32cee98:246-251), so the last -L
-        is tried first. That relative name is then canonicalized against the directory guix
-        runs in, so a module under ``-L src`` gets #f unless the cwd is ``src``. Guix's own
-        ``current-source-directory`` exists for this (guix/utils.scm@8e2f32cee98:1074-1093).
-        Not modelled: with -e, a module compiled by an earlier run into ~/.cache/guile is
-        loaded from there, and is then named as a compiled one."""
+        """Guile's ``(current-filename)`` in the file ``path``: ``canonicalize-path`` of its port's
+        name (port_name) against the directory guix runs in, or #f when that fails (Guile 3.0.8
+        ice-9/boot-9.scm:690-696). So a module under ``-L src`` gets #f in a config file's load
+        unless guix runs in ``src``."""
         name = self.port_name(path)
         if name.startswith("/"):
             return name
@@ -217,23 +218,29 @@ class Evaluator:
         return self.canonical(full) if self.exists(full) else False
 
     def current_source_directory(self, path: str):
-        """Guix's ``(current-source-directory)``: the directory of an absolute port name, else
-        of the first %load-path entry's file by that relative name (absolute-dirname,
-        guix/utils.scm@8e2f32cee98:1060-1093); #f when none has it."""
+        """Guix's ``(current-source-directory)``: the directory of an absolute port name; for a
+        relative one, of the first %load-path entry's file by that name (absolute-dirname,
+        guix/utils.scm@8e2f32cee98:1060-1093), #f when none has it. So with ``-e`` and a
+        relative ``-L src`` (the name is ``src/wren/common.scm``) it is #f."""
         name = self.port_name(path)
         if name.startswith("/"):
             return os.path.dirname(name)
+        self.cwd_used = True
         for d in reversed(self.load_path):
-            full = os.path.join(self.cwd, d, name)
+            full = os.path.normpath(os.path.join(self.cwd, d, name))
             if self.exists(full):
                 return os.path.dirname(self.canonical(full))
         return False
 
     def port_name(self, path: str) -> str:
-        """The name Guile gives the port of ``path``: relative to the first %load-path entry
-        holding it when compiled, else the absolute name it was found by."""
-        if not self.compiled:
-            return path
+        """The name Guile gives the port of ``path``. While a config file loads, Guile's `load`
+        sets %file-port-name-canonicalization to 'relative (ice-9/boot-9.scm:4395-4396 of Guile
+        3.0.8): a file under a %load-path entry is named relative to the first that holds it
+        (-L conses each DIR on, guix/scripts/build.scm@8e2f32cee98:246-251, so the last -L
+        comes first). With -e, a module is named as the load path search found it: DIR/a/b.scm,
+        DIR as given to -L (guix/scripts/build.scm@8e2f32cee98:251)."""
+        if not self.relative_names:
+            return self.found_as.get(path, path)
         name = self.canonical(path)
         for d in reversed(self.load_path):
             base = self.canonical(os.path.join(self.cwd, d)).rstrip("/")
@@ -293,9 +300,13 @@ class Evaluator:
 
     # --- evaluation ----------------------------------------------------------------------
     def where(self, form, filename: str) -> str:
+        """A source location as Guile prints it: the file's port name (port_name), so a file
+        under a -L directory is named relative to it (v1.4.0: ``me/sys.scm:2:14: …`` for
+        src/me/sys.scm with -L src)."""
+        name = self.port_name(filename) if filename.startswith("/") else filename
         if isinstance(form, Form) and form.line:
-            return f"{filename}:{form.line}:{max((form.col or 1) - 1, 0)}"
-        return f"{filename}:1:0"
+            return f"{name}:{form.line}:{max((form.col or 1) - 1, 0)}"
+        return f"{name}:1:0"
 
     def eval(self, x, env: Env, filename: str):
         if isinstance(x, Symbol):
@@ -385,6 +396,8 @@ class Evaluator:
                     or ("gnu", "all") in imports:
                 return ServiceType(name)
             raise Unbound(name, where, f"(gnu services {stype_module})")
+        if name in self.half_loaded:   # exported by a module that failed half-way (user_module)
+            raise Unbound(name, where, "(" + " ".join(self.half_loaded[name]) + ")")
         if name.endswith("-service-type"):
             raise Unbound(name, where)
         if _looks_like_guix_binding(name):
@@ -485,11 +498,34 @@ class Evaluator:
         # -L conses each DIR onto %load-path (guix/scripts/build.scm@8e2f32cee98:246-251):
         # the last one given is searched first
         for d in reversed(self.load_path):
-            path = os.path.normpath(os.path.join(os.path.abspath(d), rel))
+            path = os.path.normpath(os.path.join(self.cwd, d, rel))
             if self.exists(path):
+                self.found_as.setdefault(path, os.path.join(d, rel))
                 env = self.new_module_env()
                 self.modules[name] = env
-                self.eval_body(self.read_file_forms(path, "module"), env, path)
+                forms = self.read_file_forms(path, "module")
+                self.module_depth += 1
+                try:
+                    self.eval_body(forms, env, path)
+                except (GuixError, Unbound):
+                    # A config file is compiled first; a module that fails while the compiler
+                    # expands its use-modules makes the compilation fail, and Guile's load then
+                    # interprets the file instead, without a word (fresh-compiled-thunk's
+                    # false-if-exception, ice-9/boot-9.scm:4320-4342 of Guile 3.0.8). The module
+                    # stays registered with what it defined before failing, so the config
+                    # goes on and fails only where it uses a binding that was never defined.
+                    if not (self.relative_names and self.module_depth == 1):
+                        raise
+                    self.interpreted = True
+                    for form in forms:
+                        if isinstance(form, list) and form and form[0] == Symbol("define-module"):
+                            items = list(form[2:])
+                            for k, v in zip(items, items[1:], strict=False):
+                                if isinstance(k, Keyword) and k.name == "export" and isinstance(v, list):
+                                    for sym in v:
+                                        self.half_loaded[str(sym)] = name
+                finally:
+                    self.module_depth -= 1
                 return env
         raise GuixError(f"failed to load '{self.given or filename}':", lines_after=(
             "ice-9/boot-9.scm:3330:6: In procedure resolve-interface:",
@@ -1008,11 +1044,12 @@ def _b_call_with_input_file(ev, a, form, filename):
 
 def _b_dirname(ev, a, form, filename):
     if a and a[0] is False:
-        # Guile's dirname takes a string only: #f (a compiled module's (current-filename))
+        # Guile's dirname takes a string only: #f (a (current-filename) named relative to -L)
         # is a wrong-type-arg, which guix/ui.scm@8e2f32cee98:403-409 reports as a load failure
+        # (v1.4.0 on Debian's Guile 3.0.8 names the C function that refused it)
         raise ev.load_failure(lines_after=(
-            f"{ev.where(form, filename)}: In procedure dirname: Wrong type argument in "
-            "position 1 (expecting string): #f",))
+            f"{ev.where(form, filename)}: In procedure scm_to_utf8_stringn: Wrong type argument "
+            "in position 1 (expecting string): #f",))
     return os.path.dirname(a[0]) or "." if a and isinstance(a[0], str) else Opaque(render(form))
 
 

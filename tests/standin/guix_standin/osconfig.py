@@ -158,10 +158,17 @@ def show(value) -> str:
     return str(value)
 
 
-def _unbound(e: Unbound) -> GuixError:
+def _unbound(e: Unbound, interpreted: bool = False) -> GuixError:
+    """guix/ui.scm@8e2f32cee98:159-200 (report-unbound-variable-error): the location, or, in a
+    config Guile fell back to interpreting (Evaluator.user_module), the interpreter's frame
+    (Guile 3.0.8's, as v1.4.0 printed it for tests/corpus/repo2/src/wren/systems/kiosk.scm)."""
     hint = (f"Did you forget `(use-modules {e.module_hint})'?" if e.module_hint
             else "Did you forget a `use-modules' form?")
-    return GuixError(f"{_written_symbol(e.name)}: unbound variable", location=e.where, hints=(hint,))
+    message = f"{_written_symbol(e.name)}: unbound variable"
+    if interpreted:
+        return GuixError(message, lines_before=("ice-9/eval.scm:223:20: In procedure proc:",),
+                         hints=(hint,), unlocated=True)
+    return GuixError(message, location=e.where, hints=(hint,))
 
 
 def _written_symbol(name: str) -> str:
@@ -227,7 +234,7 @@ def load(config_path: str | None, rev: Revision, *, text: str | None = None,
     ``cwd``: the directory guix runs in (default: this process's); a file's
     ``(current-filename)`` can depend on it (Evaluator.current_filename)."""
     ev = Evaluator(hooks_for(rev), load_path=tuple(load_path), files=file_data, given=config_path,
-                   compiled=expression is None, cwd=cwd or os.getcwd(),
+                   relative_names=expression is None, cwd=cwd or os.getcwd(),
                    thunked_services=rev.has("services-thunked"))
     if expression is not None:
         config_path = path = expression
@@ -249,7 +256,7 @@ def load(config_path: str | None, rev: Revision, *, text: str | None = None,
         try:
             os_value = ev.load_file(path)
         except Unbound as e:
-            raise _unbound(e) from None
+            raise _unbound(e, ev.interpreted) from None
         except RecursionError:
             raise GuixError(f"failed to load '{config_path}': stack overflow") from None
     if not (isinstance(os_value, Record) and os_value.type == "operating-system"):
