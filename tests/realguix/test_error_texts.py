@@ -110,17 +110,21 @@ BANNER = """(define-module (me banner)
 
 
 @pytest.mark.parametrize("load_path, cwd, ok", [
-    (("src",), ".", False),        # compiled, named me/banner.scm: no such file from the root
+    (("src",), ".", False),        # named me/banner.scm while the config loads: no file from the root
     ((".",), "src", True),         # guix runs in the -L directory: the relative name is a file
 ])
-def test_current_filename_in_a_compiled_module(load_path, cwd, ok, real_guix, standin, channels, tmp_path):
-    """docs/guix-facts.md L2-L4: (current-filename) in a module guix compiles is relative to its
-    -L directory, so it is #f unless guix runs there; the stand-in says the same, in the same words."""
+def test_current_filename_in_a_module_a_config_file_loads(load_path, cwd, ok, real_guix, standin,
+                                                          channels, tmp_path):
+    """docs/guix-facts.md L2-L4: while a config file loads, Guile names a module relative to its
+    -L directory, so (current-filename) is #f unless guix runs there; the module is left
+    half-defined and the config fails where it uses %banner. The stand-in says the same, in the
+    same words."""
     (tmp_path / "src" / "me").mkdir(parents=True)
     (tmp_path / "src" / "me" / "banner.scm").write_text(BANNER)
     (tmp_path / "files").mkdir()
     (tmp_path / "files" / "motd").write_text("hello\n")
-    (tmp_path / "probe.scm").write_text(config(extra_modules="(use-modules (me banner))"))
+    (tmp_path / "probe.scm").write_text(config(extra_modules="(use-modules (me banner))").replace(
+        '(host-name "probe")', '(host-name "probe")\n  (issue %banner)'))
     where = (tmp_path / cwd).resolve()
     probe = "probe.scm" if cwd == "." else "../probe.scm"
     real = real_guix.evaluate(channels, probe, where, load_path=load_path)

@@ -9,8 +9,8 @@
   #:use-module (ice-9 textual-ports)
   #:export (with-wren-defaults wren-os %motd-text))
 
-;; Not (dirname (current-filename)): guix compiles this module and Guile then
-;; names it wren/common.scm, relative to -L src.
+;; Not (dirname (current-filename)): while guix loads a config file, Guile
+;; names this module wren/common.scm, relative to -L src.
 (define %here (current-source-directory))
 
 (define %motd-text
