@@ -208,6 +208,7 @@ class Case:
     load_path: tuple[str, ...] = ()
     expression: str | None = None
     kind: str = "os"             # the manifest's kind: os, module-os, not-os, malformed
+    allow_outside: tuple[str, ...] = ()   # what vmfleet may read outside cwd (--allow-outside)
 
 
 def all_cases(corpus_dir: Path) -> list[Case]:
@@ -215,8 +216,9 @@ def all_cases(corpus_dir: Path) -> list[Case]:
     fleet = systems / "fleet-repo"
     cases = [Case(f"systems/{n}", systems, n, n) for n in ("web.scm", "db.scm")]
     # -L as vmfleet's builder gives it: absolute (build/builds.py, _run_guix)
+    # (base.scm's local-file "../../../vmfleet.pub" is systems/vmfleet.pub, outside the repository)
     cases += [Case(f"systems/fleet-repo/acme/systems/{n}", fleet, f"acme/systems/{n}", f"acme/systems/{n}",
-                   (str(fleet),)) for n in ("web.scm", "db.scm")]
+                   (str(fleet),), allow_outside=(str(systems),)) for n in ("web.scm", "db.scm")]
     manifest = tomllib.loads((corpus.CORPUS / "manifest.toml").read_text())
     for c in manifest["config"]:
         cwd = corpus_dir / c["cwd"]
