@@ -215,16 +215,17 @@ def all_cases(corpus_dir: Path) -> list[Case]:
     systems = ROOT / "systems"
     fleet = systems / "fleet-repo"
     cases = [Case(f"systems/{n}", systems, n, n) for n in ("web.scm", "db.scm")]
-    # -L as vmfleet's builder gives it: absolute (build/builds.py, _run_guix)
     # (base.scm's local-file "../../../vmfleet.pub" is systems/vmfleet.pub, outside the repository)
     cases += [Case(f"systems/fleet-repo/acme/systems/{n}", fleet, f"acme/systems/{n}", f"acme/systems/{n}",
-                   (str(fleet),), allow_outside=(str(systems),)) for n in ("web.scm", "db.scm")]
+                   (".",), allow_outside=(str(systems),)) for n in ("web.scm", "db.scm")]
     manifest = tomllib.loads((corpus.CORPUS / "manifest.toml").read_text())
     for c in manifest["config"]:
         cwd = corpus_dir / c["cwd"]
         expression = c.get("expression")
         file = os.path.relpath(corpus_dir / c["path"], cwd)
-        load_path = tuple(str(corpus_dir / d) for d in c["load_path"])
+        # -L as vmfleet's builder gives it: absolute with -e, else as recorded (build/builds.py)
+        load_path = tuple(str(corpus_dir / d) if expression else os.path.relpath(corpus_dir / d, cwd)
+                          for d in c["load_path"])
         cases.append(Case(f"tests/corpus/{c['path']}", cwd, None if expression else file, file, load_path,
                           expression, c["kind"]))
     return cases

@@ -291,13 +291,14 @@ def _run_guix(builder: Builder, lay: generations.Layout, options: dict, check: b
 
     image_type, provenance = plan.type, plan.save_provenance is not False
     channels = lay.channels
-    # -L as absolute names: with -e, Guile names a module as the load path search found it
+    # With -e, -L as absolute names: Guile names a module as the load path search found it
     # (DIR/a/b.scm, DIR as given), and Guix's current-source-directory looks that name up in
     # %load-path again (guix/utils.scm@8e2f32cee98:1060-1093), which fails for a relative DIR
     # (tests/realguix: v1.4.0 on tests/corpus/repo2/src/wren/systems/laptop.scm). Guix resolves
-    # a relative DIR against the directory it runs in, so the modules are the same.
+    # a relative DIR against the directory it runs in, so the modules are the same. A config
+    # file's load names them relative to DIR either way (docs/guix-facts.md, after L4).
     load_path = tuple(posixpath.join(str(cwd), d) for d in lay.load_path) \
-        if str(cwd).startswith("/") else lay.load_path
+        if lay.expression and str(cwd).startswith("/") else lay.load_path
 
     def image(**kw):
         return guix.image_command(channels, lay.config, image_size=options.get("image_size"),

@@ -270,7 +270,7 @@ class _Gatherer:
         """The name Guile gives a file. While guix loads a config file (load*,
         guix/ui.scm@8e2f32cee98:233), Guile's load names each file it reads relative to the
         first %load-path entry holding it (Guile 3.0.8 ice-9/boot-9.scm:4395-4396; the order is
-        on_load_path's). With -e no file is loaded that way, and vmfleet's builds give -L
+        on_load_path's). With -e no file is loaded that way, and vmfleet's -e builds give -L
         absolute (build/builds.py), so a module is named by its absolute name."""
         if self.built_by_expression() is None:
             for d in reversed(self.load_path):
