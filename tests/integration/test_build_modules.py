@@ -71,6 +71,9 @@ def test_a_module_only_os_builds_with_an_expression_and_inspect_takes_the_regist
     assert code == 0, err
     command = json.loads(out)["command"]
     assert command[command.index("-e") + 1] == "(@ (acme systems base) %acme-base-os)"
+    # -L absolute with -e: Guix's current-source-directory needs it (build/builds.py)
+    load_dir = command[command.index("-L") + 1]
+    assert load_dir.startswith("/") and load_dir.endswith("/" + corpus.FLEET_LOAD_PATH[0])
     code, out, err = vm("inspect", "base", "--config")
     assert code == 0, err
     assert "(define-module (acme systems base)" in out
