@@ -41,7 +41,7 @@ pytestmark = pytest.mark.skipif(
     not SOURCE, reason="set VMFLEET_GUIX_SOURCE=/path/to/guix.git (a clone or bare mirror of "
                        "guix.git) to check docs/guix-facts.md and the commits the code names")
 
-_CITE = re.compile(r"([\w.+/-]+\.(?:scm|cc|c|h|texi|sh|am|in))@([0-9a-f]{7,40}):(\d+)(?:-(\d+))?")
+_CITE = re.compile(r"([\w.+/-]+\.(?:scm|cc|c|h|texi|sh|am|in|ac|m4))@([0-9a-f]{7,40}):(\d+)(?:-(\d+))?")
 _HEX40 = re.compile(r"(?<![0-9a-zA-Z])[0-9a-f]{40}(?![0-9a-zA-Z])")
 _HEX_DATE = re.compile(r"(?<![0-9a-zA-Z@/])([0-9a-f]{10,40})(?:\)|,)? \(?(\d{4}-\d\d-\d\d)\b")
 _FACT_ROW = re.compile(r"^\| ([A-Z]\d+) \| (.+?) \| `([^`]+)` \| (`` .+? ``|`[^`]+`) \| (.+) \|$")
