@@ -342,26 +342,30 @@ class Evaluator:
         args = [self.eval(a, env, filename) for a in x[1:]]
         return self.apply(fn, args, x, filename)
 
+    def symbol_where(self, name: str, form, filename: str) -> str:
+        """Where Guile locates an unbound NAME: at the symbol. A call's operator is one column
+        after its paren (v1.4.0: ``b.scm:6:19`` for ``(nosuch-proc 1)`` at column 18); symbols
+        carry no position here, so an argument is located at its enclosing form's paren."""
+        if isinstance(form, Form) and form and form[0] == Symbol(name) and form.line:
+            return f"{self.where(form, filename).rsplit(':', 1)[0]}:{form.col or 1}"
+        return self.where(form if form is not None else
+                          (self.stack[-1] if self.stack else None), filename)
+
     def variable(self, name: str, env: Env, filename: str, form):
         if name in _GNU_PACKAGES_PROCS and not _shadowed(env, name) \
                 and not _imports(env) & {("gnu", "all-base"), ("gnu", "all"), ("packages", "")}:
             # gnu/packages.scm@8e2f32cee98:498,556,563 defines them; only (gnu packages) and
             # (gnu) (gnu.scm@8e2f32cee98:55) export them: a bare file has them unbound.
-            raise Unbound(name, self.where(form if form is not None else
-                                           (self.stack[-1] if self.stack else None), filename),
-                          "(gnu packages)")
+            raise Unbound(name, self.symbol_where(name, form, filename), "(gnu packages)")
         if name == "current-source-directory" and not _shadowed(env, name) \
                 and ("guix", "utils") not in _imports(env):
             # guix/utils.scm@8e2f32cee98:1074 defines it; neither (gnu) nor (guix gexp) exports it
-            raise Unbound(name, self.where(form if form is not None else
-                                           (self.stack[-1] if self.stack else None), filename),
-                          "(guix utils)")
+            raise Unbound(name, self.symbol_where(name, form, filename), "(guix utils)")
         try:
             return env.lookup(name)
         except KeyError:
             pass
-        where = self.where(form if form is not None else
-                           (self.stack[-1] if self.stack else None), filename)
+        where = self.symbol_where(name, form, filename)
         imports = _imports(env)
         other = _OTHER_TOOLS_BINDINGS.get(name)
         if other is not None and other in imports:
