@@ -156,10 +156,12 @@ class Side:
         return Run(argv, p.returncode, p.stdout, p.stderr)
 
     def evaluate(self, channels: Path, config: str | None, cwd: Path, *, load_path=(),
-                 expression: str | None = None, extra: tuple[str, ...] = ()) -> Run:
-        """``system image -t qcow2 -d`` as vmfleet's builder writes it (image_command)."""
+                 expression: str | None = None, extra: tuple[str, ...] = (),
+                 image_type: str = "qcow2") -> Run:
+        """``system image -t TYPE -d`` as vmfleet's builder writes it (image_command)."""
         argv = self.argv(lambda: command.image_command(
-            str(channels), config, derivation=True, load_path=tuple(load_path), expression=expression))
+            str(channels), config, derivation=True, load_path=tuple(load_path), expression=expression,
+            image_type=image_type))
         at = argv.index("-d") + 1
         return self.run([*argv[:at], *extra, *argv[at:]], cwd)
 

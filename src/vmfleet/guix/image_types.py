@@ -107,7 +107,8 @@ def refused(rev: Revision, bootloader: str | None, image_type: str) -> bool | No
     return False
 
 
-def _exists(rev: Revision, image_type: str) -> bool:
+def exists(rev: Revision, image_type: str) -> bool:
+    """Whether `-t image_type` exists at ``rev`` (qcow2-gpt only from 20157dae27d)."""
     return image_type != QCOW2_GPT or rev.has(Feature.QCOW2_GPT) is not False
 
 
@@ -151,7 +152,7 @@ def _refusal(rev: Revision, bootloader: str | None, image_type: str,
     message = (f"guix at {_pin(rev)} refuses -t {image_type} ({table}) for a {bootloader} "
                f"config ('EFI bootloader required with GPT partitioning')")
     usable = [t for t in ((QCOW2_GPT, EFI_RAW) if efi else (QCOW2,))
-              if _exists(rev, t) and not refused(rev, bootloader, t)]
+              if exists(rev, t) and not refused(rev, bootloader, t)]
     if usable:
         boot = "UEFI" if efi else "BIOS"
         return message, (f"use --image-type {usable[0]} ({boot} boot), or switch the config's "
