@@ -31,13 +31,13 @@ class LocalBuilder:
 
     def execute(self, argv: Sequence[str], cwd: Path | str, on_line: LineSink,
                 timeout: float | None) -> Outcome:
-        self.proc = spawn(argv, cwd=cwd, env=guix_environment(), hint=GUIX_MISSING)
+        self.proc = proc = spawn(argv, cwd=cwd, env=guix_environment(), hint=GUIX_MISSING)
         timed_out = threading.Event()
         timer = None
         if timeout:
-            def expire():
+            def expire() -> None:
                 timed_out.set()
-                kill_group(self.proc)
+                kill_group(proc)
             timer = threading.Timer(timeout, expire)
             timer.start()
         def guix_line(text: str) -> None:
