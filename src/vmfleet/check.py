@@ -24,6 +24,7 @@ user's command once with the findings on stdin (docs/check.schema.json).
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -148,7 +149,7 @@ def check_generation(reg: Registry, home: Home, gen: Generation, *, builder: str
             detail["differing_derivation"] = e.drv
             if e.kept:
                 detail["output"], detail["kept"] = e.output, e.kept
-                detail["content"] = compare_kept(e.output, e.kept, builder)
+                detail["content"] = compare_kept(e.output, e.kept, builder, home)
             return _record(reg, gen, Result.IMAGE_DIFFERS, _last_build_id(reg, gen),
                            reference.id, started, detail)
         return _record(reg, gen, Result.FAILS, _last_build_id(reg, gen), reference.id, started,
@@ -159,20 +160,29 @@ def check_generation(reg: Registry, home: Home, gen: Generation, *, builder: str
     return _record(reg, gen, result, rebuilt.id, reference.id, started, detail)
 
 
-def compare_kept(output: str | None, kept: str, builder: str | None) -> dict:
+# What vmfleet copies from a build host to compare a --check's two results (each).
+MAX_COMPARE_BYTES = 8 << 30
+
+
+def compare_kept(output: str | None, kept: str, builder: str | None, home: Home) -> dict:
     """The content comparison (vmfleet.diff.content) of a --check's two results, which the
-    daemon left side by side in the store of the machine that built them."""
+    daemon left side by side in the store of the machine that built them: read in place here,
+    copied (and checked against their sha256 there) from a build host."""
+    from vmfleet.build.builders import parse_builder
     from vmfleet.diff.content import compare_outputs
 
-    if builder and builder != "local":
-        return {"note": f"both results are in the build host's store ({output}, {kept}); "
-                        "vmfleet reads only a local store: compare them there"}
-    if not output or not Path(output).is_file() or not Path(kept).is_file():
-        return {"note": f"{kept} or {output} is not a file here"}
+    if not output:
+        return {"note": f"guix named no output beside {kept}"}
+    host = parse_builder(builder, home)
     try:
-        c = compare_outputs(output, kept)
+        with tempfile.TemporaryDirectory(dir=home.work, prefix="check-") as tmp:
+            a = host.local_copy(output, Path(tmp) / "out", MAX_COMPARE_BYTES)
+            b = host.local_copy(kept, Path(tmp) / "out-check", MAX_COMPARE_BYTES)
+            c = compare_outputs(str(a), str(b))
     except (VmfleetError, OSError) as e:
-        return {"note": f"cannot compare {output} with {kept}: {e}"}
+        return {"note": f"cannot compare {output} with {kept}: {getattr(e, 'message', e)}"}
+    finally:
+        host.cleanup()
     return {"verdict": c.verdict, "files": c.files,
             "differences": [{"path": d.path, "how": d.how, "size_a": d.size_a,
                              "size_b": d.size_b, "sections": list(d.sections)}

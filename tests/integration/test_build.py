@@ -219,6 +219,32 @@ def test_ssh_build_host(fleet, monkeypatch):
     assert json.loads(out)["image_sha256"] == remote["image_sha256"]
 
 
+def test_a_check_on_a_build_host_says_which_files_differ(fleet):
+    """`guix build --check --keep-failed` on a build host leaves OUT and OUT-check in that
+    host's store: vmfleet copies both (checked against their sha256 there) and compares them
+    as it does for a local check."""
+    vm, _, home, tmp = fleet
+    code, key, _ = vm("key")
+    remote_guix = f"env VMFLEET_STANDIN_STORE={tmp / 'remote-store'} {GUIX}"
+    with Sshd(tmp / "sshd", authorized_keys=[key]) as sshd:
+        # the build host's guix writes a random seed into each image it makes (the knob reaches
+        # it, not vmfleet), so its rebuild has other bytes
+        flaky = f"ssh://root@127.0.0.1:{sshd.port}?guix=" + \
+            f"env VMFLEET_STANDIN_NONDETERMINISTIC=1 {remote_guix[4:]}".replace(" ", "%20")
+        code, _, err = vm("build", "web", "--builder", flaky, "--trust-new-host")
+        assert code == 0, err
+        code, out, err = vm("check", "web", "--builder", flaky, "--json")
+    assert code == 1, err
+    [result] = json.loads(out)
+    assert result["result"] == "image-differs", result
+    detail = result["detail"]
+    assert detail["kept"] == detail["output"] + "-check"
+    assert detail["content"]["verdict"] == "content", detail["content"]
+    assert [(d["path"], d["how"]) for d in detail["content"]["differences"]] == [
+        ("var/lib/random-seed", "content")]
+    assert [p.name for p in (home / "work").iterdir() if p.name.startswith("check-")] == []
+
+
 def test_unreachable_build_host(fleet):
     from tests.helpers.sshd import free_port
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vmfleet.build.runner import LineSink, Outcome, stream
+from vmfleet.errors import BuildError
 from vmfleet.guix.command import guix_environment
 from vmfleet.tools import killpoint
 from vmfleet.tools.run import kill_group, spawn
@@ -56,6 +57,12 @@ class LocalBuilder:
     def fetch(self, store_path: str, dest_dir: Path) -> Path:
         """The image guix built; local builds read it where it is (copying happens in the store)."""
         return Path(store_path)
+
+    def local_copy(self, path: str, dest: Path, max_bytes: int) -> Path:
+        """Where it is; the comparison reads it in place."""
+        if not Path(path).is_file():
+            raise BuildError(f"{path} is not a file here", "it may have been collected: run the check again")
+        return Path(path)
 
     def cleanup(self) -> None:
         pass

@@ -109,18 +109,35 @@ class RemoteBuilder:
             pass
 
     def fetch(self, store_path: str, dest_dir: Path) -> Path:
-        assert self.conn is not None
-        expected = self.conn.check_output(["sha256sum", store_path]).split()[0]
-        local = dest_dir / "image.qcow2"
-        self.conn.download(store_path, local)
+        return self.download_file(store_path, dest_dir / "image.qcow2")
+
+    def local_copy(self, path: str, dest: Path, max_bytes: int) -> Path:
+        return self.download_file(path, dest, max_bytes)
+
+    def download_file(self, remote_path: str, local: Path, max_bytes: int | None = None) -> Path:
+        """A regular file of the build host (an image, a --check result), checked against its
+        sha256 there; one over ``max_bytes`` raises BuildError before anything is copied."""
+        if self.conn is None:
+            self.conn = self._connect()
+        shown = self.conn.check_output(["sh", "-c", 'test -f "$1" && stat -c %s "$1"', "sh",
+                                        remote_path]).strip()
+        if not shown.isdigit():
+            raise BuildError(f"{remote_path} is not a file on {self.name}",
+                             "it may have been collected: run the check again")
+        if max_bytes is not None and int(shown) > max_bytes:
+            raise BuildError(f"{remote_path} on {self.name} is {int(shown) >> 20} MiB, more than "
+                             f"vmfleet copies to compare ({max_bytes >> 20} MiB)",
+                             "compare it on the build host")
+        expected = self.conn.check_output(["sha256sum", remote_path]).split()[0]
+        self.conn.download(remote_path, local)
         digest = hashlib.sha256()
         with open(local, "rb") as f:
             while chunk := f.read(4 << 20):
                 digest.update(chunk)
         if digest.hexdigest() != expected:
-            raise BuildError(f"the image downloaded from {self.name} is corrupt "
+            raise BuildError(f"{remote_path} downloaded from {self.name} is corrupt "
                              f"(sha256 {digest.hexdigest()[:12]}, the host has {expected[:12]})",
-                             "run the build again; check the build host's disk and the network")
+                             "run it again; check the build host's disk and the network")
         return local
 
     def cleanup(self) -> None:

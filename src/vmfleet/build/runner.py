@@ -45,6 +45,11 @@ class Builder(Protocol):
         """The image guix built, as a file here."""
         ...
 
+    def local_copy(self, path: str, dest: Path, max_bytes: int) -> Path:
+        """A file of the store guix ran with (a --check result), as a file here: itself on this
+        machine, a verified copy at ``dest`` from a build host."""
+        ...
+
     def cleanup(self) -> None:
         """Remove what ``prepare`` and the build left there."""
         ...
