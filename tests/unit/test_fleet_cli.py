@@ -123,6 +123,20 @@ def test_live_progress_rewrites_one_line_per_vm(capsys):
     assert frames[-1] == "\x1b[2Kweb-1  health check: true\n\x1b[2Kweb-2  waiting\n"
 
 
+def test_live_progress_colours_results_as_the_table_does(capsys):
+    from vmfleet.cli.fleet_cmds import Progress
+
+    plan = types.SimpleNamespace(steps=[
+        types.SimpleNamespace(name=n, action=types.SimpleNamespace(value="create"))
+        for n in ("web-1", "web-2")])
+    view = Progress(plan, live=True, colour=True)
+    view.update("web-1", "deploying web-1 (web@3) on local")
+    view.update("web-2", "failed: no image")
+    view.update("web-1", "created")
+    last = capsys.readouterr().err.split("\x1b[F\x1b[F")[-1]
+    assert last == "\x1b[2Kweb-1  \x1b[32mcreated\x1b[0m\n\x1b[2Kweb-2  \x1b[31mfailed: no image\x1b[0m\n"
+
+
 def test_ps_and_plan_explain_an_interrupted_apply(fleet, vmfleet, tmp_path):
     with fleet.reg.write():
         fleet.reg.execute("INSERT INTO fleet_applies (id, started, status, user, fleet, "

@@ -191,7 +191,7 @@ def apply(
     if p.changes:
         n = len(p.changes)
         confirm("Apply?", yes=yes, what=f"applying {n} change{'s' if n != 1 else ''}")
-    view = Progress(p, live=sys.stderr.isatty() and not as_json)
+    view = Progress(p, live=sys.stderr.isatty() and not as_json, colour=colour.wanted())
     try:
         result = apply_mod.apply(
             reg, home(), p, max_parallel=max_parallel, per_host=max_per_host,
@@ -214,11 +214,11 @@ def _render_result(result, colour: bool = False) -> None:
 
 
 class Progress:
-    """Per-VM progress on stderr: on a terminal one line per VM, rewritten in place; piped,
-    one plain line per change."""
+    """Per-VM progress on stderr: on a terminal one line per VM, rewritten in place, each
+    result coloured as the result table colours it; piped, one plain line per change."""
 
-    def __init__(self, plan, live: bool):
-        self.live = live
+    def __init__(self, plan, live: bool, colour: bool = False):
+        self.live, self.colour = live, colour
         self.names = [s.name for s in plan.steps if s.action.value not in ("keep",)]
         self.state = {n: "" for n in self.names}
         self.width = max((len(n) for n in self.names), default=4)
@@ -238,7 +238,9 @@ class Progress:
         import shutil
 
         cols = shutil.get_terminal_size((100, 20)).columns
-        lines = [f"{n:<{self.width}}  {self.state[n]}"[: cols - 1] for n in self.names]
+        room = max(cols - 1 - self.width - 2, 0)
+        lines = [f"{n:<{self.width}}  {paint_state(self.state[n][:room], self.colour)}"
+                 for n in self.names]
         buf = ("\x1b[F" * self.drawn) + "".join(f"\x1b[2K{line}\n" for line in lines)
         sys.stderr.write(buf)
         sys.stderr.flush()
