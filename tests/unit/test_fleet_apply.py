@@ -117,6 +117,27 @@ def test_apply_creates_replaces_and_converges(fleet, vms):
     assert fleet_apply.apply(fleet.reg, fleet.home, again).status == "nothing to do"
 
 
+def test_going_back_brings_back_the_retired_vm_and_makes_none(fleet, vms):
+    deployed(fleet, "web-1", fleet.old)
+    assert run(fleet, [{"name": "web-1", "system": "web"}]).status == "succeeded"   # web-1-g2
+    vms.sick.add("web-1")                      # first, its health check fails: nothing changes
+    rows = [{"name": "web-1", "system": "web@1", "health": "herd status nginx"}]
+    failed = run(fleet, rows, allow_downgrade=True)
+    assert failed.status == "rolled-back" and failed.outcomes[0].result == "failed"
+    states = {v.name: v.state for v in vm_records.list_vms(fleet.reg)}
+    assert states == {"web-1": VmState.RETIRED, "web-1-g2": VmState.RUNNING}
+    vms.sick.clear()
+    result = run(fleet, rows, allow_downgrade=True)
+    assert result.status == "succeeded"
+    [o] = result.outcomes
+    assert (o.result, o.vm, o.generation) == ("done", "web-1", "web@1")
+    assert o.detail == "web@2 → web@1 (brought back web-1)"
+    states = {v.name: v.state for v in vm_records.list_vms(fleet.reg)}
+    assert states == {"web-1": VmState.RUNNING, "web-1-g2": VmState.RETIRED}   # no new VM
+    assert fleet.domains() == ["web-1", "web-1-g2"]
+    assert [s.action for s in plan_of(fleet, rows).steps] == [Action.KEEP]
+
+
 def test_a_failing_health_check_stops_and_rolls_back_this_applys_replacements(fleet, vms):
     for name in ("a", "b", "c"):
         deployed(fleet, name, fleet.old)

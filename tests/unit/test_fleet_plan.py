@@ -3,6 +3,8 @@ leftovers of interrupted applies, unreachable hosts, saved plans going stale."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.helpers.deploy_env import make_fleet
@@ -84,6 +86,32 @@ def test_replaced_vms_are_followed_through_their_lineage(fleet):
             replaces="web-1", created="2024-01-02T00:00:00Z")
     step = make(fleet, [{"name": "web-1", "system": "web"}]).steps[0]
     assert (step.action, step.vm, step.current) == (Action.KEEP, "web-1-g2", "web@2")
+
+
+def test_going_back_brings_back_the_retired_vm_that_is_what_the_file_declares(fleet):
+    """The fleet of an earlier date: web-1 (web@1, retired by the redeploy to web@2) is what the
+    file declares again, so apply brings it back rather than making another VM; with another
+    memory it would not be, and a new VM is planned."""
+    import json
+
+    import jsonschema
+
+    fake_vm(fleet.reg, fleet.conn, fleet.home, "web-1", fleet.old, "local", state="retired",
+            domain="shut off", created="2024-01-01T00:00:00Z")
+    fake_vm(fleet.reg, fleet.conn, fleet.home, "web-1-g2", fleet.new, "local",
+            replaces="web-1", created="2024-01-02T00:00:00Z")
+    plan = make(fleet, [{"name": "web-1", "system": "web@1"}])
+    step = plan.steps[0]
+    assert (step.action, step.vm, step.reuse, step.downgrade) == (Action.REPLACE, "web-1-g2", "web-1", True)
+    assert "brings back web-1 (retired), no new VM" in step.reasons
+    data = plan_mod.to_json(plan)
+    schema = json.loads((Path(__file__).resolve().parents[2] / "docs" / "plan.schema.json").read_text())
+    jsonschema.validate(data, schema, cls=jsonschema.Draft202012Validator)
+    assert plan_mod.from_json(data).steps[0].reuse == "web-1"
+    other = make(fleet, [{"name": "web-1", "system": "web@1", "memory": "1G"}]).steps[0]
+    assert (other.action, other.reuse) == (Action.REPLACE, None)
+    fleet.conn.lookupByName("web-1").undefine()      # its domain is gone: nothing to bring back
+    assert make(fleet, [{"name": "web-1", "system": "web@1"}]).steps[0].reuse is None
 
 
 def test_leftovers_of_an_interrupted_apply_are_planned_for(fleet):

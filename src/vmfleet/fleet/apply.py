@@ -196,8 +196,9 @@ class _Run:
                 return self._result(status)
             self._leftovers(todo)
             rolled = [s for s in todo if s.action in (Action.CREATE, Action.REPLACE, Action.START)]
-            self._build([s for s in rolled if s.action is not Action.START])
-            self._place([s for s in rolled if s.action is not Action.START])
+            new_vms = [s for s in rolled if s.action is not Action.START and not s.reuse]
+            self._build(new_vms)
+            self._place(new_vms)
             self._rollout(rolled)
             if self.failed.is_set() and not self.keep_going:
                 self._roll_back()
@@ -330,7 +331,7 @@ class _Run:
         if self.failed.is_set() and not self.keep_going:
             self.outcome(step, "skipped", step.vm, step.current, t0, "an earlier VM failed")
             return
-        if step.action is not Action.START:
+        if step.action is not Action.START and not step.reuse:
             problem = (self.image_errors.get(step.target_id)
                        or self.place_errors.get((step.host, step.target_id)))
             if problem:
@@ -343,6 +344,8 @@ class _Run:
                 self._start(reg, step, t0)
             elif step.action is Action.CREATE:
                 self._create(reg, step, t0)
+            elif step.reuse:
+                self._bring_back(reg, step, t0)
             else:
                 self._replace(reg, step, t0)
         except VmfleetError as e:
@@ -401,6 +404,31 @@ class _Run:
         self.audit(reg, "replace", new, old.generation_id, gen.id,
                    f"replaces {old.name} on {step.host}")
         self.outcome(step, "done", new, gen.label, t0, f"{old.label} → {gen.label}")
+
+    def _bring_back(self, reg: Registry, step: Step, t0: float) -> None:
+        """A replace whose target is a retired VM of the lineage (plan's ``reuse``): it boots from
+        its kept overlay and must answer SSH (rollout.rollback) and its health command before
+        the running VM is retired; otherwise the running one comes back."""
+        gen = get_generation(reg, step.target_id)
+        old = get_vm(reg, step.running)
+        reuse = step.reuse or ""
+        notify = functools.partial(self.progress, step.name)
+        self.progress(step.name, f"bringing back {reuse} ({gen.label}), retired")
+        # downgrades were allowed or refused for the whole plan (check_downgrades)
+        rollout.rollback(reg, self.home, reuse, timeout=self.timeout, allow_downgrade=True,
+                         notify=notify)
+        try:
+            self._health(reg, step, reuse)
+        except BaseException:
+            rollout.rollback(reg, self.home, old.name, timeout=self.timeout, allow_downgrade=True,
+                             notify=notify)
+            raise
+        with self.lock:
+            self.replaced.append((step, reuse))
+        self.audit(reg, "replace", reuse, old.generation_id, gen.id,
+                   f"brought back in place of {old.name} on {step.host}")
+        self.outcome(step, "done", reuse, gen.label, t0,
+                     f"{old.label} → {gen.label} (brought back {reuse})")
 
     def _deploy(self, reg: Registry, step: Step, gen, name: str, replaces: str | None) -> None:
         """deploy_image, once more after removing a stray domain of the same name: a vmfleet

@@ -89,6 +89,7 @@ class Step:
     discard: tuple[str, ...] = ()       # leftovers to remove (deploy cut short or failed)
     note: str = ""
     cause: str = ""                     # the command outside apply that made the drift
+    reuse: str | None = None            # replace: a retired VM of the lineage brought back
 
     @property
     def target_id(self) -> int:
@@ -288,8 +289,11 @@ def _step(decl: fleet_file.VmDecl, lineage: Lineage | None, resolve: _Resolver, 
         pkgs = ""
         if summaries is not None and current.generation_id != target.id:
             pkgs = summaries(current.generation_id, target)
+        reuse = _reusable(members, decl, target, states)
+        if reuse:
+            reasons.append(f"brings back {reuse} (retired), no new VM")
         return Step(action=Action.REPLACE, **base, **now, downgrade=downgrade, packages=pkgs,
-                    reasons=tuple(reasons), retire=retire, discard=discard)
+                    reasons=tuple(reasons), retire=retire, discard=discard, reuse=reuse)
     if current.state is VmState.STOPPED or not domain.active:
         return Step(action=Action.START, **base, **now, reasons=("not running",),
                     retire=retire, discard=discard)
@@ -391,6 +395,15 @@ def apply_in_progress(home: Home) -> str | None:
     return f"'{who.operation}' (pid {who.pid})" if who else None
 
 
+def _reusable(members, decl, target, states) -> str | None:
+    """The newest retired VM of the lineage that is what the fleet file declares (no
+    difference) and whose domain is still on its host: apply brings it back instead of making
+    another VM, as redeploy does (deploy/rollout.py, _retired_of)."""
+    fit = [v for v in members if v.state is VmState.RETIRED and not differences(v, decl, target)
+           and states.get(v.host, {}).get(v.name) is not None]
+    return max(fit, key=lambda v: (v.created, v.name)).name if fit else None
+
+
 def _with_fingerprint(plan: Plan, vms: Sequence[Vm], states) -> Plan:
     import dataclasses
 
@@ -398,7 +411,7 @@ def _with_fingerprint(plan: Plan, vms: Sequence[Vm], states) -> Plan:
     h.update(json.dumps({
         "fleet": plan.fleet_sha256, "on": sorted(plan.on), "prune": plan.prune,
         "steps": [[s.name, s.action.value, s.vm, s.current_generation_id,
-                   s.target_generation_id, s.host, s.retire, s.discard] for s in plan.steps],
+                   s.target_generation_id, s.host, s.retire, s.discard, s.reuse] for s in plan.steps],
         "vms": [[v.name, v.state.value, v.generation_id, v.host, v.replaces] for v in vms],
         # Each VM's own domain only: other domains on a host do not make a plan stale.
         "domains": [[v.name, str(states[v.host].get(v.name)) if v.host in states else "?"]
@@ -424,7 +437,7 @@ def to_json(plan: Plan) -> dict:
             "vcpus": s.vcpus, "accel": s.accel, "health": s.health, "tags": list(s.tags),
             "downgrade": s.downgrade, "packages": s.packages, "reasons": list(s.reasons),
             "retire": list(s.retire), "discard": list(s.discard), "note": s.note,
-            "cause": s.cause,
+            "cause": s.cause, "reuse": s.reuse,
         } for s in plan.steps],
     }
 
@@ -443,7 +456,7 @@ def from_json(data: dict) -> Plan:
             vcpus=s["vcpus"], accel=s["accel"], health=s["health"], tags=tuple(s["tags"]),
             downgrade=s["downgrade"], packages=s["packages"], reasons=tuple(s["reasons"]),
             retire=tuple(s["retire"]), discard=tuple(s["discard"]), note=s["note"],
-            cause=s.get("cause", ""))
+            cause=s.get("cause", ""), reuse=s.get("reuse"))
             for s in data["steps"])
         return Plan(data["format"], data["fleet"], data["fleet_sha256"], dict(data["source"]),
                     tuple(data["on"]), bool(data["prune"]), data["created"], steps,
