@@ -121,6 +121,19 @@ def test_apply_two_systems_three_vms_two_hosts_then_a_failed_health_check_rolls_
     assert hostname(w, f"{p}-web-2") == "site"  # the old VM answers again, same pinned key
     assert plan_of(w, rows).exit_code == 0     # back where the first apply left it
 
+    # web-2 with 320M again: its retired replacement is exactly that, so apply boots it from
+    # its kept overlay (on hv) instead of making a third VM.
+    again = [rows[0], {**rows[1], "memory": "320M"}, rows[2]]
+    assert plan_of(w, again).steps[1].reuse == f"{p}-web-2-g1"
+    result = apply(w, again)
+    assert result.status == "succeeded", [(o.name, o.result, o.detail) for o in result.outcomes]
+    assert {o.name: o.detail for o in result.outcomes}[f"{p}-web-2"].endswith(
+        f"(brought back {p}-web-2-g1)")
+    states = {v.name: v.state for v in vm_records.list_vms(w.reg)}
+    assert states == {f"{p}-web-1": VmState.RUNNING, f"{p}-web-2": VmState.RETIRED,
+                      f"{p}-web-2-g1": VmState.RUNNING, f"{p}-db": VmState.RUNNING}
+    assert hostname(w, f"{p}-web-2-g1") == "site"
+
 
 def test_kill_9_during_apply_then_apply_again_converges_to_the_fleet_of_a_past_date(w, tmp_path):
     p = w.prefix
