@@ -353,15 +353,19 @@ def test_a_read_only_home_is_read_and_a_write_is_refused_naming_it(tmp_path):
     assert proc.returncode == 2 and "Traceback" not in out
 
 
-def test_a_full_disk_is_named_as_such(tmp_path):
+def test_a_full_disk_is_named_as_such_and_the_listings_still_read(tmp_path):
+    """SQLite cannot make its WAL index (-shm) on a full disk: a registry whose WAL is empty (every
+    vmfleet command checkpoints it when it ends) is then read as an immutable file."""
     (tmp_path / "fs").mkdir()
     proc = _in_namespace(
         f"mount -t tmpfs -o size=2m tmpfs {tmp_path}/fs && "
         f"VMFLEET {tmp_path}/fs/home init && "
         f"dd if=/dev/zero of={tmp_path}/fs/fill bs=4k 2>/dev/null; "
+        f"VMFLEET {tmp_path}/fs/home systems --json && "
         f"VMFLEET {tmp_path}/fs/home host add h1 test:///default",
         tmp_path)
     out = proc.stdout + proc.stderr
+    assert proc.stdout.startswith("[]"), out
     assert f"error: no space left on the device of {tmp_path}/fs/home/registry.db" in out, out
     assert "disk I/O error" not in out and "--debug" not in out, out
     assert proc.returncode == 2 and "Traceback" not in out

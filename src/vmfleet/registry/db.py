@@ -317,9 +317,22 @@ class Registry:
         if not path.exists():
             raise RegistryError(f"no registry at {path}", "run 'vmfleet init' first (or pass --home)")
         _refuse_foreign(path)
-        reg = cls(_connect(path), path)
+        conn = None
         try:
-            reg.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            conn = _connect(path)
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            reg = cls(conn, path)
+        except (sqlite3.DatabaseError, RegistryError) as e:
+            if conn is not None:
+                conn.close()
+            # On a full disk SQLite cannot make its WAL index (-shm) even to read: with nothing
+            # left in the WAL (each connection checkpoints it when it closes), the file alone
+            # is the registry, and the listings read it as an immutable file; writes still fail
+            # with the full disk named.
+            if not (_free_bytes(path) or 0) < LOW_SPACE or not _wal_is_empty(path):
+                raise (e if isinstance(e, RegistryError) else _translate(e, path)) from None
+            reg = cls(_connect_read_only(path), path)
+        try:
             tables = {r[0] for r in reg.conn.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table'")}
         except sqlite3.DatabaseError as e:
@@ -564,6 +577,14 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
     raise _translate(last, path) from None
 
 
+def _wal_is_empty(path: Path) -> bool:
+    wal = path.with_name(path.name + "-wal")
+    try:
+        return wal.stat().st_size == 0
+    except FileNotFoundError:
+        return True
+
+
 def _free_bytes(path: Path | None) -> int | None:
     try:
         st = os.statvfs(path.parent if path is not None else ".")
@@ -589,14 +610,16 @@ def _translate(e: sqlite3.Error, path: Path | None) -> RegistryError:
         return RegistryError(f"{where} is on a read-only file system: this command writes "
                              "the registry", "remount it read-write (commands that only read, "
                              "such as systems, generations, show, log and ps, work as it is)")
-    if "readonly" in msg or "read-only" in msg:
-        return RegistryError(f"{where} is read-only", "run vmfleet as a user who can write it, or fix its permissions")
     free = _free_bytes(path)
-    if ("disk I/O error" in msg or "unable to open" in msg) and free is not None \
-            and free < LOW_SPACE:  # SQLite reports a full disk while writing its WAL so
+    if ("disk I/O error" in msg or "unable to open" in msg or "readonly" in msg) \
+            and free is not None and free < LOW_SPACE:
+        # SQLite reports a full disk while writing its WAL so; and a registry opened as an
+        # immutable file because the disk is full (Registry.open) is "readonly"
         return RegistryError(f"no space left on the device of {where} ({free} bytes free)",
                              "free some space (vmfleet images gc removes unused images), "
                              "then run the command again")
+    if "readonly" in msg or "read-only" in msg:
+        return RegistryError(f"{where} is read-only", "run vmfleet as a user who can write it, or fix its permissions")
     if "locked" in msg or "busy" in msg:
         return RegistryError(f"{where} is locked by another vmfleet", "wait for the other command to finish")
     if "disk is full" in msg or "No space left" in msg:
