@@ -13,6 +13,7 @@ APT_PACKAGES=(
   grub-pc-bin  # the guix stand-in's images boot with GRUB (tests/standin/README.md)
   grub-efi-amd64-bin ovmf  # EFI images (efi-raw, qcow2-gpt): GRUB for UEFI, UEFI firmware (tools/domain_xml.py)
   chromium chromium-driver  # the report's browser test and bench (tests/helpers/browser.py; selenium is pinned in pyproject.toml)
+  zsh fish  # the completion scripts, run by the shells they are for (tests/unit/test_completion.py)
 )
 
 missing=()

@@ -51,15 +51,39 @@ def test_completion_scripts_and_refusal(capsys):
     assert "use bash, zsh or fish" in capsys.readouterr().err
 
 
-def test_bash_completes_vm_names_through_the_script(named, tmp_path):
-    """The bash script, run by bash, calling the installed vmfleet."""
+def _script(shell: str, named) -> tuple[str, dict]:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
            "VMFLEET_HOME": str(named.home.root)}
-    script = subprocess.run([sys.executable, "-m", "vmfleet", "completion", "bash"], env=env,
-                            capture_output=True, text=True, check=True).stdout
+    return subprocess.run([sys.executable, "-m", "vmfleet", "completion", shell], env=env,
+                          capture_output=True, text=True, check=True).stdout, env
+
+
+def test_bash_completes_vm_names_through_the_script(named, tmp_path):
+    """The bash script, run by bash, calling the installed vmfleet."""
+    script, env = _script("bash", named)
     probe = (script + '\nCOMP_WORDS=(vmfleet ssh "web-"); COMP_CWORD=2; _vmfleet_complete; '
              'printf "%s\\n" "${COMPREPLY[@]}"\n')
     out = subprocess.run(["bash", "--norc", "-c", probe], env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert out.stdout.split() == ["web-1", "web-2"], out.stderr
+
+
+def test_zsh_completes_vm_names_through_the_script(named):
+    """The zsh script, run by zsh (no rc files), its function called as the completion system
+    would: ``words`` and ``CURRENT`` set, ``compadd`` recording what it is given."""
+    script, env = _script("zsh", named)
+    probe = ("compdef() { : }\ncompadd() { [[ $1 == -a ]] && print -rl -- \"${(@P)2}\" }\n" + script
+             + "\nwords=(vmfleet ssh web-); CURRENT=3; _vmfleet_complete\n")
+    out = subprocess.run(["zsh", "-f", "-c", probe], env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert out.stdout.split() == ["web-1", "web-2"], out.stderr
+
+
+def test_fish_completes_vm_names_through_the_script(named):
+    """The fish script, loaded by fish, asked as fish's own ``complete -C`` asks it."""
+    script, env = _script("fish", named)
+    probe = script + "\ncomplete -C 'vmfleet ssh web-'\n"
+    out = subprocess.run(["fish", "--no-config", "-c", probe], env=env, capture_output=True,
                          text=True, timeout=60)
     assert out.stdout.split() == ["web-1", "web-2"], out.stderr
 
