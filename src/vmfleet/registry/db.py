@@ -329,7 +329,8 @@ class Registry:
             # left in the WAL (each connection checkpoints it when it closes), the file alone
             # is the registry, and the listings read it as an immutable file; writes still fail
             # with the full disk named.
-            if not (_free_bytes(path) or 0) < LOW_SPACE or not _wal_is_empty(path):
+            free = _free_bytes(path)
+            if free is None or free >= LOW_SPACE or not _wal_is_empty(path):
                 raise (e if isinstance(e, RegistryError) else _translate(e, path)) from None
             reg = cls(_connect_read_only(path), path)
         try:
