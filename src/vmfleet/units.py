@@ -28,12 +28,16 @@ _NUMBER = re.compile(r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|\d+/\d+)", r
 SIZE_HINT = "write a number and a unit: 512M, 4G, 4GiB (powers of 2) or 5GB (powers of 10)"
 
 
-def parse_size(text: str, *, bare_unit: str = "", option: str | None = None) -> int:
+def parse_size(text: str, *, bare_unit: str = "", option: str | None = None,
+               unit_after_dot: bool = True) -> int:
     """Bytes, from ``4G``, ``4096M``, ``5GB``, ``1.5GiB``; a bare number counts in ``bare_unit``
-    (bytes for an image size, as Guix reads it; MiB for memory, as libvirt and QEMU's ``-m``)."""
+    (bytes for an image size, as Guix reads it; MiB for memory, as libvirt and QEMU's ``-m``).
+    ``unit_after_dot``: the unit starts after the last digit or dot, as Guix reads it from
+    fa99c4bbc7a (2020-02-23); before, after the last digit, so ``1.G`` was refused
+    (docs/guix-facts.md S1)."""
     where = f" for {option}" if option else ""
     text = text or ""
-    cut = max(text.rfind(c) for c in "0123456789.") + 1     # guix/ui.scm: unit-pos
+    cut = max(text.rfind(c) for c in ("0123456789." if unit_after_dot else "0123456789")) + 1
     number, unit = text[:cut], text[cut:]
     if not _NUMBER.fullmatch(number) or unit not in _UNITS or number.count("/") and \
             int(number.split("/")[1]) == 0:

@@ -93,3 +93,13 @@ def test_a_refused_combination_never_runs_guix(env):
     assert "EFI bootloader required with GPT partitioning" in e.value.message
     assert log.read_text() == ""
     assert reg.query("SELECT * FROM builds") == []
+
+
+def test_an_image_size_the_pinned_guix_refuses_never_runs_guix(env):
+    """At 2019-12 (before fa99c4bbc7a) guix reads `1.G`'s unit from after the last digit and
+    refuses it (docs/guix-facts.md S1): vmfleet says so before anything runs."""
+    reg, home, gen, log = env
+    with pytest.raises(UsageError, match="at this pin") as e:
+        builds.ensure_image(reg, home, gen("2019-12", "grub-bootloader"), image_size="1.G")
+    assert "1G, not 1.G" in e.value.hint
+    assert log.read_text() == "" and reg.query("SELECT * FROM builds") == []

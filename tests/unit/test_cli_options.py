@@ -91,6 +91,19 @@ def test_bad_sizes(text):
         units.parse_size(text)
 
 
+def test_image_sizes_as_a_guix_older_than_fa99c4bbc7a_reads_them():
+    """Before fa99c4bbc7a (2020-02-23) the unit started after the last digit: ``1.G`` was refused
+    (docs/guix-facts.md S1); ``.5G`` and ``1.5G`` were read as now."""
+    from vmfleet.guix import command
+
+    for text in ("4G", ".5G", "1.5G", "1e3"):
+        assert command.check_image_size(text, unit_after_dot=False) == text
+    assert command.check_image_size("1.G") == "1.G"
+    with pytest.raises(UsageError, match="at this pin: its guix reads the unit after the last digit") as e:
+        command.check_image_size("1.G", unit_after_dot=False)
+    assert "1G, not 1.G" in e.value.hint
+
+
 @pytest.mark.parametrize("text, stamp", [
     ("2024-01", "2024-01-01T00:00:00Z"), ("2024-01-15", "2024-01-15T00:00:00Z"),
     ("2024-01-15T12:00", "2024-01-15T12:00:00Z"), ("2024-01-15 12:00:30", "2024-01-15T12:00:30Z"),

@@ -138,7 +138,8 @@ def ensure_image(reg: Registry, home: Home, gen: Generation, *, builder: str | N
     BuildError with ``kind`` NOT_DETERMINISTIC.
     """
     plan = plan_image(gen, image_type)  # refused here, before guix runs, when Guix would refuse
-    options = options_of(guix.check_image_size(image_size), plan.type)
+    unit_after_dot = revisions.revision(gen.guix_commit).has(revisions.Feature.SIZE_DOT_UNIT) is not False
+    options = options_of(guix.check_image_size(image_size, unit_after_dot), plan.type)
     key = inputs_key(gen, options)
     runner = parse_builder(builder, home, trust_new_host=trust_new_host)  # a typo fails, cached or not
     with locks.lock(home, f"build-{key[:32]}"):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from vmfleet import settings, units
+from vmfleet.errors import UsageError
 
 DEFAULT_GUIX = "guix"
 
@@ -148,10 +149,20 @@ REMOTE_ENVIRONMENT_SH = (
 
 # --- --image-size: Guix's size->number (guix/ui.scm), in vmfleet.units ------------------
 
-def check_image_size(size: str | None) -> str | None:
-    """``--image-size`` as Guix's ``size->number`` reads it (vmfleet.units); given as written."""
-    if size is not None:
-        units.parse_size(size, option="--image-size")
+def check_image_size(size: str | None, unit_after_dot: bool = True) -> str | None:
+    """``--image-size`` as Guix's ``size->number`` reads it (vmfleet.units); given as written.
+    ``unit_after_dot`` False: as the pinned guix, older than fa99c4bbc7a, reads it."""
+    if size is None:
+        return size
+    units.parse_size(size, option="--image-size")
+    if not unit_after_dot:
+        try:
+            units.parse_size(size, option="--image-size", unit_after_dot=False)
+        except UsageError:
+            raise UsageError(f"invalid size {size!r} for --image-size at this pin: its guix reads "
+                             "the unit after the last digit (units after a dot came with "
+                             "fa99c4bbc7a, 2020-02-23)",
+                             "write the size without the dot before its unit (1G, not 1.G)") from None
     return size
 
 
