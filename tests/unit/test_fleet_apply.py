@@ -120,13 +120,7 @@ def test_apply_creates_replaces_and_converges(fleet, vms):
 def test_going_back_brings_back_the_retired_vm_and_makes_none(fleet, vms):
     deployed(fleet, "web-1", fleet.old)
     assert run(fleet, [{"name": "web-1", "system": "web"}]).status == "succeeded"   # web-1-g2
-    vms.sick.add("web-1")                      # first, its health check fails: nothing changes
     rows = [{"name": "web-1", "system": "web@1", "health": "herd status nginx"}]
-    failed = run(fleet, rows, allow_downgrade=True)
-    assert failed.status == "rolled-back" and failed.outcomes[0].result == "failed"
-    states = {v.name: v.state for v in vm_records.list_vms(fleet.reg)}
-    assert states == {"web-1": VmState.RETIRED, "web-1-g2": VmState.RUNNING}
-    vms.sick.clear()
     result = run(fleet, rows, allow_downgrade=True)
     assert result.status == "succeeded"
     [o] = result.outcomes
@@ -136,6 +130,25 @@ def test_going_back_brings_back_the_retired_vm_and_makes_none(fleet, vms):
     assert states == {"web-1": VmState.RUNNING, "web-1-g2": VmState.RETIRED}   # no new VM
     assert fleet.domains() == ["web-1", "web-1-g2"]
     assert [s.action for s in plan_of(fleet, rows).steps] == [Action.KEEP]
+
+
+def test_a_retired_vm_that_fails_to_come_back_is_not_offered_again(fleet, vms):
+    """Its health check fails: the running VM stays, and the next plan makes a new VM rather
+    than trying the broken one on every apply."""
+    deployed(fleet, "web-1", fleet.old)
+    assert run(fleet, [{"name": "web-1", "system": "web"}]).status == "succeeded"   # web-1-g2
+    vms.sick.add("web-1")
+    rows = [{"name": "web-1", "system": "web@1", "health": "herd status nginx"}]
+    assert plan_of(fleet, rows).steps[0].reuse == "web-1"
+    failed = run(fleet, rows, allow_downgrade=True)
+    assert failed.status == "rolled-back" and failed.outcomes[0].result == "failed"
+    assert "health check of web-1 failed" in failed.outcomes[0].detail
+    states = {v.name: v.state for v in vm_records.list_vms(fleet.reg)}
+    assert states == {"web-1": VmState.RETIRED, "web-1-g2": VmState.RUNNING}
+    step = plan_of(fleet, rows).steps[0]
+    assert (step.action, step.reuse) == (Action.REPLACE, None)
+    result = run(fleet, rows, allow_downgrade=True)
+    assert result.status == "succeeded" and result.outcomes[0].vm not in ("web-1", "web-1-g2")
 
 
 def test_a_failing_health_check_stops_and_rolls_back_this_applys_replacements(fleet, vms):

@@ -119,8 +119,8 @@ class RemoteBuilder:
         sha256 there; one over ``max_bytes`` raises BuildError before anything is copied."""
         if self.conn is None:
             self.conn = self._connect()
-        shown = self.conn.check_output(["sh", "-c", 'test -f "$1" && stat -c %s "$1"', "sh",
-                                        remote_path]).strip()
+        shown = self.conn.check_output(["sh", "-c", 'if test -f "$1"; then stat -c %s "$1"; fi',
+                                        "sh", remote_path]).strip()
         if not shown.isdigit():
             raise BuildError(f"{remote_path} is not a file on {self.name}",
                              "it may have been collected: run the check again")

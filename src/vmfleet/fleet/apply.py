@@ -414,14 +414,20 @@ class _Run:
         reuse = step.reuse or ""
         notify = functools.partial(self.progress, step.name)
         self.progress(step.name, f"bringing back {reuse} ({gen.label}), retired")
-        # downgrades were allowed or refused for the whole plan (check_downgrades)
-        rollout.rollback(reg, self.home, reuse, timeout=self.timeout, allow_downgrade=True,
-                         notify=notify)
         try:
-            self._health(reg, step, reuse)
-        except BaseException:
-            rollout.rollback(reg, self.home, old.name, timeout=self.timeout, allow_downgrade=True,
+            # downgrades were allowed or refused for the whole plan (check_downgrades)
+            rollout.rollback(reg, self.home, reuse, timeout=self.timeout, allow_downgrade=True,
                              notify=notify)
+            try:
+                self._health(reg, step, reuse)
+            except BaseException:
+                with contextlib.suppress(VmfleetError):   # the health failure is what is said
+                    rollout.rollback(reg, self.home, old.name, timeout=self.timeout,
+                                     allow_downgrade=True, notify=notify)
+                raise
+        except VmfleetError as e:
+            # never offered again: the next plan makes a new VM (plan._reusable)
+            self.audit(reg, "bring-back", reuse, None, gen.id, f"failed: {e.message}")
             raise
         with self.lock:
             self.replaced.append((step, reuse))

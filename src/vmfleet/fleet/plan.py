@@ -25,6 +25,7 @@ import enum
 import hashlib
 import json
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -187,8 +188,10 @@ def make_plan(reg: Registry, home: Home, fleet: fleet_file.FleetFile, *, source:
     check_memory(fleet, wanted, memory)
     resolver = _Resolver(reg)
     summaries = _Packages(reg) if packages else None
-    steps = [_step(decl, groups.get(decl.name), resolver, summaries, states, unreachable, home)
-             for decl in wanted]
+    broken = registry_audit.failed_bring_backs(
+        reg, [m.name for v in wanted if v.name in groups for m in groups[v.name].members])
+    steps = [_step(decl, groups.get(decl.name), resolver, summaries, states, unreachable, home,
+                   broken) for decl in wanted]
     steps = _with_causes(reg, steps)
     unmanaged = []
     for g in extra:
@@ -252,7 +255,7 @@ class _Resolver:
 
 
 def _step(decl: fleet_file.VmDecl, lineage: Lineage | None, resolve: _Resolver, summaries,
-          states, unreachable, home: Home) -> Step:
+          states, unreachable, home: Home, broken: AbstractSet[str] = frozenset()) -> Step:
     target = resolve(decl.system)
     base: dict[str, Any] = dict(name=decl.name, host=decl.host, system=decl.system_name, spec=decl.system,
                 target=target.label, target_generation_id=target.id,
@@ -289,7 +292,7 @@ def _step(decl: fleet_file.VmDecl, lineage: Lineage | None, resolve: _Resolver, 
         pkgs = ""
         if summaries is not None and current.generation_id != target.id:
             pkgs = summaries(current.generation_id, target)
-        reuse = _reusable(members, decl, target, states)
+        reuse = _reusable([v for v in members if v.name not in broken], decl, target, states)
         if reuse:
             reasons.append(f"brings back {reuse} (retired), no new VM")
         return Step(action=Action.REPLACE, **base, **now, downgrade=downgrade, packages=pkgs,
@@ -398,7 +401,8 @@ def apply_in_progress(home: Home) -> str | None:
 def _reusable(members, decl, target, states) -> str | None:
     """The newest retired VM of the lineage that is what the fleet file declares (no
     difference) and whose domain is still on its host: apply brings it back instead of making
-    another VM, as redeploy does (deploy/rollout.py, _retired_of)."""
+    another VM, as redeploy does (deploy/rollout.py, _retired_of). One an apply failed to bring
+    back is not offered again (the caller leaves it out)."""
     fit = [v for v in members if v.state is VmState.RETIRED and not differences(v, decl, target)
            and states.get(v.host, {}).get(v.name) is not None]
     return max(fit, key=lambda v: (v.created, v.name)).name if fit else None

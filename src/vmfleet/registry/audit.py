@@ -48,6 +48,19 @@ def close_open_intents(reg: Registry, vm: str, outcome: str) -> int:
             (len(OPEN), outcome, vm, f"%{OPEN}")).rowcount
 
 
+def failed_bring_backs(reg: Registry, vms: list[str], *, chunk: int = 500) -> set[str]:
+    """The retired VMs among ``vms`` that an apply once failed to bring back (it boots no
+    more, or fails its health command): apply makes a new VM instead of trying them again."""
+    names = sorted(set(vms))
+    out: set[str] = set()
+    for i in range(0, len(names), chunk):  # well under SQLite's limit on bound parameters
+        part = names[i:i + chunk]
+        out |= {r["vm"] for r in reg.query(
+            "SELECT DISTINCT vm FROM audit WHERE action = 'apply-bring-back' AND detail LIKE "
+            f"'failed:%' AND vm IN ({','.join('?' * len(part))})", part)}
+    return out
+
+
 def manual_changes(reg: Registry, vms: list[str], *, chunk: int = 500) -> dict[str, dict]:
     """For each VM named, the last redeploy or rollback that made it and that no apply ran
     (``{"vm", "action", "at", "to_label"}``); failed attempts do not count."""

@@ -330,7 +330,9 @@ class Registry:
             # is the registry, and the listings read it as an immutable file; writes still fail
             # with the full disk named.
             free = _free_bytes(path)
-            if free is None or free >= LOW_SPACE or not _wal_is_empty(path):
+            full = ("disk I/O error" in str(e) or "unable to open" in str(e)
+                    or "full" in str(e) or "no space" in str(e))
+            if not full or free is None or free >= LOW_SPACE or not _wal_is_empty(path):
                 raise (e if isinstance(e, RegistryError) else _translate(e, path)) from None
             reg = cls(_connect_read_only(path), path)
         try:
@@ -612,10 +614,12 @@ def _translate(e: sqlite3.Error, path: Path | None) -> RegistryError:
                              "the registry", "remount it read-write (commands that only read, "
                              "such as systems, generations, show, log and ps, work as it is)")
     free = _free_bytes(path)
-    if ("disk I/O error" in msg or "unable to open" in msg or "readonly" in msg) \
+    immutable = "readonly" in msg and path is not None and os.access(path, os.W_OK)
+    if ("disk I/O error" in msg or "unable to open" in msg or immutable) \
             and free is not None and free < LOW_SPACE:
-        # SQLite reports a full disk while writing its WAL so; and a registry opened as an
-        # immutable file because the disk is full (Registry.open) is "readonly"
+        # SQLite reports a full disk while writing its WAL so; and a registry the user may write
+        # but that was opened as an immutable file because the disk is full (Registry.open)
+        # says "readonly"
         return RegistryError(f"no space left on the device of {where} ({free} bytes free)",
                              "free some space (vmfleet images gc removes unused images), "
                              "then run the command again")

@@ -1051,9 +1051,11 @@ def _b_dirname(ev, a, form, filename):
         # Guile's dirname takes a string only: #f (a (current-filename) named relative to -L)
         # is a wrong-type-arg, which guix/ui.scm@8e2f32cee98:403-409 reports as a load failure
         # (v1.4.0 on Debian's Guile 3.0.8 names the C function that refused it)
+        wrong = "Wrong type argument in position 1 (expecting string): #f"
+        if ev.given is None:   # -e: read/eval's report has no location (guix/ui.scm@8e2f32cee982:865-869)
+            raise GuixError(wrong, bare_location="In procedure scm_to_utf8_stringn")
         raise ev.load_failure(lines_after=(
-            f"{ev.where(form, filename)}: In procedure scm_to_utf8_stringn: Wrong type argument "
-            "in position 1 (expecting string): #f",))
+            f"{ev.where(form, filename)}: In procedure scm_to_utf8_stringn: {wrong}",))
     return os.path.dirname(a[0]) or "." if a and isinstance(a[0], str) else Opaque(render(form))
 
 
