@@ -114,6 +114,24 @@ def test_going_back_brings_back_the_retired_vm_that_is_what_the_file_declares(fl
     assert make(fleet, [{"name": "web-1", "system": "web@1"}]).steps[0].reuse is None
 
 
+def test_an_interrupted_rollback_is_finished_first_by_its_own_command(fleet):
+    """A bring-back (a rollback) killed after the retired VM booted and before the other one
+    retired: both run, and which should is the rollback's to say, so plan names the command
+    that finishes it instead of retiring one of them itself."""
+    from vmfleet.deploy import vm_records
+
+    fake_vm(fleet.reg, fleet.conn, fleet.home, "web-1", fleet.old, "local",
+            created="2024-01-01T00:00:00Z")
+    fake_vm(fleet.reg, fleet.conn, fleet.home, "web-1-g2", fleet.new, "local",
+            replaces="web-1", created="2024-01-02T00:00:00Z")
+    vm_records.begin_rollout(fleet.reg, "rollback", "web-1", "web", fleet.old.id,
+                             vm_records.RolloutStep.RETIRE_OLD, retiring=("web-1-g2",))
+    step = make(fleet, [{"name": "web-1", "system": "web@1"}]).steps[0]
+    assert step.action is Action.UNKNOWN and step.retire == ()
+    assert "the rollback of web-1 to web@1 was interrupted" in step.note
+    assert "vmfleet rollback web-1" in step.note
+
+
 def test_leftovers_of_an_interrupted_apply_are_planned_for(fleet):
     # web-1: the replacement's deploy was cut short (row 'deploying', nobody holds its lock).
     fake_vm(fleet.reg, fleet.conn, fleet.home, "web-1", fleet.old, "local",

@@ -12,7 +12,8 @@ replacement (retired by the next apply).
 Actions: ``create`` (nothing runs), ``replace`` (another generation, system, host, memory or
 vcpus: a new VM, healthy before the old one retires), ``start`` (right VM, powered off),
 ``keep``, ``finish`` (right VM, leftovers of an interrupted apply to clean up), ``remove``
-(a VM not in the fleet, only with ``--prune``), ``unknown`` (its host did not answer).
+(a VM not in the fleet, only with ``--prune``), ``unknown`` (its host did not answer, another
+command holds it, or a redeploy or rollback of it was interrupted and must be finished first).
 
 A plan carries a fingerprint of everything it was computed from (the fleet text, the
 generations it resolved to, each VM's row and domain state), so ``apply`` of a saved plan is
@@ -33,7 +34,7 @@ from vmfleet import timeutil
 from vmfleet.deploy import hosts as hosts_mod
 from vmfleet.deploy import status
 from vmfleet.deploy.lineage import Lineage, lineages
-from vmfleet.deploy.vm_records import Vm, VmState, differences, list_vms
+from vmfleet.deploy.vm_records import Rollout, Vm, VmState, differences, list_vms, open_rollouts, rollout_in_progress
 from vmfleet.errors import UsageError, VmfleetError
 from vmfleet.fleet import file as fleet_file
 from vmfleet.fleet import history
@@ -190,8 +191,9 @@ def make_plan(reg: Registry, home: Home, fleet: fleet_file.FleetFile, *, source:
     summaries = _Packages(reg) if packages else None
     broken = registry_audit.failed_bring_backs(
         reg, [m.name for v in wanted if v.name in groups for m in groups[v.name].members])
+    cut_short = [r for r in open_rollouts(reg) if not rollout_in_progress(home, r)]
     steps = [_step(decl, groups.get(decl.name), resolver, summaries, states, unreachable, home,
-                   broken) for decl in wanted]
+                   broken, cut_short) for decl in wanted]
     steps = _with_causes(reg, steps)
     unmanaged = []
     for g in extra:
@@ -255,7 +257,8 @@ class _Resolver:
 
 
 def _step(decl: fleet_file.VmDecl, lineage: Lineage | None, resolve: _Resolver, summaries,
-          states, unreachable, home: Home, broken: AbstractSet[str] = frozenset()) -> Step:
+          states, unreachable, home: Home, broken: AbstractSet[str] = frozenset(),
+          cut_short: Sequence[Rollout] = ()) -> Step:
     target = resolve(decl.system)
     base: dict[str, Any] = dict(name=decl.name, host=decl.host, system=decl.system_name, spec=decl.system,
                 target=target.label, target_generation_id=target.id,
@@ -274,6 +277,13 @@ def _step(decl: fleet_file.VmDecl, lineage: Lineage | None, resolve: _Resolver, 
         return Step(action=Action.UNKNOWN, **base, **(_now(current) if current else none),
                     note=f"another vmfleet command is deploying {busy[0].name}: plan again "
                     "when it is done")
+    # A redeploy or rollback (an apply's bring-back is one) killed half-way: which VM should run
+    # is its to say, so it is finished first, by the command that finishes it.
+    cut = next((r for r in cut_short if any(r.involves(v.name) for v in members)), None)
+    if cut is not None:
+        return Step(action=Action.UNKNOWN, **base, **(_now(current) if current else none),
+                    note=f"the {cut.kind} of {cut.vm} to {cut.label} was interrupted: finish it "
+                    f"first ('{cut.finish_command}'), then plan again")
     down = [h for h in {decl.host, *(v.host for v in members)} if h in unreachable]
     if down:
         return Step(action=Action.UNKNOWN, **base, **(_now(current) if current else none),
