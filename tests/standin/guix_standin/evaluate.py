@@ -23,6 +23,7 @@ that a derivation can carry them all.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -344,12 +345,32 @@ class Evaluator:
 
     def symbol_where(self, name: str, form, filename: str) -> str:
         """Where Guile locates an unbound NAME: at the symbol. A call's operator is one column
-        after its paren (v1.4.0: ``b.scm:6:19`` for ``(nosuch-proc 1)`` at column 18); symbols
-        carry no position here, so an argument is located at its enclosing form's paren."""
+        after its paren (v1.4.0: ``b.scm:6:19`` for ``(nosuch-proc 1)`` at column 18); an
+        argument, which the reader gives no position, is found in the file's text after its
+        enclosing form's paren (v1.4.0: ``a.scm:6:20`` for ``(packages (list   nosuch))``)."""
         if isinstance(form, Form) and form and form[0] == Symbol(name) and form.line:
             return f"{self.where(form, filename).rsplit(':', 1)[0]}:{form.col or 1}"
-        return self.where(form if form is not None else
-                          (self.stack[-1] if self.stack else None), filename)
+        enclosing = form if form is not None else (self.stack[-1] if self.stack else None)
+        return self._argument_where(name, enclosing, filename) or self.where(enclosing, filename)
+
+    def _argument_where(self, name: str, enclosing, filename: str) -> str | None:
+        if not (isinstance(enclosing, Form) and enclosing.line and enclosing.col
+                and filename.startswith("/")):
+            return None
+        try:
+            text = self.read_bytes(filename).decode("utf-8", "replace")
+        except OSError:
+            return None
+        lines = text.split("\n")
+        start = sum(len(line) + 1 for line in lines[:enclosing.line - 1]) + enclosing.col
+        delim = r"\s()\[\]"
+        m = re.compile(rf"(?<![^{delim}'`,]){re.escape(name)}(?![^{delim}])").search(text, start)
+        if m is None:
+            return None
+        line = text.count("\n", 0, m.start()) + 1
+        col = m.start() - (text.rfind("\n", 0, m.start()) + 1)
+        where = self.where(enclosing, filename).rsplit(":", 2)[0]
+        return f"{where}:{line}:{col}"
 
     def variable(self, name: str, env: Env, filename: str, form):
         if name in _GNU_PACKAGES_PROCS and not _shadowed(env, name) \

@@ -396,3 +396,23 @@ def test_an_unbound_variable_in_services_is_found_when_the_thunk_is_forced(tmp_p
     else:
         assert text.splitlines()[-1] == "error: nginx-service-type: unbound variable"
         assert "hint:" not in text and str(config) not in text
+
+
+@pytest.mark.parametrize("packages, where", [
+    ("(list   nosuch-pkg-var)", "20: error: nosuch-pkg-var"),           # an argument
+    ("(cons (nosuch-proc 1) %base-packages)", "19: error: nosuch-proc"),  # an operator
+])
+def test_an_unbound_variable_is_located_at_its_symbol(tmp_path, packages, where):
+    """What the real Guix v1.4.0 printed for these two lines (tests/realguix tier's Guix,
+    `guix system image -d`): the column of the symbol, not of the list around it."""
+    from guix_standin import history, osconfig
+    from guix_standin.errors import GuixError
+
+    config = tmp_path / "a.scm"
+    config.write_text(MOTD_CONFIG.replace("(me motd)", "").replace(
+        "  (issue %motd)\n", f"  (packages {packages})\n"))
+    line = 1 + next(i for i, text in enumerate(config.read_text().splitlines())
+                    if text.startswith("  (packages "))
+    with pytest.raises(GuixError) as e:
+        osconfig.load(str(config), history.by_commit()[C_2024_05])
+    assert e.value.render().splitlines()[0] == f"{config}:{line}:{where}: unbound variable"
