@@ -29,13 +29,12 @@ from vmfleet.deploy.vm_records import (
     Vm,
     VmState,
     begin_rollout,
+    cut_short_rollouts,
     find_vm,
     get_vm,
     lineage_of,
     list_vms,
-    open_rollouts,
     quiet,
-    rollout_in_progress,
     rollout_step,
     update_vm,
     vm_lock,
@@ -75,10 +74,6 @@ def _next_name(reg: Registry, old: str, number: int) -> str:
     return replacement_name(reg, re.sub(r"-g\d+(-\d+)?$", "", old), number)
 
 
-def _interrupted(reg: Registry, home: Home, system: str) -> list[Rollout]:
-    return [r for r in open_rollouts(reg, system=system) if not rollout_in_progress(home, r)]
-
-
 def redeploy_preview(reg: Registry, spec_text: str) -> list[tuple[Vm, Generation]]:
     """What a redeploy to ``spec_text`` would replace: (running or stopped VM, generation)
     for each VM of the system not already there. Reads only; errors are redeploy's own."""
@@ -106,7 +101,7 @@ def redeploy(reg: Registry, home: Home, spec_text: str, *, allow_downgrade: bool
 
     gen = spec.resolve(reg, spec_text)
     resumed: dict[str, Rollout] = {}
-    for r in _interrupted(reg, home, gen.system):
+    for r in cut_short_rollouts(reg, home, system=gen.system):
         if r.kind != "redeploy" or r.generation_id != gen.id:
             raise UsageError(f"the {r.kind} of {r.vm} to {r.label} was interrupted "
                              f"(at step {r.step})", f"finish it first: {r.finish_command}")
@@ -274,7 +269,7 @@ def rollback(reg: Registry, home: Home, name: str, *, timeout: float = DEFAULT_T
     for redeploy and apply (the one downgrade rule).
     """
     vm = get_vm(reg, name)
-    for r in _interrupted(reg, home, vm.system):
+    for r in cut_short_rollouts(reg, home, system=vm.system):
         if r.involves(name) or any(r.involves(v.name) for v in lineage_of(reg, vm)):
             if r.kind != "rollback":
                 raise UsageError(f"the redeploy of {r.vm} to {r.label} was interrupted "

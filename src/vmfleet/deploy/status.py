@@ -16,10 +16,9 @@ from vmfleet.deploy.vm_records import (
     Vm,
     VmState,
     VmStatus,
+    cut_short_rollouts,
     list_vms,
-    open_rollouts,
     rollback_command,
-    rollout_in_progress,
 )
 from vmfleet.errors import VmfleetError
 from vmfleet.home import Home
@@ -76,7 +75,7 @@ def ps(reg: Registry, home: Home, *, every: bool = False) -> list[VmStatus]:
                                         lambda conn: {d.name: d for d in conn.domains()},
                                         max_workers=8)
     now = timeutil.parse_stamp(timeutil.now())
-    cut_short = [r for r in open_rollouts(reg) if not rollout_in_progress(home, r)]
+    cut_short = cut_short_rollouts(reg, home)
     groups = lineages(vms)
     out = []
     for root, group in sorted(groups.items()):

@@ -347,3 +347,9 @@ def rollout_in_progress(home: Home, rollout: Rollout) -> bool:
     """Whether a live process works on the rollout (both kinds hold the lock of ``vm``); a
     ``running`` rollout nobody holds was cut short."""
     return locks.is_locked(home, f"vm-{rollout.vm}")
+
+
+def cut_short_rollouts(reg: Registry, home: Home, *, system: str | None = None) -> list[Rollout]:
+    """The open rollouts no live process works on: killed half-way, to be finished by their
+    ``finish_command``."""
+    return [r for r in open_rollouts(reg, system=system) if not rollout_in_progress(home, r)]

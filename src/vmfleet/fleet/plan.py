@@ -34,7 +34,7 @@ from vmfleet import timeutil
 from vmfleet.deploy import hosts as hosts_mod
 from vmfleet.deploy import status
 from vmfleet.deploy.lineage import Lineage, lineages
-from vmfleet.deploy.vm_records import Rollout, Vm, VmState, differences, list_vms, open_rollouts, rollout_in_progress
+from vmfleet.deploy.vm_records import Rollout, Vm, VmState, cut_short_rollouts, differences, list_vms
 from vmfleet.errors import UsageError, VmfleetError
 from vmfleet.fleet import file as fleet_file
 from vmfleet.fleet import history
@@ -191,7 +191,7 @@ def make_plan(reg: Registry, home: Home, fleet: fleet_file.FleetFile, *, source:
     summaries = _Packages(reg) if packages else None
     broken = registry_audit.failed_bring_backs(
         reg, [m.name for v in wanted if v.name in groups for m in groups[v.name].members])
-    cut_short = [r for r in open_rollouts(reg) if not rollout_in_progress(home, r)]
+    cut_short = cut_short_rollouts(reg, home)
     steps = [_step(decl, groups.get(decl.name), resolver, summaries, states, unreachable, home,
                    broken, cut_short) for decl in wanted]
     steps = _with_causes(reg, steps)
