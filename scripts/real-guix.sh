@@ -45,17 +45,7 @@ APT_PACKAGES=(
   libgcrypt20-dev libsqlite3-dev libbz2-dev zlib1g-dev git
 )
 
-install_packages() {
-  local missing=() p
-  for p in "${APT_PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
-  done
-  if [ ${#missing[@]} -gt 0 ]; then
-    echo "real-guix: installing ${missing[*]}" >&2
-    apt-get -o DPkg::Lock::Timeout=900 update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends "${missing[@]}" >&2
-  fi
-}
+. scripts/apt-install.sh
 
 # A translated manual whose .po is missing (a partial clone) is left out of doc/local.mk, else make
 # stops on a rule it has no source for.
@@ -104,7 +94,7 @@ ensure_locale() {
 
 build_guix() {
   [ -f "$cache/built" ] && return 0
-  install_packages
+  apt_install real-guix "${APT_PACKAGES[@]}"
   ensure_locale
   echo "real-guix: building Guix $tag ($commit) in $tree" >&2
   rm -rf "$tree"
