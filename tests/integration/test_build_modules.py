@@ -15,14 +15,20 @@ from tests.helpers.standin import standin_env
 pytestmark = pytest.mark.integration
 
 
-def test_fleet_repo_builds_from_the_registry_alone(tmp_path, monkeypatch, capsys):
+@pytest.fixture
+def fleet_repo(tmp_path, monkeypatch, capsys):
+    """The stand-in, an initialised home (``vm`` runs vmfleet on it) and the example module
+    repository as a git history."""
     for key, value in standin_env(tmp_path).items():
         monkeypatch.setenv(key, value)
-    home = tmp_path / "home"
-    vm = in_process(capsys, home)
-
+    vm = in_process(capsys, tmp_path / "home")
     history = corpus.build(tmp_path / "repo")
     assert vm("init")[0] == 0
+    return vm, history
+
+
+def test_fleet_repo_builds_from_the_registry_alone(fleet_repo, tmp_path, monkeypatch):
+    vm, history = fleet_repo
     code, out, err = vm("import", str(history.repo), "-L", corpus.FLEET_LOAD_PATH[0],
                         "--system", f"web={corpus.FLEET_HOSTS['web']}",
                         "--channels", corpus.FLEET_CHANNELS, "--json")
@@ -49,18 +55,12 @@ def test_fleet_repo_builds_from_the_registry_alone(tmp_path, monkeypatch, capsys
 
 
 def test_a_module_only_os_builds_with_an_expression_and_inspect_takes_the_registrys_config(
-        tmp_path, monkeypatch, capsys):
+        fleet_repo, tmp_path, monkeypatch):
     """`--system NAME=FILE:VARIABLE` of a module that only defines its OS: vmfleet builds it
     with -e '(@ (module) VARIABLE)' (guix/scripts/system.scm@6298c3ffd965:1051), the image's
     provenance then says (configuration-file #f) with no configuration.scm
     (gnu/services.scm@8e2f32cee982:480), and inspect --config prints the registry's config."""
-    for key, value in standin_env(tmp_path).items():
-        monkeypatch.setenv(key, value)
-    home = tmp_path / "home"
-    vm = in_process(capsys, home)
-
-    history = corpus.build(tmp_path / "repo")
-    assert vm("init")[0] == 0
+    vm, history = fleet_repo
     base = f"{corpus.FLEET_DIR}/acme/systems/base.scm"
     code, out, err = vm("import", str(history.repo), "-L", corpus.FLEET_LOAD_PATH[0],
                         "--system", f"base={base}:%acme-base-os",
