@@ -137,19 +137,22 @@ def settings_env(values: dict[str, str | None]) -> Iterator[None]:
 class Side:
     """One guix (real or stand-in) as vmfleet runs it: its settings and extra environment."""
 
-    def __init__(self, name: str, settings: dict[str, str | None], env: dict[str, str]):
-        self.name, self.settings, self.env = name, settings, env
+    def __init__(self, name: str, settings: dict[str, str | None], env: dict[str, str],
+                 fresh_cache: bool = False):
+        self.name, self.settings, self.env, self.fresh_cache = name, settings, env, fresh_cache
 
     def argv(self, build) -> list[str]:
         with settings_env(self.settings):
             return build()
 
     def run(self, argv: list[str], cwd: Path, timeout: float = TIMEOUT) -> Run:
-        """One run; the real guix gets a cache of its own each time: Guile loads a module an
-        earlier run compiled into ~/.cache/guile even with -e, and would name it as compiled
-        (docs/guix-facts.md L2-L4), so one run's result must not depend on another's."""
-        with tempfile.TemporaryDirectory(prefix="vmfleet-realguix-cache-") as cache:
-            extra = {"XDG_CACHE_HOME": cache} if self.name == "real" else {}
+        """One run; with ``fresh_cache`` (the real guix) a cache of its own each time: Guile
+        loads a module an earlier run compiled into ~/.cache/guile even with -e, and would name
+        it as compiled (docs/guix-facts.md L2-L4), so one run's result must not depend on
+        another's."""
+        with contextlib.ExitStack() as stack:
+            extra = {"XDG_CACHE_HOME": stack.enter_context(tempfile.TemporaryDirectory(
+                prefix="vmfleet-realguix-cache-"))} if self.fresh_cache else {}
             env = command.guix_environment({**os.environ, **self.env, **extra})
             p = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, errors="replace",
                                timeout=timeout, stdin=subprocess.DEVNULL)
@@ -176,7 +179,7 @@ class Side:
 
 def real_side(built: BuiltGuix) -> Side:
     return Side("real", {"VMFLEET_GUIX_PINNED": built.guix, "VMFLEET_GUIX": built.guix},
-                {"GUIX_BUILD_OPTIONS": OFFLINE_OPTIONS})
+                {"GUIX_BUILD_OPTIONS": OFFLINE_OPTIONS}, fresh_cache=True)
 
 
 def standin_side(store: Path) -> Side:
