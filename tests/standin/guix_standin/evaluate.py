@@ -369,8 +369,7 @@ class Evaluator:
             return None
         line = text.count("\n", 0, m.start()) + 1
         col = m.start() - (text.rfind("\n", 0, m.start()) + 1)
-        where = self.where(enclosing, filename).rsplit(":", 2)[0]
-        return f"{where}:{line}:{col}"
+        return f"{self.port_name(filename)}:{line}:{col}"
 
     def variable(self, name: str, env: Env, filename: str, form):
         if name in _GNU_PACKAGES_PROCS and not _shadowed(env, name) \
@@ -542,19 +541,25 @@ class Evaluator:
                     if not (self.relative_names and self.module_depth == 1):
                         raise
                     self.interpreted = True
-                    for form in forms:
-                        if isinstance(form, list) and form and form[0] == Symbol("define-module"):
-                            items = list(form[2:])
-                            for k, v in zip(items, items[1:], strict=False):
-                                if isinstance(k, Keyword) and k.name == "export" and isinstance(v, list):
-                                    for sym in v:
-                                        self.half_loaded[str(sym)] = name
+                    self.half_loaded |= dict.fromkeys(_exported(forms), name)
                 finally:
                     self.module_depth -= 1
                 return env
         raise GuixError(f"failed to load '{self.given or filename}':", lines_after=(
             "ice-9/boot-9.scm:3330:6: In procedure resolve-interface:",
             f"no code for module ({' '.join(name)})"))
+
+
+def _exported(forms: list) -> list[str]:
+    """The names a module's ``(define-module … #:export (…))`` exports."""
+    out: list[str] = []
+    for form in forms:
+        if isinstance(form, list) and form and form[0] == Symbol("define-module"):
+            items = list(form[2:])
+            out += [str(sym) for k, v in zip(items, items[1:], strict=False)
+                    if isinstance(k, Keyword) and k.name == "export" and isinstance(v, list)
+                    for sym in v]
+    return out
 
 
 def read_error(e: SchemeError) -> GuixError:
