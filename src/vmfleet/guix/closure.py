@@ -121,6 +121,7 @@ class _Gatherer:
         self.forms: dict[str, list] = {}
         self.prefixed: dict[str, str] = {}      # config's prefix imports: module path -> prefix
         self.included: dict[str, list[str]] = {}  # file -> files it includes/loads
+        self.filenames: dict[str, str | None] = {}  # file -> Guile's (current-filename) there
 
     # --- files -----------------------------------------------------------------------------
     def scheme(self, path: str, role: str) -> list | None:
@@ -285,14 +286,15 @@ class _Gatherer:
         ice-9/boot-9.scm:690-696). So in a config file's load a module under ``-L src`` gets #f
         unless guix runs in src; Guix's ``current-source-directory`` searches %load-path instead
         (guix/utils.scm@8e2f32cee98:1060-1093)."""
-        name = self.port_name(path)
-        if name.startswith("/"):
-            return name
-        full = posixpath.normpath(posixpath.join(self.cwd, name))
-        try:
-            return full if self.files.kind(full) == "file" else None
-        except UsageError:
-            return None
+        if path not in self.filenames:      # once per file, however many names it computes
+            name = self.port_name(path)
+            full = posixpath.normpath(posixpath.join(self.cwd, name))
+            try:
+                self.filenames[path] = name if name.startswith("/") else (
+                    full if self.files.kind(full) == "file" else None)
+            except UsageError:
+                self.filenames[path] = None
+        return self.filenames[path]
 
     def from_channels(self, name: tuple[str, ...], path: str, where) -> bool:
         """Whether Guile, Guix or a pinned channel provides ``name`` (an unverified channel
